@@ -1,0 +1,35 @@
+//! Append-only history of every consent given or revoked: the TCPA record. `sms_preferences` holds
+//! only the current state; this table keeps the proof of each change (when, how, from where, which number).
+
+use sea_orm::entity::prelude::*;
+
+pub use super::sms_preferences::ConsentMethod;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum ConsentAction {
+    #[sea_orm(string_value = "given")]
+    Given,
+    #[sea_orm(string_value = "revoked")]
+    Revoked,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "consent_events")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub user_id: String,
+    pub action: ConsentAction,
+    /// How consent was given; for a revocation, where it was revoked.
+    pub method: ConsentMethod,
+    /// The number the consent covers, E.164, when the user had one.
+    pub phone_e164: Option<String>,
+    pub ip: Option<String>,
+    pub occurred_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

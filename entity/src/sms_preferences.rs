@@ -1,0 +1,65 @@
+//! Per-category toggles and the current TCPA consent of one recipient.
+
+use sea_orm::entity::prelude::*;
+
+/// How a consent to receive texts was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum ConsentMethod {
+    #[sea_orm(string_value = "opt_in_modal")]
+    OptInModal,
+    #[sea_orm(string_value = "settings_page")]
+    SettingsPage,
+    #[sea_orm(string_value = "phone_verification")]
+    PhoneVerification,
+    #[sea_orm(string_value = "api")]
+    Api,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "sms_preferences")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub user_id: String,
+    pub battle_invitations: bool,
+    pub battle_results: bool,
+    pub battle_reminders: bool,
+    pub streak_alerts: bool,
+    pub direct_messages: bool,
+    pub achievements: bool,
+    pub consent_given_at: Option<DateTimeUtc>,
+    pub consent_method: Option<ConsentMethod>,
+    pub consent_ip: Option<String>,
+    pub consent_revoked_at: Option<DateTimeUtc>,
+    pub updated_at: DateTimeUtc,
+}
+
+impl Model {
+    /// Consent counts when it was given and not revoked since.
+    pub fn has_consent(&self) -> bool {
+        match (self.consent_given_at, self.consent_revoked_at) {
+            (Some(_), None) => true,
+            (Some(given), Some(revoked)) => given > revoked,
+            (None, _) => false,
+        }
+    }
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::recipients::Entity",
+        from = "Column::UserId",
+        to = "super::recipients::Column::UserId",
+        on_delete = "Cascade"
+    )]
+    Recipient,
+}
+
+impl Related<super::recipients::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Recipient.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

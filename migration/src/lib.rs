@@ -1,0 +1,20 @@
+//! Schema migrations, one file each, never edited once landed. They run on SQLite and PostgreSQL.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_create_recipients;
+mod m20261124_000002_create_sms_preferences;
+mod m20261124_000003_create_consent_events;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261124_000001_create_recipients::Migration),
+            Box::new(m20261124_000002_create_sms_preferences::Migration),
+            Box::new(m20261124_000003_create_consent_events::Migration),
+        ]
+    }
+}

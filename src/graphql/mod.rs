@@ -1,0 +1,90 @@
+//! The GraphQL API: thin resolvers split by domain. They parse, authorise, call a domain function and
+//! map its result; no SQL here.
+
+pub mod mutation;
+pub mod query;
+pub mod types;
+
+use std::net::IpAddr;
+
+use async_graphql::{Context, EmptySubscription, Schema, SchemaBuilder};
+
+use crate::{
+    AppContext,
+    auth::{AuthError, Role, Viewer},
+    error::{ApiError, ApiResult},
+};
+
+pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+
+/// Deepest selection a query may nest. The deepest legitimate query is GraphiQL's own introspection
+/// query (about 13 levels); the API's own types nest 3 levels.
+pub const MAX_DEPTH: usize = 16;
+/// Upper bound of fields one query may select, counted through fragments.
+pub const MAX_COMPLEXITY: usize = 2_000;
+
+/// Per-request facts the HTTP layer hands to resolvers.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub auth: Result<Viewer, AuthError>,
+    /// The client's address: the socket peer, or `X-Forwarded-For` when the peer is a trusted proxy.
+    pub client_ip: Option<IpAddr>,
+}
+
+/// The schema without its data: enough for `sms-notify schema`.
+pub fn schema_builder() -> SchemaBuilder<query::Query, mutation::Mutation, EmptySubscription> {
+    Schema::build(
+        query::Query::default(),
+        mutation::Mutation::default(),
+        EmptySubscription,
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+}
+
+/// The SDL of the API: the content of `schema.graphql`.
+pub fn sdl() -> String {
+    schema_builder().finish().sdl()
+}
+
+pub fn build_schema(app: AppContext) -> AppSchema {
+    schema_builder().data(app).finish()
+}
+
+pub(crate) fn app<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a AppContext> {
+    ctx.data::<AppContext>().map_err(|e| {
+        ApiError::internal(anyhow::anyhow!(
+            "schema built without AppContext: {}",
+            e.message
+        ))
+    })
+}
+
+pub(crate) fn request<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a RequestContext> {
+    ctx.data::<RequestContext>().map_err(|e| {
+        ApiError::internal(anyhow::anyhow!(
+            "request without RequestContext: {}",
+            e.message
+        ))
+    })
+}
+
+/// The authenticated viewer, or `UNAUTHENTICATED`.
+pub(crate) fn viewer<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Viewer> {
+    request(ctx)?.auth.as_ref().map_err(|e| e.clone().into())
+}
+
+/// The viewer, who must have one of `roles`; otherwise `FORBIDDEN`.
+pub(crate) fn require_role<'a>(ctx: &'a Context<'_>, roles: &[Role]) -> ApiResult<&'a Viewer> {
+    let viewer = viewer(ctx)?;
+    if roles.contains(&viewer.role) {
+        Ok(viewer)
+    } else {
+        let wanted: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        Err(ApiError::Forbidden(format!(
+            "This needs a token with role {}; yours has role {}.",
+            wanted.join(" or "),
+            viewer.role.as_str()
+        )))
+    }
+}

@@ -1,0 +1,6 @@
+mod recipient;
+
+use async_graphql::MergedObject;
+
+#[derive(MergedObject, Default)]
+pub struct Query(recipient::RecipientQuery);

@@ -1,0 +1,3 @@
+//! GraphQL output and input types, separate from the table models.
+
+pub mod recipient;

@@ -1,0 +1,192 @@
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use entity::sms_preferences::ConsentMethod as DbConsentMethod;
+
+use crate::{error::ApiResult, graphql::app, recipients};
+
+/// How the user consented to texts (TCPA record).
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ConsentMethod {
+    /// The SMS opt-in modal.
+    OptInModal,
+    /// The master switch on the notification settings page.
+    SettingsPage,
+    /// Confirming a phone verification code with the master switch on.
+    PhoneVerification,
+    /// Recorded by the app's back end.
+    Api,
+}
+
+impl From<DbConsentMethod> for ConsentMethod {
+    fn from(m: DbConsentMethod) -> Self {
+        match m {
+            DbConsentMethod::OptInModal => Self::OptInModal,
+            DbConsentMethod::SettingsPage => Self::SettingsPage,
+            DbConsentMethod::PhoneVerification => Self::PhoneVerification,
+            DbConsentMethod::Api => Self::Api,
+        }
+    }
+}
+
+/// What the user answered in the opt-in modal.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SmsOptInAction {
+    /// Turn texts on: sets the master switch and records consent.
+    OptIn,
+    /// Never show the modal again.
+    Dismiss,
+    /// Ask again in 24 hours.
+    RemindLater,
+}
+
+impl From<SmsOptInAction> for recipients::OptInAction {
+    fn from(a: SmsOptInAction) -> Self {
+        match a {
+            SmsOptInAction::OptIn => Self::OptIn,
+            SmsOptInAction::Dismiss => Self::Dismiss,
+            SmsOptInAction::RemindLater => Self::RemindLater,
+        }
+    }
+}
+
+/// A user's SMS settings: the phone number, the master switch, categories and consent.
+pub struct Recipient(pub recipients::Profile);
+
+#[Object]
+impl Recipient {
+    /// The app's user id.
+    async fn user_id(&self) -> ID {
+        ID(self.0.recipient.user_id.clone())
+    }
+
+    /// The phone number in E.164 (`+14155551234`), or null when none is set.
+    async fn phone_number(&self) -> Option<&str> {
+        self.0.recipient.phone_e164.as_deref()
+    }
+
+    /// Whether the number has been proven with a verification code.
+    async fn phone_verified(&self) -> bool {
+        self.0.phone_verified()
+    }
+
+    /// When the number was verified.
+    async fn phone_verified_at(&self) -> Option<DateTime<Utc>> {
+        self.0.recipient.phone_verified_at
+    }
+
+    /// The master switch: no promotional text is sent while it is off.
+    async fn allow_sms_invitations(&self) -> bool {
+        self.0.recipient.allow_sms
+    }
+
+    /// IANA time zone used for quiet hours and reminders; the service's default when the app has not
+    /// told us the user's own.
+    async fn timezone(&self, ctx: &Context<'_>) -> ApiResult<String> {
+        Ok(match &self.0.recipient.timezone {
+            Some(tz) => tz.clone(),
+            None => app(ctx)?.config.default_timezone.name().to_owned(),
+        })
+    }
+
+    /// When the user signed up to the app, as pushed by the app's back end.
+    async fn signed_up_at(&self) -> Option<DateTime<Utc>> {
+        self.0.recipient.signed_up_at
+    }
+
+    /// Per-category toggles and the consent record.
+    async fn preferences(&self) -> SmsPreferences {
+        let p = &self.0.preferences;
+        SmsPreferences {
+            sms_battle_invitations: p.battle_invitations,
+            sms_battle_results: p.battle_results,
+            sms_battle_reminders: p.battle_reminders,
+            sms_streak_alerts: p.streak_alerts,
+            sms_direct_messages: p.direct_messages,
+            sms_achievements: p.achievements,
+            has_consent: p.has_consent(),
+            consent_given_at: p.consent_given_at.filter(|_| p.has_consent()),
+            consent_method: p.consent_method.filter(|_| p.has_consent()).map(Into::into),
+            consent_revoked_at: p.consent_revoked_at,
+        }
+    }
+
+    /// Whether the front end should show the SMS opt-in modal now. Not for a user who already opted in,
+    /// not within 3 minutes of sign-up, never after a dismissal, and not again within 24 hours of being
+    /// shown. Answering `showPrompt: true` records that the modal was shown.
+    async fn opt_in_status(&self, ctx: &Context<'_>) -> ApiResult<SmsOptInStatus> {
+        let app = app(ctx)?;
+        let mut profile = self.0.clone();
+        let show = recipients::take_prompt(&app.db, &mut profile, app.clock.now()).await?;
+        Ok(SmsOptInStatus {
+            show_prompt: show,
+            already_opted_in: profile.opted_in(),
+            phone_number: profile.recipient.phone_e164.clone(),
+            phone_verified: profile.phone_verified(),
+        })
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct SmsPreferences {
+    pub sms_battle_invitations: bool,
+    pub sms_battle_results: bool,
+    pub sms_battle_reminders: bool,
+    pub sms_streak_alerts: bool,
+    pub sms_direct_messages: bool,
+    pub sms_achievements: bool,
+    /// Consent to receive texts was given and not revoked since.
+    pub has_consent: bool,
+    /// When the current consent was given (null without consent).
+    pub consent_given_at: Option<DateTime<Utc>>,
+    /// How the current consent was given (null without consent).
+    pub consent_method: Option<ConsentMethod>,
+    /// When consent was last revoked, if ever.
+    pub consent_revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(SimpleObject)]
+pub struct SmsOptInStatus {
+    /// Show the opt-in modal now.
+    pub show_prompt: bool,
+    /// The user has a verified phone and the master switch on.
+    pub already_opted_in: bool,
+    pub phone_number: Option<String>,
+    pub phone_verified: bool,
+}
+
+/// A partial update of the settings page: omitted fields keep their value.
+#[derive(InputObject, Debug)]
+pub struct SmsPreferencesInput {
+    /// The master switch. Turning it on records consent (method SETTINGS_PAGE); off revokes it.
+    pub allow_sms_invitations: Option<bool>,
+    pub sms_battle_invitations: Option<bool>,
+    pub sms_battle_results: Option<bool>,
+    pub sms_battle_reminders: Option<bool>,
+    pub sms_streak_alerts: Option<bool>,
+    pub sms_direct_messages: Option<bool>,
+    pub sms_achievements: Option<bool>,
+}
+
+impl From<SmsPreferencesInput> for recipients::PreferencesChange {
+    fn from(i: SmsPreferencesInput) -> Self {
+        Self {
+            allow_sms: i.allow_sms_invitations,
+            battle_invitations: i.sms_battle_invitations,
+            battle_results: i.sms_battle_results,
+            battle_reminders: i.sms_battle_reminders,
+            streak_alerts: i.sms_streak_alerts,
+            direct_messages: i.sms_direct_messages,
+            achievements: i.sms_achievements,
+        }
+    }
+}
+
+/// Facts about a user pushed by the app's back end.
+#[derive(InputObject, Debug)]
+pub struct RecipientInput {
+    pub user_id: ID,
+    /// IANA time zone name such as `America/Los_Angeles`; `""` falls back to the service default.
+    pub timezone: Option<String>,
+    /// When the user signed up (the opt-in modal waits 3 minutes after it).
+    pub signed_up_at: Option<DateTime<Utc>>,
+}

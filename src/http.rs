@@ -1,0 +1,195 @@
+//! The axum router: `/graphql` (POST queries, GET the GraphiQL playground), `/healthz`, `/readyz`.
+
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::{
+    Json, Router,
+    extract::{ConnectInfo, MatchedPath, State},
+    http::{HeaderMap, Request, StatusCode, header},
+    response::{Html, IntoResponse},
+    routing::get,
+};
+use ipnet::IpNet;
+use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
+
+use crate::{
+    App,
+    auth::JwtKeys,
+    graphql::{AppSchema, RequestContext},
+};
+
+/// Largest request body accepted: a GraphQL document with variables is a few kilobytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct HttpState {
+    schema: AppSchema,
+    jwt: Arc<JwtKeys>,
+    db: sea_orm::DatabaseConnection,
+    trusted_proxies: Arc<Vec<IpNet>>,
+}
+
+impl HttpState {
+    pub fn new(app: App) -> Self {
+        Self {
+            trusted_proxies: Arc::new(app.context.config.trusted_proxies.clone()),
+            db: app.context.db.clone(),
+            schema: app.schema,
+            jwt: Arc::new(app.jwt),
+        }
+    }
+}
+
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/graphql", get(graphiql).post(graphql))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                let path = request
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map(MatchedPath::as_str)
+                    .unwrap_or("unmatched");
+                tracing::info_span!("http", method = %request.method(), path)
+            }),
+        )
+        .with_state(state)
+}
+
+async fn graphql(
+    State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
+    let auth = state
+        .jwt
+        .authenticate(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()));
+    let context = RequestContext {
+        auth,
+        client_ip: Some(client_ip(peer.ip(), &headers, &state.trusted_proxies)),
+    };
+    let mut response = state
+        .schema
+        .execute(request.into_inner().data(context))
+        .await;
+    // Parse, validation and argument errors come from async-graphql without a code: they are the
+    // client's to fix.
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", "BAD_USER_INPUT");
+        }
+    }
+    response.into()
+}
+
+async fn graphiql() -> impl IntoResponse {
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .title("sms-notify")
+            .finish(),
+    )
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
+    match tokio::time::timeout(Duration::from_secs(2), state.db.ping()).await {
+        Ok(Ok(())) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "ready" })),
+        ),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "readiness check: database unreachable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(
+                    serde_json::json!({ "status": "unavailable", "reason": "database unreachable" }),
+                ),
+            )
+        }
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "unavailable", "reason": "database timed out" })),
+        ),
+    }
+}
+
+/// The client's address. `X-Forwarded-For` is believed only when the peer is a trusted proxy; then the
+/// list is read from the right, skipping trusted proxies, and the first other address is the client.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    forwarded
+        .iter()
+        .rev()
+        .find(|ip| !is_trusted(ip))
+        .or(forwarded.first())
+        .copied()
+        .unwrap_or(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(xff: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", xff.parse().expect("header"));
+        h
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn forwarded_for_only_from_trusted_proxies() {
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().expect("net")];
+        // An untrusted peer cannot claim another address.
+        assert_eq!(
+            client_ip(ip("203.0.113.9"), &headers("1.2.3.4"), &trusted),
+            ip("203.0.113.9")
+        );
+        // Through a trusted proxy, the right-most untrusted hop is the client; spoofed entries to its
+        // left are ignored.
+        assert_eq!(
+            client_ip(
+                ip("10.0.0.2"),
+                &headers("6.6.6.6, 198.51.100.7, 10.0.0.1"),
+                &trusted
+            ),
+            ip("198.51.100.7")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &HeaderMap::new(), &trusted),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &headers("garbage"), &trusted),
+            ip("10.0.0.2")
+        );
+    }
+}

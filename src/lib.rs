@@ -1,0 +1,170 @@
+//! sms-notify: the SMS notification backend. The library builds everything from a [`Config`]; the binary
+//! only parses the command line, and tests start the same server on port 0.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod recipients;
+pub mod sms;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use migration::MigratorTrait;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use tokio_util::sync::CancellationToken;
+
+pub use crate::{
+    clock::{Clock, ManualClock, SystemClock},
+    config::Config,
+};
+
+/// What domain code and resolvers share: the database, the clock and the settings.
+#[derive(Clone, Debug)]
+pub struct AppContext {
+    pub db: DatabaseConnection,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<Config>,
+}
+
+/// Opens the database of `config` (creating an SQLite file, in WAL mode).
+pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    let is_sqlite = config.database_url.starts_with("sqlite:");
+    let mut options = ConnectOptions::new(config.database_url.clone());
+    options
+        .max_connections(if is_sqlite { 8 } else { 20 })
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    let db = Database::connect(options).await.with_context(|| {
+        format!(
+            "cannot open the database at DATABASE_URL ({})",
+            redact_url(&config.database_url)
+        )
+    })?;
+    if is_sqlite {
+        // WAL lets readers work while one writer writes; the setting is stored in the file.
+        db.execute_unprepared("PRAGMA journal_mode=WAL;")
+            .await
+            .context("switching SQLite to WAL mode")?;
+    }
+    Ok(db)
+}
+
+/// Applies pending migrations.
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    migration::Migrator::up(db, None)
+        .await
+        .context("applying database migrations")
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}://{}:***@{}", &url[..scheme], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The whole service, built and migrated, not yet listening.
+pub struct App {
+    pub context: AppContext,
+    pub schema: graphql::AppSchema,
+    pub jwt: auth::JwtKeys,
+}
+
+impl App {
+    /// Connects, migrates and builds the service from `config`, reading time from `clock`.
+    pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let db = connect(&config).await?;
+        migrate(&db).await?;
+        Ok(Self::with_database(config, clock, db))
+    }
+
+    pub fn with_database(config: Config, clock: Arc<dyn Clock>, db: DatabaseConnection) -> Self {
+        let jwt = auth::JwtKeys::new(&config.jwt_secret);
+        let context = AppContext {
+            db,
+            clock,
+            config: Arc::new(config),
+        };
+        let schema = graphql::build_schema(context.clone());
+        Self {
+            context,
+            schema,
+            jwt,
+        }
+    }
+
+    /// Binds `addr` and serves until `shutdown` is cancelled.
+    pub async fn start(
+        self,
+        addr: SocketAddr,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Server> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on LISTEN_ADDR {addr}"))?;
+        let local_addr = listener.local_addr()?;
+        let router = http::router(http::HttpState::new(self));
+        let stop = shutdown.clone();
+        let handle = tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+            .context("HTTP server")
+        });
+        Ok(Server {
+            addr: local_addr,
+            shutdown,
+            handle,
+        })
+    }
+}
+
+/// A running service.
+pub struct Server {
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server {
+    /// Waits until the server stops (after the shutdown token is cancelled).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.handle.await.context("server task")?
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db:5432/sms"),
+            "postgres://app:***@db:5432/sms"
+        );
+        assert_eq!(
+            redact_url("sqlite://x.db?mode=rwc"),
+            "sqlite://x.db?mode=rwc"
+        );
+    }
+}

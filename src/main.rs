@@ -1,0 +1,160 @@
+//! The `sms-notify` command: parses the command line and calls the library.
+
+use std::{process::ExitCode, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use sms_notify::{App, Config, SystemClock, auth::Role, config::LogFormat};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+/// SMS notification backend: GraphQL API, durable sending pipeline, reminder engine.
+///
+/// Settings come from the environment (DATABASE_URL, LISTEN_ADDR, JWT_SECRET, ...); see the README.
+#[derive(Parser, Debug)]
+#[command(name = "sms-notify", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Migrate the database, then serve the GraphQL API (the default command).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL): the content of schema.graphql.
+    Schema,
+    /// Print a signed bearer token for GraphiQL and scripts, made with JWT_SECRET.
+    Token {
+        /// The user id the token speaks for (its `sub` claim).
+        #[arg(long)]
+        user: String,
+        /// What the token may do: `user` (own settings), `service` (the app's back end), `admin`.
+        #[arg(long, value_enum)]
+        role: Role,
+        /// How long the token is valid, e.g. 15m, 1h, 7d.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Schema = command {
+        print!("{}", sms_notify::graphql::sdl());
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("sms-notify: invalid configuration: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(config.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("sms-notify: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "sms-notify stopped");
+            eprintln!("sms-notify: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,tower_http=info"));
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Json => registry.with(fmt::layer().json()).init(),
+        LogFormat::Text => registry.with(fmt::layer()).init(),
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            let db = sms_notify::connect(&config).await?;
+            sms_notify::migrate(&db).await?;
+            println!(
+                "migrations applied to {}",
+                sms_notify::redact_url(&config.database_url)
+            );
+            Ok(())
+        }
+        Command::Token { user, role, ttl } => {
+            if config.jwt_secret_is_default {
+                eprintln!("note: signed with the development secret (JWT_SECRET is not set)");
+            }
+            let keys = sms_notify::auth::JwtKeys::new(&config.jwt_secret);
+            let now = chrono::Utc::now();
+            let ttl = chrono::Duration::from_std(ttl).context("--ttl is too long")?;
+            let token = keys
+                .issue(&user, role, now, now + ttl)
+                .context("signing the token")?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Schema => Ok(()),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    if config.jwt_secret_is_default {
+        tracing::warn!(
+            "JWT_SECRET is not set: using the development secret. Never do this in production (APP_ENV=production refuses it)."
+        );
+    }
+    let addr = config.listen_addr;
+    let database = sms_notify::redact_url(&config.database_url);
+    let app = App::build(config, Arc::new(SystemClock)).await?;
+    let shutdown = CancellationToken::new();
+    let server = app.start(addr, shutdown.clone()).await?;
+    tracing::info!(addr = %server.addr, database, "sms-notify is listening");
+    println!("GraphiQL playground: http://{}/graphql", server.addr);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        shutdown.cancel();
+    });
+    server.wait().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
