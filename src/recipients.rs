@@ -300,11 +300,9 @@ pub async fn update_preferences<C: ConnectionTrait + TransactionTrait>(
         ip,
     };
     match change.allow_sms {
-        Some(true) if !profile.preferences.has_consent() || !profile.recipient.allow_sms => {
-            if !profile.preferences.has_consent() {
-                profile.preferences =
-                    record_consent(&txn, &profile, ConsentAction::Given, &source, now).await?;
-            }
+        Some(true) if !profile.preferences.has_consent() => {
+            profile.preferences =
+                record_consent(&txn, &profile, ConsentAction::Given, &source, now).await?;
         }
         Some(false) if profile.preferences.has_consent() => {
             profile.preferences =

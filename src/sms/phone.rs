@@ -37,17 +37,30 @@ pub fn normalize(input: &str, default_region: country::Id) -> Result<String, Pho
         _ => PhoneError::NotANumber { input: owned() },
     })?;
     if !phonenumber::is_valid(&number) {
-        let region = number
-            .country()
-            .id()
-            .map(|id| id.as_ref().to_owned())
-            .unwrap_or_else(|| format!("+{}", number.code().value()));
+        // A number that matches no region still has a calling code: name the region the reader meant.
+        let code = number.code().value();
+        let region = match number.country().id() {
+            Some(id) => id.as_ref().to_owned(),
+            None if !trimmed.starts_with('+') && country_code_of(default_region) == Some(code) => {
+                default_region.as_ref().to_owned()
+            }
+            None => phonenumber::metadata::DATABASE
+                .region(&code)
+                .and_then(|regions| regions.first().map(|r| (*r).to_owned()))
+                .unwrap_or_else(|| format!("+{code}")),
+        };
         return Err(PhoneError::Invalid {
             input: owned(),
             region,
         });
     }
     Ok(number.format().mode(Mode::E164).to_string())
+}
+
+fn country_code_of(region: country::Id) -> Option<u16> {
+    phonenumber::metadata::DATABASE
+        .by_id(region.as_ref())
+        .map(|m| m.country_code())
 }
 
 /// The ISO region of an E.164 number (`+14155551234` -> `US`), when it has one.

@@ -1,0 +1,125 @@
+use chrono::{Duration, Utc};
+use serde_json::json;
+use sms_notify::auth::{JwtKeys, Role};
+
+use crate::{
+    helpers::{Engine, TestApp, data, error_code, error_message},
+    storage_test,
+};
+
+const ME: &str = "{ me { userId } }";
+
+#[tokio::test]
+async fn every_authentication_failure_is_unauthenticated() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let now = Utc::now();
+    let expired = app
+        .jwt
+        .issue(
+            "u1",
+            Role::User,
+            now - Duration::hours(2),
+            now - Duration::hours(1),
+        )
+        .expect("sign");
+    let foreign = JwtKeys::new(&secrecy::SecretString::from("another-secret".to_owned()))
+        .issue("u1", Role::User, now, now + Duration::hours(1))
+        .expect("sign");
+    let valid = app.token("u1", Role::User);
+    let unsigned = {
+        // A token whose header says `none`: never accepted.
+        let mut parts = valid.split('.');
+        let _header = parts.next();
+        let payload = parts.next().expect("payload");
+        format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.")
+    };
+    let cases: Vec<(Option<String>, &str)> = vec![
+        (None, "Sign in first"),
+        (Some("Bearer".into()), "malformed"),
+        (Some(format!("Basic {valid}")), "malformed"),
+        (Some(format!("Bearer {valid} extra")), "malformed"),
+        (Some("Bearer not-a-jwt".into()), "not valid"),
+        (Some(format!("Bearer {expired}")), "expired"),
+        (Some(format!("Bearer {foreign}")), "bad signature"),
+        (Some(format!("Bearer {unsigned}")), "not valid"),
+    ];
+    for (header, words) in cases {
+        let response = app.post_graphql(header.as_deref(), ME, json!({})).await;
+        assert_eq!(error_code(&response), "UNAUTHENTICATED", "{header:?}");
+        assert!(
+            error_message(&response).contains(words),
+            "{header:?}: {}",
+            error_message(&response)
+        );
+        assert!(response["data"].is_null());
+    }
+}
+
+#[tokio::test]
+async fn tokens_with_unknown_roles_or_missing_claims_are_refused() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let secret = sms_notify::config::DEVELOPMENT_JWT_SECRET.as_bytes();
+    let exp = (Utc::now() + Duration::hours(1)).timestamp();
+    for claims in [
+        json!({ "sub": "u1", "role": "superuser", "exp": exp }),
+        json!({ "sub": "u1", "exp": exp }),
+        json!({ "role": "user", "exp": exp }),
+        json!({ "sub": "u1", "role": "user" }),
+        json!({ "sub": "", "role": "user", "exp": exp }),
+    ] {
+        let token = jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret),
+        )
+        .expect("sign");
+        let response = app
+            .post_graphql(Some(&format!("Bearer {token}")), ME, json!({}))
+            .await;
+        assert_eq!(error_code(&response), "UNAUTHENTICATED", "{claims}");
+    }
+}
+
+storage_test!(
+    async fn roles_are_enforced(engine) {
+        let app = TestApp::spawn(engine).await;
+        // The back end cannot act as a user...
+        let response = app.as_service(ME, json!({})).await;
+        assert_eq!(error_code(&response), "FORBIDDEN");
+        assert!(error_message(&response).contains("role user"));
+        // ...and a user cannot push facts about users.
+        let response = app
+            .as_user(
+                "u1",
+                r#"mutation { upsertRecipient(input: { userId: "u1", timezone: "UTC" }) { userId } }"#,
+                json!({}),
+            )
+            .await;
+        assert_eq!(error_code(&response), "FORBIDDEN");
+        let response = app
+            .graphql_as("ops", Role::Admin, r#"mutation { smsOptIn(action: OPT_IN) { userId } }"#, json!({}))
+            .await;
+        assert_eq!(error_code(&response), "FORBIDDEN");
+    }
+);
+
+storage_test!(
+    async fn a_user_reads_only_their_own_recipient(engine) {
+        let app = TestApp::spawn(engine).await;
+        let q = "query($id: ID!) { recipient(userId: $id) { userId phoneNumber } }";
+        data(&app.as_user("alice", r#"mutation { setPhoneNumber(phoneNumber: "415 555 1234") { userId } }"#, json!({})).await);
+
+        let own = app.as_user("alice", q, json!({ "id": "alice" })).await;
+        assert_eq!(data(&own)["recipient"]["phoneNumber"], "+14155551234");
+
+        let other = app.as_user("bob", q, json!({ "id": "alice" })).await;
+        assert_eq!(error_code(&other), "FORBIDDEN");
+        assert!(other["data"].is_null(), "nothing of alice leaks: {other}");
+
+        // The back end reads anyone, and is told when a user does not exist.
+        let by_service = app.as_service(q, json!({ "id": "alice" })).await;
+        assert_eq!(data(&by_service)["recipient"]["phoneNumber"], "+14155551234");
+        let missing = app.as_service(q, json!({ "id": "nobody" })).await;
+        assert_eq!(error_code(&missing), "NOT_FOUND");
+    }
+);

@@ -1,0 +1,211 @@
+//! Starts the real service on port 0 against a database of its own, and talks to it over HTTP.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use sea_orm::DatabaseConnection;
+use serde_json::{Value, json};
+use sms_notify::{
+    App, Config, ManualClock, Server,
+    auth::{JwtKeys, Role},
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::postgres;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body once on SQLite and once on PostgreSQL:
+/// `storage_test!(async fn name(engine) { let app = TestApp::spawn(engine).await; ... });`
+#[macro_export]
+macro_rules! storage_test {
+    (async fn $name:ident($engine:ident) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($engine: $crate::helpers::Engine) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run($crate::helpers::Engine::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::helpers::postgres_ready() {
+                    run($crate::helpers::Engine::Postgres).await
+                }
+            }
+        }
+    };
+}
+
+/// Whether PostgreSQL tests can run. Under `CI=true` a missing PostgreSQL fails the test instead of
+/// skipping it: CI must exercise both engines.
+pub fn postgres_ready() -> bool {
+    match postgres::admin_url() {
+        Ok(_) => true,
+        Err(why) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+                panic!("CI=true but PostgreSQL tests cannot run: {why}");
+            }
+            eprintln!("skipping the PostgreSQL variant: {why}");
+            false
+        }
+    }
+}
+
+/// The moment every test starts at, unless it sets the clock.
+pub fn start_time() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 15, 0, 0)
+        .single()
+        .expect("a valid time")
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub clock: Arc<ManualClock>,
+    pub db: DatabaseConnection,
+    pub http: reqwest::Client,
+    pub jwt: JwtKeys,
+    server: Option<Server>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestApp {
+    pub async fn spawn(engine: Engine) -> Self {
+        Self::spawn_with(engine, |_| {}).await
+    }
+
+    /// Starts the service with a development configuration changed by `configure`.
+    pub async fn spawn_with(engine: Engine, configure: impl FnOnce(&mut Config)) -> Self {
+        init_test_logs();
+        let (url, dir) = match engine {
+            Engine::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+                (url, Some(dir))
+            }
+            Engine::Postgres => (postgres::fresh_database().await, None),
+        };
+        let mut config = Config::for_database(url);
+        configure(&mut config);
+        let clock = Arc::new(ManualClock::new(start_time()));
+        let app = App::build(config, clock.clone())
+            .await
+            .expect("the app builds");
+        let db = app.context.db.clone();
+        let jwt = app.jwt.clone();
+        let server = app
+            .start(
+                "127.0.0.1:0".parse().expect("addr"),
+                CancellationToken::new(),
+            )
+            .await
+            .expect("the server starts");
+        Self {
+            addr: server.addr,
+            clock,
+            db,
+            http: reqwest::Client::new(),
+            jwt,
+            server: Some(server),
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A token for `user` with `role`, valid for an hour of real time.
+    pub fn token(&self, user: &str, role: Role) -> String {
+        let now = Utc::now();
+        self.jwt
+            .issue(user, role, now, now + Duration::hours(1))
+            .expect("sign a token")
+    }
+
+    /// Posts a GraphQL request with an optional raw `Authorization` header; returns the JSON body.
+    pub async fn post_graphql(
+        &self,
+        authorization: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> Value {
+        let mut request = self
+            .http
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let response = request.send().await.expect("the request is sent");
+        assert_eq!(
+            response.status(),
+            200,
+            "GraphQL answers 200 even with errors"
+        );
+        response.json().await.expect("a JSON body")
+    }
+
+    /// A GraphQL request as `user` with `role`.
+    pub async fn graphql_as(&self, user: &str, role: Role, query: &str, variables: Value) -> Value {
+        let header = format!("Bearer {}", self.token(user, role));
+        self.post_graphql(Some(&header), query, variables).await
+    }
+
+    /// A GraphQL request as the app user `user`.
+    pub async fn as_user(&self, user: &str, query: &str, variables: Value) -> Value {
+        self.graphql_as(user, Role::User, query, variables).await
+    }
+
+    /// A GraphQL request as the app's back end.
+    pub async fn as_service(&self, query: &str, variables: Value) -> Value {
+        self.graphql_as("app-backend", Role::Service, query, variables)
+            .await
+    }
+
+    /// Stops the server gracefully.
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("clean stop");
+        }
+    }
+}
+
+/// The `data` of a response that must have no errors.
+pub fn data(response: &Value) -> &Value {
+    assert!(
+        response.get("errors").is_none(),
+        "unexpected errors: {response:#}"
+    );
+    &response["data"]
+}
+
+/// The `extensions.code` of the first error, which must be there.
+pub fn error_code(response: &Value) -> &str {
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error with a code: {response:#}"))
+}
+
+pub fn error_message(response: &Value) -> &str {
+    response["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error message: {response:#}"))
+}
+
+fn init_test_logs() {
+    if std::env::var("TEST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    }
+}

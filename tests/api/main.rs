@@ -1,0 +1,11 @@
+//! Integration tests: the real server over HTTP, on SQLite and PostgreSQL.
+
+mod helpers;
+mod postgres;
+
+mod auth;
+mod health;
+mod opt_in;
+mod preferences;
+mod recipients;
+mod schema;

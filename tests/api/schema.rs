@@ -1,0 +1,107 @@
+use serde_json::json;
+
+use crate::helpers::{Engine, TestApp, data, error_code};
+
+#[test]
+fn schema_graphql_matches_the_code() {
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
+        .expect("schema.graphql is committed");
+    let generated = sms_notify::graphql::sdl();
+    assert!(
+        committed == generated,
+        "schema.graphql is stale: run `cargo run -- schema > schema.graphql` and commit it"
+    );
+}
+
+/// The query GraphiQL sends to load the schema (GraphiQL 3, with descriptions and deprecations).
+const INTROSPECTION: &str = r#"
+query IntrospectionQuery {
+  __schema {
+    queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) {
+    name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason
+  }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+    ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } }
+}
+"#;
+
+#[tokio::test]
+async fn graphiql_loads_the_schema_without_a_token() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let response = app.post_graphql(None, INTROSPECTION, json!({})).await;
+    let types = data(&response)["__schema"]["types"]
+        .as_array()
+        .expect("types");
+    assert!(types.iter().any(|t| t["name"] == "Recipient"));
+
+    let page = app
+        .http
+        .get(app.url("/graphql"))
+        .send()
+        .await
+        .expect("GET /graphql");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    assert!(html.contains("graphiql"), "the playground page");
+}
+
+#[tokio::test]
+async fn queries_too_deep_or_too_large_are_refused() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let deep = format!(
+        "{{ __schema {{ types {{ {} name {} }} }} }}",
+        "fields { type { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType { ofType {",
+        "} } } } } } } } } } } } } } } }"
+    );
+    let response = app.post_graphql(None, &deep, json!({})).await;
+    assert_eq!(error_code(&response), "BAD_USER_INPUT");
+    assert!(
+        response["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("too deep") || m.contains("depth"))
+    );
+
+    let wide = format!(
+        "{{ {} }}",
+        (0..1_100)
+            .map(|i| format!("a{i}: recipient(userId: \"x\") {{ userId }}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let response = app.post_graphql(None, &wide, json!({})).await;
+    assert_eq!(error_code(&response), "BAD_USER_INPUT");
+
+    let oversized = "x".repeat(sms_notify::http::MAX_BODY_BYTES + 1);
+    let response = app
+        .http
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": oversized }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 413);
+}
+
+#[tokio::test]
+async fn malformed_graphql_gets_a_code() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let response = app.post_graphql(None, "{ me { ", json!({})).await;
+    assert_eq!(error_code(&response), "BAD_USER_INPUT");
+    let response = app.post_graphql(None, "{ nosuchfield }", json!({})).await;
+    assert_eq!(error_code(&response), "BAD_USER_INPUT");
+}
