@@ -4,6 +4,7 @@ mod helpers;
 mod postgres;
 
 mod auth;
+mod browser;
 mod health;
 mod opt_in;
 mod preferences;

@@ -57,7 +57,31 @@ async fn graphiql_loads_the_schema_without_a_token() {
         .expect("GET /graphql");
     assert_eq!(page.status(), 200);
     let html = page.text().await.expect("html");
-    assert!(html.contains("graphiql"), "the playground page");
+    assert!(
+        !html.contains("unpkg.com"),
+        "no CDN: the playground works offline"
+    );
+    for asset in [
+        "/graphiql/graphiql.min.js",
+        "/graphiql/graphiql.min.css",
+        "/graphiql/react.production.min.js",
+        "/graphiql/react-dom.production.min.js",
+    ] {
+        assert!(html.contains(asset), "{asset} is referenced");
+        let response = app.http.get(app.url(asset)).send().await.expect("asset");
+        assert_eq!(response.status(), 200, "{asset}");
+        assert!(
+            response.bytes().await.expect("body").len() > 10_000,
+            "{asset}"
+        );
+    }
+    let missing = app
+        .http
+        .get(app.url("/graphiql/../Cargo.toml"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(missing.status(), 404);
 }
 
 #[tokio::test]
