@@ -219,14 +219,26 @@ fn start_throwaway_server() -> Result<String, String> {
         base.to_string_lossy()
     );
     let log = base.join("server.log").to_string_lossy().to_string();
-    pg(
-        &bin,
-        "pg_ctl",
-        &[
-            "-D", &data_s, "-l", &log, "-o", &options, "-w", "-t", "60", "start",
-        ],
-        as_postgres,
-    )?;
+    let start = || {
+        pg(
+            &bin,
+            "pg_ctl",
+            &[
+                "-D", &data_s, "-l", &log, "-o", &options, "-w", "-t", "60", "start",
+            ],
+            as_postgres,
+        )
+    };
+    if let Err(first) = start() {
+        // A server of an earlier session that died leaves its pid file; with no server answering on
+        // its port, it is stale.
+        let pid_file = data.join("postmaster.pid");
+        if !pid_file.exists() {
+            return Err(first);
+        }
+        let _ = std::fs::remove_file(&pid_file);
+        start().map_err(|second| format!("{first}; after removing a stale pid file: {second}"))?;
+    }
     std::fs::write(&port_file, port.to_string()).map_err(|e| format!("port file: {e}"))?;
     Ok(url(port))
 }
