@@ -1,7 +1,7 @@
 //! Typed settings, read once from the environment at start and validated. A bad value stops the service
 //! with a sentence naming the variable. Nothing below this module reads the environment.
 
-use std::{net::SocketAddr, str::FromStr};
+use std::{net::SocketAddr, str::FromStr, time::Duration};
 
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
@@ -23,6 +23,49 @@ pub enum LogFormat {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderKind {
+    /// Prints a `[CONSOLE SMS]` block instead of sending: local development.
+    Console,
+    /// AWS End User Messaging SMS (`SendTextMessage`).
+    Aws,
+}
+
+/// The AWS message type used for promotional messages (transactional ones are always TRANSACTIONAL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsMessageType {
+    Transactional,
+    Promotional,
+}
+
+/// Settings of the sending pipeline.
+#[derive(Debug, Clone)]
+pub struct SmsConfig {
+    pub provider: ProviderKind,
+    pub aws_region: String,
+    pub origination_identity: Option<String>,
+    pub aws_message_type: AwsMessageType,
+    pub configuration_set: Option<String>,
+    pub aws_endpoint_url: Option<String>,
+    /// Sends per second for the whole deployment; 0 turns the limiter off.
+    pub rate_limit_mps: f64,
+    pub allowed_countries: Vec<phonenumber::country::Id>,
+    pub app_name: String,
+    pub frontend_url: String,
+    /// Outbox workers in this instance; 0 runs none (the API still accepts and queues messages).
+    pub workers: usize,
+    /// Attempts before a transiently failing message is marked failed.
+    pub max_attempts: u32,
+    /// How long a claimed message stays with its worker before another may retry it.
+    pub lease: Duration,
+    /// Longest wait for the provider's answer.
+    pub send_timeout: Duration,
+    /// Longest wait of `sendAsync: false` for a message's outcome.
+    pub sync_wait: Duration,
+    /// How often idle workers look for work queued by other instances or come due.
+    pub poll_interval: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub app_env: AppEnv,
@@ -37,6 +80,7 @@ pub struct Config {
     /// Proxies whose `X-Forwarded-For` is believed when recording the client IP of a consent.
     pub trusted_proxies: Vec<IpNet>,
     pub log_format: LogFormat,
+    pub sms: SmsConfig,
 }
 
 /// A setting that cannot be used, with the variable's name and what is wrong, in words.
@@ -150,6 +194,8 @@ impl Config {
             }
         };
 
+        let sms = sms_config(&var)?;
+
         Ok(Self {
             app_env,
             database_url,
@@ -160,6 +206,7 @@ impl Config {
             default_timezone,
             trusted_proxies,
             log_format,
+            sms,
         })
     }
 
@@ -169,6 +216,123 @@ impl Config {
         config.database_url = database_url.into();
         config
     }
+}
+
+fn sms_config(var: &impl Fn(&str) -> Option<String>) -> Result<SmsConfig, ConfigError> {
+    let provider = match var("SMS_PROVIDER").as_deref().map(str::trim) {
+        None | Some("console") => ProviderKind::Console,
+        Some("aws") => ProviderKind::Aws,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "SMS_PROVIDER",
+                format!("'{other}' is not a provider; use 'console' or 'aws'"),
+            ));
+        }
+    };
+    let origination_identity = var("SMS_ORIGINATION_IDENTITY").map(|s| s.trim().to_owned());
+    if provider == ProviderKind::Aws && origination_identity.is_none() {
+        return Err(ConfigError::new(
+            "SMS_ORIGINATION_IDENTITY",
+            "is required with SMS_PROVIDER=aws: the phone number, pool or sender id to send from, e.g. +18663448034",
+        ));
+    }
+    let aws_message_type = parsed(var, "SMS_MESSAGE_TYPE", "TRANSACTIONAL", |s| {
+        match s.to_ascii_uppercase().as_str() {
+            "TRANSACTIONAL" => Ok(AwsMessageType::Transactional),
+            "PROMOTIONAL" => Ok(AwsMessageType::Promotional),
+            _ => Err(format!(
+                "'{s}' is not a message type; use TRANSACTIONAL or PROMOTIONAL"
+            )),
+        }
+    })?;
+    let aws_endpoint_url = var("SMS_AWS_ENDPOINT_URL").map(|s| s.trim().to_owned());
+    if let Some(url) = &aws_endpoint_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(ConfigError::new(
+            "SMS_AWS_ENDPOINT_URL",
+            format!("'{url}' is not an http(s) URL"),
+        ));
+    }
+    let rate_limit_mps = parsed(var, "SMS_RATE_LIMIT_MPS", "3", |s| match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!(
+            "'{s}' is not a rate; give messages per second such as 3 or 0.5 (0 turns the limit off)"
+        )),
+    })?;
+    let allowed_countries = parsed(var, "SMS_ALLOWED_COUNTRIES", "US,CA", |s| {
+        s.split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(|c| {
+                phonenumber::country::Id::from_str(&c.to_ascii_uppercase())
+                    .map_err(|_| format!("'{c}' is not an ISO 3166 country code such as US or CA"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+    })?;
+    let app_name = var("APP_NAME").unwrap_or_else(|| "AllThrive".to_owned());
+    let frontend_url = parsed(var, "FRONTEND_URL", "http://localhost:3000", |s| {
+        if s.starts_with("http://") || s.starts_with("https://") {
+            Ok(s.trim_end_matches('/').to_owned())
+        } else {
+            Err(format!(
+                "'{s}' is not an http(s) URL such as https://allthrive.ai"
+            ))
+        }
+    })?;
+    let workers = parsed(var, "SMS_WORKERS", "2", |s| {
+        s.parse::<usize>()
+            .ok()
+            .filter(|n| *n <= 64)
+            .ok_or_else(|| format!("'{s}' is not a worker count from 0 to 64"))
+    })?;
+    let max_attempts = parsed(var, "SMS_MAX_ATTEMPTS", "5", |s| {
+        s.parse::<u32>()
+            .ok()
+            .filter(|n| (1..=50).contains(n))
+            .ok_or_else(|| format!("'{s}' is not a number of attempts from 1 to 50"))
+    })?;
+    let send_timeout = duration(var, "SMS_SEND_TIMEOUT", "10s")?;
+    let lease = duration(var, "SMS_LEASE", "60s")?;
+    if lease <= send_timeout * 2 {
+        return Err(ConfigError::new(
+            "SMS_LEASE",
+            "must be more than twice SMS_SEND_TIMEOUT, or a slow send would be retried while it still runs",
+        ));
+    }
+    let sync_wait = duration(var, "SMS_SYNC_WAIT", "20s")?;
+    let poll_interval = duration(var, "SMS_POLL_INTERVAL", "1s")?;
+    Ok(SmsConfig {
+        provider,
+        aws_region: var("AWS_REGION").unwrap_or_else(|| "us-east-1".to_owned()),
+        origination_identity,
+        aws_message_type,
+        configuration_set: var("SMS_CONFIGURATION_SET").map(|s| s.trim().to_owned()),
+        aws_endpoint_url,
+        rate_limit_mps,
+        allowed_countries,
+        app_name,
+        frontend_url,
+        workers,
+        max_attempts,
+        lease,
+        send_timeout,
+        sync_wait,
+        poll_interval,
+    })
+}
+
+fn duration(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    parsed(var, name, default, |s| {
+        humantime::parse_duration(s)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| format!("'{s}' is not a duration such as 500ms, 10s or 2m"))
+    })
 }
 
 fn parsed<T>(
@@ -211,6 +375,15 @@ mod tests {
         assert!(c.jwt_secret_is_default);
         assert_eq!(c.default_phone_region, phonenumber::country::Id::US);
         assert!(c.trusted_proxies.is_empty());
+        assert_eq!(c.sms.provider, ProviderKind::Console);
+        assert_eq!(c.sms.aws_region, "us-east-1");
+        assert!((c.sms.rate_limit_mps - 3.0).abs() < f64::EPSILON);
+        assert_eq!(
+            c.sms.allowed_countries,
+            vec![phonenumber::country::Id::US, phonenumber::country::Id::CA]
+        );
+        assert_eq!(c.sms.app_name, "AllThrive");
+        assert_eq!(c.sms.frontend_url, "http://localhost:3000");
     }
 
     #[test]
@@ -223,11 +396,39 @@ mod tests {
             ("DEFAULT_TIMEZONE", "Mars/Olympus"),
             ("TRUSTED_PROXIES", "10.0.0.0/8, not-an-ip"),
             ("LOG_FORMAT", "xml"),
+            ("SMS_PROVIDER", "twilio"),
+            ("SMS_MESSAGE_TYPE", "MARKETING"),
+            ("SMS_AWS_ENDPOINT_URL", "localhost:4566"),
+            ("SMS_RATE_LIMIT_MPS", "-1"),
+            ("SMS_RATE_LIMIT_MPS", "fast"),
+            ("SMS_ALLOWED_COUNTRIES", "US,Canada"),
+            ("FRONTEND_URL", "allthrive.ai"),
+            ("SMS_WORKERS", "many"),
+            ("SMS_MAX_ATTEMPTS", "0"),
+            ("SMS_SEND_TIMEOUT", "0s"),
+            ("SMS_LEASE", "5s"),
+            ("SMS_SYNC_WAIT", "soon"),
         ] {
             let err = config(&[(var, value)]).expect_err(var);
             assert_eq!(err.var, var);
             assert!(err.to_string().starts_with(var), "{err}");
         }
+    }
+
+    #[test]
+    fn the_aws_provider_needs_an_origination_identity() {
+        let err = config(&[("SMS_PROVIDER", "aws")]).expect_err("no identity");
+        assert_eq!(err.var, "SMS_ORIGINATION_IDENTITY");
+        let c = config(&[
+            ("SMS_PROVIDER", "aws"),
+            ("SMS_ORIGINATION_IDENTITY", "+18663448034"),
+            ("SMS_ALLOWED_COUNTRIES", "us, ca,gb"),
+            ("SMS_RATE_LIMIT_MPS", "0.5"),
+        ])
+        .expect("valid");
+        assert_eq!(c.sms.provider, ProviderKind::Aws);
+        assert_eq!(c.sms.allowed_countries.len(), 3);
+        assert!((c.sms.rate_limit_mps - 0.5).abs() < f64::EPSILON);
     }
 
     #[test]

@@ -22,12 +22,14 @@ pub use crate::{
     config::Config,
 };
 
-/// What domain code and resolvers share: the database, the clock and the settings.
+/// What domain code and resolvers share: the database, the clock, the settings and the signals between
+/// the API and the outbox workers.
 #[derive(Clone, Debug)]
 pub struct AppContext {
     pub db: DatabaseConnection,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
+    pub signals: Arc<sms::Signals>,
 }
 
 /// Opens the database of `config` (creating an SQLite file, in WAL mode).
@@ -38,7 +40,16 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
         .max_connections(if is_sqlite { 8 } else { 20 })
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|opts| {
+            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            // WAL with NORMAL sync is durable across process crashes and needs no fsync per commit;
+            // writers wait for each other instead of failing.
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
     let db = Database::connect(options).await.with_context(|| {
         format!(
             "cannot open the database at DATABASE_URL ({})",
@@ -54,11 +65,14 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     Ok(db)
 }
 
-/// Applies pending migrations.
+/// Applies pending migrations and creates the rows the service needs.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     migration::Migrator::up(db, None)
         .await
-        .context("applying database migrations")
+        .context("applying database migrations")?;
+    sms::gate::ensure(db)
+        .await
+        .context("creating the send gate")
 }
 
 /// A database URL without its password, for messages.
@@ -78,6 +92,8 @@ pub struct App {
     pub context: AppContext,
     pub schema: graphql::AppSchema,
     pub jwt: auth::JwtKeys,
+    /// The provider the outbox workers send through (`SMS_PROVIDER`).
+    pub provider: Arc<dyn sms::provider::SmsProvider>,
 }
 
 impl App {
@@ -85,21 +101,29 @@ impl App {
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let db = connect(&config).await?;
         migrate(&db).await?;
-        Ok(Self::with_database(config, clock, db))
+        let provider = sms::provider::from_config(&config.sms).await;
+        Ok(Self::with_database(config, clock, db, provider))
     }
 
-    pub fn with_database(config: Config, clock: Arc<dyn Clock>, db: DatabaseConnection) -> Self {
+    pub fn with_database(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        db: DatabaseConnection,
+        provider: Arc<dyn sms::provider::SmsProvider>,
+    ) -> Self {
         let jwt = auth::JwtKeys::new(&config.jwt_secret);
         let context = AppContext {
             db,
             clock,
             config: Arc::new(config),
+            signals: Arc::new(sms::Signals::default()),
         };
         let schema = graphql::build_schema(context.clone());
         Self {
             context,
             schema,
             jwt,
+            provider,
         }
     }
 
@@ -113,6 +137,16 @@ impl App {
             .await
             .with_context(|| format!("cannot listen on LISTEN_ADDR {addr}"))?;
         let local_addr = listener.local_addr()?;
+        let workers: Vec<_> = (0..self.context.config.sms.workers)
+            .map(|n| {
+                tokio::spawn(sms::worker::run(
+                    self.context.clone(),
+                    self.provider.clone(),
+                    n,
+                    shutdown.child_token(),
+                ))
+            })
+            .collect();
         let router = http::router(http::HttpState::new(self));
         let stop = shutdown.clone();
         let handle = tokio::spawn(async move {
@@ -128,6 +162,7 @@ impl App {
             addr: local_addr,
             shutdown,
             handle,
+            workers,
         })
     }
 }
@@ -137,12 +172,18 @@ pub struct Server {
     pub addr: SocketAddr,
     shutdown: CancellationToken,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Server {
-    /// Waits until the server stops (after the shutdown token is cancelled).
+    /// Waits until the server and the workers stop (after the shutdown token is cancelled). Workers
+    /// finish the send in flight and hand the rest of their batch back to the queue.
     pub async fn wait(self) -> anyhow::Result<()> {
-        self.handle.await.context("server task")?
+        let served = self.handle.await.context("server task")?;
+        for worker in self.workers {
+            worker.await.context("outbox worker")?;
+        }
+        served
     }
 
     /// Stops accepting, lets in-flight requests finish, and waits.

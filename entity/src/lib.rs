@@ -1,11 +1,17 @@
 //! sea-orm entities of sms-notify, one module per table. Only this crate knows table shapes.
 
 pub mod consent_events;
+pub mod opt_outs;
 pub mod recipients;
+pub mod send_gate;
+pub mod sms_log;
 pub mod sms_preferences;
 
 pub mod prelude {
     pub use super::consent_events::Entity as ConsentEvents;
+    pub use super::opt_outs::Entity as OptOuts;
     pub use super::recipients::Entity as Recipients;
+    pub use super::send_gate::Entity as SendGate;
+    pub use super::sms_log::Entity as SmsLog;
     pub use super::sms_preferences::Entity as SmsPreferences;
 }

@@ -5,6 +5,9 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_create_recipients;
 mod m20261124_000002_create_sms_preferences;
 mod m20261124_000003_create_consent_events;
+mod m20261124_000004_create_sms_log;
+mod m20261124_000005_create_opt_outs;
+mod m20261124_000006_create_send_gate;
 
 pub struct Migrator;
 
@@ -15,6 +18,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_create_recipients::Migration),
             Box::new(m20261124_000002_create_sms_preferences::Migration),
             Box::new(m20261124_000003_create_consent_events::Migration),
+            Box::new(m20261124_000004_create_sms_log::Migration),
+            Box::new(m20261124_000005_create_opt_outs::Migration),
+            Box::new(m20261124_000006_create_send_gate::Migration),
         ]
     }
 }

@@ -1,3 +1,42 @@
-//! The sending domain: phone numbers now; the catalogue, policy, outbox and providers join here.
+//! The sending domain: phone numbers, the message catalogue, policy, the outbox, the send gate,
+//! providers and the workers.
 
+pub mod catalogue;
+pub mod gate;
+pub mod history;
+pub mod outbox;
 pub mod phone;
+pub mod policy;
+pub mod provider;
+pub mod worker;
+
+use tokio::sync::Notify;
+
+/// In-process signals between the API and the workers.
+#[derive(Debug, Default)]
+pub struct Signals {
+    /// A message was queued: idle workers wake at once instead of at their next poll.
+    work: Notify,
+    /// A message reached an outcome: `sendAsync: false` callers look again.
+    outcome: Notify,
+}
+
+impl Signals {
+    pub fn work_queued(&self) {
+        self.work.notify_waiters();
+        // A worker between its empty claim and its wait still finds the permit.
+        self.work.notify_one();
+    }
+
+    pub async fn wait_for_work(&self) {
+        self.work.notified().await;
+    }
+
+    pub fn outcome_recorded(&self) {
+        self.outcome.notify_waiters();
+    }
+
+    pub fn outcome(&self) -> tokio::sync::futures::Notified<'_> {
+        self.outcome.notified()
+    }
+}

@@ -1,6 +1,7 @@
 mod recipient;
+mod sms;
 
 use async_graphql::MergedObject;
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(recipient::RecipientMutation);
+pub struct Mutation(recipient::RecipientMutation, sms::SmsMutation);

@@ -1,6 +1,7 @@
 mod recipient;
+mod sms;
 
 use async_graphql::MergedObject;
 
 #[derive(MergedObject, Default)]
-pub struct Query(recipient::RecipientQuery);
+pub struct Query(recipient::RecipientQuery, sms::SmsQuery);

@@ -1,3 +1,4 @@
 //! GraphQL output and input types, separate from the table models.
 
 pub mod recipient;
+pub mod sms;

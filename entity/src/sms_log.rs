@@ -1,0 +1,93 @@
+//! The audit trail of every message decision AND the outbox the workers send from.
+
+use sea_orm::entity::prelude::*;
+
+/// What a message is about. Stored as its snake_case name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(32))")]
+pub enum MessageType {
+    #[sea_orm(string_value = "battle_invitation")]
+    BattleInvitation,
+    #[sea_orm(string_value = "battle_result")]
+    BattleResult,
+    #[sea_orm(string_value = "battle_reminder")]
+    BattleReminder,
+    #[sea_orm(string_value = "streak_alert")]
+    StreakAlert,
+    #[sea_orm(string_value = "phone_verification")]
+    PhoneVerification,
+    #[sea_orm(string_value = "direct_message")]
+    DirectMessage,
+    #[sea_orm(string_value = "achievement_unlocked")]
+    AchievementUnlocked,
+    #[sea_orm(string_value = "security_alert")]
+    SecurityAlert,
+    #[sea_orm(string_value = "other")]
+    Other,
+}
+
+/// Where a message is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum SmsStatus {
+    /// Accepted, waiting for a worker (or for its next attempt).
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    /// Claimed by a worker; `next_attempt_at` is when its lease expires.
+    #[sea_orm(string_value = "sending")]
+    Sending,
+    #[sea_orm(string_value = "sent")]
+    Sent,
+    #[sea_orm(string_value = "delivered")]
+    Delivered,
+    #[sea_orm(string_value = "failed")]
+    Failed,
+    #[sea_orm(string_value = "undelivered")]
+    Undelivered,
+    /// Refused by policy; never sent. `blocked_reason` says why.
+    #[sea_orm(string_value = "blocked")]
+    Blocked,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "sms_log")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub user_id: Option<String>,
+    pub to_phone: String,
+    /// ISO region of `to_phone` (`US`), when it has one.
+    pub country: Option<String>,
+    pub message_type: MessageType,
+    /// Promotional messages carry the STOP footer and need consent; transactional ones go first.
+    pub promotional: bool,
+    /// Claim order: 0 for transactional, 1 for promotional.
+    pub priority: i16,
+    #[sea_orm(column_type = "Text")]
+    pub body: String,
+    pub status: SmsStatus,
+    pub blocked_reason: Option<String>,
+    pub attempts: i32,
+    /// When a pending message is due; while sending, when the worker's lease expires.
+    pub next_attempt_at: Option<DateTimeUtc>,
+    pub provider_message_id: Option<String>,
+    pub error_code: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub error_message: Option<String>,
+    pub segments: i32,
+    pub encoding: String,
+    #[sea_orm(column_type = "Decimal(Some((12, 6)))", nullable)]
+    pub cost: Option<Decimal>,
+    pub created_at: DateTimeUtc,
+    pub sent_at: Option<DateTimeUtc>,
+    pub delivered_at: Option<DateTimeUtc>,
+    pub related_object_type: Option<String>,
+    pub related_object_id: Option<String>,
+    /// Unique when set: scheduled messages and API idempotency keys.
+    pub dedupe_key: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,355 @@
+use async_graphql::{Context, ID, Object};
+
+use crate::{
+    auth::Role,
+    error::{ApiError, ApiResult},
+    graphql::{
+        app, require_role,
+        types::sms::{
+            AchievementUnlockedInput, BattleInvitationInput, BattleReminderInput,
+            BattleResultInput, DirectMessageInput, MessageType, SecurityAlertInput, SendSmsInput,
+            SmsLog, StreakAlertInput,
+        },
+    },
+    sms::{
+        catalogue::{Template, is_transactional},
+        outbox::{self, SendError, SendRequest, Target},
+        phone, worker,
+    },
+};
+
+impl From<SendError> for ApiError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Db(db) => db.into(),
+            other => ApiError::BadUserInput(other.to_string()),
+        }
+    }
+}
+
+/// Longest idempotency key accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 128;
+
+/// What every send mutation shares.
+struct Delivery {
+    send_async: bool,
+    idempotency_key: Option<String>,
+}
+
+fn user(id: &ID, field: &str) -> ApiResult<Target> {
+    let id = id.trim();
+    if id.is_empty() {
+        return Err(ApiError::bad_input(format!("{field} must not be empty.")));
+    }
+    Ok(Target::User(id.to_owned()))
+}
+
+fn related(kind: &str, id: Option<ID>) -> Option<(String, String)> {
+    id.map(|id| (kind.to_owned(), id.0))
+}
+
+async fn send(
+    ctx: &Context<'_>,
+    mut request: SendRequest,
+    delivery: Delivery,
+) -> ApiResult<SmsLog> {
+    require_role(ctx, &[Role::Service, Role::Admin])?;
+    let app = app(ctx)?;
+    if let Some(key) = delivery.idempotency_key {
+        let key = key.trim();
+        if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+            return Err(ApiError::bad_input(format!(
+                "idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY} characters."
+            )));
+        }
+        request.dedupe_key = Some(format!("api:{key}"));
+    }
+    let row = outbox::enqueue(app, request).await?;
+    if delivery.send_async || outbox::is_settled(row.status) {
+        return Ok(SmsLog(row));
+    }
+    Ok(SmsLog(
+        worker::wait_for_outcome(app, row.id, app.config.sms.sync_wait).await?,
+    ))
+}
+
+#[derive(Default)]
+pub struct SmsMutation;
+
+/// Sends, for the app's back end (role service) and admins. Each returns the `SmsLog` row: `PENDING`
+/// when queued, `BLOCKED` with `blockedReason` when policy refused it (nothing is sent), or with
+/// `sendAsync: false` the outcome of the first attempt. Invalid input is `BAD_USER_INPUT` and writes
+/// nothing.
+#[Object]
+impl SmsMutation {
+    /// A free text to a user or a number.
+    async fn send_sms(&self, ctx: &Context<'_>, input: SendSmsInput) -> ApiResult<SmsLog> {
+        require_role(ctx, &[Role::Service, Role::Admin])?;
+        let target = match (&input.to, &input.user_id) {
+            (Some(to), None) => Target::Phone(
+                phone::normalize(to, app(ctx)?.config.default_phone_region)
+                    .map_err(SendError::from)?,
+            ),
+            (None, Some(id)) => user(id, "userId")?,
+            _ => {
+                return Err(ApiError::bad_input(
+                    "Give exactly one of `to` (a phone number) and `userId`.",
+                ));
+            }
+        };
+        if input.message_type == MessageType::PhoneVerification {
+            return Err(ApiError::bad_input(
+                "Verification codes are sent by startPhoneVerification, not sendSms.",
+            ));
+        }
+        let message_type = input.message_type.into();
+        let related = match (input.related_object_type, input.related_object_id) {
+            (Some(kind), Some(id)) => Some((kind, id.0)),
+            (None, None) => None,
+            _ => {
+                return Err(ApiError::bad_input(
+                    "Give both relatedObjectType and relatedObjectId, or neither.",
+                ));
+            }
+        };
+        let request = SendRequest {
+            template: Template::Text {
+                message_type,
+                body: input.body,
+            },
+            promotional: input.promotional && !is_transactional(message_type),
+            target,
+            inviter_user_id: None,
+            related,
+            dedupe_key: None,
+        };
+        send(
+            ctx,
+            request,
+            Delivery {
+                send_async: input.send_async,
+                idempotency_key: input.idempotency_key,
+            },
+        )
+        .await
+    }
+
+    /// A friend challenged someone. To a number that belongs to no user, it is sent only when the
+    /// inviter's own phone is verified, the number is not opted out, and it got no invitation in the last
+    /// 24 hours.
+    async fn send_battle_invitation(
+        &self,
+        ctx: &Context<'_>,
+        input: BattleInvitationInput,
+    ) -> ApiResult<SmsLog> {
+        require_role(ctx, &[Role::Service, Role::Admin])?;
+        let target = match (&input.to_phone, &input.to_user_id) {
+            (Some(to), None) => Target::Phone(
+                phone::normalize(to, app(ctx)?.config.default_phone_region)
+                    .map_err(SendError::from)?,
+            ),
+            (None, Some(id)) => user(id, "toUserId")?,
+            _ => {
+                return Err(ApiError::bad_input(
+                    "Give exactly one of `toPhone` and `toUserId`.",
+                ));
+            }
+        };
+        let request = SendRequest {
+            template: Template::BattleInvitation {
+                inviter: input.inviter_name,
+                topic: input.battle_topic,
+                link: input.invitation_link,
+            },
+            promotional: true,
+            target,
+            inviter_user_id: Some(input.inviter_user_id.0),
+            related: related("battle_invitation", input.invitation_id),
+            dedupe_key: None,
+        };
+        send(
+            ctx,
+            request,
+            Delivery {
+                send_async: input.send_async,
+                idempotency_key: input.idempotency_key,
+            },
+        )
+        .await
+    }
+
+    /// A battle was judged.
+    async fn send_battle_result(
+        &self,
+        ctx: &Context<'_>,
+        input: BattleResultInput,
+    ) -> ApiResult<SmsLog> {
+        let request = SendRequest {
+            target: user(&input.user_id, "userId")?,
+            template: Template::BattleResult {
+                topic: input.battle_topic,
+                summary: input.result_summary,
+                link: input.result_link,
+            },
+            promotional: true,
+            inviter_user_id: None,
+            related: related("battle", input.battle_id),
+            dedupe_key: None,
+        };
+        send(
+            ctx,
+            request,
+            Delivery {
+                send_async: input.send_async,
+                idempotency_key: input.idempotency_key,
+            },
+        )
+        .await
+    }
+
+    /// A battle deadline is near.
+    async fn send_battle_reminder(
+        &self,
+        ctx: &Context<'_>,
+        input: BattleReminderInput,
+    ) -> ApiResult<SmsLog> {
+        let request = SendRequest {
+            target: user(&input.user_id, "userId")?,
+            template: Template::BattleReminder {
+                topic: input.battle_topic,
+                time_remaining: input.time_remaining,
+                link: input.battle_link,
+            },
+            promotional: true,
+            inviter_user_id: None,
+            related: related("battle", input.battle_id),
+            dedupe_key: None,
+        };
+        send(
+            ctx,
+            request,
+            Delivery {
+                send_async: input.send_async,
+                idempotency_key: input.idempotency_key,
+            },
+        )
+        .await
+    }
+
+    /// A streak is about to end.
+    async fn send_streak_alert(
+        &self,
+        ctx: &Context<'_>,
+        input: StreakAlertInput,
+    ) -> ApiResult<SmsLog> {
+        let days = u32::try_from(input.streak_count)
+            .ok()
+            .filter(|d| *d >= 1)
+            .ok_or_else(|| ApiError::bad_input("streakCount must be at least 1."))?;
+        let request = SendRequest {
+            target: user(&input.user_id, "userId")?,
+            template: Template::StreakAlert {
+                days,
+                link: input.action_link,
+            },
+            promotional: true,
+            inviter_user_id: None,
+            related: None,
+            dedupe_key: None,
+        };
+        send(
+            ctx,
+            request,
+            Delivery {
+                send_async: input.send_async,
+                idempotency_key: input.idempotency_key,
+            },
+        )
+        .await
+    }
+
+    /// Someone wrote to a user who is offline. The text of the message is never sent.
+    async fn send_direct_message_notification(
+        &self,
+        ctx: &Context<'_>,
+        input: DirectMessageInput,
+    ) -> ApiResult<SmsLog> {
+        let request = SendRequest {
+            target: user(&input.user_id, "userId")?,
+            template: Template::DirectMessage {
+                sender: input.sender_name,
+                link: input.link,
+            },
+            promotional: true,
+            inviter_user_id: None,
+            related: related("direct_message", input.message_id),
+            dedupe_key: None,
+        };
+        send(
+            ctx,
+            request,
+            Delivery {
+                send_async: input.send_async,
+                idempotency_key: input.idempotency_key,
+            },
+        )
+        .await
+    }
+
+    /// A user unlocked an achievement.
+    async fn send_achievement_unlocked(
+        &self,
+        ctx: &Context<'_>,
+        input: AchievementUnlockedInput,
+    ) -> ApiResult<SmsLog> {
+        let request = SendRequest {
+            target: user(&input.user_id, "userId")?,
+            template: Template::AchievementUnlocked {
+                name: input.achievement_name,
+                link: input.link,
+            },
+            promotional: true,
+            inviter_user_id: None,
+            related: related("achievement", input.achievement_id),
+            dedupe_key: None,
+        };
+        send(
+            ctx,
+            request,
+            Delivery {
+                send_async: input.send_async,
+                idempotency_key: input.idempotency_key,
+            },
+        )
+        .await
+    }
+
+    /// Something happened to a user's account. Transactional: it skips the master switch and
+    /// categories, but goes only to a verified number that has not opted out.
+    async fn send_security_alert(
+        &self,
+        ctx: &Context<'_>,
+        input: SecurityAlertInput,
+    ) -> ApiResult<SmsLog> {
+        let request = SendRequest {
+            target: user(&input.user_id, "userId")?,
+            template: Template::SecurityAlert {
+                what: input.what,
+                link: input.link,
+            },
+            promotional: false,
+            inviter_user_id: None,
+            related: None,
+            dedupe_key: None,
+        };
+        send(
+            ctx,
+            request,
+            Delivery {
+                send_async: input.send_async,
+                idempotency_key: input.idempotency_key,
+            },
+        )
+        .await
+    }
+}

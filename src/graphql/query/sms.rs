@@ -1,0 +1,104 @@
+use async_graphql::{
+    Context, ID, Object,
+    connection::{Connection, CursorType, Edge, OpaqueCursor},
+};
+
+use crate::{
+    auth::Role,
+    error::{ApiError, ApiResult},
+    graphql::{
+        app, require_role,
+        types::sms::{SmsLog, SmsLogFilter},
+    },
+    sms::{history, phone},
+};
+
+/// Page size of `smsLogs` when `first` is not given, and the largest allowed.
+const DEFAULT_PAGE: i32 = 20;
+const MAX_PAGE: i32 = 100;
+
+#[derive(Default)]
+pub struct SmsQuery;
+
+#[Object]
+impl SmsQuery {
+    /// One message by id: a user may read their own; the back end and admins any. Null when there is
+    /// no such message (or it is someone else's).
+    async fn sms_log(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<SmsLog>> {
+        let viewer = require_role(ctx, &[Role::User, Role::Service, Role::Admin])?;
+        let id: i64 = id
+            .parse()
+            .map_err(|_| ApiError::bad_input(format!("'{}' is not an SmsLog id.", id.as_str())))?;
+        let row = history::get(&app(ctx)?.db, id).await?;
+        Ok(row
+            .filter(|r| viewer.role != Role::User || r.user_id.as_deref() == Some(&viewer.user_id))
+            .map(SmsLog))
+    }
+
+    /// Messages, newest first, as a cursor connection (`first` up to 100, `after` an `endCursor`). A
+    /// user sees only their own; the back end and admins see all.
+    async fn sms_logs(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<SmsLogFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<OpaqueCursor<i64>, SmsLog>> {
+        let viewer = require_role(ctx, &[Role::User, Role::Service, Role::Admin])?;
+        let app = app(ctx)?;
+        let first = first.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&first) {
+            return Err(ApiError::bad_input(format!(
+                "first must be between 1 and {MAX_PAGE}."
+            )));
+        }
+        let before_id = match after {
+            Some(cursor) => Some(
+                OpaqueCursor::<i64>::decode_cursor(&cursor)
+                    .map_err(|_| {
+                        ApiError::bad_input(
+                            "`after` is not a cursor of this list; pass an endCursor you received.",
+                        )
+                    })?
+                    .0,
+            ),
+            None => None,
+        };
+        let filter = filter.unwrap_or_default();
+        let phone = match filter.phone {
+            Some(p) => Some(
+                phone::normalize(&p, app.config.default_phone_region)
+                    .map_err(|e| ApiError::bad_input(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let mut user_id = filter.user_id.map(|id| id.0);
+        if viewer.role == Role::User {
+            match &user_id {
+                Some(id) if id != &viewer.user_id => {
+                    return Err(ApiError::Forbidden(
+                        "You can only list your own messages; leave out userId.".into(),
+                    ));
+                }
+                _ => user_id = Some(viewer.user_id.clone()),
+            }
+        }
+        let domain = history::LogFilter {
+            status: filter.status.map(Into::into),
+            message_type: filter.message_type.map(Into::into),
+            user_id,
+            phone,
+            created_after: filter.created_after,
+            created_before: filter.created_before,
+        };
+        let mut rows = history::list(&app.db, &domain, before_id, first as u64 + 1).await?;
+        let has_next = rows.len() > first as usize;
+        rows.truncate(first as usize);
+        let mut connection = Connection::new(before_id.is_some(), has_next);
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|row| Edge::new(OpaqueCursor(row.id), SmsLog(row))),
+        );
+        Ok(connection)
+    }
+}

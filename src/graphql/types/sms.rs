@@ -1,0 +1,276 @@
+use async_graphql::{Enum, ID, InputObject, Object};
+use chrono::{DateTime, Utc};
+use entity::sms_log;
+use rust_decimal::Decimal;
+
+/// What a message is about.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[graphql(remote = "entity::sms_log::MessageType")]
+pub enum MessageType {
+    /// A friend challenged the user (promotional).
+    BattleInvitation,
+    /// A battle was judged (promotional).
+    BattleResult,
+    /// A battle deadline is near (promotional).
+    BattleReminder,
+    /// A streak is about to end (promotional).
+    StreakAlert,
+    /// A phone verification code (transactional).
+    PhoneVerification,
+    /// Someone sent the user a message; the text itself is never included (promotional).
+    DirectMessage,
+    /// The user unlocked an achievement (promotional).
+    AchievementUnlocked,
+    /// Something happened to the account (transactional: always sent to a verified phone).
+    SecurityAlert,
+    Other,
+}
+
+/// Where a message is in its life.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[graphql(remote = "entity::sms_log::SmsStatus")]
+pub enum SmsStatus {
+    /// Accepted and queued (or waiting for its next attempt).
+    Pending,
+    /// A worker is sending it.
+    Sending,
+    /// The provider accepted it.
+    Sent,
+    /// The carrier confirmed delivery.
+    Delivered,
+    /// It could not be sent; see errorCode.
+    Failed,
+    /// The carrier could not deliver it.
+    Undelivered,
+    /// Policy refused it; see blockedReason. Nothing was sent.
+    Blocked,
+}
+
+/// One message decision: the audit trail of the SMS service.
+pub struct SmsLog(pub sms_log::Model);
+
+#[Object]
+impl SmsLog {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// The user the message is for (null for a number that belongs to no user).
+    async fn user_id(&self) -> Option<ID> {
+        self.0.user_id.clone().map(ID)
+    }
+
+    /// The destination in E.164 (empty when the user had no number).
+    async fn to_phone(&self) -> &str {
+        &self.0.to_phone
+    }
+
+    /// ISO country of the destination.
+    async fn country(&self) -> Option<&str> {
+        self.0.country.as_deref()
+    }
+
+    async fn message_type(&self) -> MessageType {
+        self.0.message_type.into()
+    }
+
+    /// Promotional messages carry the STOP footer and need consent.
+    async fn promotional(&self) -> bool {
+        self.0.promotional
+    }
+
+    async fn status(&self) -> SmsStatus {
+        self.0.status.into()
+    }
+
+    /// Why policy refused the message (`opted_out`, `no_consent`, `category_disabled`, ...).
+    async fn blocked_reason(&self) -> Option<&str> {
+        self.0.blocked_reason.as_deref()
+    }
+
+    /// The text as rendered (with the STOP footer on promotional messages).
+    async fn body(&self) -> &str {
+        &self.0.body
+    }
+
+    /// Billed parts: 160 GSM-7 characters or 70 UCS-2 units for one, 153 or 67 per part beyond.
+    async fn segments(&self) -> i32 {
+        self.0.segments
+    }
+
+    /// `GSM-7` or `UCS-2`.
+    async fn encoding(&self) -> &str {
+        &self.0.encoding
+    }
+
+    /// What the message costs, in US dollars.
+    async fn cost(&self) -> Option<Decimal> {
+        self.0.cost
+    }
+
+    async fn provider_message_id(&self) -> Option<&str> {
+        self.0.provider_message_id.as_deref()
+    }
+
+    /// The provider's error code of the last failed attempt.
+    async fn error_code(&self) -> Option<&str> {
+        self.0.error_code.as_deref()
+    }
+
+    async fn error_message(&self) -> Option<&str> {
+        self.0.error_message.as_deref()
+    }
+
+    /// Attempts made so far.
+    async fn attempts(&self) -> i32 {
+        self.0.attempts
+    }
+
+    /// When a pending message is due for its next attempt.
+    async fn next_attempt_at(&self) -> Option<DateTime<Utc>> {
+        match self.0.status {
+            sms_log::SmsStatus::Pending => self.0.next_attempt_at,
+            _ => None,
+        }
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    async fn sent_at(&self) -> Option<DateTime<Utc>> {
+        self.0.sent_at
+    }
+
+    async fn delivered_at(&self) -> Option<DateTime<Utc>> {
+        self.0.delivered_at
+    }
+
+    async fn related_object_type(&self) -> Option<&str> {
+        self.0.related_object_type.as_deref()
+    }
+
+    async fn related_object_id(&self) -> Option<ID> {
+        self.0.related_object_id.clone().map(ID)
+    }
+}
+
+/// Narrows `smsLogs`. All conditions must hold.
+#[derive(InputObject, Debug, Default)]
+pub struct SmsLogFilter {
+    pub status: Option<SmsStatus>,
+    pub message_type: Option<MessageType>,
+    pub user_id: Option<ID>,
+    /// Any usual way of writing the number.
+    pub phone: Option<String>,
+    /// Created at or after this moment.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Created before this moment.
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+/// A free text. Exactly one of `to` and `userId`.
+#[derive(InputObject, Debug)]
+pub struct SendSmsInput {
+    /// A phone number (any usual writing); the preferences of the user it belongs to apply.
+    pub to: Option<String>,
+    pub user_id: Option<ID>,
+    pub body: String,
+    #[graphql(default_with = "MessageType::Other")]
+    pub message_type: MessageType,
+    /// Promotional texts get the STOP footer and need consent; transactional ones do not.
+    #[graphql(default = true)]
+    pub promotional: bool,
+    pub related_object_type: Option<String>,
+    pub related_object_id: Option<ID>,
+    /// false: wait (up to SMS_SYNC_WAIT) for the outcome before answering.
+    #[graphql(default = true)]
+    pub send_async: bool,
+    /// A repeat with the same key returns the first SmsLog and sends nothing.
+    pub idempotency_key: Option<String>,
+}
+
+/// Exactly one of `toPhone` (a friend who may not be a user yet) and `toUserId`.
+#[derive(InputObject, Debug)]
+pub struct BattleInvitationInput {
+    pub inviter_user_id: ID,
+    pub inviter_name: String,
+    pub to_phone: Option<String>,
+    pub to_user_id: Option<ID>,
+    pub battle_topic: String,
+    pub invitation_link: String,
+    pub invitation_id: Option<ID>,
+    #[graphql(default = true)]
+    pub send_async: bool,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Debug)]
+pub struct BattleResultInput {
+    pub user_id: ID,
+    pub battle_topic: String,
+    pub result_summary: String,
+    pub result_link: String,
+    pub battle_id: Option<ID>,
+    #[graphql(default = true)]
+    pub send_async: bool,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Debug)]
+pub struct BattleReminderInput {
+    pub user_id: ID,
+    pub battle_topic: String,
+    /// In words, e.g. "45 minutes".
+    pub time_remaining: String,
+    pub battle_link: String,
+    pub battle_id: Option<ID>,
+    #[graphql(default = true)]
+    pub send_async: bool,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Debug)]
+pub struct StreakAlertInput {
+    pub user_id: ID,
+    pub streak_count: i32,
+    pub action_link: String,
+    #[graphql(default = true)]
+    pub send_async: bool,
+    pub idempotency_key: Option<String>,
+}
+
+/// Tells a user someone wrote to them; never carries the message itself.
+#[derive(InputObject, Debug)]
+pub struct DirectMessageInput {
+    pub user_id: ID,
+    pub sender_name: String,
+    pub link: String,
+    pub message_id: Option<ID>,
+    #[graphql(default = true)]
+    pub send_async: bool,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(InputObject, Debug)]
+pub struct AchievementUnlockedInput {
+    pub user_id: ID,
+    pub achievement_name: String,
+    pub link: String,
+    pub achievement_id: Option<ID>,
+    #[graphql(default = true)]
+    pub send_async: bool,
+    pub idempotency_key: Option<String>,
+}
+
+/// Always sent to a verified phone, whatever the user's preferences (never to an opted-out number).
+#[derive(InputObject, Debug)]
+pub struct SecurityAlertInput {
+    pub user_id: ID,
+    /// What happened, e.g. "A new sign-in from Firefox on Linux".
+    pub what: String,
+    pub link: String,
+    #[graphql(default = true)]
+    pub send_async: bool,
+    pub idempotency_key: Option<String>,
+}

@@ -1,0 +1,412 @@
+//! The message catalogue: the one place that turns a message's inputs into its text, with the STOP footer
+//! on promotional messages, and counts its encoding and segments the way carriers bill them.
+
+use entity::sms_log::MessageType;
+
+/// The footer every promotional text ends with, once (CTIA).
+pub const STOP_FOOTER: &str = "Reply STOP to unsubscribe.";
+/// Longest body accepted, in segments: longer texts are split into too many billed parts.
+pub const MAX_SEGMENTS: u32 = 10;
+
+/// Brand and link settings used in bodies.
+#[derive(Debug, Clone)]
+pub struct Brand {
+    pub app_name: String,
+    /// Base of relative links, e.g. `https://allthrive.ai` (no trailing slash).
+    pub frontend_url: String,
+}
+
+impl Brand {
+    /// An absolute link: `https://...` links are kept, paths are joined to the front end's URL.
+    pub fn link(&self, link: &str) -> String {
+        let link = link.trim();
+        if link.starts_with("https://") || link.starts_with("http://") {
+            link.to_owned()
+        } else {
+            format!(
+                "{}/{}",
+                self.frontend_url.trim_end_matches('/'),
+                link.trim_start_matches('/')
+            )
+        }
+    }
+}
+
+/// A message and its inputs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Template {
+    BattleInvitation {
+        inviter: String,
+        topic: String,
+        link: String,
+    },
+    BattleResult {
+        topic: String,
+        summary: String,
+        link: String,
+    },
+    BattleReminder {
+        topic: String,
+        time_remaining: String,
+        link: String,
+    },
+    StreakAlert {
+        days: u32,
+        link: String,
+    },
+    PhoneVerification {
+        code: String,
+    },
+    /// Never carries the message text itself: a text is not a private channel.
+    DirectMessage {
+        sender: String,
+        link: String,
+    },
+    AchievementUnlocked {
+        name: String,
+        link: String,
+    },
+    SecurityAlert {
+        what: String,
+        link: String,
+    },
+    /// A free text of any type (`sendSms`).
+    Text {
+        message_type: MessageType,
+        body: String,
+    },
+}
+
+impl Template {
+    pub fn message_type(&self) -> MessageType {
+        match self {
+            Self::BattleInvitation { .. } => MessageType::BattleInvitation,
+            Self::BattleResult { .. } => MessageType::BattleResult,
+            Self::BattleReminder { .. } => MessageType::BattleReminder,
+            Self::StreakAlert { .. } => MessageType::StreakAlert,
+            Self::PhoneVerification { .. } => MessageType::PhoneVerification,
+            Self::DirectMessage { .. } => MessageType::DirectMessage,
+            Self::AchievementUnlocked { .. } => MessageType::AchievementUnlocked,
+            Self::SecurityAlert { .. } => MessageType::SecurityAlert,
+            Self::Text { message_type, .. } => *message_type,
+        }
+    }
+
+    /// The text without the footer.
+    fn text(&self, brand: &Brand) -> String {
+        let app = &brand.app_name;
+        match self {
+            Self::BattleInvitation {
+                inviter,
+                topic,
+                link,
+            } => format!(
+                "{app}: {inviter} challenged you to a battle: \"{topic}\". Accept: {}",
+                brand.link(link)
+            ),
+            Self::BattleResult {
+                topic,
+                summary,
+                link,
+            } => format!(
+                "{app}: Your battle \"{topic}\" is over. {summary} See the results: {}",
+                brand.link(link)
+            ),
+            Self::BattleReminder {
+                topic,
+                time_remaining,
+                link,
+            } => format!(
+                "{app}: {time_remaining} left to submit your entry in \"{topic}\". {}",
+                brand.link(link)
+            ),
+            Self::StreakAlert { days, link } => format!(
+                "{app}: Your {days}-day streak ends at midnight. Keep it alive: {}",
+                brand.link(link)
+            ),
+            Self::PhoneVerification { code } => format!(
+                "{app}: Your verification code is {code}. It expires in 10 minutes. Don't share it with anyone."
+            ),
+            Self::DirectMessage { sender, link } => {
+                format!(
+                    "{app}: {sender} sent you a message. Read it: {}",
+                    brand.link(link)
+                )
+            }
+            Self::AchievementUnlocked { name, link } => format!(
+                "{app}: You unlocked \"{name}\"! See it: {}",
+                brand.link(link)
+            ),
+            Self::SecurityAlert { what, link } => format!(
+                "{app} security alert: {what}. If this wasn't you, secure your account: {}",
+                brand.link(link)
+            ),
+            Self::Text { body, .. } => body.trim().to_owned(),
+        }
+    }
+}
+
+/// Whether a message type is transactional by nature (verification codes, security alerts): no footer,
+/// no master switch or category, claimed before promotions.
+pub fn is_transactional(message_type: MessageType) -> bool {
+    matches!(
+        message_type,
+        MessageType::PhoneVerification | MessageType::SecurityAlert
+    )
+}
+
+/// How a body travels: GSM-7 (7-bit, 160 a segment) or UCS-2 (16-bit, 70 a segment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Gsm7,
+    Ucs2,
+}
+
+impl Encoding {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Gsm7 => "GSM-7",
+            Self::Ucs2 => "UCS-2",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub body: String,
+    pub encoding: Encoding,
+    pub segments: u32,
+}
+
+/// Renders a template; `promotional` adds the STOP footer (exactly once).
+pub fn render(template: &Template, promotional: bool, brand: &Brand) -> Rendered {
+    let mut body = template.text(brand);
+    if promotional {
+        let trimmed = body.trim_end();
+        body = match trimmed.strip_suffix(STOP_FOOTER) {
+            Some(_) => trimmed.to_owned(),
+            None if trimmed.is_empty() => STOP_FOOTER.to_owned(),
+            None => format!("{trimmed}\n{STOP_FOOTER}"),
+        };
+    }
+    measure(body)
+}
+
+/// Counts a body's encoding and segments.
+pub fn measure(body: String) -> Rendered {
+    let (encoding, segments) = segments(&body);
+    Rendered {
+        body,
+        encoding,
+        segments,
+    }
+}
+
+/// The GSM 03.38 basic character set (one septet each).
+const GSM7_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
+/// The extension table: each costs two septets (an escape and the character).
+const GSM7_EXTENSION: &str = "^{}\\[~]|€\u{000C}";
+
+/// Septets of one character in GSM-7, or `None` when it is not in GSM-7.
+fn gsm7_septets(c: char) -> Option<u32> {
+    if GSM7_BASIC.contains(c) {
+        Some(1)
+    } else if GSM7_EXTENSION.contains(c) {
+        Some(2)
+    } else {
+        None
+    }
+}
+
+/// Encoding and segment count: one segment holds 160 GSM-7 septets or 70 UCS-2 units; a long message is
+/// split into parts of 153 septets or 67 units (the rest carries the concatenation header), and a part
+/// never splits an escape pair or a surrogate pair.
+pub fn segments(body: &str) -> (Encoding, u32) {
+    let gsm: Option<Vec<u32>> = body.chars().map(gsm7_septets).collect();
+    let (encoding, units, single, part) = match gsm {
+        Some(septets) => (Encoding::Gsm7, septets, 160, 153),
+        None => (
+            Encoding::Ucs2,
+            body.chars().map(|c| c.len_utf16() as u32).collect(),
+            70,
+            67,
+        ),
+    };
+    let total: u32 = units.iter().sum();
+    if total <= single {
+        return (encoding, 1);
+    }
+    let mut parts = 1;
+    let mut used = 0;
+    for unit in units {
+        if used + unit > part {
+            parts += 1;
+            used = 0;
+        }
+        used += unit;
+    }
+    (encoding, parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn brand() -> Brand {
+        Brand {
+            app_name: "AllThrive".into(),
+            frontend_url: "https://allthrive.ai/".into(),
+        }
+    }
+
+    fn all_templates() -> Vec<Template> {
+        vec![
+            Template::BattleInvitation {
+                inviter: "Sam".into(),
+                topic: "Best haiku".into(),
+                link: "/battles/1".into(),
+            },
+            Template::BattleResult {
+                topic: "Best haiku".into(),
+                summary: "You won 3-2!".into(),
+                link: "/battles/1/results".into(),
+            },
+            Template::BattleReminder {
+                topic: "Best haiku".into(),
+                time_remaining: "45 minutes".into(),
+                link: "https://allthrive.ai/battles/1".into(),
+            },
+            Template::StreakAlert {
+                days: 12,
+                link: "/streak".into(),
+            },
+            Template::PhoneVerification {
+                code: "123456".into(),
+            },
+            Template::DirectMessage {
+                sender: "Sam".into(),
+                link: "/messages/9".into(),
+            },
+            Template::AchievementUnlocked {
+                name: "First win".into(),
+                link: "/achievements".into(),
+            },
+            Template::SecurityAlert {
+                what: "A new sign-in from Firefox on Linux".into(),
+                link: "/security".into(),
+            },
+            Template::Text {
+                message_type: MessageType::Other,
+                body: "Maintenance tonight at 2am.".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn every_type_renders_with_brand_and_absolute_links() {
+        for template in all_templates() {
+            let promotional = !is_transactional(template.message_type());
+            let r = render(&template, promotional, &brand());
+            if !matches!(template, Template::Text { .. }) {
+                assert!(r.body.starts_with("AllThrive"), "{}", r.body);
+            }
+            assert!(!r.body.contains("//battles"), "{}", r.body);
+            assert_eq!(r.encoding, Encoding::Gsm7, "{}", r.body);
+        }
+        let invite = render(&all_templates()[0], true, &brand());
+        assert_eq!(
+            invite.body,
+            "AllThrive: Sam challenged you to a battle: \"Best haiku\". Accept: https://allthrive.ai/battles/1\nReply STOP to unsubscribe."
+        );
+        let code = render(&all_templates()[4], false, &brand());
+        assert!(code.body.contains("123456") && code.body.contains("expires in 10 minutes"));
+    }
+
+    #[test]
+    fn the_footer_appears_once_on_promotions_and_never_on_transactional() {
+        for template in all_templates() {
+            let transactional = is_transactional(template.message_type());
+            let r = render(&template, !transactional, &brand());
+            assert_eq!(
+                r.body.matches(STOP_FOOTER).count(),
+                usize::from(!transactional),
+                "{}",
+                r.body
+            );
+        }
+        let already = Template::Text {
+            message_type: MessageType::Other,
+            body: format!("Hello!\n{STOP_FOOTER}"),
+        };
+        assert_eq!(
+            render(&already, true, &brand())
+                .body
+                .matches(STOP_FOOTER)
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn direct_messages_never_carry_the_text() {
+        let r = render(
+            &Template::DirectMessage {
+                sender: "Sam".into(),
+                link: "/m/1".into(),
+            },
+            true,
+            &brand(),
+        );
+        assert_eq!(
+            r.body,
+            "AllThrive: Sam sent you a message. Read it: https://allthrive.ai/m/1\nReply STOP to unsubscribe."
+        );
+    }
+
+    #[test]
+    fn gsm7_boundaries() {
+        assert_eq!(segments(&"a".repeat(160)), (Encoding::Gsm7, 1));
+        assert_eq!(segments(&"a".repeat(161)), (Encoding::Gsm7, 2));
+        assert_eq!(segments(&"a".repeat(306)), (Encoding::Gsm7, 2));
+        assert_eq!(segments(&"a".repeat(307)), (Encoding::Gsm7, 3));
+        assert_eq!(segments(""), (Encoding::Gsm7, 1));
+        // Accented letters of the basic table stay GSM-7.
+        assert_eq!(segments("Zürich, Málaga? ¿Qué? ÄÖÑÜ"), (Encoding::Ucs2, 1));
+        assert_eq!(segments("Zürich ÄÖÑÜ é à"), (Encoding::Gsm7, 1));
+    }
+
+    #[test]
+    fn extension_characters_count_two_and_are_never_split() {
+        assert_eq!(segments(&"€".repeat(80)), (Encoding::Gsm7, 1));
+        assert_eq!(segments(&"€".repeat(81)), (Encoding::Gsm7, 2));
+        assert_eq!(
+            segments(&format!("{}{}", "a".repeat(159), "{")),
+            (Encoding::Gsm7, 2)
+        );
+        // 152 septets then an escape pair: the pair moves whole to the second part.
+        let body = format!("{}^{}", "a".repeat(152), "a".repeat(152));
+        assert_eq!(segments(&body), (Encoding::Gsm7, 3));
+        let body = format!("{}^{}", "a".repeat(151), "a".repeat(153));
+        assert_eq!(segments(&body), (Encoding::Gsm7, 2));
+    }
+
+    #[test]
+    fn ucs2_boundaries_and_emoji() {
+        assert_eq!(segments(&"ж".repeat(70)), (Encoding::Ucs2, 1));
+        assert_eq!(segments(&"ж".repeat(71)), (Encoding::Ucs2, 2));
+        assert_eq!(segments(&"ж".repeat(134)), (Encoding::Ucs2, 2));
+        assert_eq!(segments(&"ж".repeat(135)), (Encoding::Ucs2, 3));
+        // One emoji makes the whole text UCS-2, and counts two units.
+        assert_eq!(
+            segments(&format!("{}🔥", "a".repeat(68))),
+            (Encoding::Ucs2, 1)
+        );
+        assert_eq!(
+            segments(&format!("{}🔥", "a".repeat(69))),
+            (Encoding::Ucs2, 2)
+        );
+        // A surrogate pair is never split across parts.
+        let body = format!("{}🔥{}", "a".repeat(66), "a".repeat(66));
+        assert_eq!(segments(&body), (Encoding::Ucs2, 3));
+    }
+}

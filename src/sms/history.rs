@@ -1,0 +1,58 @@
+//! Reading the SMS log: newest first, filtered, paged by id (each page is one indexed range scan).
+
+use chrono::{DateTime, Utc};
+use entity::sms_log::{self, MessageType, SmsStatus};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    pub status: Option<SmsStatus>,
+    pub message_type: Option<MessageType>,
+    pub user_id: Option<String>,
+    /// E.164.
+    pub phone: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+/// Up to `limit` rows matching `filter` with ids below `before_id`, newest first.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    filter: &LogFilter,
+    before_id: Option<i64>,
+    limit: u64,
+) -> Result<Vec<sms_log::Model>, DbErr> {
+    let mut query = sms_log::Entity::find();
+    if let Some(status) = filter.status {
+        query = query.filter(sms_log::Column::Status.eq(status));
+    }
+    if let Some(message_type) = filter.message_type {
+        query = query.filter(sms_log::Column::MessageType.eq(message_type));
+    }
+    if let Some(user) = &filter.user_id {
+        query = query.filter(sms_log::Column::UserId.eq(user.as_str()));
+    }
+    if let Some(phone) = &filter.phone {
+        query = query.filter(sms_log::Column::ToPhone.eq(phone.as_str()));
+    }
+    if let Some(after) = filter.created_after {
+        query = query.filter(sms_log::Column::CreatedAt.gte(after));
+    }
+    if let Some(before) = filter.created_before {
+        query = query.filter(sms_log::Column::CreatedAt.lt(before));
+    }
+    if let Some(id) = before_id {
+        query = query.filter(sms_log::Column::Id.lt(id));
+    }
+    query
+        .order_by_desc(sms_log::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<Option<sms_log::Model>, DbErr> {
+    sms_log::Entity::find_by_id(id).one(db).await
+}

@@ -1,0 +1,176 @@
+//! AWS End User Messaging SMS through `aws-sdk-pinpointsmsvoicev2` `SendTextMessage`. Region and
+//! credentials come from `aws-config`'s default chain (an IAM role in production);
+//! `SMS_AWS_ENDPOINT_URL` aims the client elsewhere (local stacks, tests). The SDK's own retries are
+//! off: the outbox retries with backoff and pauses the deployment on throttling.
+
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region, retry::RetryConfig, timeout::TimeoutConfig};
+use aws_sdk_pinpointsmsvoicev2::{
+    Client,
+    error::{ProvideErrorMetadata, SdkError},
+    operation::send_text_message::SendTextMessageError,
+    types::{ConflictExceptionReason, MessageType, ServiceQuotaExceededExceptionReason},
+};
+
+use super::{FailureKind, OutgoingSms, ProviderError, SmsProvider};
+use crate::config::{AwsMessageType, SmsConfig};
+
+#[derive(Debug, Clone)]
+pub struct AwsProvider {
+    client: Client,
+    origination_identity: String,
+    promotional_type: MessageType,
+    configuration_set: Option<String>,
+}
+
+impl AwsProvider {
+    /// A client from the default credential chain and `config`.
+    pub async fn from_env(config: &SmsConfig) -> Self {
+        let shared = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new(config.aws_region.clone()))
+            .load()
+            .await;
+        Self::new(
+            aws_sdk_pinpointsmsvoicev2::config::Builder::from(&shared),
+            config,
+        )
+    }
+
+    /// A client from an SDK configuration builder (tests pass static credentials).
+    pub fn new(builder: aws_sdk_pinpointsmsvoicev2::config::Builder, config: &SmsConfig) -> Self {
+        let mut builder = builder
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_timeout(config.send_timeout)
+                    .build(),
+            );
+        if let Some(url) = &config.aws_endpoint_url {
+            builder = builder.endpoint_url(url);
+        }
+        Self {
+            client: Client::from_conf(builder.build()),
+            origination_identity: config.origination_identity.clone().unwrap_or_default(),
+            promotional_type: match config.aws_message_type {
+                AwsMessageType::Transactional => MessageType::Transactional,
+                AwsMessageType::Promotional => MessageType::Promotional,
+            },
+            configuration_set: config.configuration_set.clone(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl SmsProvider for AwsProvider {
+    fn name(&self) -> &'static str {
+        "aws"
+    }
+
+    async fn send(&self, sms: &OutgoingSms<'_>) -> Result<String, ProviderError> {
+        let message_type = if sms.transactional {
+            MessageType::Transactional
+        } else {
+            self.promotional_type.clone()
+        };
+        let mut request = self
+            .client
+            .send_text_message()
+            .destination_phone_number(sms.to)
+            .origination_identity(&self.origination_identity)
+            .message_body(sms.body)
+            .message_type(message_type)
+            .context("sms_log_id", sms.log_id.to_string())
+            .context("message_type", sms.message_type);
+        if let Some(set) = &self.configuration_set {
+            request = request.configuration_set_name(set);
+        }
+        match request.send().await {
+            Ok(output) => Ok(output.message_id().unwrap_or_default().to_owned()),
+            Err(error) => Err(classify(error)),
+        }
+    }
+}
+
+/// Maps an SDK error to how the outbox treats it, by exception type and reason.
+fn classify(
+    error: SdkError<SendTextMessageError, aws_sdk_pinpointsmsvoicev2::config::http::HttpResponse>,
+) -> ProviderError {
+    let service = match error {
+        SdkError::ServiceError(context) => {
+            let retry_after = context
+                .raw()
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            (context.into_err(), retry_after)
+        }
+        SdkError::TimeoutError(_) => {
+            return ProviderError::new(
+                FailureKind::Transient,
+                "Timeout",
+                "AWS did not answer in time",
+            );
+        }
+        SdkError::DispatchFailure(failure) => {
+            return ProviderError::new(
+                FailureKind::Transient,
+                "ConnectionError",
+                format!("cannot reach AWS: {failure:?}"),
+            );
+        }
+        SdkError::ResponseError(_) => {
+            return ProviderError::new(
+                FailureKind::Transient,
+                "ResponseError",
+                "AWS sent a response that could not be read",
+            );
+        }
+        other => {
+            return ProviderError::new(FailureKind::Permanent, "SdkError", other.to_string());
+        }
+    };
+    let (error, retry_after) = service;
+    let code = error.code().unwrap_or("Unknown").to_owned();
+    let message = error.message().unwrap_or_default().to_owned();
+    let kind = match &error {
+        SendTextMessageError::ThrottlingException(_) => FailureKind::Throttled { retry_after },
+        SendTextMessageError::InternalServerException(_) => FailureKind::Transient,
+        SendTextMessageError::ConflictException(e)
+            if e.reason() == Some(&ConflictExceptionReason::DestinationPhoneNumberOptedOut) =>
+        {
+            FailureKind::OptedOut
+        }
+        SendTextMessageError::ServiceQuotaExceededException(e)
+            if e.reason()
+                == Some(&ServiceQuotaExceededExceptionReason::MonthlySpendLimitReachedForText) =>
+        {
+            FailureKind::SpendLimit
+        }
+        SendTextMessageError::ConflictException(_)
+        | SendTextMessageError::ServiceQuotaExceededException(_)
+        | SendTextMessageError::ValidationException(_)
+        | SendTextMessageError::AccessDeniedException(_)
+        | SendTextMessageError::ResourceNotFoundException(_) => FailureKind::Permanent,
+        _ => FailureKind::Transient,
+    };
+    // ConflictException and ServiceQuotaExceededException say why in their reason.
+    let reason = match &error {
+        SendTextMessageError::ConflictException(e) => e.reason().map(|r| r.as_str().to_owned()),
+        SendTextMessageError::ServiceQuotaExceededException(e) => {
+            e.reason().map(|r| r.as_str().to_owned())
+        }
+        _ => None,
+    };
+    let code = match reason {
+        Some(reason) => format!("{code}:{reason}"),
+        None => code,
+    };
+    ProviderError {
+        kind,
+        code,
+        message,
+    }
+}

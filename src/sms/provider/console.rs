@@ -1,0 +1,29 @@
+//! The development provider: prints each text as a `[CONSOLE SMS]` block on standard output. This is
+//! the one place where a full number and a code may appear, on the developer's own terminal.
+
+use std::io::Write;
+
+use super::{OutgoingSms, ProviderError, SmsProvider};
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ConsoleProvider;
+
+#[async_trait::async_trait]
+impl SmsProvider for ConsoleProvider {
+    fn name(&self) -> &'static str {
+        "console"
+    }
+
+    async fn send(&self, sms: &OutgoingSms<'_>) -> Result<String, ProviderError> {
+        let id = format!("console-{}", uuid::Uuid::new_v4());
+        let block = format!(
+            "\n[CONSOLE SMS]\nTo:   {}\nType: {} (log {})\nId:   {id}\n{}\n[/CONSOLE SMS]\n",
+            sms.to, sms.message_type, sms.log_id, sms.body
+        );
+        // One write of the whole block, so concurrent workers do not interleave lines.
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(block.as_bytes());
+        let _ = out.flush();
+        Ok(id)
+    }
+}

@@ -1,0 +1,74 @@
+//! SMS providers behind one trait: `console` for local work, `aws` for AWS End User Messaging SMS.
+
+mod aws;
+mod console;
+
+use std::{sync::Arc, time::Duration};
+
+pub use aws::AwsProvider;
+pub use console::ConsoleProvider;
+
+use crate::config::{ProviderKind, SmsConfig};
+
+/// One text to send.
+#[derive(Debug, Clone)]
+pub struct OutgoingSms<'a> {
+    /// The `sms_log` id, passed to the provider as context so receipts can be matched.
+    pub log_id: i64,
+    pub to: &'a str,
+    pub body: &'a str,
+    /// `message_type` of the log row (`battle_invitation`, ...).
+    pub message_type: &'a str,
+    pub transactional: bool,
+}
+
+/// How a failed send should be treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Worth another attempt later: 5xx, timeouts, connection errors.
+    Transient,
+    /// The provider asks us to slow down: pause the whole deployment, do not count an attempt.
+    Throttled { retry_after: Option<Duration> },
+    /// Will never succeed as it is: validation errors, access denied, unknown resources.
+    Permanent,
+    /// The destination opted out with the carrier.
+    OptedOut,
+    /// The account's monthly SMS spend limit is reached.
+    SpendLimit,
+}
+
+/// A failed send, with the provider's code and message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ProviderError {
+    pub kind: FailureKind,
+    pub code: String,
+    pub message: String,
+}
+
+impl ProviderError {
+    pub fn new(kind: FailureKind, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+pub trait SmsProvider: Send + Sync + std::fmt::Debug {
+    /// A short name for logs.
+    fn name(&self) -> &'static str;
+
+    /// Sends one text; returns the provider's message id.
+    async fn send(&self, sms: &OutgoingSms<'_>) -> Result<String, ProviderError>;
+}
+
+/// The provider of `config`.
+pub async fn from_config(config: &SmsConfig) -> Arc<dyn SmsProvider> {
+    match config.provider {
+        ProviderKind::Console => Arc::new(ConsoleProvider),
+        ProviderKind::Aws => Arc::new(AwsProvider::from_env(config).await),
+    }
+}
