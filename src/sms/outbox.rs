@@ -359,6 +359,14 @@ pub async fn claim_due(
     Ok(claimed)
 }
 
+/// At most `max` characters of a provider-supplied string, so an unusual answer always fits its column.
+fn clip(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((end, _)) => &s[..end],
+        None => s,
+    }
+}
+
 /// Narrows an update to the claim a worker holds: same row, still sending, same attempt.
 fn held(row: &sms_log::Model) -> sea_orm::Condition {
     sea_orm::Condition::all()
@@ -390,7 +398,7 @@ pub async fn record_sent(
         .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Sent))
         .col_expr(
             sms_log::Column::ProviderMessageId,
-            Expr::value(provider_message_id),
+            Expr::value(clip(provider_message_id, 200)),
         )
         .col_expr(sms_log::Column::SentAt, Expr::value(now))
         .col_expr(

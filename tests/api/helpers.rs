@@ -6,8 +6,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 use sms_notify::{
-    App, Config, ManualClock, Server,
+    App, AppContext, Config, ManualClock, Server,
     auth::{JwtKeys, Role},
+    sms::provider::SmsProvider,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -69,10 +70,14 @@ pub fn start_time() -> DateTime<Utc> {
 
 pub struct TestApp {
     pub addr: SocketAddr,
+    /// What resolvers and workers share: tests drive the workers through it.
+    pub ctx: AppContext,
     pub clock: Arc<ManualClock>,
     pub db: DatabaseConnection,
     pub http: reqwest::Client,
     pub jwt: JwtKeys,
+    /// The provider the workers send through.
+    pub provider: Arc<dyn SmsProvider>,
     server: Option<Server>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -84,6 +89,16 @@ impl TestApp {
 
     /// Starts the service with a development configuration changed by `configure`.
     pub async fn spawn_with(engine: Engine, configure: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_custom(engine, configure, |_| None).await
+    }
+
+    /// Starts the service with `configure`d settings and, when `provider` gives one, that provider.
+    /// Tests that drive the outbox themselves set `config.sms.workers = 0`.
+    pub async fn spawn_custom(
+        engine: Engine,
+        configure: impl FnOnce(&mut Config),
+        provider: impl FnOnce(&Config) -> Option<Arc<dyn SmsProvider>>,
+    ) -> Self {
         init_test_logs();
         let (url, dir) = match engine {
             Engine::Sqlite => {
@@ -95,10 +110,16 @@ impl TestApp {
         };
         let mut config = Config::for_database(url);
         configure(&mut config);
+        let custom_provider = provider(&config);
         let clock = Arc::new(ManualClock::new(start_time()));
-        let app = App::build(config, clock.clone())
+        let mut app = App::build(config, clock.clone())
             .await
             .expect("the app builds");
+        if let Some(p) = custom_provider {
+            app.provider = p;
+        }
+        let ctx = app.context.clone();
+        let provider = app.provider.clone();
         let db = app.context.db.clone();
         let jwt = app.jwt.clone();
         let server = app
@@ -110,10 +131,12 @@ impl TestApp {
             .expect("the server starts");
         Self {
             addr: server.addr,
+            ctx,
             clock,
             db,
             http: reqwest::Client::new(),
             jwt,
+            provider,
             server: Some(server),
             _dir: dir,
         }
@@ -171,12 +194,44 @@ impl TestApp {
             .await
     }
 
+    /// Runs one worker pass over the outbox now.
+    pub async fn run_outbox(&self) -> sms_notify::sms::worker::BatchReport {
+        sms_notify::sms::worker::run_once(
+            &self.ctx,
+            self.provider.as_ref(),
+            &CancellationToken::new(),
+        )
+        .await
+        .expect("a worker pass")
+    }
+
     /// Stops the server gracefully.
     pub async fn stop(mut self) {
         if let Some(server) = self.server.take() {
             server.stop().await.expect("clean stop");
         }
     }
+}
+
+/// A user who can receive promotions: a verified number, the master switch on, consent recorded.
+pub async fn opted_in_user(app: &TestApp, user: &str, phone: &str) {
+    data(
+        &app.as_user(
+            user,
+            "mutation($p: String!) { setPhoneNumber(phoneNumber: $p) { userId } }",
+            json!({ "p": phone }),
+        )
+        .await,
+    );
+    crate::recipients::verify_phone(app, user).await;
+    data(
+        &app.as_user(
+            user,
+            "mutation { smsOptIn(action: OPT_IN) { userId } }",
+            json!({}),
+        )
+        .await,
+    );
 }
 
 /// The `data` of a response that must have no errors.

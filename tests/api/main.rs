@@ -1,12 +1,15 @@
 //! Integration tests: the real server over HTTP, on SQLite and PostgreSQL.
 
+mod aws_stub;
 mod helpers;
 mod postgres;
 
 mod auth;
+mod aws;
 mod browser;
 mod health;
 mod opt_in;
+mod pipeline;
 mod preferences;
 mod recipients;
 mod schema;

@@ -1,0 +1,234 @@
+//! A loopback HTTP server that speaks AWS End User Messaging SMS's JSON protocol (awsJson1_0) well
+//! enough for `SendTextMessage`: it records each request and answers from a script, with the bodies and
+//! `x-amzn-errortype` headers the real service sends.
+
+use std::{
+    collections::VecDeque,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use serde_json::{Value, json};
+use sms_notify::{config::SmsConfig, sms::provider::AwsProvider};
+
+/// One scripted answer.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    Ok,
+    /// An AWS error: HTTP status, exception type, extra JSON fields (e.g. `Reason`), Retry-After.
+    Error {
+        status: u16,
+        exception: &'static str,
+        fields: Value,
+        retry_after: Option<u64>,
+    },
+    /// Never answers (a provider that hangs while the worker is killed).
+    Hang,
+}
+
+impl Answer {
+    pub fn throttling(retry_after: Option<u64>) -> Self {
+        Self::Error {
+            status: 400,
+            exception: "ThrottlingException",
+            fields: json!({}),
+            retry_after,
+        }
+    }
+    pub fn internal() -> Self {
+        Self::Error {
+            status: 500,
+            exception: "InternalServerException",
+            fields: json!({ "RequestId": "req-1" }),
+            retry_after: None,
+        }
+    }
+    pub fn validation() -> Self {
+        Self::Error {
+            status: 400,
+            exception: "ValidationException",
+            fields: json!({ "Reason": "INVALID_PARAMETER", "Fields": [] }),
+            retry_after: None,
+        }
+    }
+    pub fn opted_out() -> Self {
+        Self::Error {
+            status: 400,
+            exception: "ConflictException",
+            fields: json!({ "Reason": "DESTINATION_PHONE_NUMBER_OPTED_OUT", "ResourceType": "opt-out-list", "ResourceId": "Default" }),
+            retry_after: None,
+        }
+    }
+    pub fn spend_limit() -> Self {
+        Self::Error {
+            status: 400,
+            exception: "ServiceQuotaExceededException",
+            fields: json!({ "Reason": "MONTHLY_SPEND_LIMIT_REACHED_FOR_TEXT" }),
+            retry_after: None,
+        }
+    }
+}
+
+/// A request as the stub saw it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct Inner {
+    script: VecDeque<Answer>,
+    seen: Vec<Seen>,
+}
+
+#[derive(Clone)]
+pub struct AwsStub {
+    pub addr: SocketAddr,
+    inner: Arc<Mutex<Inner>>,
+    seen_notify: Arc<tokio::sync::Notify>,
+}
+
+impl AwsStub {
+    pub async fn start() -> Self {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let seen_notify = Arc::new(tokio::sync::Notify::new());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let state = (inner.clone(), seen_notify.clone());
+        let router = Router::new().route("/", post(handle)).with_state(state);
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Self {
+            addr,
+            inner,
+            seen_notify,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Answers the next requests with `answers`, in order; after them, success.
+    pub fn script(&self, answers: impl IntoIterator<Item = Answer>) {
+        self.inner.lock().expect("lock").script.extend(answers);
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.inner.lock().expect("lock").seen.clone()
+    }
+
+    /// Waits until at least `n` requests arrived.
+    pub async fn wait_for_requests(&self, n: usize) {
+        loop {
+            let notified = self.seen_notify.notified();
+            if self.seen().len() >= n {
+                return;
+            }
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), notified).await;
+        }
+    }
+
+    /// The real AWS provider aimed at this stub, with static test credentials.
+    pub fn provider(&self, config: &SmsConfig) -> AwsProvider {
+        use aws_sdk_pinpointsmsvoicev2::config::{BehaviorVersion, Credentials, Region};
+        let mut config = config.clone();
+        config.aws_endpoint_url = Some(self.url());
+        if config.origination_identity.is_none() {
+            config.origination_identity = Some("+18663448034".into());
+        }
+        let builder = aws_sdk_pinpointsmsvoicev2::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(config.aws_region.clone()))
+            .credentials_provider(Credentials::new(
+                "AKIDTESTKEY",
+                "test-secret",
+                None,
+                None,
+                "test",
+            ));
+        AwsProvider::new(builder, &config)
+    }
+}
+
+type StubState = (Arc<Mutex<Inner>>, Arc<tokio::sync::Notify>);
+
+async fn handle(
+    State((inner, notify)): State<StubState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let answer = {
+        let mut inner = inner.lock().expect("lock");
+        inner.seen.push(Seen {
+            headers: headers.clone(),
+            body: body.clone(),
+        });
+        inner.script.pop_front().unwrap_or(Answer::Ok)
+    };
+    notify.notify_waiters();
+    let json_type = HeaderValue::from_static("application/x-amz-json-1.0");
+    match answer {
+        Answer::Ok => {
+            let id = format!("msg-{}", uuid_like(&body));
+            let mut response =
+                (StatusCode::OK, json!({ "MessageId": id }).to_string()).into_response();
+            response.headers_mut().insert("content-type", json_type);
+            response
+        }
+        Answer::Error {
+            status,
+            exception,
+            fields,
+            retry_after,
+        } => {
+            let mut payload = json!({
+                "__type": format!("com.amazonaws.pinpointsmsvoicev2#{exception}"),
+                "Message": format!("{exception} from the test stub"),
+            });
+            if let (Some(p), Some(extra)) = (payload.as_object_mut(), fields.as_object()) {
+                p.extend(extra.clone());
+            }
+            let mut response = (
+                StatusCode::from_u16(status).expect("status"),
+                payload.to_string(),
+            )
+                .into_response();
+            let h = response.headers_mut();
+            h.insert("content-type", json_type);
+            h.insert("x-amzn-errortype", HeaderValue::from_static(exception));
+            h.insert(
+                "x-amzn-requestid",
+                HeaderValue::from_static("00000000-test"),
+            );
+            if let Some(seconds) = retry_after {
+                h.insert("retry-after", HeaderValue::from(seconds));
+            }
+            response
+        }
+        Answer::Hang => {
+            std::future::pending::<()>().await;
+            StatusCode::GATEWAY_TIMEOUT.into_response()
+        }
+    }
+}
+
+fn uuid_like(body: &Value) -> String {
+    body["Context"]["sms_log_id"]
+        .as_str()
+        .unwrap_or("0")
+        .to_owned()
+}
