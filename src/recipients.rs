@@ -141,6 +141,38 @@ pub async fn load(db: &impl ConnectionTrait, user_id: &str) -> Result<Option<Pro
     }))
 }
 
+/// The recipients of several users at once, by user id (unknown users are absent).
+pub async fn load_many<'a>(
+    db: &impl ConnectionTrait,
+    user_ids: impl Iterator<Item = &'a str>,
+) -> Result<std::collections::HashMap<String, Profile>, DbErr> {
+    let ids: Vec<&str> = user_ids.collect();
+    let mut out = std::collections::HashMap::with_capacity(ids.len());
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    for (recipient, preferences) in recipients::Entity::find()
+        .filter(recipients::Column::UserId.is_in(ids))
+        .find_also_related(sms_preferences::Entity)
+        .all(db)
+        .await?
+    {
+        let user_id = recipient.user_id.clone();
+        let profile = match preferences {
+            Some(preferences) => Profile {
+                recipient,
+                preferences,
+            },
+            None => match load(db, &user_id).await? {
+                Some(profile) => profile,
+                None => continue,
+            },
+        };
+        out.insert(user_id, profile);
+    }
+    Ok(out)
+}
+
 /// Opens a transaction that holds the recipient's row for writing: the first statement is an update,
 /// which takes the row lock on PostgreSQL and the write lock on SQLite, so the read that follows cannot
 /// go stale before the transaction commits.

@@ -52,20 +52,15 @@ pub async fn reserve_slot(
     interval_us: i64,
 ) -> Result<i64, DbErr> {
     let backend = db.get_database_backend();
-    let (p1, p2, p3) = (
-        placeholder(backend, 1),
-        placeholder(backend, 2),
-        placeholder(backend, 3),
-    );
     let sql = match backend {
-        DbBackend::Postgres => format!(
-            "UPDATE send_gate SET next_slot_us = GREATEST(next_slot_us, {p1}) + {p2} \
-             WHERE name = {p3} RETURNING next_slot_us"
-        ),
-        _ => format!(
+        DbBackend::Postgres => {
+            "UPDATE send_gate SET next_slot_us = GREATEST(next_slot_us, $1) + $2 \
+             WHERE name = $3 RETURNING next_slot_us"
+        }
+        _ => {
             "UPDATE send_gate SET next_slot_us = MAX(next_slot_us, ?1) + ?2 \
              WHERE name = ?3 RETURNING next_slot_us"
-        ),
+        }
     };
     let row = db
         .query_one(Statement::from_sql_and_values(

@@ -1,15 +1,16 @@
 //! The outbox in `sms_log`: accepting a message (render, policy, one row), claiming due rows with a
 //! lease, and recording each outcome. Every decision leaves a row.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, Duration, Utc};
 use entity::{
     opt_outs, recipients,
     sms_log::{self, MessageType, SmsStatus},
 };
 use sea_orm::{
-    ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, SqlErr, Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Statement,
     TransactionTrait,
     sea_query::{Expr, OnConflict},
 };
@@ -131,19 +132,6 @@ fn validate(template: &Template) -> Result<(), SendError> {
     }
 }
 
-/// The user a number belongs to, preferring one who verified it.
-async fn owner_of(db: &impl ConnectionTrait, e164: &str) -> Result<Option<Profile>, DbErr> {
-    let mut owners = recipients::Entity::find()
-        .filter(recipients::Column::PhoneE164.eq(e164))
-        .all(db)
-        .await?;
-    owners.sort_by_key(|r| r.phone_verified_at.is_none());
-    match owners.first() {
-        Some(owner) => crate::recipients::load(db, &owner.user_id).await,
-        None => Ok(None),
-    }
-}
-
 pub async fn is_opted_out(db: &impl ConnectionTrait, e164: &str) -> Result<bool, DbErr> {
     Ok(opt_outs::Entity::find_by_id(e164.to_owned())
         .one(db)
@@ -185,124 +173,344 @@ pub async fn find_by_dedupe_key(
 
 /// Renders, decides and records one message: `pending` when the policy allows it (the workers are
 /// woken), `blocked` with the reason otherwise. Invalid input writes nothing.
-#[tracing::instrument(skip(ctx, request), fields(message_type = ?request.template.message_type()))]
 pub async fn enqueue(ctx: &AppContext, request: SendRequest) -> Result<sms_log::Model, SendError> {
+    enqueue_many(ctx, vec![request])
+        .await?
+        .pop()
+        .unwrap_or_else(|| Err(SendError::Invalid("nothing to send".into())))
+}
+
+/// Most rows one INSERT carries (17 columns each, far below both engines' parameter limits).
+const INSERT_CHUNK: usize = 200;
+
+/// A request that passed validation, with its rendered body.
+struct Accepted {
+    index: usize,
+    request: SendRequest,
+    rendered: catalogue::Rendered,
+}
+
+/// Renders, decides and records a batch of messages with a fixed number of queries, whatever its size:
+/// one for idempotency keys, one for the users, one for the owners of bare numbers, one for the opt-out
+/// list, and one multi-row INSERT per 200 messages, in one transaction. This is how scans enqueue what
+/// they find; `enqueue` is a batch of one. Each request gets its own answer: a row (pending or blocked)
+/// or the reason its input is invalid (nothing is written for it).
+#[tracing::instrument(skip_all, fields(batch = requests.len()))]
+pub async fn enqueue_many(
+    ctx: &AppContext,
+    requests: Vec<SendRequest>,
+) -> Result<Vec<Result<sms_log::Model, SendError>>, DbErr> {
     let db = &ctx.db;
     let now = ctx.clock.now();
-    if let Some(key) = &request.dedupe_key
-        && let Some(existing) = find_by_dedupe_key(db, key).await?
-    {
-        return Ok(existing);
-    }
-    validate(&request.template)?;
     let brand = Brand {
         app_name: ctx.config.sms.app_name.clone(),
         frontend_url: ctx.config.sms.frontend_url.clone(),
     };
-    let rendered = catalogue::render(&request.template, request.promotional, &brand);
-    if rendered.segments > MAX_SEGMENTS {
-        return Err(SendError::TooLong {
-            segments: rendered.segments,
+    let mut answers: Vec<Option<Result<sms_log::Model, SendError>>> =
+        (0..requests.len()).map(|_| None).collect();
+
+    // Idempotency: a key seen before answers with its first row.
+    let keys: Vec<String> = requests
+        .iter()
+        .filter_map(|r| r.dedupe_key.clone())
+        .collect();
+    let mut known: HashMap<String, sms_log::Model> = HashMap::new();
+    if !keys.is_empty() {
+        for row in sms_log::Entity::find()
+            .filter(sms_log::Column::DedupeKey.is_in(keys))
+            .all(db)
+            .await?
+        {
+            if let Some(key) = row.dedupe_key.clone() {
+                known.insert(key, row);
+            }
+        }
+    }
+
+    let mut accepted = Vec::new();
+    let mut keys_in_batch = HashSet::new();
+    let mut repeats = Vec::new();
+    for (index, request) in requests.into_iter().enumerate() {
+        if let Some(key) = &request.dedupe_key {
+            if let Some(row) = known.get(key) {
+                answers[index] = Some(Ok(row.clone()));
+                continue;
+            }
+            if !keys_in_batch.insert(key.clone()) {
+                // The same key twice in one batch: answered with the first one's row below.
+                repeats.push((index, key.clone()));
+                continue;
+            }
+        }
+        if let Err(e) = validate(&request.template) {
+            answers[index] = Some(Err(e));
+            continue;
+        }
+        let rendered = catalogue::render(&request.template, request.promotional, &brand);
+        if rendered.segments > MAX_SEGMENTS {
+            answers[index] = Some(Err(SendError::TooLong {
+                segments: rendered.segments,
+            }));
+            continue;
+        }
+        accepted.push(Accepted {
+            index,
+            request,
+            rendered,
         });
     }
-    let message_type = request.template.message_type();
 
-    let (profile, to_phone) = match &request.target {
-        Target::User(user_id) => {
-            let profile = crate::recipients::load(db, user_id)
-                .await?
-                .ok_or_else(|| SendError::UnknownUser(user_id.clone()))?;
-            let phone = profile.recipient.phone_e164.clone();
-            (Some(profile), phone)
-        }
-        Target::Phone(e164) => (owner_of(db, e164).await?, Some(e164.clone())),
-    };
-    let country = to_phone.as_deref().and_then(phone::region_of);
-    let opted_out = match &to_phone {
-        Some(p) => is_opted_out(db, p).await?,
-        None => false,
-    };
-    let stranger_invitation = match (&profile, message_type, &to_phone) {
-        (None, MessageType::BattleInvitation, Some(to)) => {
-            let inviter_verified = match &request.inviter_user_id {
-                Some(inviter) => crate::recipients::load(db, inviter)
-                    .await?
-                    .is_some_and(|p| p.phone_verified()),
-                None => false,
+    // Everyone the batch is about, in three queries.
+    let user_ids: HashSet<&str> = accepted
+        .iter()
+        .flat_map(|a| {
+            let target = match &a.request.target {
+                Target::User(id) => Some(id.as_str()),
+                Target::Phone(_) => None,
             };
-            Some(StrangerInvitation {
-                inviter_verified,
-                recently_invited: invited_since(db, to, now - Duration::hours(24)).await?,
-            })
-        }
-        _ => None,
+            target
+                .into_iter()
+                .chain(a.request.inviter_user_id.as_deref())
+        })
+        .collect();
+    let mut profiles = crate::recipients::load_many(db, user_ids.into_iter()).await?;
+    let bare_numbers: HashSet<&str> = accepted
+        .iter()
+        .filter_map(|a| match &a.request.target {
+            Target::Phone(p) => Some(p.as_str()),
+            Target::User(_) => None,
+        })
+        .collect();
+    let owners = owners_of(db, bare_numbers.into_iter()).await?;
+    for owner in owners.values() {
+        profiles
+            .entry(owner.recipient.user_id.clone())
+            .or_insert_with(|| owner.clone());
+    }
+    let all_numbers: HashSet<String> = accepted
+        .iter()
+        .filter_map(|a| match &a.request.target {
+            Target::Phone(p) => Some(p.clone()),
+            Target::User(id) => profiles
+                .get(id)
+                .and_then(|p| p.recipient.phone_e164.clone()),
+        })
+        .collect();
+    let opted_out: HashSet<String> = if all_numbers.is_empty() {
+        HashSet::new()
+    } else {
+        opt_outs::Entity::find()
+            .filter(opt_outs::Column::PhoneE164.is_in(all_numbers))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|o| o.phone_e164)
+            .collect()
     };
-    let decision = policy::check(
-        &policy::Facts {
-            message_type,
-            promotional: request.promotional,
-            recipient: profile.as_ref(),
-            phone: to_phone.as_deref(),
-            country,
-            opted_out,
-            stranger_invitation,
-        },
-        &ctx.config.sms.allowed_countries,
-    );
 
-    let transactional = !request.promotional;
-    let (related_type, related_id) = request.related.clone().unzip();
-    let row = sms_log::ActiveModel {
-        user_id: Set(profile.as_ref().map(|p| p.recipient.user_id.clone())),
-        to_phone: Set(to_phone.clone().unwrap_or_default()),
-        country: Set(country.map(|c| c.as_ref().to_owned())),
-        message_type: Set(message_type),
-        promotional: Set(request.promotional),
-        priority: Set(if transactional { 0 } else { 1 }),
-        body: Set(rendered.body),
-        status: Set(if decision.is_ok() {
-            SmsStatus::Pending
-        } else {
-            SmsStatus::Blocked
-        }),
-        blocked_reason: Set(decision.err().map(|r| r.as_str().to_owned())),
-        attempts: Set(0),
-        next_attempt_at: Set(decision.is_ok().then_some(now)),
-        segments: Set(rendered.segments as i32),
-        encoding: Set(rendered.encoding.as_str().to_owned()),
-        created_at: Set(now),
-        related_object_type: Set(related_type),
-        related_object_id: Set(related_id),
-        dedupe_key: Set(request.dedupe_key.clone()),
-        ..Default::default()
-    };
-    let row = match row.insert(db).await {
-        Ok(row) => row,
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            // The same key raced in from another request: answer with the row that won.
-            let key = request.dedupe_key.as_deref().unwrap_or_default();
-            return find_by_dedupe_key(db, key).await?.ok_or(SendError::Db(e));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    match decision {
-        Ok(()) => {
-            tracing::info!(
+    let mut rows = Vec::new();
+    let mut row_owner = Vec::new();
+    for item in accepted {
+        let message_type = item.request.template.message_type();
+        let (profile, to_phone) = match &item.request.target {
+            Target::User(id) => match profiles.get(id) {
+                Some(p) => (Some(p), p.recipient.phone_e164.clone()),
+                None => {
+                    answers[item.index] = Some(Err(SendError::UnknownUser(id.clone())));
+                    continue;
+                }
+            },
+            Target::Phone(e164) => (
+                owners
+                    .get(e164)
+                    .and_then(|o| profiles.get(&o.recipient.user_id)),
+                Some(e164.clone()),
+            ),
+        };
+        let country = to_phone.as_deref().and_then(phone::region_of);
+        let stranger_invitation = match (profile, message_type, &to_phone) {
+            (None, MessageType::BattleInvitation, Some(to)) => Some(StrangerInvitation {
+                inviter_verified: item
+                    .request
+                    .inviter_user_id
+                    .as_ref()
+                    .and_then(|i| profiles.get(i))
+                    .is_some_and(|p| p.phone_verified()),
+                recently_invited: invited_since(db, to, now - Duration::hours(24)).await?,
+            }),
+            _ => None,
+        };
+        let decision = policy::check(
+            &policy::Facts {
+                message_type,
+                promotional: item.request.promotional,
+                recipient: profile,
+                phone: to_phone.as_deref(),
+                country,
+                opted_out: to_phone.as_ref().is_some_and(|p| opted_out.contains(p)),
+                stranger_invitation,
+            },
+            &ctx.config.sms.allowed_countries,
+        );
+        let (related_type, related_id) = item.request.related.clone().unzip();
+        rows.push(sms_log::ActiveModel {
+            user_id: Set(profile.map(|p| p.recipient.user_id.clone())),
+            to_phone: Set(to_phone.unwrap_or_default()),
+            country: Set(country.map(|c| c.as_ref().to_owned())),
+            message_type: Set(message_type),
+            promotional: Set(item.request.promotional),
+            priority: Set(if item.request.promotional { 1 } else { 0 }),
+            body: Set(item.rendered.body.clone()),
+            status: Set(if decision.is_ok() {
+                SmsStatus::Pending
+            } else {
+                SmsStatus::Blocked
+            }),
+            blocked_reason: Set(decision.err().map(|r| r.as_str().to_owned())),
+            attempts: Set(0),
+            next_attempt_at: Set(decision.is_ok().then_some(now)),
+            segments: Set(item.rendered.segments as i32),
+            encoding: Set(item.rendered.encoding.as_str().to_owned()),
+            created_at: Set(now),
+            related_object_type: Set(related_type),
+            related_object_id: Set(related_id),
+            dedupe_key: Set(item.request.dedupe_key.clone()),
+            ..Default::default()
+        });
+        row_owner.push(item);
+    }
+
+    let inserted = insert_rows(db, rows).await?;
+    let mut queued = false;
+    for (item, row) in row_owner.into_iter().zip(inserted) {
+        let row = match row {
+            Some(row) => row,
+            // Its key raced in from another request after the look-up: answer with the row that won.
+            None => {
+                let key = item.request.dedupe_key.as_deref().unwrap_or_default();
+                match find_by_dedupe_key(db, key).await? {
+                    Some(row) => row,
+                    None => {
+                        answers[item.index] = Some(Err(SendError::Invalid(
+                            "the message could not be stored".into(),
+                        )));
+                        continue;
+                    }
+                }
+            }
+        };
+        match row.status {
+            SmsStatus::Blocked => tracing::info!(
                 id = row.id,
                 to = phone::mask(&row.to_phone),
-                segments = row.segments,
-                "message queued"
-            );
-            ctx.signals.work_queued();
+                reason = row.blocked_reason.as_deref().unwrap_or_default(),
+                "message blocked"
+            ),
+            _ => {
+                queued = true;
+                tracing::info!(
+                    id = row.id,
+                    to = phone::mask(&row.to_phone),
+                    segments = row.segments,
+                    "message queued"
+                );
+            }
         }
-        Err(reason) => tracing::info!(
-            id = row.id,
-            to = phone::mask(&row.to_phone),
-            reason = reason.as_str(),
-            "message blocked"
-        ),
+        if let Some(key) = &row.dedupe_key {
+            known.insert(key.clone(), row.clone());
+        }
+        answers[item.index] = Some(Ok(row));
     }
-    Ok(row)
+    for (index, key) in repeats {
+        answers[index] = Some(match known.get(&key) {
+            Some(row) => Ok(row.clone()),
+            None => Err(SendError::Invalid(
+                "an earlier message with this idempotency key was refused".into(),
+            )),
+        });
+    }
+    if queued {
+        ctx.signals.work_queued();
+    }
+    Ok(answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(SendError::Invalid("not processed".into()))))
+        .collect())
+}
+
+/// Inserts rows in one transaction, a multi-row INSERT ... RETURNING per chunk. A row whose dedupe key
+/// already exists is skipped (`None` in its place).
+async fn insert_rows(
+    db: &sea_orm::DatabaseConnection,
+    rows: Vec<sms_log::ActiveModel>,
+) -> Result<Vec<Option<sms_log::Model>>, DbErr> {
+    use sea_orm::QueryTrait;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = db.get_database_backend();
+    let txn = db.begin().await?;
+    let mut out = Vec::with_capacity(rows.len());
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<sms_log::ActiveModel> = rows.by_ref().take(INSERT_CHUNK).collect();
+        let keys: Vec<Option<String>> = chunk
+            .iter()
+            .map(|r| match &r.dedupe_key {
+                sea_orm::ActiveValue::Set(k) | sea_orm::ActiveValue::Unchanged(k) => k.clone(),
+                sea_orm::ActiveValue::NotSet => None,
+            })
+            .collect();
+        let mut insert = sms_log::Entity::insert_many(chunk).on_conflict(
+            OnConflict::column(sms_log::Column::DedupeKey)
+                .do_nothing()
+                .to_owned(),
+        );
+        insert.query().returning_all();
+        let mut inserted = sms_log::Entity::find()
+            .from_raw_sql(insert.build(backend))
+            .all(&txn)
+            .await?;
+        // Ids grow in VALUES order: sorted by id, the rows line up with the chunk, except for skipped
+        // duplicates, recognised by their key.
+        inserted.sort_by_key(|r| r.id);
+        let mut inserted = inserted.into_iter().peekable();
+        for key in keys {
+            let matches = inserted
+                .peek()
+                .is_some_and(|row| key.is_none() || row.dedupe_key == key);
+            out.push(if matches { inserted.next() } else { None });
+        }
+    }
+    txn.commit().await?;
+    Ok(out)
+}
+
+/// The users the numbers belong to, preferring one who verified it.
+async fn owners_of<'a>(
+    db: &impl ConnectionTrait,
+    numbers: impl Iterator<Item = &'a str>,
+) -> Result<HashMap<String, Profile>, DbErr> {
+    let numbers: Vec<&str> = numbers.collect();
+    if numbers.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let mut owners = recipients::Entity::find()
+        .filter(recipients::Column::PhoneE164.is_in(numbers))
+        .all(db)
+        .await?;
+    owners.sort_by_key(|r| r.phone_verified_at.is_none());
+    let mut chosen: HashMap<String, String> = HashMap::new();
+    for owner in owners {
+        if let Some(phone) = owner.phone_e164 {
+            chosen.entry(phone).or_insert(owner.user_id);
+        }
+    }
+    let profiles = crate::recipients::load_many(db, chosen.values().map(String::as_str)).await?;
+    Ok(chosen
+        .into_iter()
+        .filter_map(|(phone, user)| profiles.get(&user).map(|p| (phone, p.clone())))
+        .collect())
 }
 
 /// Whether `to` got a battle invitation (not blocked) since `since`.
@@ -388,39 +596,41 @@ pub enum Outcome {
     LeaseLost,
 }
 
-pub async fn record_sent(
+/// Records several successful sends in one statement (group commit). Returns how many rows were still
+/// held by this worker; the others had passed to another worker after a lease expired.
+pub async fn record_sent_many(
     db: &impl ConnectionTrait,
-    row: &sms_log::Model,
-    provider_message_id: &str,
+    sent: &[(&sms_log::Model, String)],
     now: DateTime<Utc>,
-) -> Result<Outcome, DbErr> {
-    let result = sms_log::Entity::update_many()
-        .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Sent))
-        .col_expr(
-            sms_log::Column::ProviderMessageId,
-            Expr::value(clip(provider_message_id, 200)),
-        )
-        .col_expr(sms_log::Column::SentAt, Expr::value(now))
-        .col_expr(
-            sms_log::Column::NextAttemptAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(
-            sms_log::Column::ErrorCode,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            sms_log::Column::ErrorMessage,
-            Expr::value(Option::<String>::None),
-        )
-        .filter(held(row))
-        .exec(db)
+) -> Result<usize, DbErr> {
+    if sent.is_empty() {
+        return Ok(0);
+    }
+    let backend = db.get_database_backend();
+    let param = |n: usize| match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => format!("?{n}"),
+    };
+    let mut values: Vec<sea_orm::Value> = vec![now.into()];
+    let mut cases = String::new();
+    let mut held = Vec::with_capacity(sent.len());
+    for (row, provider_id) in sent {
+        values.push(clip(provider_id, 200).to_owned().into());
+        // Ids and attempts are our own integers, written inline; provider ids are bound.
+        cases.push_str(&format!(" WHEN {} THEN {}", row.id, param(values.len())));
+        held.push(format!("({}, {})", row.id, row.attempts));
+    }
+    let sql = format!(
+        "UPDATE sms_log SET status = 'sent', sent_at = {now}, next_attempt_at = NULL, \
+         error_code = NULL, error_message = NULL, provider_message_id = CASE id{cases} END \
+         WHERE status = 'sending' AND (id, attempts) IN (VALUES {held})",
+        now = param(1),
+        held = held.join(", ")
+    );
+    let result = db
+        .execute(Statement::from_sql_and_values(backend, sql, values))
         .await?;
-    Ok(if result.rows_affected == 1 {
-        Outcome::Sent
-    } else {
-        Outcome::LeaseLost
-    })
+    Ok(result.rows_affected() as usize)
 }
 
 /// Puts a claimed message back in the queue at `at` without spending its attempt.

@@ -77,12 +77,18 @@ async fn wait_for_slot(ctx: &AppContext, shutdown: &CancellationToken) -> Result
     }
 }
 
-/// Sends one claimed message and records its outcome.
-async fn deliver(
+/// How long a successful send may wait to be recorded together with the next ones. At real provider
+/// speeds (tens of milliseconds a send) every success is written on its own; when sends are faster
+/// than the database, they are written in groups. A worker that dies inside this window leaves those
+/// messages leased, and they are sent again after the lease expires (at-least-once).
+pub const GROUP_COMMIT: Duration = Duration::from_millis(20);
+
+/// Calls the provider for one claimed message, bounded by the send timeout.
+async fn call_provider(
     ctx: &AppContext,
     provider: &dyn SmsProvider,
     row: &sms_log::Model,
-) -> Result<(Outcome, Option<ProviderError>), DbErr> {
+) -> Result<String, ProviderError> {
     let message_type = sea_orm::ActiveEnum::to_value(&row.message_type);
     let sms = OutgoingSms {
         log_id: row.id,
@@ -92,45 +98,71 @@ async fn deliver(
         transactional: !row.promotional,
     };
     let timeout = ctx.config.sms.send_timeout;
-    let result = match tokio::time::timeout(timeout, provider.send(&sms)).await {
+    match tokio::time::timeout(timeout, provider.send(&sms)).await {
         Ok(result) => result,
         Err(_) => Err(ProviderError::new(
             FailureKind::Transient,
             "Timeout",
             format!("no answer from the provider within {timeout:?}"),
         )),
-    };
-    let now = ctx.clock.now();
-    let outcome = match &result {
-        Ok(provider_id) => outbox::record_sent(&ctx.db, row, provider_id, now).await?,
-        Err(error) => {
-            outbox::record_failure(&ctx.db, row, error, ctx.config.sms.max_attempts, now).await?
-        }
-    };
-    match (&result, outcome) {
-        (Ok(_), Outcome::Sent) => tracing::info!(
-            id = row.id,
-            to = phone::mask(&row.to_phone),
-            attempt = row.attempts,
-            provider = provider.name(),
-            "message sent"
-        ),
-        (Err(error), _) => tracing::warn!(
-            id = row.id,
-            to = phone::mask(&row.to_phone),
-            attempt = row.attempts,
-            code = error.code,
-            ?outcome,
-            "send failed"
-        ),
-        (Ok(_), _) => tracing::warn!(
-            id = row.id,
-            ?outcome,
-            "sent, but the lease had passed to another worker"
-        ),
     }
-    ctx.signals.outcome_recorded();
-    Ok((outcome, result.err()))
+}
+
+/// Successes waiting to be written.
+struct SentGroup<'a> {
+    rows: Vec<(&'a sms_log::Model, String)>,
+    since: Option<tokio::time::Instant>,
+}
+
+impl<'a> SentGroup<'a> {
+    fn new() -> Self {
+        Self {
+            rows: Vec::new(),
+            since: None,
+        }
+    }
+
+    fn push(&mut self, row: &'a sms_log::Model, provider_id: String) {
+        self.since.get_or_insert_with(tokio::time::Instant::now);
+        self.rows.push((row, provider_id));
+    }
+
+    fn due(&self) -> bool {
+        self.since.is_some_and(|t| t.elapsed() >= GROUP_COMMIT)
+    }
+
+    async fn flush(
+        &mut self,
+        ctx: &AppContext,
+        provider: &dyn SmsProvider,
+        report: &mut BatchReport,
+    ) -> Result<(), DbErr> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let written = outbox::record_sent_many(&ctx.db, &self.rows, ctx.clock.now()).await?;
+        report.sent += written;
+        report.lease_lost += self.rows.len() - written;
+        for (row, _) in &self.rows {
+            tracing::info!(
+                id = row.id,
+                to = phone::mask(&row.to_phone),
+                attempt = row.attempts,
+                provider = provider.name(),
+                "message sent"
+            );
+        }
+        if written < self.rows.len() {
+            tracing::warn!(
+                lost = self.rows.len() - written,
+                "sent, but some leases had passed to another worker"
+            );
+        }
+        self.rows.clear();
+        self.since = None;
+        ctx.signals.outcome_recorded();
+        Ok(())
+    }
 }
 
 /// Claims one batch of due messages and works through it.
@@ -154,29 +186,59 @@ pub async fn run_once(
     )
     .await?;
     report.claimed = batch.len();
+    let mut group = SentGroup::new();
     let mut rest = batch.iter();
     while let Some(row) = rest.next() {
+        if ctx.config.sms.rate_limit_mps > 0.0 {
+            // About to wait for a slot: write what is done first.
+            group.flush(ctx, provider, &mut report).await?;
+        }
         if shutdown.is_cancelled() || !wait_for_slot(ctx, shutdown).await? {
             // Shutting down: hand the unsent part of the batch back at once rather than at lease expiry.
+            group.flush(ctx, provider, &mut report).await?;
             for row in std::iter::once(row).chain(rest.by_ref()) {
                 report.count(outbox::release(&ctx.db, row, ctx.clock.now()).await?);
             }
             break;
         }
-        let (outcome, error) = deliver(ctx, provider, row).await?;
-        report.count(outcome);
-        if let Some(ProviderError {
-            kind: FailureKind::Throttled { .. },
-            ..
-        }) = error
-        {
-            // The deployment is paused: the rest of the batch waits with it, attempts unspent.
-            let resume = micros_to_time(gate::paused_until(&ctx.db).await?);
-            for row in rest.by_ref() {
-                report.count(outbox::release(&ctx.db, row, resume).await?);
+        match call_provider(ctx, provider, row).await {
+            Ok(provider_id) => {
+                group.push(row, provider_id);
+                if group.due() {
+                    group.flush(ctx, provider, &mut report).await?;
+                }
+            }
+            Err(error) => {
+                let outcome = outbox::record_failure(
+                    &ctx.db,
+                    row,
+                    &error,
+                    ctx.config.sms.max_attempts,
+                    ctx.clock.now(),
+                )
+                .await?;
+                tracing::warn!(
+                    id = row.id,
+                    to = phone::mask(&row.to_phone),
+                    attempt = row.attempts,
+                    code = error.code,
+                    ?outcome,
+                    "send failed"
+                );
+                report.count(outcome);
+                ctx.signals.outcome_recorded();
+                if let FailureKind::Throttled { .. } = error.kind {
+                    // The deployment is paused: the rest of the batch waits with it, attempts unspent.
+                    group.flush(ctx, provider, &mut report).await?;
+                    let resume = micros_to_time(gate::paused_until(&ctx.db).await?);
+                    for row in rest.by_ref() {
+                        report.count(outbox::release(&ctx.db, row, resume).await?);
+                    }
+                }
             }
         }
     }
+    group.flush(ctx, provider, &mut report).await?;
     Ok(report)
 }
 

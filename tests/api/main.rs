@@ -13,3 +13,4 @@ mod pipeline;
 mod preferences;
 mod recipients;
 mod schema;
+mod sending;

@@ -1,0 +1,424 @@
+//! Throughput of the sending pipeline, beside a plain-SQL baseline measured in the same run.
+//!
+//!   cargo bench --bench pipeline                       # SQLite, and PostgreSQL when BENCH_POSTGRES_URL is set
+//!   BENCH_MESSAGES=20000 BENCH_RATE_SECONDS=5 cargo bench --bench pipeline
+//!
+//! 1. Pipeline: producers call `outbox::enqueue` (render, policy, insert) while outbox workers claim
+//!    batches, call a no-op provider one message at a time and record each outcome. Messages per second
+//!    = messages / wall time from the first enqueue to the last recorded outcome.
+//! 2. Baseline: the same number of rows inserted and then updated to `sent` by plain SQL, one statement
+//!    each, by as many tasks, with no pipeline.
+//! 3. Rate limit: SMS_RATE_LIMIT_MPS=50 for BENCH_RATE_SECONDS (20) with a full queue and two worker sets
+//!    (two instances on one database): achieved rate and the busiest one-second window.
+
+use std::{
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use chrono::Utc;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sms_notify::{
+    App, AppContext, Config, SystemClock,
+    sms::{
+        catalogue::Template,
+        outbox::{self, SendRequest, Target},
+        provider::{OutgoingSms, ProviderError, SmsProvider},
+        worker,
+    },
+};
+use tokio_util::sync::CancellationToken;
+
+const USERS: usize = 1_000;
+
+/// Accepts every message at once, noting when.
+#[derive(Debug, Default)]
+struct NoopProvider {
+    sent: AtomicU64,
+    at: Mutex<Vec<Instant>>,
+}
+
+#[async_trait::async_trait]
+impl SmsProvider for NoopProvider {
+    fn name(&self) -> &'static str {
+        "noop"
+    }
+
+    async fn send(&self, sms: &OutgoingSms<'_>) -> Result<String, ProviderError> {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut at) = self.at.lock() {
+            at.push(Instant::now());
+        }
+        Ok(format!("noop-{}", sms.log_id))
+    }
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn fresh_database(
+    engine: &str,
+    admin: Option<&str>,
+    tag: &str,
+) -> anyhow::Result<(String, Option<tempfile::TempDir>)> {
+    match engine {
+        "sqlite" => {
+            let dir = tempfile::tempdir()?;
+            let url = format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("bench.db").display()
+            );
+            Ok((url, Some(dir)))
+        }
+        _ => {
+            let admin = admin.ok_or_else(|| anyhow::anyhow!("no BENCH_POSTGRES_URL"))?;
+            let conn = Database::connect(admin).await?;
+            let name = format!("smsn_bench_{tag}_{}", std::process::id());
+            conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+                .await?;
+            conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await?;
+            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
+            Ok((format!("{base}/{name}"), None))
+        }
+    }
+}
+
+async fn app_on(url: &str, mps: f64) -> anyhow::Result<App> {
+    let mut config = Config::for_database(url);
+    config.sms.workers = 0;
+    config.sms.rate_limit_mps = mps;
+    App::build(config, Arc::new(SystemClock)).await
+}
+
+/// `USERS` recipients who may receive promotions.
+async fn seed_recipients(ctx: &AppContext) -> anyhow::Result<()> {
+    let now = Utc::now();
+    for i in 0..USERS {
+        let user = format!("user{i}");
+        sms_notify::recipients::set_phone(
+            &ctx.db,
+            &user,
+            &format!("+1415555{:04}", i),
+            phonenumber::country::Id::US,
+            now,
+        )
+        .await?;
+        sms_notify::recipients::answer_opt_in(
+            &ctx.db,
+            &user,
+            sms_notify::recipients::OptInAction::OptIn,
+            None,
+            now,
+        )
+        .await?;
+    }
+    // The verification flow proves numbers; here they are taken as proven.
+    ctx.db
+        .execute_unprepared(
+            "UPDATE recipients SET phone_verified_at = created_at WHERE user_id LIKE 'user%'",
+        )
+        .await?;
+    Ok(())
+}
+
+fn request(i: usize) -> SendRequest {
+    SendRequest {
+        template: Template::StreakAlert {
+            days: 7,
+            link: "/streak".into(),
+        },
+        promotional: true,
+        target: Target::User(format!("user{}", i % USERS)),
+        inviter_user_id: None,
+        related: None,
+        dedupe_key: None,
+    }
+}
+
+struct Run {
+    messages: u64,
+    seconds: f64,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.messages as f64 / self.seconds
+    }
+}
+
+async fn pipeline(
+    engine: &str,
+    admin: Option<&str>,
+    n: usize,
+    producers: usize,
+    workers: usize,
+    batch: usize,
+) -> anyhow::Result<Run> {
+    let (url, _dir) = fresh_database(engine, admin, "pipeline").await?;
+    let app = app_on(&url, 0.0).await?;
+    let ctx = app.context.clone();
+    seed_recipients(&ctx).await?;
+    let provider = Arc::new(NoopProvider::default());
+    let stop = CancellationToken::new();
+    let started = Instant::now();
+    let worker_tasks: Vec<_> = (0..workers)
+        .map(|w| tokio::spawn(worker::run(ctx.clone(), provider.clone(), w, stop.clone())))
+        .collect();
+    let producer_tasks: Vec<_> = (0..producers)
+        .map(|p| {
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                // Producer p enqueues messages p, p + producers, ... in batches of `batch`.
+                let mine: Vec<usize> = (p..n).step_by(producers).collect();
+                for chunk in mine.chunks(batch) {
+                    let answers = if batch == 1 {
+                        vec![outbox::enqueue(&ctx, request(chunk[0])).await]
+                    } else {
+                        outbox::enqueue_many(&ctx, chunk.iter().map(|i| request(*i)).collect())
+                            .await?
+                    };
+                    for answer in answers {
+                        let row = answer?;
+                        anyhow::ensure!(
+                            row.blocked_reason.is_none(),
+                            "blocked: {:?}",
+                            row.blocked_reason
+                        );
+                    }
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for task in producer_tasks {
+        task.await??;
+    }
+    while provider.sent.load(Ordering::Relaxed) < n as u64 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // The last outcome is recorded right after the provider answers: wait for the rows themselves.
+    loop {
+        let row = ctx
+            .db
+            .query_one(Statement::from_string(
+                ctx.db.get_database_backend(),
+                "SELECT COUNT(*) AS c FROM sms_log WHERE status = 'sent'",
+            ))
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no count"))?;
+        if row.try_get::<i64>("", "c")? >= n as i64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    stop.cancel();
+    for task in worker_tasks {
+        task.await?;
+    }
+    Ok(Run {
+        messages: n as u64,
+        seconds,
+    })
+}
+
+async fn baseline(
+    engine: &str,
+    admin: Option<&str>,
+    n: usize,
+    tasks: usize,
+) -> anyhow::Result<Run> {
+    let (url, _dir) = fresh_database(engine, admin, "baseline").await?;
+    let app = app_on(&url, 0.0).await?;
+    let db: DatabaseConnection = app.context.db.clone();
+    let backend = db.get_database_backend();
+    let body = "AllThrive: Your 7-day streak ends at midnight. Keep it alive: http://localhost:3000/streak\nReply STOP to unsubscribe.";
+    let started = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let (insert, update) = match backend {
+                    DbBackend::Postgres => (
+                        "INSERT INTO sms_log (user_id, to_phone, country, message_type, promotional, priority, body, status, attempts, next_attempt_at, segments, encoding, created_at) \
+                         VALUES ($1, $2, 'US', 'streak_alert', true, 1, $3, 'pending', 0, $4, 1, 'GSM-7', $4) RETURNING id",
+                        "UPDATE sms_log SET status = 'sent', attempts = 1, provider_message_id = $1, sent_at = $2, next_attempt_at = NULL WHERE id = $3",
+                    ),
+                    _ => (
+                        "INSERT INTO sms_log (user_id, to_phone, country, message_type, promotional, priority, body, status, attempts, next_attempt_at, segments, encoding, created_at) \
+                         VALUES (?1, ?2, 'US', 'streak_alert', 1, 1, ?3, 'pending', 0, ?4, 1, 'GSM-7', ?4) RETURNING id",
+                        "UPDATE sms_log SET status = 'sent', attempts = 1, provider_message_id = ?1, sent_at = ?2, next_attempt_at = NULL WHERE id = ?3",
+                    ),
+                };
+                let mut ids = Vec::new();
+                let mut i = t;
+                while i < n {
+                    let row = db
+                        .query_one(Statement::from_sql_and_values(
+                            backend,
+                            insert,
+                            [
+                                format!("user{}", i % USERS).into(),
+                                format!("+1415555{:04}", i % USERS).into(),
+                                body.into(),
+                                Utc::now().into(),
+                            ],
+                        ))
+                        .await?
+                        .ok_or_else(|| anyhow::anyhow!("no id"))?;
+                    ids.push(row.try_get::<i64>("", "id")?);
+                    i += tasks;
+                }
+                for id in ids {
+                    db.execute(Statement::from_sql_and_values(
+                        backend,
+                        update,
+                        [format!("noop-{id}").into(), Utc::now().into(), id.into()],
+                    ))
+                    .await?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.await??;
+    }
+    Ok(Run {
+        messages: n as u64,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Two instances (two pools, two worker sets) under one 50 mps limit for `seconds`.
+async fn rate_limited(
+    engine: &str,
+    admin: Option<&str>,
+    mps: f64,
+    seconds: u64,
+) -> anyhow::Result<(f64, usize, u64)> {
+    let (url, _dir) = fresh_database(engine, admin, "rate").await?;
+    let first = app_on(&url, mps).await?;
+    let second = app_on(&url, mps).await?;
+    seed_recipients(&first.context).await?;
+    let queued = (mps as usize) * (seconds as usize + 5);
+    for i in 0..queued {
+        outbox::enqueue(&first.context, request(i)).await?;
+    }
+    let provider = Arc::new(NoopProvider::default());
+    let stop = CancellationToken::new();
+    let mut tasks = Vec::new();
+    for (instance, app) in [&first, &second].into_iter().enumerate() {
+        for w in 0..2 {
+            tasks.push(tokio::spawn(worker::run(
+                app.context.clone(),
+                provider.clone(),
+                instance * 10 + w,
+                stop.clone(),
+            )));
+        }
+    }
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    stop.cancel();
+    for task in tasks {
+        task.await?;
+    }
+    let at = provider.at.lock().map(|v| v.clone()).unwrap_or_default();
+    let times: Vec<f64> = at
+        .iter()
+        .filter(|t| **t >= started)
+        .map(|t| t.duration_since(started).as_secs_f64())
+        .filter(|t| *t < seconds as f64)
+        .collect();
+    // The busiest sliding one-second window.
+    let mut busiest = 0;
+    let mut lo = 0;
+    for hi in 0..times.len() {
+        while times[hi] - times[lo] >= 1.0 {
+            lo += 1;
+        }
+        busiest = busiest.max(hi - lo + 1);
+    }
+    Ok((
+        times.len() as f64 / seconds as f64,
+        busiest,
+        times.len() as u64,
+    ))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let n: usize = env_or("BENCH_MESSAGES", 100_000);
+    let rate_seconds: u64 = env_or("BENCH_RATE_SECONDS", 20);
+    let admin = std::env::var("BENCH_POSTGRES_URL")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let mut engines = vec!["sqlite"];
+    if admin.is_some() {
+        engines.push("postgres");
+    } else {
+        println!("(BENCH_POSTGRES_URL is not set: PostgreSQL skipped)");
+    }
+    println!(
+        "sms-notify pipeline benchmark: {n} messages, {} cores",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    println!();
+    println!("| engine | run | messages | seconds | messages/s | vs baseline |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: |");
+    for engine in &engines {
+        let (producers, workers) = if *engine == "sqlite" { (4, 2) } else { (8, 4) };
+        let base = baseline(engine, admin.as_deref(), n, producers).await?;
+        println!(
+            "| {engine} | baseline: plain INSERT + UPDATE, {producers} tasks | {} | {:.2} | {:.0} | 1.00 |",
+            base.messages,
+            base.seconds,
+            base.rate()
+        );
+        let pipe = pipeline(engine, admin.as_deref(), n, producers, workers, 100).await?;
+        println!(
+            "| {engine} | pipeline: enqueue_many (batches of 100, as scans do) + claim + provider + update, {producers} producers, {workers} workers | {} | {:.2} | {:.0} | {:.2} |",
+            pipe.messages,
+            pipe.seconds,
+            pipe.rate(),
+            pipe.rate() / base.rate()
+        );
+        let single_n = n / 10;
+        let single = pipeline(engine, admin.as_deref(), single_n, producers, workers, 1).await?;
+        println!(
+            "| {engine} | pipeline: enqueue one message a call (the API path) + claim + provider + update | {} | {:.2} | {:.0} | {:.2} |",
+            single.messages,
+            single.seconds,
+            single.rate(),
+            single.rate() / base.rate()
+        );
+    }
+    println!();
+    println!(
+        "| engine | SMS_RATE_LIMIT_MPS | seconds | sent | achieved/s | busiest 1-second window |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for engine in &engines {
+        let (rate, busiest, sent) =
+            rate_limited(engine, admin.as_deref(), 50.0, rate_seconds).await?;
+        println!(
+            "| {engine} (2 instances x 2 workers) | 50 | {rate_seconds} | {sent} | {rate:.2} | {busiest} |"
+        );
+        anyhow::ensure!(
+            busiest <= 50,
+            "the rate limit was exceeded: {busiest} sends in one second"
+        );
+    }
+    Ok(())
+}
