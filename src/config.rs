@@ -66,6 +66,16 @@ pub struct SmsConfig {
     pub poll_interval: Duration,
 }
 
+/// Abuse limits of phone verification; each holds across instances (counted in the database).
+#[derive(Debug, Clone)]
+pub struct VerificationConfig {
+    /// Wait between two codes for the same user.
+    pub resend_cooldown: Duration,
+    pub max_per_phone_per_hour: u32,
+    pub max_per_user_per_day: u32,
+    pub max_per_ip_per_hour: u32,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub app_env: AppEnv,
@@ -81,6 +91,7 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     pub log_format: LogFormat,
     pub sms: SmsConfig,
+    pub verification: VerificationConfig,
 }
 
 /// A setting that cannot be used, with the variable's name and what is wrong, in words.
@@ -195,6 +206,20 @@ impl Config {
         };
 
         let sms = sms_config(&var)?;
+        let count = |name: &'static str, default: &str| {
+            parsed(&var, name, default, |s| {
+                s.parse::<u32>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| format!("'{s}' is not a whole number of at least 1"))
+            })
+        };
+        let verification = VerificationConfig {
+            resend_cooldown: duration(&var, "VERIFY_RESEND_COOLDOWN", "60s")?,
+            max_per_phone_per_hour: count("VERIFY_MAX_PER_PHONE_PER_HOUR", "5")?,
+            max_per_user_per_day: count("VERIFY_MAX_PER_USER_PER_DAY", "10")?,
+            max_per_ip_per_hour: count("VERIFY_MAX_PER_IP_PER_HOUR", "20")?,
+        };
 
         Ok(Self {
             app_env,
@@ -207,6 +232,7 @@ impl Config {
             trusted_proxies,
             log_format,
             sms,
+            verification,
         })
     }
 
@@ -408,6 +434,9 @@ mod tests {
             ("SMS_SEND_TIMEOUT", "0s"),
             ("SMS_LEASE", "5s"),
             ("SMS_SYNC_WAIT", "soon"),
+            ("VERIFY_RESEND_COOLDOWN", "a minute"),
+            ("VERIFY_MAX_PER_PHONE_PER_HOUR", "0"),
+            ("VERIFY_MAX_PER_IP_PER_HOUR", "lots"),
         ] {
             let err = config(&[(var, value)]).expect_err(var);
             assert_eq!(err.var, var);

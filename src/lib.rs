@@ -9,6 +9,7 @@ pub mod graphql;
 pub mod http;
 pub mod recipients;
 pub mod sms;
+pub mod verification;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

@@ -234,6 +234,17 @@ async fn record_consent(
     Ok(prefs)
 }
 
+/// Records a consent given (with its event) and returns the updated profile.
+pub async fn record_consent_given(
+    txn: &impl ConnectionTrait,
+    mut profile: Profile,
+    source: &ConsentSource,
+    now: DateTime<Utc>,
+) -> Result<Profile, DbErr> {
+    profile.preferences = record_consent(txn, &profile, ConsentAction::Given, source, now).await?;
+    Ok(profile)
+}
+
 /// Sets (or with `""` clears) the user's phone number. A different number loses its verification.
 #[tracing::instrument(skip(db, input))]
 pub async fn set_phone<C: ConnectionTrait + TransactionTrait>(
@@ -255,6 +266,17 @@ pub async fn set_phone<C: ConnectionTrait + TransactionTrait>(
         recipient.phone_verified_at = Set(None);
         recipient.updated_at = Set(now);
         profile.recipient = recipient.update(&txn).await?;
+        // A code sent to the old number must not verify the new one.
+        entity::phone_verifications::Entity::update_many()
+            .col_expr(
+                entity::phone_verifications::Column::InvalidatedAt,
+                Expr::value(now),
+            )
+            .filter(entity::phone_verifications::Column::UserId.eq(user_id))
+            .filter(entity::phone_verifications::Column::ConsumedAt.is_null())
+            .filter(entity::phone_verifications::Column::InvalidatedAt.is_null())
+            .exec(&txn)
+            .await?;
         tracing::info!(
             phone = new_phone.as_deref().map(phone::mask).unwrap_or_default(),
             "phone number changed"

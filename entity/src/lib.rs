@@ -2,6 +2,7 @@
 
 pub mod consent_events;
 pub mod opt_outs;
+pub mod phone_verifications;
 pub mod recipients;
 pub mod send_gate;
 pub mod sms_log;
@@ -10,6 +11,7 @@ pub mod sms_preferences;
 pub mod prelude {
     pub use super::consent_events::Entity as ConsentEvents;
     pub use super::opt_outs::Entity as OptOuts;
+    pub use super::phone_verifications::Entity as PhoneVerifications;
     pub use super::recipients::Entity as Recipients;
     pub use super::send_gate::Entity as SendGate;
     pub use super::sms_log::Entity as SmsLog;

@@ -63,8 +63,13 @@ pub struct Model {
     pub promotional: bool,
     /// Claim order: 0 for transactional, 1 for promotional.
     pub priority: i16,
+    /// The text as shown in the log: a verification code is masked here.
     #[sea_orm(column_type = "Text")]
     pub body: String,
+    /// The text actually sent when it differs from `body` (it carries a code): kept only until the
+    /// message is settled, then cleared.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub sensitive_body: Option<String>,
     pub status: SmsStatus,
     pub blocked_reason: Option<String>,
     pub attempts: i32,

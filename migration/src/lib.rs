@@ -8,6 +8,7 @@ mod m20261124_000003_create_consent_events;
 mod m20261124_000004_create_sms_log;
 mod m20261124_000005_create_opt_outs;
 mod m20261124_000006_create_send_gate;
+mod m20261124_000007_create_phone_verifications;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000004_create_sms_log::Migration),
             Box::new(m20261124_000005_create_opt_outs::Migration),
             Box::new(m20261124_000006_create_send_gate::Migration),
+            Box::new(m20261124_000007_create_phone_verifications::Migration),
         ]
     }
 }

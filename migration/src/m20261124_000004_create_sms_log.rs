@@ -19,6 +19,7 @@ impl MigrationTrait for Migration {
                     .col(boolean(SmsLog::Promotional))
                     .col(small_integer(SmsLog::Priority))
                     .col(text(SmsLog::Body))
+                    .col(text_null(SmsLog::SensitiveBody))
                     .col(string_len(SmsLog::Status, 16))
                     .col(string_len_null(SmsLog::BlockedReason, 64))
                     .col(integer(SmsLog::Attempts).default(0))
@@ -88,6 +89,7 @@ enum SmsLog {
     Promotional,
     Priority,
     Body,
+    SensitiveBody,
     Status,
     BlockedReason,
     Attempts,

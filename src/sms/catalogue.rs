@@ -146,6 +146,21 @@ impl Template {
     }
 }
 
+/// What the log shows of a message whose text is a secret: the verification code masked. `None` when
+/// the text may be shown as it is.
+pub fn redacted(template: &Template, promotional: bool, brand: &Brand) -> Option<Rendered> {
+    match template {
+        Template::PhoneVerification { code } => Some(render(
+            &Template::PhoneVerification {
+                code: "*".repeat(code.chars().count()),
+            },
+            promotional,
+            brand,
+        )),
+        _ => None,
+    }
+}
+
 /// Whether a message type is transactional by nature (verification codes, security alerts): no footer,
 /// no master switch or category, claimed before promotions.
 pub fn is_transactional(message_type: MessageType) -> bool {

@@ -353,6 +353,15 @@ pub async fn enqueue_many(
             &ctx.config.sms.allowed_countries,
         );
         let (related_type, related_id) = item.request.related.clone().unzip();
+        // A code is stored in the clear only while it waits to be sent; the log shows it masked.
+        let (body, sensitive_body) =
+            match catalogue::redacted(&item.request.template, item.request.promotional, &brand) {
+                Some(masked) => (
+                    masked.body,
+                    decision.is_ok().then(|| item.rendered.body.clone()),
+                ),
+                None => (item.rendered.body.clone(), None),
+            };
         rows.push(sms_log::ActiveModel {
             user_id: Set(profile.map(|p| p.recipient.user_id.clone())),
             to_phone: Set(to_phone.unwrap_or_default()),
@@ -360,7 +369,8 @@ pub async fn enqueue_many(
             message_type: Set(message_type),
             promotional: Set(item.request.promotional),
             priority: Set(if item.request.promotional { 1 } else { 0 }),
-            body: Set(item.rendered.body.clone()),
+            body: Set(body),
+            sensitive_body: Set(sensitive_body),
             status: Set(if decision.is_ok() {
                 SmsStatus::Pending
             } else {
@@ -622,7 +632,8 @@ pub async fn record_sent_many(
     }
     let sql = format!(
         "UPDATE sms_log SET status = 'sent', sent_at = {now}, next_attempt_at = NULL, \
-         error_code = NULL, error_message = NULL, provider_message_id = CASE id{cases} END \
+         sensitive_body = NULL, error_code = NULL, error_message = NULL, \
+         provider_message_id = CASE id{cases} END \
          WHERE status = 'sending' AND (id, attempts) IN (VALUES {held})",
         now = param(1),
         held = held.join(", ")
@@ -700,6 +711,10 @@ pub async fn record_failure<C: ConnectionTrait + TransactionTrait>(
             .col_expr(sms_log::Column::NextAttemptAt, Expr::value(at)),
         None => update
             .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Failed))
+            .col_expr(
+                sms_log::Column::SensitiveBody,
+                Expr::value(Option::<String>::None),
+            )
             .col_expr(
                 sms_log::Column::NextAttemptAt,
                 Expr::value(Option::<DateTime<Utc>>::None),

@@ -93,7 +93,7 @@ async fn call_provider(
     let sms = OutgoingSms {
         log_id: row.id,
         to: &row.to_phone,
-        body: &row.body,
+        body: row.sensitive_body.as_deref().unwrap_or(&row.body),
         message_type: &message_type,
         transactional: !row.promotional,
     };

@@ -14,3 +14,4 @@ mod preferences;
 mod recipients;
 mod schema;
 mod sending;
+mod verification;
