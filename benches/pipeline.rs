@@ -140,6 +140,7 @@ fn request(i: usize) -> SendRequest {
         inviter_user_id: None,
         related: None,
         dedupe_key: None,
+        quiet: Default::default(),
     }
 }
 
@@ -184,6 +185,9 @@ async fn pipeline(
                     } else {
                         outbox::enqueue_many(&ctx, chunk.iter().map(|i| request(*i)).collect())
                             .await?
+                            .into_iter()
+                            .map(|a| a.map(|e| e.row))
+                            .collect()
                     };
                     for answer in answers {
                         let row = answer?;

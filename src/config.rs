@@ -76,6 +76,23 @@ pub struct VerificationConfig {
     pub max_per_ip_per_hour: u32,
 }
 
+/// Settings of the reminder engine.
+#[derive(Debug, Clone)]
+pub struct ReminderConfig {
+    /// Run the scans on their schedules inside `serve`.
+    pub enabled: bool,
+    /// Cron (with seconds) of the battle scan.
+    pub battle_schedule: String,
+    /// Cron (with seconds) of the streak scan.
+    pub streak_schedule: String,
+    /// How long before a deadline battle reminders go out (one reminder per lead time).
+    pub lead_times: Vec<Duration>,
+    /// Local time after which a streak at risk is texted.
+    pub streak_alert_time: chrono::NaiveTime,
+    /// Where a streak alert links to.
+    pub streak_alert_link: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub app_env: AppEnv,
@@ -92,6 +109,9 @@ pub struct Config {
     pub log_format: LogFormat,
     pub sms: SmsConfig,
     pub verification: VerificationConfig,
+    /// No promotional text inside this window of the recipient's local time.
+    pub quiet_hours: Option<crate::sms::quiet::QuietHours>,
+    pub reminders: ReminderConfig,
 }
 
 /// A setting that cannot be used, with the variable's name and what is wrong, in words.
@@ -214,6 +234,50 @@ impl Config {
                     .ok_or_else(|| format!("'{s}' is not a whole number of at least 1"))
             })
         };
+        let quiet_hours = match var("QUIET_HOURS").as_deref().map(str::trim) {
+            Some("off") | Some("none") => None,
+            other => Some(
+                crate::sms::quiet::QuietHours::parse(other.unwrap_or("21:00-08:00"))
+                    .map_err(|reason| ConfigError::new("QUIET_HOURS", reason))?,
+            ),
+        };
+        let cron = |name: &'static str, default: &str| {
+            parsed(&var, name, default, |s| {
+                if s.split_whitespace().count() == 6 {
+                    Ok(s.to_owned())
+                } else {
+                    Err(format!(
+                        "'{s}' is not a cron schedule with seconds, such as '0 * * * * *' (every minute)"
+                    ))
+                }
+            })
+        };
+        let reminders = ReminderConfig {
+            enabled: parsed(&var, "REMINDERS_ENABLED", "true", |s| match s {
+                "true" | "1" | "yes" => Ok(true),
+                "false" | "0" | "no" => Ok(false),
+                _ => Err(format!("'{s}' is not true or false")),
+            })?,
+            battle_schedule: cron("REMINDER_BATTLE_SCHEDULE", "0 * * * * *")?,
+            streak_schedule: cron("REMINDER_STREAK_SCHEDULE", "0 */15 * * * *")?,
+            lead_times: parsed(&var, "REMINDER_LEAD_TIMES", "1h", |s| {
+                s.split(',')
+                    .map(|d| {
+                        humantime::parse_duration(d.trim())
+                            .ok()
+                            .filter(|d| !d.is_zero() && *d <= Duration::from_secs(7 * 86_400))
+                            .ok_or_else(|| {
+                                format!("'{}' is not a lead time such as 1h or 10m", d.trim())
+                            })
+                    })
+                    .collect()
+            })?,
+            streak_alert_time: parsed(&var, "STREAK_ALERT_TIME", "18:00", |s| {
+                chrono::NaiveTime::parse_from_str(s, "%H:%M")
+                    .map_err(|_| format!("'{s}' is not a time such as 18:00"))
+            })?,
+            streak_alert_link: var("STREAK_ALERT_LINK").unwrap_or_else(|| "/streak".to_owned()),
+        };
         let verification = VerificationConfig {
             resend_cooldown: duration(&var, "VERIFY_RESEND_COOLDOWN", "60s")?,
             max_per_phone_per_hour: count("VERIFY_MAX_PER_PHONE_PER_HOUR", "5")?,
@@ -233,6 +297,8 @@ impl Config {
             log_format,
             sms,
             verification,
+            quiet_hours,
+            reminders,
         })
     }
 
@@ -435,6 +501,11 @@ mod tests {
             ("SMS_LEASE", "5s"),
             ("SMS_SYNC_WAIT", "soon"),
             ("VERIFY_RESEND_COOLDOWN", "a minute"),
+            ("QUIET_HOURS", "9pm-8am"),
+            ("REMINDER_LEAD_TIMES", "1h,soon"),
+            ("REMINDER_BATTLE_SCHEDULE", "every minute"),
+            ("STREAK_ALERT_TIME", "6pm"),
+            ("REMINDERS_ENABLED", "maybe"),
             ("VERIFY_MAX_PER_PHONE_PER_HOUR", "0"),
             ("VERIFY_MAX_PER_IP_PER_HOUR", "lots"),
         ] {

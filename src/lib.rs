@@ -8,6 +8,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod recipients;
+pub mod reminders;
 pub mod sms;
 pub mod verification;
 
@@ -148,6 +149,12 @@ impl App {
                 ))
             })
             .collect();
+        let mut workers = workers;
+        if self.context.config.reminders.enabled {
+            workers.push(
+                reminders::scheduler::start(self.context.clone(), shutdown.child_token()).await?,
+            );
+        }
         let router = http::router(http::HttpState::new(self));
         let stop = shutdown.clone();
         let handle = tokio::spawn(async move {

@@ -26,6 +26,11 @@ enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL): the content of schema.graphql.
     Schema,
+    /// Run a reminder scan now (battles or streaks) and print what it found, queued and skipped.
+    Scan {
+        #[arg(value_enum)]
+        kind: ScanKind,
+    },
     /// Print a signed bearer token for GraphiQL and scripts, made with JWT_SECRET.
     Token {
         /// The user id the token speaks for (its `sub` claim).
@@ -38,6 +43,14 @@ enum Command {
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         ttl: Duration,
     },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ScanKind {
+    /// Participants of active battles whose deadline is near and who have not submitted.
+    Battles,
+    /// Users whose streak ends at their local midnight.
+    Streaks,
 }
 
 fn main() -> ExitCode {
@@ -105,6 +118,29 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 .issue(&user, role, now, now + ttl)
                 .context("signing the token")?;
             println!("{token}");
+            Ok(())
+        }
+        Command::Scan { kind } => {
+            let mut config = config;
+            config.sms.workers = 0;
+            config.reminders.enabled = false;
+            let app = App::build(config, Arc::new(SystemClock)).await?;
+            let kind = match kind {
+                ScanKind::Battles => sms_notify::reminders::ReminderKind::Battles,
+                ScanKind::Streaks => sms_notify::reminders::ReminderKind::Streaks,
+            };
+            let run = sms_notify::reminders::run(&app.context, kind).await?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "kind": kind.as_str(),
+                    "found": run.report.found,
+                    "enqueued": run.report.enqueued,
+                    "skipped": run.report.skipped,
+                    "startedAt": run.started_at,
+                    "finishedAt": run.finished_at,
+                })
+            );
             Ok(())
         }
         Command::Schema => Ok(()),

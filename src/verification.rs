@@ -297,6 +297,7 @@ pub async fn start(
             inviter_user_id: None,
             related: Some(("phone_verification".into(), record.id.to_string())),
             dedupe_key: None,
+            quiet: Default::default(),
         },
     )
     .await

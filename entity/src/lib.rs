@@ -1,5 +1,7 @@
 //! sea-orm entities of sms-notify, one module per table. Only this crate knows table shapes.
 
+pub mod battle_participants;
+pub mod battles;
 pub mod consent_events;
 pub mod opt_outs;
 pub mod phone_verifications;
@@ -7,8 +9,11 @@ pub mod recipients;
 pub mod send_gate;
 pub mod sms_log;
 pub mod sms_preferences;
+pub mod streaks;
 
 pub mod prelude {
+    pub use super::battle_participants::Entity as BattleParticipants;
+    pub use super::battles::Entity as Battles;
     pub use super::consent_events::Entity as ConsentEvents;
     pub use super::opt_outs::Entity as OptOuts;
     pub use super::phone_verifications::Entity as PhoneVerifications;
@@ -16,4 +21,5 @@ pub mod prelude {
     pub use super::send_gate::Entity as SendGate;
     pub use super::sms_log::Entity as SmsLog;
     pub use super::sms_preferences::Entity as SmsPreferences;
+    pub use super::streaks::Entity as Streaks;
 }

@@ -9,6 +9,7 @@ mod m20261124_000004_create_sms_log;
 mod m20261124_000005_create_opt_outs;
 mod m20261124_000006_create_send_gate;
 mod m20261124_000007_create_phone_verifications;
+mod m20261124_000008_create_battles_and_streaks;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_create_opt_outs::Migration),
             Box::new(m20261124_000006_create_send_gate::Migration),
             Box::new(m20261124_000007_create_phone_verifications::Migration),
+            Box::new(m20261124_000008_create_battles_and_streaks::Migration),
         ]
     }
 }

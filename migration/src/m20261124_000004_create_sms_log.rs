@@ -35,7 +35,7 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone_null(SmsLog::DeliveredAt))
                     .col(string_len_null(SmsLog::RelatedObjectType, 64))
                     .col(string_len_null(SmsLog::RelatedObjectId, 128))
-                    .col(string_len_null(SmsLog::DedupeKey, 200))
+                    .col(string_len_null(SmsLog::DedupeKey, 400))
                     .to_owned(),
             )
             .await?;

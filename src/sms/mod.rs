@@ -8,6 +8,7 @@ pub mod outbox;
 pub mod phone;
 pub mod policy;
 pub mod provider;
+pub mod quiet;
 pub mod worker;
 
 use tokio::sync::Notify;

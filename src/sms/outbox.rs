@@ -44,6 +44,18 @@ pub struct SendRequest {
     pub related: Option<(String, String)>,
     /// A repeat with the same key returns the first row and sends nothing.
     pub dedupe_key: Option<String>,
+    /// What a promotion does inside the recipient's quiet hours.
+    pub quiet: QuietPolicy,
+}
+
+/// What happens to a promotional message asked for inside the recipient's quiet hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QuietPolicy {
+    /// Queued for the end of the quiet hours (messages the app sends now).
+    #[default]
+    Defer,
+    /// Recorded as blocked with `quiet_hours` (scheduled reminders, whose moment has passed).
+    Block,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +190,14 @@ pub async fn enqueue(ctx: &AppContext, request: SendRequest) -> Result<sms_log::
         .await?
         .pop()
         .unwrap_or_else(|| Err(SendError::Invalid("nothing to send".into())))
+        .map(|e| e.row)
+}
+
+/// A message's row, and whether this call created it (or found it by its dedupe key).
+#[derive(Debug, Clone)]
+pub struct Enqueued {
+    pub row: sms_log::Model,
+    pub created: bool,
 }
 
 /// Most rows one INSERT carries (17 columns each, far below both engines' parameter limits).
@@ -199,14 +219,14 @@ struct Accepted {
 pub async fn enqueue_many(
     ctx: &AppContext,
     requests: Vec<SendRequest>,
-) -> Result<Vec<Result<sms_log::Model, SendError>>, DbErr> {
+) -> Result<Vec<Result<Enqueued, SendError>>, DbErr> {
     let db = &ctx.db;
     let now = ctx.clock.now();
     let brand = Brand {
         app_name: ctx.config.sms.app_name.clone(),
         frontend_url: ctx.config.sms.frontend_url.clone(),
     };
-    let mut answers: Vec<Option<Result<sms_log::Model, SendError>>> =
+    let mut answers: Vec<Option<Result<Enqueued, SendError>>> =
         (0..requests.len()).map(|_| None).collect();
 
     // Idempotency: a key seen before answers with its first row.
@@ -233,7 +253,10 @@ pub async fn enqueue_many(
     for (index, request) in requests.into_iter().enumerate() {
         if let Some(key) = &request.dedupe_key {
             if let Some(row) = known.get(key) {
-                answers[index] = Some(Ok(row.clone()));
+                answers[index] = Some(Ok(Enqueued {
+                    row: row.clone(),
+                    created: false,
+                }));
                 continue;
             }
             if !keys_in_batch.insert(key.clone()) {
@@ -340,6 +363,7 @@ pub async fn enqueue_many(
             }),
             _ => None,
         };
+        let mut due_at = now;
         let decision = policy::check(
             &policy::Facts {
                 message_type,
@@ -351,7 +375,26 @@ pub async fn enqueue_many(
                 stranger_invitation,
             },
             &ctx.config.sms.allowed_countries,
-        );
+        )
+        .and_then(|()| {
+            if !item.request.promotional {
+                return Ok(());
+            }
+            let tz = profile
+                .and_then(|p| p.recipient.timezone.as_deref())
+                .and_then(|t| t.parse::<chrono_tz::Tz>().ok())
+                .unwrap_or(ctx.config.default_timezone);
+            match ctx.config.quiet_hours.and_then(|q| q.window(tz, now)) {
+                None => Ok(()),
+                Some((_, end)) => match item.request.quiet {
+                    QuietPolicy::Defer => {
+                        due_at = end;
+                        Ok(())
+                    }
+                    QuietPolicy::Block => Err(policy::BlockedReason::QuietHours),
+                },
+            }
+        });
         let (related_type, related_id) = item.request.related.clone().unzip();
         // A code is stored in the clear only while it waits to be sent; the log shows it masked.
         let (body, sensitive_body) =
@@ -378,7 +421,7 @@ pub async fn enqueue_many(
             }),
             blocked_reason: Set(decision.err().map(|r| r.as_str().to_owned())),
             attempts: Set(0),
-            next_attempt_at: Set(decision.is_ok().then_some(now)),
+            next_attempt_at: Set(decision.is_ok().then_some(due_at)),
             segments: Set(item.rendered.segments as i32),
             encoding: Set(item.rendered.encoding.as_str().to_owned()),
             created_at: Set(now),
@@ -393,6 +436,7 @@ pub async fn enqueue_many(
     let inserted = insert_rows(db, rows).await?;
     let mut queued = false;
     for (item, row) in row_owner.into_iter().zip(inserted) {
+        let created = row.is_some();
         let row = match row {
             Some(row) => row,
             // Its key raced in from another request after the look-up: answer with the row that won.
@@ -429,11 +473,14 @@ pub async fn enqueue_many(
         if let Some(key) = &row.dedupe_key {
             known.insert(key.clone(), row.clone());
         }
-        answers[item.index] = Some(Ok(row));
+        answers[item.index] = Some(Ok(Enqueued { row, created }));
     }
     for (index, key) in repeats {
         answers[index] = Some(match known.get(&key) {
-            Some(row) => Ok(row.clone()),
+            Some(row) => Ok(Enqueued {
+                row: row.clone(),
+                created: false,
+            }),
             None => Err(SendError::Invalid(
                 "an earlier message with this idempotency key was refused".into(),
             )),

@@ -27,6 +27,8 @@ pub enum BlockedReason {
     InviterNotVerified,
     /// That number already got an invitation in the last 24 hours.
     RecentlyInvited,
+    /// A scheduled promotion fell inside the recipient's quiet hours, too late to send it before them.
+    QuietHours,
 }
 
 impl BlockedReason {
@@ -41,6 +43,7 @@ impl BlockedReason {
             Self::CountryNotAllowed => "country_not_allowed",
             Self::InviterNotVerified => "inviter_not_verified",
             Self::RecentlyInvited => "recently_invited",
+            Self::QuietHours => "quiet_hours",
         }
     }
 }

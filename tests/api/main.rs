@@ -12,6 +12,7 @@ mod opt_in;
 mod pipeline;
 mod preferences;
 mod recipients;
+mod reminders;
 mod schema;
 mod sending;
 mod verification;

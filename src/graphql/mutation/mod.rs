@@ -1,4 +1,5 @@
 mod recipient;
+mod reminders;
 mod sms;
 mod verification;
 
@@ -7,6 +8,7 @@ use async_graphql::MergedObject;
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     recipient::RecipientMutation,
+    reminders::RemindersMutation,
     sms::SmsMutation,
     verification::VerificationMutation,
 );

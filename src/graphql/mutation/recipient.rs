@@ -93,16 +93,21 @@ impl RecipientMutation {
             ));
         }
         let app = app(ctx)?;
+        let timezone_changed = input.timezone.is_some();
         let profile = recipients::upsert(
             &app.db,
             recipients::RecipientFacts {
-                user_id,
+                user_id: user_id.clone(),
                 timezone: input.timezone,
                 signed_up_at: input.signed_up_at,
             },
             app.clock.now(),
         )
         .await?;
+        if timezone_changed {
+            // A pending streak alert follows the user to their new local evening.
+            crate::reminders::facts::reschedule_streak(app, &user_id).await?;
+        }
         Ok(Recipient(profile))
     }
 }

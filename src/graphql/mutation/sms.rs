@@ -122,6 +122,7 @@ impl SmsMutation {
             inviter_user_id: None,
             related,
             dedupe_key: None,
+            quiet: Default::default(),
         };
         send(
             ctx,
@@ -166,6 +167,7 @@ impl SmsMutation {
             inviter_user_id: Some(input.inviter_user_id.0),
             related: related("battle_invitation", input.invitation_id),
             dedupe_key: None,
+            quiet: Default::default(),
         };
         send(
             ctx,
@@ -195,6 +197,7 @@ impl SmsMutation {
             inviter_user_id: None,
             related: related("battle", input.battle_id),
             dedupe_key: None,
+            quiet: Default::default(),
         };
         send(
             ctx,
@@ -224,6 +227,7 @@ impl SmsMutation {
             inviter_user_id: None,
             related: related("battle", input.battle_id),
             dedupe_key: None,
+            quiet: Default::default(),
         };
         send(
             ctx,
@@ -256,6 +260,7 @@ impl SmsMutation {
             inviter_user_id: None,
             related: None,
             dedupe_key: None,
+            quiet: Default::default(),
         };
         send(
             ctx,
@@ -284,6 +289,7 @@ impl SmsMutation {
             inviter_user_id: None,
             related: related("direct_message", input.message_id),
             dedupe_key: None,
+            quiet: Default::default(),
         };
         send(
             ctx,
@@ -312,6 +318,7 @@ impl SmsMutation {
             inviter_user_id: None,
             related: related("achievement", input.achievement_id),
             dedupe_key: None,
+            quiet: Default::default(),
         };
         send(
             ctx,
@@ -341,6 +348,7 @@ impl SmsMutation {
             inviter_user_id: None,
             related: None,
             dedupe_key: None,
+            quiet: Default::default(),
         };
         send(
             ctx,

@@ -1,4 +1,5 @@
 //! GraphQL output and input types, separate from the table models.
 
 pub mod recipient;
+pub mod reminders;
 pub mod sms;

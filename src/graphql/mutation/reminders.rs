@@ -1,0 +1,86 @@
+use async_graphql::{Context, ID, Object};
+
+use crate::{
+    auth::Role,
+    error::{ApiError, ApiResult},
+    graphql::{
+        app, require_role,
+        types::reminders::{Battle, BattleInput, ReminderKind, ReminderRun, Streak, StreakInput},
+    },
+    reminders::{
+        self,
+        facts::{self, BattleFacts, FactsError},
+    },
+};
+
+impl From<FactsError> for ApiError {
+    fn from(e: FactsError) -> Self {
+        match e {
+            FactsError::Invalid(m) => ApiError::BadUserInput(m),
+            FactsError::NotFound(m) => ApiError::NotFound(m),
+            FactsError::Db(db) => db.into(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct RemindersMutation;
+
+#[Object]
+impl RemindersMutation {
+    /// Creates or replaces a battle: its topic, link, status, the deadline of the current turn and the
+    /// participants (with whether each has submitted). Idempotent.
+    async fn upsert_battle(&self, ctx: &Context<'_>, input: BattleInput) -> ApiResult<Battle> {
+        require_role(ctx, &[Role::Service, Role::Admin])?;
+        let facts = BattleFacts {
+            battle_id: input.battle_id.0,
+            topic: input.topic,
+            link: input.link,
+            status: input.status.into(),
+            deadline_at: input.deadline_at,
+            participants: input
+                .participants
+                .into_iter()
+                .map(|p| (p.user_id.0, p.submitted_at))
+                .collect(),
+        };
+        Ok(facts::upsert_battle(app(ctx)?, facts).await?.into())
+    }
+
+    /// Marks a participant's entry as submitted: no more reminders for them this turn. Idempotent.
+    async fn record_battle_submission(
+        &self,
+        ctx: &Context<'_>,
+        battle_id: ID,
+        user_id: ID,
+    ) -> ApiResult<Battle> {
+        require_role(ctx, &[Role::Service, Role::Admin])?;
+        Ok(facts::record_submission(app(ctx)?, &battle_id, &user_id)
+            .await?
+            .into())
+    }
+
+    /// Creates or updates a user's streak and schedules its alert at the alert time of the user's own
+    /// day after `lastActivityDate`. Idempotent.
+    async fn upsert_streak(&self, ctx: &Context<'_>, input: StreakInput) -> ApiResult<Streak> {
+        require_role(ctx, &[Role::Service, Role::Admin])?;
+        Ok(facts::upsert_streak(
+            app(ctx)?,
+            &input.user_id,
+            input.current_days,
+            input.last_activity_date,
+        )
+        .await?
+        .into())
+    }
+
+    /// Runs a reminder scan now and reports what it found, queued and skipped. For operators.
+    async fn run_reminder_scan(
+        &self,
+        ctx: &Context<'_>,
+        kind: ReminderKind,
+    ) -> ApiResult<ReminderRun> {
+        require_role(ctx, &[Role::Admin])?;
+        Ok(reminders::run(app(ctx)?, kind.into()).await?.into())
+    }
+}

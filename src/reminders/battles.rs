@@ -1,0 +1,210 @@
+//! Battle reminders: participants of active battles who have not submitted, shortly before the deadline.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement};
+
+use super::{ScanReport, zone_of};
+use crate::{
+    AppContext,
+    sms::{
+        catalogue::Template,
+        outbox::{self, QuietPolicy, SendRequest, Target},
+    },
+};
+
+/// Candidates read per query.
+const BATCH: u64 = 1_000;
+
+#[derive(Debug, FromQueryResult)]
+struct Candidate {
+    battle_id: String,
+    user_id: String,
+    topic: String,
+    link: String,
+    deadline_at: DateTime<Utc>,
+    timezone: Option<String>,
+}
+
+/// "45 minutes", "1 hour", "2 hours 30 minutes": the time left, in words, to the nearest minute.
+pub fn time_remaining(left: Duration) -> String {
+    let minutes = ((left.num_seconds() + 30) / 60).max(1);
+    let unit = |n: i64, one: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {one}s")
+        }
+    };
+    match (minutes / 60, minutes % 60) {
+        (0, m) => unit(m, "minute"),
+        (h, 0) => unit(h, "hour"),
+        (h, m) => format!("{} {}", unit(h, "hour"), unit(m, "minute")),
+    }
+}
+
+/// The dedupe key of one reminder: one per participant, lead time and deadline (a new turn has a new
+/// deadline, and so gets its own reminder).
+pub fn dedupe_key(
+    battle_id: &str,
+    user_id: &str,
+    lead: Duration,
+    deadline: DateTime<Utc>,
+) -> String {
+    format!(
+        "battle_reminder:{battle_id}:{user_id}:{}:{}",
+        lead.num_seconds(),
+        deadline.timestamp()
+    )
+}
+
+/// Participants of active battles who have not submitted, with a deadline in `(now, horizon]`, in key
+/// order after `after`: one indexed range over `battles (status, deadline_at)`.
+async fn candidates(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    horizon: DateTime<Utc>,
+    after: Option<(DateTime<Utc>, String, String)>,
+) -> Result<Vec<Candidate>, DbErr> {
+    let backend = db.get_database_backend();
+    let p = |n: usize| match backend {
+        DbBackend::Postgres => format!("${n}"),
+        _ => format!("?{n}"),
+    };
+    let mut values: Vec<sea_orm::Value> = vec![now.into(), horizon.into()];
+    let mut keyset = String::new();
+    if let Some((deadline, battle, user)) = after {
+        values.extend([deadline.into(), battle.into(), user.into()]);
+        keyset = format!(
+            " AND (b.deadline_at, b.battle_id, p.user_id) > ({}, {}, {})",
+            p(3),
+            p(4),
+            p(5)
+        );
+    }
+    let sql = format!(
+        "SELECT b.battle_id, p.user_id, b.topic, b.link, b.deadline_at, r.timezone \
+         FROM battles b \
+         JOIN battle_participants p ON p.battle_id = b.battle_id \
+         LEFT JOIN recipients r ON r.user_id = p.user_id \
+         WHERE b.status = 'active' AND b.deadline_at > {} AND b.deadline_at <= {} \
+           AND p.submitted_at IS NULL{keyset} \
+         ORDER BY b.deadline_at, b.battle_id, p.user_id LIMIT {BATCH}",
+        p(1),
+        p(2)
+    );
+    Candidate::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
+        .all(db)
+        .await
+}
+
+/// Finds the reminders due now and enqueues them.
+///
+/// A reminder is due at `deadline - lead`. When that moment falls inside the participant's quiet hours,
+/// it goes at the last allowed moment before them (the minute before quiet hours begin) if the scan
+/// runs then; a reminder whose moment has come while quiet hours already run is recorded as blocked
+/// (`quiet_hours`). Both share one dedupe key, so at most one of them exists.
+pub async fn run(ctx: &AppContext) -> Result<ScanReport, DbErr> {
+    let now = ctx.clock.now();
+    let quiet = ctx.config.quiet_hours;
+    // Reminders pulled forward out of quiet hours are due up to a quiet window earlier than their
+    // moment: look that much further ahead.
+    let quiet_span = quiet
+        .map(|q| {
+            let span = q.end.signed_duration_since(q.start);
+            if span > Duration::zero() {
+                span
+            } else {
+                span + Duration::days(1)
+            }
+        })
+        .unwrap_or_else(Duration::zero);
+    let mut report = ScanReport::default();
+    for lead in &ctx.config.reminders.lead_times {
+        let lead = Duration::from_std(*lead).unwrap_or(Duration::hours(1));
+        let horizon = now + lead + quiet_span;
+        let mut after = None;
+        loop {
+            let page = candidates(&ctx.db, now, horizon, after.take()).await?;
+            let Some(last) = page.last() else { break };
+            after = Some((
+                last.deadline_at,
+                last.battle_id.clone(),
+                last.user_id.clone(),
+            ));
+            let full = page.len() as u64 == BATCH;
+            let mut due = Vec::new();
+            for c in page {
+                let tz = zone_of(ctx, c.timezone.as_deref());
+                let moment = c.deadline_at - lead;
+                let send_now = if moment <= now {
+                    true
+                } else {
+                    // Pulled forward: the minute before the quiet hours that hold its moment.
+                    quiet
+                        .and_then(|q| q.window(tz, moment))
+                        .is_some_and(|(quiet_start, _)| {
+                            now >= quiet_start - Duration::minutes(1) && now < quiet_start
+                        })
+                };
+                if send_now {
+                    due.push(SendRequest {
+                        template: Template::BattleReminder {
+                            topic: c.topic.clone(),
+                            time_remaining: time_remaining(c.deadline_at - now),
+                            link: c.link.clone(),
+                        },
+                        promotional: true,
+                        target: Target::User(c.user_id.clone()),
+                        inviter_user_id: None,
+                        related: Some(("battle".into(), c.battle_id.clone())),
+                        dedupe_key: Some(dedupe_key(&c.battle_id, &c.user_id, lead, c.deadline_at)),
+                        quiet: QuietPolicy::Block,
+                    });
+                }
+            }
+            count(&mut report, outbox::enqueue_many(ctx, due).await?);
+            if !full {
+                break;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Adds the answers of one `enqueue_many` to a report.
+pub(crate) fn count(
+    report: &mut ScanReport,
+    answers: Vec<Result<outbox::Enqueued, outbox::SendError>>,
+) {
+    for answer in answers {
+        report.found += 1;
+        match answer {
+            Ok(e) if e.created && e.row.status != entity::sms_log::SmsStatus::Blocked => {
+                report.enqueued += 1
+            }
+            _ => report.skipped += 1,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_left_in_words() {
+        assert_eq!(time_remaining(Duration::minutes(45)), "45 minutes");
+        assert_eq!(
+            time_remaining(Duration::seconds(44 * 60 + 40)),
+            "45 minutes"
+        );
+        assert_eq!(time_remaining(Duration::minutes(60)), "1 hour");
+        assert_eq!(
+            time_remaining(Duration::minutes(59) + Duration::seconds(50)),
+            "1 hour"
+        );
+        assert_eq!(time_remaining(Duration::minutes(150)), "2 hours 30 minutes");
+        assert_eq!(time_remaining(Duration::minutes(121)), "2 hours 1 minute");
+        assert_eq!(time_remaining(Duration::seconds(20)), "1 minute");
+    }
+}

@@ -1,0 +1,82 @@
+//! The reminder engine: battle deadlines and streaks at risk, texted unattended. Each scan is a plain
+//! async function (`battles::run`, `streaks::run`) that reads only what is due through an index and
+//! enqueues with a dedupe key, so any number of instances may scan at once and a scan that dies half
+//! way is safe to run again. `scheduler` only wires cron strings to them.
+
+pub mod battles;
+pub mod facts;
+pub mod scheduler;
+pub mod streaks;
+
+use chrono::{DateTime, Utc};
+use sea_orm::DbErr;
+
+use crate::AppContext;
+
+/// Which scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReminderKind {
+    Battles,
+    Streaks,
+}
+
+impl ReminderKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Battles => "battles",
+            Self::Streaks => "streaks",
+        }
+    }
+}
+
+/// What a scan did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ScanReport {
+    /// Reminders due now.
+    pub found: u64,
+    /// New messages queued for sending.
+    pub enqueued: u64,
+    /// Due but not queued: already sent by an earlier scan (dedupe key), refused by policy (recorded
+    /// as blocked), past their moment, or for an unknown user.
+    pub skipped: u64,
+}
+
+/// One run of a scan.
+#[derive(Debug, Clone, Copy)]
+pub struct ReminderRun {
+    pub kind: ReminderKind,
+    pub report: ScanReport,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+}
+
+/// Runs one scan now and logs what it did.
+pub async fn run(ctx: &AppContext, kind: ReminderKind) -> Result<ReminderRun, DbErr> {
+    let started_at = ctx.clock.now();
+    let timer = std::time::Instant::now();
+    let report = match kind {
+        ReminderKind::Battles => battles::run(ctx).await?,
+        ReminderKind::Streaks => streaks::run(ctx).await?,
+    };
+    tracing::info!(
+        scan = kind.as_str(),
+        found = report.found,
+        enqueued = report.enqueued,
+        skipped = report.skipped,
+        ms = timer.elapsed().as_millis() as u64,
+        "reminder scan finished"
+    );
+    Ok(ReminderRun {
+        kind,
+        report,
+        started_at,
+        finished_at: ctx.clock.now(),
+    })
+}
+
+/// The user's time zone, or the configured default when it is unknown or invalid.
+pub fn zone_of(ctx: &AppContext, timezone: Option<&str>) -> chrono_tz::Tz {
+    timezone
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(ctx.config.default_timezone)
+}

@@ -1,0 +1,105 @@
+//! Streak alerts: one text per user per local day when yesterday had activity and today has none yet,
+//! after the alert time in the user's own time zone.
+//!
+//! Each streak row carries `next_alert_at`, the UTC instant of that local alert time, computed when the
+//! app pushes the streak (and again when the user's time zone changes). The scan therefore reads only
+//! rows whose alert is due, through a partial index, in batches; its cost grows with what is due, not
+//! with the number of users, and time zones cost nothing at scan time.
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use chrono_tz::Tz;
+use entity::streaks;
+use sea_orm::{
+    ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
+};
+
+use super::{ScanReport, battles::count};
+use crate::{
+    AppContext,
+    sms::{
+        catalogue::Template,
+        outbox::{self, QuietPolicy, SendRequest, Target},
+        quiet::{QuietHours, local_instant},
+    },
+};
+
+const BATCH: u64 = 1_000;
+
+/// When the alert for a streak whose last activity was `last_activity` is due, and when it stops making
+/// sense (local midnight, when the streak is lost): both in `tz`. An alert time inside quiet hours moves
+/// to the minute before they begin.
+pub fn alert_window(
+    last_activity: NaiveDate,
+    tz: Tz,
+    alert_time: NaiveTime,
+    quiet: Option<QuietHours>,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    let day = last_activity + Duration::days(1);
+    let mut at = local_instant(tz, day, alert_time);
+    if let Some((quiet_start, _)) = quiet.and_then(|q| q.window(tz, at)) {
+        at = quiet_start - Duration::minutes(1);
+    }
+    let expires = local_instant(tz, day + Duration::days(1), NaiveTime::MIN);
+    (at, expires)
+}
+
+/// The dedupe key: one alert per user per local day.
+pub fn dedupe_key(user_id: &str, last_activity: NaiveDate) -> String {
+    format!(
+        "streak_alert:{user_id}:{}",
+        last_activity + Duration::days(1)
+    )
+}
+
+/// Enqueues the streak alerts that are due and marks them handled.
+pub async fn run(ctx: &AppContext) -> Result<ScanReport, DbErr> {
+    let now = ctx.clock.now();
+    let mut report = ScanReport::default();
+    loop {
+        let due = streaks::Entity::find()
+            .filter(streaks::Column::NextAlertAt.lte(now))
+            .order_by_asc(streaks::Column::NextAlertAt)
+            .limit(BATCH)
+            .all(&ctx.db)
+            .await?;
+        if due.is_empty() {
+            break;
+        }
+        let mut requests = Vec::new();
+        for streak in &due {
+            let expired = streak.alert_expires_at.is_none_or(|e| now >= e);
+            if expired || streak.current_days < 1 {
+                report.found += 1;
+                report.skipped += 1;
+                continue;
+            }
+            requests.push(SendRequest {
+                template: Template::StreakAlert {
+                    days: streak.current_days as u32,
+                    link: ctx.config.reminders.streak_alert_link.clone(),
+                },
+                promotional: true,
+                target: Target::User(streak.user_id.clone()),
+                inviter_user_id: None,
+                related: None,
+                dedupe_key: Some(dedupe_key(&streak.user_id, streak.last_activity_date)),
+                quiet: QuietPolicy::Block,
+            });
+        }
+        count(&mut report, outbox::enqueue_many(ctx, requests).await?);
+        // Handled. A streak pushed again meanwhile has a future alert and keeps it.
+        streaks::Entity::update_many()
+            .col_expr(
+                streaks::Column::NextAlertAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(streaks::Column::UserId.is_in(due.iter().map(|s| s.user_id.clone())))
+            .filter(streaks::Column::NextAlertAt.lte(now))
+            .exec(&ctx.db)
+            .await?;
+        if (due.len() as u64) < BATCH {
+            break;
+        }
+    }
+    Ok(report)
+}

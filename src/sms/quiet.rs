@@ -1,0 +1,145 @@
+//! Quiet hours: no promotional text inside this window of the recipient's local time.
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuietHours {
+    pub start: NaiveTime,
+    pub end: NaiveTime,
+}
+
+impl QuietHours {
+    /// Parses `21:00-08:00`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let (a, b) = s
+            .split_once('-')
+            .ok_or_else(|| format!("'{s}' is not a window such as 21:00-08:00"))?;
+        let time = |t: &str| {
+            NaiveTime::parse_from_str(t.trim(), "%H:%M")
+                .map_err(|_| format!("'{}' is not a time such as 21:00", t.trim()))
+        };
+        let (start, end) = (time(a)?, time(b)?);
+        if start == end {
+            return Err("the window starts and ends at the same time".into());
+        }
+        Ok(Self { start, end })
+    }
+
+    pub fn contains(&self, t: NaiveTime) -> bool {
+        if self.start < self.end {
+            self.start <= t && t < self.end
+        } else {
+            t >= self.start || t < self.end
+        }
+    }
+
+    /// If `at` is inside quiet hours in `tz`: when that quiet window began and when it ends.
+    pub fn window(&self, tz: Tz, at: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let local = at.with_timezone(&tz);
+        let t = local.time();
+        if !self.contains(t) {
+            return None;
+        }
+        let today = local.date_naive();
+        let (start_day, end_day) = if self.start < self.end {
+            (today, today)
+        } else if t >= self.start {
+            (today, today + Duration::days(1))
+        } else {
+            (today - Duration::days(1), today)
+        };
+        Some((
+            local_instant(tz, start_day, self.start),
+            local_instant(tz, end_day, self.end),
+        ))
+    }
+}
+
+/// The instant a local wall-clock time occurs in `tz`. In a daylight-saving gap the clock jumps past
+/// the time; the instant the gap ends is taken. In a fold the earlier instant is taken.
+pub fn local_instant(tz: Tz, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
+    let naive: NaiveDateTime = date.and_time(time);
+    let mut probe = naive;
+    for _ in 0..=4 {
+        if let Some(t) = tz.from_local_datetime(&probe).earliest() {
+            return t.with_timezone(&Utc);
+        }
+        probe += Duration::minutes(30);
+    }
+    tz.from_utc_datetime(&naive).with_timezone(&Utc)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn hm(h: u32, m: u32) -> NaiveTime {
+        NaiveTime::from_hms_opt(h, m, 0).expect("time")
+    }
+
+    #[test]
+    fn windows_across_midnight() {
+        let q = QuietHours::parse("21:00-08:00").expect("valid");
+        assert!(q.contains(hm(21, 0)) && q.contains(hm(23, 59)) && q.contains(hm(7, 59)));
+        assert!(!q.contains(hm(8, 0)) && !q.contains(hm(20, 59)) && !q.contains(hm(12, 0)));
+        let tz: Tz = "America/Los_Angeles".parse().expect("tz");
+        // 06:00 UTC on 2 March = 22:00 the evening before in Los Angeles (UTC-8).
+        let at = Utc
+            .with_ymd_and_hms(2026, 3, 2, 6, 0, 0)
+            .single()
+            .expect("t");
+        let (start, end) = q.window(tz, at).expect("quiet");
+        assert_eq!(
+            start,
+            Utc.with_ymd_and_hms(2026, 3, 2, 5, 0, 0)
+                .single()
+                .expect("t")
+        );
+        assert_eq!(
+            end,
+            Utc.with_ymd_and_hms(2026, 3, 2, 16, 0, 0)
+                .single()
+                .expect("t")
+        );
+        assert!(
+            q.window(
+                tz,
+                Utc.with_ymd_and_hms(2026, 3, 2, 20, 0, 0)
+                    .single()
+                    .expect("t")
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn daytime_windows_and_bad_input() {
+        let q = QuietHours::parse("12:00-13:30").expect("valid");
+        assert!(q.contains(hm(12, 0)) && !q.contains(hm(13, 30)));
+        for bad in ["21-08", "21:00", "25:00-08:00", "08:00-08:00"] {
+            assert!(QuietHours::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_time_in_a_dst_gap_becomes_the_end_of_the_gap() {
+        let tz: Tz = "America/New_York".parse().expect("tz");
+        let date = NaiveDate::from_ymd_opt(2026, 3, 8).expect("date");
+        // 02:30 does not exist that night; clocks jump from 02:00 EST to 03:00 EDT (07:00 UTC).
+        assert_eq!(
+            local_instant(tz, date, hm(2, 30)),
+            Utc.with_ymd_and_hms(2026, 3, 8, 7, 0, 0)
+                .single()
+                .expect("t")
+        );
+        assert_eq!(
+            local_instant(tz, date, hm(18, 0)),
+            Utc.with_ymd_and_hms(2026, 3, 8, 22, 0, 0)
+                .single()
+                .expect("t")
+        );
+    }
+}
