@@ -93,6 +93,21 @@ pub struct ReminderConfig {
     pub streak_alert_link: String,
 }
 
+/// Prices and limits, in millionths of a US dollar (exact integers).
+#[derive(Debug, Clone)]
+pub struct CostConfig {
+    /// Price of one segment per destination country.
+    pub prices: Vec<(phonenumber::country::Id, i64)>,
+    /// Price of one segment to any other country; `None` blocks those messages (`no_price`).
+    pub default_price: Option<i64>,
+    /// The monthly budget (calendar month, UTC).
+    pub monthly_limit: i64,
+    /// Part of the budget only transactional messages may use.
+    pub transactional_reserve: i64,
+    /// Promotional messages one user may get in any 24 hours.
+    pub user_daily_limit: u32,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub app_env: AppEnv,
@@ -112,6 +127,7 @@ pub struct Config {
     /// No promotional text inside this window of the recipient's local time.
     pub quiet_hours: Option<crate::sms::quiet::QuietHours>,
     pub reminders: ReminderConfig,
+    pub costs: CostConfig,
 }
 
 /// A setting that cannot be used, with the variable's name and what is wrong, in words.
@@ -278,6 +294,47 @@ impl Config {
             })?,
             streak_alert_link: var("STREAK_ALERT_LINK").unwrap_or_else(|| "/streak".to_owned()),
         };
+        let dollars = |s: &str| -> Result<i64, String> {
+            crate::sms::cost::dollars_to_micros(s).ok_or_else(|| {
+                format!("'{s}' is not an amount in dollars with at most 6 decimals, such as 0.0075")
+            })
+        };
+        let monthly_limit = parsed(&var, "SMS_MONTHLY_SPEND_LIMIT_USD", "1.00", dollars)?;
+        let share = parsed(&var, "SMS_TRANSACTIONAL_RESERVE", "0.2", |s| {
+            rust_decimal::Decimal::from_str_exact(s)
+                .ok()
+                .filter(|d| *d >= rust_decimal::Decimal::ZERO && *d <= rust_decimal::Decimal::ONE)
+                .ok_or_else(|| {
+                    format!("'{s}' is not a share of the budget from 0 to 1, such as 0.2")
+                })
+        })?;
+        let costs = CostConfig {
+            prices: parsed(&var, "SMS_PRICES", "US=0.0075,CA=0.0075", |s| {
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(|pair| {
+                        let (country, price) = pair.split_once('=').ok_or_else(|| {
+                            format!("'{pair}' is not COUNTRY=PRICE, such as US=0.0075")
+                        })?;
+                        let country = phonenumber::country::Id::from_str(
+                            &country.trim().to_ascii_uppercase(),
+                        )
+                        .map_err(|_| format!("'{}' is not an ISO country code", country.trim()))?;
+                        Ok((country, dollars(price.trim())?))
+                    })
+                    .collect()
+            })?,
+            default_price: match var("SMS_DEFAULT_PRICE") {
+                Some(p) => {
+                    Some(dollars(p.trim()).map_err(|r| ConfigError::new("SMS_DEFAULT_PRICE", r))?)
+                }
+                None => None,
+            },
+            monthly_limit,
+            transactional_reserve: crate::sms::cost::share_of(monthly_limit, share),
+            user_daily_limit: count("SMS_USER_DAILY_LIMIT", "10")?,
+        };
         let verification = VerificationConfig {
             resend_cooldown: duration(&var, "VERIFY_RESEND_COOLDOWN", "60s")?,
             max_per_phone_per_hour: count("VERIFY_MAX_PER_PHONE_PER_HOUR", "5")?,
@@ -299,6 +356,7 @@ impl Config {
             verification,
             quiet_hours,
             reminders,
+            costs,
         })
     }
 
@@ -506,6 +564,12 @@ mod tests {
             ("REMINDER_BATTLE_SCHEDULE", "every minute"),
             ("STREAK_ALERT_TIME", "6pm"),
             ("REMINDERS_ENABLED", "maybe"),
+            ("SMS_PRICES", "US:0.0075"),
+            ("SMS_PRICES", "US=cheap"),
+            ("SMS_DEFAULT_PRICE", "0.00000001"),
+            ("SMS_MONTHLY_SPEND_LIMIT_USD", "-1"),
+            ("SMS_TRANSACTIONAL_RESERVE", "1.5"),
+            ("SMS_USER_DAILY_LIMIT", "0"),
             ("VERIFY_MAX_PER_PHONE_PER_HOUR", "0"),
             ("VERIFY_MAX_PER_IP_PER_HOUR", "lots"),
         ] {

@@ -3,12 +3,14 @@
 pub mod battle_participants;
 pub mod battles;
 pub mod consent_events;
+pub mod cost_rollup;
 pub mod opt_outs;
 pub mod phone_verifications;
 pub mod recipients;
 pub mod send_gate;
 pub mod sms_log;
 pub mod sms_preferences;
+pub mod spend_months;
 pub mod streaks;
 
 pub mod prelude {

@@ -81,8 +81,9 @@ pub struct Model {
     pub error_message: Option<String>,
     pub segments: i32,
     pub encoding: String,
-    #[sea_orm(column_type = "Decimal(Some((12, 6)))", nullable)]
-    pub cost: Option<Decimal>,
+    /// What the message costs in millionths of a US dollar (exact; no floating point money). Null for a
+    /// message that is not charged (blocked, failed).
+    pub cost_micros: Option<i64>,
     pub created_at: DateTimeUtc,
     pub sent_at: Option<DateTimeUtc>,
     pub delivered_at: Option<DateTimeUtc>,

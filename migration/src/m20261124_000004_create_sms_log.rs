@@ -29,7 +29,7 @@ impl MigrationTrait for Migration {
                     .col(text_null(SmsLog::ErrorMessage))
                     .col(integer(SmsLog::Segments))
                     .col(string_len(SmsLog::Encoding, 8))
-                    .col(decimal_len_null(SmsLog::Cost, 12, 6))
+                    .col(big_integer_null(SmsLog::CostMicros))
                     .col(timestamp_with_time_zone(SmsLog::CreatedAt))
                     .col(timestamp_with_time_zone_null(SmsLog::SentAt))
                     .col(timestamp_with_time_zone_null(SmsLog::DeliveredAt))
@@ -42,6 +42,12 @@ impl MigrationTrait for Migration {
         for (name, columns, unique) in [
             ("idx_sms_log_dedupe_key", vec![SmsLog::DedupeKey], true),
             ("idx_sms_log_user", vec![SmsLog::UserId, SmsLog::Id], false),
+            // The per-user daily limit counts a user's last 24 hours.
+            (
+                "idx_sms_log_user_created",
+                vec![SmsLog::UserId, SmsLog::CreatedAt],
+                false,
+            ),
             (
                 "idx_sms_log_phone",
                 vec![SmsLog::ToPhone, SmsLog::Id],
@@ -99,7 +105,7 @@ enum SmsLog {
     ErrorMessage,
     Segments,
     Encoding,
-    Cost,
+    CostMicros,
     CreatedAt,
     SentAt,
     DeliveredAt,

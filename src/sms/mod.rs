@@ -2,6 +2,7 @@
 //! providers and the workers.
 
 pub mod catalogue;
+pub mod cost;
 pub mod gate;
 pub mod history;
 pub mod outbox;

@@ -17,6 +17,7 @@ use sea_orm::{
 
 use super::{
     catalogue::{self, Brand, MAX_SEGMENTS, Template},
+    cost,
     phone::{self, PhoneError},
     policy::{self, StrangerInvitation},
     provider::{FailureKind, ProviderError},
@@ -331,6 +332,15 @@ pub async fn enqueue_many(
             .collect()
     };
 
+    // Promotions each user got in the last 24 hours, for the daily limit: one grouped query.
+    let mut promotions_today = promotions_since(
+        db,
+        profiles.keys().map(String::as_str),
+        now - Duration::hours(24),
+    )
+    .await?;
+    let costs = &ctx.config.costs;
+
     let mut rows = Vec::new();
     let mut row_owner = Vec::new();
     for item in accepted {
@@ -394,7 +404,32 @@ pub async fn enqueue_many(
                     QuietPolicy::Block => Err(policy::BlockedReason::QuietHours),
                 },
             }
+        })
+        .and_then(|()| {
+            let Some(user) = profile.map(|p| p.recipient.user_id.as_str()) else {
+                return Ok(());
+            };
+            if !item.request.promotional {
+                return Ok(());
+            }
+            let today = promotions_today.entry(user.to_owned()).or_insert(0);
+            if *today >= costs.user_daily_limit {
+                return Err(policy::BlockedReason::UserDailyLimit);
+            }
+            *today += 1;
+            Ok(())
         });
+        let price = country
+            .and_then(|c| {
+                costs
+                    .prices
+                    .iter()
+                    .find(|(id, _)| *id == c)
+                    .map(|(_, p)| *p)
+            })
+            .or(costs.default_price);
+        let decision = decision.and_then(|()| price.ok_or(policy::BlockedReason::NoPrice));
+        let decision = decision.map(|price| price * i64::from(item.rendered.segments));
         let (related_type, related_id) = item.request.related.clone().unzip();
         // A code is stored in the clear only while it waits to be sent; the log shows it masked.
         let (body, sensitive_body) =
@@ -422,6 +457,7 @@ pub async fn enqueue_many(
             blocked_reason: Set(decision.err().map(|r| r.as_str().to_owned())),
             attempts: Set(0),
             next_attempt_at: Set(decision.is_ok().then_some(due_at)),
+            cost_micros: Set(decision.ok()),
             segments: Set(item.rendered.segments as i32),
             encoding: Set(item.rendered.encoding.as_str().to_owned()),
             created_at: Set(now),
@@ -433,7 +469,7 @@ pub async fn enqueue_many(
         row_owner.push(item);
     }
 
-    let inserted = insert_rows(db, rows).await?;
+    let inserted = insert_rows(db, rows, costs, now).await?;
     let mut queued = false;
     for (item, row) in row_owner.into_iter().zip(inserted) {
         let created = row.is_some();
@@ -495,27 +531,114 @@ pub async fn enqueue_many(
         .collect())
 }
 
-/// Inserts rows in one transaction, a multi-row INSERT ... RETURNING per chunk. A row whose dedupe key
-/// already exists is skipped (`None` in its place).
+/// Promotions (not blocked) each of `users` got since `since`.
+async fn promotions_since<'a>(
+    db: &impl ConnectionTrait,
+    users: impl Iterator<Item = &'a str>,
+    since: DateTime<Utc>,
+) -> Result<HashMap<String, u32>, DbErr> {
+    use sea_orm::{QuerySelect, sea_query::Expr as E};
+    let users: Vec<&str> = users.collect();
+    if users.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let counts: Vec<(Option<String>, i64)> = sms_log::Entity::find()
+        .select_only()
+        .column(sms_log::Column::UserId)
+        .column_as(E::col(sms_log::Column::Id).count(), "n")
+        .filter(sms_log::Column::UserId.is_in(users))
+        .filter(sms_log::Column::CreatedAt.gt(since))
+        .filter(sms_log::Column::Promotional.eq(true))
+        .filter(sms_log::Column::Status.ne(SmsStatus::Blocked))
+        .group_by(sms_log::Column::UserId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(counts
+        .into_iter()
+        .filter_map(|(user, n)| user.map(|u| (u, n as u32)))
+        .collect())
+}
+
+fn value<T: Clone + Into<sea_orm::Value>>(v: &sea_orm::ActiveValue<T>) -> Option<T> {
+    match v {
+        sea_orm::ActiveValue::Set(x) | sea_orm::ActiveValue::Unchanged(x) => Some(x.clone()),
+        sea_orm::ActiveValue::NotSet => None,
+    }
+}
+
+/// Turns an accepted row into one blocked for the budget.
+fn block_for_budget(row: &mut sms_log::ActiveModel) {
+    row.status = Set(SmsStatus::Blocked);
+    row.blocked_reason = Set(Some(policy::BlockedReason::SpendLimit.as_str().to_owned()));
+    row.next_attempt_at = Set(None);
+    row.sensitive_body = Set(None);
+    row.cost_micros = Set(None);
+}
+
+/// Inserts rows in one transaction, a multi-row INSERT ... RETURNING per chunk. In the same
+/// transaction each accepted row reserves its cost from the month's budget (transactional messages
+/// first, up to the whole limit; promotions only up to the limit less the transactional reserve) and
+/// the cost rollup is brought in step. A row whose dedupe key already exists is skipped (`None` in its
+/// place) and its reservation given back.
 async fn insert_rows(
     db: &sea_orm::DatabaseConnection,
-    rows: Vec<sms_log::ActiveModel>,
+    mut rows: Vec<sms_log::ActiveModel>,
+    costs: &crate::config::CostConfig,
+    now: DateTime<Utc>,
 ) -> Result<Vec<Option<sms_log::Model>>, DbErr> {
     use sea_orm::QueryTrait;
     if rows.is_empty() {
         return Ok(Vec::new());
     }
     let backend = db.get_database_backend();
+    let month = cost::month_of(now);
     let txn = db.begin().await?;
+
+    let mut reserved_any = false;
+    for (promotional, cap) in [
+        (false, costs.monthly_limit),
+        (true, costs.monthly_limit - costs.transactional_reserve),
+    ] {
+        let charged: Vec<usize> = (0..rows.len())
+            .filter(|&i| {
+                value(&rows[i].status) == Some(SmsStatus::Pending)
+                    && value(&rows[i].promotional) == Some(promotional)
+                    && value(&rows[i].cost_micros).flatten().is_some_and(|c| c > 0)
+            })
+            .collect();
+        let cost_of = |row: &sms_log::ActiveModel| value(&row.cost_micros).flatten().unwrap_or(0);
+        let total: i64 = charged.iter().map(|&i| cost_of(&rows[i])).sum();
+        if total == 0 {
+            continue;
+        }
+        if cost::reserve(&txn, &month, total, cap).await? {
+            reserved_any = true;
+            continue;
+        }
+        // Not all of them fit: in order, each takes what is left, and those that do not fit are blocked.
+        for i in charged {
+            if cost::reserve(&txn, &month, cost_of(&rows[i]), cap).await? {
+                reserved_any = true;
+            } else {
+                block_for_budget(&mut rows[i]);
+            }
+        }
+    }
+
     let mut out = Vec::with_capacity(rows.len());
+    let mut rollup = Vec::new();
+    let mut to_release = 0;
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<sms_log::ActiveModel> = rows.by_ref().take(INSERT_CHUNK).collect();
-        let keys: Vec<Option<String>> = chunk
+        let keys: Vec<(Option<String>, i64)> = chunk
             .iter()
-            .map(|r| match &r.dedupe_key {
-                sea_orm::ActiveValue::Set(k) | sea_orm::ActiveValue::Unchanged(k) => k.clone(),
-                sea_orm::ActiveValue::NotSet => None,
+            .map(|r| {
+                (
+                    value(&r.dedupe_key).flatten(),
+                    value(&r.cost_micros).flatten().unwrap_or(0),
+                )
             })
             .collect();
         let mut insert = sms_log::Entity::insert_many(chunk).on_conflict(
@@ -532,12 +655,35 @@ async fn insert_rows(
         // duplicates, recognised by their key.
         inserted.sort_by_key(|r| r.id);
         let mut inserted = inserted.into_iter().peekable();
-        for key in keys {
+        for (key, cost_micros) in keys {
             let matches = inserted
                 .peek()
                 .is_some_and(|row| key.is_none() || row.dedupe_key == key);
-            out.push(if matches { inserted.next() } else { None });
+            if matches {
+                if let Some(row) = inserted.next() {
+                    let status = if row.status == SmsStatus::Blocked {
+                        "blocked"
+                    } else {
+                        "pending"
+                    };
+                    rollup.push((
+                        cost::rollup_key(&row, status),
+                        [1, i64::from(row.segments), row.cost_micros.unwrap_or(0)],
+                    ));
+                    out.push(Some(row));
+                }
+            } else {
+                to_release += cost_micros;
+                out.push(None);
+            }
         }
+    }
+    if to_release > 0 {
+        cost::release(&txn, &month, to_release).await?;
+    }
+    cost::rollup_add(&txn, rollup).await?;
+    if reserved_any {
+        cost::warn_thresholds(&txn, &month, costs.monthly_limit).await?;
     }
     txn.commit().await?;
     Ok(out)
@@ -655,8 +801,8 @@ pub enum Outcome {
 
 /// Records several successful sends in one statement (group commit). Returns how many rows were still
 /// held by this worker; the others had passed to another worker after a lease expired.
-pub async fn record_sent_many(
-    db: &impl ConnectionTrait,
+pub async fn record_sent_many<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
     sent: &[(&sms_log::Model, String)],
     now: DateTime<Utc>,
 ) -> Result<usize, DbErr> {
@@ -681,14 +827,26 @@ pub async fn record_sent_many(
         "UPDATE sms_log SET status = 'sent', sent_at = {now}, next_attempt_at = NULL, \
          sensitive_body = NULL, error_code = NULL, error_message = NULL, \
          provider_message_id = CASE id{cases} END \
-         WHERE status = 'sending' AND (id, attempts) IN (VALUES {held})",
+         WHERE status = 'sending' AND (id, attempts) IN (VALUES {held}) RETURNING id",
         now = param(1),
         held = held.join(", ")
     );
-    let result = db
-        .execute(Statement::from_sql_and_values(backend, sql, values))
-        .await?;
-    Ok(result.rows_affected() as usize)
+    let txn = db.begin().await?;
+    let updated: std::collections::HashSet<i64> = txn
+        .query_all(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+        .iter()
+        .filter_map(|r| r.try_get::<i64>("", "id").ok())
+        .collect();
+    let mut rollup = Vec::new();
+    for (row, _) in sent.iter().filter(|(r, _)| updated.contains(&r.id)) {
+        let delta = [1, i64::from(row.segments), row.cost_micros.unwrap_or(0)];
+        rollup.push((cost::rollup_key(row, "pending"), delta.map(|v| -v)));
+        rollup.push((cost::rollup_key(row, "sent"), delta));
+    }
+    cost::rollup_add(&txn, rollup).await?;
+    txn.commit().await?;
+    Ok(updated.len())
 }
 
 /// Puts a claimed message back in the queue at `at` without spending its attempt.
@@ -769,6 +927,25 @@ pub async fn record_failure<C: ConnectionTrait + TransactionTrait>(
     };
     if update.exec(&txn).await?.rows_affected != 1 {
         return Ok(Outcome::LeaseLost);
+    }
+    if retry.is_none() {
+        // Failed for good: nothing is charged, the reservation goes back to the month it came from.
+        let charged = row.cost_micros.unwrap_or(0);
+        if charged > 0 {
+            cost::release(&txn, &cost::month_of(row.created_at), charged).await?;
+        }
+        let delta = [1, i64::from(row.segments), charged];
+        cost::rollup_add(
+            &txn,
+            vec![
+                (cost::rollup_key(row, "pending"), delta.map(|v| -v)),
+                (
+                    cost::rollup_key(row, "failed"),
+                    [1, i64::from(row.segments), 0],
+                ),
+            ],
+        )
+        .await?;
     }
     match error.kind {
         FailureKind::OptedOut => {

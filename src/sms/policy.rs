@@ -29,6 +29,12 @@ pub enum BlockedReason {
     RecentlyInvited,
     /// A scheduled promotion fell inside the recipient's quiet hours, too late to send it before them.
     QuietHours,
+    /// The user already got `SMS_USER_DAILY_LIMIT` promotions in the last 24 hours.
+    UserDailyLimit,
+    /// No price is configured for the destination country (and no default price).
+    NoPrice,
+    /// The message would take the month's spending past the limit (or into the transactional reserve).
+    SpendLimit,
 }
 
 impl BlockedReason {
@@ -44,6 +50,9 @@ impl BlockedReason {
             Self::InviterNotVerified => "inviter_not_verified",
             Self::RecentlyInvited => "recently_invited",
             Self::QuietHours => "quiet_hours",
+            Self::UserDailyLimit => "user_daily_limit",
+            Self::NoPrice => "no_price",
+            Self::SpendLimit => "spend_limit",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! GraphQL output and input types, separate from the table models.
 
+pub mod costs;
 pub mod recipient;
 pub mod reminders;
 pub mod sms;

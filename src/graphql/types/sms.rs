@@ -103,9 +103,10 @@ impl SmsLog {
         &self.0.encoding
     }
 
-    /// What the message costs, in US dollars.
+    /// What the message costs, in US dollars: segments times the destination's price per segment. Null
+    /// when nothing is charged (blocked, or the send failed).
     async fn cost(&self) -> Option<Decimal> {
-        self.0.cost
+        self.0.cost_micros.map(crate::sms::cost::micros_to_dollars)
     }
 
     async fn provider_message_id(&self) -> Option<&str> {

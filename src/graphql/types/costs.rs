@@ -1,0 +1,90 @@
+use async_graphql::{Enum, SimpleObject};
+use rust_decimal::Decimal;
+
+use crate::sms::cost::{self, micros_to_dollars};
+
+/// How smsCosts splits its totals.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CostGrouping {
+    /// By UTC day (`2026-03-02`).
+    Day,
+    /// By message type (`STREAK_ALERT`).
+    MessageType,
+    /// By status (`SENT`; `PENDING` includes messages being sent).
+    Status,
+    /// By destination country (`US`; `UNKNOWN` when there is none).
+    Country,
+}
+
+impl From<CostGrouping> for cost::Grouping {
+    fn from(g: CostGrouping) -> Self {
+        match g {
+            CostGrouping::Day => Self::Day,
+            CostGrouping::MessageType => Self::MessageType,
+            CostGrouping::Status => Self::Status,
+            CostGrouping::Country => Self::Country,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct CostBucket {
+    pub key: String,
+    pub message_count: i64,
+    pub segment_count: i64,
+    /// US dollars.
+    pub cost: Decimal,
+}
+
+/// What texting costs. Amounts are US dollars, exact.
+#[derive(SimpleObject)]
+pub struct CostReport {
+    /// Messages created in the range, every status included (blocked ones cost nothing).
+    pub message_count: i64,
+    pub segment_count: i64,
+    /// What the messages of the range cost (queued and sent; blocked and failed ones are not charged).
+    pub total_cost: Decimal,
+    /// Reserved against this month's budget so far (UTC calendar month).
+    pub month_to_date: Decimal,
+    pub monthly_limit: Decimal,
+    pub remaining: Decimal,
+    /// The month's spending at its end if it goes on at the rate so far.
+    pub projected_month_end: Decimal,
+    /// Totals split by `groupBy` (empty without it).
+    pub buckets: Vec<CostBucket>,
+}
+
+impl From<cost::Report> for CostReport {
+    fn from(r: cost::Report) -> Self {
+        Self {
+            message_count: r.messages,
+            segment_count: r.segments,
+            total_cost: micros_to_dollars(r.cost_micros),
+            month_to_date: micros_to_dollars(r.month_to_date),
+            monthly_limit: micros_to_dollars(r.monthly_limit),
+            remaining: micros_to_dollars(r.remaining),
+            projected_month_end: micros_to_dollars(r.projected_month_end),
+            buckets: r
+                .buckets
+                .into_iter()
+                .map(|b| CostBucket {
+                    key: bucket_key(&b.key),
+                    message_count: b.messages,
+                    segment_count: b.segments,
+                    cost: micros_to_dollars(b.cost_micros),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Stored keys in the API's words: enum names upper case, an empty country `UNKNOWN`.
+fn bucket_key(key: &str) -> String {
+    if key.is_empty() {
+        "UNKNOWN".to_owned()
+    } else if key.contains('-') {
+        key.to_owned()
+    } else {
+        key.to_ascii_uppercase()
+    }
+}
