@@ -921,6 +921,10 @@ pub async fn record_failure<C: ConnectionTrait + TransactionTrait>(
                 Expr::value(Option::<String>::None),
             )
             .col_expr(
+                sms_log::Column::CostMicros,
+                Expr::value(Option::<i64>::None),
+            )
+            .col_expr(
                 sms_log::Column::NextAttemptAt,
                 Expr::value(Option::<DateTime<Utc>>::None),
             ),

@@ -7,6 +7,7 @@ mod postgres;
 mod auth;
 mod aws;
 mod browser;
+mod costs;
 mod health;
 mod opt_in;
 mod pipeline;

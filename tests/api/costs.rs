@@ -1,0 +1,264 @@
+//! Prices, the monthly budget, the transactional reserve, the daily limit and the cost report.
+
+use chrono::{Duration, TimeZone, Utc};
+use entity::{sms_log, spend_months};
+use sea_orm::{ConnectionTrait, EntityTrait, Statement};
+use serde_json::{Value, json};
+use sms_notify::{Config, auth::Role};
+
+use crate::{
+    aws_stub::{Answer, AwsStub},
+    helpers::{Engine, TestApp, data, error_code, opted_in_user},
+    pipeline::setup,
+    storage_test,
+};
+
+const SEND: &str =
+    "mutation($i: SendSmsInput!) { sendSms(input: $i) { id status blockedReason cost segments } }";
+const ALERT: &str = "mutation($i: SecurityAlertInput!) { sendSecurityAlert(input: $i) { id status blockedReason cost } }";
+const COSTS: &str = "query($from: DateTime!, $to: DateTime!, $g: CostGrouping) { smsCosts(from: $from, to: $to, groupBy: $g) {
+    messageCount segmentCount totalCost monthToDate monthlyLimit remaining projectedMonthEnd
+    buckets { key messageCount segmentCount cost } } }";
+
+/// A budget of `messages` one-segment US texts, with `reserve` of it kept for transactional ones.
+async fn budget(
+    engine: Engine,
+    messages: i64,
+    reserve: &str,
+    tweak: impl FnOnce(&mut Config),
+) -> (TestApp, AwsStub) {
+    let reserve = reserve.to_owned();
+    setup(engine, move |c| {
+        c.costs.monthly_limit = 7_500 * messages;
+        c.costs.transactional_reserve = sms_notify::sms::cost::share_of(
+            c.costs.monthly_limit,
+            reserve.parse().expect("a share"),
+        );
+        c.costs.user_daily_limit = 1_000;
+        tweak(c);
+    })
+    .await
+}
+
+async fn promo(app: &TestApp, user: &str, body: &str) -> Value {
+    let response = app
+        .as_service(SEND, json!({ "i": { "userId": user, "body": body } }))
+        .await;
+    data(&response)["sendSms"].clone()
+}
+
+storage_test!(
+    async fn prices_follow_country_and_segments(engine) {
+        let (app, _stub) = setup(engine, |c| {
+            c.sms.allowed_countries.push(phonenumber::country::Id::GB);
+        })
+        .await;
+        opted_in_user(&app, "us", "415 555 0001").await;
+        opted_in_user(&app, "ca", "+1 604 555 0199").await;
+        opted_in_user(&app, "uk", "+44 20 7946 0958").await;
+        let one = promo(&app, "us", "Hi").await;
+        assert_eq!((one["segments"].as_i64(), one["cost"].as_str()), (Some(1), Some("0.0075")));
+        let two = promo(&app, "us", &"x".repeat(150)).await;
+        assert_eq!((two["segments"].as_i64(), two["cost"].as_str()), (Some(2), Some("0.015")));
+        assert_eq!(promo(&app, "ca", "Hi").await["cost"], "0.0075");
+        // No price for the UK and no default price: refused before it costs anything.
+        let uk = promo(&app, "uk", "Hi").await;
+        assert_eq!((uk["status"].as_str(), uk["blockedReason"].as_str(), uk["cost"].clone()), (Some("BLOCKED"), Some("no_price"), Value::Null));
+        // With a default price it goes.
+        let (app, _stub) = setup(engine, |c| {
+            c.sms.allowed_countries.push(phonenumber::country::Id::GB);
+            c.costs.default_price = Some(50_000);
+        })
+        .await;
+        opted_in_user(&app, "uk", "+44 20 7946 0958").await;
+        assert_eq!(promo(&app, "uk", "Hi").await["cost"], "0.05");
+    }
+);
+
+storage_test!(
+    async fn the_limit_is_reached_exactly_and_warned_about_once(engine) {
+        let (app, _stub) = budget(engine, 10, "0", |_| {}).await;
+        opted_in_user(&app, "u1", "415 555 0001").await;
+        let month = || async {
+            spend_months::Entity::find_by_id("2026-03").one(&app.db).await.expect("q").expect("row")
+        };
+        for n in 1..=9 {
+            assert_eq!(promo(&app, "u1", "Hi").await["status"], "PENDING", "message {n}");
+            let warned = month().await.warned_pct;
+            let expected = match n { 1..=4 => 0, 5..=7 => 50, _ => 80 };
+            assert_eq!(warned, expected, "after {n} messages");
+        }
+        // Two segments no longer fit, one does: the last cent is used, not one more.
+        let two = promo(&app, "u1", &"x".repeat(150)).await;
+        assert_eq!(two["blockedReason"], "spend_limit");
+        assert_eq!(promo(&app, "u1", "Hi").await["status"], "PENDING");
+        assert_eq!(month().await.reserved_micros, 75_000);
+        assert_eq!(month().await.warned_pct, 100);
+        assert_eq!(promo(&app, "u1", "Hi").await["blockedReason"], "spend_limit");
+        assert_eq!(month().await.reserved_micros, 75_000, "not one micro-dollar over");
+    }
+);
+
+storage_test!(
+    async fn promotions_never_eat_the_transactional_reserve(engine) {
+        // A budget of 10 texts with 20% kept for verification codes and security alerts.
+        let (app, _stub) = budget(engine, 10, "0.2", |_| {}).await;
+        opted_in_user(&app, "u1", "415 555 0001").await;
+        for _ in 0..8 {
+            assert_eq!(promo(&app, "u1", "Hi").await["status"], "PENDING");
+        }
+        assert_eq!(promo(&app, "u1", "Hi").await["blockedReason"], "spend_limit");
+        let alert = json!({ "i": { "userId": "u1", "what": "A new sign-in", "link": "/security" } });
+        for _ in 0..2 {
+            assert_eq!(data(&app.as_service(ALERT, alert.clone()).await)["sendSecurityAlert"]["status"], "PENDING");
+        }
+        assert_eq!(data(&app.as_service(ALERT, alert).await)["sendSecurityAlert"]["blockedReason"], "spend_limit");
+    }
+);
+
+storage_test!(
+    async fn a_failed_send_gives_its_reservation_back(engine) {
+        let (app, stub) = budget(engine, 2, "0", |_| {}).await;
+        opted_in_user(&app, "u1", "415 555 0001").await;
+        let first = promo(&app, "u1", "one").await;
+        promo(&app, "u1", "two").await;
+        assert_eq!(promo(&app, "u1", "three").await["blockedReason"], "spend_limit");
+        stub.script([Answer::validation()]);
+        app.run_outbox().await;
+        let failed = sms_log::Entity::find_by_id(first["id"].as_str().expect("id").parse::<i64>().expect("int"))
+            .one(&app.db).await.expect("q").expect("row");
+        assert_eq!((failed.status, failed.cost_micros), (sms_log::SmsStatus::Failed, None));
+        assert_eq!(promo(&app, "u1", "four").await["status"], "PENDING", "the failed one's cost came back");
+    }
+);
+
+storage_test!(
+    async fn the_daily_limit_counts_promotions_of_the_last_24_hours(engine) {
+        let (app, _stub) = setup(engine, |c| c.costs.user_daily_limit = 3).await;
+        opted_in_user(&app, "u1", "415 555 0001").await;
+        for _ in 0..3 {
+            assert_eq!(promo(&app, "u1", "Hi").await["status"], "PENDING");
+            app.clock.advance(Duration::hours(1));
+        }
+        assert_eq!(promo(&app, "u1", "Hi").await["blockedReason"], "user_daily_limit");
+        // Transactional texts do not count and are not counted.
+        let alert = json!({ "i": { "userId": "u1", "what": "A new sign-in", "link": "/security" } });
+        assert_eq!(data(&app.as_service(ALERT, alert).await)["sendSecurityAlert"]["status"], "PENDING");
+        // 24 hours after the first, one slot is free again.
+        app.clock.advance(Duration::hours(21));
+        assert_eq!(promo(&app, "u1", "Hi").await["status"], "PENDING");
+        assert_eq!(promo(&app, "u1", "Hi").await["blockedReason"], "user_daily_limit");
+    }
+);
+
+storage_test!(
+    async fn each_calendar_month_has_its_own_budget(engine) {
+        let (app, _stub) = budget(engine, 1, "0", |_| {}).await;
+        opted_in_user(&app, "u1", "415 555 0001").await;
+        app.clock.set(Utc.with_ymd_and_hms(2026, 3, 31, 23, 59, 0).single().expect("t"));
+        data(&app.as_user("u1", "{ me { userId } }", json!({})).await);
+        assert_eq!(promo(&app, "u1", "late March").await["status"], "PENDING");
+        assert_eq!(promo(&app, "u1", "too much").await["blockedReason"], "spend_limit");
+        app.clock.set(Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).single().expect("t"));
+        assert_eq!(promo(&app, "u1", "April").await["status"], "PENDING");
+        let march = spend_months::Entity::find_by_id("2026-03").one(&app.db).await.expect("q").expect("row");
+        let april = spend_months::Entity::find_by_id("2026-04").one(&app.db).await.expect("q").expect("row");
+        assert_eq!((march.reserved_micros, april.reserved_micros), (7_500, 7_500));
+    }
+);
+
+storage_test!(
+    async fn fifty_concurrent_senders_get_exactly_ten(engine) {
+        let (app, _stub) = budget(engine, 10, "0", |c| c.costs.user_daily_limit = 1_000).await;
+        opted_in_user(&app, "u1", "415 555 0001").await;
+        let bodies: Vec<String> = (0..50).map(|i| format!("race {i}")).collect();
+        let answers = futures::future::join_all(bodies.iter().map(|b| promo(&app, "u1", b))).await;
+        let accepted = answers.iter().filter(|a| a["status"] == "PENDING").count();
+        let refused = answers.iter().filter(|a| a["blockedReason"] == "spend_limit").count();
+        assert_eq!((accepted, refused), (10, 40));
+        let month = spend_months::Entity::find_by_id("2026-03").one(&app.db).await.expect("q").expect("row");
+        assert_eq!(month.reserved_micros, 75_000);
+    }
+);
+
+/// Sums from the raw log, for comparison with the rollup.
+async fn raw_sums(app: &TestApp, column: &str) -> Vec<(String, i64, i64, i64)> {
+    let sql = format!(
+        "SELECT {column} AS k, CAST(COUNT(*) AS BIGINT) AS m, CAST(SUM(segments) AS BIGINT) AS s, \
+         CAST(SUM(COALESCE(cost_micros, 0)) AS BIGINT) AS c FROM sms_log GROUP BY {column} ORDER BY {column}"
+    );
+    let rows = app
+        .db
+        .query_all(Statement::from_string(app.db.get_database_backend(), sql))
+        .await
+        .expect("raw sums");
+    rows.iter()
+        .map(|r| {
+            let key: Option<String> = r.try_get("", "k").expect("k");
+            (
+                key.unwrap_or_default(),
+                r.try_get("", "m").expect("m"),
+                r.try_get("", "s").expect("s"),
+                r.try_get("", "c").expect("c"),
+            )
+        })
+        .collect()
+}
+
+storage_test!(
+    async fn the_report_matches_the_log(engine) {
+        let (app, stub) = setup(engine, |c| c.sms.allowed_countries.push(phonenumber::country::Id::GB)).await;
+        opted_in_user(&app, "us", "415 555 0001").await;
+        opted_in_user(&app, "ca", "+1 604 555 0199").await;
+        opted_in_user(&app, "uk", "+44 20 7946 0958").await;
+        for (user, body) in [("us", "a"), ("us", &*"x".repeat(200)), ("ca", "b"), ("uk", "c"), ("us", "d")] {
+            promo(&app, user, body).await;
+        }
+        data(&app.as_service(ALERT, json!({ "i": { "userId": "ca", "what": "New sign-in", "link": "/s" } })).await);
+        stub.script([Answer::internal(), Answer::validation()]);
+        app.run_outbox().await; // one retrying, one failed, the rest sent
+        app.clock.advance(Duration::days(1));
+        promo(&app, "us", "next day").await;
+
+        let from = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).single().expect("t");
+        let to = Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).single().expect("t");
+        let report = |g: &'static str| app.graphql_as("ops", Role::Admin, COSTS, json!({ "from": from, "to": to, "g": g }));
+        let by_status = report("STATUS").await;
+        let r = &data(&by_status)["smsCosts"];
+        let raw = raw_sums(&app, "status").await;
+        let buckets = r["buckets"].as_array().expect("buckets");
+        // The rollup counts a message being sent as pending; nothing is being sent now.
+        assert_eq!(buckets.len(), raw.len(), "{r} vs {raw:?}");
+        for (bucket, (key, m, s, c)) in buckets.iter().zip(&raw) {
+            assert_eq!(bucket["key"], key.to_ascii_uppercase());
+            assert_eq!((bucket["messageCount"].as_i64(), bucket["segmentCount"].as_i64()), (Some(*m), Some(*s)), "{key}");
+            assert_eq!(bucket["cost"].as_str().map(|c| sms_notify::sms::cost::dollars_to_micros(c)), Some(Some(*c)), "{key}");
+        }
+        let total_m: i64 = raw.iter().map(|r| r.1).sum();
+        let total_c: i64 = raw.iter().map(|r| r.3).sum();
+        assert_eq!(r["messageCount"].as_i64(), Some(total_m));
+        assert_eq!(r["totalCost"].as_str().and_then(sms_notify::sms::cost::dollars_to_micros), Some(total_c));
+        for (grouping, column) in [("MESSAGE_TYPE", "message_type"), ("COUNTRY", "country")] {
+            let response = report(grouping).await;
+            let buckets = data(&response)["smsCosts"]["buckets"].as_array().expect("buckets").clone();
+            let raw = raw_sums(&app, column).await;
+            let got: Vec<(i64, i64)> = buckets.iter().map(|b| (b["messageCount"].as_i64().expect("n"), b["segmentCount"].as_i64().expect("s"))).collect();
+            let want: Vec<(i64, i64)> = raw.iter().map(|r| (r.1, r.2)).collect();
+            assert_eq!(got, want, "{grouping}");
+        }
+        let by_day = report("DAY").await;
+        let days: Vec<&str> = data(&by_day)["smsCosts"]["buckets"].as_array().expect("b").iter().map(|b| b["key"].as_str().expect("k")).collect();
+        assert_eq!(days, vec!["2026-03-02", "2026-03-03"]);
+        // The month to date is what the budget holds; the projection runs it to the 31st.
+        let r = &data(&by_day)["smsCosts"];
+        assert_eq!(r["monthlyLimit"], "1");
+        let mtd = sms_notify::sms::cost::dollars_to_micros(r["monthToDate"].as_str().expect("mtd")).expect("micros");
+        let remaining = sms_notify::sms::cost::dollars_to_micros(r["remaining"].as_str().expect("rem")).expect("micros");
+        assert_eq!(mtd + remaining, 1_000_000);
+        assert!(sms_notify::sms::cost::dollars_to_micros(r["projectedMonthEnd"].as_str().expect("p")).expect("micros") > mtd);
+        // Bad ranges and the wrong role.
+        let response = app.graphql_as("ops", Role::Admin, COSTS, json!({ "from": to, "to": from })).await;
+        assert_eq!(error_code(&response), "BAD_USER_INPUT");
+        assert_eq!(error_code(&app.as_service(COSTS, json!({ "from": from, "to": to })).await), "FORBIDDEN");
+    }
+);
