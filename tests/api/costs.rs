@@ -232,7 +232,7 @@ storage_test!(
         for (bucket, (key, m, s, c)) in buckets.iter().zip(&raw) {
             assert_eq!(bucket["key"], key.to_ascii_uppercase());
             assert_eq!((bucket["messageCount"].as_i64(), bucket["segmentCount"].as_i64()), (Some(*m), Some(*s)), "{key}");
-            assert_eq!(bucket["cost"].as_str().map(|c| sms_notify::sms::cost::dollars_to_micros(c)), Some(Some(*c)), "{key}");
+            assert_eq!(bucket["cost"].as_str().map(sms_notify::sms::cost::dollars_to_micros), Some(Some(*c)), "{key}");
         }
         let total_m: i64 = raw.iter().map(|r| r.1).sum();
         let total_c: i64 = raw.iter().map(|r| r.3).sum();
