@@ -14,7 +14,10 @@ use chrono::{TimeZone, Utc};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use sms_notify::{App, Config, ManualClock, sms::cost};
 
-async fn fresh(engine: &str, admin: Option<&str>) -> anyhow::Result<(String, Option<tempfile::TempDir>)> {
+async fn fresh(
+    engine: &str,
+    admin: Option<&str>,
+) -> anyhow::Result<(String, Option<tempfile::TempDir>)> {
     if engine == "sqlite" {
         let dir = tempfile::tempdir()?;
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
@@ -23,8 +26,10 @@ async fn fresh(engine: &str, admin: Option<&str>) -> anyhow::Result<(String, Opt
     let admin = admin.ok_or_else(|| anyhow::anyhow!("no BENCH_POSTGRES_URL"))?;
     let conn = Database::connect(admin).await?;
     let name = format!("smsn_cbench_{}", std::process::id());
-    conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}")).await?;
-    conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+    conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await?;
+    conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await?;
     let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
     Ok((format!("{base}/{name}"), None))
 }
@@ -36,21 +41,35 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let rows: u64 = std::env::var("BENCH_LOG_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
-    let admin = std::env::var("BENCH_POSTGRES_URL").ok().filter(|s| !s.is_empty());
+    let rows: u64 = std::env::var("BENCH_LOG_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
+    let admin = std::env::var("BENCH_POSTGRES_URL")
+        .ok()
+        .filter(|s| !s.is_empty());
     let mut engines = vec!["sqlite"];
     if admin.is_some() {
         engines.push("postgres");
     }
     // The log ends now; the report is for March, the last full month.
-    let end = Utc.with_ymd_and_hms(2026, 4, 2, 0, 0, 0).single().ok_or_else(|| anyhow::anyhow!("time"))?;
+    let end = Utc
+        .with_ymd_and_hms(2026, 4, 2, 0, 0, 0)
+        .single()
+        .ok_or_else(|| anyhow::anyhow!("time"))?;
     let (from, to) = (
-        Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).single().ok_or_else(|| anyhow::anyhow!("time"))?,
-        Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).single().ok_or_else(|| anyhow::anyhow!("time"))?,
+        Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0)
+            .single()
+            .ok_or_else(|| anyhow::anyhow!("time"))?,
+        Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0)
+            .single()
+            .ok_or_else(|| anyhow::anyhow!("time"))?,
     );
     println!("sms-notify cost report: {rows} log rows over 90 days; a March report (31 days)");
     println!();
-    println!("| engine | fill s | rollup rows | report | rollup (smsCosts) ms | raw log ms | raw / rollup |");
+    println!(
+        "| engine | fill s | rollup rows | report | rollup (smsCosts) ms | raw log ms | raw / rollup |"
+    );
     println!("| --- | ---: | ---: | --- | ---: | ---: | ---: |");
     for engine in &engines {
         let (url, _dir) = fresh(engine, admin.as_deref()).await?;
@@ -69,16 +88,26 @@ async fn main() -> anyhow::Result<()> {
                 "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')".to_owned(),
             ),
             _ => (
-                format!("WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < {}) SELECT i FROM s", rows - 1),
-                format!("strftime('%Y-%m-%dT%H:%M:%S+00:00', {start} + CAST(i * {step} AS INTEGER), 'unixepoch')"),
+                format!(
+                    "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i < {}) SELECT i FROM s",
+                    rows - 1
+                ),
+                format!(
+                    "strftime('%Y-%m-%dT%H:%M:%S+00:00', {start} + CAST(i * {step} AS INTEGER), 'unixepoch')"
+                ),
                 "substr(created_at, 1, 10)".to_owned(),
             ),
         };
-        let yes = if backend == DbBackend::Postgres { "true" } else { "1" };
+        let yes = if backend == DbBackend::Postgres {
+            "true"
+        } else {
+            "1"
+        };
         let types = "CASE i % 9 WHEN 0 THEN 'battle_invitation' WHEN 1 THEN 'battle_result' WHEN 2 THEN 'battle_reminder' \
                      WHEN 3 THEN 'streak_alert' WHEN 4 THEN 'phone_verification' WHEN 5 THEN 'direct_message' \
                      WHEN 6 THEN 'achievement_unlocked' WHEN 7 THEN 'security_alert' ELSE 'other' END";
-        let status = "CASE WHEN i % 50 = 0 THEN 'blocked' WHEN i % 97 = 0 THEN 'failed' ELSE 'sent' END";
+        let status =
+            "CASE WHEN i % 50 = 0 THEN 'blocked' WHEN i % 97 = 0 THEN 'failed' ELSE 'sent' END";
         let t = Instant::now();
         db.execute_unprepared(&format!(
             "INSERT INTO sms_log (user_id, to_phone, country, message_type, promotional, priority, body, status, \
@@ -97,13 +126,20 @@ async fn main() -> anyhow::Result<()> {
         db.execute_unprepared("ANALYZE").await?;
         let fill = t.elapsed().as_secs_f64();
         let rollup_rows: i64 = db
-            .query_one(Statement::from_string(backend, "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM cost_rollup"))
+            .query_one(Statement::from_string(
+                backend,
+                "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM cost_rollup",
+            ))
             .await?
             .ok_or_else(|| anyhow::anyhow!("count"))?
             .try_get("", "n")?;
         for (label, grouping, raw_key) in [
             ("by day", cost::Grouping::Day, day.clone()),
-            ("by type", cost::Grouping::MessageType, "message_type".to_owned()),
+            (
+                "by type",
+                cost::Grouping::MessageType,
+                "message_type".to_owned(),
+            ),
         ] {
             let mut fast = Vec::new();
             let mut report = None;
@@ -128,18 +164,34 @@ async fn main() -> anyhow::Result<()> {
             for _ in 0..3 {
                 let t = Instant::now();
                 raw = db
-                    .query_all(Statement::from_sql_and_values(backend, raw_sql.clone(), [from.into(), to.into()]))
+                    .query_all(Statement::from_sql_and_values(
+                        backend,
+                        raw_sql.clone(),
+                        [from.into(), to.into()],
+                    ))
                     .await?;
                 slow.push(t.elapsed().as_secs_f64() * 1000.0);
             }
             // Both must agree.
             let report = report.ok_or_else(|| anyhow::anyhow!("no report"))?;
-            let raw_messages: i64 = raw.iter().map(|r| r.try_get::<i64>("", "m").unwrap_or(0)).sum();
-            let raw_cost: i64 = raw.iter().map(|r| r.try_get::<i64>("", "c").unwrap_or(0)).sum();
-            anyhow::ensure!(report.messages == raw_messages && report.cost_micros == raw_cost, "rollup and log disagree");
+            let raw_messages: i64 = raw
+                .iter()
+                .map(|r| r.try_get::<i64>("", "m").unwrap_or(0))
+                .sum();
+            let raw_cost: i64 = raw
+                .iter()
+                .map(|r| r.try_get::<i64>("", "c").unwrap_or(0))
+                .sum();
+            anyhow::ensure!(
+                report.messages == raw_messages && report.cost_micros == raw_cost,
+                "rollup and log disagree"
+            );
             anyhow::ensure!(report.buckets.len() == raw.len(), "bucket counts differ");
             let (f, s) = (median(fast), median(slow));
-            println!("| {engine} | {fill:.0} | {rollup_rows} | March {label} | {f:.2} | {s:.0} | {:.0} |", s / f);
+            println!(
+                "| {engine} | {fill:.0} | {rollup_rows} | March {label} | {f:.2} | {s:.0} | {:.0} |",
+                s / f
+            );
         }
     }
     Ok(())

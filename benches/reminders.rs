@@ -154,6 +154,7 @@ async fn main() -> anyhow::Result<()> {
             let mut config = Config::for_database(url);
             config.sms.workers = 0;
             config.reminders.enabled = false;
+            config.costs.monthly_limit = 1_000_000_000_000;
             let app = App::build(config, Arc::new(ManualClock::new(now))).await?;
             let started = Instant::now();
             seed(&app.context.db, users, now.timestamp()).await?;

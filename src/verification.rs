@@ -290,15 +290,12 @@ pub async fn start(
 
     let sent = outbox::enqueue(
         ctx,
-        SendRequest {
-            template: Template::PhoneVerification { code },
-            promotional: false,
-            target: Target::User(user_id.to_owned()),
-            inviter_user_id: None,
-            related: Some(("phone_verification".into(), record.id.to_string())),
-            dedupe_key: None,
-            quiet: Default::default(),
-        },
+        SendRequest::new(
+            Target::User(user_id.to_owned()),
+            Template::PhoneVerification { code },
+            false,
+        )
+        .related("phone_verification", Some(record.id.to_string())),
     )
     .await
     .map_err(|e| match e {

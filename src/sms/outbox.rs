@@ -49,6 +49,27 @@ pub struct SendRequest {
     pub quiet: QuietPolicy,
 }
 
+impl SendRequest {
+    /// A message with no inviter, no related object, no dedupe key, deferred in quiet hours.
+    pub fn new(target: Target, template: Template, promotional: bool) -> Self {
+        Self {
+            template,
+            promotional,
+            target,
+            inviter_user_id: None,
+            related: None,
+            dedupe_key: None,
+            quiet: QuietPolicy::Defer,
+        }
+    }
+
+    /// Records the object the message is about (`battle`, `b42`), when there is one.
+    pub fn related(mut self, kind: &str, id: Option<String>) -> Self {
+        self.related = id.map(|id| (kind.to_owned(), id));
+        self
+    }
+}
+
 /// What happens to a promotional message asked for inside the recipient's quiet hours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum QuietPolicy {

@@ -30,12 +30,6 @@ impl From<SendError> for ApiError {
 /// Longest idempotency key accepted.
 const MAX_IDEMPOTENCY_KEY: usize = 128;
 
-/// What every send mutation shares.
-struct Delivery {
-    send_async: bool,
-    idempotency_key: Option<String>,
-}
-
 fn user(id: &ID, field: &str) -> ApiResult<Target> {
     let id = id.trim();
     if id.is_empty() {
@@ -44,18 +38,17 @@ fn user(id: &ID, field: &str) -> ApiResult<Target> {
     Ok(Target::User(id.to_owned()))
 }
 
-fn related(kind: &str, id: Option<ID>) -> Option<(String, String)> {
-    id.map(|id| (kind.to_owned(), id.0))
-}
-
+/// What every send mutation shares: authorisation, the idempotency key, and `sendAsync: false` waiting
+/// for the outcome.
 async fn send(
     ctx: &Context<'_>,
     mut request: SendRequest,
-    delivery: Delivery,
+    send_async: bool,
+    idempotency_key: Option<String>,
 ) -> ApiResult<SmsLog> {
     require_role(ctx, &[Role::Service, Role::Admin])?;
     let app = app(ctx)?;
-    if let Some(key) = delivery.idempotency_key {
+    if let Some(key) = idempotency_key {
         let key = key.trim();
         if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
             return Err(ApiError::bad_input(format!(
@@ -65,7 +58,7 @@ async fn send(
         request.dedupe_key = Some(format!("api:{key}"));
     }
     let row = outbox::enqueue(app, request).await?;
-    if delivery.send_async || outbox::is_settled(row.status) {
+    if send_async || outbox::is_settled(row.status) {
         return Ok(SmsLog(row));
     }
     Ok(SmsLog(
@@ -112,27 +105,17 @@ impl SmsMutation {
                 ));
             }
         };
-        let request = SendRequest {
-            template: Template::Text {
-                message_type,
-                body: input.body,
-            },
-            promotional: input.promotional && !is_transactional(message_type),
-            target,
-            inviter_user_id: None,
-            related,
-            dedupe_key: None,
-            quiet: Default::default(),
+        let template = Template::Text {
+            message_type,
+            body: input.body,
         };
-        send(
-            ctx,
-            request,
-            Delivery {
-                send_async: input.send_async,
-                idempotency_key: input.idempotency_key,
-            },
-        )
-        .await
+        let mut request = SendRequest::new(
+            target,
+            template,
+            input.promotional && !is_transactional(message_type),
+        );
+        request.related = related;
+        send(ctx, request, input.send_async, input.idempotency_key).await
     }
 
     /// A friend challenged someone. To a number that belongs to no user, it is sent only when the
@@ -156,28 +139,15 @@ impl SmsMutation {
                 ));
             }
         };
-        let request = SendRequest {
-            template: Template::BattleInvitation {
-                inviter: input.inviter_name,
-                topic: input.battle_topic,
-                link: input.invitation_link,
-            },
-            promotional: true,
-            target,
-            inviter_user_id: Some(input.inviter_user_id.0),
-            related: related("battle_invitation", input.invitation_id),
-            dedupe_key: None,
-            quiet: Default::default(),
+        let template = Template::BattleInvitation {
+            inviter: input.inviter_name,
+            topic: input.battle_topic,
+            link: input.invitation_link,
         };
-        send(
-            ctx,
-            request,
-            Delivery {
-                send_async: input.send_async,
-                idempotency_key: input.idempotency_key,
-            },
-        )
-        .await
+        let mut request = SendRequest::new(target, template, true)
+            .related("battle_invitation", input.invitation_id.map(|id| id.0));
+        request.inviter_user_id = Some(input.inviter_user_id.0);
+        send(ctx, request, input.send_async, input.idempotency_key).await
     }
 
     /// A battle was judged.
@@ -186,28 +156,14 @@ impl SmsMutation {
         ctx: &Context<'_>,
         input: BattleResultInput,
     ) -> ApiResult<SmsLog> {
-        let request = SendRequest {
-            target: user(&input.user_id, "userId")?,
-            template: Template::BattleResult {
-                topic: input.battle_topic,
-                summary: input.result_summary,
-                link: input.result_link,
-            },
-            promotional: true,
-            inviter_user_id: None,
-            related: related("battle", input.battle_id),
-            dedupe_key: None,
-            quiet: Default::default(),
+        let template = Template::BattleResult {
+            topic: input.battle_topic,
+            summary: input.result_summary,
+            link: input.result_link,
         };
-        send(
-            ctx,
-            request,
-            Delivery {
-                send_async: input.send_async,
-                idempotency_key: input.idempotency_key,
-            },
-        )
-        .await
+        let request = SendRequest::new(user(&input.user_id, "userId")?, template, true)
+            .related("battle", input.battle_id.map(|id| id.0));
+        send(ctx, request, input.send_async, input.idempotency_key).await
     }
 
     /// A battle deadline is near.
@@ -216,28 +172,14 @@ impl SmsMutation {
         ctx: &Context<'_>,
         input: BattleReminderInput,
     ) -> ApiResult<SmsLog> {
-        let request = SendRequest {
-            target: user(&input.user_id, "userId")?,
-            template: Template::BattleReminder {
-                topic: input.battle_topic,
-                time_remaining: input.time_remaining,
-                link: input.battle_link,
-            },
-            promotional: true,
-            inviter_user_id: None,
-            related: related("battle", input.battle_id),
-            dedupe_key: None,
-            quiet: Default::default(),
+        let template = Template::BattleReminder {
+            topic: input.battle_topic,
+            time_remaining: input.time_remaining,
+            link: input.battle_link,
         };
-        send(
-            ctx,
-            request,
-            Delivery {
-                send_async: input.send_async,
-                idempotency_key: input.idempotency_key,
-            },
-        )
-        .await
+        let request = SendRequest::new(user(&input.user_id, "userId")?, template, true)
+            .related("battle", input.battle_id.map(|id| id.0));
+        send(ctx, request, input.send_async, input.idempotency_key).await
     }
 
     /// A streak is about to end.
@@ -250,27 +192,12 @@ impl SmsMutation {
             .ok()
             .filter(|d| *d >= 1)
             .ok_or_else(|| ApiError::bad_input("streakCount must be at least 1."))?;
-        let request = SendRequest {
-            target: user(&input.user_id, "userId")?,
-            template: Template::StreakAlert {
-                days,
-                link: input.action_link,
-            },
-            promotional: true,
-            inviter_user_id: None,
-            related: None,
-            dedupe_key: None,
-            quiet: Default::default(),
+        let template = Template::StreakAlert {
+            days,
+            link: input.action_link,
         };
-        send(
-            ctx,
-            request,
-            Delivery {
-                send_async: input.send_async,
-                idempotency_key: input.idempotency_key,
-            },
-        )
-        .await
+        let request = SendRequest::new(user(&input.user_id, "userId")?, template, true);
+        send(ctx, request, input.send_async, input.idempotency_key).await
     }
 
     /// Someone wrote to a user who is offline. The text of the message is never sent.
@@ -279,27 +206,13 @@ impl SmsMutation {
         ctx: &Context<'_>,
         input: DirectMessageInput,
     ) -> ApiResult<SmsLog> {
-        let request = SendRequest {
-            target: user(&input.user_id, "userId")?,
-            template: Template::DirectMessage {
-                sender: input.sender_name,
-                link: input.link,
-            },
-            promotional: true,
-            inviter_user_id: None,
-            related: related("direct_message", input.message_id),
-            dedupe_key: None,
-            quiet: Default::default(),
+        let template = Template::DirectMessage {
+            sender: input.sender_name,
+            link: input.link,
         };
-        send(
-            ctx,
-            request,
-            Delivery {
-                send_async: input.send_async,
-                idempotency_key: input.idempotency_key,
-            },
-        )
-        .await
+        let request = SendRequest::new(user(&input.user_id, "userId")?, template, true)
+            .related("direct_message", input.message_id.map(|id| id.0));
+        send(ctx, request, input.send_async, input.idempotency_key).await
     }
 
     /// A user unlocked an achievement.
@@ -308,27 +221,13 @@ impl SmsMutation {
         ctx: &Context<'_>,
         input: AchievementUnlockedInput,
     ) -> ApiResult<SmsLog> {
-        let request = SendRequest {
-            target: user(&input.user_id, "userId")?,
-            template: Template::AchievementUnlocked {
-                name: input.achievement_name,
-                link: input.link,
-            },
-            promotional: true,
-            inviter_user_id: None,
-            related: related("achievement", input.achievement_id),
-            dedupe_key: None,
-            quiet: Default::default(),
+        let template = Template::AchievementUnlocked {
+            name: input.achievement_name,
+            link: input.link,
         };
-        send(
-            ctx,
-            request,
-            Delivery {
-                send_async: input.send_async,
-                idempotency_key: input.idempotency_key,
-            },
-        )
-        .await
+        let request = SendRequest::new(user(&input.user_id, "userId")?, template, true)
+            .related("achievement", input.achievement_id.map(|id| id.0));
+        send(ctx, request, input.send_async, input.idempotency_key).await
     }
 
     /// Something happened to a user's account. Transactional: it skips the master switch and
@@ -338,26 +237,11 @@ impl SmsMutation {
         ctx: &Context<'_>,
         input: SecurityAlertInput,
     ) -> ApiResult<SmsLog> {
-        let request = SendRequest {
-            target: user(&input.user_id, "userId")?,
-            template: Template::SecurityAlert {
-                what: input.what,
-                link: input.link,
-            },
-            promotional: false,
-            inviter_user_id: None,
-            related: None,
-            dedupe_key: None,
-            quiet: Default::default(),
+        let template = Template::SecurityAlert {
+            what: input.what,
+            link: input.link,
         };
-        send(
-            ctx,
-            request,
-            Delivery {
-                send_async: input.send_async,
-                idempotency_key: input.idempotency_key,
-            },
-        )
-        .await
+        let request = SendRequest::new(user(&input.user_id, "userId")?, template, false);
+        send(ctx, request, input.send_async, input.idempotency_key).await
     }
 }
