@@ -99,6 +99,8 @@ async fn app_on(url: &str, mps: f64) -> anyhow::Result<App> {
     // reserve and roll up every message here.
     config.costs.monthly_limit = 1_000_000_000_000;
     config.costs.user_daily_limit = u32::MAX;
+    // It runs on the wall clock: at night in New York quiet hours would hold every promotion.
+    config.quiet_hours = None;
     App::build(config, Arc::new(SystemClock)).await
 }
 
@@ -209,8 +211,18 @@ async fn pipeline(
     for task in producer_tasks {
         task.await??;
     }
+    // Fails loudly rather than waiting forever if messages stop moving (a limit or quiet hours).
+    let mut last = (0, Instant::now());
     while provider.sent.load(Ordering::Relaxed) < n as u64 {
         tokio::time::sleep(Duration::from_millis(2)).await;
+        let sent = provider.sent.load(Ordering::Relaxed);
+        if sent != last.0 {
+            last = (sent, Instant::now());
+        }
+        anyhow::ensure!(
+            last.1.elapsed() < Duration::from_secs(30),
+            "no message sent for 30 s ({sent} of {n}): something holds them"
+        );
     }
     // The last outcome is recorded right after the provider answers: wait for the rows themselves.
     loop {

@@ -2,7 +2,7 @@
 //! Amounts are integers of millionths of a US dollar in the database and in Rust; `Decimal` only at the
 //! edges (configuration, GraphQL).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, Utc};
 use rust_decimal::Decimal;
@@ -166,8 +166,9 @@ pub async fn warn_thresholds(
     Ok(())
 }
 
-/// A change to the rollup: one key, and what to add (negative to move out).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// A change to the rollup: one key, and what to add (negative to move out). Ordered, so that every
+/// transaction locks rollup rows in the same order and two of them can never deadlock.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RollupKey {
     pub day: String,
     pub message_type: String,
@@ -180,7 +181,7 @@ pub async fn rollup_add(
     db: &impl ConnectionTrait,
     changes: Vec<(RollupKey, [i64; 3])>,
 ) -> Result<(), DbErr> {
-    let mut merged: HashMap<RollupKey, [i64; 3]> = HashMap::new();
+    let mut merged: BTreeMap<RollupKey, [i64; 3]> = BTreeMap::new();
     for (key, delta) in changes {
         let entry = merged.entry(key).or_insert([0; 3]);
         for i in 0..3 {
