@@ -368,3 +368,61 @@ storage_test!(
         assert_eq!(gate::paused_until(&app.db).await.expect("read"), now + 5_000_000);
     }
 );
+
+storage_test!(
+    async fn concurrent_producers_and_workers_never_deadlock(engine) {
+        // Inserting and recording outcomes both touch the budget and the rollup; under concurrency on
+        // PostgreSQL a random lock order deadlocked. Every pass here must succeed.
+        let (app, stub) = setup(engine, |c| {
+            c.costs.monthly_limit = 1_000_000_000;
+            c.costs.user_daily_limit = 1_000;
+        })
+        .await;
+        for i in 0..8 {
+            opted_in_user(&app, &format!("u{i}"), &format!("415 555 02{i:02}")).await;
+        }
+        let producers = (0..4).map(|p| {
+            let ctx = app.ctx.clone();
+            tokio::spawn(async move {
+                for batch in 0..10 {
+                    let requests = (0..20)
+                        .map(|i| {
+                            sms_notify::sms::outbox::SendRequest::new(
+                                sms_notify::sms::outbox::Target::User(format!("u{}", (p + batch + i) % 8)),
+                                sms_notify::sms::catalogue::Template::StreakAlert { days: 3, link: "/s".into() },
+                                true,
+                            )
+                        })
+                        .collect();
+                    outbox::enqueue_many(&ctx, requests).await.expect("no database error while enqueuing");
+                }
+            })
+        });
+        let workers = (0..3).map(|_| {
+            let ctx = app.ctx.clone();
+            let provider = app.provider.clone();
+            tokio::spawn(async move {
+                let mut idle = 0;
+                while idle < 20 {
+                    let report = sms_notify::sms::worker::run_once(&ctx, provider.as_ref(), &CancellationToken::new())
+                        .await
+                        .expect("no database error while recording outcomes");
+                    if report.claimed == 0 {
+                        idle += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    } else {
+                        idle = 0;
+                    }
+                }
+            })
+        });
+        let producers: Vec<_> = producers.collect();
+        let workers: Vec<_> = workers.collect();
+        for task in producers.into_iter().chain(workers) {
+            task.await.expect("task");
+        }
+        assert_eq!(stub.seen().len(), 800);
+        let sent = sms_log::Entity::find().count(&app.db).await.expect("count");
+        assert_eq!(sent, 800);
+    }
+);
