@@ -838,7 +838,9 @@ pub async fn record_sent_many<C: ConnectionTrait + TransactionTrait>(
     let mut values: Vec<sea_orm::Value> = vec![now.into()];
     let mut cases = String::new();
     let mut held = Vec::with_capacity(sent.len());
+    let mut ids = Vec::with_capacity(sent.len());
     for (row, provider_id) in sent {
+        ids.push(row.id.to_string());
         values.push(clip(provider_id, 200).to_owned().into());
         // Ids and attempts are our own integers, written inline; provider ids are bound.
         cases.push_str(&format!(" WHEN {} THEN {}", row.id, param(values.len())));
@@ -848,8 +850,9 @@ pub async fn record_sent_many<C: ConnectionTrait + TransactionTrait>(
         "UPDATE sms_log SET status = 'sent', sent_at = {now}, next_attempt_at = NULL, \
          sensitive_body = NULL, error_code = NULL, error_message = NULL, \
          provider_message_id = CASE id{cases} END \
-         WHERE status = 'sending' AND (id, attempts) IN (VALUES {held}) RETURNING id",
+         WHERE id IN ({ids}) AND status = 'sending' AND (id, attempts) IN (VALUES {held}) RETURNING id",
         now = param(1),
+        ids = ids.join(", "),
         held = held.join(", ")
     );
     let txn = db.begin().await?;
