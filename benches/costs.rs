@@ -8,31 +8,14 @@
 //! log), then times a monthly report by day and by message type, median of 21 runs, beside the same
 //! sums grouped straight from the log.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::{sync::Arc, time::Instant};
 
 use chrono::{TimeZone, Utc};
-use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use sms_notify::{App, Config, ManualClock, sms::cost};
-
-async fn fresh(
-    engine: &str,
-    admin: Option<&str>,
-) -> anyhow::Result<(String, Option<tempfile::TempDir>)> {
-    if engine == "sqlite" {
-        let dir = tempfile::tempdir()?;
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
-        return Ok((url, Some(dir)));
-    }
-    let admin = admin.ok_or_else(|| anyhow::anyhow!("no BENCH_POSTGRES_URL"))?;
-    let conn = Database::connect(admin).await?;
-    let name = format!("smsn_cbench_{}", std::process::id());
-    conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
-        .await?;
-    conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await?;
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
-    Ok((format!("{base}/{name}"), None))
-}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -72,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("| --- | ---: | ---: | --- | ---: | ---: | ---: |");
     for engine in &engines {
-        let (url, _dir) = fresh(engine, admin.as_deref()).await?;
+        let (url, _dir) = support::fresh_database(engine, admin.as_deref(), "costs").await?;
         let mut config = Config::for_database(url);
         config.sms.workers = 0;
         config.reminders.enabled = false;

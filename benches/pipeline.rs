@@ -11,6 +11,9 @@
 //! 3. Rate limit: SMS_RATE_LIMIT_MPS=50 for BENCH_RATE_SECONDS (20) with a full queue and two worker sets
 //!    (two instances on one database): achieved rate and the busiest one-second window.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::{
     sync::{
         Arc, Mutex,
@@ -20,7 +23,7 @@ use std::{
 };
 
 use chrono::Utc;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use sms_notify::{
     App, AppContext, Config, SystemClock,
     sms::{
@@ -61,34 +64,6 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-async fn fresh_database(
-    engine: &str,
-    admin: Option<&str>,
-    tag: &str,
-) -> anyhow::Result<(String, Option<tempfile::TempDir>)> {
-    match engine {
-        "sqlite" => {
-            let dir = tempfile::tempdir()?;
-            let url = format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("bench.db").display()
-            );
-            Ok((url, Some(dir)))
-        }
-        _ => {
-            let admin = admin.ok_or_else(|| anyhow::anyhow!("no BENCH_POSTGRES_URL"))?;
-            let conn = Database::connect(admin).await?;
-            let name = format!("smsn_bench_{tag}_{}", std::process::id());
-            conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
-                .await?;
-            conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await?;
-            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
-            Ok((format!("{base}/{name}"), None))
-        }
-    }
 }
 
 async fn app_on(url: &str, mps: f64) -> anyhow::Result<App> {
@@ -169,7 +144,7 @@ async fn pipeline(
     workers: usize,
     batch: usize,
 ) -> anyhow::Result<Run> {
-    let (url, _dir) = fresh_database(engine, admin, "pipeline").await?;
+    let (url, _dir) = support::fresh_database(engine, admin, "pipeline").await?;
     let app = app_on(&url, 0.0).await?;
     let ctx = app.context.clone();
     seed_recipients(&ctx).await?;
@@ -256,7 +231,7 @@ async fn baseline(
     n: usize,
     tasks: usize,
 ) -> anyhow::Result<Run> {
-    let (url, _dir) = fresh_database(engine, admin, "baseline").await?;
+    let (url, _dir) = support::fresh_database(engine, admin, "baseline").await?;
     let app = app_on(&url, 0.0).await?;
     let db: DatabaseConnection = app.context.db.clone();
     let backend = db.get_database_backend();
@@ -325,7 +300,7 @@ async fn rate_limited(
     mps: f64,
     seconds: u64,
 ) -> anyhow::Result<(f64, usize, u64)> {
-    let (url, _dir) = fresh_database(engine, admin, "rate").await?;
+    let (url, _dir) = support::fresh_database(engine, admin, "rate").await?;
     let first = app_on(&url, mps).await?;
     let second = app_on(&url, mps).await?;
     seed_recipients(&first.context).await?;

@@ -9,35 +9,17 @@
 //! battles (500 reminders). Printed: the first scan (finding and enqueuing what is due) and an immediate
 //! second scan (the same range read again; nothing new to send).
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::{sync::Arc, time::Instant};
 
 use chrono::{TimeZone, Utc};
-use sea_orm::{ConnectionTrait, Database, DbBackend};
+use sea_orm::{ConnectionTrait, DbBackend};
 use sms_notify::{App, Config, ManualClock, reminders};
 
 const DUE_STREAKS: u64 = 1_000;
 const DUE_BATTLES: u64 = 250;
-
-async fn fresh(
-    engine: &str,
-    admin: Option<&str>,
-    tag: &str,
-) -> anyhow::Result<(String, Option<tempfile::TempDir>)> {
-    if engine == "sqlite" {
-        let dir = tempfile::tempdir()?;
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("r.db").display());
-        return Ok((url, Some(dir)));
-    }
-    let admin = admin.ok_or_else(|| anyhow::anyhow!("no BENCH_POSTGRES_URL"))?;
-    let conn = Database::connect(admin).await?;
-    let name = format!("smsn_rbench_{tag}_{}", std::process::id());
-    conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
-        .await?;
-    conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await?;
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
-    Ok((format!("{base}/{name}"), None))
-}
 
 /// Fills the tables with set-based SQL: `users` opted-in recipients with streaks, `users / 10` battles.
 async fn seed(db: &impl ConnectionTrait, users: u64, now_epoch: i64) -> anyhow::Result<()> {
@@ -150,7 +132,9 @@ async fn main() -> anyhow::Result<()> {
     println!("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |");
     for engine in &engines {
         for users in [large, large / 10] {
-            let (url, _dir) = fresh(engine, admin.as_deref(), &users.to_string()).await?;
+            let (url, _dir) =
+                support::fresh_database(engine, admin.as_deref(), &format!("reminders{users}"))
+                    .await?;
             let mut config = Config::for_database(url);
             config.sms.workers = 0;
             config.reminders.enabled = false;

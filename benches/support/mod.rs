@@ -1,0 +1,29 @@
+//! What the benchmarks share: a fresh database of each engine.
+
+use sea_orm::{ConnectionTrait, Database};
+
+/// A new empty database: an SQLite file in a temporary folder (kept alive by the returned guard), or a
+/// PostgreSQL database created through `admin` (a superuser URL).
+pub async fn fresh_database(
+    engine: &str,
+    admin: Option<&str>,
+    tag: &str,
+) -> anyhow::Result<(String, Option<tempfile::TempDir>)> {
+    if engine == "sqlite" {
+        let dir = tempfile::tempdir()?;
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("bench.db").display()
+        );
+        return Ok((url, Some(dir)));
+    }
+    let admin = admin.ok_or_else(|| anyhow::anyhow!("no BENCH_POSTGRES_URL"))?;
+    let conn = Database::connect(admin).await?;
+    let name = format!("smsn_bench_{tag}_{}", std::process::id());
+    conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+        .await?;
+    conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await?;
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
+    Ok((format!("{base}/{name}"), None))
+}
