@@ -28,13 +28,7 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000_000);
-    let admin = std::env::var("BENCH_POSTGRES_URL")
-        .ok()
-        .filter(|s| !s.is_empty());
-    let mut engines = vec!["sqlite"];
-    if admin.is_some() {
-        engines.push("postgres");
-    }
+    let (engines, admin) = support::engines();
     // The log ends now; the report is for March, the last full month.
     let end = Utc
         .with_ymd_and_hms(2026, 4, 2, 0, 0, 0)

@@ -354,13 +354,8 @@ async fn rate_limited(
 async fn main() -> anyhow::Result<()> {
     let n: usize = env_or("BENCH_MESSAGES", 100_000);
     let rate_seconds: u64 = env_or("BENCH_RATE_SECONDS", 20);
-    let admin = std::env::var("BENCH_POSTGRES_URL")
-        .ok()
-        .filter(|s| !s.is_empty());
-    let mut engines = vec!["sqlite"];
-    if admin.is_some() {
-        engines.push("postgres");
-    } else {
+    let (engines, admin) = support::engines();
+    if admin.is_none() {
         println!("(BENCH_POSTGRES_URL is not set: PostgreSQL skipped)");
     }
     println!(

@@ -109,13 +109,7 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let admin = std::env::var("BENCH_POSTGRES_URL")
-        .ok()
-        .filter(|s| !s.is_empty());
-    let mut engines = vec!["sqlite"];
-    if admin.is_some() {
-        engines.push("postgres");
-    }
+    let (engines, admin) = support::engines();
     // 15:00 UTC on a Monday: 10:00 in New York (the recipients' default zone), outside quiet hours.
     let now = Utc
         .with_ymd_and_hms(2026, 3, 2, 15, 0, 0)

@@ -10,6 +10,7 @@ pub mod http;
 pub mod recipients;
 pub mod reminders;
 pub mod sms;
+pub mod sql;
 pub mod verification;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};

@@ -173,6 +173,21 @@ pub async fn load_many<'a>(
     Ok(out)
 }
 
+/// Takes the recipient's row for the rest of the transaction by writing to it first: the row lock on
+/// PostgreSQL, the write lock on SQLite. Reads that follow cannot go stale before the commit.
+pub async fn lock_row(
+    txn: &impl ConnectionTrait,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    recipients::Entity::update_many()
+        .col_expr(recipients::Column::UpdatedAt, Expr::value(now))
+        .filter(recipients::Column::UserId.eq(user_id))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
 /// Opens a transaction that holds the recipient's row for writing: the first statement is an update,
 /// which takes the row lock on PostgreSQL and the write lock on SQLite, so the read that follows cannot
 /// go stale before the transaction commits.
@@ -183,11 +198,7 @@ async fn begin_locked<C: ConnectionTrait + TransactionTrait>(
 ) -> Result<(sea_orm::DatabaseTransaction, Profile), DbErr> {
     ensure(db, user_id, now).await?;
     let txn = db.begin().await?;
-    recipients::Entity::update_many()
-        .col_expr(recipients::Column::UpdatedAt, Expr::value(now))
-        .filter(recipients::Column::UserId.eq(user_id))
-        .exec(&txn)
-        .await?;
+    lock_row(&txn, user_id, now).await?;
     let profile = load(&txn, user_id)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("recipient {user_id}")))?;

@@ -192,11 +192,7 @@ pub async fn start(
     let code = new_code();
     let hash = hash_code(code.clone()).await?;
     let txn = db.begin().await?;
-    entity::recipients::Entity::update_many()
-        .col_expr(entity::recipients::Column::UpdatedAt, Expr::value(now))
-        .filter(entity::recipients::Column::UserId.eq(user_id))
-        .exec(&txn)
-        .await?;
+    recipients::lock_row(&txn, user_id, now).await?;
     if let Some(last) = pv::Entity::find()
         .filter(pv::Column::UserId.eq(user_id))
         .order_by_desc(pv::Column::CreatedAt)

@@ -27,3 +27,15 @@ pub async fn fresh_database(
     let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
     Ok((format!("{base}/{name}"), None))
 }
+
+/// The engines to measure: SQLite always, PostgreSQL when `BENCH_POSTGRES_URL` gives a superuser URL.
+pub fn engines() -> (Vec<&'static str>, Option<String>) {
+    let admin = std::env::var("BENCH_POSTGRES_URL")
+        .ok()
+        .filter(|s| !s.is_empty());
+    let mut engines = vec!["sqlite"];
+    if admin.is_some() {
+        engines.push("postgres");
+    }
+    (engines, admin)
+}

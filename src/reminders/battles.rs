@@ -1,7 +1,7 @@
 //! Battle reminders: participants of active battles who have not submitted, shortly before the deadline.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
 
 use super::{ScanReport, zone_of};
 use crate::{
@@ -66,10 +66,7 @@ async fn candidates(
     after: Option<(DateTime<Utc>, String, String)>,
 ) -> Result<Vec<Candidate>, DbErr> {
     let backend = db.get_database_backend();
-    let p = |n: usize| match backend {
-        DbBackend::Postgres => format!("${n}"),
-        _ => format!("?{n}"),
-    };
+    let p = |n: usize| crate::sql::placeholder(backend, n);
     let mut values: Vec<sea_orm::Value> = vec![now.into(), horizon.into()];
     let mut keyset = String::new();
     if let Some((deadline, battle, user)) = after {

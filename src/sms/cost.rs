@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, Utc};
 use rust_decimal::Decimal;
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DbErr, Statement};
+
+use crate::sql::placeholder;
 
 /// Micro-dollars in a dollar.
 pub const MICROS: i64 = 1_000_000;
@@ -45,13 +47,6 @@ pub fn month_of(at: DateTime<Utc>) -> String {
 /// The rollup day of a moment: `YYYY-MM-DD` in UTC.
 pub fn day_of(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d").to_string()
-}
-
-fn placeholder(backend: DbBackend, n: usize) -> String {
-    match backend {
-        DbBackend::Postgres => format!("${n}"),
-        _ => format!("?{n}"),
-    }
 }
 
 /// Reserves `micros` of `month`'s budget unless that would pass `cap`; one atomic statement, so

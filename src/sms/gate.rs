@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 
+use crate::sql::placeholder;
+
 /// The gate's row for the (single) origination identity.
 pub const GATE: &str = "sms";
 /// How late after its slot a send may still go.
@@ -36,13 +38,6 @@ pub async fn ensure(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     ))
     .await?;
     Ok(())
-}
-
-fn placeholder(backend: DbBackend, n: usize) -> String {
-    match backend {
-        DbBackend::Postgres => format!("${n}"),
-        _ => "?".to_owned(),
-    }
 }
 
 /// Reserves the next free slot at or after `now_us`; returns its time in microseconds.

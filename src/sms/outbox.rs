@@ -166,13 +166,6 @@ fn validate(template: &Template) -> Result<(), SendError> {
     }
 }
 
-pub async fn is_opted_out(db: &impl ConnectionTrait, e164: &str) -> Result<bool, DbErr> {
-    Ok(opt_outs::Entity::find_by_id(e164.to_owned())
-        .one(db)
-        .await?
-        .is_some())
-}
-
 /// Adds a number to the opt-out list (idempotent).
 pub async fn add_opt_out(
     db: &impl ConnectionTrait,
@@ -810,7 +803,6 @@ fn held(row: &sms_log::Model) -> sea_orm::Condition {
 /// What became of one claimed message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    Sent,
     /// Back in the queue for another attempt.
     Retrying,
     Failed,
@@ -831,10 +823,7 @@ pub async fn record_sent_many<C: ConnectionTrait + TransactionTrait>(
         return Ok(0);
     }
     let backend = db.get_database_backend();
-    let param = |n: usize| match backend {
-        DbBackend::Postgres => format!("${n}"),
-        _ => format!("?{n}"),
-    };
+    let param = |n: usize| crate::sql::placeholder(backend, n);
     let mut values: Vec<sea_orm::Value> = vec![now.into()];
     let mut cases = String::new();
     let mut held = Vec::with_capacity(sent.len());

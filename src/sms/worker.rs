@@ -30,7 +30,6 @@ pub struct BatchReport {
 impl BatchReport {
     fn count(&mut self, outcome: Outcome) {
         match outcome {
-            Outcome::Sent => self.sent += 1,
             Outcome::Retrying => self.retrying += 1,
             Outcome::Failed => self.failed += 1,
             Outcome::Released => self.released += 1,
