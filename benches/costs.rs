@@ -103,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
         db.execute_unprepared("ANALYZE").await?;
         let fill = t.elapsed().as_secs_f64();
         let rollup_rows: i64 = db
-            .query_one(Statement::from_string(
+            .query_one_raw(Statement::from_string(
                 backend,
                 "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM cost_rollup",
             ))
@@ -141,7 +141,7 @@ async fn main() -> anyhow::Result<()> {
             for _ in 0..3 {
                 let t = Instant::now();
                 raw = db
-                    .query_all(Statement::from_sql_and_values(
+                    .query_all_raw(Statement::from_sql_and_values(
                         backend,
                         raw_sql.clone(),
                         [from.into(), to.into()],

@@ -203,7 +203,7 @@ async fn pipeline(
     loop {
         let row = ctx
             .db
-            .query_one(Statement::from_string(
+            .query_one_raw(Statement::from_string(
                 ctx.db.get_database_backend(),
                 "SELECT COUNT(*) AS c FROM sms_log WHERE status = 'sent'",
             ))
@@ -257,7 +257,7 @@ async fn baseline(
                 let mut i = t;
                 while i < n {
                     let row = db
-                        .query_one(Statement::from_sql_and_values(
+                        .query_one_raw(Statement::from_sql_and_values(
                             backend,
                             insert,
                             [
@@ -273,7 +273,7 @@ async fn baseline(
                     i += tasks;
                 }
                 for id in ids {
-                    db.execute(Statement::from_sql_and_values(
+                    db.execute_raw(Statement::from_sql_and_values(
                         backend,
                         update,
                         [format!("noop-{id}").into(), Utc::now().into(), id.into()],

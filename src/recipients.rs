@@ -9,6 +9,7 @@ use entity::{
     sms_preferences::{self, ConsentMethod},
 };
 use sea_orm::{
+    TransactionSession,
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
@@ -195,7 +196,7 @@ async fn begin_locked<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     user_id: &str,
     now: DateTime<Utc>,
-) -> Result<(sea_orm::DatabaseTransaction, Profile), DbErr> {
+) -> Result<(C::Transaction, Profile), DbErr> {
     ensure(db, user_id, now).await?;
     let txn = db.begin().await?;
     lock_row(&txn, user_id, now).await?;

@@ -15,6 +15,7 @@ use entity::{
     sms_preferences::ConsentMethod,
 };
 use sea_orm::{
+    ExprTrait,
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait, sea_query::Expr,
 };

@@ -59,7 +59,7 @@ pub async fn reserve(
 ) -> Result<bool, DbErr> {
     let backend = db.get_database_backend();
     let p = |n| placeholder(backend, n);
-    db.execute(Statement::from_sql_and_values(
+    db.execute_raw(Statement::from_sql_and_values(
         backend,
         format!(
             "INSERT INTO spend_months (month, reserved_micros, warned_pct) VALUES ({}, 0, 0) \
@@ -70,7 +70,7 @@ pub async fn reserve(
     ))
     .await?;
     let result = db
-        .execute(Statement::from_sql_and_values(
+        .execute_raw(Statement::from_sql_and_values(
             backend,
             format!(
                 "UPDATE spend_months SET reserved_micros = reserved_micros + {0} \
@@ -88,7 +88,7 @@ pub async fn reserve(
 /// Gives `micros` of `month`'s budget back (a send that failed).
 pub async fn release(db: &impl ConnectionTrait, month: &str, micros: i64) -> Result<(), DbErr> {
     let backend = db.get_database_backend();
-    db.execute(Statement::from_sql_and_values(
+    db.execute_raw(Statement::from_sql_and_values(
         backend,
         format!(
             "UPDATE spend_months SET reserved_micros = reserved_micros - {} WHERE month = {}",
@@ -105,7 +105,7 @@ pub async fn release(db: &impl ConnectionTrait, month: &str, micros: i64) -> Res
 pub async fn reserved(db: &impl ConnectionTrait, month: &str) -> Result<i64, DbErr> {
     let backend = db.get_database_backend();
     let row = db
-        .query_one(Statement::from_sql_and_values(
+        .query_one_raw(Statement::from_sql_and_values(
             backend,
             format!(
                 "SELECT reserved_micros FROM spend_months WHERE month = {}",
@@ -134,7 +134,7 @@ pub async fn warn_thresholds(
     let p = |n| placeholder(backend, n);
     for pct in [50_i64, 80, 100] {
         let crossed = db
-            .execute(Statement::from_sql_and_values(
+            .execute_raw(Statement::from_sql_and_values(
                 backend,
                 format!(
                     "UPDATE spend_months SET warned_pct = {0} \
@@ -217,7 +217,7 @@ pub async fn rollup_add(
          cost_micros = cost_rollup.cost_micros + excluded.cost_micros",
         rows.join(", ")
     );
-    db.execute(Statement::from_sql_and_values(backend, sql, values))
+    db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
     Ok(())
 }
@@ -320,7 +320,7 @@ pub async fn report(
         placeholder(backend, 2)
     );
     let rows = db
-        .query_all(Statement::from_sql_and_values(
+        .query_all_raw(Statement::from_sql_and_values(
             backend,
             sql,
             [first.into(), last.into()],

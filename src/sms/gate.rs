@@ -27,7 +27,7 @@ pub fn interval_us(mps: f64) -> i64 {
 
 /// Creates the gate's row if it is missing.
 pub async fn ensure(db: &impl ConnectionTrait) -> Result<(), DbErr> {
-    db.execute(Statement::from_sql_and_values(
+    db.execute_raw(Statement::from_sql_and_values(
         db.get_database_backend(),
         format!(
             "INSERT INTO send_gate (name, next_slot_us, paused_until_us) VALUES ({}, 0, 0) \
@@ -58,7 +58,7 @@ pub async fn reserve_slot(
         }
     };
     let row = db
-        .query_one(Statement::from_sql_and_values(
+        .query_one_raw(Statement::from_sql_and_values(
             backend,
             sql,
             [now_us.into(), interval_us.into(), GATE.into()],
@@ -78,7 +78,7 @@ pub async fn pause_until(db: &impl ConnectionTrait, until_us: i64) -> Result<(),
         }
         _ => "UPDATE send_gate SET paused_until_us = MAX(paused_until_us, ?1) WHERE name = ?2",
     };
-    db.execute(Statement::from_sql_and_values(
+    db.execute_raw(Statement::from_sql_and_values(
         backend,
         sql,
         [until_us.into(), GATE.into()],
@@ -91,7 +91,7 @@ pub async fn pause_until(db: &impl ConnectionTrait, until_us: i64) -> Result<(),
 pub async fn paused_until(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
     let backend = db.get_database_backend();
     let row = db
-        .query_one(Statement::from_sql_and_values(
+        .query_one_raw(Statement::from_sql_and_values(
             backend,
             format!(
                 "SELECT paused_until_us FROM send_gate WHERE name = {}",

@@ -9,6 +9,7 @@ use entity::{
     sms_log::{self, MessageType, SmsStatus},
 };
 use sea_orm::{
+    ExprTrait, TransactionSession,
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Statement,
     TransactionTrait,
@@ -846,7 +847,7 @@ pub async fn record_sent_many<C: ConnectionTrait + TransactionTrait>(
     );
     let txn = db.begin().await?;
     let updated: std::collections::HashSet<i64> = txn
-        .query_all(Statement::from_sql_and_values(backend, sql, values))
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?
         .iter()
         .filter_map(|r| r.try_get::<i64>("", "id").ok())
@@ -885,7 +886,7 @@ pub async fn release(
 /// Exponential backoff with equal jitter: 2 s, 4 s, 8 s ... capped at 10 minutes, each between half and
 /// all of its step, so retries of a burst spread out.
 pub fn backoff(attempt: i32) -> Duration {
-    let step = 2_i64.saturating_pow(attempt.clamp(1, 20) as u32).min(600);
+    let step = Ord::min(2_i64.saturating_pow(attempt.clamp(1, 20) as u32), 600);
     let half = step * 500;
     Duration::milliseconds(half + rand::random_range(0..=half))
 }

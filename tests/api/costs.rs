@@ -189,7 +189,7 @@ async fn raw_sums(app: &TestApp, column: &str) -> Vec<(String, i64, i64, i64)> {
     );
     let rows = app
         .db
-        .query_all(Statement::from_string(app.db.get_database_backend(), sql))
+        .query_all_raw(Statement::from_string(app.db.get_database_backend(), sql))
         .await
         .expect("raw sums");
     rows.iter()

@@ -66,7 +66,7 @@ fn replace_database(url: &str, name: &str) -> String {
 /// Drops databases of earlier runs (older than an hour), so a long-lived server does not fill up.
 async fn drop_stale_databases(conn: &sea_orm::DatabaseConnection) {
     let Ok(rows) = conn
-        .query_all(sea_orm::Statement::from_string(
+        .query_all_raw(sea_orm::Statement::from_string(
             conn.get_database_backend(),
             "SELECT datname FROM pg_database WHERE datname LIKE 'smsn_test_%'",
         ))
