@@ -6,12 +6,14 @@ use std::{
     time::Duration,
 };
 
+use async_graphql::ServerError;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::{
     Json, Router,
     extract::{ConnectInfo, MatchedPath, Path, State},
-    http::{HeaderMap, Request, StatusCode, header},
-    response::{Html, IntoResponse},
+    http::{HeaderMap, Method, Request, StatusCode, header},
+    middleware::{self, Next},
+    response::{Html, IntoResponse, Response},
     routing::get,
 };
 use ipnet::IpNet;
@@ -20,7 +22,10 @@ use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
 use crate::{
     App,
     auth::JwtKeys,
-    graphql::{AppSchema, RequestContext},
+    graphql::{
+        AppSchema, RequestContext,
+        limits::{self, DocumentLimits},
+    },
 };
 
 /// Largest request body accepted: a GraphQL document with variables is a few kilobytes.
@@ -47,7 +52,12 @@ impl HttpState {
 
 pub fn router(state: HttpState) -> Router {
     Router::new()
-        .route("/graphql", get(graphiql).post(graphql))
+        .route(
+            "/graphql",
+            get(graphiql)
+                .post(graphql)
+                .route_layer(middleware::from_fn(require_json)),
+        )
         .route("/graphiql/{file}", get(graphiql_asset))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -65,6 +75,33 @@ pub fn router(state: HttpState) -> Router {
         .with_state(state)
 }
 
+/// A POST to `/graphql` must say that its body is JSON (`Content-Type: application/json`): a body
+/// sent as `text/plain` or a form is what a cross-site page can send without asking, so it gets 415
+/// and is never executed.
+async fn require_json(request: Request<axum::body::Body>, next: Next) -> Response {
+    if request.method() != Method::POST || is_json(request.headers()) {
+        return next.run(request).await;
+    }
+    (
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Json(serde_json::json!({
+            "errors": [{
+                "message": "Send the query as JSON, with the header Content-Type: application/json.",
+                "extensions": { "code": "UNSUPPORTED_MEDIA_TYPE" }
+            }]
+        })),
+    )
+        .into_response()
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+}
+
 async fn graphql(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -78,10 +115,16 @@ async fn graphql(
         auth,
         client_ip: Some(client_ip(peer.ip(), &headers, &state.trusted_proxies)),
     };
-    let mut response = state
-        .schema
-        .execute(request.into_inner().data(context))
-        .await;
+    let mut request = request.into_inner().data(context);
+    // Parsed and measured here, in linear time, before validation can expand anything.
+    let measured = request.parsed_query().map_err(|e| vec![e]).and_then(|doc| {
+        limits::check(doc, &DocumentLimits::SERVICE)
+            .map_err(|too_large| vec![ServerError::new(too_large.to_string(), None)])
+    });
+    let mut response = match measured {
+        Ok(_) => state.schema.execute(request).await,
+        Err(errors) => async_graphql::Response::from_errors(errors),
+    };
     // Parse, validation and argument errors come from async-graphql without a code: they are the
     // client's to fix.
     for error in &mut response.errors {

@@ -25,6 +25,10 @@ pub use crate::{
     config::Config,
 };
 
+/// The log filter when `RUST_LOG` is not set: the service's own events from `info`, its dependencies'
+/// (the database driver, the scheduler, the HTTP stack, the AWS SDK) only from `warn`.
+pub const DEFAULT_LOG_FILTER: &str = "warn,sms_notify=info";
+
 /// What domain code and resolvers share: the database, the clock, the settings and the signals between
 /// the API and the outbox workers.
 #[derive(Clone, Debug)]

@@ -1,6 +1,6 @@
 //! The `sms-notify` command: parses the command line and calls the library.
 
-use std::{process::ExitCode, sync::Arc, time::Duration};
+use std::{io::IsTerminal, process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -87,7 +87,7 @@ fn main() -> ExitCode {
 
 fn init_tracing(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,tower_http=info"));
+        .unwrap_or_else(|_| EnvFilter::new(sms_notify::DEFAULT_LOG_FILTER));
     let registry = tracing_subscriber::registry().with(filter);
     match format {
         // Logs go to standard error; standard output carries what a command prints (the scan's JSON,
@@ -95,8 +95,13 @@ fn init_tracing(format: LogFormat) {
         LogFormat::Json => registry
             .with(fmt::layer().json().with_writer(std::io::stderr))
             .init(),
+        // Colour only for a person at a terminal: a file or a pipe gets plain text.
         LogFormat::Text => registry
-            .with(fmt::layer().with_writer(std::io::stderr))
+            .with(
+                fmt::layer()
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(std::io::stderr),
+            )
             .init(),
     }
 }

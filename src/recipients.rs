@@ -9,11 +9,10 @@ use entity::{
     sms_preferences::{self, ConsentMethod},
 };
 use sea_orm::{
-    TransactionSession,
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
-    TransactionTrait,
+    TransactionSession, TransactionTrait,
     sea_query::{Expr, OnConflict},
 };
 
@@ -186,6 +185,39 @@ pub async fn lock_row(
         .filter(recipients::Column::UserId.eq(user_id))
         .exec(txn)
         .await?;
+    Ok(())
+}
+
+/// Holds the rows of `users` for the rest of the transaction: on PostgreSQL a row lock each, taken in
+/// key order so that two transactions never wait for each other in a circle; on SQLite a write, which
+/// takes the database's write lock (a transaction's first statement must write there, or a later write
+/// fails once another writer has committed).
+pub async fn lock_rows<'a>(
+    txn: &impl ConnectionTrait,
+    users: impl Iterator<Item = &'a str>,
+) -> Result<(), DbErr> {
+    let mut users: Vec<&str> = users.collect();
+    users.sort_unstable();
+    users.dedup();
+    if users.is_empty() {
+        return Ok(());
+    }
+    let backend = txn.get_database_backend();
+    let list = (1..=users.len())
+        .map(|n| crate::sql::placeholder(backend, n))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = match backend {
+        sea_orm::DbBackend::Postgres => format!(
+            "SELECT user_id FROM recipients WHERE user_id IN ({list}) ORDER BY user_id FOR UPDATE"
+        ),
+        _ => format!("UPDATE recipients SET user_id = user_id WHERE user_id IN ({list})"),
+    };
+    let values: Vec<sea_orm::Value> = users.into_iter().map(Into::into).collect();
+    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+        backend, sql, values,
+    ))
+    .await?;
     Ok(())
 }
 

@@ -15,9 +15,8 @@ use entity::{
     sms_preferences::ConsentMethod,
 };
 use sea_orm::{
-    ExprTrait,
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait, sea_query::Expr,
+    ExprTrait, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait, sea_query::Expr,
 };
 use tokio::sync::Semaphore;
 
@@ -119,7 +118,10 @@ pub enum VerificationError {
     Expired,
     #[error("This code was tried too many times; ask for a new one.")]
     TooManyAttempts,
-    #[error("That code is not right; {remaining} tries left.")]
+    #[error(
+        "That code is not right; {remaining} {} left.",
+        if *remaining == 1 { "try" } else { "tries" }
+    )]
     WrongCode { remaining: i32 },
     #[error("That code is not right, and it was the last try; ask for a new one.")]
     WrongCodeLastTry,
@@ -362,18 +364,18 @@ pub async fn confirm(
         return Err(VerificationError::Expired);
     }
     // Take a try before checking: one atomic update, so concurrent guesses can never exceed the limit.
+    // It returns the count it wrote, so each of several concurrent guesses is told its own place.
     let taken = pv::Entity::update_many()
         .col_expr(pv::Column::Attempts, Expr::col(pv::Column::Attempts).add(1))
         .filter(pv::Column::Id.eq(pending.id))
         .filter(pv::Column::Attempts.lt(MAX_ATTEMPTS))
         .filter(pv::Column::ConsumedAt.is_null())
         .filter(pv::Column::InvalidatedAt.is_null())
-        .exec(db)
+        .exec_with_returning(db)
         .await?;
-    if taken.rows_affected == 0 {
+    let Some(tries_used) = taken.first().map(|row| row.attempts) else {
         return Err(VerificationError::TooManyAttempts);
-    }
-    let tries_used = pending.attempts + 1;
+    };
     if !check_code(code.to_owned(), pending.code_hash.clone()).await? {
         let remaining = MAX_ATTEMPTS - tries_used;
         return Err(if remaining <= 0 {

@@ -1,6 +1,7 @@
 //! The GraphQL API: thin resolvers split by domain. They parse, authorise, call a domain function and
 //! map its result; no SQL here.
 
+pub mod limits;
 pub mod mutation;
 pub mod query;
 pub mod types;
@@ -40,6 +41,11 @@ pub fn schema_builder() -> SchemaBuilder<query::Query, mutation::Mutation, Empty
     )
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
+    .extension(limits::ValidationOffWorkers)
+    .override_output_type_description::<chrono::DateTime<chrono::Utc>>(
+        types::scalars::DATE_TIME_DESCRIPTION,
+    )
+    .override_output_type_description::<rust_decimal::Decimal>(types::scalars::DECIMAL_DESCRIPTION)
 }
 
 /// The SDL of the API: the content of `schema.graphql`.

@@ -9,10 +9,9 @@ use entity::{
     sms_log::{self, MessageType, SmsStatus},
 };
 use sea_orm::{
-    ExprTrait, TransactionSession,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Statement,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, ExprTrait, QueryFilter, Statement,
+    TransactionSession, TransactionTrait,
     sea_query::{Expr, OnConflict},
 };
 
@@ -347,13 +346,6 @@ pub async fn enqueue_many(
             .collect()
     };
 
-    // Promotions each user got in the last 24 hours, for the daily limit: one grouped query.
-    let mut promotions_today = promotions_since(
-        db,
-        profiles.keys().map(String::as_str),
-        now - Duration::hours(24),
-    )
-    .await?;
     let costs = &ctx.config.costs;
 
     let mut rows = Vec::new();
@@ -419,21 +411,9 @@ pub async fn enqueue_many(
                     QuietPolicy::Block => Err(policy::BlockedReason::QuietHours),
                 },
             }
-        })
-        .and_then(|()| {
-            let Some(user) = profile.map(|p| p.recipient.user_id.as_str()) else {
-                return Ok(());
-            };
-            if !item.request.promotional {
-                return Ok(());
-            }
-            let today = promotions_today.entry(user.to_owned()).or_insert(0);
-            if *today >= costs.user_daily_limit {
-                return Err(policy::BlockedReason::UserDailyLimit);
-            }
-            *today += 1;
-            Ok(())
         });
+        // The daily limit and the budget are decided in the insert transaction (`insert_rows`), where
+        // concurrent senders take their turns.
         let price = country
             .and_then(|c| {
                 costs
@@ -546,6 +526,48 @@ pub async fn enqueue_many(
         .collect())
 }
 
+/// Blocks, with `user_daily_limit`, each accepted promotion whose user already has
+/// `SMS_USER_DAILY_LIMIT` promotions in the last 24 hours, counting the batch's earlier rows. First it
+/// locks the users' rows in key order (PostgreSQL) or takes the write lock (SQLite), so concurrent
+/// senders to one user count one after the other: the count it reads cannot change before commit.
+async fn apply_daily_limit(
+    txn: &impl ConnectionTrait,
+    rows: &mut [sms_log::ActiveModel],
+    limit: u32,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let limited = |row: &sms_log::ActiveModel| {
+        value(&row.status) == Some(SmsStatus::Pending) && value(&row.promotional) == Some(true)
+    };
+    let users: std::collections::BTreeSet<String> = rows
+        .iter()
+        .filter(|r| limited(r))
+        .filter_map(|r| value(&r.user_id).flatten())
+        .collect();
+    if users.is_empty() {
+        return Ok(());
+    }
+    crate::recipients::lock_rows(txn, users.iter().map(String::as_str)).await?;
+    let mut today = promotions_since(
+        txn,
+        users.iter().map(String::as_str),
+        now - Duration::hours(24),
+    )
+    .await?;
+    for row in rows.iter_mut().filter(|r| limited(r)) {
+        let Some(user) = value(&row.user_id).flatten() else {
+            continue;
+        };
+        let count = today.entry(user).or_insert(0);
+        if *count >= limit {
+            block(row, policy::BlockedReason::UserDailyLimit);
+        } else {
+            *count += 1;
+        }
+    }
+    Ok(())
+}
+
 /// Promotions (not blocked) each of `users` got since `since`.
 async fn promotions_since<'a>(
     db: &impl ConnectionTrait,
@@ -582,10 +604,18 @@ fn value<T: Clone + Into<sea_orm::Value>>(v: &sea_orm::ActiveValue<T>) -> Option
     }
 }
 
-/// Turns an accepted row into one blocked for the budget.
-fn block_for_budget(row: &mut sms_log::ActiveModel) {
+/// Whether a message may spend the transactional reserve: verification codes and security alerts only.
+pub fn may_use_reserve(message_type: MessageType) -> bool {
+    matches!(
+        message_type,
+        MessageType::PhoneVerification | MessageType::SecurityAlert
+    )
+}
+
+/// Turns an accepted row into one blocked for `reason`.
+fn block(row: &mut sms_log::ActiveModel, reason: policy::BlockedReason) {
     row.status = Set(SmsStatus::Blocked);
-    row.blocked_reason = Set(Some(policy::BlockedReason::SpendLimit.as_str().to_owned()));
+    row.blocked_reason = Set(Some(reason.as_str().to_owned()));
     row.next_attempt_at = Set(None);
     row.sensitive_body = Set(None);
     row.cost_micros = Set(None);
@@ -610,15 +640,19 @@ async fn insert_rows(
     let month = cost::month_of(now);
     let txn = db.begin().await?;
 
+    apply_daily_limit(&txn, &mut rows, costs.user_daily_limit, now).await?;
+
     let mut reserved_any = false;
-    for (promotional, cap) in [
-        (false, costs.monthly_limit),
-        (true, costs.monthly_limit - costs.transactional_reserve),
+    // Codes and security alerts may spend the whole budget; everything else (promotions and free
+    // texts alike) stops where the transactional reserve begins.
+    for (reserved_for, cap) in [
+        (true, costs.monthly_limit),
+        (false, costs.monthly_limit - costs.transactional_reserve),
     ] {
         let charged: Vec<usize> = (0..rows.len())
             .filter(|&i| {
                 value(&rows[i].status) == Some(SmsStatus::Pending)
-                    && value(&rows[i].promotional) == Some(promotional)
+                    && value(&rows[i].message_type).is_some_and(may_use_reserve) == reserved_for
                     && value(&rows[i].cost_micros).flatten().is_some_and(|c| c > 0)
             })
             .collect();
@@ -636,7 +670,7 @@ async fn insert_rows(
             if cost::reserve(&txn, &month, cost_of(&rows[i]), cap).await? {
                 reserved_any = true;
             } else {
-                block_for_budget(&mut rows[i]);
+                block(&mut rows[i], policy::BlockedReason::SpendLimit);
             }
         }
     }

@@ -28,7 +28,14 @@ pub fn normalize(input: &str, default_region: country::Id) -> Result<String, Pho
     if !trimmed.chars().any(|c| c.is_ascii_digit()) {
         return Err(PhoneError::NotANumber { input: owned() });
     }
-    let number = phonenumber::parse(Some(default_region), trimmed).map_err(|e| match e {
+    // A number written with its country code is read with that country's rules. The `phonenumber`
+    // crate strips the *default* region's national prefix from it otherwise: with `US` as the default,
+    // "+49 1512 3456789" lost the "1" of its mobile prefix and became another person's number.
+    let parsed = match international_form(trimmed, default_region) {
+        Some(plus) => phonenumber::parse(None, plus),
+        None => national(trimmed, default_region),
+    };
+    let number = parsed.map_err(|e| match e {
         ParseError::InvalidCountryCode => PhoneError::UnknownCountryCode { input: owned() },
         ParseError::TooShortAfterIdd | ParseError::TooShortNsn => {
             PhoneError::TooShort { input: owned() }
@@ -55,6 +62,38 @@ pub fn normalize(input: &str, default_region: country::Id) -> Result<String, Pho
         });
     }
     Ok(number.format().mode(Mode::E164).to_string())
+}
+
+/// A number written without `+`, in `region`. When its first digits spell the region's own country
+/// code, the crate takes them for it (Rwanda's "250 123 456" became +250 123456); as libphonenumber
+/// does, the digits stay the national number when only that reading is valid.
+fn national(input: &str, region: country::Id) -> Result<phonenumber::PhoneNumber, ParseError> {
+    let number = phonenumber::parse(Some(region), input)?;
+    if number.code().source() != country::Source::Number || phonenumber::is_valid(&number) {
+        return Ok(number);
+    }
+    let digits: String = input.chars().filter(char::is_ascii_digit).collect();
+    match country_code_of(region).map(|code| phonenumber::parse(None, format!("+{code}{digits}"))) {
+        Some(Ok(whole)) if phonenumber::is_valid(&whole) => Ok(whole),
+        _ => Ok(number),
+    }
+}
+
+/// `input` as `+<country code><number>` when it is written with its country code: after a `+`, or
+/// after the international prefix dialled from `default_region` ("011" from the US, "00" from most of
+/// Europe). `None` for a national writing.
+fn international_form(input: &str, default_region: country::Id) -> Option<String> {
+    let digits: String = input.chars().filter(char::is_ascii_digit).collect();
+    let first = input.chars().find(|c| *c == '+' || c.is_ascii_digit())?;
+    if first == '+' {
+        return Some(format!("+{digits}"));
+    }
+    let idd = phonenumber::metadata::DATABASE
+        .by_id(default_region.as_ref())?
+        .international_prefix()?
+        .find(&digits)
+        .filter(|m| m.start() == 0 && m.end() < digits.len())?;
+    Some(format!("+{}", &digits[idd.end()..]))
 }
 
 fn country_code_of(region: country::Id) -> Option<u16> {
@@ -110,6 +149,57 @@ mod tests {
         ] {
             assert_eq!(normalize(input, region).as_deref(), Ok(want), "{input}");
         }
+    }
+
+    /// Every region's example numbers in their usual writings, against what libphonenumber makes of
+    /// each (`scripts/phone_cases.py` wrote the table from the same metadata version).
+    #[test]
+    fn agrees_with_libphonenumber_on_every_region() {
+        let table = include_str!("../../tests/data/phone_cases.tsv");
+        let mut checked = 0;
+        let mut wrong = Vec::new();
+        for line in table.lines().filter(|l| !l.starts_with('#')) {
+            let mut cols = line.split('\t');
+            let (Some(input), Some(region), Some(want)) = (cols.next(), cols.next(), cols.next())
+            else {
+                panic!("malformed line: {line}");
+            };
+            let region: country::Id = region.parse().expect("region");
+            let got = normalize(input, region).unwrap_or_else(|_| "invalid".into());
+            if got != want {
+                wrong.push(format!("{input} (default {region:?}): {got}, want {want}"));
+            }
+            checked += 1;
+        }
+        assert!(checked > 4000, "only {checked} cases");
+        assert!(
+            wrong.is_empty(),
+            "{} of {checked} differ:\n{}",
+            wrong.len(),
+            wrong.join("\n")
+        );
+    }
+
+    #[test]
+    fn international_numbers_keep_their_digits_whatever_the_default_region() {
+        for region in [US, country::Id::GB, country::Id::DE] {
+            assert_eq!(
+                normalize("+49 1512 3456789", region).as_deref(),
+                Ok("+4915123456789")
+            );
+            assert_eq!(
+                normalize("+86 131 2345 6789", region).as_deref(),
+                Ok("+8613123456789")
+            );
+        }
+        assert_eq!(
+            normalize("011 49 1512 3456789", US).as_deref(),
+            Ok("+4915123456789")
+        );
+        assert_eq!(
+            normalize("0049 1512 3456789", country::Id::GB).as_deref(),
+            Ok("+4915123456789")
+        );
     }
 
     #[test]

@@ -117,6 +117,28 @@ storage_test!(
 );
 
 storage_test!(
+    async fn free_texts_never_eat_the_transactional_reserve(engine) {
+        // `sendSms` with `promotional: false` is transactional for the carrier, but it is no code and
+        // no security alert: it stops where the reserve begins, like a promotion.
+        let (app, _stub) = budget(engine, 10, "0.2", |_| {}).await;
+        opted_in_user(&app, "u1", "415 555 0001").await;
+        let free = |body: &str| json!({ "i": { "userId": "u1", "body": body, "promotional": false } });
+        for n in 0..8 {
+            let sent = app.as_service(SEND, free(&format!("note {n}"))).await;
+            assert_eq!(data(&sent)["sendSms"]["status"], "PENDING", "{sent}");
+        }
+        let ninth = app.as_service(SEND, free("one too many")).await;
+        assert_eq!(data(&ninth)["sendSms"]["blockedReason"], "spend_limit");
+        // The reserve is still there for what it is for.
+        let alert = json!({ "i": { "userId": "u1", "what": "A new sign-in", "link": "/security" } });
+        for _ in 0..2 {
+            assert_eq!(data(&app.as_service(ALERT, alert.clone()).await)["sendSecurityAlert"]["status"], "PENDING");
+        }
+        assert_eq!(data(&app.as_service(ALERT, alert).await)["sendSecurityAlert"]["blockedReason"], "spend_limit");
+    }
+);
+
+storage_test!(
     async fn a_failed_send_gives_its_reservation_back(engine) {
         let (app, stub) = budget(engine, 2, "0", |_| {}).await;
         opted_in_user(&app, "u1", "415 555 0001").await;
@@ -178,6 +200,25 @@ storage_test!(
         assert_eq!((accepted, refused), (10, 40));
         let month = spend_months::Entity::find_by_id("2026-03").one(&app.db).await.expect("q").expect("row");
         assert_eq!(month.reserved_micros, 75_000);
+    }
+);
+
+storage_test!(
+    async fn sixty_concurrent_promotions_to_one_user_respect_the_daily_limit(engine) {
+        let (app, _stub) = budget(engine, 1_000, "0", |c| c.costs.user_daily_limit = 10).await;
+        opted_in_user(&app, "u1", "415 555 0001").await;
+        opted_in_user(&app, "u2", "415 555 0002").await;
+        // Another user's sends race alongside and are counted apart.
+        let sends: Vec<(&str, String)> = (0..60).map(|i| ("u1", format!("race {i}"))).chain((0..5).map(|i| ("u2", format!("other {i}")))).collect();
+        let answers = futures::future::join_all(sends.iter().map(|(user, body)| promo(&app, user, body))).await;
+        let count = |range: std::ops::Range<usize>, f: &dyn Fn(&Value) -> bool| answers[range].iter().filter(|a| f(a)).count();
+        let accepted = count(0..60, &|a| a["status"] == "PENDING");
+        let limited = count(0..60, &|a| a["blockedReason"] == "user_daily_limit");
+        assert_eq!((accepted, limited), (10, 50), "{answers:?}");
+        assert_eq!(count(60..65, &|a| a["status"] == "PENDING"), 5);
+        // The budget holds exactly what was accepted: the limited ones reserved nothing.
+        let month = spend_months::Entity::find_by_id("2026-03").one(&app.db).await.expect("q").expect("row");
+        assert_eq!(month.reserved_micros, 15 * 7_500);
     }
 );
 

@@ -9,6 +9,8 @@ mod aws;
 mod browser;
 mod costs;
 mod health;
+mod limits;
+mod logs;
 mod opt_in;
 mod pipeline;
 mod preferences;

@@ -13,6 +13,31 @@ fn schema_graphql_matches_the_code() {
     );
 }
 
+/// The API speaks its own language: no Rust type names (`NaiveDate`, `DateTime<Utc>`, `Option<...>`) in
+/// the contract, dates are the scalar `Date`.
+#[test]
+fn the_schema_names_no_rust_types() {
+    let sdl = sms_notify::graphql::sdl();
+    for rust in [
+        "Naive",
+        "Utc>",
+        "DateTime<",
+        "Fixed",
+        "Option<",
+        "Vec<",
+        "i32",
+        "i64",
+        "String>",
+    ] {
+        assert!(!sdl.contains(rust), "schema.graphql mentions '{rust}'");
+    }
+    assert!(
+        sdl.contains("scalar Date\n") || sdl.contains("scalar Date @"),
+        "a Date scalar"
+    );
+    assert!(sdl.contains("lastActivityDate: Date!"));
+}
+
 /// The query GraphiQL sends to load the schema (GraphiQL 3, with descriptions and deprecations).
 const INTROSPECTION: &str = r#"
 query IntrospectionQuery {

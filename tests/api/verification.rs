@@ -99,10 +99,10 @@ storage_test!(
         set_phone(&app, "u1", "415 555 1234").await;
         data(&app.as_user("u1", START, json!({})).await);
         let code = delivered_code(&app, &stub).await;
-        for remaining in [4, 3, 2, 1] {
+        for remaining in ["4 tries", "3 tries", "2 tries", "1 try"] {
             let response = confirm(&app, "u1", &wrong(&code)).await;
             assert_eq!(error_code(&response), "BAD_USER_INPUT");
-            assert_eq!(error_message(&response), format!("That code is not right; {remaining} tries left."));
+            assert_eq!(error_message(&response), format!("That code is not right; {remaining} left."));
         }
         let last = confirm(&app, "u1", &wrong(&code)).await;
         assert!(error_message(&last).contains("last try"), "{last}");
@@ -228,6 +228,16 @@ storage_test!(
         let wrong_answers = answers.iter().filter(|a| error_message(a).contains("not right")).count();
         let refused = answers.iter().filter(|a| error_message(a).contains("too many times")).count();
         assert_eq!((wrong_answers, refused), (5, 15), "{answers:?}");
+        // Each wrong guess is told the count its own try left, so the five answers count down once.
+        let mut told: Vec<&str> = answers.iter().map(error_message).filter(|m| m.contains("not right")).collect();
+        told.sort();
+        assert_eq!(told, [
+            "That code is not right, and it was the last try; ask for a new one.",
+            "That code is not right; 1 try left.",
+            "That code is not right; 2 tries left.",
+            "That code is not right; 3 tries left.",
+            "That code is not right; 4 tries left.",
+        ]);
         let record = phone_verifications::Entity::find().one(&app.db).await.expect("q").expect("row");
         assert_eq!(record.attempts, 5, "no lost update, no extra try");
         assert_eq!(error_message(&confirm(&app, "u1", &code).await), "This code was tried too many times; ask for a new one.");

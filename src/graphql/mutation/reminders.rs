@@ -68,7 +68,7 @@ impl RemindersMutation {
             app(ctx)?,
             &input.user_id,
             input.current_days,
-            input.last_activity_date,
+            input.last_activity_date.0,
         )
         .await?
         .into())

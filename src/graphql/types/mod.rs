@@ -3,4 +3,5 @@
 pub mod costs;
 pub mod recipient;
 pub mod reminders;
+pub mod scalars;
 pub mod sms;

@@ -1,5 +1,7 @@
 use async_graphql::{Enum, ID, InputObject, SimpleObject};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
+
+use super::scalars::Date;
 
 use crate::reminders::{self, facts::BattleWithParticipants};
 
@@ -78,7 +80,7 @@ pub struct Streak {
     pub user_id: ID,
     pub current_days: i32,
     /// The last day with activity, in the user's local calendar.
-    pub last_activity_date: NaiveDate,
+    pub last_activity_date: Date,
     /// When the next streak alert is due (null: none pending).
     pub next_alert_at: Option<DateTime<Utc>>,
 }
@@ -88,7 +90,7 @@ impl From<entity::streaks::Model> for Streak {
         Self {
             user_id: ID(s.user_id),
             current_days: s.current_days,
-            last_activity_date: s.last_activity_date,
+            last_activity_date: Date(s.last_activity_date),
             next_alert_at: s.next_alert_at,
         }
     }
@@ -144,5 +146,5 @@ pub struct StreakInput {
     pub user_id: ID,
     pub current_days: i32,
     /// The last day with activity in the user's local calendar (YYYY-MM-DD).
-    pub last_activity_date: NaiveDate,
+    pub last_activity_date: Date,
 }

@@ -1,0 +1,95 @@
+//! What the HTTP face refuses before any resolver runs: bodies that are not JSON, and documents too
+//! large to validate.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Engine, TestApp, error_code, error_message};
+
+/// 27 fragments, each spreading the previous one twice: 1.2 KB of text, 2^27 fields expanded.
+fn doubling_fragments(n: usize) -> String {
+    let mut q = String::from("fragment G0 on Recipient { userId }\n");
+    for i in 1..n {
+        q.push_str(&format!(
+            "fragment G{i} on Recipient {{ ...G{p} ...G{p} }}\n",
+            p = i - 1
+        ));
+    }
+    q.push_str(&format!("{{ me {{ ...G{} }} }}", n - 1));
+    q
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_that_are_not_json_are_refused_with_415() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let token = format!("Bearer {}", app.token("u1", sms_notify::auth::Role::User));
+    let body = json!({ "query": "mutation { smsOptIn(action: OPT_IN) { allowSmsInvitations } }" })
+        .to_string();
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        None,
+    ] {
+        let mut request = app
+            .http
+            .post(app.url("/graphql"))
+            .header("authorization", &token)
+            .body(body.clone());
+        if let Some(ct) = content_type {
+            request = request.header("content-type", ct);
+        }
+        let response = request.send().await.expect("sent");
+        assert_eq!(response.status(), 415, "{content_type:?}");
+        let answer: Value = response.json().await.expect("json");
+        assert_eq!(
+            answer["errors"][0]["extensions"]["code"],
+            "UNSUPPORTED_MEDIA_TYPE"
+        );
+        assert!(
+            error_message(&answer).contains("application/json"),
+            "{answer}"
+        );
+    }
+    // Nothing was executed: the user never opted in.
+    let me = app
+        .as_user("u1", "{ me { allowSmsInvitations } }", json!({}))
+        .await;
+    assert_eq!(me["data"]["me"]["allowSmsInvitations"], false);
+    // JSON with a charset is JSON.
+    let response = app
+        .http
+        .post(app.url("/graphql"))
+        .header("content-type", "Application/JSON; charset=utf-8")
+        .header("authorization", &token)
+        .body(json!({ "query": "{ me { userId } }" }).to_string())
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.expect("json");
+    assert_eq!(answer["data"]["me"]["userId"], "u1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exponential_fragments_are_refused_before_validation() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let query = doubling_fragments(27);
+    assert!(query.len() < 1_300);
+    // Without a token too: the document is measured before anything else.
+    let answers =
+        futures::future::join_all((0..8).map(|_| app.post_graphql(None, &query, json!({})))).await;
+    for answer in &answers {
+        assert_eq!(error_code(answer), "BAD_USER_INPUT");
+        assert_eq!(
+            error_message(answer),
+            "The query selects more than 2000 fields once its fragments are expanded; ask for fewer fields or split the query."
+        );
+        assert!(answer.get("data").is_none_or(Value::is_null), "{answer}");
+    }
+    // Up to the limit, the same shape is an ordinary query.
+    let fine = app.as_user("u1", &doubling_fragments(8), json!({})).await;
+    assert_eq!(fine["data"]["me"]["userId"], "u1", "{fine}");
+    // Syntax errors still read as before.
+    let broken = app.post_graphql(None, "{ me { ", json!({})).await;
+    assert_eq!(error_code(&broken), "BAD_USER_INPUT");
+}
