@@ -14,6 +14,7 @@ mod logs;
 mod opt_in;
 mod pipeline;
 mod preferences;
+mod readme;
 mod recipients;
 mod reminders;
 mod schema;
