@@ -11,6 +11,9 @@ pub mod policy;
 pub mod provider;
 pub mod quiet;
 pub mod worker;
+#[rustfmt::skip]
+pub mod zone_data;
+pub mod zones;
 
 use tokio::sync::Notify;
 
