@@ -126,6 +126,8 @@ pub struct Config {
     pub verification: VerificationConfig,
     /// No promotional text inside this window of the recipient's local time.
     pub quiet_hours: Option<crate::sms::quiet::QuietHours>,
+    /// States stricter than the federal window, by the number's area code (`SMS_STATE_RULES`).
+    pub state_rules: Vec<crate::sms::local_time::StateRule>,
     pub reminders: ReminderConfig,
     pub costs: CostConfig,
 }
@@ -148,6 +150,37 @@ impl ConfigError {
 }
 
 impl Config {
+    /// Where a recipient is and which quiet hours hold there: the app's zone for the user, else the
+    /// number's; the state rule of the number's area code.
+    pub fn locale(
+        &self,
+        app_timezone: Option<&str>,
+        phone: Option<&str>,
+    ) -> crate::sms::local_time::Locale {
+        crate::sms::local_time::Locale::of(
+            app_timezone,
+            phone,
+            self.default_timezone,
+            self.quiet_hours,
+            &self.state_rules,
+        )
+    }
+
+    /// The longest quiet window any recipient can have: how far ahead a scan must look to pull a
+    /// reminder forward out of quiet hours.
+    pub fn longest_quiet_span(&self) -> chrono::Duration {
+        self.state_rules
+            .iter()
+            .map(|r| {
+                self.quiet_hours
+                    .map_or(r.quiet, |f| f.widened_by(r.quiet))
+                    .span()
+            })
+            .chain(self.quiet_hours.map(|q| q.span()))
+            .max()
+            .unwrap_or_else(chrono::Duration::zero)
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -257,6 +290,10 @@ impl Config {
                     .map_err(|reason| ConfigError::new("QUIET_HOURS", reason))?,
             ),
         };
+        let state_rules = crate::sms::local_time::parse_state_rules(
+            var("SMS_STATE_RULES").as_deref().unwrap_or("on"),
+        )
+        .map_err(|reason| ConfigError::new("SMS_STATE_RULES", reason))?;
         let cron = |name: &'static str, default: &str| {
             parsed(&var, name, default, |s| {
                 if s.split_whitespace().count() == 6 {
@@ -355,6 +392,7 @@ impl Config {
             sms,
             verification,
             quiet_hours,
+            state_rules,
             reminders,
             costs,
         })

@@ -91,6 +91,9 @@ pub struct Model {
     pub related_object_id: Option<String>,
     /// Unique when set: scheduled messages and API idempotency keys.
     pub dedupe_key: Option<String>,
+    /// For a promotion: the recipient's time zone that decided its quiet hours (held until they end
+    /// there, or sent because it was daytime in every zone of the number).
+    pub quiet_hours_zone: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

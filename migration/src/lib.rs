@@ -11,6 +11,7 @@ mod m20261124_000006_create_send_gate;
 mod m20261124_000007_create_phone_verifications;
 mod m20261124_000008_create_battles_and_streaks;
 mod m20261124_000009_create_spend_and_cost_rollup;
+mod m20261124_000010_add_quiet_hours_zone;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000007_create_phone_verifications::Migration),
             Box::new(m20261124_000008_create_battles_and_streaks::Migration),
             Box::new(m20261124_000009_create_spend_and_cost_rollup::Migration),
+            Box::new(m20261124_000010_add_quiet_hours_zone::Migration),
         ]
     }
 }

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
 
-use super::{ScanReport, zone_of};
+use super::ScanReport;
 use crate::{
     AppContext,
     sms::{
@@ -23,6 +23,7 @@ struct Candidate {
     link: String,
     deadline_at: DateTime<Utc>,
     timezone: Option<String>,
+    phone_e164: Option<String>,
 }
 
 /// "45 minutes", "1 hour", "2 hours 30 minutes": the time left, in words, to the nearest minute.
@@ -79,7 +80,7 @@ async fn candidates(
         );
     }
     let sql = format!(
-        "SELECT b.battle_id, p.user_id, b.topic, b.link, b.deadline_at, r.timezone \
+        "SELECT b.battle_id, p.user_id, b.topic, b.link, b.deadline_at, r.timezone, r.phone_e164 \
          FROM battles b \
          JOIN battle_participants p ON p.battle_id = b.battle_id \
          LEFT JOIN recipients r ON r.user_id = p.user_id \
@@ -102,19 +103,9 @@ async fn candidates(
 /// (`quiet_hours`). Both share one dedupe key, so at most one of them exists.
 pub async fn run(ctx: &AppContext) -> Result<ScanReport, DbErr> {
     let now = ctx.clock.now();
-    let quiet = ctx.config.quiet_hours;
     // Reminders pulled forward out of quiet hours are due up to a quiet window earlier than their
-    // moment: look that much further ahead.
-    let quiet_span = quiet
-        .map(|q| {
-            let span = q.end.signed_duration_since(q.start);
-            if span > Duration::zero() {
-                span
-            } else {
-                span + Duration::days(1)
-            }
-        })
-        .unwrap_or_else(Duration::zero);
+    // moment: look that much further ahead (the longest window, a state's included).
+    let quiet_span = ctx.config.longest_quiet_span();
     let mut report = ScanReport::default();
     for lead in &ctx.config.reminders.lead_times {
         let lead = Duration::from_std(*lead).unwrap_or(Duration::hours(1));
@@ -131,17 +122,16 @@ pub async fn run(ctx: &AppContext) -> Result<ScanReport, DbErr> {
             let full = page.len() as u64 == BATCH;
             let mut due = Vec::new();
             for c in page {
-                let tz = zone_of(ctx, c.timezone.as_deref());
                 let moment = c.deadline_at - lead;
                 let send_now = if moment <= now {
                     true
                 } else {
-                    // Pulled forward: the minute before the quiet hours that hold its moment.
-                    quiet
-                        .and_then(|q| q.window(tz, moment))
-                        .is_some_and(|(quiet_start, _)| {
-                            now >= quiet_start - Duration::minutes(1) && now < quiet_start
-                        })
+                    // Pulled forward: the minute before the quiet hours that hold its moment, in
+                    // whichever of the participant's zones enters them first.
+                    ctx.config
+                        .locale(c.timezone.as_deref(), c.phone_e164.as_deref())
+                        .window(moment)
+                        .is_some_and(|w| now >= w.start - Duration::minutes(1) && now < w.start)
                 };
                 if send_now {
                     due.push(SendRequest {

@@ -12,7 +12,7 @@ use sea_orm::{
     TransactionTrait, sea_query::OnConflict,
 };
 
-use super::{streaks::alert_window, zone_of};
+use super::streaks::alert_window;
 use crate::AppContext;
 
 #[derive(Debug, thiserror::Error)]
@@ -191,15 +191,17 @@ pub async fn upsert_streak(
     let existing = streaks::Entity::find_by_id(user_id.to_owned())
         .one(&ctx.db)
         .await?;
-    let timezone = crate::recipients::load(&ctx.db, user_id)
+    let recipient = crate::recipients::load(&ctx.db, user_id)
         .await?
-        .and_then(|p| p.recipient.timezone);
-    let tz = zone_of(ctx, timezone.as_deref());
+        .map(|p| p.recipient);
+    let locale = ctx.config.locale(
+        recipient.as_ref().and_then(|r| r.timezone.as_deref()),
+        recipient.as_ref().and_then(|r| r.phone_e164.as_deref()),
+    );
     let (alert_at, expires) = alert_window(
         last_activity,
-        tz,
+        &locale,
         ctx.config.reminders.streak_alert_time,
-        ctx.config.quiet_hours,
     );
     // The same fact again must not re-arm an alert that was already handled.
     let already_handled = existing

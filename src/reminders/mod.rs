@@ -73,10 +73,3 @@ pub async fn run(ctx: &AppContext, kind: ReminderKind) -> Result<ReminderRun, Db
         finished_at: ctx.clock.now(),
     })
 }
-
-/// The user's time zone, or the configured default when it is unknown or invalid.
-pub fn zone_of(ctx: &AppContext, timezone: Option<&str>) -> chrono_tz::Tz {
-    timezone
-        .and_then(|t| t.parse().ok())
-        .unwrap_or(ctx.config.default_timezone)
-}

@@ -7,7 +7,6 @@
 //! with the number of users, and time zones cost nothing at scan time.
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
-use chrono_tz::Tz;
 use entity::streaks;
 use sea_orm::{
     ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
@@ -18,26 +17,28 @@ use crate::{
     AppContext,
     sms::{
         catalogue::Template,
+        local_time::Locale,
         outbox::{self, QuietPolicy, SendRequest, Target},
-        quiet::{QuietHours, local_instant},
+        quiet::local_instant,
     },
 };
 
 const BATCH: u64 = 1_000;
 
 /// When the alert for a streak whose last activity was `last_activity` is due, and when it stops making
-/// sense (local midnight, when the streak is lost): both in `tz`. An alert time inside quiet hours moves
-/// to the minute before they begin.
+/// sense (local midnight, when the streak is lost): both in the recipient's zone (the primary one of a
+/// number that spans two). An alert time inside quiet hours, in any of the recipient's zones, moves to
+/// the minute before they begin.
 pub fn alert_window(
     last_activity: NaiveDate,
-    tz: Tz,
+    locale: &Locale,
     alert_time: NaiveTime,
-    quiet: Option<QuietHours>,
 ) -> (DateTime<Utc>, DateTime<Utc>) {
+    let tz = locale.primary();
     let day = last_activity + Duration::days(1);
     let mut at = local_instant(tz, day, alert_time);
-    if let Some((quiet_start, _)) = quiet.and_then(|q| q.window(tz, at)) {
-        at = quiet_start - Duration::minutes(1);
+    if let Some(window) = locale.window(at) {
+        at = window.start - Duration::minutes(1);
     }
     let expires = local_instant(tz, day + Duration::days(1), NaiveTime::MIN);
     (at, expires)

@@ -5,6 +5,7 @@ pub mod catalogue;
 pub mod cost;
 pub mod gate;
 pub mod history;
+pub mod local_time;
 pub mod outbox;
 pub mod phone;
 pub mod policy;

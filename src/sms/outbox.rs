@@ -349,6 +349,7 @@ pub async fn enqueue_many(
     let costs = &ctx.config.costs;
 
     let mut rows = Vec::new();
+    let mut caps = Vec::new();
     let mut row_owner = Vec::new();
     for item in accepted {
         let message_type = item.request.template.message_type();
@@ -381,6 +382,8 @@ pub async fn enqueue_many(
             _ => None,
         };
         let mut due_at = now;
+        let mut quiet_zone = None;
+        let mut state_cap = None;
         let decision = policy::check(
             &policy::Facts {
                 message_type,
@@ -397,19 +400,27 @@ pub async fn enqueue_many(
             if !item.request.promotional {
                 return Ok(());
             }
-            let tz = profile
-                .and_then(|p| p.recipient.timezone.as_deref())
-                .and_then(|t| t.parse::<chrono_tz::Tz>().ok())
-                .unwrap_or(ctx.config.default_timezone);
-            match ctx.config.quiet_hours.and_then(|q| q.window(tz, now)) {
-                None => Ok(()),
-                Some((_, end)) => match item.request.quiet {
-                    QuietPolicy::Defer => {
-                        due_at = end;
-                        Ok(())
+            // Quiet hours in every zone the recipient may be in, and the state's rule.
+            let locale = ctx.config.locale(
+                profile.and_then(|p| p.recipient.timezone.as_deref()),
+                to_phone.as_deref(),
+            );
+            state_cap = locale.state_rule.as_ref().map(|r| r.daily_cap);
+            match locale.window(now) {
+                None => {
+                    quiet_zone = Some(locale.deciding_zone(now));
+                    Ok(())
+                }
+                Some(window) => {
+                    quiet_zone = Some(window.zone);
+                    match item.request.quiet {
+                        QuietPolicy::Defer => {
+                            due_at = window.end;
+                            Ok(())
+                        }
+                        QuietPolicy::Block => Err(policy::BlockedReason::QuietHours),
                     }
-                    QuietPolicy::Block => Err(policy::BlockedReason::QuietHours),
-                },
+                }
             }
         });
         // The daily limit and the budget are decided in the insert transaction (`insert_rows`), where
@@ -459,12 +470,14 @@ pub async fn enqueue_many(
             related_object_type: Set(related_type),
             related_object_id: Set(related_id),
             dedupe_key: Set(item.request.dedupe_key.clone()),
+            quiet_hours_zone: Set(quiet_zone.map(|z| z.name().to_owned())),
             ..Default::default()
         });
+        caps.push(state_cap);
         row_owner.push(item);
     }
 
-    let inserted = insert_rows(db, rows, costs, now).await?;
+    let inserted = insert_rows(db, rows, &caps, costs, now).await?;
     let mut queued = false;
     for (item, row) in row_owner.into_iter().zip(inserted) {
         let created = row.is_some();
@@ -526,14 +539,19 @@ pub async fn enqueue_many(
         .collect())
 }
 
+/// The per-user and per-number limits on promotions, decided where concurrent senders take turns.
+///
 /// Blocks, with `user_daily_limit`, each accepted promotion whose user already has
-/// `SMS_USER_DAILY_LIMIT` promotions in the last 24 hours, counting the batch's earlier rows. First it
-/// locks the users' rows in key order (PostgreSQL) or takes the write lock (SQLite), so concurrent
-/// senders to one user count one after the other: the count it reads cannot change before commit.
-async fn apply_daily_limit(
+/// `SMS_USER_DAILY_LIMIT` promotions in the last 24 hours, and with `state_daily_limit` each whose
+/// number is under a state rule (`state_caps`, one per row) and already got that many; both count the
+/// batch's earlier rows. First it locks what it counts: the users' rows in key order, then an advisory
+/// lock per capped number in order (PostgreSQL), or the database's write lock (SQLite), so the counts
+/// it reads cannot change before commit.
+async fn apply_daily_limits(
     txn: &impl ConnectionTrait,
     rows: &mut [sms_log::ActiveModel],
-    limit: u32,
+    state_caps: &[Option<u32>],
+    user_limit: u32,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     let limited = |row: &sms_log::ActiveModel| {
@@ -544,28 +562,105 @@ async fn apply_daily_limit(
         .filter(|r| limited(r))
         .filter_map(|r| value(&r.user_id).flatten())
         .collect();
-    if users.is_empty() {
+    let phones: std::collections::BTreeSet<String> = rows
+        .iter()
+        .zip(state_caps)
+        .filter(|(r, cap)| limited(r) && cap.is_some())
+        .filter_map(|(r, _)| value(&r.to_phone))
+        .collect();
+    if users.is_empty() && phones.is_empty() {
         return Ok(());
     }
     crate::recipients::lock_rows(txn, users.iter().map(String::as_str)).await?;
-    let mut today = promotions_since(
-        txn,
-        users.iter().map(String::as_str),
-        now - Duration::hours(24),
-    )
-    .await?;
-    for row in rows.iter_mut().filter(|r| limited(r)) {
-        let Some(user) = value(&row.user_id).flatten() else {
+    lock_numbers(txn, &phones, users.is_empty()).await?;
+    let since = now - Duration::hours(24);
+    let mut per_user = promotions_since(txn, users.iter().map(String::as_str), since).await?;
+    let mut per_number = promotions_to_since(txn, &phones, since).await?;
+    for (row, cap) in rows.iter_mut().zip(state_caps) {
+        if !limited(row) {
             continue;
-        };
-        let count = today.entry(user).or_insert(0);
-        if *count >= limit {
-            block(row, policy::BlockedReason::UserDailyLimit);
-        } else {
+        }
+        if let Some(user) = value(&row.user_id).flatten() {
+            let count = per_user.entry(user).or_insert(0);
+            if *count >= user_limit {
+                block(row, policy::BlockedReason::UserDailyLimit);
+                continue;
+            }
+            *count += 1;
+        }
+        if let (Some(cap), Some(phone)) = (cap, value(&row.to_phone)) {
+            let count = per_number.entry(phone).or_insert(0);
+            if *count >= *cap {
+                block(row, policy::BlockedReason::StateDailyLimit);
+                // Undo the user's count: this one is not sent.
+                if let Some(user) = value(&row.user_id).flatten()
+                    && let Some(n) = per_user.get_mut(&user)
+                {
+                    *n -= 1;
+                }
+                continue;
+            }
             *count += 1;
         }
     }
     Ok(())
+}
+
+/// Serialises decisions about `phones` until the transaction ends: an advisory lock per number on
+/// PostgreSQL (in order, so two transactions never wait in a circle); on SQLite the write lock, taken
+/// here unless `take_sqlite_lock` is false because an earlier write in the transaction holds it.
+async fn lock_numbers(
+    txn: &impl ConnectionTrait,
+    phones: &std::collections::BTreeSet<String>,
+    take_sqlite_lock: bool,
+) -> Result<(), DbErr> {
+    if phones.is_empty() {
+        return Ok(());
+    }
+    let backend = txn.get_database_backend();
+    match backend {
+        DbBackend::Postgres => {
+            for phone in phones {
+                txn.execute_raw(Statement::from_sql_and_values(
+                    backend,
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                    [phone.clone().into()],
+                ))
+                .await?;
+            }
+        }
+        _ if take_sqlite_lock => {
+            txn.execute_unprepared("UPDATE send_gate SET name = name")
+                .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Promotions (not blocked) each of `phones` got since `since`.
+async fn promotions_to_since(
+    db: &impl ConnectionTrait,
+    phones: &std::collections::BTreeSet<String>,
+    since: DateTime<Utc>,
+) -> Result<HashMap<String, u32>, DbErr> {
+    use sea_orm::{QuerySelect, sea_query::Expr as E};
+    if phones.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let counts: Vec<(String, i64)> = sms_log::Entity::find()
+        .select_only()
+        .column(sms_log::Column::ToPhone)
+        .column_as(E::col(sms_log::Column::Id).count(), "n")
+        .filter(sms_log::Column::ToPhone.is_in(phones.iter().cloned()))
+        .filter(sms_log::Column::CreatedAt.gt(since))
+        .filter(sms_log::Column::Promotional.eq(true))
+        .filter(sms_log::Column::Status.ne(SmsStatus::Blocked))
+        .group_by(sms_log::Column::ToPhone)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(counts.into_iter().map(|(p, n)| (p, n as u32)).collect())
 }
 
 /// Promotions (not blocked) each of `users` got since `since`.
@@ -629,6 +724,7 @@ fn block(row: &mut sms_log::ActiveModel, reason: policy::BlockedReason) {
 async fn insert_rows(
     db: &sea_orm::DatabaseConnection,
     mut rows: Vec<sms_log::ActiveModel>,
+    state_caps: &[Option<u32>],
     costs: &crate::config::CostConfig,
     now: DateTime<Utc>,
 ) -> Result<Vec<Option<sms_log::Model>>, DbErr> {
@@ -640,7 +736,7 @@ async fn insert_rows(
     let month = cost::month_of(now);
     let txn = db.begin().await?;
 
-    apply_daily_limit(&txn, &mut rows, costs.user_daily_limit, now).await?;
+    apply_daily_limits(&txn, &mut rows, state_caps, costs.user_daily_limit, now).await?;
 
     let mut reserved_any = false;
     // Codes and security alerts may spend the whole budget; everything else (promotions and free

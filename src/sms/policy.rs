@@ -31,6 +31,9 @@ pub enum BlockedReason {
     QuietHours,
     /// The user already got `SMS_USER_DAILY_LIMIT` promotions in the last 24 hours.
     UserDailyLimit,
+    /// The number's state caps promotions per number per 24 hours (`SMS_STATE_RULES`), and it has had
+    /// them.
+    StateDailyLimit,
     /// No price is configured for the destination country (and no default price).
     NoPrice,
     /// The message would take the month's spending past the limit (or into the transactional reserve).
@@ -51,6 +54,7 @@ impl BlockedReason {
             Self::RecentlyInvited => "recently_invited",
             Self::QuietHours => "quiet_hours",
             Self::UserDailyLimit => "user_daily_limit",
+            Self::StateDailyLimit => "state_daily_limit",
             Self::NoPrice => "no_price",
             Self::SpendLimit => "spend_limit",
         }

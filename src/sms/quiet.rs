@@ -34,6 +34,44 @@ impl QuietHours {
         }
     }
 
+    /// Whether every minute of `other` is inside this window.
+    pub fn covers(&self, other: Self) -> bool {
+        (0..24 * 60).all(|m| {
+            let t = NaiveTime::MIN + Duration::minutes(m);
+            !other.contains(t) || self.contains(t)
+        })
+    }
+
+    /// A window that holds both this one and `other`: the larger when one holds the other; for two
+    /// windows of the same kind (both over midnight, or neither) the earlier start to the later end.
+    /// A daytime window and a night-time one that neither holds keep this one.
+    pub fn widened_by(self, other: Self) -> Self {
+        if self.covers(other) {
+            return self;
+        }
+        if other.covers(self) {
+            return other;
+        }
+        if (self.start > self.end) == (other.start > other.end) {
+            Self {
+                start: self.start.min(other.start),
+                end: self.end.max(other.end),
+            }
+        } else {
+            self
+        }
+    }
+
+    /// How long the window lasts.
+    pub fn span(&self) -> Duration {
+        let span = self.end.signed_duration_since(self.start);
+        if span > Duration::zero() {
+            span
+        } else {
+            span + Duration::days(1)
+        }
+    }
+
     /// If `at` is inside quiet hours in `tz`: when that quiet window began and when it ends.
     pub fn window(&self, tz: Tz, at: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
         let local = at.with_timezone(&tz);

@@ -107,10 +107,10 @@ storage_test!(
     async fn a_user_reads_only_their_own_recipient(engine) {
         let app = TestApp::spawn(engine).await;
         let q = "query($id: ID!) { recipient(userId: $id) { userId phoneNumber } }";
-        data(&app.as_user("alice", r#"mutation { setPhoneNumber(phoneNumber: "415 555 1234") { userId } }"#, json!({})).await);
+        data(&app.as_user("alice", r#"mutation { setPhoneNumber(phoneNumber: "212 555 1234") { userId } }"#, json!({})).await);
 
         let own = app.as_user("alice", q, json!({ "id": "alice" })).await;
-        assert_eq!(data(&own)["recipient"]["phoneNumber"], "+14155551234");
+        assert_eq!(data(&own)["recipient"]["phoneNumber"], "+12125551234");
 
         let other = app.as_user("bob", q, json!({ "id": "alice" })).await;
         assert_eq!(error_code(&other), "FORBIDDEN");
@@ -118,7 +118,7 @@ storage_test!(
 
         // The back end reads anyone, and is told when a user does not exist.
         let by_service = app.as_service(q, json!({ "id": "alice" })).await;
-        assert_eq!(data(&by_service)["recipient"]["phoneNumber"], "+14155551234");
+        assert_eq!(data(&by_service)["recipient"]["phoneNumber"], "+12125551234");
         let missing = app.as_service(q, json!({ "id": "nobody" })).await;
         assert_eq!(error_code(&missing), "NOT_FOUND");
     }

@@ -13,7 +13,7 @@ use crate::aws_stub::{Answer, AwsStub};
 fn sms<'a>(transactional: bool) -> OutgoingSms<'a> {
     OutgoingSms {
         log_id: 42,
-        to: "+14155551234",
+        to: "+12125551234",
         body: "AllThrive: Sam challenged you.\nReply STOP to unsubscribe.",
         message_type: "battle_invitation",
         transactional,
@@ -47,7 +47,7 @@ async fn a_send_is_signed_and_carries_every_field() {
     );
     assert!(h.contains_key("x-amz-date"));
     let body = &seen[0].body;
-    assert_eq!(body["DestinationPhoneNumber"], "+14155551234");
+    assert_eq!(body["DestinationPhoneNumber"], "+12125551234");
     assert_eq!(body["OriginationIdentity"], "+18663448034");
     assert_eq!(body["MessageBody"], sms(false).body);
     assert_eq!(

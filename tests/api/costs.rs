@@ -53,7 +53,7 @@ storage_test!(
             c.sms.allowed_countries.push(phonenumber::country::Id::GB);
         })
         .await;
-        opted_in_user(&app, "us", "415 555 0001").await;
+        opted_in_user(&app, "us", "212 555 0001").await;
         opted_in_user(&app, "ca", "+1 604 555 0199").await;
         opted_in_user(&app, "uk", "+44 20 7946 0958").await;
         let one = promo(&app, "us", "Hi").await;
@@ -78,7 +78,7 @@ storage_test!(
 storage_test!(
     async fn the_limit_is_reached_exactly_and_warned_about_once(engine) {
         let (app, _stub) = budget(engine, 10, "0", |_| {}).await;
-        opted_in_user(&app, "u1", "415 555 0001").await;
+        opted_in_user(&app, "u1", "212 555 0001").await;
         let month = || async {
             spend_months::Entity::find_by_id("2026-03").one(&app.db).await.expect("q").expect("row")
         };
@@ -103,7 +103,7 @@ storage_test!(
     async fn promotions_never_eat_the_transactional_reserve(engine) {
         // A budget of 10 texts with 20% kept for verification codes and security alerts.
         let (app, _stub) = budget(engine, 10, "0.2", |_| {}).await;
-        opted_in_user(&app, "u1", "415 555 0001").await;
+        opted_in_user(&app, "u1", "212 555 0001").await;
         for _ in 0..8 {
             assert_eq!(promo(&app, "u1", "Hi").await["status"], "PENDING");
         }
@@ -121,7 +121,7 @@ storage_test!(
         // `sendSms` with `promotional: false` is transactional for the carrier, but it is no code and
         // no security alert: it stops where the reserve begins, like a promotion.
         let (app, _stub) = budget(engine, 10, "0.2", |_| {}).await;
-        opted_in_user(&app, "u1", "415 555 0001").await;
+        opted_in_user(&app, "u1", "212 555 0001").await;
         let free = |body: &str| json!({ "i": { "userId": "u1", "body": body, "promotional": false } });
         for n in 0..8 {
             let sent = app.as_service(SEND, free(&format!("note {n}"))).await;
@@ -141,7 +141,7 @@ storage_test!(
 storage_test!(
     async fn a_failed_send_gives_its_reservation_back(engine) {
         let (app, stub) = budget(engine, 2, "0", |_| {}).await;
-        opted_in_user(&app, "u1", "415 555 0001").await;
+        opted_in_user(&app, "u1", "212 555 0001").await;
         let first = promo(&app, "u1", "one").await;
         promo(&app, "u1", "two").await;
         assert_eq!(promo(&app, "u1", "three").await["blockedReason"], "spend_limit");
@@ -157,7 +157,7 @@ storage_test!(
 storage_test!(
     async fn the_daily_limit_counts_promotions_of_the_last_24_hours(engine) {
         let (app, _stub) = setup(engine, |c| c.costs.user_daily_limit = 3).await;
-        opted_in_user(&app, "u1", "415 555 0001").await;
+        opted_in_user(&app, "u1", "212 555 0001").await;
         for _ in 0..3 {
             assert_eq!(promo(&app, "u1", "Hi").await["status"], "PENDING");
             app.clock.advance(Duration::hours(1));
@@ -176,7 +176,7 @@ storage_test!(
 storage_test!(
     async fn each_calendar_month_has_its_own_budget(engine) {
         let (app, _stub) = budget(engine, 1, "0", |_| {}).await;
-        opted_in_user(&app, "u1", "415 555 0001").await;
+        opted_in_user(&app, "u1", "212 555 0001").await;
         app.clock.set(Utc.with_ymd_and_hms(2026, 3, 31, 23, 59, 0).single().expect("t"));
         data(&app.as_user("u1", "{ me { userId } }", json!({})).await);
         assert_eq!(promo(&app, "u1", "late March").await["status"], "PENDING");
@@ -192,7 +192,7 @@ storage_test!(
 storage_test!(
     async fn fifty_concurrent_senders_get_exactly_ten(engine) {
         let (app, _stub) = budget(engine, 10, "0", |c| c.costs.user_daily_limit = 1_000).await;
-        opted_in_user(&app, "u1", "415 555 0001").await;
+        opted_in_user(&app, "u1", "212 555 0001").await;
         let bodies: Vec<String> = (0..50).map(|i| format!("race {i}")).collect();
         let answers = futures::future::join_all(bodies.iter().map(|b| promo(&app, "u1", b))).await;
         let accepted = answers.iter().filter(|a| a["status"] == "PENDING").count();
@@ -206,8 +206,8 @@ storage_test!(
 storage_test!(
     async fn sixty_concurrent_promotions_to_one_user_respect_the_daily_limit(engine) {
         let (app, _stub) = budget(engine, 1_000, "0", |c| c.costs.user_daily_limit = 10).await;
-        opted_in_user(&app, "u1", "415 555 0001").await;
-        opted_in_user(&app, "u2", "415 555 0002").await;
+        opted_in_user(&app, "u1", "212 555 0001").await;
+        opted_in_user(&app, "u2", "212 555 0002").await;
         // Another user's sends race alongside and are counted apart.
         let sends: Vec<(&str, String)> = (0..60).map(|i| ("u1", format!("race {i}"))).chain((0..5).map(|i| ("u2", format!("other {i}")))).collect();
         let answers = futures::future::join_all(sends.iter().map(|(user, body)| promo(&app, user, body))).await;
@@ -249,7 +249,7 @@ async fn raw_sums(app: &TestApp, column: &str) -> Vec<(String, i64, i64, i64)> {
 storage_test!(
     async fn the_report_matches_the_log(engine) {
         let (app, stub) = setup(engine, |c| c.sms.allowed_countries.push(phonenumber::country::Id::GB)).await;
-        opted_in_user(&app, "us", "415 555 0001").await;
+        opted_in_user(&app, "us", "212 555 0001").await;
         opted_in_user(&app, "ca", "+1 604 555 0199").await;
         opted_in_user(&app, "uk", "+44 20 7946 0958").await;
         for (user, body) in [("us", "a"), ("us", &*"x".repeat(200)), ("ca", "b"), ("uk", "c"), ("us", "d")] {

@@ -10,6 +10,7 @@ mod browser;
 mod costs;
 mod health;
 mod limits;
+mod local_time;
 mod logs;
 mod opt_in;
 mod pipeline;

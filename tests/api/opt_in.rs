@@ -88,7 +88,7 @@ storage_test!(
     async fn opting_in_records_consent_and_ends_the_prompt(engine) {
         let app = TestApp::spawn(engine).await;
         signed_up_now(&app, "u4").await;
-        data(&app.as_user("u4", "mutation { setPhoneNumber(phoneNumber: \"415 555 1234\") { userId } }", json!({})).await);
+        data(&app.as_user("u4", "mutation { setPhoneNumber(phoneNumber: \"212 555 1234\") { userId } }", json!({})).await);
         app.clock.advance(Duration::minutes(5));
         let response = app.as_user("u4", ANSWER, json!({ "a": "OPT_IN" })).await;
         let consent_time = start_time() + Duration::minutes(5);
@@ -103,7 +103,7 @@ storage_test!(
         let events = entity::consent_events::Entity::find().all(&app.db).await.expect("query");
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].action, entity::consent_events::ConsentAction::Given);
-        assert_eq!(events[0].phone_e164.as_deref(), Some("+14155551234"));
+        assert_eq!(events[0].phone_e164.as_deref(), Some("+12125551234"));
         // Opting in again does not forge a second consent.
         app.clock.advance(Duration::minutes(1));
         data(&app.as_user("u4", ANSWER, json!({ "a": "OPT_IN" })).await);

@@ -76,7 +76,7 @@ fn report(claimed: usize, sent: usize, retrying: usize, failed: usize) -> BatchR
 storage_test!(
     async fn a_queued_message_is_sent_once(engine) {
         let (app, stub) = setup(engine, |_| {}).await;
-        opted_in_user(&app, "u1", "+1 415 555 1234").await;
+        opted_in_user(&app, "u1", "+1 212 555 1234").await;
         let id = streak_alert(&app, "u1").await;
         assert_eq!(app.run_outbox().await, report(1, 1, 0, 0));
         let r = row(&app, id).await;
@@ -93,7 +93,7 @@ storage_test!(
 storage_test!(
     async fn transient_errors_retry_with_growing_backoff(engine) {
         let (app, stub) = setup(engine, |_| {}).await;
-        opted_in_user(&app, "u1", "+1 415 555 1234").await;
+        opted_in_user(&app, "u1", "+1 212 555 1234").await;
         stub.script([Answer::internal(), Answer::internal()]);
         let id = streak_alert(&app, "u1").await;
 
@@ -123,7 +123,7 @@ storage_test!(
 storage_test!(
     async fn attempts_run_out(engine) {
         let (app, stub) = setup(engine, |c| c.sms.max_attempts = 3).await;
-        opted_in_user(&app, "u1", "+1 415 555 1234").await;
+        opted_in_user(&app, "u1", "+1 212 555 1234").await;
         stub.script([Answer::internal(), Answer::internal(), Answer::internal()]);
         let id = streak_alert(&app, "u1").await;
         for _ in 0..2 {
@@ -142,7 +142,7 @@ storage_test!(
 storage_test!(
     async fn permanent_errors_fail_at_once(engine) {
         let (app, stub) = setup(engine, |_| {}).await;
-        opted_in_user(&app, "u1", "+1 415 555 1234").await;
+        opted_in_user(&app, "u1", "+1 212 555 1234").await;
         stub.script([Answer::validation()]);
         let id = streak_alert(&app, "u1").await;
         assert_eq!(app.run_outbox().await, report(1, 0, 0, 1));
@@ -156,13 +156,13 @@ storage_test!(
 storage_test!(
     async fn a_carrier_opt_out_joins_the_opt_out_list(engine) {
         let (app, stub) = setup(engine, |_| {}).await;
-        opted_in_user(&app, "u1", "+1 415 555 1234").await;
+        opted_in_user(&app, "u1", "+1 212 555 1234").await;
         stub.script([Answer::opted_out()]);
         let id = streak_alert(&app, "u1").await;
         assert_eq!(app.run_outbox().await, report(1, 0, 0, 1));
         let r = row(&app, id).await;
         assert_eq!(r.error_code.as_deref(), Some("ConflictException:DESTINATION_PHONE_NUMBER_OPTED_OUT"));
-        let opt_out = opt_outs::Entity::find_by_id("+14155551234").one(&app.db).await.expect("q").expect("listed");
+        let opt_out = opt_outs::Entity::find_by_id("+12125551234").one(&app.db).await.expect("q").expect("listed");
         assert_eq!(opt_out.source, "provider");
         // The next message to that number is refused before it costs anything.
         let response = app
@@ -177,7 +177,7 @@ storage_test!(
 storage_test!(
     async fn the_account_spend_limit_fails_with_a_clear_code(engine) {
         let (app, stub) = setup(engine, |_| {}).await;
-        opted_in_user(&app, "u1", "+1 415 555 1234").await;
+        opted_in_user(&app, "u1", "+1 212 555 1234").await;
         stub.script([Answer::spend_limit()]);
         let id = streak_alert(&app, "u1").await;
         assert_eq!(app.run_outbox().await, report(1, 0, 0, 1));
@@ -193,7 +193,7 @@ storage_test!(
 storage_test!(
     async fn throttling_pauses_the_deployment_without_spending_attempts(engine) {
         let (app, stub) = setup(engine, |_| {}).await;
-        opted_in_user(&app, "u1", "+1 415 555 1234").await;
+        opted_in_user(&app, "u1", "+1 212 555 1234").await;
         stub.script([Answer::throttling(Some(3))]);
         let ids = [streak_alert(&app, "u1").await, streak_alert(&app, "u1").await, streak_alert(&app, "u1").await];
 
@@ -222,7 +222,7 @@ storage_test!(
 storage_test!(
     async fn a_worker_killed_mid_send_leaves_a_lease_that_expires(engine) {
         let (app, stub) = setup(engine, |_| {}).await;
-        opted_in_user(&app, "u1", "+1 415 555 1234").await;
+        opted_in_user(&app, "u1", "+1 212 555 1234").await;
         stub.script([Answer::Hang]);
         let id = streak_alert(&app, "u1").await;
 
@@ -248,7 +248,7 @@ storage_test!(
 storage_test!(
     async fn transactional_messages_jump_the_queue(engine) {
         let (app, _stub) = setup(engine, |_| {}).await;
-        opted_in_user(&app, "u1", "+1 415 555 1234").await;
+        opted_in_user(&app, "u1", "+1 212 555 1234").await;
         for _ in 0..5 {
             streak_alert(&app, "u1").await;
         }
@@ -268,7 +268,7 @@ storage_test!(
 storage_test!(
     async fn a_shutdown_hands_the_batch_back(engine) {
         let (app, stub) = setup(engine, |_| {}).await;
-        opted_in_user(&app, "u1", "+1 415 555 1234").await;
+        opted_in_user(&app, "u1", "+1 212 555 1234").await;
         let ids = [streak_alert(&app, "u1").await, streak_alert(&app, "u1").await];
         let stop = CancellationToken::new();
         stop.cancel();
@@ -286,7 +286,7 @@ storage_test!(
 storage_test!(
     async fn idempotency_keys_send_once(engine) {
         let (app, stub) = setup(engine, |_| {}).await;
-        opted_in_user(&app, "u1", "+1 415 555 1234").await;
+        opted_in_user(&app, "u1", "+1 212 555 1234").await;
         let send = |key: &'static str| {
             app.as_service(STREAK, json!({ "i": { "userId": "u1", "streakCount": 5, "actionLink": "/s", "idempotencyKey": key } }))
         };
@@ -315,7 +315,7 @@ storage_test!(
             c.sms.poll_interval = std::time::Duration::from_secs(3600);
         })
         .await;
-        opted_in_user(&app, "u1", "+1 415 555 1234").await;
+        opted_in_user(&app, "u1", "+1 212 555 1234").await;
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let started = std::time::Instant::now();
         let response = app
@@ -379,7 +379,7 @@ storage_test!(
         })
         .await;
         for i in 0..8 {
-            opted_in_user(&app, &format!("u{i}"), &format!("415 555 02{i:02}")).await;
+            opted_in_user(&app, &format!("u{i}"), &format!("212 555 02{i:02}")).await;
         }
         let producers = (0..4).map(|p| {
             let ctx = app.ctx.clone();

@@ -39,7 +39,7 @@ storage_test!(
 storage_test!(
     async fn the_master_switch_records_and_revokes_consent(engine) {
         let app = TestApp::spawn(engine).await;
-        data(&app.as_user("u1", "mutation { setPhoneNumber(phoneNumber: \"+1 415 555 1234\") { userId } }", json!({})).await);
+        data(&app.as_user("u1", "mutation { setPhoneNumber(phoneNumber: \"+1 212 555 1234\") { userId } }", json!({})).await);
         let on = app.as_user("u1", UPDATE, json!({ "i": { "allowSmsInvitations": true } })).await;
         let r = &data(&on)["updateSmsPreferences"];
         assert_eq!(r["allowSmsInvitations"], true);

@@ -57,9 +57,9 @@ storage_test!(
     async fn numbers_are_normalised_to_e164(engine) {
         let app = TestApp::spawn(engine).await;
         for (input, want) in [
-            ("(415) 555-1234", "+14155551234"),
-            ("415.555.1234", "+14155551234"),
-            ("+1 415 555 1234", "+14155551234"),
+            ("(212) 555-1234", "+12125551234"),
+            ("212.555.1234", "+12125551234"),
+            ("+1 212 555 1234", "+12125551234"),
             ("+44 20 7946 0958", "+442079460958"),
             ("+61 2 9374 4000", "+61293744000"),
             ("+33 6 12 34 56 78", "+33612345678"),
@@ -74,7 +74,7 @@ storage_test!(
 storage_test!(
     async fn invalid_numbers_are_refused_with_the_reason(engine) {
         let app = TestApp::spawn(engine).await;
-        data(&app.as_user("u1", SET_PHONE, json!({ "p": "415 555 1234" })).await);
+        data(&app.as_user("u1", SET_PHONE, json!({ "p": "212 555 1234" })).await);
         for (input, words) in [
             ("not a number", "is not a phone number"),
             ("(123) 456-7890", "valid US phone number"),
@@ -82,7 +82,7 @@ storage_test!(
             ("+49 123", "valid DE phone number"),
             ("12", "too short"),
             ("+999 555 1234", "country code that does not exist"),
-            ("+1 415 555 1234 5678 9012 3456", "too long"),
+            ("+1 212 555 1234 5678 9012 3456", "too long"),
             ("+61 2 1234", "valid AU phone number"),
         ] {
             let response = app.as_user("u1", SET_PHONE, json!({ "p": input })).await;
@@ -92,21 +92,21 @@ storage_test!(
         }
         // Nothing was written by the refused attempts.
         let me = app.as_user("u1", "{ me { phoneNumber } }", json!({})).await;
-        assert_eq!(data(&me)["me"]["phoneNumber"], "+14155551234");
+        assert_eq!(data(&me)["me"]["phoneNumber"], "+12125551234");
     }
 );
 
 storage_test!(
     async fn a_changed_number_loses_its_verification(engine) {
         let app = TestApp::spawn(engine).await;
-        data(&app.as_user("u1", SET_PHONE, json!({ "p": "415 555 1234" })).await);
+        data(&app.as_user("u1", SET_PHONE, json!({ "p": "212 555 1234" })).await);
         verify_phone(&app, "u1").await;
         // The same number written another way keeps it verified.
-        let same = app.as_user("u1", SET_PHONE, json!({ "p": "+1 (415) 555-1234" })).await;
+        let same = app.as_user("u1", SET_PHONE, json!({ "p": "+1 (212) 555-1234" })).await;
         assert_eq!(data(&same)["setPhoneNumber"]["phoneVerified"], true);
         // A different number must be verified again.
-        let other = app.as_user("u1", SET_PHONE, json!({ "p": "415 555 9876" })).await;
-        assert_eq!(data(&other)["setPhoneNumber"], json!({ "phoneNumber": "+14155559876", "phoneVerified": false }));
+        let other = app.as_user("u1", SET_PHONE, json!({ "p": "212 555 9876" })).await;
+        assert_eq!(data(&other)["setPhoneNumber"], json!({ "phoneNumber": "+12125559876", "phoneVerified": false }));
         // "" clears the number.
         let cleared = app.as_user("u1", SET_PHONE, json!({ "p": "" })).await;
         assert_eq!(data(&cleared)["setPhoneNumber"], json!({ "phoneNumber": null, "phoneVerified": false }));

@@ -76,9 +76,9 @@ storage_test!(
     async fn battle_reminders_at_the_lead_time_once_and_only_for_who_has_not_submitted(engine) {
         let (app, _stub) = setup(engine, |_| {}).await;
         let now = crate::helpers::start_time(); // 10:00 in New York: far from quiet hours
-        opted_in_user(&app, "ann", "415 555 0001").await;
-        opted_in_user(&app, "ben", "415 555 0002").await;
-        data(&app.as_user("cat", "mutation { setPhoneNumber(phoneNumber: \"415 555 0003\") { userId } }", json!({})).await);
+        opted_in_user(&app, "ann", "212 555 0001").await;
+        opted_in_user(&app, "ben", "212 555 0002").await;
+        data(&app.as_user("cat", "mutation { setPhoneNumber(phoneNumber: \"212 555 0003\") { userId } }", json!({})).await);
         let pushed = battle(&app, "b1", "ACTIVE", now + Duration::minutes(90), json!([
             { "userId": "ann" }, { "userId": "ben", "submittedAt": now }, { "userId": "cat" }
         ])).await;
@@ -152,9 +152,9 @@ storage_test!(
         let (app, _stub) = setup(engine, |_| {}).await;
         // Last activity on 1 March, local calendar; the alert is at 18:00 local on 2 March.
         let zones = [
-            ("honolulu", "Pacific/Honolulu", "415 555 0010", utc(2026, 3, 3, 4, 0)),   // UTC-10
-            ("kathmandu", "Asia/Kathmandu", "415 555 0011", utc(2026, 3, 2, 12, 15)),  // UTC+5:45
-            ("kiritimati", "Pacific/Kiritimati", "415 555 0012", utc(2026, 3, 2, 4, 0)), // UTC+14
+            ("honolulu", "Pacific/Honolulu", "212 555 0010", utc(2026, 3, 3, 4, 0)),   // UTC-10
+            ("kathmandu", "Asia/Kathmandu", "212 555 0011", utc(2026, 3, 2, 12, 15)),  // UTC+5:45
+            ("kiritimati", "Pacific/Kiritimati", "212 555 0012", utc(2026, 3, 2, 4, 0)), // UTC+14
         ];
         app.clock.set(utc(2026, 3, 2, 0, 0));
         for (user, tz, phone, alert) in zones {
@@ -192,7 +192,7 @@ storage_test!(
 storage_test!(
     async fn streak_alerts_respect_dst_and_the_local_day_boundary(engine) {
         let (app, _stub) = setup(engine, |_| {}).await;
-        opted_in_user(&app, "ny", "415 555 0020").await;
+        opted_in_user(&app, "ny", "212 555 0020").await;
         timezone(&app, "ny", "America/New_York").await;
         app.clock.set(utc(2026, 3, 7, 12, 0));
         // Clocks spring forward on 8 March: 18:00 that day is EDT (UTC-4), not EST.
@@ -201,7 +201,7 @@ storage_test!(
             .await;
         assert_eq!(data(&streak)["upsertStreak"]["nextAlertAt"], utc(2026, 3, 8, 22, 0).to_rfc3339());
         // A user whose alert was missed until after their local midnight gets nothing: the streak is lost.
-        opted_in_user(&app, "late", "415 555 0021").await;
+        opted_in_user(&app, "late", "212 555 0021").await;
         timezone(&app, "late", "Pacific/Kiritimati").await;
         app.clock.set(utc(2026, 3, 1, 12, 0));
         data(&app.as_service(UPSERT_STREAK, json!({ "i": { "userId": "late", "currentDays": 9, "lastActivityDate": "2026-03-01" } })).await);
@@ -221,7 +221,7 @@ storage_test!(
 storage_test!(
     async fn quiet_hours_pull_a_reminder_forward_or_block_it(engine) {
         let (app, _stub) = setup(engine, |_| {}).await;
-        opted_in_user(&app, "ann", "415 555 0001").await; // New York, quiet 21:00-08:00
+        opted_in_user(&app, "ann", "212 555 0001").await; // New York, quiet 21:00-08:00
         // Deadline 22:30 EST = 03:30 UTC on 3 March; its reminder moment, 21:30, is quiet: it goes at
         // 20:59 instead, the last minute before quiet hours.
         app.clock.set(utc(2026, 3, 2, 20, 0));
@@ -236,7 +236,7 @@ storage_test!(
         assert_eq!(scan(&app, "BATTLES").await, (1, 0, 1), "already sent early");
 
         // A battle pushed after that minute passed: its reminder is logged as blocked, not sent at night.
-        opted_in_user(&app, "ben", "415 555 0002").await;
+        opted_in_user(&app, "ben", "212 555 0002").await;
         app.clock.set(utc(2026, 3, 3, 2, 45));
         battle(&app, "later", "ACTIVE", utc(2026, 3, 3, 4, 30), json!([{ "userId": "ben" }])).await;
         app.clock.set(utc(2026, 3, 3, 3, 30));
@@ -261,7 +261,7 @@ storage_test!(
         let mut people = Vec::new();
         for i in 0..12 {
             let user = format!("p{i}");
-            opted_in_user(&app, &user, &format!("415 555 01{i:02}")).await;
+            opted_in_user(&app, &user, &format!("212 555 01{i:02}")).await;
             people.push(json!({ "userId": user }));
         }
         battle(&app, "crowded", "ACTIVE", now + Duration::minutes(40), json!(people)).await;

@@ -37,26 +37,26 @@ storage_test!(
         data(&app.as_user("nophone", "{ me { userId } }", json!({})).await);
         assert_eq!(blocked_reason(&app, STREAK, streak("nophone")).await, "no_phone");
         // A number never verified.
-        data(&app.as_user("unverified", "mutation { setPhoneNumber(phoneNumber: \"415 555 0001\") { userId } }", json!({})).await);
+        data(&app.as_user("unverified", "mutation { setPhoneNumber(phoneNumber: \"212 555 0001\") { userId } }", json!({})).await);
         assert_eq!(blocked_reason(&app, STREAK, streak("unverified")).await, "phone_not_verified");
         // Verified, master switch off.
-        data(&app.as_user("off", "mutation { setPhoneNumber(phoneNumber: \"415 555 0002\") { userId } }", json!({})).await);
+        data(&app.as_user("off", "mutation { setPhoneNumber(phoneNumber: \"212 555 0002\") { userId } }", json!({})).await);
         verify_phone(&app, "off").await;
         assert_eq!(blocked_reason(&app, STREAK, streak("off")).await, "sms_disabled");
         // Opted in, category off.
-        opted_in_user(&app, "nostreaks", "415 555 0003").await;
+        opted_in_user(&app, "nostreaks", "212 555 0003").await;
         data(&app.as_user("nostreaks", "mutation { updateSmsPreferences(input: { smsStreakAlerts: false }) { userId } }", json!({})).await);
         assert_eq!(blocked_reason(&app, STREAK, streak("nostreaks")).await, "category_disabled");
         // Opted in, but the number replied STOP.
-        opted_in_user(&app, "stopped", "415 555 0004").await;
-        outbox::add_opt_out(&app.db, "+14155550004", "keyword", app.clock.now()).await.expect("opt out");
+        opted_in_user(&app, "stopped", "212 555 0004").await;
+        outbox::add_opt_out(&app.db, "+12125550004", "keyword", app.clock.now()).await.expect("opt out");
         assert_eq!(blocked_reason(&app, STREAK, streak("stopped")).await, "opted_out");
         // Opted in, a UK number: outside SMS_ALLOWED_COUNTRIES.
         opted_in_user(&app, "abroad", "+44 7911 123456").await;
         assert_eq!(blocked_reason(&app, STREAK, streak("abroad")).await, "country_not_allowed");
         // A promotion to a number with no account behind it has no consent.
         assert_eq!(
-            blocked_reason(&app, SEND, json!({ "to": "415 555 0099", "body": "Hi" })).await,
+            blocked_reason(&app, SEND, json!({ "to": "212 555 0099", "body": "Hi" })).await,
             "no_consent"
         );
 
@@ -73,7 +73,7 @@ storage_test!(
 storage_test!(
     async fn security_alerts_skip_preferences_but_not_stop(engine) {
         let (app, _stub) = setup(engine, |_| {}).await;
-        data(&app.as_user("off", "mutation { setPhoneNumber(phoneNumber: \"415 555 0002\") { userId } }", json!({})).await);
+        data(&app.as_user("off", "mutation { setPhoneNumber(phoneNumber: \"212 555 0002\") { userId } }", json!({})).await);
         verify_phone(&app, "off").await;
         let alert = "mutation($i: SecurityAlertInput!) { sendSecurityAlert(input: $i) { status blockedReason promotional body } }";
         let input = json!({ "i": { "userId": "off", "what": "Your password was changed", "link": "/security" } });
@@ -82,7 +82,7 @@ storage_test!(
         assert_eq!(log["status"], "PENDING", "the master switch is off, yet it goes");
         assert_eq!(log["promotional"], false);
         assert!(!log["body"].as_str().expect("body").contains("STOP"), "no footer on transactional texts");
-        outbox::add_opt_out(&app.db, "+14155550002", "keyword", app.clock.now()).await.expect("opt out");
+        outbox::add_opt_out(&app.db, "+12125550002", "keyword", app.clock.now()).await.expect("opt out");
         let response = app.as_service(alert, input).await;
         assert_eq!(data(&response)["sendSecurityAlert"]["blockedReason"], "opted_out");
     }
@@ -97,34 +97,34 @@ storage_test!(
         };
         // An inviter without a verified phone cannot text strangers.
         data(&app.as_user("newbie", "{ me { userId } }", json!({})).await);
-        assert_eq!(blocked_reason(&app, INVITE, invite("newbie", "(415) 555-0123")).await, "inviter_not_verified");
+        assert_eq!(blocked_reason(&app, INVITE, invite("newbie", "(212) 555-0123")).await, "inviter_not_verified");
 
-        opted_in_user(&app, "sam", "415 555 0100").await;
-        let response = app.as_service(INVITE, json!({ "i": invite("sam", "(415) 555-0123") })).await;
+        opted_in_user(&app, "sam", "212 555 0100").await;
+        let response = app.as_service(INVITE, json!({ "i": invite("sam", "(212) 555-0123") })).await;
         let log = &data(&response)["sendBattleInvitation"];
         assert_eq!(log["status"], "PENDING");
         assert_eq!(log["userId"], Value::Null);
-        assert_eq!(log["toPhone"], "+14155550123");
+        assert_eq!(log["toPhone"], "+12125550123");
         assert_eq!(
             log["body"],
             "AllThrive: Sam challenged you to a battle: \"Best haiku\". Accept: http://localhost:3000/battles/7/join\nReply STOP to unsubscribe."
         );
         // The same number again within 24 hours: refused, whoever invites.
         app.clock.advance(Duration::hours(23));
-        assert_eq!(blocked_reason(&app, INVITE, invite("sam", "+1 415 555 0123")).await, "recently_invited");
+        assert_eq!(blocked_reason(&app, INVITE, invite("sam", "+1 212 555 0123")).await, "recently_invited");
         app.clock.advance(Duration::hours(1) + Duration::seconds(1));
-        assert_eq!(blocked_reason(&app, INVITE, invite("sam", "415.555.0123")).await, Value::Null);
+        assert_eq!(blocked_reason(&app, INVITE, invite("sam", "212.555.0123")).await, Value::Null);
         // An invitation to a number that belongs to a user follows that user's preferences.
-        opted_in_user(&app, "friend", "415 555 0200").await;
+        opted_in_user(&app, "friend", "212 555 0200").await;
         data(&app.as_user("friend", "mutation { updateSmsPreferences(input: { smsBattleInvitations: false }) { userId } }", json!({})).await);
-        assert_eq!(blocked_reason(&app, INVITE, invite("sam", "415 555 0200")).await, "category_disabled");
+        assert_eq!(blocked_reason(&app, INVITE, invite("sam", "212 555 0200")).await, "category_disabled");
     }
 );
 
 storage_test!(
     async fn bad_input_is_refused_and_writes_nothing(engine) {
         let (app, _stub) = setup(engine, |_| {}).await;
-        opted_in_user(&app, "u1", "415 555 1234").await;
+        opted_in_user(&app, "u1", "212 555 1234").await;
         let long_body = "word ".repeat(400);
         let cases: Vec<(&str, Value, &str)> = vec![
             (STREAK, json!({ "userId": "ghost", "streakCount": 3, "actionLink": "/s" }), "No user 'ghost'"),
@@ -135,7 +135,7 @@ storage_test!(
             (SEND, json!({ "to": "not a phone", "body": "Hi" }), "is not a phone number"),
             (SEND, json!({ "userId": "u1", "body": "   " }), "body is empty"),
             (SEND, json!({ "userId": "u1", "body": long_body }), "segments long; the limit is 10"),
-            (SEND, json!({ "userId": "u1", "to": "415 555 1234", "body": "Hi" }), "exactly one of"),
+            (SEND, json!({ "userId": "u1", "to": "212 555 1234", "body": "Hi" }), "exactly one of"),
             (SEND, json!({ "body": "Hi" }), "exactly one of"),
             (SEND, json!({ "userId": "u1", "body": "Your code is 1", "messageType": "PHONE_VERIFICATION" }), "startPhoneVerification"),
             (SEND, json!({ "userId": "u1", "body": "Hi", "relatedObjectType": "battle" }), "relatedObjectId"),
@@ -174,8 +174,8 @@ fn ids(response: &Value) -> Vec<String> {
 storage_test!(
     async fn the_log_pages_newest_first_and_users_see_only_their_own(engine) {
         let (app, _stub) = setup(engine, |_| {}).await;
-        opted_in_user(&app, "u1", "415 555 1111").await;
-        opted_in_user(&app, "u2", "415 555 2222").await;
+        opted_in_user(&app, "u1", "212 555 1111").await;
+        opted_in_user(&app, "u2", "212 555 2222").await;
         for _ in 0..5 {
             data(&app.as_service(STREAK, json!({ "i": streak("u1") })).await);
             app.clock.advance(Duration::minutes(1));
@@ -204,13 +204,13 @@ storage_test!(
         let other = app.as_user("u1", "{ smsLog(id: \"8\") { id } }", json!({})).await;
         assert_eq!(data(&other)["smsLog"], Value::Null);
         let own = app.as_user("u2", "{ smsLog(id: \"8\") { id toPhone } }", json!({})).await;
-        assert_eq!(data(&own)["smsLog"]["toPhone"], "+14155552222");
+        assert_eq!(data(&own)["smsLog"]["toPhone"], "+12125552222");
 
         // Admins see everything and filter it.
         let admin = |f: Value| app.graphql_as("ops", Role::Admin, LOGS, json!({ "f": f, "first": 100 }));
         assert_eq!(ids(&admin(json!({})).await).len(), 8);
         assert_eq!(ids(&admin(json!({ "userId": "u2" })).await), vec!["8", "7", "6"]);
-        assert_eq!(ids(&admin(json!({ "phone": "(415) 555-2222" })).await).len(), 3);
+        assert_eq!(ids(&admin(json!({ "phone": "(212) 555-2222" })).await).len(), 3);
         assert_eq!(ids(&admin(json!({ "createdBefore": middle })).await).len(), 5);
         assert_eq!(ids(&admin(json!({ "createdAfter": middle })).await).len(), 3);
         assert_eq!(ids(&admin(json!({ "status": "SENT" })).await).len(), 0);

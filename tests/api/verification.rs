@@ -55,7 +55,7 @@ async fn confirm(app: &TestApp, user: &str, code: &str) -> Value {
 storage_test!(
     async fn a_code_travels_and_verifies_the_number(engine) {
         let (app, stub) = setup(engine, |_| {}).await;
-        set_phone(&app, "u1", "(415) 555-1234").await;
+        set_phone(&app, "u1", "(212) 555-1234").await;
         data(&app.as_user("u1", "mutation { smsOptIn(action: OPT_IN) { userId } }", json!({})).await);
         let started = app.as_user("u1", START, json!({})).await;
         assert_eq!(
@@ -96,7 +96,7 @@ storage_test!(
 storage_test!(
     async fn five_wrong_codes_kill_the_code(engine) {
         let (app, stub) = setup(engine, |_| {}).await;
-        set_phone(&app, "u1", "415 555 1234").await;
+        set_phone(&app, "u1", "212 555 1234").await;
         data(&app.as_user("u1", START, json!({})).await);
         let code = delivered_code(&app, &stub).await;
         for remaining in ["4 tries", "3 tries", "2 tries", "1 try"] {
@@ -128,7 +128,7 @@ storage_test!(
 storage_test!(
     async fn codes_expire_and_are_replaced(engine) {
         let (app, stub) = setup(engine, |_| {}).await;
-        set_phone(&app, "u1", "415 555 1234").await;
+        set_phone(&app, "u1", "212 555 1234").await;
         data(&app.as_user("u1", START, json!({})).await);
         let first = delivered_code(&app, &stub).await;
         app.clock.advance(Duration::minutes(10));
@@ -144,15 +144,15 @@ storage_test!(
             assert_eq!(error_code(&confirm(&app, "u1", &second).await), "BAD_USER_INPUT", "the older code is dead");
         }
         // Changing the number kills the pending code.
-        set_phone(&app, "u1", "415 555 9999").await;
+        set_phone(&app, "u1", "212 555 9999").await;
         let response = confirm(&app, "u1", &third).await;
         assert!(error_message(&response).contains("No code is waiting"), "{response}");
         // Another user cannot use someone else's code.
-        set_phone(&app, "u1", "415 555 1234").await;
+        set_phone(&app, "u1", "212 555 1234").await;
         app.clock.advance(Duration::seconds(61));
         data(&app.as_user("u1", START, json!({})).await);
         let fourth = delivered_code(&app, &stub).await;
-        set_phone(&app, "mallory", "415 555 6666").await;
+        set_phone(&app, "mallory", "212 555 6666").await;
         assert!(error_message(&confirm(&app, "mallory", &fourth).await).contains("No code is waiting"));
         assert_eq!(data(&confirm(&app, "u1", &fourth).await)["confirmPhoneVerification"]["phoneVerified"], true);
     }
@@ -168,7 +168,7 @@ fn retry_after(response: &Value) -> i64 {
 storage_test!(
     async fn the_resend_cooldown_and_the_per_number_limit(engine) {
         let (app, _stub) = setup(engine, |_| {}).await;
-        set_phone(&app, "u1", "415 555 1234").await;
+        set_phone(&app, "u1", "212 555 1234").await;
         data(&app.as_user("u1", START, json!({})).await);
         assert_eq!(retry_after(&app.as_user("u1", START, json!({})).await), 60);
         app.clock.advance(Duration::seconds(45));
@@ -184,7 +184,7 @@ storage_test!(
         assert_eq!(retry_after(&limited), 3600 - elapsed);
         assert!(error_message(&limited).contains("+1******1234"));
         // Another user with the same number is held by the same limit.
-        set_phone(&app, "u2", "415 555 1234").await;
+        set_phone(&app, "u2", "212 555 1234").await;
         assert_eq!(error_code(&app.as_user("u2", START, json!({})).await), "RATE_LIMITED");
         app.clock.advance(Duration::seconds(3600 - elapsed));
         data(&app.as_user("u1", START, json!({})).await);
@@ -198,19 +198,19 @@ storage_test!(
             c.verification.max_per_ip_per_hour = 4;
         })
         .await;
-        for phone in ["415 555 0001", "415 555 0002", "415 555 0003"] {
+        for phone in ["212 555 0001", "212 555 0002", "212 555 0003"] {
             set_phone(&app, "u1", phone).await;
             data(&app.as_user("u1", START, json!({})).await);
             app.clock.advance(Duration::minutes(2));
         }
-        set_phone(&app, "u1", "415 555 0004").await;
+        set_phone(&app, "u1", "212 555 0004").await;
         let limited = app.as_user("u1", START, json!({})).await;
         assert_eq!(retry_after(&limited), 86_400 - 6 * 60);
         assert!(error_message(&limited).contains("today"));
         // One network (127.0.0.1) has now asked 3 times; one more user fills its hour.
-        set_phone(&app, "u2", "415 555 0005").await;
+        set_phone(&app, "u2", "212 555 0005").await;
         data(&app.as_user("u2", START, json!({})).await);
-        set_phone(&app, "u3", "415 555 0006").await;
+        set_phone(&app, "u3", "212 555 0006").await;
         let limited = app.as_user("u3", START, json!({})).await;
         assert_eq!(retry_after(&limited), 3600 - 6 * 60);
         assert!(error_message(&limited).contains("network"));
@@ -220,7 +220,7 @@ storage_test!(
 storage_test!(
     async fn twenty_concurrent_guesses_take_at_most_five_tries(engine) {
         let (app, stub) = setup(engine, |_| {}).await;
-        set_phone(&app, "u1", "415 555 1234").await;
+        set_phone(&app, "u1", "212 555 1234").await;
         data(&app.as_user("u1", START, json!({})).await);
         let code = delivered_code(&app, &stub).await;
         let guess = wrong(&code);
@@ -249,8 +249,8 @@ storage_test!(
         let (app, stub) = setup(engine, |_| {}).await;
         // No number, or a number that opted out, or one abroad.
         assert!(error_message(&app.as_user("u0", START, json!({})).await).contains("Set a phone number first"));
-        set_phone(&app, "u1", "415 555 1234").await;
-        outbox::add_opt_out(&app.db, "+14155551234", "keyword", app.clock.now()).await.expect("opt out");
+        set_phone(&app, "u1", "212 555 1234").await;
+        outbox::add_opt_out(&app.db, "+12125551234", "keyword", app.clock.now()).await.expect("opt out");
         let refused = app.as_user("u1", START, json!({})).await;
         assert_eq!(error_code(&refused), "BAD_USER_INPUT");
         assert!(error_message(&refused).contains("opted out"), "{refused}");

@@ -28,7 +28,8 @@ pub struct RecipientMutation;
 impl RecipientMutation {
     /// Sets the signed-in user's phone number. Any usual way of writing it is accepted ("(415) 555-1234",
     /// "+44 20 7946 0958"); numbers without a country code are read in the service's default region.
-    /// A different number must be verified again. `""` removes the number.
+    /// A different number must be verified again. `""` removes the number. Until the app pushes the
+    /// user's time zone, the number's area code (or country) decides their quiet hours.
     async fn set_phone_number(
         &self,
         ctx: &Context<'_>,
@@ -44,6 +45,11 @@ impl RecipientMutation {
             app.clock.now(),
         )
         .await?;
+        if profile.recipient.timezone.is_none() {
+            // Without a zone from the app, the number says where the user is: a pending streak alert
+            // follows it to the new number's local evening.
+            crate::reminders::facts::reschedule_streak(app, &viewer.user_id).await?;
+        }
         Ok(Recipient(profile))
     }
 

@@ -2,7 +2,12 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::sms_preferences::ConsentMethod as DbConsentMethod;
 
-use crate::{error::ApiResult, graphql::app, recipients};
+use crate::{
+    error::ApiResult,
+    graphql::app,
+    recipients,
+    sms::{local_time::Locale, zones::ZoneSource},
+};
 
 /// How the user consented to texts (TCPA record).
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -52,6 +57,28 @@ impl From<SmsOptInAction> for recipients::OptInAction {
 /// A user's SMS settings: the phone number, the master switch, categories and consent.
 pub struct Recipient(pub recipients::Profile);
 
+/// Where a recipient's time zone came from.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TimezoneSource {
+    /// The app pushed it (`upsertRecipient`).
+    App,
+    /// The phone number's North American area code.
+    AreaCode,
+    /// The phone number's country (and region, where the country spans several zones).
+    Country,
+    /// Nothing said where the user is: `DEFAULT_TIMEZONE`.
+    Default,
+}
+
+impl Recipient {
+    fn locale(&self, ctx: &Context<'_>) -> ApiResult<Locale> {
+        let r = &self.0.recipient;
+        Ok(app(ctx)?
+            .config
+            .locale(r.timezone.as_deref(), r.phone_e164.as_deref()))
+    }
+}
+
 #[Object]
 impl Recipient {
     /// The app's user id.
@@ -79,12 +106,31 @@ impl Recipient {
         self.0.recipient.allow_sms
     }
 
-    /// IANA time zone used for quiet hours and reminders; the service's default when the app has not
-    /// told us the user's own.
+    /// IANA time zone used for quiet hours and reminders: the one the app pushed; else the phone
+    /// number's (its area code in North America, its country elsewhere); else the service's default.
+    /// `timezoneSource` says which.
     async fn timezone(&self, ctx: &Context<'_>) -> ApiResult<String> {
-        Ok(match &self.0.recipient.timezone {
-            Some(tz) => tz.clone(),
-            None => app(ctx)?.config.default_timezone.name().to_owned(),
+        Ok(self.locale(ctx)?.primary().name().to_owned())
+    }
+
+    /// Every zone the user may be in: one, except for a number whose area code spans two zones (the
+    /// Florida panhandle, parts of Texas, Indiana, ...). A promotion waits until it is daytime in all.
+    async fn timezones(&self, ctx: &Context<'_>) -> ApiResult<Vec<String>> {
+        Ok(self
+            .locale(ctx)?
+            .zones
+            .iter()
+            .map(|tz| tz.name().to_owned())
+            .collect())
+    }
+
+    /// Where `timezone` came from.
+    async fn timezone_source(&self, ctx: &Context<'_>) -> ApiResult<TimezoneSource> {
+        Ok(match self.locale(ctx)?.source {
+            ZoneSource::App => TimezoneSource::App,
+            ZoneSource::AreaCode => TimezoneSource::AreaCode,
+            ZoneSource::Country => TimezoneSource::Country,
+            ZoneSource::Default => TimezoneSource::Default,
         })
     }
 

@@ -88,6 +88,12 @@ impl SmsLog {
         self.0.blocked_reason.as_deref()
     }
 
+    /// For a promotion: the recipient's time zone that decided its quiet hours. A text held for the
+    /// night names the zone it waits for; one sent at once, the zone whose evening comes first.
+    async fn quiet_hours_zone(&self) -> Option<&str> {
+        self.0.quiet_hours_zone.as_deref()
+    }
+
     /// The text as rendered (with the STOP footer on promotional messages).
     async fn body(&self) -> &str {
         &self.0.body
