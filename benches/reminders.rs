@@ -50,7 +50,7 @@ async fn seed(db: &impl ConnectionTrait, users: u64, now_epoch: i64) -> anyhow::
     db.execute_unprepared(&format!(
         "INSERT INTO recipients (user_id, phone_e164, phone_verified_at, allow_sms, timezone, signed_up_at, \
          sms_prompt_shown_at, sms_prompt_dismissed_at, created_at, updated_at) \
-         SELECT 'u' || i, '+1415' || (2000000 + i), {past}, {yes}, NULL, NULL, NULL, NULL, {past}, {past} FROM ({}) q",
+         SELECT 'u' || i, '+1212' || (2000000 + i), {past}, {yes}, NULL, NULL, NULL, NULL, {past}, {past} FROM ({}) q",
         series(users)
     ))
     .await?;
@@ -110,7 +110,7 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let (engines, admin) = support::engines();
-    // 15:00 UTC on a Monday: 10:00 in New York (the recipients' default zone), outside quiet hours.
+    // 15:00 UTC on a Monday: 10:00 in New York (the recipients' numbers are Manhattan's), outside quiet hours.
     let now = Utc
         .with_ymd_and_hms(2026, 3, 2, 15, 0, 0)
         .single()

@@ -107,6 +107,7 @@ pub async fn run(ctx: &AppContext) -> Result<ScanReport, DbErr> {
     // moment: look that much further ahead (the longest window, a state's included).
     let quiet_span = ctx.config.longest_quiet_span();
     let mut report = ScanReport::default();
+    let mut locales = crate::sms::local_time::LocaleCache::default();
     for lead in &ctx.config.reminders.lead_times {
         let lead = Duration::from_std(*lead).unwrap_or(Duration::hours(1));
         let horizon = now + lead + quiet_span;
@@ -128,8 +129,8 @@ pub async fn run(ctx: &AppContext) -> Result<ScanReport, DbErr> {
                 } else {
                     // Pulled forward: the minute before the quiet hours that hold its moment, in
                     // whichever of the participant's zones enters them first.
-                    ctx.config
-                        .locale(c.timezone.as_deref(), c.phone_e164.as_deref())
+                    locales
+                        .get(&ctx.config, c.timezone.as_deref(), c.phone_e164.as_deref())
                         .window(moment)
                         .is_some_and(|w| now >= w.start - Duration::minutes(1) && now < w.start)
                 };

@@ -198,6 +198,31 @@ impl Locale {
     }
 }
 
+/// Locales remembered by what decides them (the app's zone, and the number's area code or the whole
+/// number elsewhere), for scans that look at thousands of recipients sharing a few hundred area codes.
+#[derive(Debug, Default)]
+pub struct LocaleCache {
+    seen: std::collections::HashMap<(Option<String>, Option<String>), Locale>,
+}
+
+impl LocaleCache {
+    pub fn get(
+        &mut self,
+        config: &crate::Config,
+        app_timezone: Option<&str>,
+        phone: Option<&str>,
+    ) -> &Locale {
+        // A North American number's area code decides its zones and state; elsewhere the number.
+        let number_key = phone.map(|p| match p.strip_prefix("+1") {
+            Some(rest) => format!("+1{}", rest.get(..3).unwrap_or(rest)),
+            None => p.to_owned(),
+        });
+        self.seen
+            .entry((app_timezone.map(str::to_owned), number_key))
+            .or_insert_with(|| config.locale(app_timezone, phone))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
