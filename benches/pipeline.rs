@@ -122,6 +122,7 @@ fn request(i: usize) -> SendRequest {
         related: None,
         dedupe_key: None,
         quiet: Default::default(),
+        keyword_answer: false,
     }
 }
 

@@ -64,6 +64,11 @@ pub struct SmsConfig {
     pub sync_wait: Duration,
     /// How often idle workers look for work queued by other instances or come due.
     pub poll_interval: Duration,
+    /// The service answers STOP and START with a confirmation and HELP with the help text itself
+    /// (`true`), or AWS answers keywords (`false`).
+    pub self_managed_opt_outs: bool,
+    /// Where people get help: in the answer to HELP.
+    pub help_contact: String,
 }
 
 /// Abuse limits of phone verification; each holds across instances (counted in the database).
@@ -130,6 +135,10 @@ pub struct Config {
     pub state_rules: Vec<crate::sms::local_time::StateRule>,
     pub reminders: ReminderConfig,
     pub costs: CostConfig,
+    /// The SNS webhook: topics and trusted certificate hosts.
+    pub sns: crate::webhooks::sns::SnsConfig,
+    /// Cron of the job that settles texts with no final receipt after 72 hours.
+    pub reconcile_schedule: String,
 }
 
 /// A setting that cannot be used, with the variable's name and what is wrong, in words.
@@ -275,6 +284,7 @@ impl Config {
         };
 
         let sms = sms_config(&var)?;
+        let sns = sns_config(&var, app_env, &sms.aws_region)?;
         let count = |name: &'static str, default: &str| {
             parsed(&var, name, default, |s| {
                 s.parse::<u32>()
@@ -395,6 +405,8 @@ impl Config {
             state_rules,
             reminders,
             costs,
+            sns,
+            reconcile_schedule: cron("RECEIPTS_RECONCILE_SCHEDULE", "0 0 * * * *")?,
         })
     }
 
@@ -490,6 +502,7 @@ fn sms_config(var: &impl Fn(&str) -> Option<String>) -> Result<SmsConfig, Config
     }
     let sync_wait = duration(var, "SMS_SYNC_WAIT", "20s")?;
     let poll_interval = duration(var, "SMS_POLL_INTERVAL", "1s")?;
+    let frontend_url_for_help = frontend_url.trim_end_matches('/').to_owned();
     Ok(SmsConfig {
         provider,
         aws_region: var("AWS_REGION").unwrap_or_else(|| "us-east-1".to_owned()),
@@ -507,6 +520,71 @@ fn sms_config(var: &impl Fn(&str) -> Option<String>) -> Result<SmsConfig, Config
         send_timeout,
         sync_wait,
         poll_interval,
+        self_managed_opt_outs: parsed(var, "SMS_SELF_MANAGED_OPT_OUTS", "false", flag)?,
+        help_contact: var("SMS_HELP_CONTACT")
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| format!("{}/help", frontend_url_for_help)),
+    })
+}
+
+/// `true` or `false` (also 1/0, yes/no).
+fn flag(s: &str) -> Result<bool, String> {
+    match s {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(format!("'{s}' is not true or false")),
+    }
+}
+
+/// The SNS webhook's settings: the topics it accepts and where certificates may come from.
+fn sns_config(
+    var: &impl Fn(&str) -> Option<String>,
+    app_env: AppEnv,
+    region: &str,
+) -> Result<crate::webhooks::sns::SnsConfig, ConfigError> {
+    let topic = |name: &'static str| -> Result<Option<String>, ConfigError> {
+        match var(name)
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+        {
+            None => Ok(None),
+            Some(arn) if arn.starts_with("arn:") && arn.split(':').count() >= 6 => Ok(Some(arn)),
+            Some(other) => Err(ConfigError::new(
+                name,
+                format!(
+                    "'{other}' is not a topic ARN such as arn:aws:sns:us-east-1:123456789012:sms-events"
+                ),
+            )),
+        }
+    };
+    let production = app_env == AppEnv::Production;
+    let cert_hosts = match var("SNS_CERT_HOSTS").map(|s| s.trim().to_owned()) {
+        Some(_) if production => {
+            return Err(ConfigError::new(
+                "SNS_CERT_HOSTS",
+                "APP_ENV=production trusts only AWS's own SNS host; remove the setting",
+            ));
+        }
+        Some(list) if !list.is_empty() => list
+            .split(',')
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
+            .collect(),
+        _ => vec![format!("sns.{region}.amazonaws.com")],
+    };
+    let cert_allow_http = parsed(var, "SNS_CERT_ALLOW_HTTP", "false", flag)?;
+    if cert_allow_http && production {
+        return Err(ConfigError::new(
+            "SNS_CERT_ALLOW_HTTP",
+            "APP_ENV=production fetches certificates over HTTPS only; remove the setting",
+        ));
+    }
+    Ok(crate::webhooks::sns::SnsConfig {
+        events_topic_arn: topic("SNS_EVENTS_TOPIC_ARN")?,
+        inbound_topic_arn: topic("SNS_INBOUND_TOPIC_ARN")?,
+        cert_hosts,
+        cert_allow_http,
     })
 }
 

@@ -14,18 +14,19 @@ use axum::{
     http::{HeaderMap, Method, Request, StatusCode, header},
     middleware::{self, Next},
     response::{Html, IntoResponse, Response},
-    routing::get,
+    routing::{get, post},
 };
 use ipnet::IpNet;
 use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
 
 use crate::{
-    App,
+    App, AppContext,
     auth::JwtKeys,
     graphql::{
         AppSchema, RequestContext,
         limits::{self, DocumentLimits},
     },
+    webhooks::{self, WebhookError, sns::Verifier},
 };
 
 /// Largest request body accepted: a GraphQL document with variables is a few kilobytes.
@@ -35,15 +36,17 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct HttpState {
     schema: AppSchema,
     jwt: Arc<JwtKeys>,
-    db: sea_orm::DatabaseConnection,
+    context: AppContext,
     trusted_proxies: Arc<Vec<IpNet>>,
+    sns: Verifier,
 }
 
 impl HttpState {
     pub fn new(app: App) -> Self {
         Self {
             trusted_proxies: Arc::new(app.context.config.trusted_proxies.clone()),
-            db: app.context.db.clone(),
+            sns: Verifier::new(app.context.config.sns.clone()),
+            context: app.context,
             schema: app.schema,
             jwt: Arc::new(app.jwt),
         }
@@ -59,6 +62,7 @@ pub fn router(state: HttpState) -> Router {
                 .route_layer(middleware::from_fn(require_json)),
         )
         .route("/graphiql/{file}", get(graphiql_asset))
+        .route("/webhooks/sns", post(sns_webhook))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
@@ -169,12 +173,50 @@ async fn graphiql_asset(Path(file): Path<String>) -> impl IntoResponse {
         .into_response()
 }
 
+/// SNS deliveries: delivery events and replies. 200 once handled (or already handled), 403 for a
+/// delivery that fails verification, 400 for one that is not an SNS message; nothing is written for
+/// either. A database error answers 500, so SNS delivers the message again later.
+async fn sns_webhook(State(state): State<HttpState>, body: axum::body::Bytes) -> Response {
+    match webhooks::receive(&state.context, &state.sns, &body).await {
+        Ok(handled) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": handled.as_str() })),
+        )
+            .into_response(),
+        Err(WebhookError::Refused(refusal)) => {
+            tracing::warn!(reason = %refusal, "SNS delivery refused");
+            let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN);
+            (
+                status,
+                Json(serde_json::json!({ "error": refusal.to_string() })),
+            )
+                .into_response()
+        }
+        Err(WebhookError::BadMessage(why)) => {
+            tracing::warn!(reason = %why, "SNS message refused");
+            (
+                StatusCode::BAD_REQUEST,
+                Json(serde_json::json!({ "error": why })),
+            )
+                .into_response()
+        }
+        Err(WebhookError::Db(error)) => {
+            tracing::error!(%error, "SNS delivery not stored; SNS will deliver it again");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(serde_json::json!({ "error": "not stored; try again" })),
+            )
+                .into_response()
+        }
+    }
+}
+
 async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
 async fn readyz(State(state): State<HttpState>) -> impl IntoResponse {
-    match tokio::time::timeout(Duration::from_secs(2), state.db.ping()).await {
+    match tokio::time::timeout(Duration::from_secs(2), state.context.db.ping()).await {
         Ok(Ok(())) => (
             StatusCode::OK,
             Json(serde_json::json!({ "status": "ready" })),

@@ -12,6 +12,7 @@ pub mod reminders;
 pub mod sms;
 pub mod sql;
 pub mod verification;
+pub mod webhooks;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

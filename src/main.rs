@@ -31,6 +31,15 @@ enum Command {
         #[arg(value_enum)]
         kind: ScanKind,
     },
+    /// Act as if NUMBER texted TEXT to the service's number (local work with the console provider):
+    /// STOP, START, HELP or anything else, handled as a reply that arrived from AWS.
+    SimulateReply {
+        /// The number the text comes from, in any usual writing.
+        #[arg(long)]
+        from: String,
+        /// What the person texted, e.g. STOP.
+        text: String,
+    },
     /// Print a signed bearer token for GraphiQL and scripts, made with JWT_SECRET.
     Token {
         /// The user id the token speaks for (its `sub` claim).
@@ -154,8 +163,46 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::SimulateReply { from, text } => simulate_reply(config, &from, &text).await,
         Command::Schema => Ok(()),
     }
+}
+
+async fn simulate_reply(config: Config, from: &str, text: &str) -> anyhow::Result<()> {
+    if config.sms.provider != sms_notify::config::ProviderKind::Console {
+        anyhow::bail!(
+            "simulate-reply is for local work with SMS_PROVIDER=console; real replies come from AWS through /webhooks/sns"
+        );
+    }
+    let from = sms_notify::sms::phone::normalize(from, config.default_phone_region)
+        .map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+    let to = config
+        .sms
+        .origination_identity
+        .clone()
+        .unwrap_or_else(|| "console".to_owned());
+    let mut config = config;
+    config.sms.workers = 0;
+    config.reminders.enabled = false;
+    let app = App::build(config, Arc::new(SystemClock)).await?;
+    let reply = sms_notify::sms::receipts::InboundReply {
+        from,
+        to,
+        body: text.to_owned(),
+        inbound_message_id: Some(format!("console-{}", uuid::Uuid::new_v4())),
+        received_at: chrono::Utc::now(),
+    };
+    let outcome = sms_notify::sms::receipts::handle_reply(&app.context, None, &reply).await?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "keyword": outcome.keyword.as_str().to_uppercase(),
+            "consentRevokedOrGiven": outcome.consent_changed,
+            "cancelledPromotions": outcome.cancelled,
+            "answerQueued": outcome.answer_log_id,
+        })
+    );
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

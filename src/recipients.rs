@@ -189,30 +189,29 @@ pub async fn lock_row(
 }
 
 /// Holds the rows of `users` for the rest of the transaction: on PostgreSQL a row lock each, taken in
-/// key order so that two transactions never wait for each other in a circle; on SQLite a write, which
-/// takes the database's write lock (a transaction's first statement must write there, or a later write
-/// fails once another writer has committed).
+/// key order so that two transactions never wait for each other in a circle; on SQLite the database's
+/// write lock (`sql::take_sqlite_write_lock`).
 pub async fn lock_rows<'a>(
     txn: &impl ConnectionTrait,
     users: impl Iterator<Item = &'a str>,
 ) -> Result<(), DbErr> {
+    let backend = txn.get_database_backend();
+    if backend != sea_orm::DbBackend::Postgres {
+        return crate::sql::take_sqlite_write_lock(txn).await;
+    }
     let mut users: Vec<&str> = users.collect();
     users.sort_unstable();
     users.dedup();
     if users.is_empty() {
         return Ok(());
     }
-    let backend = txn.get_database_backend();
     let list = (1..=users.len())
         .map(|n| crate::sql::placeholder(backend, n))
         .collect::<Vec<_>>()
         .join(", ");
-    let sql = match backend {
-        sea_orm::DbBackend::Postgres => format!(
-            "SELECT user_id FROM recipients WHERE user_id IN ({list}) ORDER BY user_id FOR UPDATE"
-        ),
-        _ => format!("UPDATE recipients SET user_id = user_id WHERE user_id IN ({list})"),
-    };
+    let sql = format!(
+        "SELECT user_id FROM recipients WHERE user_id IN ({list}) ORDER BY user_id FOR UPDATE"
+    );
     let values: Vec<sea_orm::Value> = users.into_iter().map(Into::into).collect();
     txn.execute_raw(sea_orm::Statement::from_sql_and_values(
         backend, sql, values,
@@ -245,7 +244,9 @@ pub struct ConsentSource {
     pub ip: Option<String>,
 }
 
-async fn record_consent(
+/// Records a consent given or revoked at `now`: the current state on the preferences and an event in
+/// the append-only history.
+pub async fn record_consent(
     txn: &impl ConnectionTrait,
     profile: &Profile,
     action: ConsentAction,

@@ -20,6 +20,8 @@ pub struct Model {
     pub messages: i64,
     pub segments: i64,
     pub cost_micros: i64,
+    /// The part of `cost_micros` that AWS's receipts priced; the rest is still an estimate.
+    pub priced_micros: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

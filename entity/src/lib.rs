@@ -8,8 +8,10 @@ pub mod opt_outs;
 pub mod phone_verifications;
 pub mod recipients;
 pub mod send_gate;
+pub mod sms_events;
 pub mod sms_log;
 pub mod sms_preferences;
+pub mod sms_replies;
 pub mod spend_months;
 pub mod streaks;
 

@@ -44,6 +44,9 @@ pub enum SmsStatus {
     Failed,
     #[sea_orm(string_value = "undelivered")]
     Undelivered,
+    /// Sent, and no final delivery receipt came within 72 hours (as AWS itself reports then).
+    #[sea_orm(string_value = "unknown")]
+    Unknown,
     /// Refused by policy; never sent. `blocked_reason` says why.
     #[sea_orm(string_value = "blocked")]
     Blocked,
@@ -94,6 +97,10 @@ pub struct Model {
     /// For a promotion: the recipient's time zone that decided its quiet hours (held until they end
     /// there, or sent because it was daytime in every zone of the number).
     pub quiet_hours_zone: Option<String>,
+    /// The price estimated when the message was accepted (segments times the configured price);
+    /// `cost_micros` becomes what AWS charged once a receipt says so (`priced_at`).
+    pub estimated_cost_micros: Option<i64>,
+    pub priced_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,6 +14,9 @@ pub enum ConsentMethod {
     PhoneVerification,
     #[sea_orm(string_value = "api")]
     Api,
+    /// A keyword texted to the service's number (STOP revokes, START gives consent again).
+    #[sea_orm(string_value = "sms_keyword")]
+    SmsKeyword,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

@@ -147,6 +147,7 @@ pub async fn run(ctx: &AppContext) -> Result<ScanReport, DbErr> {
                         related: Some(("battle".into(), c.battle_id.clone())),
                         dedupe_key: Some(dedupe_key(&c.battle_id, &c.user_id, lead, c.deadline_at)),
                         quiet: QuietPolicy::Block,
+                        keyword_answer: false,
                     });
                 }
             }

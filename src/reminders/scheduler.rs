@@ -53,6 +53,29 @@ pub async fn start(
         .with_context(|| format!("the {} schedule '{schedule}'", kind.as_str()))?;
         scheduler.add(job).await.context("adding a scan")?;
     }
+    // Texts no receipt settled within 72 hours become UNKNOWN.
+    let reconcile_ctx = ctx.clone();
+    let running = Arc::new(AtomicBool::new(false));
+    let schedule = ctx.config.reconcile_schedule.clone();
+    let job = Job::new_async(schedule.as_str(), move |_id, _scheduler| {
+        let ctx = reconcile_ctx.clone();
+        let running = running.clone();
+        Box::pin(async move {
+            if running.swap(true, Ordering::AcqRel) {
+                return;
+            }
+            let span = tracing::info_span!("receipt_reconciliation");
+            if let Err(error) = crate::sms::receipts::reconcile(&ctx).instrument(span).await {
+                tracing::error!(%error, "receipt reconciliation failed; the next tick retries");
+            }
+            running.store(false, Ordering::Release);
+        })
+    })
+    .with_context(|| format!("the reconciliation schedule '{schedule}'"))?;
+    scheduler
+        .add(job)
+        .await
+        .context("adding the reconciliation")?;
     scheduler.start().await.context("starting the scheduler")?;
     tracing::info!("reminder scheduler started");
     Ok(tokio::spawn(async move {

@@ -85,6 +85,7 @@ pub async fn run(ctx: &AppContext) -> Result<ScanReport, DbErr> {
                 related: None,
                 dedupe_key: Some(dedupe_key(&streak.user_id, streak.last_activity_date)),
                 quiet: QuietPolicy::Block,
+                keyword_answer: false,
             });
         }
         count(&mut report, outbox::enqueue_many(ctx, requests).await?);

@@ -174,12 +174,12 @@ pub struct RollupKey {
 /// Applies rollup changes in one statement (changes to one key are added together first).
 pub async fn rollup_add(
     db: &impl ConnectionTrait,
-    changes: Vec<(RollupKey, [i64; 3])>,
+    changes: Vec<(RollupKey, [i64; 4])>,
 ) -> Result<(), DbErr> {
-    let mut merged: BTreeMap<RollupKey, [i64; 3]> = BTreeMap::new();
+    let mut merged: BTreeMap<RollupKey, [i64; 4]> = BTreeMap::new();
     for (key, delta) in changes {
-        let entry = merged.entry(key).or_insert([0; 3]);
-        for i in 0..3 {
+        let entry = merged.entry(key).or_insert([0; 4]);
+        for i in 0..4 {
             entry[i] += delta[i];
         }
     }
@@ -188,7 +188,7 @@ pub async fn rollup_add(
         return Ok(());
     }
     let backend = db.get_database_backend();
-    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(merged.len() * 7);
+    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(merged.len() * 8);
     let mut rows = Vec::with_capacity(merged.len());
     for (key, delta) in merged {
         let base = values.len();
@@ -200,25 +200,56 @@ pub async fn rollup_add(
             delta[0].into(),
             delta[1].into(),
             delta[2].into(),
+            delta[3].into(),
         ]);
         rows.push(format!(
             "({})",
-            (1..=7)
+            (1..=8)
                 .map(|i| placeholder(backend, base + i))
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
     }
     let sql = format!(
-        "INSERT INTO cost_rollup (day, message_type, status, country, messages, segments, cost_micros) \
+        "INSERT INTO cost_rollup (day, message_type, status, country, messages, segments, cost_micros, priced_micros) \
          VALUES {} ON CONFLICT (day, message_type, status, country) DO UPDATE SET \
          messages = cost_rollup.messages + excluded.messages, \
          segments = cost_rollup.segments + excluded.segments, \
-         cost_micros = cost_rollup.cost_micros + excluded.cost_micros",
+         cost_micros = cost_rollup.cost_micros + excluded.cost_micros, \
+         priced_micros = cost_rollup.priced_micros + excluded.priced_micros",
         rows.join(", ")
     );
     db.execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
+    Ok(())
+}
+
+/// What a log row adds to the rollup: one message, its segments, its cost, and the part of the cost
+/// that AWS priced.
+pub fn measures(row: &entity::sms_log::Model) -> [i64; 4] {
+    let cost = row.cost_micros.unwrap_or(0);
+    [
+        1,
+        i64::from(row.segments),
+        cost,
+        if row.priced_at.is_some() { cost } else { 0 },
+    ]
+}
+
+/// Corrects `month`'s spend by `micros` (AWS charged more, or less, than estimated). Unlike
+/// `reserve`, no cap: this is what was spent.
+pub async fn adjust(db: &impl ConnectionTrait, month: &str, micros: i64) -> Result<(), DbErr> {
+    let backend = db.get_database_backend();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        format!(
+            "UPDATE spend_months SET reserved_micros = reserved_micros + {} WHERE month = {}",
+            placeholder(backend, 1),
+            placeholder(backend, 2)
+        ),
+        [micros.into(), month.into()],
+    ))
+    .await?;
     Ok(())
 }
 
@@ -277,6 +308,8 @@ pub struct Bucket {
     pub messages: i64,
     pub segments: i64,
     pub cost_micros: i64,
+    /// The part of `cost_micros` AWS's receipts priced; the rest is an estimate.
+    pub priced_micros: i64,
 }
 
 /// A cost report: totals over whole UTC days, the month to date, the limit and a projection.
@@ -285,6 +318,8 @@ pub struct Report {
     pub messages: i64,
     pub segments: i64,
     pub cost_micros: i64,
+    /// The part of `cost_micros` that is still an estimate (no price from AWS yet).
+    pub estimated_micros: i64,
     pub month_to_date: i64,
     pub monthly_limit: i64,
     pub remaining: i64,
@@ -312,10 +347,16 @@ pub async fn report(
         Some(Grouping::Country) => "country",
         None => "''",
     };
+    // Without a grouping, one row of totals (PostgreSQL refuses GROUP BY a constant).
+    let grouped = if grouping.is_some() {
+        format!(" GROUP BY {column} ORDER BY {column}")
+    } else {
+        String::new()
+    };
     let sql = format!(
         "SELECT {column} AS k, CAST(SUM(messages) AS BIGINT) AS m, CAST(SUM(segments) AS BIGINT) AS s, \
-         CAST(SUM(cost_micros) AS BIGINT) AS c FROM cost_rollup \
-         WHERE day >= {} AND day <= {} GROUP BY {column} ORDER BY {column}",
+         CAST(SUM(cost_micros) AS BIGINT) AS c, CAST(SUM(priced_micros) AS BIGINT) AS p FROM cost_rollup \
+         WHERE day >= {} AND day <= {}{grouped}",
         placeholder(backend, 1),
         placeholder(backend, 2)
     );
@@ -333,11 +374,18 @@ pub async fn report(
             messages: row.try_get::<Option<i64>>("", "m")?.unwrap_or(0),
             segments: row.try_get::<Option<i64>>("", "s")?.unwrap_or(0),
             cost_micros: row.try_get::<Option<i64>>("", "c")?.unwrap_or(0),
+            priced_micros: row.try_get::<Option<i64>>("", "p")?.unwrap_or(0),
         });
     }
-    let (messages, segments, cost_micros) = buckets.iter().fold((0, 0, 0), |(m, s, c), b| {
-        (m + b.messages, s + b.segments, c + b.cost_micros)
-    });
+    let (messages, segments, cost_micros, priced_micros) =
+        buckets.iter().fold((0, 0, 0, 0), |(m, s, c, p), b| {
+            (
+                m + b.messages,
+                s + b.segments,
+                c + b.cost_micros,
+                p + b.priced_micros,
+            )
+        });
     let month_to_date = reserved(db, &month_of(now)).await?;
     let month_start = chrono::TimeZone::with_ymd_and_hms(&Utc, now.year(), now.month(), 1, 0, 0, 0)
         .single()
@@ -357,6 +405,7 @@ pub async fn report(
         messages,
         segments,
         cost_micros,
+        estimated_micros: cost_micros - priced_micros,
         month_to_date,
         monthly_limit: limit,
         remaining: (limit - month_to_date).max(0),

@@ -56,3 +56,33 @@ pub async fn list(
 pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<Option<sms_log::Model>, DbErr> {
     sms_log::Entity::find_by_id(id).one(db).await
 }
+
+/// The delivery events of a message, oldest first (an indexed range: `sms_events (sms_log_id, id)`).
+pub async fn events(
+    db: &impl ConnectionTrait,
+    log_id: i64,
+) -> Result<Vec<entity::sms_events::Model>, DbErr> {
+    entity::sms_events::Entity::find()
+        .filter(entity::sms_events::Column::SmsLogId.eq(log_id))
+        .order_by_asc(entity::sms_events::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Replies, newest first, optionally from one number, paged by id (an indexed range).
+pub async fn replies(
+    db: &impl ConnectionTrait,
+    from: Option<&str>,
+    before_id: Option<i64>,
+    limit: u64,
+) -> Result<Vec<entity::sms_replies::Model>, DbErr> {
+    use entity::sms_replies::{Column, Entity};
+    let mut query = Entity::find();
+    if let Some(from) = from {
+        query = query.filter(Column::FromPhone.eq(from));
+    }
+    if let Some(id) = before_id {
+        query = query.filter(Column::Id.lt(id));
+    }
+    query.order_by_desc(Column::Id).limit(limit).all(db).await
+}

@@ -11,6 +11,7 @@ pub mod phone;
 pub mod policy;
 pub mod provider;
 pub mod quiet;
+pub mod receipts;
 pub mod worker;
 #[rustfmt::skip]
 pub mod zone_data;

@@ -47,6 +47,9 @@ pub struct SendRequest {
     pub dedupe_key: Option<String>,
     /// What a promotion does inside the recipient's quiet hours.
     pub quiet: QuietPolicy,
+    /// An answer to a keyword the number just texted (STOP's confirmation, HELP's text): it may go to
+    /// a number on the opt-out list, as carriers require.
+    pub keyword_answer: bool,
 }
 
 impl SendRequest {
@@ -60,6 +63,7 @@ impl SendRequest {
             related: None,
             dedupe_key: None,
             quiet: QuietPolicy::Defer,
+            keyword_answer: false,
         }
     }
 
@@ -391,7 +395,8 @@ pub async fn enqueue_many(
                 recipient: profile,
                 phone: to_phone.as_deref(),
                 country,
-                opted_out: to_phone.as_ref().is_some_and(|p| opted_out.contains(p)),
+                opted_out: !item.request.keyword_answer
+                    && to_phone.as_ref().is_some_and(|p| opted_out.contains(p)),
                 stranger_invitation,
             },
             &ctx.config.sms.allowed_countries,
@@ -464,6 +469,7 @@ pub async fn enqueue_many(
             attempts: Set(0),
             next_attempt_at: Set(decision.is_ok().then_some(due_at)),
             cost_micros: Set(decision.ok()),
+            estimated_cost_micros: Set(decision.ok()),
             segments: Set(item.rendered.segments as i32),
             encoding: Set(item.rendered.encoding.as_str().to_owned()),
             created_at: Set(now),
@@ -572,7 +578,7 @@ async fn apply_daily_limits(
         return Ok(());
     }
     crate::recipients::lock_rows(txn, users.iter().map(String::as_str)).await?;
-    lock_numbers(txn, &phones, users.is_empty()).await?;
+    lock_numbers(txn, &phones).await?;
     let since = now - Duration::hours(24);
     let mut per_user = promotions_since(txn, users.iter().map(String::as_str), since).await?;
     let mut per_number = promotions_to_since(txn, &phones, since).await?;
@@ -607,33 +613,25 @@ async fn apply_daily_limits(
 }
 
 /// Serialises decisions about `phones` until the transaction ends: an advisory lock per number on
-/// PostgreSQL (in order, so two transactions never wait in a circle); on SQLite the write lock, taken
-/// here unless `take_sqlite_lock` is false because an earlier write in the transaction holds it.
+/// PostgreSQL (in order, so two transactions never wait in a circle); on SQLite the write lock.
 async fn lock_numbers(
     txn: &impl ConnectionTrait,
     phones: &std::collections::BTreeSet<String>,
-    take_sqlite_lock: bool,
 ) -> Result<(), DbErr> {
     if phones.is_empty() {
         return Ok(());
     }
     let backend = txn.get_database_backend();
-    match backend {
-        DbBackend::Postgres => {
-            for phone in phones {
-                txn.execute_raw(Statement::from_sql_and_values(
-                    backend,
-                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                    [phone.clone().into()],
-                ))
-                .await?;
-            }
-        }
-        _ if take_sqlite_lock => {
-            txn.execute_unprepared("UPDATE send_gate SET name = name")
-                .await?;
-        }
-        _ => {}
+    if backend != DbBackend::Postgres {
+        return crate::sql::take_sqlite_write_lock(txn).await;
+    }
+    for phone in phones {
+        txn.execute_raw(Statement::from_sql_and_values(
+            backend,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            [phone.clone().into()],
+        ))
+        .await?;
     }
     Ok(())
 }
@@ -811,10 +809,7 @@ async fn insert_rows(
                     } else {
                         "pending"
                     };
-                    rollup.push((
-                        cost::rollup_key(&row, status),
-                        [1, i64::from(row.segments), row.cost_micros.unwrap_or(0)],
-                    ));
+                    rollup.push((cost::rollup_key(&row, status), cost::measures(&row)));
                     out.push(Some(row));
                 }
             } else {
@@ -984,7 +979,7 @@ pub async fn record_sent_many<C: ConnectionTrait + TransactionTrait>(
         .collect();
     let mut rollup = Vec::new();
     for (row, _) in sent.iter().filter(|(r, _)| updated.contains(&r.id)) {
-        let delta = [1, i64::from(row.segments), row.cost_micros.unwrap_or(0)];
+        let delta = cost::measures(row);
         rollup.push((cost::rollup_key(row, "pending"), delta.map(|v| -v)));
         rollup.push((cost::rollup_key(row, "sent"), delta));
     }
@@ -1082,14 +1077,14 @@ pub async fn record_failure<C: ConnectionTrait + TransactionTrait>(
         if charged > 0 {
             cost::release(&txn, &cost::month_of(row.created_at), charged).await?;
         }
-        let delta = [1, i64::from(row.segments), charged];
+        let delta = cost::measures(row);
         cost::rollup_add(
             &txn,
             vec![
                 (cost::rollup_key(row, "pending"), delta.map(|v| -v)),
                 (
                     cost::rollup_key(row, "failed"),
-                    [1, i64::from(row.segments), 0],
+                    [1, i64::from(row.segments), 0, 0],
                 ),
             ],
         )

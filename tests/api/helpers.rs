@@ -194,6 +194,26 @@ impl TestApp {
             .await
     }
 
+    /// A GraphQL request as an operator (role admin).
+    pub async fn as_graphql_admin(&self, query: &str, variables: Value) -> Value {
+        self.graphql_as("ops", Role::Admin, query, variables).await
+    }
+
+    /// How many rows `table` has.
+    pub async fn db_count(&self, table: &str) -> u64 {
+        use sea_orm::ConnectionTrait;
+        let row = self
+            .db
+            .query_one_raw(sea_orm::Statement::from_string(
+                self.db.get_database_backend(),
+                format!("SELECT CAST(COUNT(*) AS BIGINT) AS n FROM {table}"),
+            ))
+            .await
+            .expect("count")
+            .expect("a row");
+        row.try_get::<i64>("", "n").expect("n") as u64
+    }
+
     /// Runs one worker pass over the outbox now.
     pub async fn run_outbox(&self) -> sms_notify::sms::worker::BatchReport {
         sms_notify::sms::worker::run_once(

@@ -20,4 +20,5 @@ mod recipients;
 mod reminders;
 mod schema;
 mod sending;
+mod sns;
 mod verification;

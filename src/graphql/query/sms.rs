@@ -8,7 +8,7 @@ use crate::{
     error::{ApiError, ApiResult},
     graphql::{
         app, require_role,
-        types::sms::{SmsLog, SmsLogFilter},
+        types::sms::{SmsLog, SmsLogFilter, SmsReply},
     },
     sms::{history, phone},
 };
@@ -46,24 +46,7 @@ impl SmsQuery {
     ) -> ApiResult<Connection<OpaqueCursor<i64>, SmsLog>> {
         let viewer = require_role(ctx, &[Role::User, Role::Service, Role::Admin])?;
         let app = app(ctx)?;
-        let first = first.unwrap_or(DEFAULT_PAGE);
-        if !(1..=MAX_PAGE).contains(&first) {
-            return Err(ApiError::bad_input(format!(
-                "first must be between 1 and {MAX_PAGE}."
-            )));
-        }
-        let before_id = match after {
-            Some(cursor) => Some(
-                OpaqueCursor::<i64>::decode_cursor(&cursor)
-                    .map_err(|_| {
-                        ApiError::bad_input(
-                            "`after` is not a cursor of this list; pass an endCursor you received.",
-                        )
-                    })?
-                    .0,
-            ),
-            None => None,
-        };
+        let (first, before_id) = page(first, after)?;
         let filter = filter.unwrap_or_default();
         let phone = match filter.phone {
             Some(p) => Some(
@@ -91,14 +74,75 @@ impl SmsQuery {
             created_after: filter.created_after,
             created_before: filter.created_before,
         };
-        let mut rows = history::list(&app.db, &domain, before_id, first as u64 + 1).await?;
-        let has_next = rows.len() > first as usize;
-        rows.truncate(first as usize);
-        let mut connection = Connection::new(before_id.is_some(), has_next);
-        connection.edges.extend(
-            rows.into_iter()
-                .map(|row| Edge::new(OpaqueCursor(row.id), SmsLog(row))),
-        );
-        Ok(connection)
+        let rows = history::list(&app.db, &domain, before_id, first as u64 + 1).await?;
+        Ok(connection(rows, first, before_id, |row| {
+            (row.id, SmsLog(row))
+        }))
     }
+
+    /// Texts people sent to the service's number (admin), newest first, as a cursor connection:
+    /// keywords (STOP, START, HELP) and anything else. `fromPhone` narrows to one number, in any usual
+    /// writing.
+    async fn sms_replies(
+        &self,
+        ctx: &Context<'_>,
+        from_phone: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<OpaqueCursor<i64>, SmsReply>> {
+        require_role(ctx, &[Role::Admin])?;
+        let app = app(ctx)?;
+        let (first, before_id) = page(first, after)?;
+        let from = match from_phone {
+            Some(p) => Some(
+                phone::normalize(&p, app.config.default_phone_region)
+                    .map_err(|e| ApiError::bad_input(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let rows = history::replies(&app.db, from.as_deref(), before_id, first as u64 + 1).await?;
+        Ok(connection(rows, first, before_id, |row| {
+            (row.id, SmsReply(row))
+        }))
+    }
+}
+
+/// `first` (1 to 100, 20 when not given) and the id an `after` cursor points at.
+fn page(first: Option<i32>, after: Option<String>) -> ApiResult<(i32, Option<i64>)> {
+    let first = first.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&first) {
+        return Err(ApiError::bad_input(format!(
+            "first must be between 1 and {MAX_PAGE}."
+        )));
+    }
+    let before_id = match after {
+        Some(cursor) => Some(
+            OpaqueCursor::<i64>::decode_cursor(&cursor)
+                .map_err(|_| {
+                    ApiError::bad_input(
+                        "`after` is not a cursor of this list; pass an endCursor you received.",
+                    )
+                })?
+                .0,
+        ),
+        None => None,
+    };
+    Ok((first, before_id))
+}
+
+/// A page of rows read one beyond `first`, newest first, as a connection.
+fn connection<R, N: async_graphql::OutputType>(
+    mut rows: Vec<R>,
+    first: i32,
+    before_id: Option<i64>,
+    node: impl Fn(R) -> (i64, N),
+) -> Connection<OpaqueCursor<i64>, N> {
+    let has_next = rows.len() > first as usize;
+    rows.truncate(first as usize);
+    let mut connection = Connection::new(before_id.is_some(), has_next);
+    connection.edges.extend(rows.into_iter().map(|row| {
+        let (id, node) = node(row);
+        Edge::new(OpaqueCursor(id), node)
+    }));
+    connection
 }

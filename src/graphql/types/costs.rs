@@ -42,8 +42,11 @@ pub struct CostReport {
     /// Messages created in the range, every status included (blocked ones cost nothing).
     pub message_count: i64,
     pub segment_count: i64,
-    /// What the messages of the range cost (queued and sent; blocked and failed ones are not charged).
+    /// What the messages of the range cost (queued and sent; blocked and failed ones are not charged):
+    /// what AWS charged where a delivery receipt said so, the estimate elsewhere.
     pub total_cost: Decimal,
+    /// The part of `totalCost` that is still an estimate (no price from AWS yet).
+    pub estimated_cost: Decimal,
     /// Reserved against this month's budget so far (UTC calendar month).
     pub month_to_date: Decimal,
     pub monthly_limit: Decimal,
@@ -60,6 +63,7 @@ impl From<cost::Report> for CostReport {
             message_count: r.messages,
             segment_count: r.segments,
             total_cost: micros_to_dollars(r.cost_micros),
+            estimated_cost: micros_to_dollars(r.estimated_micros),
             month_to_date: micros_to_dollars(r.month_to_date),
             monthly_limit: micros_to_dollars(r.monthly_limit),
             remaining: micros_to_dollars(r.remaining),

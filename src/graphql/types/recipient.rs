@@ -20,6 +20,8 @@ pub enum ConsentMethod {
     PhoneVerification,
     /// Recorded by the app's back end.
     Api,
+    /// A keyword texted to the service's number: STOP revokes, START gives consent again.
+    SmsKeyword,
 }
 
 impl From<DbConsentMethod> for ConsentMethod {
@@ -29,6 +31,7 @@ impl From<DbConsentMethod> for ConsentMethod {
             DbConsentMethod::SettingsPage => Self::SettingsPage,
             DbConsentMethod::PhoneVerification => Self::PhoneVerification,
             DbConsentMethod::Api => Self::Api,
+            DbConsentMethod::SmsKeyword => Self::SmsKeyword,
         }
     }
 }

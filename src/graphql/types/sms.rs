@@ -1,7 +1,9 @@
-use async_graphql::{Enum, ID, InputObject, Object};
+use async_graphql::{Context, Enum, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 use entity::sms_log;
 use rust_decimal::Decimal;
+
+use crate::{error::ApiResult, graphql::app};
 
 /// What a message is about.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -36,12 +38,14 @@ pub enum SmsStatus {
     Sending,
     /// The provider accepted it.
     Sent,
-    /// The carrier confirmed delivery.
+    /// The carrier confirmed delivery (a final receipt).
     Delivered,
     /// It could not be sent; see errorCode.
     Failed,
-    /// The carrier could not deliver it.
+    /// The carrier could not deliver it (a final receipt); see errorCode and events.
     Undelivered,
+    /// Sent, but no final receipt came within 72 hours (as AWS itself reports then).
+    Unknown,
     /// Policy refused it; see blockedReason. Nothing was sent.
     Blocked,
 }
@@ -109,10 +113,33 @@ impl SmsLog {
         &self.0.encoding
     }
 
-    /// What the message costs, in US dollars: segments times the destination's price per segment. Null
-    /// when nothing is charged (blocked, or the send failed).
+    /// What the message costs, in US dollars: what AWS charged once a receipt said so (`costIsActual`),
+    /// until then the estimate. Null when nothing is charged (blocked, or the send failed).
     async fn cost(&self) -> Option<Decimal> {
         self.0.cost_micros.map(crate::sms::cost::micros_to_dollars)
+    }
+
+    /// The price estimated when the message was accepted: segments times the destination's price per
+    /// segment (`SMS_PRICES`).
+    async fn estimated_cost(&self) -> Option<Decimal> {
+        self.0
+            .estimated_cost_micros
+            .map(crate::sms::cost::micros_to_dollars)
+    }
+
+    /// Whether `cost` is what AWS charged (from a delivery receipt) rather than the estimate.
+    async fn cost_is_actual(&self) -> bool {
+        self.0.priced_at.is_some()
+    }
+
+    /// What AWS reported about the message, oldest first: queued, pending, delivered, or why not.
+    async fn events(&self, ctx: &Context<'_>) -> ApiResult<Vec<SmsEvent>> {
+        let app = app(ctx)?;
+        Ok(crate::sms::history::events(&app.db, self.0.id)
+            .await?
+            .into_iter()
+            .map(SmsEvent)
+            .collect())
     }
 
     async fn provider_message_id(&self) -> Option<&str> {
@@ -159,6 +186,89 @@ impl SmsLog {
 
     async fn related_object_id(&self) -> Option<ID> {
         self.0.related_object_id.clone().map(ID)
+    }
+}
+
+/// One delivery event of a message, as AWS End User Messaging SMS reported it.
+pub struct SmsEvent(pub entity::sms_events::Model);
+
+#[Object]
+impl SmsEvent {
+    /// `TEXT_QUEUED`, `TEXT_PENDING`, `TEXT_DELIVERED`, `TEXT_CARRIER_UNREACHABLE`, ...
+    async fn event_type(&self) -> &str {
+        &self.0.event_type
+    }
+
+    /// Whether AWS says nothing more will happen to the message.
+    async fn is_final(&self) -> bool {
+        self.0.is_final
+    }
+
+    /// AWS's `messageStatus`.
+    async fn message_status(&self) -> Option<&str> {
+        self.0.message_status.as_deref()
+    }
+
+    /// AWS's words for it (`messageStatusDescription`).
+    async fn description(&self) -> Option<&str> {
+        self.0.description.as_deref()
+    }
+
+    /// `totalMessagePrice`, in US dollars, when the event carries it.
+    async fn price(&self) -> Option<Decimal> {
+        self.0.price_micros.map(crate::sms::cost::micros_to_dollars)
+    }
+
+    async fn carrier_name(&self) -> Option<&str> {
+        self.0.carrier_name.as_deref()
+    }
+
+    /// When it happened, by AWS's clock.
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.0.event_at
+    }
+
+    /// When the service received it.
+    async fn received_at(&self) -> DateTime<Utc> {
+        self.0.received_at
+    }
+}
+
+/// A text someone sent to the service's number.
+pub struct SmsReply(pub entity::sms_replies::Model);
+
+#[Object]
+impl SmsReply {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// The sender's number, E.164.
+    async fn from_phone(&self) -> &str {
+        &self.0.from_phone
+    }
+
+    /// The service's number it was sent to.
+    async fn to_number(&self) -> &str {
+        &self.0.to_number
+    }
+
+    async fn body(&self) -> &str {
+        &self.0.body
+    }
+
+    /// What the text asked for: `STOP`, `START`, `HELP`, or `NONE`.
+    async fn keyword(&self) -> &str {
+        match self.0.keyword.as_str() {
+            "stop" => "STOP",
+            "start" => "START",
+            "help" => "HELP",
+            _ => "NONE",
+        }
+    }
+
+    async fn received_at(&self) -> DateTime<Utc> {
+        self.0.received_at
     }
 }
 

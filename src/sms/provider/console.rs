@@ -14,6 +14,10 @@ impl SmsProvider for ConsoleProvider {
         "console"
     }
 
+    fn simulates_receipts(&self) -> bool {
+        true
+    }
+
     async fn send(&self, sms: &OutgoingSms<'_>) -> Result<String, ProviderError> {
         let id = format!("console-{}", uuid::Uuid::new_v4());
         let block = format!(

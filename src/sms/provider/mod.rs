@@ -63,6 +63,12 @@ pub trait SmsProvider: Send + Sync + std::fmt::Debug {
 
     /// Sends one text; returns the provider's message id.
     async fn send(&self, sms: &OutgoingSms<'_>) -> Result<String, ProviderError>;
+
+    /// Whether the service should report each sent text delivered itself (the console provider, so
+    /// that local work shows the whole loop); real providers send receipts of their own.
+    fn simulates_receipts(&self) -> bool {
+        false
+    }
 }
 
 /// The provider of `config`.

@@ -1,0 +1,94 @@
+//! Webhooks: what AWS tells the service. `POST /webhooks/sns` takes both SNS topics: delivery events
+//! of the configuration set and inbound texts of two-way SMS; the topic tells them apart.
+
+pub mod sns;
+
+use crate::{
+    AppContext,
+    sms::receipts::{self, DeliveryEvent, InboundReply, SnsDelivery},
+};
+
+/// What a delivery did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    SubscriptionConfirmed,
+    Unsubscribed,
+    Duplicate,
+    DeliveryEvent,
+    Reply,
+}
+
+impl Handled {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::SubscriptionConfirmed => "subscription confirmed",
+            Self::Unsubscribed => "unsubscribe confirmation noted",
+            Self::Duplicate => "already handled",
+            Self::DeliveryEvent => "delivery event recorded",
+            Self::Reply => "reply recorded",
+        }
+    }
+}
+
+/// Why a delivery was not handled.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error(transparent)]
+    Refused(#[from] sns::SnsError),
+    /// Verified, but its `Message` is not what the topic carries.
+    #[error("{0}")]
+    BadMessage(String),
+    #[error(transparent)]
+    Db(#[from] sea_orm::DbErr),
+}
+
+/// Verifies an SNS delivery and acts on it. Nothing is written unless the signature, topic, age and
+/// certificate all hold.
+pub async fn receive(
+    ctx: &AppContext,
+    verifier: &sns::Verifier,
+    body: &[u8],
+) -> Result<Handled, WebhookError> {
+    let now = ctx.clock.now();
+    let envelope = verifier.verify(body, now).await?;
+    match envelope.kind.as_str() {
+        "SubscriptionConfirmation" => {
+            verifier.confirm_subscription(&envelope).await?;
+            tracing::info!(topic = envelope.topic_arn, "SNS subscription confirmed");
+            return Ok(Handled::SubscriptionConfirmed);
+        }
+        "UnsubscribeConfirmation" => {
+            tracing::warn!(
+                topic = envelope.topic_arn,
+                "SNS says the subscription was removed"
+            );
+            return Ok(Handled::Unsubscribed);
+        }
+        _ => {}
+    }
+    let delivery = SnsDelivery {
+        message_id: &envelope.message_id,
+        topic_arn: &envelope.topic_arn,
+    };
+    let config = verifier.config();
+    if config.events_topic_arn.as_deref() == Some(envelope.topic_arn.as_str()) {
+        let event = DeliveryEvent::parse(&envelope.message).map_err(WebhookError::BadMessage)?;
+        return Ok(
+            match receipts::record_delivery_event(&ctx.db, Some(delivery), &event, now).await? {
+                receipts::Recorded::Duplicate => Handled::Duplicate,
+                _ => Handled::DeliveryEvent,
+            },
+        );
+    }
+    let sent_at = chrono::DateTime::parse_from_rfc3339(&envelope.timestamp)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .unwrap_or(now);
+    let reply =
+        InboundReply::parse(&envelope.message, sent_at).map_err(WebhookError::BadMessage)?;
+    let outcome = receipts::handle_reply(ctx, Some(delivery), &reply).await?;
+    Ok(if outcome.duplicate {
+        Handled::Duplicate
+    } else {
+        Handled::Reply
+    })
+}
