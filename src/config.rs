@@ -680,6 +680,10 @@ mod tests {
             ("REMINDER_BATTLE_SCHEDULE", "every minute"),
             ("STREAK_ALERT_TIME", "6pm"),
             ("REMINDERS_ENABLED", "maybe"),
+            ("SMS_SELF_MANAGED_OPT_OUTS", "sometimes"),
+            ("SNS_CERT_ALLOW_HTTP", "perhaps"),
+            ("SMS_STATE_RULES", "FL=evening"),
+            ("RECEIPTS_RECONCILE_SCHEDULE", "hourly"),
             ("SMS_PRICES", "US:0.0075"),
             ("SMS_PRICES", "US=cheap"),
             ("SMS_DEFAULT_PRICE", "0.00000001"),
@@ -730,6 +734,37 @@ mod tests {
         ])
         .expect("a real secret");
         assert!(!ok.jwt_secret_is_default);
+    }
+
+    #[test]
+    fn sns_settings_and_their_production_limits() {
+        let c = config(&[("AWS_REGION", "eu-west-1")]).expect("defaults");
+        assert_eq!(c.sns.cert_hosts, ["sns.eu-west-1.amazonaws.com"]);
+        assert!(!c.sns.cert_allow_http && c.sns.events_topic_arn.is_none());
+        assert!(!c.sms.self_managed_opt_outs);
+        assert_eq!(c.sms.help_contact, "http://localhost:3000/help");
+        let c = config(&[
+            ("SNS_EVENTS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:sms-events"),
+            ("SNS_CERT_HOSTS", "127.0.0.1, localhost"),
+            ("SNS_CERT_ALLOW_HTTP", "true"),
+            ("SMS_SELF_MANAGED_OPT_OUTS", "true"),
+            ("SMS_HELP_CONTACT", "help@allthrive.example"),
+        ])
+        .expect("test settings");
+        assert_eq!(c.sns.cert_hosts, ["127.0.0.1", "localhost"]);
+        assert!(c.sns.cert_allow_http && c.sms.self_managed_opt_outs);
+        assert_eq!(c.sms.help_contact, "help@allthrive.example");
+        let err = config(&[("SNS_INBOUND_TOPIC_ARN", "sms-inbound")]).expect_err("not an ARN");
+        assert_eq!(err.var, "SNS_INBOUND_TOPIC_ARN");
+        let production = [
+            ("APP_ENV", "production"),
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ];
+        for (var, value) in [("SNS_CERT_HOSTS", "127.0.0.1"), ("SNS_CERT_ALLOW_HTTP", "true")] {
+            let mut pairs = production.to_vec();
+            pairs.push((var, value));
+            assert_eq!(config(&pairs).expect_err(var).var, var);
+        }
     }
 
     #[test]
