@@ -8,6 +8,9 @@
 //! 3. The latency of an ordinary `me` query: alone, while 8 clients keep sending the 27-fragment
 //!    document, and while 8 clients keep sending the largest document that is accepted (1,025 fields).
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::{
     sync::{
         Arc,
@@ -17,29 +20,13 @@ use std::{
 };
 
 use serde_json::json;
-use sms_notify::{App, Config, SystemClock, auth::Role, graphql::limits};
+use sms_notify::{
+    App, Config, SystemClock,
+    auth::Role,
+    graphql::limits::{self, doubling_fragments},
+};
+use support::{ms, percentile};
 use tokio_util::sync::CancellationToken;
-
-fn doubling_fragments(n: usize) -> String {
-    let mut q = String::from("fragment G0 on Recipient { userId }\n");
-    for i in 1..n {
-        q.push_str(&format!(
-            "fragment G{i} on Recipient {{ ...G{p} ...G{p} }}\n",
-            p = i - 1
-        ));
-    }
-    q.push_str(&format!("{{ me {{ ...G{} }} }}", n - 1));
-    q
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
 
 async fn post(
     http: &reqwest::Client,

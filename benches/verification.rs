@@ -7,6 +7,9 @@
 //! 3. The latency of an unrelated `me` query over HTTP against the real server: alone (baseline), then
 //!    while 50 checks run in the same process.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -14,16 +17,8 @@ use std::{
 
 use serde_json::json;
 use sms_notify::{App, Config, SystemClock, auth::Role, verification};
+use support::{ms, percentile};
 use tokio_util::sync::CancellationToken;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
 
 async fn me_latencies(
     http: &reqwest::Client,

@@ -744,7 +744,10 @@ mod tests {
         assert!(!c.sms.self_managed_opt_outs);
         assert_eq!(c.sms.help_contact, "http://localhost:3000/help");
         let c = config(&[
-            ("SNS_EVENTS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:sms-events"),
+            (
+                "SNS_EVENTS_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:sms-events",
+            ),
             ("SNS_CERT_HOSTS", "127.0.0.1, localhost"),
             ("SNS_CERT_ALLOW_HTTP", "true"),
             ("SMS_SELF_MANAGED_OPT_OUTS", "true"),
@@ -760,7 +763,10 @@ mod tests {
             ("APP_ENV", "production"),
             ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
         ];
-        for (var, value) in [("SNS_CERT_HOSTS", "127.0.0.1"), ("SNS_CERT_ALLOW_HTTP", "true")] {
+        for (var, value) in [
+            ("SNS_CERT_HOSTS", "127.0.0.1"),
+            ("SNS_CERT_ALLOW_HTTP", "true"),
+        ] {
             let mut pairs = production.to_vec();
             pairs.push((var, value));
             assert_eq!(config(&pairs).expect_err(var).var, var);

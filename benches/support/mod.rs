@@ -1,4 +1,7 @@
-//! What the benchmarks share: a fresh database of each engine.
+//! What the benchmarks share: a fresh database of each engine, and latency arithmetic.
+
+// Each benchmark includes this file and uses part of it.
+#![allow(dead_code)]
 
 use sea_orm::{ConnectionTrait, Database};
 
@@ -38,4 +41,15 @@ pub fn engines() -> (Vec<&'static str>, Option<String>) {
         engines.push("postgres");
     }
     (engines, admin)
+}
+
+/// The `p` quantile (0 to 1) of sorted durations.
+pub fn percentile(sorted: &[std::time::Duration], p: f64) -> std::time::Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// A duration in milliseconds.
+pub fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }

@@ -161,6 +161,20 @@ impl<'a> Walker<'a> {
     }
 }
 
+/// A hostile document for tests and benchmarks: `n` fragments, each spreading the previous one twice
+/// (27 of them are 1.2 KB of text and 2^26 fields once expanded).
+pub fn doubling_fragments(n: usize) -> String {
+    let mut q = String::from("fragment G0 on Recipient { userId }\n");
+    for i in 1..n.max(1) {
+        q.push_str(&format!(
+            "fragment G{i} on Recipient {{ ...G{p} ...G{p} }}\n",
+            p = i - 1
+        ));
+    }
+    q.push_str(&format!("{{ me {{ ...G{} }} }}", n.max(1) - 1));
+    q
+}
+
 /// Runs validation off the runtime's worker threads: on the multi-threaded runtime the worker hands
 /// its other tasks to a fresh thread while it validates (`block_in_place`), so a document that takes
 /// long to validate delays only its own request. Documents are measured first (`check`), so
@@ -194,19 +208,6 @@ mod tests {
     use async_graphql::parser::parse_query;
 
     use super::*;
-
-    /// The document of the report: 27 fragments, each spreading the previous one twice.
-    pub fn doubling_fragments(n: usize) -> String {
-        let mut q = String::from("fragment G0 on Recipient { userId }\n");
-        for i in 1..n {
-            q.push_str(&format!(
-                "fragment G{i} on Recipient {{ ...G{p} ...G{p} }}\n",
-                p = i - 1
-            ));
-        }
-        q.push_str(&format!("{{ me {{ ...G{} }} }}", n - 1));
-        q
-    }
 
     fn measure(q: &str) -> Result<usize, TooLarge> {
         check(&parse_query(q).expect("parses"), &DocumentLimits::SERVICE)

@@ -3,20 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Engine, TestApp, error_code, error_message};
+use sms_notify::graphql::limits::doubling_fragments;
 
-/// 27 fragments, each spreading the previous one twice: 1.2 KB of text, 2^27 fields expanded.
-fn doubling_fragments(n: usize) -> String {
-    let mut q = String::from("fragment G0 on Recipient { userId }\n");
-    for i in 1..n {
-        q.push_str(&format!(
-            "fragment G{i} on Recipient {{ ...G{p} ...G{p} }}\n",
-            p = i - 1
-        ));
-    }
-    q.push_str(&format!("{{ me {{ ...G{} }} }}", n - 1));
-    q
-}
+use crate::helpers::{Engine, TestApp, error_code, error_message};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_that_are_not_json_are_refused_with_415() {
