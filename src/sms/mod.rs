@@ -26,6 +26,9 @@ pub struct Signals {
     work: Notify,
     /// A message reached an outcome: `sendAsync: false` callers look again.
     outcome: Notify,
+    /// Receipts and replies take turns here before they write to SQLite, which has one writer: queued
+    /// in process they wait their turn at once, instead of in SQLite's busy handler, which sleeps.
+    pub sqlite_writer: tokio::sync::Mutex<()>,
 }
 
 impl Signals {

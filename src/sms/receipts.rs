@@ -15,7 +15,7 @@ use entity::{
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
-    EntityTrait, QueryFilter, Statement, TransactionSession, TransactionTrait,
+    EntityTrait, QueryFilter, Statement, TransactionTrait,
 };
 use serde::Deserialize;
 
@@ -270,27 +270,39 @@ fn rollup_status(status: SmsStatus) -> &'static str {
 /// the month's spend and the cost rollup are corrected by the difference in the same transaction.
 #[tracing::instrument(skip_all, fields(event = %event.event_type))]
 pub async fn record_delivery_event(
-    db: &impl TransactionTrait,
+    ctx: &AppContext,
     sns: Option<SnsDelivery<'_>>,
     event: &DeliveryEvent,
-    now: DateTime<Utc>,
 ) -> Result<Recorded, DbErr> {
-    let txn = db.begin().await?;
+    let now = ctx.clock.now();
+    let _turn = sqlite_turn(ctx).await;
+    let txn = ctx.db.begin().await?;
+    // SQLite: a write first (the SNS id, or the lock), so the read below stays true until commit.
+    if sns.is_none() {
+        crate::sql::take_sqlite_write_lock(&txn).await?;
+    }
     if !first_delivery(&txn, sns, now).await? {
         return Ok(Recorded::Duplicate);
     }
-    // Lock and read the message in one write (SQLite's write lock, PostgreSQL's row lock).
-    let row = sms_log::Entity::update_many()
-        .col_expr(
-            sms_log::Column::Id,
-            sea_orm::sea_query::Expr::col(sms_log::Column::Id),
-        )
-        .filter(sms_log::Column::ProviderMessageId.eq(event.message_id.as_str()))
-        .exec_with_returning(&txn)
-        .await?
-        .into_iter()
-        .min_by_key(|r| r.id);
-    sms_events::ActiveModel {
+    // The message, locked against a racing receipt (PostgreSQL; SQLite's write lock is held).
+    let backend = txn.get_database_backend();
+    let row = sms_log::Entity::find()
+        .from_raw_sql(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "SELECT * FROM sms_log WHERE provider_message_id = {} ORDER BY id LIMIT 1{}",
+                crate::sql::placeholder(backend, 1),
+                if backend == DbBackend::Postgres {
+                    " FOR UPDATE"
+                } else {
+                    ""
+                }
+            ),
+            [event.message_id.as_str().into()],
+        ))
+        .one(&txn)
+        .await?;
+    sms_events::Entity::insert(sms_events::ActiveModel {
         sms_log_id: Set(row.as_ref().map(|r| r.id)),
         provider_message_id: Set(event.message_id.chars().take(200).collect()),
         event_type: Set(event.event_type.chars().take(48).collect()),
@@ -308,8 +320,8 @@ pub async fn record_delivery_event(
         event_at: Set(event.event_at),
         received_at: Set(now),
         ..Default::default()
-    }
-    .insert(&txn)
+    })
+    .exec_without_returning(&txn)
     .await?;
     let Some(row) = row else {
         txn.commit().await?;
@@ -410,6 +422,15 @@ pub async fn record_delivery_event(
     })
 }
 
+/// On SQLite, this process's turn to write (see `Signals::sqlite_writer`); nothing on PostgreSQL.
+async fn sqlite_turn(ctx: &AppContext) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    if ctx.db.get_database_backend() == DbBackend::Postgres {
+        None
+    } else {
+        Some(ctx.signals.sqlite_writer.lock().await)
+    }
+}
+
 /// What a reply did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplyOutcome {
@@ -443,7 +464,11 @@ pub async fn handle_reply(
         cancelled: 0,
         answer_log_id: None,
     };
+    let turn = sqlite_turn(ctx).await;
     let txn = ctx.db.begin().await?;
+    if sns.is_none() {
+        crate::sql::take_sqlite_write_lock(&txn).await?;
+    }
     if !first_delivery(&txn, sns, now).await? {
         outcome.duplicate = true;
         return Ok(outcome);
@@ -520,6 +545,7 @@ pub async fn handle_reply(
         Keyword::Help | Keyword::None => {}
     }
     txn.commit().await?;
+    drop(turn);
     tracing::info!(
         keyword = keyword.as_str(),
         consent_changed = outcome.consent_changed.len(),

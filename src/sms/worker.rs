@@ -147,7 +147,7 @@ impl<'a> SentGroup<'a> {
             for (_, provider_id) in &self.rows {
                 let event =
                     receipts::DeliveryEvent::simulated_delivery(provider_id, ctx.clock.now());
-                receipts::record_delivery_event(&ctx.db, None, &event, ctx.clock.now()).await?;
+                receipts::record_delivery_event(ctx, None, &event).await?;
             }
         }
         report.lease_lost += self.rows.len() - written;

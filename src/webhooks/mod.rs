@@ -74,7 +74,7 @@ pub async fn receive(
     if config.events_topic_arn.as_deref() == Some(envelope.topic_arn.as_str()) {
         let event = DeliveryEvent::parse(&envelope.message).map_err(WebhookError::BadMessage)?;
         return Ok(
-            match receipts::record_delivery_event(&ctx.db, Some(delivery), &event, now).await? {
+            match receipts::record_delivery_event(ctx, Some(delivery), &event).await? {
                 receipts::Recorded::Duplicate => Handled::Duplicate,
                 _ => Handled::DeliveryEvent,
             },
