@@ -69,6 +69,10 @@ pub struct SmsConfig {
     pub self_managed_opt_outs: bool,
     /// Where people get help: in the answer to HELP.
     pub help_contact: String,
+    /// Concurrent sends of this instance share one transaction (`SMS_GROUP_COMMIT`).
+    pub group_commit: bool,
+    /// How long the first send of an idle instance waits for others to join it.
+    pub group_commit_window: Duration,
 }
 
 /// Abuse limits of phone verification; each holds across instances (counted in the database).
@@ -521,6 +525,18 @@ fn sms_config(var: &impl Fn(&str) -> Option<String>) -> Result<SmsConfig, Config
         sync_wait,
         poll_interval,
         self_managed_opt_outs: parsed(var, "SMS_SELF_MANAGED_OPT_OUTS", "false", flag)?,
+        group_commit: parsed(var, "SMS_GROUP_COMMIT", "true", flag)?,
+        group_commit_window: parsed(var, "SMS_GROUP_COMMIT_WINDOW", "1ms", |s| match s.trim() {
+            "0" => Ok(Duration::ZERO),
+            other => humantime::parse_duration(other)
+                .ok()
+                .filter(|d| *d <= Duration::from_millis(100))
+                .ok_or_else(|| {
+                    format!(
+                        "'{s}' is not a short wait such as 1ms or 500us (0 for none, 100ms at most)"
+                    )
+                }),
+        })?,
         help_contact: var("SMS_HELP_CONTACT")
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
@@ -681,6 +697,8 @@ mod tests {
             ("STREAK_ALERT_TIME", "6pm"),
             ("REMINDERS_ENABLED", "maybe"),
             ("SMS_SELF_MANAGED_OPT_OUTS", "sometimes"),
+            ("SMS_GROUP_COMMIT_WINDOW", "1s"),
+            ("SMS_GROUP_COMMIT", "maybe"),
             ("SNS_CERT_ALLOW_HTTP", "perhaps"),
             ("SMS_STATE_RULES", "FL=evening"),
             ("RECEIPTS_RECONCILE_SCHEDULE", "hourly"),

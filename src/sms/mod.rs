@@ -4,6 +4,7 @@
 pub mod catalogue;
 pub mod cost;
 pub mod gate;
+pub mod group_commit;
 pub mod history;
 pub mod local_time;
 pub mod outbox;
@@ -29,6 +30,8 @@ pub struct Signals {
     /// Receipts and replies take turns here before they write to SQLite, which has one writer: queued
     /// in process they wait their turn at once, instead of in SQLite's busy handler, which sleeps.
     pub sqlite_writer: tokio::sync::Mutex<()>,
+    /// Concurrent `enqueue` calls of this instance, decided together.
+    pub group_commit: group_commit::GroupCommit,
 }
 
 impl Signals {

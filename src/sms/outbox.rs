@@ -203,12 +203,13 @@ pub async fn find_by_dedupe_key(
 }
 
 /// Renders, decides and records one message: `pending` when the policy allows it (the workers are
-/// woken), `blocked` with the reason otherwise. Invalid input writes nothing.
+/// woken), `blocked` with the reason otherwise. Invalid input writes nothing. Calls that arrive together
+/// share one transaction (`group_commit`).
 pub async fn enqueue(ctx: &AppContext, request: SendRequest) -> Result<sms_log::Model, SendError> {
-    enqueue_many(ctx, vec![request])
-        .await?
-        .pop()
-        .unwrap_or_else(|| Err(SendError::Invalid("nothing to send".into())))
+    ctx.signals
+        .group_commit
+        .enqueue(ctx, request)
+        .await
         .map(|e| e.row)
 }
 

@@ -8,6 +8,7 @@ mod auth;
 mod aws;
 mod browser;
 mod costs;
+mod group_commit;
 mod health;
 mod limits;
 mod local_time;
