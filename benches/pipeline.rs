@@ -15,49 +15,23 @@
 mod support;
 
 use std::{
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, atomic::Ordering},
     time::{Duration, Instant},
 };
 
 use chrono::Utc;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use sms_notify::{
-    App, AppContext, Config, SystemClock,
+    App, SystemClock,
     sms::{
         catalogue::Template,
         outbox::{self, SendRequest, Target},
-        provider::{OutgoingSms, ProviderError, SmsProvider},
         worker,
     },
 };
 use tokio_util::sync::CancellationToken;
 
 const USERS: usize = 1_000;
-
-/// Accepts every message at once, noting when.
-#[derive(Debug, Default)]
-struct NoopProvider {
-    sent: AtomicU64,
-    at: Mutex<Vec<Instant>>,
-}
-
-#[async_trait::async_trait]
-impl SmsProvider for NoopProvider {
-    fn name(&self) -> &'static str {
-        "noop"
-    }
-
-    async fn send(&self, sms: &OutgoingSms<'_>) -> Result<String, ProviderError> {
-        self.sent.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut at) = self.at.lock() {
-            at.push(Instant::now());
-        }
-        Ok(format!("noop-{}", sms.log_id))
-    }
-}
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -66,48 +40,12 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-async fn app_on(url: &str, mps: f64) -> anyhow::Result<App> {
-    let mut config = Config::for_database(url);
+async fn app_on(url: &str, mps: f64, group_commit: bool) -> anyhow::Result<App> {
+    let mut config = support::throughput_config(url);
     config.sms.workers = 0;
     config.sms.rate_limit_mps = mps;
-    // The benchmark measures throughput; budgets and daily limits are tested elsewhere, and still
-    // reserve and roll up every message here.
-    config.costs.monthly_limit = 1_000_000_000_000;
-    config.costs.user_daily_limit = u32::MAX;
-    // It runs on the wall clock: at night in New York quiet hours would hold every promotion.
-    config.quiet_hours = None;
+    config.sms.group_commit = group_commit;
     App::build(config, Arc::new(SystemClock)).await
-}
-
-/// `USERS` recipients who may receive promotions.
-async fn seed_recipients(ctx: &AppContext) -> anyhow::Result<()> {
-    let now = Utc::now();
-    for i in 0..USERS {
-        let user = format!("user{i}");
-        sms_notify::recipients::set_phone(
-            &ctx.db,
-            &user,
-            &format!("+1415555{:04}", i),
-            phonenumber::country::Id::US,
-            now,
-        )
-        .await?;
-        sms_notify::recipients::answer_opt_in(
-            &ctx.db,
-            &user,
-            sms_notify::recipients::OptInAction::OptIn,
-            None,
-            now,
-        )
-        .await?;
-    }
-    // The verification flow proves numbers; here they are taken as proven.
-    ctx.db
-        .execute_unprepared(
-            "UPDATE recipients SET phone_verified_at = created_at WHERE user_id LIKE 'user%'",
-        )
-        .await?;
-    Ok(())
 }
 
 fn request(i: usize) -> SendRequest {
@@ -144,12 +82,13 @@ async fn pipeline(
     producers: usize,
     workers: usize,
     batch: usize,
+    group_commit: bool,
 ) -> anyhow::Result<Run> {
     let (url, _dir) = support::fresh_database(engine, admin, "pipeline").await?;
-    let app = app_on(&url, 0.0).await?;
+    let app = app_on(&url, 0.0, group_commit).await?;
     let ctx = app.context.clone();
-    seed_recipients(&ctx).await?;
-    let provider = Arc::new(NoopProvider::default());
+    support::seed_recipients(&ctx, USERS).await?;
+    let provider = Arc::new(support::NoopProvider::default());
     let stop = CancellationToken::new();
     let started = Instant::now();
     let worker_tasks: Vec<_> = (0..workers)
@@ -233,7 +172,7 @@ async fn baseline(
     tasks: usize,
 ) -> anyhow::Result<Run> {
     let (url, _dir) = support::fresh_database(engine, admin, "baseline").await?;
-    let app = app_on(&url, 0.0).await?;
+    let app = app_on(&url, 0.0, true).await?;
     let db: DatabaseConnection = app.context.db.clone();
     let backend = db.get_database_backend();
     let body = "AllThrive: Your 7-day streak ends at midnight. Keep it alive: http://localhost:3000/streak\nReply STOP to unsubscribe.";
@@ -302,14 +241,14 @@ async fn rate_limited(
     seconds: u64,
 ) -> anyhow::Result<(f64, usize, u64)> {
     let (url, _dir) = support::fresh_database(engine, admin, "rate").await?;
-    let first = app_on(&url, mps).await?;
-    let second = app_on(&url, mps).await?;
-    seed_recipients(&first.context).await?;
+    let first = app_on(&url, mps, true).await?;
+    let second = app_on(&url, mps, true).await?;
+    support::seed_recipients(&first.context, USERS).await?;
     let queued = (mps as usize) * (seconds as usize + 5);
     for i in 0..queued {
         outbox::enqueue(&first.context, request(i)).await?;
     }
-    let provider = Arc::new(NoopProvider::default());
+    let provider = Arc::new(support::NoopProvider::default());
     let stop = CancellationToken::new();
     let mut tasks = Vec::new();
     for (instance, app) in [&first, &second].into_iter().enumerate() {
@@ -377,7 +316,7 @@ async fn main() -> anyhow::Result<()> {
             base.seconds,
             base.rate()
         );
-        let pipe = pipeline(engine, admin.as_deref(), n, producers, workers, 100).await?;
+        let pipe = pipeline(engine, admin.as_deref(), n, producers, workers, 100, true).await?;
         println!(
             "| {engine} | pipeline: enqueue_many (batches of 100, as scans do) + claim + provider + update, {producers} producers, {workers} workers | {} | {:.2} | {:.0} | {:.2} |",
             pipe.messages,
@@ -386,14 +325,26 @@ async fn main() -> anyhow::Result<()> {
             pipe.rate() / base.rate()
         );
         let single_n = n / 10;
-        let single = pipeline(engine, admin.as_deref(), single_n, producers, workers, 1).await?;
-        println!(
-            "| {engine} | pipeline: enqueue one message a call (the API path) + claim + provider + update | {} | {:.2} | {:.0} | {:.2} |",
-            single.messages,
-            single.seconds,
-            single.rate(),
-            single.rate() / base.rate()
-        );
+        for group_commit in [false, true] {
+            let single = pipeline(
+                engine,
+                admin.as_deref(),
+                single_n,
+                16,
+                workers,
+                1,
+                group_commit,
+            )
+            .await?;
+            println!(
+                "| {engine} | pipeline: one message per `enqueue` call from 16 tasks (the API path), group commit {} + claim + provider + update | {} | {:.2} | {:.0} | {:.2} |",
+                if group_commit { "on" } else { "off" },
+                single.messages,
+                single.seconds,
+                single.rate(),
+                single.rate() / base.rate()
+            );
+        }
     }
     println!();
     println!(

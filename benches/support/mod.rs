@@ -3,7 +3,16 @@
 // Each benchmark includes this file and uses part of it.
 #![allow(dead_code)]
 
+use std::{
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Instant,
+};
+
 use sea_orm::{ConnectionTrait, Database};
+use sms_notify::sms::provider::{OutgoingSms, ProviderError, SmsProvider};
 
 /// A new empty database: an SQLite file in a temporary folder (kept alive by the returned guard), or a
 /// PostgreSQL database created through `admin` (a superuser URL).
@@ -52,4 +61,68 @@ pub fn percentile(sorted: &[std::time::Duration], p: f64) -> std::time::Duration
 /// A duration in milliseconds.
 pub fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// Accepts every message at once, noting when.
+#[derive(Debug, Default)]
+pub struct NoopProvider {
+    pub sent: AtomicU64,
+    pub at: Mutex<Vec<Instant>>,
+}
+
+#[async_trait::async_trait]
+impl SmsProvider for NoopProvider {
+    fn name(&self) -> &'static str {
+        "noop"
+    }
+
+    async fn send(&self, sms: &OutgoingSms<'_>) -> Result<String, ProviderError> {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut at) = self.at.lock() {
+            at.push(Instant::now());
+        }
+        Ok(format!("noop-{}", sms.log_id))
+    }
+}
+
+/// The settings of a throughput run: budgets and daily limits are tested elsewhere (and still reserve
+/// and roll up every message here); it runs on the wall clock, so quiet hours are off, or at night every
+/// promotion would wait.
+pub fn throughput_config(url: &str) -> sms_notify::Config {
+    let mut config = sms_notify::Config::for_database(url);
+    config.costs.monthly_limit = 1_000_000_000_000;
+    config.costs.user_daily_limit = u32::MAX;
+    config.quiet_hours = None;
+    config
+}
+
+/// Recipients `user0` .. `user{users-1}` who may receive promotions.
+pub async fn seed_recipients(ctx: &sms_notify::AppContext, users: usize) -> anyhow::Result<()> {
+    let now = chrono::Utc::now();
+    for i in 0..users {
+        let user = format!("user{i}");
+        sms_notify::recipients::set_phone(
+            &ctx.db,
+            &user,
+            &format!("+1415555{:04}", i),
+            phonenumber::country::Id::US,
+            now,
+        )
+        .await?;
+        sms_notify::recipients::answer_opt_in(
+            &ctx.db,
+            &user,
+            sms_notify::recipients::OptInAction::OptIn,
+            None,
+            now,
+        )
+        .await?;
+    }
+    // The verification flow proves numbers; here they are taken as proven.
+    ctx.db
+        .execute_unprepared(
+            "UPDATE recipients SET phone_verified_at = created_at WHERE user_id LIKE 'user%'",
+        )
+        .await?;
+    Ok(())
 }
