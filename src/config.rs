@@ -143,6 +143,8 @@ pub struct Config {
     pub sns: crate::webhooks::sns::SnsConfig,
     /// Cron of the job that settles texts with no final receipt after 72 hours.
     pub reconcile_schedule: String,
+    /// Where Prometheus metrics are served (`GET /metrics`); none by default.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// A setting that cannot be used, with the variable's name and what is wrong, in words.
@@ -411,6 +413,16 @@ impl Config {
             costs,
             sns,
             reconcile_schedule: cron("RECEIPTS_RECONCILE_SCHEDULE", "0 0 * * * *")?,
+            metrics_addr: match var("METRICS_ADDR").map(|s| s.trim().to_owned()) {
+                None => None,
+                Some(s) if s.is_empty() || s == "off" => None,
+                Some(s) => Some(SocketAddr::from_str(&s).map_err(|_| {
+                    ConfigError::new(
+                        "METRICS_ADDR",
+                        format!("'{s}' is not a socket address such as 127.0.0.1:9090"),
+                    )
+                })?),
+            },
         })
     }
 
@@ -699,6 +711,7 @@ mod tests {
             ("SMS_SELF_MANAGED_OPT_OUTS", "sometimes"),
             ("SMS_GROUP_COMMIT_WINDOW", "1s"),
             ("SMS_GROUP_COMMIT", "maybe"),
+            ("METRICS_ADDR", "everywhere"),
             ("SNS_CERT_ALLOW_HTTP", "perhaps"),
             ("SMS_STATE_RULES", "FL=evening"),
             ("RECEIPTS_RECONCILE_SCHEDULE", "hourly"),

@@ -173,11 +173,62 @@ async fn graphiql_asset(Path(file): Path<String>) -> impl IntoResponse {
         .into_response()
 }
 
+/// Serves `GET /metrics` on its own address until `shutdown`; returns the bound address.
+pub async fn serve_metrics(
+    context: AppContext,
+    addr: SocketAddr,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> anyhow::Result<SocketAddr> {
+    use anyhow::Context as _;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on METRICS_ADDR {addr}"))?;
+    let bound = listener.local_addr()?;
+    let router = Router::new()
+        .route(
+            "/metrics",
+            get(|State(ctx): State<AppContext>| async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4; charset=utf-8",
+                    )],
+                    ctx.metrics.render(&ctx).await,
+                )
+            }),
+        )
+        .with_state(context);
+    tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "metrics server stopped");
+        }
+    });
+    tracing::info!(addr = %bound, "metrics at /metrics");
+    Ok(bound)
+}
+
 /// SNS deliveries: delivery events and replies. 200 once handled (or already handled), 403 for a
 /// delivery that fails verification, 400 for one that is not an SNS message; nothing is written for
 /// either. A database error answers 500, so SNS delivers the message again later.
 async fn sns_webhook(State(state): State<HttpState>, body: axum::body::Bytes) -> Response {
-    match webhooks::receive(&state.context, &state.sns, &body).await {
+    let received = webhooks::receive(&state.context, &state.sns, &body).await;
+    let (kind, outcome) = match &received {
+        Ok(handled) => handled.labels(),
+        Err(WebhookError::Refused(e)) if e.status() == 400 => ("unknown", "malformed"),
+        Err(WebhookError::Refused(_)) => ("unknown", "refused"),
+        Err(WebhookError::BadMessage(_)) => ("unknown", "malformed"),
+        Err(WebhookError::Db(_)) => ("unknown", "error"),
+    };
+    state
+        .context
+        .metrics
+        .webhook_deliveries
+        .with_label_values(&[kind, outcome])
+        .inc();
+    match received {
         Ok(handled) => (
             StatusCode::OK,
             Json(serde_json::json!({ "status": handled.as_str() })),

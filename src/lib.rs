@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod metrics;
 pub mod recipients;
 pub mod reminders;
 pub mod sms;
@@ -38,6 +39,7 @@ pub struct AppContext {
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
     pub signals: Arc<sms::Signals>,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// Opens the database of `config` (creating an SQLite file, in WAL mode).
@@ -125,6 +127,7 @@ impl App {
             clock,
             config: Arc::new(config),
             signals: Arc::new(sms::Signals::default()),
+            metrics: Arc::new(metrics::Metrics::new()),
         };
         let schema = graphql::build_schema(context.clone());
         Self {
@@ -161,6 +164,12 @@ impl App {
                 reminders::scheduler::start(self.context.clone(), shutdown.child_token()).await?,
             );
         }
+        let metrics_addr = match self.context.config.metrics_addr {
+            Some(addr) => {
+                Some(http::serve_metrics(self.context.clone(), addr, shutdown.clone()).await?)
+            }
+            None => None,
+        };
         let router = http::router(http::HttpState::new(self));
         let stop = shutdown.clone();
         let handle = tokio::spawn(async move {
@@ -174,6 +183,7 @@ impl App {
         });
         Ok(Server {
             addr: local_addr,
+            metrics_addr,
             shutdown,
             handle,
             workers,
@@ -184,6 +194,8 @@ impl App {
 /// A running service.
 pub struct Server {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served (`METRICS_ADDR`), when it is.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
     workers: Vec<tokio::task::JoinHandle<()>>,

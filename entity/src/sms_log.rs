@@ -107,3 +107,10 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// The message type's stored name (`battle_invitation`), as metrics label it.
+    pub fn message_type_label(&self) -> String {
+        sea_orm::ActiveEnum::to_value(&self.message_type)
+    }
+}

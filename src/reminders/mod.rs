@@ -58,6 +58,20 @@ pub async fn run(ctx: &AppContext, kind: ReminderKind) -> Result<ReminderRun, Db
         ReminderKind::Battles => battles::run(ctx).await?,
         ReminderKind::Streaks => streaks::run(ctx).await?,
     };
+    ctx.metrics
+        .reminder_scan
+        .with_label_values(&[kind.as_str()])
+        .observe(timer.elapsed().as_secs_f64());
+    for (outcome, n) in [
+        ("found", report.found),
+        ("enqueued", report.enqueued),
+        ("skipped", report.skipped),
+    ] {
+        ctx.metrics
+            .reminder_messages
+            .with_label_values(&[kind.as_str(), outcome])
+            .inc_by(n);
+    }
     tracing::info!(
         scan = kind.as_str(),
         found = report.found,

@@ -504,6 +504,24 @@ pub async fn enqueue_many(
                 }
             }
         };
+        if created {
+            let kind = sea_orm::ActiveEnum::to_value(&row.message_type);
+            let outcome = if row.status == SmsStatus::Blocked {
+                "blocked"
+            } else {
+                "queued"
+            };
+            ctx.metrics
+                .messages
+                .with_label_values(&[kind.as_str(), outcome])
+                .inc();
+            if let Some(reason) = &row.blocked_reason {
+                ctx.metrics
+                    .blocked
+                    .with_label_values(&[reason.as_str()])
+                    .inc();
+            }
+        }
         match row.status {
             SmsStatus::Blocked => tracing::info!(
                 id = row.id,

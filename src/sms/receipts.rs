@@ -394,6 +394,12 @@ pub async fn record_delivery_event(
         }
     }
     update.exec(&txn).await?;
+    if status != row.status {
+        ctx.metrics
+            .messages
+            .with_label_values(&[row.message_type_label().as_str(), rollup_status(status)])
+            .inc();
+    }
     let priced_before = if row.priced_at.is_some() { old_cost } else { 0 };
     let priced_after = if row.priced_at.is_some() || price.is_some() {
         new_cost
@@ -709,6 +715,10 @@ pub async fn reconcile(ctx: &AppContext) -> Result<u64, DbErr> {
             .await?;
         let mut rollup = Vec::new();
         for row in &rows {
+            ctx.metrics
+                .messages
+                .with_label_values(&[row.message_type_label().as_str(), "unknown"])
+                .inc();
             let m = cost::measures(row);
             rollup.push((cost::rollup_key(row, "sent"), m.map(|v| -v)));
             rollup.push((cost::rollup_key(row, "unknown"), m));

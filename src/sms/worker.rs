@@ -140,8 +140,18 @@ impl<'a> SentGroup<'a> {
         if self.rows.is_empty() {
             return Ok(());
         }
-        let written = outbox::record_sent_many(&ctx.db, &self.rows, ctx.clock.now()).await?;
+        let now = ctx.clock.now();
+        let written = outbox::record_sent_many(&ctx.db, &self.rows, now).await?;
         report.sent += written;
+        for (row, _) in &self.rows {
+            ctx.metrics
+                .messages
+                .with_label_values(&[row.message_type_label().as_str(), "sent"])
+                .inc();
+            ctx.metrics
+                .queued_to_sent
+                .observe((now - row.created_at).num_milliseconds().max(0) as f64 / 1000.0);
+        }
         if provider.simulates_receipts() {
             // Local work sees the whole loop: each text is reported delivered, as AWS would.
             for (_, provider_id) in &self.rows {
@@ -209,7 +219,12 @@ pub async fn run_once(
             }
             break;
         }
-        match call_provider(ctx, provider, row).await {
+        let call = std::time::Instant::now();
+        let answer = call_provider(ctx, provider, row).await;
+        ctx.metrics
+            .provider_call
+            .observe(call.elapsed().as_secs_f64());
+        match answer {
             Ok(provider_id) => {
                 group.push(row, provider_id);
                 if group.due() {
@@ -234,6 +249,16 @@ pub async fn run_once(
                     "send failed"
                 );
                 report.count(outcome);
+                ctx.metrics
+                    .provider_errors
+                    .with_label_values(&[error.code.as_str()])
+                    .inc();
+                if outcome == Outcome::Failed {
+                    ctx.metrics
+                        .messages
+                        .with_label_values(&[row.message_type_label().as_str(), "failed"])
+                        .inc();
+                }
                 ctx.signals.outcome_recorded();
                 if let FailureKind::Throttled { .. } = error.kind {
                     // The deployment is paused: the rest of the batch waits with it, attempts unspent.

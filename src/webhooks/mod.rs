@@ -19,6 +19,16 @@ pub enum Handled {
 }
 
 impl Handled {
+    /// The metrics labels: what kind of delivery, and what became of it.
+    pub fn labels(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::SubscriptionConfirmed | Self::Unsubscribed => ("subscription", "handled"),
+            Self::Duplicate => ("unknown", "duplicate"),
+            Self::DeliveryEvent => ("event", "handled"),
+            Self::Reply => ("reply", "handled"),
+        }
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::SubscriptionConfirmed => "subscription confirmed",

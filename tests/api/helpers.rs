@@ -78,7 +78,7 @@ pub struct TestApp {
     pub jwt: JwtKeys,
     /// The provider the workers send through.
     pub provider: Arc<dyn SmsProvider>,
-    server: Option<Server>,
+    pub server: Option<Server>,
     _dir: Option<tempfile::TempDir>,
 }
 

@@ -13,6 +13,7 @@ mod health;
 mod limits;
 mod local_time;
 mod logs;
+mod metrics;
 mod opt_in;
 mod pipeline;
 mod preferences;

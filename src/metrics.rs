@@ -1,0 +1,229 @@
+//! Prometheus metrics of one instance, served on their own address (`METRICS_ADDR`), never with the API.
+//! Names and labels follow Prometheus conventions; no phone number or user id is ever a label.
+
+use prometheus::{
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
+};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Statement,
+};
+
+use crate::AppContext;
+
+/// The instance's metrics, in a registry of its own (tests run many instances in one process).
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Messages by type and what became of them: `queued`, `blocked`, `sent`, `failed`, `delivered`,
+    /// `undelivered`, `unknown`.
+    pub messages: IntCounterVec,
+    /// Messages policy refused, by reason.
+    pub blocked: IntCounterVec,
+    /// Failed provider calls, by the provider's error code.
+    pub provider_errors: IntCounterVec,
+    pub provider_call: Histogram,
+    /// From the message's creation to the provider's acceptance.
+    pub queued_to_sent: Histogram,
+    /// SNS deliveries to the webhook, by kind (`event`, `reply`, `subscription`) and outcome.
+    pub webhook_deliveries: IntCounterVec,
+    pub reminder_scan: HistogramVec,
+    /// What reminder scans found, enqueued and skipped.
+    pub reminder_messages: IntCounterVec,
+    queue: IntGaugeVec,
+    oldest_pending: Gauge,
+    spend: Gauge,
+    budget: Gauge,
+    up: IntGauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+            let c = IntCounterVec::new(Opts::new(name, help), labels)
+                .unwrap_or_else(|e| unreachable!("{name}: {e}"));
+            registry
+                .register(Box::new(c.clone()))
+                .unwrap_or_else(|e| unreachable!("{name}: {e}"));
+            c
+        }
+        fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+            let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+                .unwrap_or_else(|e| unreachable!("{name}: {e}"));
+            registry
+                .register(Box::new(h.clone()))
+                .unwrap_or_else(|e| unreachable!("{name}: {e}"));
+            h
+        }
+        fn gauge(registry: &Registry, name: &str, help: &str) -> Gauge {
+            let g = Gauge::new(name, help).unwrap_or_else(|e| unreachable!("{name}: {e}"));
+            registry
+                .register(Box::new(g.clone()))
+                .unwrap_or_else(|e| unreachable!("{name}: {e}"));
+            g
+        }
+        let latency = vec![
+            0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ];
+        let scan = HistogramVec::new(
+            HistogramOpts::new(
+                "sms_reminder_scan_duration_seconds",
+                "How long a reminder scan took.",
+            )
+            .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            &["kind"],
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        registry
+            .register(Box::new(scan.clone()))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let queue = IntGaugeVec::new(
+            Opts::new(
+                "sms_queue_messages",
+                "Messages in the outbox now, by state.",
+            ),
+            &["state"],
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        registry
+            .register(Box::new(queue.clone()))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let up = IntGauge::new("sms_up", "1 while the instance can read its database.")
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        registry
+            .register(Box::new(up.clone()))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        Self {
+            messages: counter(
+                &registry,
+                "sms_messages_total",
+                "Messages by type and what became of them.",
+                &["type", "status"],
+            ),
+            blocked: counter(
+                &registry,
+                "sms_blocked_total",
+                "Messages policy refused, by reason.",
+                &["reason"],
+            ),
+            provider_errors: counter(
+                &registry,
+                "sms_provider_errors_total",
+                "Failed provider calls, by error code.",
+                &["code"],
+            ),
+            provider_call: histogram(
+                &registry,
+                "sms_provider_call_duration_seconds",
+                "How long the provider took to answer a send.",
+                latency.clone(),
+            ),
+            queued_to_sent: histogram(
+                &registry,
+                "sms_queued_to_sent_seconds",
+                "From a message's creation to the provider's acceptance.",
+                vec![
+                    0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 3600.0, 43200.0,
+                ],
+            ),
+            webhook_deliveries: counter(
+                &registry,
+                "sms_webhook_deliveries_total",
+                "SNS deliveries to /webhooks/sns, by kind and outcome.",
+                &["kind", "outcome"],
+            ),
+            reminder_scan: scan,
+            reminder_messages: counter(
+                &registry,
+                "sms_reminder_messages_total",
+                "What reminder scans found, enqueued and skipped.",
+                &["kind", "outcome"],
+            ),
+            queue,
+            oldest_pending: gauge(
+                &registry,
+                "sms_queue_oldest_pending_age_seconds",
+                "How long the oldest due message has waited since it came due (0 when none).",
+            ),
+            spend: gauge(
+                &registry,
+                "sms_spend_month_to_date_dollars",
+                "Reserved against this month's budget (UTC calendar month).",
+            ),
+            budget: gauge(
+                &registry,
+                "sms_budget_monthly_dollars",
+                "The month's budget (SMS_MONTHLY_SPEND_LIMIT_USD).",
+            ),
+            up,
+            registry,
+        }
+    }
+
+    /// The metrics in Prometheus' text format, with the gauges read from the database now (a few
+    /// indexed queries).
+    pub async fn render(&self, ctx: &AppContext) -> String {
+        match self.refresh(ctx).await {
+            Ok(()) => self.up.set(1),
+            Err(error) => {
+                tracing::warn!(%error, "metrics: the database did not answer");
+                self.up.set(0);
+            }
+        }
+        let mut out = Vec::new();
+        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(%error, "metrics: encoding failed");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    async fn refresh(&self, ctx: &AppContext) -> Result<(), DbErr> {
+        let db = &ctx.db;
+        let backend = db.get_database_backend();
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT status, CAST(COUNT(*) AS BIGINT) AS n FROM sms_log \
+                 WHERE status IN ('pending', 'sending') GROUP BY status",
+            ))
+            .await?;
+        let now = ctx.clock.now();
+        for state in ["pending", "sending"] {
+            self.queue.with_label_values(&[state]).set(0);
+        }
+        for row in rows {
+            let status: String = row.try_get("", "status")?;
+            let n: i64 = row.try_get("", "n")?;
+            self.queue.with_label_values(&[status.as_str()]).set(n);
+        }
+        // The longest a message has waited since it came due (one held for quiet hours is not waiting).
+        let oldest_due: Option<Option<chrono::DateTime<chrono::Utc>>> =
+            entity::sms_log::Entity::find()
+                .select_only()
+                .column(entity::sms_log::Column::NextAttemptAt)
+                .filter(entity::sms_log::Column::Status.eq(entity::sms_log::SmsStatus::Pending))
+                .filter(entity::sms_log::Column::NextAttemptAt.lte(now))
+                .order_by_asc(entity::sms_log::Column::NextAttemptAt)
+                .into_tuple()
+                .one(db)
+                .await?;
+        self.oldest_pending
+            .set(oldest_due.flatten().map_or(0.0, |at| {
+                (now - at).num_milliseconds().max(0) as f64 / 1000.0
+            }));
+        let reserved = crate::sms::cost::reserved(db, &crate::sms::cost::month_of(now)).await?;
+        self.spend
+            .set(reserved as f64 / crate::sms::cost::MICROS as f64);
+        self.budget
+            .set(ctx.config.costs.monthly_limit as f64 / crate::sms::cost::MICROS as f64);
+        Ok(())
+    }
+}
