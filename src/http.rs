@@ -63,6 +63,7 @@ pub fn router(state: HttpState) -> Router {
         )
         .route("/graphiql/{file}", get(graphiql_asset))
         .route("/webhooks/sns", post(sns_webhook))
+        .route("/admin/consent.csv", get(consent_csv))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
@@ -260,6 +261,119 @@ async fn sns_webhook(State(state): State<HttpState>, body: axum::body::Bytes) ->
                 .into_response()
         }
     }
+}
+
+/// The days of a consent export.
+#[derive(Debug, serde::Deserialize)]
+struct ExportRange {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /admin/consent.csv?from=YYYY-MM-DD&to=YYYY-MM-DD` (admin token): every consent given or
+/// revoked on those UTC days (`to` included), oldest first, as CSV: the records a business keeps for the
+/// TCPA's four-year limitation period. Read in pages of 1,000 through the `occurred_at` index.
+async fn consent_csv(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    axum::extract::Query(range): axum::extract::Query<ExportRange>,
+) -> Response {
+    let refuse = |status: StatusCode, message: String| {
+        (status, Json(serde_json::json!({ "error": message }))).into_response()
+    };
+    match state
+        .jwt
+        .authenticate(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()))
+    {
+        Ok(viewer) if viewer.role == crate::auth::Role::Admin => {}
+        Ok(_) => {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "The consent export needs a token with role admin.".into(),
+            );
+        }
+        Err(e) => return refuse(StatusCode::UNAUTHORIZED, e.to_string()),
+    }
+    let day = |name: &str, value: &Option<String>| -> Result<chrono::NaiveDate, String> {
+        let value = value
+            .as_deref()
+            .ok_or_else(|| format!("Add {name}=YYYY-MM-DD to the address."))?;
+        chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+            .map_err(|_| format!("{name}={value} is not a date; write it YYYY-MM-DD."))
+    };
+    let (from, to) = match (day("from", &range.from), day("to", &range.to)) {
+        (Ok(from), Ok(to)) if from <= to => (from, to),
+        (Ok(_), Ok(_)) => {
+            return refuse(StatusCode::BAD_REQUEST, "from must not be after to.".into());
+        }
+        (Err(e), _) | (_, Err(e)) => return refuse(StatusCode::BAD_REQUEST, e),
+    };
+    let start = |d: chrono::NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
+    let filter = crate::sms::history::ConsentFilter {
+        from: Some(start(from)),
+        to: Some(start(to + chrono::Duration::days(1))),
+        ..Default::default()
+    };
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let header_row = [
+        "occurred_at",
+        "user_id",
+        "action",
+        "method",
+        "phone_number",
+        "ip",
+    ];
+    if let Err(error) = out.write_record(header_row) {
+        tracing::error!(%error, "consent export");
+    }
+    let mut after = None;
+    loop {
+        let rows = match crate::sms::history::consent_events_in_order(
+            &state.context.db,
+            &filter,
+            after,
+            1_000,
+        )
+        .await
+        {
+            Ok(rows) => rows,
+            Err(error) => {
+                tracing::error!(%error, "consent export: the database failed");
+                return refuse(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The export could not be read; try again.".into(),
+                );
+            }
+        };
+        let Some(last) = rows.last() else { break };
+        after = Some((last.occurred_at, last.id));
+        for row in &rows {
+            let record = [
+                row.occurred_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                row.user_id.clone(),
+                sea_orm::ActiveEnum::to_value(&row.action),
+                sea_orm::ActiveEnum::to_value(&row.method),
+                row.phone_e164.clone().unwrap_or_default(),
+                row.ip.clone().unwrap_or_default(),
+            ];
+            if let Err(error) = out.write_record(&record) {
+                tracing::error!(%error, "consent export");
+            }
+        }
+    }
+    let body = out.into_inner().unwrap_or_default();
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"consent-{from}-to-{to}.csv\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -13,6 +13,7 @@ mod m20261124_000008_create_battles_and_streaks;
 mod m20261124_000009_create_spend_and_cost_rollup;
 mod m20261124_000010_add_quiet_hours_zone;
 mod m20261124_000011_create_receipts_and_replies;
+mod m20261124_000012_index_consent_events;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000009_create_spend_and_cost_rollup::Migration),
             Box::new(m20261124_000010_add_quiet_hours_zone::Migration),
             Box::new(m20261124_000011_create_receipts_and_replies::Migration),
+            Box::new(m20261124_000012_index_consent_events::Migration),
         ]
     }
 }

@@ -86,3 +86,76 @@ pub async fn replies(
     }
     query.order_by_desc(Column::Id).limit(limit).all(db).await
 }
+
+/// Which consent records to read.
+#[derive(Debug, Clone, Default)]
+pub struct ConsentFilter {
+    pub user_id: Option<String>,
+    pub phone: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl ConsentFilter {
+    fn apply(
+        &self,
+        mut query: sea_orm::Select<entity::consent_events::Entity>,
+    ) -> sea_orm::Select<entity::consent_events::Entity> {
+        use entity::consent_events::Column;
+        if let Some(user) = &self.user_id {
+            query = query.filter(Column::UserId.eq(user.as_str()));
+        }
+        if let Some(phone) = &self.phone {
+            query = query.filter(Column::PhoneE164.eq(phone.as_str()));
+        }
+        if let Some(from) = self.from {
+            query = query.filter(Column::OccurredAt.gte(from));
+        }
+        if let Some(to) = self.to {
+            query = query.filter(Column::OccurredAt.lt(to));
+        }
+        query
+    }
+}
+
+/// Consent records, newest first, paged by id (the TCPA proof of every consent given or revoked).
+pub async fn consent_events(
+    db: &impl ConnectionTrait,
+    filter: &ConsentFilter,
+    before_id: Option<i64>,
+    limit: u64,
+) -> Result<Vec<entity::consent_events::Model>, DbErr> {
+    use entity::consent_events::{Column, Entity};
+    let mut query = filter.apply(Entity::find());
+    if let Some(id) = before_id {
+        query = query.filter(Column::Id.lt(id));
+    }
+    query.order_by_desc(Column::Id).limit(limit).all(db).await
+}
+
+/// Consent records in time order, `page` at a time after `after_id`, for the export.
+pub async fn consent_events_in_order(
+    db: &impl ConnectionTrait,
+    filter: &ConsentFilter,
+    after: Option<(DateTime<Utc>, i64)>,
+    page: u64,
+) -> Result<Vec<entity::consent_events::Model>, DbErr> {
+    use entity::consent_events::{Column, Entity};
+    use sea_orm::Condition;
+    let mut query = filter.apply(Entity::find());
+    if let Some((at, id)) = after {
+        query = query.filter(
+            Condition::any().add(Column::OccurredAt.gt(at)).add(
+                Condition::all()
+                    .add(Column::OccurredAt.eq(at))
+                    .add(Column::Id.gt(id)),
+            ),
+        );
+    }
+    query
+        .order_by_asc(Column::OccurredAt)
+        .order_by_asc(Column::Id)
+        .limit(page)
+        .all(db)
+        .await
+}

@@ -7,6 +7,7 @@ mod postgres;
 mod auth;
 mod aws;
 mod browser;
+mod consent;
 mod costs;
 mod group_commit;
 mod health;

@@ -1,3 +1,4 @@
+mod consent;
 mod costs;
 mod recipient;
 mod sms;
@@ -5,4 +6,9 @@ mod sms;
 use async_graphql::MergedObject;
 
 #[derive(MergedObject, Default)]
-pub struct Query(recipient::RecipientQuery, sms::SmsQuery, costs::CostsQuery);
+pub struct Query(
+    recipient::RecipientQuery,
+    sms::SmsQuery,
+    costs::CostsQuery,
+    consent::ConsentQuery,
+);

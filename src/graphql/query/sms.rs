@@ -108,7 +108,7 @@ impl SmsQuery {
 }
 
 /// `first` (1 to 100, 20 when not given) and the id an `after` cursor points at.
-fn page(first: Option<i32>, after: Option<String>) -> ApiResult<(i32, Option<i64>)> {
+pub(crate) fn page(first: Option<i32>, after: Option<String>) -> ApiResult<(i32, Option<i64>)> {
     let first = first.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&first) {
         return Err(ApiError::bad_input(format!(
@@ -131,7 +131,7 @@ fn page(first: Option<i32>, after: Option<String>) -> ApiResult<(i32, Option<i64
 }
 
 /// A page of rows read one beyond `first`, newest first, as a connection.
-fn connection<R, N: async_graphql::OutputType>(
+pub(crate) fn connection<R, N: async_graphql::OutputType>(
     mut rows: Vec<R>,
     first: i32,
     before_id: Option<i64>,
