@@ -5,10 +5,7 @@ use prometheus::{
     Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
     Opts, Registry, TextEncoder,
 };
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Statement,
-};
+use sea_orm::DbErr;
 
 use crate::AppContext;
 
@@ -187,38 +184,18 @@ impl Metrics {
 
     async fn refresh(&self, ctx: &AppContext) -> Result<(), DbErr> {
         let db = &ctx.db;
-        let backend = db.get_database_backend();
-        let rows = db
-            .query_all_raw(Statement::from_string(
-                backend,
-                "SELECT status, CAST(COUNT(*) AS BIGINT) AS n FROM sms_log \
-                 WHERE status IN ('pending', 'sending') GROUP BY status",
-            ))
-            .await?;
         let now = ctx.clock.now();
-        for state in ["pending", "sending"] {
-            self.queue.with_label_values(&[state]).set(0);
-        }
-        for row in rows {
-            let status: String = row.try_get("", "status")?;
-            let n: i64 = row.try_get("", "n")?;
-            self.queue.with_label_values(&[status.as_str()]).set(n);
-        }
+        let queue = crate::sms::history::queue_state(db, now).await?;
+        self.queue
+            .with_label_values(&["pending"])
+            .set(queue.pending);
+        self.queue
+            .with_label_values(&["sending"])
+            .set(queue.sending);
         // The longest a message has waited since it came due (one held for quiet hours is not waiting).
-        let oldest_due: Option<Option<chrono::DateTime<chrono::Utc>>> =
-            entity::sms_log::Entity::find()
-                .select_only()
-                .column(entity::sms_log::Column::NextAttemptAt)
-                .filter(entity::sms_log::Column::Status.eq(entity::sms_log::SmsStatus::Pending))
-                .filter(entity::sms_log::Column::NextAttemptAt.lte(now))
-                .order_by_asc(entity::sms_log::Column::NextAttemptAt)
-                .into_tuple()
-                .one(db)
-                .await?;
-        self.oldest_pending
-            .set(oldest_due.flatten().map_or(0.0, |at| {
-                (now - at).num_milliseconds().max(0) as f64 / 1000.0
-            }));
+        self.oldest_pending.set(queue.oldest_due.map_or(0.0, |at| {
+            (now - at).num_milliseconds().max(0) as f64 / 1000.0
+        }));
         let reserved = crate::sms::cost::reserved(db, &crate::sms::cost::month_of(now)).await?;
         self.spend
             .set(reserved as f64 / crate::sms::cost::MICROS as f64);

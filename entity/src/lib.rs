@@ -7,6 +7,7 @@ pub mod cost_rollup;
 pub mod opt_outs;
 pub mod phone_verifications;
 pub mod recipients;
+pub mod reminder_runs;
 pub mod send_gate;
 pub mod sms_events;
 pub mod sms_log;

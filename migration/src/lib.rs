@@ -14,6 +14,7 @@ mod m20261124_000009_create_spend_and_cost_rollup;
 mod m20261124_000010_add_quiet_hours_zone;
 mod m20261124_000011_create_receipts_and_replies;
 mod m20261124_000012_index_consent_events;
+mod m20261124_000013_create_reminder_runs;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000010_add_quiet_hours_zone::Migration),
             Box::new(m20261124_000011_create_receipts_and_replies::Migration),
             Box::new(m20261124_000012_index_consent_events::Migration),
+            Box::new(m20261124_000013_create_reminder_runs::Migration),
         ]
     }
 }

@@ -80,10 +80,25 @@ pub async fn run(ctx: &AppContext, kind: ReminderKind) -> Result<ReminderRun, Db
         ms = timer.elapsed().as_millis() as u64,
         "reminder scan finished"
     );
+    let finished_at = ctx.clock.now();
+    // Kept for operators (`reminderRuns`): what each run found, enqueued and skipped.
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    entity::reminder_runs::ActiveModel {
+        kind: Set(kind.as_str().to_owned()),
+        found: Set(report.found as i64),
+        enqueued: Set(report.enqueued as i64),
+        skipped: Set(report.skipped as i64),
+        started_at: Set(started_at),
+        finished_at: Set(finished_at),
+        duration_ms: Set(timer.elapsed().as_millis() as i64),
+        ..Default::default()
+    }
+    .insert(&ctx.db)
+    .await?;
     Ok(ReminderRun {
         kind,
         report,
         started_at,
-        finished_at: ctx.clock.now(),
+        finished_at,
     })
 }

@@ -159,3 +159,95 @@ pub async fn consent_events_in_order(
         .all(db)
         .await
 }
+
+/// Reminder scan runs, newest first, optionally of one kind, paged by id.
+pub async fn reminder_runs(
+    db: &impl ConnectionTrait,
+    kind: Option<&str>,
+    before_id: Option<i64>,
+    limit: u64,
+) -> Result<Vec<entity::reminder_runs::Model>, DbErr> {
+    use entity::reminder_runs::{Column, Entity};
+    let mut query = Entity::find();
+    if let Some(kind) = kind {
+        query = query.filter(Column::Kind.eq(kind));
+    }
+    if let Some(id) = before_id {
+        query = query.filter(Column::Id.lt(id));
+    }
+    query.order_by_desc(Column::Id).limit(limit).all(db).await
+}
+
+/// The outbox now: what waits, what is being sent, what is retrying, what is due.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueState {
+    pub pending: i64,
+    pub sending: i64,
+    pub retrying: i64,
+    pub due: i64,
+    /// When the oldest due message came due.
+    pub oldest_due: Option<DateTime<Utc>>,
+    /// Messages that failed for good today (UTC), from the cost rollup.
+    pub failed_today: i64,
+}
+
+/// Reads the outbox's state: one grouped query over the unsent rows (a partial index), one for the
+/// oldest due, one over today's rollup rows.
+pub async fn queue_state(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> Result<QueueState, DbErr> {
+    use sea_orm::Statement;
+    let backend = db.get_database_backend();
+    let p = |n| crate::sql::placeholder(backend, n);
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "SELECT status, CAST(COUNT(*) AS BIGINT) AS n, \
+                 CAST(SUM(CASE WHEN attempts > 0 THEN 1 ELSE 0 END) AS BIGINT) AS r, \
+                 CAST(SUM(CASE WHEN next_attempt_at <= {} THEN 1 ELSE 0 END) AS BIGINT) AS d \
+                 FROM sms_log WHERE status IN ('pending', 'sending') GROUP BY status",
+                p(1)
+            ),
+            [now.into()],
+        ))
+        .await?;
+    let mut state = QueueState::default();
+    for row in rows {
+        let status: String = row.try_get("", "status")?;
+        let n: i64 = row.try_get("", "n")?;
+        if status == "pending" {
+            state.pending = n;
+            state.retrying = row.try_get::<Option<i64>>("", "r")?.unwrap_or(0);
+            state.due = row.try_get::<Option<i64>>("", "d")?.unwrap_or(0);
+        } else {
+            state.sending = n;
+        }
+    }
+    state.oldest_due = sms_log::Entity::find()
+        .select_only()
+        .column(sms_log::Column::NextAttemptAt)
+        .filter(sms_log::Column::Status.eq(SmsStatus::Pending))
+        .filter(sms_log::Column::NextAttemptAt.lte(now))
+        .order_by_asc(sms_log::Column::NextAttemptAt)
+        .into_tuple::<Option<DateTime<Utc>>>()
+        .one(db)
+        .await?
+        .flatten();
+    let failed = db
+        .query_one_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "SELECT CAST(SUM(messages) AS BIGINT) AS n FROM cost_rollup WHERE day = {} AND status = 'failed'",
+                p(1)
+            ),
+            [crate::sms::cost::day_of(now).into()],
+        ))
+        .await?;
+    state.failed_today = match failed {
+        Some(row) => row.try_get::<Option<i64>>("", "n")?.unwrap_or(0),
+        None => 0,
+    };
+    Ok(state)
+}

@@ -15,6 +15,7 @@ mod limits;
 mod local_time;
 mod logs;
 mod metrics;
+mod operations;
 mod opt_in;
 mod pipeline;
 mod preferences;

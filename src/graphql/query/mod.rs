@@ -1,5 +1,6 @@
 mod consent;
 mod costs;
+mod operations;
 mod recipient;
 mod sms;
 
@@ -11,4 +12,5 @@ pub struct Query(
     sms::SmsQuery,
     costs::CostsQuery,
     consent::ConsentQuery,
+    operations::OperationsQuery,
 );

@@ -1,0 +1,122 @@
+use async_graphql::{
+    Context, ID, Object, SimpleObject,
+    connection::{Connection, OpaqueCursor},
+};
+use chrono::{DateTime, Utc};
+
+use super::sms::{connection, page};
+use crate::{
+    auth::Role,
+    error::ApiResult,
+    graphql::{app, require_role, types::reminders::ReminderKind},
+    sms::history,
+};
+
+#[derive(Default)]
+pub struct OperationsQuery;
+
+/// The outbox now.
+#[derive(SimpleObject)]
+pub struct SmsQueue {
+    /// Waiting to be sent: due now, held for quiet hours, or waiting for a retry.
+    pub pending: i64,
+    /// Claimed by a worker right now.
+    pub sending: i64,
+    /// Pending after at least one failed attempt.
+    pub retrying: i64,
+    /// Pending and due now.
+    pub due: i64,
+    /// Failed for good today (UTC).
+    pub failed_today: i64,
+    /// How long the oldest due message has waited since it came due, in seconds (0 when none).
+    pub oldest_due_wait_seconds: f64,
+    /// Sends per second the whole deployment may make (`SMS_RATE_LIMIT_MPS`; 0: no limit).
+    pub rate_limit_per_second: f64,
+}
+
+/// One run of a reminder scan, as kept.
+pub struct ReminderRunRecord(pub entity::reminder_runs::Model);
+
+#[Object(name = "ReminderRunRecord")]
+impl ReminderRunRecord {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn kind(&self) -> ReminderKind {
+        if self.0.kind == "battles" {
+            ReminderKind::Battles
+        } else {
+            ReminderKind::Streaks
+        }
+    }
+
+    async fn found(&self) -> i64 {
+        self.0.found
+    }
+
+    async fn enqueued(&self) -> i64 {
+        self.0.enqueued
+    }
+
+    async fn skipped(&self) -> i64 {
+        self.0.skipped
+    }
+
+    async fn started_at(&self) -> DateTime<Utc> {
+        self.0.started_at
+    }
+
+    async fn finished_at(&self) -> DateTime<Utc> {
+        self.0.finished_at
+    }
+
+    /// How long the scan took, in milliseconds of wall-clock time.
+    async fn duration_ms(&self) -> i64 {
+        self.0.duration_ms
+    }
+}
+
+#[Object]
+impl OperationsQuery {
+    /// The outbox now (admin): counts by state, the oldest due wait, the rate limit.
+    async fn sms_queue(&self, ctx: &Context<'_>) -> ApiResult<SmsQueue> {
+        require_role(ctx, &[Role::Admin])?;
+        let app = app(ctx)?;
+        let now = app.clock.now();
+        let state = history::queue_state(&app.db, now).await?;
+        Ok(SmsQueue {
+            pending: state.pending,
+            sending: state.sending,
+            retrying: state.retrying,
+            due: state.due,
+            failed_today: state.failed_today,
+            oldest_due_wait_seconds: state.oldest_due.map_or(0.0, |at| {
+                (now - at).num_milliseconds().max(0) as f64 / 1000.0
+            }),
+            rate_limit_per_second: app.config.sms.rate_limit_mps,
+        })
+    }
+
+    /// What the reminder scans found, enqueued and skipped (admin), newest first, as a cursor
+    /// connection; `kind` narrows to one scan.
+    async fn reminder_runs(
+        &self,
+        ctx: &Context<'_>,
+        kind: Option<ReminderKind>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<OpaqueCursor<i64>, ReminderRunRecord>> {
+        require_role(ctx, &[Role::Admin])?;
+        let app = app(ctx)?;
+        let (first, before_id) = page(first, after)?;
+        let kind = kind.map(|k| match k {
+            ReminderKind::Battles => "battles",
+            ReminderKind::Streaks => "streaks",
+        });
+        let rows = history::reminder_runs(&app.db, kind, before_id, first as u64 + 1).await?;
+        Ok(connection(rows, first, before_id, |row| {
+            (row.id, ReminderRunRecord(row))
+        }))
+    }
+}
