@@ -25,7 +25,7 @@ use sms_notify::{
     auth::Role,
     graphql::limits::{self, doubling_fragments},
 };
-use support::{ms, percentile};
+use support::{me_latencies, ms, percentile};
 use tokio_util::sync::CancellationToken;
 
 async fn post(
@@ -41,23 +41,6 @@ async fn post(
     let response = request.send().await?;
     anyhow::ensure!(response.status() == 200, "status {}", response.status());
     Ok(response.json().await?)
-}
-
-async fn me_latencies(
-    http: &reqwest::Client,
-    url: &str,
-    token: &str,
-    n: usize,
-) -> anyhow::Result<Vec<Duration>> {
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let started = Instant::now();
-        let answer = post(http, url, Some(token), "{ me { userId phoneNumber } }").await?;
-        anyhow::ensure!(answer["data"]["me"]["userId"] == "bench-user", "{answer}");
-        out.push(started.elapsed());
-    }
-    out.sort();
-    Ok(out)
 }
 
 /// `me` latencies while `clients` tasks keep posting `query`; also how many of those were answered.

@@ -10,38 +10,11 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Instant};
 
-use serde_json::json;
 use sms_notify::{App, Config, SystemClock, auth::Role, verification};
-use support::{ms, percentile};
+use support::{me_latencies, ms, percentile};
 use tokio_util::sync::CancellationToken;
-
-async fn me_latencies(
-    http: &reqwest::Client,
-    url: &str,
-    token: &str,
-    n: usize,
-) -> anyhow::Result<Vec<Duration>> {
-    let mut out = Vec::with_capacity(n);
-    for _ in 0..n {
-        let started = Instant::now();
-        let response = http
-            .post(url)
-            .bearer_auth(token)
-            .json(&json!({ "query": "{ me { userId phoneNumber allowSmsInvitations } }" }))
-            .send()
-            .await?;
-        anyhow::ensure!(response.status() == 200, "status {}", response.status());
-        response.bytes().await?;
-        out.push(started.elapsed());
-    }
-    out.sort();
-    Ok(out)
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {

@@ -126,3 +126,28 @@ pub async fn seed_recipients(ctx: &sms_notify::AppContext, users: usize) -> anyh
         .await?;
     Ok(())
 }
+
+/// `n` sequential `me` queries as the user of `token`, each checked; their latencies, sorted.
+pub async fn me_latencies(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    n: usize,
+) -> anyhow::Result<Vec<std::time::Duration>> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        let response = http
+            .post(url)
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "query": "{ me { userId phoneNumber allowSmsInvitations } }" }))
+            .send()
+            .await?;
+        anyhow::ensure!(response.status() == 200, "status {}", response.status());
+        let answer: serde_json::Value = response.json().await?;
+        anyhow::ensure!(answer["data"]["me"]["userId"].is_string(), "{answer}");
+        out.push(started.elapsed());
+    }
+    out.sort();
+    Ok(out)
+}
