@@ -131,8 +131,8 @@ pub async fn run(ctx: &AppContext) -> Result<ScanReport, DbErr> {
                     // whichever of the participant's zones enters them first.
                     locales
                         .get(&ctx.config, c.timezone.as_deref(), c.phone_e164.as_deref())
-                        .window(moment)
-                        .is_some_and(|w| now >= w.start - Duration::minutes(1) && now < w.start)
+                        .quiet_start(moment)
+                        .is_some_and(|start| now >= start - Duration::minutes(1) && now < start)
                 };
                 if send_now {
                     due.push(SendRequest {

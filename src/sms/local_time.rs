@@ -176,6 +176,16 @@ impl Locale {
         held
     }
 
+    /// If `at` is inside quiet hours in any of the zones: when the first of them entered them. The
+    /// reminder scan asks this of every reminder it looks ahead to; it needs no end.
+    pub fn quiet_start(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let quiet = self.quiet?;
+        self.zones
+            .iter()
+            .filter_map(|tz| quiet.start_of_window(*tz, at).map(|(start, _)| start))
+            .min()
+    }
+
     /// The zone that decides at `at` when no zone is quiet: the one whose quiet hours begin soonest
     /// (ties go to the later zone in the table's order).
     pub fn deciding_zone(&self, at: DateTime<Utc>) -> Tz {

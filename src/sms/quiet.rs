@@ -74,6 +74,13 @@ impl QuietHours {
 
     /// If `at` is inside quiet hours in `tz`: when that quiet window began and when it ends.
     pub fn window(&self, tz: Tz, at: DateTime<Utc>) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let (start, end_day) = self.start_of_window(tz, at)?;
+        Some((start, local_instant(tz, end_day, self.end)))
+    }
+
+    /// If `at` is inside quiet hours in `tz`: when that window began, and the local day it ends on.
+    /// Half the work of `window` for callers that need only the start (the reminder scan).
+    pub fn start_of_window(&self, tz: Tz, at: DateTime<Utc>) -> Option<(DateTime<Utc>, NaiveDate)> {
         let local = at.with_timezone(&tz);
         let t = local.time();
         if !self.contains(t) {
@@ -87,10 +94,7 @@ impl QuietHours {
         } else {
             (today - Duration::days(1), today)
         };
-        Some((
-            local_instant(tz, start_day, self.start),
-            local_instant(tz, end_day, self.end),
-        ))
+        Some((local_instant(tz, start_day, self.start), end_day))
     }
 }
 
