@@ -87,18 +87,7 @@ pub async fn reserve(
 
 /// Gives `micros` of `month`'s budget back (a send that failed).
 pub async fn release(db: &impl ConnectionTrait, month: &str, micros: i64) -> Result<(), DbErr> {
-    let backend = db.get_database_backend();
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        format!(
-            "UPDATE spend_months SET reserved_micros = reserved_micros - {} WHERE month = {}",
-            placeholder(backend, 1),
-            placeholder(backend, 2)
-        ),
-        [micros.into(), month.into()],
-    ))
-    .await?;
-    Ok(())
+    adjust(db, month, -micros).await
 }
 
 /// What is reserved in `month`.

@@ -396,7 +396,8 @@ pub async fn enqueue_many(
                 recipient: profile,
                 phone: to_phone.as_deref(),
                 country,
-                opted_out: !item.request.keyword_answer
+                // Only a transactional answer to a keyword may reach a number on the list.
+                opted_out: (item.request.promotional || !item.request.keyword_answer)
                     && to_phone.as_ref().is_some_and(|p| opted_out.contains(p)),
                 stranger_invitation,
             },
