@@ -122,7 +122,17 @@ async fn main() -> anyhow::Result<()> {
             let mut report = None;
             for _ in 0..21 {
                 let t = Instant::now();
-                report = Some(cost::report(db, from, to, Some(grouping), 1_000_000, end).await?);
+                report = Some(
+                    cost::report(
+                        db,
+                        from,
+                        to,
+                        (Some(grouping), None),
+                        &app.context.config.costs,
+                        end,
+                    )
+                    .await?,
+                );
                 fast.push(t.elapsed().as_secs_f64() * 1000.0);
             }
             let p = |n: usize| match backend {

@@ -1,4 +1,5 @@
-//! The axum router: `/graphql` (POST queries, GET the GraphiQL playground), `/healthz`, `/readyz`.
+//! The axum router: `/graphql` (POST queries, GET the GraphiQL playground), `/admin` (the operator's
+//! console), `/webhooks/sns`, `/healthz`, `/readyz`.
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -63,6 +64,8 @@ pub fn router(state: HttpState) -> Router {
         )
         .route("/graphiql/{file}", get(graphiql_asset))
         .route("/webhooks/sns", post(sns_webhook))
+        .route("/admin", get(console))
+        .route("/admin/assets/{file}", get(console_asset))
         .route("/admin/consent.csv", get(consent_csv))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -168,6 +171,60 @@ async fn graphiql_asset(Path(file): Path<String>) -> impl IntoResponse {
         [
             (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// The console's address for a token: `http://<addr>/admin#token=...`. A wildcard listen address
+/// (`0.0.0.0`, `[::]`) becomes loopback, which a browser on the same machine can open. The token rides
+/// in the fragment, which browsers never send to a server or put in a Referer.
+pub fn console_url(listen: SocketAddr, token: &str) -> String {
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr.ip() {
+            IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        });
+    }
+    format!("http://{addr}/admin#token={token}")
+}
+
+/// What the console's page may load and talk to: its own files and the API, nothing else.
+const CONSOLE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// The operator's console (see `assets/console/README.md`): a static page that signs in with an admin
+/// token and reads everything through the GraphQL API; nothing with data in it is rendered here.
+async fn console() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_SECURITY_POLICY, CONSOLE_POLICY),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Html(include_str!("../assets/console/index.html")),
+    )
+}
+
+async fn console_asset(Path(file): Path<String>) -> impl IntoResponse {
+    const JS: &str = "text/javascript; charset=utf-8";
+    let (body, content_type): (&'static [u8], &str) = match file.as_str() {
+        "console.js" => (include_bytes!("../assets/console/console.js"), JS),
+        "console.css" => (
+            include_bytes!("../assets/console/console.css"),
+            "text/css; charset=utf-8",
+        ),
+        "chart.umd.min.js" => (include_bytes!("../assets/console/chart.umd.min.js"), JS),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-cache"),
         ],
         body,
     )
@@ -464,6 +521,27 @@ mod tests {
         assert_eq!(
             client_ip(ip("10.0.0.2"), &headers("garbage"), &trusted),
             ip("10.0.0.2")
+        );
+    }
+
+    #[test]
+    fn the_console_url_carries_the_token_in_its_fragment() {
+        let at = |s: &str| s.parse().expect("a socket address");
+        assert_eq!(
+            console_url(at("127.0.0.1:8080"), "abc"),
+            "http://127.0.0.1:8080/admin#token=abc"
+        );
+        assert_eq!(
+            console_url(at("0.0.0.0:80"), "abc"),
+            "http://127.0.0.1:80/admin#token=abc"
+        );
+        assert_eq!(
+            console_url(at("[::]:8080"), "t"),
+            "http://[::1]:8080/admin#token=t"
+        );
+        assert_eq!(
+            console_url(at("10.1.2.3:9000"), "t"),
+            "http://10.1.2.3:9000/admin#token=t"
         );
     }
 }

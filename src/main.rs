@@ -51,6 +51,10 @@ enum Command {
         /// How long the token is valid, e.g. 15m, 1h, 7d.
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         ttl: Duration,
+        /// Print the operator's console address with the token in it (`http://<LISTEN_ADDR>/admin#token=...`)
+        /// instead of the bare token. The token rides in the fragment, which browsers never send.
+        #[arg(long)]
+        url: bool,
     },
 }
 
@@ -127,7 +131,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Token { user, role, ttl } => {
+        Command::Token {
+            user,
+            role,
+            ttl,
+            url,
+        } => {
             if config.jwt_secret_is_default {
                 eprintln!("note: signed with the development secret (JWT_SECRET is not set)");
             }
@@ -137,7 +146,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let token = keys
                 .issue(&user, role, now, now + ttl)
                 .context("signing the token")?;
-            println!("{token}");
+            if url {
+                println!(
+                    "{}",
+                    sms_notify::http::console_url(config.listen_addr, &token)
+                );
+            } else {
+                println!("{token}");
+            }
             Ok(())
         }
         Command::Scan { kind } => {
@@ -218,6 +234,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let server = app.start(addr, shutdown.clone()).await?;
     tracing::info!(addr = %server.addr, database, "sms-notify is listening");
     println!("GraphiQL playground: http://{}/graphql", server.addr);
+    println!(
+        "Operator's console:  http://{}/admin (open it with: sms-notify token --user ops --role admin --url)",
+        server.addr
+    );
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutting down: finishing in-flight requests");

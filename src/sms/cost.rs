@@ -299,6 +299,8 @@ pub struct Bucket {
     pub cost_micros: i64,
     /// The part of `cost_micros` AWS's receipts priced; the rest is an estimate.
     pub priced_micros: i64,
+    /// The bucket split again by a second grouping (empty without one).
+    pub parts: Vec<Bucket>,
 }
 
 /// A cost report: totals over whole UTC days, the month to date, the limit and a projection.
@@ -311,40 +313,51 @@ pub struct Report {
     pub estimated_micros: i64,
     pub month_to_date: i64,
     pub monthly_limit: i64,
+    /// The part of the limit only verification codes and security alerts may spend.
+    pub transactional_reserve: i64,
     pub remaining: i64,
     pub projected_month_end: i64,
     pub buckets: Vec<Bucket>,
 }
 
+fn column_of(grouping: Grouping) -> &'static str {
+    match grouping {
+        Grouping::Day => "day",
+        Grouping::MessageType => "message_type",
+        Grouping::Status => "status",
+        Grouping::Country => "country",
+    }
+}
+
 /// Totals from the rollup for the UTC days from `from` up to `to` (exclusive), in buckets when
-/// `grouping` is given. Its cost is a handful of indexed rows per day, whatever the number of messages.
+/// `grouping` is given, each split again by `split` when that is given too (a day's cost by message
+/// type, say). Its cost is a handful of indexed rows per day, whatever the number of messages.
 pub async fn report(
     db: &impl ConnectionTrait,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-    grouping: Option<Grouping>,
-    limit: i64,
+    (grouping, split): (Option<Grouping>, Option<Grouping>),
+    budget: &crate::config::CostConfig,
     now: DateTime<Utc>,
 ) -> Result<Report, DbErr> {
+    let limit = budget.monthly_limit;
     let backend = db.get_database_backend();
     let first = day_of(from);
     let last = day_of(to - chrono::Duration::microseconds(1));
-    let column = match grouping {
-        Some(Grouping::Day) => "day",
-        Some(Grouping::MessageType) => "message_type",
-        Some(Grouping::Status) => "status",
-        Some(Grouping::Country) => "country",
-        None => "''",
-    };
+    // A split without a grouping, or by the grouping itself, adds nothing.
+    let split = split.filter(|s| grouping.is_some_and(|g| g != *s));
+    let column = grouping.map_or("''", column_of);
+    let sub = split.map_or("''", column_of);
     // Without a grouping, one row of totals (PostgreSQL refuses GROUP BY a constant).
-    let grouped = if grouping.is_some() {
-        format!(" GROUP BY {column} ORDER BY {column}")
-    } else {
-        String::new()
+    let grouped = match (grouping, split) {
+        (Some(_), Some(_)) => format!(" GROUP BY {column}, {sub} ORDER BY {column}, {sub}"),
+        (Some(_), None) => format!(" GROUP BY {column} ORDER BY {column}"),
+        _ => String::new(),
     };
     let sql = format!(
-        "SELECT {column} AS k, CAST(SUM(messages) AS BIGINT) AS m, CAST(SUM(segments) AS BIGINT) AS s, \
-         CAST(SUM(cost_micros) AS BIGINT) AS c, CAST(SUM(priced_micros) AS BIGINT) AS p FROM cost_rollup \
+        "SELECT {column} AS k, {sub} AS sk, CAST(SUM(messages) AS BIGINT) AS m, \
+         CAST(SUM(segments) AS BIGINT) AS s, CAST(SUM(cost_micros) AS BIGINT) AS c, \
+         CAST(SUM(priced_micros) AS BIGINT) AS p FROM cost_rollup \
          WHERE day >= {} AND day <= {}{grouped}",
         placeholder(backend, 1),
         placeholder(backend, 2)
@@ -356,15 +369,41 @@ pub async fn report(
             [first.into(), last.into()],
         ))
         .await?;
-    let mut buckets = Vec::with_capacity(rows.len());
+    let mut buckets: Vec<Bucket> = Vec::with_capacity(rows.len());
     for row in rows {
-        buckets.push(Bucket {
-            key: row.try_get("", "k")?,
+        let part = Bucket {
+            key: row.try_get("", "sk")?,
             messages: row.try_get::<Option<i64>>("", "m")?.unwrap_or(0),
             segments: row.try_get::<Option<i64>>("", "s")?.unwrap_or(0),
             cost_micros: row.try_get::<Option<i64>>("", "c")?.unwrap_or(0),
             priced_micros: row.try_get::<Option<i64>>("", "p")?.unwrap_or(0),
-        });
+            parts: Vec::new(),
+        };
+        let key: String = row.try_get("", "k")?;
+        // Rows come ordered by the grouping, so a bucket's parts are adjacent.
+        let bucket = match buckets.last_mut() {
+            Some(last) if last.key == key => last,
+            _ => {
+                buckets.push(Bucket {
+                    key,
+                    messages: 0,
+                    segments: 0,
+                    cost_micros: 0,
+                    priced_micros: 0,
+                    parts: Vec::new(),
+                });
+                buckets
+                    .last_mut()
+                    .unwrap_or_else(|| unreachable!("just pushed"))
+            }
+        };
+        bucket.messages += part.messages;
+        bucket.segments += part.segments;
+        bucket.cost_micros += part.cost_micros;
+        bucket.priced_micros += part.priced_micros;
+        if split.is_some() {
+            bucket.parts.push(part);
+        }
     }
     let (messages, segments, cost_micros, priced_micros) =
         buckets.iter().fold((0, 0, 0, 0), |(m, s, c, p), b| {
@@ -397,6 +436,7 @@ pub async fn report(
         estimated_micros: cost_micros - priced_micros,
         month_to_date,
         monthly_limit: limit,
+        transactional_reserve: budget.transactional_reserve,
         remaining: (limit - month_to_date).max(0),
         projected_month_end,
         buckets: if grouping.is_some() {

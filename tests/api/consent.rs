@@ -72,3 +72,34 @@ storage_test!(
         assert_eq!(export(&app, "", Some(Role::Admin)).await.0, 400);
     }
 );
+
+storage_test!(
+    async fn a_numbers_opt_out_state(engine) {
+        let app = TestApp::spawn(engine).await;
+        opted_in_user(&app, "ann", "(212) 555-0001").await;
+        let query = "query($p: String!) { smsOptOut(phone: $p) { phoneNumber source optedOutAt } }";
+        let state = app.graphql_as("ops", Role::Admin, query, json!({ "p": "212-555-0001" })).await;
+        assert_eq!(data(&state)["smsOptOut"], Value::Null, "not on the list");
+        // Ann texts STOP: the number is on the list, in any writing.
+        let reply = sms_notify::sms::receipts::InboundReply {
+            from: "+12125550001".into(),
+            to: "+18005550100".into(),
+            body: "stop".into(),
+            inbound_message_id: Some("in-1".into()),
+            received_at: sms_notify::Clock::now(app.clock.as_ref()),
+        };
+        sms_notify::sms::receipts::handle_reply(&app.ctx, None, &reply).await.expect("handled");
+        let state = app.graphql_as("ops", Role::Admin, query, json!({ "p": "(212) 555-0001" })).await;
+        assert_eq!(
+            data(&state)["smsOptOut"],
+            json!({ "phoneNumber": "+12125550001", "source": "KEYWORD", "optedOutAt": "2026-03-02T15:00:00+00:00" })
+        );
+        // Admins only; a number that is not one is refused with a sentence.
+        for role in [Role::User, Role::Service] {
+            let refused = app.graphql_as("ann", role, query, json!({ "p": "(212) 555-0001" })).await;
+            assert_eq!(error_code(&refused), "FORBIDDEN", "{refused}");
+        }
+        let bad = app.graphql_as("ops", Role::Admin, query, json!({ "p": "call me" })).await;
+        assert_eq!(error_code(&bad), "BAD_USER_INPUT", "{bad}");
+    }
+);

@@ -303,3 +303,52 @@ storage_test!(
         assert_eq!(error_code(&app.as_service(COSTS, json!({ "from": from, "to": to })).await), "FORBIDDEN");
     }
 );
+
+storage_test!(
+    async fn days_split_by_message_type_add_up(engine) {
+        let (app, _stub) = budget(engine, 100, "0.2", |_| {}).await;
+        opted_in_user(&app, "u1", "212 555 0001").await;
+        promo(&app, "u1", "one").await;
+        promo(&app, "u1", &"y".repeat(200)).await;
+        data(&app.as_service(ALERT, json!({ "i": { "userId": "u1", "what": "New sign-in", "link": "/s" } })).await);
+        app.clock.advance(Duration::days(1));
+        promo(&app, "u1", "next day").await;
+        let query = "query($s: CostGrouping) { smsCosts(from: \"2026-03-01T00:00:00Z\", to: \"2026-03-08T00:00:00Z\", groupBy: DAY, splitBy: $s) {
+            monthlyLimit transactionalReserve
+            buckets { key messageCount cost estimatedCost parts { key messageCount segmentCount cost estimatedCost parts { key } } } } }";
+        let split = app.graphql_as("ops", Role::Admin, query, json!({ "s": "MESSAGE_TYPE" })).await;
+        let report = &data(&split)["smsCosts"];
+        // 100 texts at $0.0075 with a 20% reserve: $0.75, of which $0.15 kept for codes and alerts.
+        assert_eq!((report["monthlyLimit"].as_str(), report["transactionalReserve"].as_str()), (Some("0.75"), Some("0.15")));
+        let micros = |v: &Value| sms_notify::sms::cost::dollars_to_micros(v.as_str().expect("decimal")).expect("micros");
+        let buckets = report["buckets"].as_array().expect("buckets");
+        let keys: Vec<(&str, Vec<(&str, i64)>)> = buckets
+            .iter()
+            .map(|b| {
+                let parts = b["parts"].as_array().expect("parts");
+                // Each day is the sum of its parts; parts are not split again.
+                assert_eq!(micros(&b["cost"]), parts.iter().map(|p| micros(&p["cost"])).sum::<i64>());
+                assert_eq!(b["messageCount"].as_i64(), Some(parts.iter().map(|p| p["messageCount"].as_i64().expect("n")).sum()));
+                assert!(parts.iter().all(|p| p["parts"] == json!([])));
+                (b["key"].as_str().expect("day"), parts.iter().map(|p| (p["key"].as_str().expect("type"), p["messageCount"].as_i64().expect("n"))).collect())
+            })
+            .collect();
+        assert_eq!(keys, vec![("2026-03-02", vec![("OTHER", 2), ("SECURITY_ALERT", 1)]), ("2026-03-03", vec![("OTHER", 1)])]);
+        // Nothing is priced by AWS yet: every cost is an estimate.
+        assert_eq!(buckets[0]["cost"], buckets[0]["estimatedCost"]);
+        // Without splitBy, days have no parts; the same totals.
+        let plain = app.graphql_as("ops", Role::Admin, query, json!({ "s": null })).await;
+        let plain = data(&plain)["smsCosts"]["buckets"].as_array().expect("b").clone();
+        assert_eq!(plain.iter().map(|b| b["cost"].clone()).collect::<Vec<_>>(), buckets.iter().map(|b| b["cost"].clone()).collect::<Vec<_>>());
+        assert!(plain.iter().all(|b| b["parts"] == json!([])));
+        // splitBy without groupBy, or by the same grouping, is refused with a sentence.
+        for bad in [
+            "{ smsCosts(from: \"2026-03-01T00:00:00Z\", to: \"2026-03-08T00:00:00Z\", splitBy: DAY) { totalCost } }",
+            "{ smsCosts(from: \"2026-03-01T00:00:00Z\", to: \"2026-03-08T00:00:00Z\", groupBy: DAY, splitBy: DAY) { totalCost } }",
+        ] {
+            let response = app.graphql_as("ops", Role::Admin, bad, json!({})).await;
+            assert_eq!(error_code(&response), "BAD_USER_INPUT", "{response}");
+            assert!(crate::helpers::error_message(&response).contains("`splitBy`"), "{response}");
+        }
+    }
+);

@@ -8,6 +8,7 @@ mod auth;
 mod aws;
 mod browser;
 mod consent;
+mod console;
 mod costs;
 mod group_commit;
 mod health;

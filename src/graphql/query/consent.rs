@@ -62,8 +62,55 @@ impl ConsentEvent {
     }
 }
 
+/// Where a number's opt-out came from.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OptOutSource {
+    /// The person texted STOP (or another opt-out keyword) to the service's number.
+    Keyword,
+    /// AWS reported the number as opted out when a send was tried.
+    Provider,
+    /// An operator put it on the list.
+    Admin,
+}
+
+/// A number on the opt-out list: no text goes to it until the person texts START.
+pub struct SmsOptOut(entity::opt_outs::Model);
+
+#[Object]
+impl SmsOptOut {
+    /// E.164.
+    async fn phone_number(&self) -> &str {
+        &self.0.phone_e164
+    }
+
+    async fn source(&self) -> OptOutSource {
+        match self.0.source.as_str() {
+            "keyword" => OptOutSource::Keyword,
+            "provider" => OptOutSource::Provider,
+            _ => OptOutSource::Admin,
+        }
+    }
+
+    async fn opted_out_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
 #[Object]
 impl ConsentQuery {
+    /// Whether a number (any usual writing) is on the opt-out list (admin): null when it is not.
+    async fn sms_opt_out(&self, ctx: &Context<'_>, phone: String) -> ApiResult<Option<SmsOptOut>> {
+        use sea_orm::EntityTrait;
+        require_role(ctx, &[Role::Admin])?;
+        let app = app(ctx)?;
+        let phone = phone::normalize(&phone, app.config.default_phone_region)
+            .map_err(|e| ApiError::bad_input(e.to_string()))?;
+        let row = entity::opt_outs::Entity::find_by_id(phone)
+            .one(&app.db)
+            .await?;
+        Ok(row.map(SmsOptOut))
+    }
+
     /// Consent given and revoked (admin), newest first, as a cursor connection: narrowed to a user, a
     /// number (any usual writing) and a time range (`from` inclusive, `to` exclusive). The same
     /// records export as CSV at `GET /admin/consent.csv?from=YYYY-MM-DD&to=YYYY-MM-DD`.

@@ -18,17 +18,27 @@ pub struct CostsQuery;
 impl CostsQuery {
     /// What texting costs over the UTC days from `from` to `to` (exclusive), split by `groupBy`, with the
     /// month to date, the limit, what remains and a projection for the month's end. For admins. It reads
-    /// a rollup kept in step with the log, so it answers as fast over millions of messages.
+    /// a rollup kept in step with the log, so it answers as fast over millions of messages. `splitBy`
+    /// splits each bucket again (`groupBy: DAY, splitBy: MESSAGE_TYPE`: each day's cost by type).
     async fn sms_costs(
         &self,
         ctx: &Context<'_>,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
         group_by: Option<CostGrouping>,
+        split_by: Option<CostGrouping>,
     ) -> ApiResult<CostReport> {
         require_role(ctx, &[Role::Admin])?;
         if to <= from {
             return Err(ApiError::bad_input("`to` must be after `from`."));
+        }
+        if split_by.is_some() && group_by.is_none() {
+            return Err(ApiError::bad_input(
+                "`splitBy` splits the buckets of `groupBy`: give `groupBy` too.",
+            ));
+        }
+        if split_by.is_some() && split_by == group_by {
+            return Err(ApiError::bad_input("`splitBy` must differ from `groupBy`."));
         }
         if to - from > chrono::Duration::days(400) {
             return Err(ApiError::bad_input("Ask for at most 400 days at a time."));
@@ -38,8 +48,8 @@ impl CostsQuery {
             &app.db,
             from,
             to,
-            group_by.map(Into::into),
-            app.config.costs.monthly_limit,
+            (group_by.map(Into::into), split_by.map(Into::into)),
+            &app.config.costs,
             app.clock.now(),
         )
         .await?;

@@ -32,8 +32,25 @@ pub struct CostBucket {
     pub key: String,
     pub message_count: i64,
     pub segment_count: i64,
-    /// US dollars.
+    /// US dollars: what AWS charged where a delivery receipt said so, the estimate elsewhere.
     pub cost: Decimal,
+    /// The part of `cost` that is still an estimate (no price from AWS yet).
+    pub estimated_cost: Decimal,
+    /// This bucket split by `splitBy`, e.g. a day's cost by message type (empty without it).
+    pub parts: Vec<CostBucket>,
+}
+
+impl From<cost::Bucket> for CostBucket {
+    fn from(b: cost::Bucket) -> Self {
+        Self {
+            key: bucket_key(&b.key),
+            message_count: b.messages,
+            segment_count: b.segments,
+            cost: micros_to_dollars(b.cost_micros),
+            estimated_cost: micros_to_dollars(b.cost_micros - b.priced_micros),
+            parts: b.parts.into_iter().map(Into::into).collect(),
+        }
+    }
 }
 
 /// What texting costs. Amounts are US dollars, exact.
@@ -51,6 +68,9 @@ pub struct CostReport {
     pub month_to_date: Decimal,
     pub monthly_limit: Decimal,
     pub remaining: Decimal,
+    /// The part of `monthlyLimit` kept for verification codes and security alerts: other texts stop
+    /// when the month's spend reaches `monthlyLimit - transactionalReserve`.
+    pub transactional_reserve: Decimal,
     /// The month's spending at its end if it goes on at the rate so far.
     pub projected_month_end: Decimal,
     /// Totals split by `groupBy` (empty without it).
@@ -68,16 +88,8 @@ impl From<cost::Report> for CostReport {
             monthly_limit: micros_to_dollars(r.monthly_limit),
             remaining: micros_to_dollars(r.remaining),
             projected_month_end: micros_to_dollars(r.projected_month_end),
-            buckets: r
-                .buckets
-                .into_iter()
-                .map(|b| CostBucket {
-                    key: bucket_key(&b.key),
-                    message_count: b.messages,
-                    segment_count: b.segments,
-                    cost: micros_to_dollars(b.cost_micros),
-                })
-                .collect(),
+            transactional_reserve: micros_to_dollars(r.transactional_reserve),
+            buckets: r.buckets.into_iter().map(Into::into).collect(),
         }
     }
 }

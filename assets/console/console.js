@@ -1,0 +1,603 @@
+// The operator's console: a static page that signs in with an admin token (kept in sessionStorage)
+// and reads everything through the GraphQL API with it. No build step; Chart.js is vendored beside it.
+'use strict';
+
+(() => {
+  const TOKEN_KEY = 'sms-notify-admin-token';
+  // Okabe-Ito: distinguishable with the common colour-vision deficiencies.
+  const PALETTE = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#56B4E9', '#D55E00', '#F0E442', '#000000', '#999999'];
+  const VIEWS = ['costs', 'log', 'queue', 'consent'];
+  const PAGE = 25;
+
+  const $ = (selector, root = document) => root.querySelector(selector);
+  const money = new Intl.NumberFormat('en-US', {
+    style: 'currency', currency: 'USD', minimumFractionDigits: 2, maximumFractionDigits: 4,
+  });
+  const dollars = (value) => (value == null ? '–' : money.format(Number(value)));
+  const count = (value) => Number(value).toLocaleString('en-US');
+  const words = (constant) => constant.charAt(0) + constant.slice(1).toLowerCase().replace(/_/g, ' ');
+  // Every time on the page is UTC, `2026-03-02 15:00:00`.
+  const when = (iso) => (iso ? new Date(iso).toISOString().replace('T', ' ').slice(0, 19) : '–');
+
+  let token = null;
+  let chart = null;
+  let logCursor = null;
+  let logFilter = null;
+  const loaded = new Set();
+
+  class ApiError extends Error {
+    constructor(code, message) {
+      super(message);
+      this.code = code;
+    }
+  }
+
+  async function gql(query, variables = {}) {
+    let response;
+    try {
+      response = await fetch('/graphql', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+        body: JSON.stringify({ query, variables }),
+      });
+    } catch (e) {
+      throw new ApiError('NETWORK', 'The service cannot be reached; check that it is running.');
+    }
+    let body;
+    try {
+      body = await response.json();
+    } catch (e) {
+      throw new ApiError('NETWORK', `The service answered ${response.status} without a GraphQL answer.`);
+    }
+    if (body.errors && body.errors.length) {
+      const first = body.errors[0];
+      throw new ApiError((first.extensions && first.extensions.code) || 'ERROR', first.message);
+    }
+    return body.data;
+  }
+
+  // ---- notices, sign-in, routing ----
+
+  function notice(message, kind = 'bad') {
+    const box = $('#notice');
+    if (!message) {
+      box.hidden = true;
+      box.textContent = '';
+      return;
+    }
+    box.textContent = message;
+    box.className = kind;
+    box.hidden = false;
+  }
+
+  function showSignIn(why) {
+    token = null;
+    sessionStorage.removeItem(TOKEN_KEY);
+    loaded.clear();
+    VIEWS.forEach((v) => { $(`#view-${v}`).hidden = true; });
+    $('#tabs').hidden = true;
+    $('#sign-out').hidden = true;
+    $('#sign-in').hidden = false;
+    if (why) notice(why, 'bad');
+    $('#token-input').focus();
+  }
+
+  function failed(error) {
+    if (error.code === 'UNAUTHENTICATED') {
+      showSignIn(`Sign in again: ${error.message}`);
+    } else if (error.code === 'FORBIDDEN') {
+      showSignIn('Admin only: this console needs a token with role admin, and the one given is not one. '
+        + 'Make one with: sms-notify token --user ops --role admin --url');
+    } else {
+      notice(error.message);
+    }
+  }
+
+  function takeTokenFromAddress() {
+    const match = location.hash.match(/(?:^#|&)token=([^&]+)/);
+    if (match) {
+      sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+      // Out of the address bar and the history at once.
+      history.replaceState(null, '', `${location.pathname}#costs`);
+    }
+    return sessionStorage.getItem(TOKEN_KEY);
+  }
+
+  async function signIn(candidate) {
+    token = candidate;
+    try {
+      await gql('query SignIn { smsQueue { pending } }');
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    sessionStorage.setItem(TOKEN_KEY, token);
+    notice(null);
+    $('#sign-in').hidden = true;
+    $('#tabs').hidden = false;
+    $('#sign-out').hidden = false;
+    route();
+  }
+
+  function currentView() {
+    const name = location.hash.replace(/^#/, '').split(/[?&]/)[0];
+    return VIEWS.includes(name) ? name : 'costs';
+  }
+
+  function route() {
+    if (!token) return;
+    const view = currentView();
+    VIEWS.forEach((v) => { $(`#view-${v}`).hidden = v !== view; });
+    document.querySelectorAll('#tabs a').forEach((a) => {
+      if (a.dataset.view === view) a.setAttribute('aria-current', 'page');
+      else a.removeAttribute('aria-current');
+    });
+    if (!loaded.has(view)) {
+      loaded.add(view);
+      ({ costs: loadCosts, log: () => loadLog(true), queue: loadQueue, consent: () => {} })[view]();
+    }
+  }
+
+  // ---- helpers for tables and dates ----
+
+  function cell(text, className) {
+    const td = document.createElement('td');
+    td.textContent = text;
+    if (className) td.className = className;
+    return td;
+  }
+
+  function statusCell(status) {
+    const td = document.createElement('td');
+    const badge = document.createElement('span');
+    badge.className = `status status-${status}`;
+    badge.textContent = status;
+    td.append(badge);
+    return td;
+  }
+
+  function fill(tbody, rows, columns, empty) {
+    tbody.replaceChildren();
+    if (!rows.length) {
+      const tr = document.createElement('tr');
+      const td = cell(empty, 'empty');
+      td.colSpan = columns;
+      tr.append(td);
+      tbody.append(tr);
+    }
+  }
+
+  const isoDay = (date) => date.toISOString().slice(0, 10);
+  const dayStart = (day) => `${day}T00:00:00Z`;
+  function nextDay(day) {
+    const d = new Date(dayStart(day));
+    d.setUTCDate(d.getUTCDate() + 1);
+    return isoDay(d);
+  }
+  function daysBetween(first, last) {
+    const days = [];
+    for (let d = first; d <= last && days.length < 400; d = nextDay(d)) days.push(d);
+    return days;
+  }
+  function defaultRange(form, days) {
+    const today = new Date();
+    const start = new Date(today);
+    start.setUTCDate(start.getUTCDate() - (days - 1));
+    if (!form.elements.from.value) form.elements.from.value = isoDay(start);
+    if (!form.elements.to.value) form.elements.to.value = isoDay(today);
+  }
+  // A datetime-local value read as UTC, the zone every time on this page is shown in.
+  const utc = (local) => (local ? `${local.length === 16 ? `${local}:00` : local}Z` : null);
+
+  // ---- costs ----
+
+  const COSTS = `query Costs($from: DateTime!, $to: DateTime!) {
+    daily: smsCosts(from: $from, to: $to, groupBy: DAY, splitBy: MESSAGE_TYPE) {
+      messageCount segmentCount totalCost estimatedCost
+      monthToDate monthlyLimit remaining projectedMonthEnd transactionalReserve
+      buckets { key cost parts { key cost } }
+    }
+    countries: smsCosts(from: $from, to: $to, groupBy: COUNTRY) {
+      buckets { key messageCount segmentCount cost estimatedCost }
+    }
+  }`;
+
+  async function loadCosts() {
+    const form = $('#costs-form');
+    defaultRange(form, 30);
+    const first = form.elements.from.value;
+    const last = form.elements.to.value;
+    if (last < first) {
+      notice('The range ends before it starts: pick a "To" day on or after "From".');
+      return;
+    }
+    let data;
+    try {
+      data = await gql(COSTS, { from: dayStart(first), to: dayStart(nextDay(last)) });
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    notice(null);
+    const report = data.daily;
+    drawGauge(report);
+    $('#range-total').textContent = dollars(report.totalCost);
+    $('#range-messages').textContent = count(report.messageCount);
+    $('#range-segments').textContent = count(report.segmentCount);
+    $('#range-actual').textContent = dollars(Number(report.totalCost) - Number(report.estimatedCost));
+    $('#range-estimated').textContent = dollars(report.estimatedCost);
+    drawDaily(daysBetween(first, last), report.buckets);
+    const tbody = $('#country-table tbody');
+    fill(tbody, data.countries.buckets, 5, 'No messages in this range.');
+    data.countries.buckets.forEach((b) => {
+      const tr = document.createElement('tr');
+      tr.append(cell(b.key), cell(count(b.messageCount), 'num'), cell(count(b.segmentCount), 'num'),
+        cell(dollars(b.cost), 'num'), cell(dollars(b.estimatedCost), 'num'));
+      tbody.append(tr);
+    });
+  }
+
+  function drawGauge(report) {
+    const limit = Number(report.monthlyLimit);
+    const spent = Number(report.monthToDate);
+    const share = (amount) => (limit > 0 ? Math.min(amount / limit, 1) * 100 : 0);
+    const percent = limit > 0 ? (spent / limit) * 100 : 0;
+    $('#mtd').textContent = dollars(report.monthToDate);
+    $('#limit').textContent = dollars(report.monthlyLimit);
+    $('#projection').textContent = dollars(report.projectedMonthEnd);
+    $('#reserve').textContent = dollars(report.transactionalReserve);
+    const fillBar = $('#gauge-fill');
+    fillBar.style.width = `${share(spent)}%`;
+    fillBar.className = `gauge-fill${percent >= 100 ? ' bad' : percent >= 80 ? ' warn' : ''}`;
+    $('#gauge-reserve').style.width = `${share(Number(report.transactionalReserve))}%`;
+    $('#gauge-projection').style.left = `${share(Number(report.projectedMonthEnd))}%`;
+    const gauge = $('#gauge');
+    gauge.setAttribute('aria-valuenow', String(Math.round(percent)));
+    gauge.setAttribute('aria-valuetext',
+      `${Math.round(percent)}% of the monthly budget spent; ${dollars(report.remaining)} left`);
+  }
+
+  function drawDaily(days, buckets) {
+    const byDay = new Map(buckets.map((b) => [b.key, b.parts]));
+    const types = [...new Set(buckets.flatMap((b) => b.parts.map((p) => p.key)))].sort();
+    const datasets = types.map((type, i) => ({
+      label: words(type),
+      messageType: type,
+      data: days.map((day) => {
+        const part = (byDay.get(day) || []).find((p) => p.key === type);
+        return part ? Number(part.cost) : 0;
+      }),
+      backgroundColor: PALETTE[i % PALETTE.length],
+      borderColor: '#ffffff',
+      borderWidth: 1,
+      stack: 'cost',
+    }));
+    const canvas = $('#daily-chart');
+    if (!window.Chart) {
+      notice('The chart library did not load; the figures above are still right.');
+      return;
+    }
+    if (chart) chart.destroy();
+    chart = new window.Chart(canvas, {
+      type: 'bar',
+      data: { labels: days, datasets },
+      options: {
+        responsive: true,
+        maintainAspectRatio: false,
+        animation: false,
+        interaction: { mode: 'index', intersect: false },
+        scales: {
+          x: { stacked: true, ticks: { color: '#4f5863', maxRotation: 0, autoSkipPadding: 12 } },
+          y: {
+            stacked: true,
+            beginAtZero: true,
+            ticks: { color: '#4f5863', callback: (v) => money.format(v) },
+          },
+        },
+        plugins: {
+          legend: { position: 'bottom', labels: { color: '#1b1f24' } },
+          tooltip: { callbacks: { label: (c) => `${c.dataset.label}: ${money.format(c.parsed.y)}` } },
+        },
+      },
+    });
+    canvas.setAttribute('aria-label',
+      `Daily cost by message type from ${days[0]} to ${days[days.length - 1]}: ${types.map(words).join(', ') || 'no messages'}`);
+  }
+
+  // ---- log ----
+
+  const LOG = `query Log($filter: SmsLogFilter, $after: String) {
+    smsLogs(filter: $filter, first: ${PAGE}, after: $after) {
+      nodes { id createdAt messageType status toPhone userId cost }
+      pageInfo { hasNextPage endCursor }
+    }
+  }`;
+
+  const DETAILS = `query Details($id: ID!) {
+    smsLog(id: $id) {
+      id toPhone country userId messageType promotional status blockedReason quietHoursZone body segments
+      encoding cost estimatedCost costIsActual attempts errorCode errorMessage providerMessageId
+      createdAt sentAt deliveredAt nextAttemptAt relatedObjectType relatedObjectId
+      events { eventType isFinal messageStatus description price carrierName occurredAt }
+    }
+  }`;
+
+  function readLogFilter() {
+    const f = $('#log-form').elements;
+    const filter = {};
+    ['status', 'messageType', 'userId', 'phone'].forEach((name) => {
+      if (f[name].value.trim()) filter[name] = f[name].value.trim();
+    });
+    if (f.createdAfter.value) filter.createdAfter = utc(f.createdAfter.value);
+    if (f.createdBefore.value) filter.createdBefore = utc(f.createdBefore.value);
+    return filter;
+  }
+
+  async function loadLog(fresh) {
+    if (fresh) {
+      logFilter = readLogFilter();
+      logCursor = null;
+    }
+    let data;
+    try {
+      data = await gql(LOG, { filter: logFilter, after: logCursor });
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    notice(null);
+    const tbody = $('#log-table tbody');
+    const page = data.smsLogs;
+    if (fresh) fill(tbody, page.nodes, 6, 'No messages match these filters.');
+    page.nodes.forEach((m) => {
+      const tr = document.createElement('tr');
+      tr.className = 'clickable';
+      tr.tabIndex = 0;
+      tr.dataset.id = m.id;
+      tr.append(cell(when(m.createdAt)), cell(words(m.messageType)), statusCell(m.status), cell(m.toPhone),
+        cell(m.userId || '–'), cell(dollars(m.cost), 'num'));
+      tr.addEventListener('click', () => openDetails(m.id));
+      tr.addEventListener('keydown', (e) => { if (e.key === 'Enter') openDetails(m.id); });
+      tbody.append(tr);
+    });
+    logCursor = page.pageInfo.endCursor;
+    $('#log-more').hidden = !page.pageInfo.hasNextPage;
+    const shown = tbody.querySelectorAll('tr.clickable').length;
+    $('#log-count').textContent = `${count(shown)} shown${page.pageInfo.hasNextPage ? ', more below' : ''}`;
+  }
+
+  async function openDetails(id) {
+    let data;
+    try {
+      data = await gql(DETAILS, { id });
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    const m = data.smsLog;
+    if (!m) {
+      notice('That message is gone.');
+      return;
+    }
+    const list = $('#details-list');
+    list.replaceChildren();
+    const rows = [
+      ['Id', m.id], ['Status', m.status], ['Blocked because', m.blockedReason], ['Type', words(m.messageType)],
+      ['Promotional', m.promotional ? 'yes' : 'no'], ['To', m.toPhone], ['Country', m.country], ['User', m.userId],
+      ['Quiet hours zone', m.quietHoursZone], ['Segments', `${m.segments} (${m.encoding})`],
+      ['Cost', m.cost == null ? null : `${dollars(m.cost)} (${m.costIsActual ? 'charged by AWS' : 'estimate'})`],
+      ['Estimated', dollars(m.estimatedCost)], ['Attempts', String(m.attempts)],
+      ['Error', m.errorCode ? `${m.errorCode}: ${m.errorMessage || ''}` : null],
+      ['Next attempt', m.nextAttemptAt && when(m.nextAttemptAt)], ['Provider id', m.providerMessageId],
+      ['Created', when(m.createdAt)], ['Sent', m.sentAt && when(m.sentAt)], ['Delivered', m.deliveredAt && when(m.deliveredAt)],
+      ['About', m.relatedObjectType ? `${m.relatedObjectType} ${m.relatedObjectId || ''}` : null],
+    ];
+    rows.filter(([, v]) => v != null && v !== '').forEach(([k, v]) => {
+      const dt = document.createElement('dt');
+      dt.textContent = k;
+      const dd = document.createElement('dd');
+      dd.textContent = v;
+      list.append(dt, dd);
+    });
+    $('#details-body').textContent = m.body;
+    const events = $('#details-events');
+    events.replaceChildren();
+    if (!m.events.length) {
+      const li = document.createElement('li');
+      li.textContent = 'No delivery events yet.';
+      li.className = 'muted';
+      events.append(li);
+    }
+    m.events.forEach((e) => {
+      const li = document.createElement('li');
+      li.textContent = `${when(e.occurredAt)} ${e.eventType}${e.description ? ` (${e.description})` : ''}`
+        + `${e.price != null ? ` ${dollars(e.price)}` : ''}${e.carrierName ? ` via ${e.carrierName}` : ''}`;
+      events.append(li);
+    });
+    $('#log-details').showModal();
+  }
+
+  // ---- queue ----
+
+  const QUEUE = `query Queue {
+    smsQueue { pending sending retrying due failedToday oldestDueWaitSeconds rateLimitPerSecond }
+    reminderRuns(first: 20) { nodes { kind found enqueued skipped startedAt durationMs } }
+  }`;
+
+  function duration(seconds) {
+    if (seconds < 1) return '0 s';
+    if (seconds < 120) return `${Math.round(seconds)} s`;
+    if (seconds < 7200) return `${Math.round(seconds / 60)} min`;
+    return `${(seconds / 3600).toFixed(1)} h`;
+  }
+
+  async function loadQueue() {
+    let data;
+    try {
+      data = await gql(QUEUE);
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    notice(null);
+    const q = data.smsQueue;
+    const cards = $('#queue-cards');
+    cards.replaceChildren();
+    [['Pending', count(q.pending), `${count(q.due)} due now`], ['Sending', count(q.sending), 'with a worker'],
+      ['Retrying', count(q.retrying), 'waiting for another try'], ['Failed today', count(q.failedToday), 'UTC day'],
+      ['Oldest due wait', duration(q.oldestDueWaitSeconds), 'since it could have gone']].forEach(([title, value, note]) => {
+      const card = document.createElement('div');
+      card.className = 'card';
+      const h = document.createElement('h3');
+      h.textContent = title;
+      const p = document.createElement('p');
+      p.className = 'count';
+      p.textContent = value;
+      const n = document.createElement('p');
+      n.className = 'muted small';
+      n.textContent = note;
+      card.append(h, p, n);
+      cards.append(card);
+    });
+    $('#queue-rate').textContent = q.rateLimitPerSecond > 0
+      ? `Sending at most ${q.rateLimitPerSecond} messages a second (SMS_RATE_LIMIT_MPS).`
+      : 'No rate limit.';
+    const tbody = $('#runs-table tbody');
+    const runs = data.reminderRuns.nodes;
+    fill(tbody, runs, 6, 'No reminder scan has run yet.');
+    runs.forEach((r) => {
+      const tr = document.createElement('tr');
+      tr.append(cell(when(r.startedAt)), cell(words(r.kind)), cell(count(r.found), 'num'),
+        cell(count(r.enqueued), 'num'), cell(count(r.skipped), 'num'), cell(`${r.durationMs} ms`, 'num'));
+      tbody.append(tr);
+    });
+  }
+
+  // ---- consent ----
+
+  const CONSENT = `query Consent($userId: ID, $phone: String, $filter: SmsLogFilter) {
+    consentEvents(userId: $userId, phone: $phone, first: 100) {
+      nodes { occurredAt action method userId phoneNumber ip }
+    }
+    smsLogs(filter: $filter, first: ${PAGE}) { nodes { id createdAt messageType status toPhone } }
+  }`;
+  const RECIPIENT = 'query Recipient($userId: ID!) { recipient(userId: $userId) { phoneNumber phoneVerified allowSmsInvitations } }';
+  const OPT_OUT = 'query OptOut($phone: String!) { smsOptOut(phone: $phone) { phoneNumber source optedOutAt } }';
+
+  function optOutWords(phone, optOut) {
+    if (!optOut) return `${phone} is not on the opt-out list.`;
+    const how = { KEYWORD: 'the person texted STOP', PROVIDER: 'AWS reported it opted out', ADMIN: 'an operator' }[optOut.source];
+    return `${optOut.phoneNumber} is on the opt-out list since ${when(optOut.optedOutAt)} (${how}).`;
+  }
+
+  async function lookUpConsent() {
+    const f = $('#consent-form').elements;
+    const userId = f.userId.value.trim();
+    const phone = f.phone.value.trim();
+    if (!userId && !phone) {
+      notice('Give a user id or a phone number to look up.');
+      return;
+    }
+    const filter = userId ? { userId } : { phone };
+    let data;
+    const state = [];
+    try {
+      data = await gql(CONSENT, { userId: userId || null, phone: userId ? null : phone, filter });
+      let number = phone;
+      if (userId) {
+        const r = (await gql(RECIPIENT, { userId })).recipient;
+        state.push(`User ${userId}: ${r.phoneNumber ? `number ${r.phoneNumber}${r.phoneVerified ? ' (verified)' : ' (not verified)'}` : 'no number'}; `
+          + `SMS ${r.allowSmsInvitations ? 'on (consent given)' : 'off'}.`);
+        number = r.phoneNumber;
+      }
+      if (number) state.push(optOutWords(number, (await gql(OPT_OUT, { phone: number })).smsOptOut));
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    notice(null);
+    $('#consent-state').textContent = state.join(' ');
+    const events = data.consentEvents.nodes;
+    const tbody = $('#consent-table tbody');
+    fill(tbody, events, 6, 'No consent recorded.');
+    events.forEach((e) => {
+      const tr = document.createElement('tr');
+      tr.append(cell(when(e.occurredAt)), cell(words(e.action)), cell(words(e.method)), cell(e.userId),
+        cell(e.phoneNumber || '–'), cell(e.ip || '–'));
+      tbody.append(tr);
+    });
+    const messages = data.smsLogs.nodes;
+    const mbody = $('#consent-messages tbody');
+    fill(mbody, messages, 4, 'No messages.');
+    messages.forEach((m) => {
+      const tr = document.createElement('tr');
+      tr.append(cell(when(m.createdAt)), cell(words(m.messageType)), statusCell(m.status), cell(m.toPhone));
+      mbody.append(tr);
+    });
+    $('#consent-result').hidden = false;
+  }
+
+  async function exportConsent() {
+    const f = $('#export-form').elements;
+    const from = f.from.value;
+    const to = f.to.value;
+    let response;
+    try {
+      response = await fetch(`/admin/consent.csv?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`, {
+        headers: { Authorization: `Bearer ${token}` },
+      });
+    } catch (e) {
+      notice('The service cannot be reached; check that it is running.');
+      return;
+    }
+    if (response.status === 401) {
+      showSignIn('Sign in again: the token has expired or is not valid.');
+      return;
+    }
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      notice(body.error || `The export failed (${response.status}).`);
+      return;
+    }
+    notice(null);
+    const link = document.createElement('a');
+    link.href = URL.createObjectURL(await response.blob());
+    link.download = `consent-${from}-to-${to}.csv`;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60000);
+  }
+
+  // ---- wiring ----
+
+  document.addEventListener('DOMContentLoaded', () => {
+    $('#sign-in-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const value = $('#token-input').value.trim().replace(/^Bearer\s+/i, '');
+      if (value) signIn(value);
+    });
+    $('#sign-out').addEventListener('click', () => {
+      showSignIn(null);
+      notice('Signed out.', 'info');
+    });
+    $('#costs-form').addEventListener('submit', (e) => { e.preventDefault(); loadCosts(); });
+    $('#log-form').addEventListener('submit', (e) => { e.preventDefault(); loadLog(true); });
+    $('#log-more').addEventListener('click', () => loadLog(false));
+    $('#queue-refresh').addEventListener('click', loadQueue);
+    $('#consent-form').addEventListener('submit', (e) => { e.preventDefault(); lookUpConsent(); });
+    $('#export-form').addEventListener('submit', (e) => { e.preventDefault(); exportConsent(); });
+    defaultRange($('#export-form'), 30);
+    window.addEventListener('hashchange', () => {
+      if (/token=/.test(location.hash)) {
+        const fresh = takeTokenFromAddress();
+        if (fresh) signIn(fresh);
+        return;
+      }
+      route();
+    });
+    const saved = takeTokenFromAddress();
+    if (saved) signIn(saved);
+    else showSignIn(null);
+  });
+})();

@@ -1,0 +1,658 @@
+//! The operator's console driven in a real headless Chromium through ChromeDriver (WebDriver): sign-in,
+//! refusals, the costs chart's data, the log's filters and details, the queue, consent look-up and the
+//! CSV download. A screenshot of each view is kept in `target/tmp/console/` for review.
+
+use std::{
+    collections::BTreeMap,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use chrono::{Duration as Span, TimeZone, Utc};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use sms_notify::auth::Role;
+
+use crate::helpers::{Engine, TestApp, data, opted_in_user};
+
+/// An executable on the PATH, or at `CHROMIUM` / `CHROMEDRIVER` when set.
+fn executable(variable: &str, names: &[&str]) -> Option<PathBuf> {
+    if let Ok(path) = std::env::var(variable)
+        && !path.is_empty()
+    {
+        return Some(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
+        .find(|candidate| candidate.is_file())
+}
+
+/// ChromeDriver on a free loopback port, stopped when dropped.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Browser {
+    client: Client,
+    _driver: Driver,
+    downloads: tempfile::TempDir,
+    _profile: tempfile::TempDir,
+    shots: PathBuf,
+}
+
+impl Browser {
+    /// `None` when Chromium or ChromeDriver is missing (a failure under `CI=true`).
+    async fn start() -> Option<Self> {
+        let found = (
+            executable(
+                "CHROMIUM",
+                &["chromium", "chromium-browser", "google-chrome"],
+            ),
+            executable("CHROMEDRIVER", &["chromedriver"]),
+        );
+        let (Some(chromium), Some(chromedriver)) = found else {
+            if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+                panic!(
+                    "CI=true but Chromium or ChromeDriver is not installed for the console test"
+                );
+            }
+            eprintln!("skipping: Chromium or ChromeDriver is not installed");
+            return None;
+        };
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let driver = Driver(
+            Command::new(chromedriver)
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver starts"),
+        );
+        let downloads = tempfile::tempdir().expect("download dir");
+        let profile = tempfile::tempdir().expect("profile dir");
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--window-size=1280,800", "--hide-scrollbars",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+                "prefs": {
+                    "download.default_directory": downloads.path(),
+                    "download.prompt_for_download": false,
+                },
+            }),
+        );
+        let webdriver = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(capabilities.clone())
+                .connect(&webdriver)
+                .await
+            {
+                Ok(client) => break client,
+                Err(e) if Instant::now() > deadline => panic!("no WebDriver session: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("console");
+        std::fs::create_dir_all(&shots).expect("screenshot dir");
+        Some(Self {
+            client,
+            _driver: driver,
+            downloads,
+            _profile: profile,
+            shots,
+        })
+    }
+
+    async fn js(&self, script: &str) -> Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
+    /// Waits until `expression` is truthy in the page.
+    async fn until(&self, what: &str, expression: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let value = self.js(&format!("return !!({expression});")).await;
+            if value == json!(true) {
+                return;
+            }
+            if Instant::now() > deadline {
+                let notice = self
+                    .js("return document.querySelector('#notice').textContent")
+                    .await;
+                let shot = self
+                    .shot(&format!("failed-{}", what.replace(' ', "-")))
+                    .await;
+                panic!(
+                    "timed out waiting for {what} ({expression}); notice: {notice}; screenshot {shot}"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn text(&self, selector: &str) -> String {
+        self.js(&format!(
+            "return document.querySelector({}).textContent",
+            json!(selector)
+        ))
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    async fn click(&self, selector: &str) {
+        self.client
+            .find(Locator::Css(selector))
+            .await
+            .unwrap_or_else(|e| panic!("no {selector}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("cannot click {selector}: {e}"));
+    }
+
+    async fn set(&self, selector: &str, value: &str) {
+        self.js(&format!(
+            "document.querySelector({}).value = {};",
+            json!(selector),
+            json!(value)
+        ))
+        .await;
+    }
+
+    async fn shot(&self, name: &str) -> String {
+        let png = self.client.screenshot().await.expect("screenshot");
+        let path = self.shots.join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("write screenshot");
+        path.display().to_string()
+    }
+
+    /// Opens `url` in a fresh document with nothing kept from before: a new fragment alone would not
+    /// reload the page, so the tab first visits `neutral` (same origin) and clears its storage there.
+    async fn open(&self, neutral: &str, url: &str) {
+        self.client.goto(neutral).await.expect("neutral page");
+        self.js("sessionStorage.clear(); return 0;").await;
+        self.client.goto(url).await.expect("navigate");
+    }
+}
+
+const SEND: &str = "mutation($i: SendSmsInput!) { sendSms(input: $i) { id status } }";
+
+/// Two UTC days of traffic: promotions of three types, a transactional text, one refused for want of
+/// consent, and a verification code; consent given on both days.
+async fn seed(app: &TestApp) {
+    let day1 = Utc
+        .with_ymd_and_hms(2026, 3, 2, 15, 0, 0)
+        .single()
+        .expect("t");
+    app.clock.set(day1);
+    opted_in_user(app, "u1", "(212) 555-0101").await;
+    opted_in_user(app, "u2", "(212) 555-0102").await;
+    for (user, kind, body) in [
+        ("u1", "BATTLE_INVITATION", "Ana challenged you to a battle"),
+        ("u2", "STREAK_ALERT", "Your 12-day streak ends at midnight"),
+        ("u2", "BATTLE_INVITATION", "Ben challenged you to a battle"),
+    ] {
+        let sent = app
+            .as_service(
+                SEND,
+                json!({ "i": { "userId": user, "messageType": kind, "body": body } }),
+            )
+            .await;
+        assert_eq!(data(&sent)["sendSms"]["status"], "PENDING", "{sent}");
+    }
+    let refused = app
+        .as_service(
+            SEND,
+            json!({ "i": { "to": "(212) 555-0199", "body": "Join us" } }),
+        )
+        .await;
+    assert_eq!(data(&refused)["sendSms"]["status"], "BLOCKED");
+
+    app.clock.set(day1 + Span::days(1));
+    opted_in_user(app, "u3", "(212) 555-0103").await;
+    for (user, kind, promotional) in [("u1", "BATTLE_RESULT", true), ("u3", "OTHER", false)] {
+        data(
+            &app.as_service(
+                SEND,
+                json!({ "i": { "userId": user, "messageType": kind, "promotional": promotional, "body": "You won the battle against Ana, 3 to 1" } }),
+            )
+            .await,
+        );
+    }
+    data(
+        &app.as_user(
+            "u4",
+            "mutation($p: String!) { setPhoneNumber(phoneNumber: $p) { userId } }",
+            json!({ "p": "(212) 555-0104" }),
+        )
+        .await,
+    );
+    data(
+        &app.as_user(
+            "u4",
+            "mutation { startPhoneVerification { expiresAt } }",
+            json!({}),
+        )
+        .await,
+    );
+}
+
+/// Cost per (UTC day, message type) read from the log itself, not from the rollup the chart uses.
+async fn costs_from_the_log(app: &TestApp) -> BTreeMap<(String, String), f64> {
+    let logs = app
+        .as_graphql_admin(
+            "{ smsLogs(first: 100) { nodes { createdAt messageType cost } } }",
+            json!({}),
+        )
+        .await;
+    let mut costs = BTreeMap::new();
+    for node in data(&logs)["smsLogs"]["nodes"].as_array().expect("nodes") {
+        let Some(cost) = node["cost"].as_str() else {
+            continue;
+        };
+        let day = node["createdAt"].as_str().expect("createdAt")[..10].to_owned();
+        let kind = node["messageType"].as_str().expect("type").to_owned();
+        *costs.entry((day, kind)).or_insert(0.0) += cost.parse::<f64>().expect("a decimal");
+    }
+    costs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_in_a_real_browser() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn_with(Engine::Sqlite, |c| c.sms.workers = 0).await;
+    seed(&app).await;
+    let console = app.url("/admin");
+    let neutral = app.url("/healthz");
+
+    // No token: the sign-in form.
+    browser.open(&neutral, &console).await;
+    browser
+        .until(
+            "the sign-in form",
+            "!document.querySelector('#sign-in').hidden",
+        )
+        .await;
+    browser.shot("sign-in").await;
+
+    // An expired token: asked to sign in again.
+    let now = Utc::now();
+    let expired = app
+        .jwt
+        .issue(
+            "ops",
+            Role::Admin,
+            now - Span::hours(2),
+            now - Span::hours(1),
+        )
+        .expect("token");
+    browser
+        .open(&neutral, &format!("{console}#token={expired}"))
+        .await;
+    browser
+        .until(
+            "the expired token's prompt",
+            "!document.querySelector('#sign-in').hidden && /Sign in again/.test(document.querySelector('#notice').textContent)",
+        )
+        .await;
+    assert!(browser.text("#tabs").await.contains("Costs"));
+    assert_eq!(
+        browser
+            .js("return document.querySelector('#tabs').hidden")
+            .await,
+        json!(true)
+    );
+
+    // A user's token (and a service's): admin only.
+    for role in [Role::User, Role::Service] {
+        let token = app.token("u1", role);
+        browser
+            .open(&neutral, &format!("{console}#token={token}"))
+            .await;
+        browser
+            .until(
+                "the admin-only refusal",
+                "/Admin only/.test(document.querySelector('#notice').textContent)",
+            )
+            .await;
+        assert_eq!(
+            browser
+                .js("return document.querySelector('#tabs').hidden")
+                .await,
+            json!(true)
+        );
+        assert_eq!(
+            browser.js("return sessionStorage.length").await,
+            json!(0),
+            "a refused token is not kept"
+        );
+    }
+    browser.shot("refused-user-token").await;
+
+    // An admin token in the address: signed in, the token gone from the address bar.
+    let admin = app.token("ops", Role::Admin);
+    browser
+        .open(&neutral, &format!("{console}#token={admin}"))
+        .await;
+    browser
+        .until("the tabs", "!document.querySelector('#tabs').hidden")
+        .await;
+    let address = browser.js("return location.href").await;
+    assert!(
+        !address.as_str().unwrap_or_default().contains("token="),
+        "{address}"
+    );
+
+    // Costs: the chart's data is the log's cost per day and type.
+    browser.set("#costs-form [name=from]", "2026-02-28").await;
+    browser.set("#costs-form [name=to]", "2026-03-04").await;
+    browser.click("#costs-form button").await;
+    browser
+        .until(
+            "the daily chart",
+            "window.Chart && Chart.getChart('daily-chart') && Chart.getChart('daily-chart').data.labels[0] === '2026-02-28'",
+        )
+        .await;
+    let drawn = browser
+        .js("const c = Chart.getChart('daily-chart'); return { labels: c.data.labels, sets: c.data.datasets.map(d => ({ type: d.messageType, label: d.label, data: d.data })) };")
+        .await;
+    let labels: Vec<&str> = drawn["labels"]
+        .as_array()
+        .expect("labels")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "2026-02-28",
+            "2026-03-01",
+            "2026-03-02",
+            "2026-03-03",
+            "2026-03-04"
+        ]
+    );
+    let expected = costs_from_the_log(&app).await;
+    let types: Vec<&str> = drawn["sets"]
+        .as_array()
+        .expect("sets")
+        .iter()
+        .filter_map(|s| s["type"].as_str())
+        .collect();
+    let mut expected_types: Vec<&str> = expected.keys().map(|(_, t)| t.as_str()).collect();
+    expected_types.sort_unstable();
+    expected_types.dedup();
+    assert_eq!(types, expected_types, "one stacked series per message type");
+    assert!(types.contains(&"BATTLE_INVITATION") && types.contains(&"PHONE_VERIFICATION"));
+    for set in drawn["sets"].as_array().expect("sets") {
+        let kind = set["type"].as_str().expect("type");
+        for (day, value) in labels.iter().zip(set["data"].as_array().expect("data")) {
+            let want = expected
+                .get(&((*day).to_owned(), kind.to_owned()))
+                .copied()
+                .unwrap_or(0.0);
+            let got = value.as_f64().expect("a number");
+            assert!(
+                (got - want).abs() < 1e-9,
+                "{kind} on {day}: drawn {got}, the log says {want}"
+            );
+        }
+    }
+    let battle_invitations = expected[&("2026-03-02".to_owned(), "BATTLE_INVITATION".to_owned())];
+    assert!(
+        battle_invitations > 0.0,
+        "two invitations on 2 March cost something"
+    );
+    // The gauge and the cards say what the API says.
+    let report = app
+        .as_graphql_admin(
+            "{ smsCosts(from: \"2026-02-28T00:00:00Z\", to: \"2026-03-05T00:00:00Z\") { totalCost monthToDate monthlyLimit } }",
+            json!({}),
+        )
+        .await;
+    let report = &data(&report)["smsCosts"];
+    let dollars = |v: &Value| {
+        format!(
+            "${:.2}",
+            v.as_str().expect("decimal").parse::<f64>().expect("f64")
+        )
+    };
+    assert_eq!(
+        browser.text("#limit").await,
+        dollars(&report["monthlyLimit"])
+    );
+    let total = browser.text("#range-total").await;
+    let want_total: f64 = report["totalCost"]
+        .as_str()
+        .expect("total")
+        .parse()
+        .expect("f64");
+    assert!(
+        (total.trim_start_matches('$').parse::<f64>().expect("money") - want_total).abs() < 1e-9,
+        "{total} vs {want_total}"
+    );
+    let gauge = browser
+        .js("return Number(document.querySelector('#gauge').getAttribute('aria-valuenow'))")
+        .await;
+    let mtd: f64 = report["monthToDate"]
+        .as_str()
+        .expect("mtd")
+        .parse()
+        .expect("f64");
+    let limit: f64 = report["monthlyLimit"]
+        .as_str()
+        .expect("limit")
+        .parse()
+        .expect("f64");
+    assert_eq!(gauge, json!((mtd / limit * 100.0).round() as i64));
+    let country_rows = browser
+        .js("return [...document.querySelectorAll('#country-table tbody tr')].map(r => r.cells[0].textContent)")
+        .await;
+    assert_eq!(country_rows, json!(["US"]));
+    browser.shot("costs").await;
+    // The whole view at once (the README's picture).
+    browser
+        .client
+        .set_window_size(1280, 1180)
+        .await
+        .expect("resize");
+    browser.shot("costs-full").await;
+
+    // The same view on a phone's width: nothing wider than the screen but the scrolling tables.
+    browser
+        .client
+        .set_window_size(390, 844)
+        .await
+        .expect("resize");
+    browser
+        .until(
+            "the narrow layout",
+            "document.documentElement.scrollWidth <= window.innerWidth + 1",
+        )
+        .await;
+    browser.shot("costs-phone").await;
+    browser
+        .client
+        .set_window_size(1280, 800)
+        .await
+        .expect("resize");
+
+    // Log: newest first, filters narrow the rows, a row opens its details.
+    browser.click("a[data-view=log]").await;
+    let all = data(
+        &app.as_graphql_admin("{ smsLogs(first: 100) { nodes { id status } } }", json!({}))
+            .await,
+    )["smsLogs"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .clone();
+    let rows = "document.querySelectorAll('#log-table tbody tr.clickable')";
+    browser
+        .until(
+            "every message in the log",
+            &format!("{rows}.length === {}", all.len()),
+        )
+        .await;
+    let first_id = browser.js(&format!("return {rows}[0].dataset.id")).await;
+    assert_eq!(first_id, all[0]["id"], "newest first");
+    browser.shot("log").await;
+    browser.set("#log-form [name=status]", "BLOCKED").await;
+    browser.click("#log-form button").await;
+    let blocked = all.iter().filter(|n| n["status"] == "BLOCKED").count();
+    assert_eq!(blocked, 1);
+    browser
+        .until(
+            "only the blocked message",
+            &format!("{rows}.length === {blocked}"),
+        )
+        .await;
+    let badges = browser
+        .js(&format!(
+            "return [...{rows}].map(r => r.cells[2].textContent)"
+        ))
+        .await;
+    assert_eq!(badges, json!(["BLOCKED"]));
+    browser.set("#log-form [name=status]", "").await;
+    browser
+        .set("#log-form [name=messageType]", "PHONE_VERIFICATION")
+        .await;
+    browser.click("#log-form button").await;
+    browser
+        .until(
+            "the verification code's row",
+            &format!(
+                "{rows}.length === 1 && {rows}[0].cells[1].textContent === 'Phone verification'"
+            ),
+        )
+        .await;
+    browser.click("#log-table tbody tr.clickable").await;
+    browser
+        .until("the details", "document.querySelector('#log-details').open")
+        .await;
+    let body = browser.text("#details-body").await;
+    assert!(body.contains("******"), "the code is masked: {body}");
+    assert!(
+        !body
+            .as_bytes()
+            .windows(6)
+            .any(|w| w.iter().all(u8::is_ascii_digit)),
+        "no code in {body}"
+    );
+    let details = browser.text("#details-list").await;
+    assert!(
+        details.contains("PENDING") && details.contains("Attempts"),
+        "{details}"
+    );
+    browser.shot("log-details").await;
+    browser.click("#log-details .close").await;
+    browser
+        .until(
+            "the details closed",
+            "!document.querySelector('#log-details').open",
+        )
+        .await;
+
+    // Queue: the outbox as smsQueue sees it.
+    browser.click("a[data-view=queue]").await;
+    browser
+        .until(
+            "the queue cards",
+            "document.querySelectorAll('#queue-cards .card').length === 5",
+        )
+        .await;
+    let queue = data(
+        &app.as_graphql_admin("{ smsQueue { pending } }", json!({}))
+            .await,
+    )["smsQueue"]["pending"]
+        .as_i64()
+        .expect("pending");
+    assert!(queue >= 5, "{queue} pending");
+    assert_eq!(
+        browser.text("#queue-cards .card:first-child .count").await,
+        queue.to_string()
+    );
+    browser.shot("queue").await;
+
+    // Consent: a number's events and opt-out state, then the CSV export of one day.
+    browser.click("a[data-view=consent]").await;
+    browser
+        .client
+        .find(Locator::Css("#consent-form [name=phone]"))
+        .await
+        .expect("phone field")
+        .send_keys("(212) 555-0101")
+        .await
+        .expect("typed");
+    browser.click("#consent-form button").await;
+    browser
+        .until(
+            "the consent events",
+            "!document.querySelector('#consent-result').hidden",
+        )
+        .await;
+    let state = browser.text("#consent-state").await;
+    assert!(state.contains("not on the opt-out list"), "{state}");
+    let events = browser
+        .js("return [...document.querySelectorAll('#consent-table tbody tr')].map(r => [r.cells[1].textContent, r.cells[3].textContent])")
+        .await;
+    assert_eq!(events, json!([["Given", "u1"]]));
+    browser.shot("consent").await;
+
+    browser.set("#export-form [name=from]", "2026-03-02").await;
+    browser.set("#export-form [name=to]", "2026-03-02").await;
+    browser.click("#export-form button").await;
+    let file = browser
+        .downloads
+        .path()
+        .join("consent-2026-03-02-to-2026-03-02.csv");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !file.exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let csv = std::fs::read_to_string(&file).unwrap_or_else(|e| {
+        panic!(
+            "no download at {}: {e}; the folder has {:?}",
+            file.display(),
+            std::fs::read_dir(browser.downloads.path()).map(|d| d.count())
+        )
+    });
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("occurred_at,user_id,action,method,phone_number,ip")
+    );
+    let mut users: Vec<&str> = lines
+        .map(|l| l.split(',').nth(1).expect("user_id"))
+        .collect();
+    users.sort_unstable();
+    assert_eq!(users, ["u1", "u2"], "2 March's consent, not 3 March's (u3)");
+
+    let _ = browser.client.close().await;
+    app.stop().await;
+}
