@@ -623,6 +623,25 @@ async fn the_console_in_a_real_browser() {
         .await;
     assert_eq!(events, json!([["Given", "u1"]]));
     browser.shot("consent").await;
+    // By user: the number the user gave, and its state.
+    browser.set("#consent-form [name=phone]", "").await;
+    browser.set("#consent-form [name=userId]", "u2").await;
+    browser.click("#consent-form button").await;
+    browser
+        .until(
+            "the user's consent",
+            "/^User u2/.test(document.querySelector('#consent-state').textContent)",
+        )
+        .await;
+    let state = browser.text("#consent-state").await;
+    assert_eq!(
+        state,
+        "User u2: number +12125550102 (verified); SMS on (consent given). +12125550102 is not on the opt-out list."
+    );
+    let messages = browser
+        .js("return document.querySelectorAll('#consent-messages tbody tr').length")
+        .await;
+    assert_eq!(messages, json!(2), "u2's streak alert and invitation");
 
     browser.set("#export-form [name=from]", "2026-03-02").await;
     browser.set("#export-form [name=to]", "2026-03-02").await;
