@@ -133,7 +133,8 @@ async fn main() -> anyhow::Result<()> {
             config.sms.workers = 0;
             config.reminders.enabled = false;
             config.costs.monthly_limit = 1_000_000_000_000;
-            let app = App::build(config, Arc::new(ManualClock::new(now))).await?;
+            let clock = Arc::new(ManualClock::new(now));
+            let app = App::build(config, clock.clone()).await?;
             let started = Instant::now();
             seed(&app.context.db, users, now.timestamp()).await?;
             let seeded = started.elapsed().as_secs_f64();
@@ -155,6 +156,22 @@ async fn main() -> anyhow::Result<()> {
                     first.report.enqueued,
                 );
             }
+            // The battle scan's worst minute: one before quiet hours begin somewhere (14:59 UTC is 20:59
+            // in Dhaka), when it also reads the quiet-hours look-ahead to pull reminders forward.
+            clock.set(now - chrono::Duration::minutes(1));
+            let t = Instant::now();
+            let first = reminders::run(&app.context, reminders::ReminderKind::Battles).await?;
+            let first_ms = t.elapsed().as_secs_f64() * 1000.0;
+            let t = Instant::now();
+            reminders::run(&app.context, reminders::ReminderKind::Battles).await?;
+            let second_ms = t.elapsed().as_secs_f64() * 1000.0;
+            println!(
+                "| {engine} | {users} | {} | {seeded:.1} | battles at 14:59 (look-ahead) | {} | {} | {first_ms:.0} | {second_ms:.0} |",
+                users / 10,
+                first.report.found,
+                first.report.enqueued,
+            );
+            clock.set(now);
         }
     }
     Ok(())

@@ -183,6 +183,24 @@ impl Config {
 
     /// The longest quiet window any recipient can have: how far ahead a scan must look to pull a
     /// reminder forward out of quiet hours.
+    /// The local times at which quiet hours can begin: the federal window's start and each state's (as
+    /// widened by the federal window), without repeats.
+    pub fn quiet_starts(&self) -> Vec<chrono::NaiveTime> {
+        let mut starts: Vec<chrono::NaiveTime> = self
+            .state_rules
+            .iter()
+            .map(|r| {
+                self.quiet_hours
+                    .map_or(r.quiet, |f| f.widened_by(r.quiet))
+                    .start
+            })
+            .chain(self.quiet_hours.map(|q| q.start))
+            .collect();
+        starts.sort_unstable();
+        starts.dedup();
+        starts
+    }
+
     pub fn longest_quiet_span(&self) -> chrono::Duration {
         self.state_rules
             .iter()

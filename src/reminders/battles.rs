@@ -104,8 +104,13 @@ async fn candidates(
 pub async fn run(ctx: &AppContext) -> Result<ScanReport, DbErr> {
     let now = ctx.clock.now();
     // Reminders pulled forward out of quiet hours are due up to a quiet window earlier than their
-    // moment: look that much further ahead (the longest window, a state's included).
-    let quiet_span = ctx.config.longest_quiet_span();
+    // moment: look that much further ahead (the longest window, a state's included), but only in a
+    // minute when some zone is about to enter quiet hours; at any other minute none can be due.
+    let quiet_span = if crate::sms::quiet::before_quiet_anywhere(&ctx.config.quiet_starts(), now) {
+        ctx.config.longest_quiet_span()
+    } else {
+        Duration::zero()
+    };
     let mut report = ScanReport::default();
     let mut locales = crate::sms::local_time::LocaleCache::default();
     for lead in &ctx.config.reminders.lead_times {

@@ -98,6 +98,36 @@ impl QuietHours {
     }
 }
 
+/// Whether `now` is in the last minute before quiet hours begin, at one of the local times `starts`,
+/// in any time zone there is. Only then can the reminder scan pull a reminder forward out of quiet
+/// hours (it sends such a reminder in that minute), so at every other minute it need not look past the
+/// reminders already due: at most minutes of the hour no zone on Earth is in such a minute (zone offsets
+/// are whole hours, or :30 and :45).
+pub fn before_quiet_anywhere(starts: &[NaiveTime], now: DateTime<Utc>) -> bool {
+    if starts.is_empty() {
+        return false;
+    }
+    chrono_tz::TZ_VARIANTS.iter().any(|tz| {
+        let local = now.with_timezone(tz);
+        let t = local.time();
+        starts.iter().any(|start| {
+            // Cheap first: within two hours of the start on the wall clock (a daylight-saving shift
+            // moves it by one at most), then exactly as `start_of_window` places the start.
+            let gap = start
+                .signed_duration_since(t)
+                .num_seconds()
+                .rem_euclid(86_400);
+            gap <= 7_200
+                && [local.date_naive(), local.date_naive() + Duration::days(1)]
+                    .into_iter()
+                    .any(|day| {
+                        let begins = local_instant(*tz, day, *start);
+                        now >= begins - Duration::minutes(1) && now < begins
+                    })
+        })
+    })
+}
+
 /// The instant a local wall-clock time occurs in `tz`. In a daylight-saving gap the clock jumps past
 /// the time; the instant the gap ends is taken. In a fold the earlier instant is taken.
 pub fn local_instant(tz: Tz, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
@@ -120,6 +150,43 @@ mod tests {
 
     fn hm(h: u32, m: u32) -> NaiveTime {
         NaiveTime::from_hms_opt(h, m, 0).expect("time")
+    }
+
+    #[test]
+    fn the_minute_before_quiet_hours_somewhere() {
+        let at = |h, m, s| {
+            Utc.with_ymd_and_hms(2026, 3, 2, h, m, s)
+                .single()
+                .expect("t")
+        };
+        let federal = [hm(21, 0)];
+        // 01:59:30 UTC = 20:59:30 in New York (UTC-5), and in every other whole-hour zone at :59.
+        assert!(before_quiet_anywhere(&federal, at(1, 59, 30)));
+        assert!(
+            before_quiet_anywhere(&federal, at(14, 59, 0)),
+            "Dhaka (UTC+6) at 20:59"
+        );
+        // At :29 the half-hour zones: 15:29 UTC = 20:59 in Kolkata (UTC+5:30).
+        assert!(before_quiet_anywhere(&federal, at(15, 29, 0)));
+        // At :14 the quarter-hour ones: 15:14 UTC = 20:59 in Kathmandu (UTC+5:45).
+        assert!(before_quiet_anywhere(&federal, at(15, 14, 0)));
+        // Any other minute: no zone is a minute before 21:00.
+        for (h, m) in [(15, 0), (2, 0), (12, 37), (23, 58), (9, 30), (9, 15)] {
+            assert!(!before_quiet_anywhere(&federal, at(h, m, 0)), "{h}:{m}");
+        }
+        // A state's earlier start counts too: 00:59:30 UTC is 19:59:30 in New York.
+        assert!(before_quiet_anywhere(&[hm(20, 0)], at(0, 59, 30)));
+        assert!(
+            !before_quiet_anywhere(&[], at(1, 59, 30)),
+            "no quiet hours, nothing to pull"
+        );
+        // Exactly as the window's start is placed: the minute before 21:00 on the day New York moves its
+        // clocks (8 March 2026, UTC-4 from then on) is 00:59 UTC the next day.
+        let dst = Utc
+            .with_ymd_and_hms(2026, 3, 9, 0, 59, 10)
+            .single()
+            .expect("t");
+        assert!(before_quiet_anywhere(&federal, dst));
     }
 
     #[test]
