@@ -59,6 +59,25 @@ pub async fn reserve(
 ) -> Result<bool, DbErr> {
     let backend = db.get_database_backend();
     let p = |n| placeholder(backend, n);
+    let update = || {
+        Statement::from_sql_and_values(
+            backend,
+            format!(
+                "UPDATE spend_months SET reserved_micros = reserved_micros + {0} \
+                 WHERE month = {1} AND reserved_micros + {0} <= {2}",
+                p(1),
+                p(2),
+                p(3)
+            ),
+            [micros.into(), month.into(), cap.into()],
+        )
+    };
+    if db.execute_raw(update()).await?.rows_affected() == 1 {
+        return Ok(true);
+    }
+    // The month has no row yet, or the amount does not fit. Creating the row first on every call
+    // would make each sender wait for the budget row's current holder twice (PostgreSQL's
+    // INSERT ... ON CONFLICT waits for it to commit), so it is done only here.
     db.execute_raw(Statement::from_sql_and_values(
         backend,
         format!(
@@ -69,20 +88,7 @@ pub async fn reserve(
         [month.into()],
     ))
     .await?;
-    let result = db
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            format!(
-                "UPDATE spend_months SET reserved_micros = reserved_micros + {0} \
-                 WHERE month = {1} AND reserved_micros + {0} <= {2}",
-                p(1),
-                p(2),
-                p(3)
-            ),
-            [micros.into(), month.into(), cap.into()],
-        ))
-        .await?;
-    Ok(result.rows_affected() == 1)
+    Ok(db.execute_raw(update()).await?.rows_affected() == 1)
 }
 
 /// Gives `micros` of `month`'s budget back (a send that failed).

@@ -738,7 +738,13 @@ fn block(row: &mut sms_log::ActiveModel, reason: policy::BlockedReason) {
 /// transaction each accepted row reserves its cost from the month's budget (transactional messages
 /// first, up to the whole limit; promotions only up to the limit less the transactional reserve) and
 /// the cost rollup is brought in step. A row whose dedupe key already exists is skipped (`None` in its
-/// place) and its reservation given back.
+/// place) and reserves nothing.
+///
+/// The month's budget row and the day's rollup rows are the rows every sender touches, so they are
+/// touched last, just before commit, and held for as short a time as possible: the rows are inserted
+/// first, then the batch reserves its total in one statement. Only when the budget cannot hold it all
+/// (near the limit) does each row reserve in turn, and the rows that do not fit are turned `BLOCKED`
+/// (`spend_limit`) before anyone can see them.
 async fn insert_rows(
     db: &sea_orm::DatabaseConnection,
     mut rows: Vec<sms_log::ActiveModel>,
@@ -756,53 +762,13 @@ async fn insert_rows(
 
     apply_daily_limits(&txn, &mut rows, state_caps, costs.user_daily_limit, now).await?;
 
-    let mut reserved_any = false;
-    // Codes and security alerts may spend the whole budget; everything else (promotions and free
-    // texts alike) stops where the transactional reserve begins.
-    for (reserved_for, cap) in [
-        (true, costs.monthly_limit),
-        (false, costs.monthly_limit - costs.transactional_reserve),
-    ] {
-        let charged: Vec<usize> = (0..rows.len())
-            .filter(|&i| {
-                value(&rows[i].status) == Some(SmsStatus::Pending)
-                    && value(&rows[i].message_type).is_some_and(may_use_reserve) == reserved_for
-                    && value(&rows[i].cost_micros).flatten().is_some_and(|c| c > 0)
-            })
-            .collect();
-        let cost_of = |row: &sms_log::ActiveModel| value(&row.cost_micros).flatten().unwrap_or(0);
-        let total: i64 = charged.iter().map(|&i| cost_of(&rows[i])).sum();
-        if total == 0 {
-            continue;
-        }
-        if cost::reserve(&txn, &month, total, cap).await? {
-            reserved_any = true;
-            continue;
-        }
-        // Not all of them fit: in order, each takes what is left, and those that do not fit are blocked.
-        for i in charged {
-            if cost::reserve(&txn, &month, cost_of(&rows[i]), cap).await? {
-                reserved_any = true;
-            } else {
-                block(&mut rows[i], policy::BlockedReason::SpendLimit);
-            }
-        }
-    }
-
-    let mut out = Vec::with_capacity(rows.len());
-    let mut rollup = Vec::new();
-    let mut to_release = 0;
+    let mut out: Vec<Option<sms_log::Model>> = Vec::with_capacity(rows.len());
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<sms_log::ActiveModel> = rows.by_ref().take(INSERT_CHUNK).collect();
-        let keys: Vec<(Option<String>, i64)> = chunk
+        let keys: Vec<Option<String>> = chunk
             .iter()
-            .map(|r| {
-                (
-                    value(&r.dedupe_key).flatten(),
-                    value(&r.cost_micros).flatten().unwrap_or(0),
-                )
-            })
+            .map(|r| value(&r.dedupe_key).flatten())
             .collect();
         let mut insert = sms_log::Entity::insert_many(chunk).on_conflict(
             OnConflict::column(sms_log::Column::DedupeKey)
@@ -818,35 +784,117 @@ async fn insert_rows(
         // duplicates, recognised by their key.
         inserted.sort_by_key(|r| r.id);
         let mut inserted = inserted.into_iter().peekable();
-        for (key, cost_micros) in keys {
+        for key in keys {
             let matches = inserted
                 .peek()
                 .is_some_and(|row| key.is_none() || row.dedupe_key == key);
-            if matches {
-                if let Some(row) = inserted.next() {
-                    let status = if row.status == SmsStatus::Blocked {
-                        "blocked"
-                    } else {
-                        "pending"
-                    };
-                    rollup.push((cost::rollup_key(&row, status), cost::measures(&row)));
-                    out.push(Some(row));
-                }
-            } else {
-                to_release += cost_micros;
-                out.push(None);
-            }
+            out.push(if matches { inserted.next() } else { None });
         }
     }
-    if to_release > 0 {
-        cost::release(&txn, &month, to_release).await?;
+
+    let mut reserved_any = false;
+    // Codes and security alerts may spend the whole budget; everything else (promotions and free
+    // texts alike) stops where the transactional reserve begins.
+    for (reserved_for, cap) in [
+        (true, costs.monthly_limit),
+        (false, costs.monthly_limit - costs.transactional_reserve),
+    ] {
+        let charged: Vec<usize> = (0..out.len())
+            .filter(|&i| {
+                out[i].as_ref().is_some_and(|row| {
+                    row.status == SmsStatus::Pending
+                        && may_use_reserve(row.message_type) == reserved_for
+                        && row.cost_micros.is_some_and(|c| c > 0)
+                })
+            })
+            .collect();
+        let cost_of = |i: usize| out[i].as_ref().and_then(|r| r.cost_micros).unwrap_or(0);
+        let total: i64 = charged.iter().map(|&i| cost_of(i)).sum();
+        if total == 0 {
+            continue;
+        }
+        if cost::reserve(&txn, &month, total, cap).await? {
+            reserved_any = true;
+            continue;
+        }
+        // Not all of them fit: in order, each takes what is left, and those that do not fit are blocked.
+        let mut refused = Vec::new();
+        for i in charged {
+            if cost::reserve(&txn, &month, cost_of(i), cap).await? {
+                reserved_any = true;
+            } else {
+                refused.push(i);
+            }
+        }
+        block_inserted(&txn, &mut out, &refused, policy::BlockedReason::SpendLimit).await?;
     }
+
+    let rollup = out
+        .iter()
+        .flatten()
+        .map(|row| {
+            let status = if row.status == SmsStatus::Blocked {
+                "blocked"
+            } else {
+                "pending"
+            };
+            (cost::rollup_key(row, status), cost::measures(row))
+        })
+        .collect();
     cost::rollup_add(&txn, rollup).await?;
     if reserved_any {
         cost::warn_thresholds(&txn, &month, costs.monthly_limit).await?;
     }
     txn.commit().await?;
     Ok(out)
+}
+
+/// Turns rows this transaction inserted (`out[i]` for each of `which`) into blocked ones, in the
+/// database and in `out`, as `block` does before an insert.
+async fn block_inserted(
+    txn: &impl ConnectionTrait,
+    out: &mut [Option<sms_log::Model>],
+    which: &[usize],
+    reason: policy::BlockedReason,
+) -> Result<(), DbErr> {
+    let ids: Vec<i64> = which
+        .iter()
+        .filter_map(|&i| out[i].as_ref().map(|r| r.id))
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sms_log::Entity::update_many()
+        .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Blocked))
+        .col_expr(
+            sms_log::Column::BlockedReason,
+            Expr::value(reason.as_str().to_owned()),
+        )
+        .col_expr(
+            sms_log::Column::NextAttemptAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            sms_log::Column::SensitiveBody,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            sms_log::Column::CostMicros,
+            Expr::value(Option::<i64>::None),
+        )
+        .filter(sms_log::Column::Id.is_in(ids))
+        .exec(txn)
+        .await?;
+    for &i in which {
+        if let Some(row) = out[i].as_mut() {
+            row.status = SmsStatus::Blocked;
+            row.blocked_reason = Some(reason.as_str().to_owned());
+            row.next_attempt_at = None;
+            row.sensitive_body = None;
+            row.cost_micros = None;
+        }
+    }
+    Ok(())
 }
 
 /// The users the numbers belong to, preferring one who verified it.

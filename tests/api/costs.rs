@@ -352,3 +352,55 @@ storage_test!(
         }
     }
 );
+
+storage_test!(
+    async fn one_batch_that_outgrows_the_budget_blocks_its_tail(engine) {
+        use sms_notify::sms::{
+            catalogue::Template,
+            outbox::{self, SendRequest, Target},
+        };
+        // Room for three texts; a batch of five (as a reminder scan sends them) plus a repeat of one
+        // key already in the batch.
+        let (app, _stub) = budget(engine, 3, "0", |_| {}).await;
+        opted_in_user(&app, "u1", "212 555 0001").await;
+        let request = |i: usize| {
+            let mut r = SendRequest::new(
+                Target::User("u1".into()),
+                Template::StreakAlert { days: 7, link: "/streak".into() },
+                true,
+            );
+            r.dedupe_key = Some(format!("batch:{}", i.min(4)));
+            r
+        };
+        let answers = outbox::enqueue_many(&app.ctx, (0..6).map(request).collect()).await.expect("no database error");
+        let rows: Vec<_> = answers.into_iter().map(|a| a.expect("accepted").row).collect();
+        let statuses: Vec<(String, Option<String>, Option<i64>)> = rows
+            .iter()
+            .map(|r| (format!("{:?}", r.status), r.blocked_reason.clone(), r.cost_micros))
+            .collect();
+        let pending = ("Pending".to_owned(), None, Some(7_500));
+        let blocked = ("Blocked".to_owned(), Some("spend_limit".to_owned()), None);
+        assert_eq!(statuses, vec![pending.clone(), pending.clone(), pending, blocked.clone(), blocked.clone(), blocked]);
+        assert_eq!(rows[4].id, rows[5].id, "the repeated key answers with the first row");
+        // The database says the same, the budget holds exactly three, the rollup counts two blocked.
+        let stored = sms_log::Entity::find().all(&app.db).await.expect("rows");
+        assert_eq!(stored.len(), 5);
+        for row in &rows {
+            let db_row = stored.iter().find(|s| s.id == row.id).expect("stored");
+            assert_eq!((db_row.status, &db_row.blocked_reason, db_row.cost_micros, db_row.next_attempt_at.is_some()), (row.status, &row.blocked_reason, row.cost_micros, row.next_attempt_at.is_some()));
+        }
+        let month = spend_months::Entity::find_by_id("2026-03".to_owned()).one(&app.db).await.expect("q").expect("row");
+        assert_eq!(month.reserved_micros, 22_500);
+        let from = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).single().expect("t");
+        let to = from + Duration::days(31);
+        let report = app.graphql_as("ops", Role::Admin, COSTS, json!({ "from": from, "to": to, "g": "STATUS" })).await;
+        let buckets = data(&report)["smsCosts"]["buckets"].clone();
+        assert_eq!(
+            buckets,
+            json!([
+                { "key": "BLOCKED", "messageCount": 2, "segmentCount": 2, "cost": "0" },
+                { "key": "PENDING", "messageCount": 3, "segmentCount": 3, "cost": "0.0225" }
+            ])
+        );
+    }
+);
