@@ -27,8 +27,9 @@ pub struct Signals {
     work: Notify,
     /// A message reached an outcome: `sendAsync: false` callers look again.
     outcome: Notify,
-    /// Receipts and replies take turns here before they write to SQLite, which has one writer: queued
-    /// in process they wait their turn at once, instead of in SQLite's busy handler, which sleeps.
+    /// The outbox's writers (batches of sends, workers' claims and results) and receipts take turns
+    /// here before they write to SQLite, which has one writer: queued in process they get their turn
+    /// the moment the last one ends, instead of in SQLite's busy handler, which sleeps. See `sqlite_turn`.
     pub sqlite_writer: tokio::sync::Mutex<()>,
     /// Concurrent `enqueue` calls of this instance, decided together.
     pub group_commit: group_commit::GroupCommit,
@@ -51,5 +52,15 @@ impl Signals {
 
     pub fn outcome(&self) -> tokio::sync::futures::Notified<'_> {
         self.outcome.notified()
+    }
+}
+
+/// On SQLite, this process's turn to write (`Signals::sqlite_writer`), held until the guard drops;
+/// nothing on PostgreSQL. Never call it while holding it: the lock is not re-entrant.
+pub async fn sqlite_turn(ctx: &crate::AppContext) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    if ctx.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        None
+    } else {
+        Some(ctx.signals.sqlite_writer.lock().await)
     }
 }

@@ -485,7 +485,9 @@ pub async fn enqueue_many(
         row_owner.push(item);
     }
 
+    let turn = super::sqlite_turn(ctx).await;
     let inserted = insert_rows(db, rows, &caps, costs, now).await?;
+    drop(turn);
     let mut queued = false;
     for (item, row) in row_owner.into_iter().zip(inserted) {
         let created = row.is_some();

@@ -275,7 +275,7 @@ pub async fn record_delivery_event(
     event: &DeliveryEvent,
 ) -> Result<Recorded, DbErr> {
     let now = ctx.clock.now();
-    let _turn = sqlite_turn(ctx).await;
+    let _turn = super::sqlite_turn(ctx).await;
     let txn = ctx.db.begin().await?;
     // SQLite: a write first (the SNS id, or the lock), so the read below stays true until commit.
     if sns.is_none() {
@@ -428,15 +428,6 @@ pub async fn record_delivery_event(
     })
 }
 
-/// On SQLite, this process's turn to write (see `Signals::sqlite_writer`); nothing on PostgreSQL.
-async fn sqlite_turn(ctx: &AppContext) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-    if ctx.db.get_database_backend() == DbBackend::Postgres {
-        None
-    } else {
-        Some(ctx.signals.sqlite_writer.lock().await)
-    }
-}
-
 /// What a reply did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplyOutcome {
@@ -470,7 +461,7 @@ pub async fn handle_reply(
         cancelled: 0,
         answer_log_id: None,
     };
-    let turn = sqlite_turn(ctx).await;
+    let turn = super::sqlite_turn(ctx).await;
     let txn = ctx.db.begin().await?;
     if sns.is_none() {
         crate::sql::take_sqlite_write_lock(&txn).await?;

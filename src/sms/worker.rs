@@ -141,7 +141,9 @@ impl<'a> SentGroup<'a> {
             return Ok(());
         }
         let now = ctx.clock.now();
+        let turn = super::sqlite_turn(ctx).await;
         let written = outbox::record_sent_many(&ctx.db, &self.rows, now).await?;
+        drop(turn);
         report.sent += written;
         for (row, _) in &self.rows {
             ctx.metrics
@@ -196,6 +198,7 @@ pub async fn run_once(
     }
     let lease =
         chrono::Duration::from_std(ctx.config.sms.lease).unwrap_or(chrono::Duration::seconds(60));
+    let turn = super::sqlite_turn(ctx).await;
     let batch = outbox::claim_due(
         &ctx.db,
         now,
@@ -203,6 +206,7 @@ pub async fn run_once(
         batch_size(ctx.config.sms.rate_limit_mps),
     )
     .await?;
+    drop(turn);
     report.claimed = batch.len();
     let mut group = SentGroup::new();
     let mut rest = batch.iter();
