@@ -149,14 +149,10 @@ async fn graphiql() -> impl IntoResponse {
     Html(include_str!("../assets/graphiql/index.html"))
 }
 
-async fn graphiql_asset(Path(file): Path<String>) -> impl IntoResponse {
-    const JS: &str = "text/javascript; charset=utf-8";
+async fn graphiql_asset(Path(file): Path<String>) -> Response {
     let (body, content_type): (&'static [u8], &str) = match file.as_str() {
         "graphiql.min.js" => (include_bytes!("../assets/graphiql/graphiql.min.js"), JS),
-        "graphiql.min.css" => (
-            include_bytes!("../assets/graphiql/graphiql.min.css"),
-            "text/css; charset=utf-8",
-        ),
+        "graphiql.min.css" => (include_bytes!("../assets/graphiql/graphiql.min.css"), CSS),
         "react.production.min.js" => (
             include_bytes!("../assets/graphiql/react.production.min.js"),
             JS,
@@ -167,10 +163,20 @@ async fn graphiql_asset(Path(file): Path<String>) -> impl IntoResponse {
         ),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
+    // Vendored and versioned: a day in the browser's cache is safe.
+    static_file(body, content_type, "public, max-age=86400")
+}
+
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// A file built into the binary, served with its type and caching rule.
+fn static_file(body: &'static [u8], content_type: &str, cache: &'static str) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "public, max-age=86400"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, cache),
         ],
         body,
     )
@@ -209,26 +215,15 @@ async fn console() -> impl IntoResponse {
     )
 }
 
-async fn console_asset(Path(file): Path<String>) -> impl IntoResponse {
-    const JS: &str = "text/javascript; charset=utf-8";
+async fn console_asset(Path(file): Path<String>) -> Response {
     let (body, content_type): (&'static [u8], &str) = match file.as_str() {
         "console.js" => (include_bytes!("../assets/console/console.js"), JS),
-        "console.css" => (
-            include_bytes!("../assets/console/console.css"),
-            "text/css; charset=utf-8",
-        ),
+        "console.css" => (include_bytes!("../assets/console/console.css"), CSS),
         "chart.umd.min.js" => (include_bytes!("../assets/console/chart.umd.min.js"), JS),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
-    (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        body,
-    )
-        .into_response()
+    // The console's own files change with the service: the browser asks again each time.
+    static_file(body, content_type, "no-cache")
 }
 
 /// Serves `GET /metrics` on its own address until `shutdown`; returns the bound address.

@@ -95,22 +95,29 @@ const MAX_CERTIFICATE_BYTES: usize = 16 * 1024;
 #[derive(Debug, Clone)]
 pub struct Verifier {
     config: Arc<SnsConfig>,
-    http: reqwest::Client,
+    /// Made on the first certificate fetch or confirmation: a service that never hears from SNS
+    /// never sets up TLS for it.
+    http: Arc<std::sync::OnceLock<reqwest::Client>>,
     keys: Arc<Mutex<HashMap<String, Arc<Vec<u8>>>>>,
 }
 
 impl Verifier {
     pub fn new(config: SnsConfig) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
         Self {
             config: Arc::new(config),
-            http,
+            http: Arc::default(),
             keys: Arc::default(),
         }
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default()
+        })
     }
 
     pub fn config(&self) -> &SnsConfig {
@@ -179,7 +186,7 @@ impl Verifier {
             return Err(SnsError::CertificateUrl(url.to_owned()));
         }
         let response = self
-            .http
+            .http()
             .get(url)
             .send()
             .await
@@ -202,7 +209,7 @@ impl Verifier {
             return Ok(key);
         }
         let fetch = |e: reqwest::Error| SnsError::Certificate(e.to_string());
-        let response = self.http.get(url).send().await.map_err(fetch)?;
+        let response = self.http().get(url).send().await.map_err(fetch)?;
         if !response.status().is_success() {
             return Err(SnsError::Certificate(format!("HTTP {}", response.status())));
         }

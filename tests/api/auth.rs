@@ -13,15 +13,7 @@ const ME: &str = "{ me { userId } }";
 async fn every_authentication_failure_is_unauthenticated() {
     let app = TestApp::spawn(Engine::Sqlite).await;
     let now = Utc::now();
-    let expired = app
-        .jwt
-        .issue(
-            "u1",
-            Role::User,
-            now - Duration::hours(2),
-            now - Duration::hours(1),
-        )
-        .expect("sign");
+    let expired = app.expired_token("u1", Role::User);
     let foreign = JwtKeys::new(&secrecy::SecretString::from("another-secret".to_owned()))
         .issue("u1", Role::User, now, now + Duration::hours(1))
         .expect("sign");

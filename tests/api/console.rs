@@ -302,16 +302,7 @@ async fn the_console_in_a_real_browser() {
     browser.shot("sign-in").await;
 
     // An expired token: asked to sign in again.
-    let now = Utc::now();
-    let expired = app
-        .jwt
-        .issue(
-            "ops",
-            Role::Admin,
-            now - Span::hours(2),
-            now - Span::hours(1),
-        )
-        .expect("token");
+    let expired = app.expired_token("ops", Role::Admin);
     browser
         .open(&neutral, &format!("{console}#token={expired}"))
         .await;

@@ -154,6 +154,19 @@ impl TestApp {
             .expect("sign a token")
     }
 
+    /// A token for `user` with `role` that expired an hour ago.
+    pub fn expired_token(&self, user: &str, role: Role) -> String {
+        let now = Utc::now();
+        self.jwt
+            .issue(
+                user,
+                role,
+                now - Duration::hours(2),
+                now - Duration::hours(1),
+            )
+            .expect("sign a token")
+    }
+
     /// Posts a GraphQL request with an optional raw `Authorization` header; returns the JSON body.
     pub async fn post_graphql(
         &self,
