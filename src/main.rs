@@ -42,9 +42,10 @@ enum Command {
     },
     /// Print a signed bearer token for GraphiQL and scripts, made with JWT_SECRET.
     Token {
-        /// The user id the token speaks for (its `sub` claim).
+        /// The user id the token speaks for (its `sub` claim). Needed for a user's token; an admin's
+        /// defaults to `admin`, the back end's to `backend`.
         #[arg(long)]
-        user: String,
+        user: Option<String>,
         /// What the token may do: `user` (own settings), `service` (the app's back end), `admin`.
         #[arg(long, value_enum)]
         role: Role,
@@ -140,6 +141,14 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             if config.jwt_secret_is_default {
                 eprintln!("note: signed with the development secret (JWT_SECRET is not set)");
             }
+            let user = match (user, role) {
+                (Some(user), _) => user,
+                (None, Role::Admin) => "admin".to_owned(),
+                (None, Role::Service) => "backend".to_owned(),
+                (None, Role::User) => {
+                    anyhow::bail!("a user's token speaks for one user: add --user USER_ID")
+                }
+            };
             let keys = sms_notify::auth::JwtKeys::new(&config.jwt_secret);
             let now = chrono::Utc::now();
             let ttl = chrono::Duration::from_std(ttl).context("--ttl is too long")?;
@@ -235,7 +244,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(addr = %server.addr, database, "sms-notify is listening");
     println!("GraphiQL playground: http://{}/graphql", server.addr);
     println!(
-        "Operator's console:  http://{}/admin (open it with: sms-notify token --user ops --role admin --url)",
+        "Operator's console:  http://{}/admin (open it with: sms-notify token --role admin --url)",
         server.addr
     );
     tokio::spawn(async move {

@@ -115,3 +115,47 @@ storage_test!(
         assert_eq!(error_code(&missing), "NOT_FOUND");
     }
 );
+
+#[test]
+fn the_token_command_prints_the_consoles_address() {
+    let secret = "a-test-secret-that-is-long-enough-for-anything";
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sms-notify"))
+            .args(args)
+            .env("JWT_SECRET", secret)
+            .env("LISTEN_ADDR", "0.0.0.0:9123")
+            .env_remove("APP_ENV")
+            .output()
+            .expect("sms-notify runs")
+    };
+    let keys = JwtKeys::new(&secrecy::SecretString::from(secret.to_owned()));
+    // An admin's token needs no user; with --url it is the console's address, on loopback.
+    let out = run(&["token", "--role", "admin", "--url"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let token = printed
+        .strip_prefix("http://127.0.0.1:9123/admin#token=")
+        .unwrap_or_else(|| panic!("not the console's address: {printed}"));
+    let viewer = keys
+        .authenticate(Some(format!("Bearer {token}").as_bytes()))
+        .expect("a valid token");
+    assert_eq!(
+        (viewer.role, viewer.user_id.as_str()),
+        (Role::Admin, "admin")
+    );
+    // Without --url, the bare token for the given user.
+    let out = run(&["token", "--role", "user", "--user", "u7"]);
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let viewer = keys
+        .authenticate(Some(format!("Bearer {token}").as_bytes()))
+        .expect("a valid token");
+    assert_eq!((viewer.role, viewer.user_id.as_str()), (Role::User, "u7"));
+    // A user's token without a user is refused with what to add.
+    let out = run(&["token", "--role", "user"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("add --user USER_ID"));
+}
