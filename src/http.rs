@@ -521,22 +521,18 @@ mod tests {
 
     #[test]
     fn the_console_url_carries_the_token_in_its_fragment() {
-        let at = |s: &str| s.parse().expect("a socket address");
-        assert_eq!(
-            console_url(at("127.0.0.1:8080"), "abc"),
-            "http://127.0.0.1:8080/admin#token=abc"
-        );
-        assert_eq!(
-            console_url(at("0.0.0.0:80"), "abc"),
-            "http://127.0.0.1:80/admin#token=abc"
-        );
-        assert_eq!(
-            console_url(at("[::]:8080"), "t"),
-            "http://[::1]:8080/admin#token=t"
-        );
-        assert_eq!(
-            console_url(at("10.1.2.3:9000"), "t"),
-            "http://10.1.2.3:9000/admin#token=t"
-        );
+        for (listen, token, url) in [
+            (
+                "127.0.0.1:8080",
+                "abc",
+                "http://127.0.0.1:8080/admin#token=abc",
+            ),
+            ("0.0.0.0:80", "abc", "http://127.0.0.1:80/admin#token=abc"),
+            ("[::]:8080", "t", "http://[::1]:8080/admin#token=t"),
+            ("10.1.2.3:9000", "t", "http://10.1.2.3:9000/admin#token=t"),
+        ] {
+            let listen = listen.parse().expect("a socket address");
+            assert_eq!(console_url(listen, token), url);
+        }
     }
 }

@@ -851,6 +851,26 @@ async fn insert_rows(
     Ok(out)
 }
 
+/// What a message that will never be sent (blocked, or failed for good) no longer needs: a next
+/// attempt, its code in the clear, a charge.
+fn never_sent(
+    update: sea_orm::UpdateMany<sms_log::Entity>,
+) -> sea_orm::UpdateMany<sms_log::Entity> {
+    update
+        .col_expr(
+            sms_log::Column::NextAttemptAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            sms_log::Column::SensitiveBody,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            sms_log::Column::CostMicros,
+            Expr::value(Option::<i64>::None),
+        )
+}
+
 /// Turns rows this transaction inserted (`out[i]` for each of `which`) into blocked ones, in the
 /// database and in `out`, as `block` does before an insert.
 async fn block_inserted(
@@ -866,27 +886,17 @@ async fn block_inserted(
     if ids.is_empty() {
         return Ok(());
     }
-    sms_log::Entity::update_many()
-        .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Blocked))
-        .col_expr(
-            sms_log::Column::BlockedReason,
-            Expr::value(reason.as_str().to_owned()),
-        )
-        .col_expr(
-            sms_log::Column::NextAttemptAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(
-            sms_log::Column::SensitiveBody,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            sms_log::Column::CostMicros,
-            Expr::value(Option::<i64>::None),
-        )
-        .filter(sms_log::Column::Id.is_in(ids))
-        .exec(txn)
-        .await?;
+    never_sent(
+        sms_log::Entity::update_many()
+            .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Blocked))
+            .col_expr(
+                sms_log::Column::BlockedReason,
+                Expr::value(reason.as_str().to_owned()),
+            ),
+    )
+    .filter(sms_log::Column::Id.is_in(ids))
+    .exec(txn)
+    .await?;
     for &i in which {
         if let Some(row) = out[i].as_mut() {
             row.status = SmsStatus::Blocked;
@@ -1123,20 +1133,9 @@ pub async fn record_failure<C: ConnectionTrait + TransactionTrait>(
         Some(at) => update
             .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Pending))
             .col_expr(sms_log::Column::NextAttemptAt, Expr::value(at)),
-        None => update
-            .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Failed))
-            .col_expr(
-                sms_log::Column::SensitiveBody,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                sms_log::Column::CostMicros,
-                Expr::value(Option::<i64>::None),
-            )
-            .col_expr(
-                sms_log::Column::NextAttemptAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            ),
+        None => {
+            never_sent(update.col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Failed)))
+        }
     };
     if update.exec(&txn).await?.rows_affected != 1 {
         return Ok(Outcome::LeaseLost);
