@@ -10,7 +10,7 @@ use entity::{
 };
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, ExprTrait, QueryFilter, Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Statement,
     TransactionSession, TransactionTrait,
     sea_query::{Expr, OnConflict},
 };
@@ -602,8 +602,10 @@ async fn apply_daily_limits(
     crate::recipients::lock_rows(txn, users.iter().map(String::as_str)).await?;
     lock_numbers(txn, &phones).await?;
     let since = now - Duration::hours(24);
-    let mut per_user = promotions_since(txn, users.iter().map(String::as_str), since).await?;
-    let mut per_number = promotions_to_since(txn, &phones, since).await?;
+    let mut per_user =
+        promotions_per(txn, "user_id", users.iter().map(String::as_str), since).await?;
+    let mut per_number =
+        promotions_per(txn, "to_phone", phones.iter().map(String::as_str), since).await?;
     for (row, cap) in rows.iter_mut().zip(state_caps) {
         if !limited(row) {
             continue;
@@ -658,58 +660,48 @@ async fn lock_numbers(
     Ok(())
 }
 
-/// Promotions (not blocked) each of `phones` got since `since`.
-async fn promotions_to_since(
+/// Promotions (not blocked) since `since` per value of `column` (`user_id` or `to_phone`), for each of
+/// `keys`. One count per key, each an index range on (`column`, `created_at`): written as a single
+/// `IN (...)` with `GROUP BY`, PostgreSQL's planner took the `created_at` index when its statistics
+/// lagged a fast-growing table, and read the whole last day for every batch (116 ms a batch at 100,000
+/// rows, instead of under 1).
+async fn promotions_per<'a>(
     db: &impl ConnectionTrait,
-    phones: &std::collections::BTreeSet<String>,
+    column: &str,
+    keys: impl Iterator<Item = &'a str>,
     since: DateTime<Utc>,
 ) -> Result<HashMap<String, u32>, DbErr> {
-    use sea_orm::{QuerySelect, sea_query::Expr as E};
-    if phones.is_empty() {
+    let keys: Vec<&str> = keys.collect();
+    if keys.is_empty() {
         return Ok(HashMap::new());
     }
-    let counts: Vec<(String, i64)> = sms_log::Entity::find()
-        .select_only()
-        .column(sms_log::Column::ToPhone)
-        .column_as(E::col(sms_log::Column::Id).count(), "n")
-        .filter(sms_log::Column::ToPhone.is_in(phones.iter().cloned()))
-        .filter(sms_log::Column::CreatedAt.gt(since))
-        .filter(sms_log::Column::Promotional.eq(true))
-        .filter(sms_log::Column::Status.ne(SmsStatus::Blocked))
-        .group_by(sms_log::Column::ToPhone)
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(counts.into_iter().map(|(p, n)| (p, n as u32)).collect())
-}
-
-/// Promotions (not blocked) each of `users` got since `since`.
-async fn promotions_since<'a>(
-    db: &impl ConnectionTrait,
-    users: impl Iterator<Item = &'a str>,
-    since: DateTime<Utc>,
-) -> Result<HashMap<String, u32>, DbErr> {
-    use sea_orm::{QuerySelect, sea_query::Expr as E};
-    let users: Vec<&str> = users.collect();
-    if users.is_empty() {
-        return Ok(HashMap::new());
+    let backend = db.get_database_backend();
+    let param = |n: usize| crate::sql::placeholder(backend, n);
+    let list = (3..keys.len() + 3)
+        .map(|n| format!("({})", param(n)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "WITH k(key) AS (VALUES {list}) \
+         SELECT k.key AS key, (SELECT COUNT(*) FROM sms_log s WHERE s.{column} = k.key \
+           AND s.created_at > {since} AND s.promotional = {yes} AND s.status <> 'blocked') AS n \
+         FROM k",
+        since = param(1),
+        yes = param(2),
+    );
+    let mut values: Vec<sea_orm::Value> = vec![since.into(), true.into()];
+    values.extend(keys.into_iter().map(|k| k.to_owned().into()));
+    let mut counts = HashMap::new();
+    for row in db
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+    {
+        let n: i64 = row.try_get("", "n")?;
+        if n > 0 {
+            counts.insert(row.try_get::<String>("", "key")?, n as u32);
+        }
     }
-    let counts: Vec<(Option<String>, i64)> = sms_log::Entity::find()
-        .select_only()
-        .column(sms_log::Column::UserId)
-        .column_as(E::col(sms_log::Column::Id).count(), "n")
-        .filter(sms_log::Column::UserId.is_in(users))
-        .filter(sms_log::Column::CreatedAt.gt(since))
-        .filter(sms_log::Column::Promotional.eq(true))
-        .filter(sms_log::Column::Status.ne(SmsStatus::Blocked))
-        .group_by(sms_log::Column::UserId)
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(counts
-        .into_iter()
-        .filter_map(|(user, n)| user.map(|u| (u, n as u32)))
-        .collect())
+    Ok(counts)
 }
 
 fn value<T: Clone + Into<sea_orm::Value>>(v: &sea_orm::ActiveValue<T>) -> Option<T> {

@@ -174,6 +174,36 @@ storage_test!(
 );
 
 storage_test!(
+    async fn one_batch_counts_each_user_on_its_own(engine) {
+        use sms_notify::sms::{
+            catalogue::Template,
+            outbox::{self, SendRequest, Target},
+        };
+        // Before the batch, u1 had two of its three promotions, u2 none, u3 one.
+        let (app, _stub) = setup(engine, |c| c.costs.user_daily_limit = 3).await;
+        for (user, number) in [("u1", "212 555 0001"), ("u2", "212 555 0002"), ("u3", "212 555 0003")] {
+            opted_in_user(&app, user, number).await;
+        }
+        for user in ["u1", "u1", "u3"] {
+            assert_eq!(promo(&app, user, "earlier").await["status"], "PENDING");
+        }
+        app.clock.advance(Duration::hours(1));
+        let request = |user: &str| {
+            SendRequest::new(Target::User(user.into()), Template::StreakAlert { days: 7, link: "/streak".into() }, true)
+        };
+        let batch = ["u1", "u2", "u1", "u3", "u2", "u3", "u2", "u3", "u2"];
+        let answers = outbox::enqueue_many(&app.ctx, batch.iter().map(|u| request(u)).collect()).await.expect("no database error");
+        let reasons: Vec<Option<String>> = answers.into_iter().map(|a| a.expect("accepted").row.blocked_reason).collect();
+        let limit = Some("user_daily_limit".to_owned());
+        assert_eq!(
+            reasons,
+            vec![None, None, limit.clone(), None, None, None, None, limit.clone(), limit],
+            "u1 has room for one more, u2 for three, u3 for two"
+        );
+    }
+);
+
+storage_test!(
     async fn each_calendar_month_has_its_own_budget(engine) {
         let (app, _stub) = budget(engine, 1, "0", |_| {}).await;
         opted_in_user(&app, "u1", "212 555 0001").await;
@@ -186,6 +216,38 @@ storage_test!(
         let march = spend_months::Entity::find_by_id("2026-03").one(&app.db).await.expect("q").expect("row");
         let april = spend_months::Entity::find_by_id("2026-04").one(&app.db).await.expect("q").expect("row");
         assert_eq!((march.reserved_micros, april.reserved_micros), (7_500, 7_500));
+    }
+);
+
+storage_test!(
+    async fn two_instances_with_fifty_concurrent_senders_get_exactly_ten(engine) {
+        use sms_notify::sms::{
+            catalogue::Template,
+            outbox::{self, SendRequest, Target},
+        };
+        // A second instance on the same database: its own pool, its own group commit.
+        let (app, _stub) = budget(engine, 10, "0", |c| c.costs.user_daily_limit = 1_000).await;
+        opted_in_user(&app, "u1", "212 555 0001").await;
+        let other = sms_notify::App::build((*app.ctx.config).clone(), app.clock.clone()).await.expect("second instance");
+        let contexts = [app.ctx.clone(), other.context.clone()];
+        let sends = (0..50).map(|i| {
+            let ctx = contexts[i % 2].clone();
+            async move {
+                let request = SendRequest::new(
+                    Target::User("u1".into()),
+                    Template::StreakAlert { days: i as u32 + 1, link: "/streak".into() },
+                    true,
+                );
+                outbox::enqueue(&ctx, request).await.expect("decided")
+            }
+        });
+        let rows = futures::future::join_all(sends).await;
+        let accepted = rows.iter().filter(|r| r.blocked_reason.is_none()).count();
+        let refused = rows.iter().filter(|r| r.blocked_reason.as_deref() == Some("spend_limit")).count();
+        assert_eq!((accepted, refused), (10, 40));
+        let month = spend_months::Entity::find_by_id("2026-03").one(&app.db).await.expect("q").expect("row");
+        assert_eq!(month.reserved_micros, 75_000);
+        assert_eq!(app.db_count("sms_log").await, 50);
     }
 );
 
