@@ -123,7 +123,7 @@ async fn run(
     })
 }
 
-/// Resident memory of `sms-notify serve`, idle, after it started, in MB.
+/// Resident memory of `sms-notify serve`, idle, after it started, in MiB.
 fn idle_rss() -> anyhow::Result<f64> {
     let dir = tempfile::tempdir()?;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sms-notify"))
@@ -178,9 +178,10 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     println!();
+    let rss = idle_rss()?;
     println!(
-        "idle `sms-notify serve` (SQLite, console provider): {:.1} MB resident",
-        idle_rss()?
+        "idle `sms-notify serve` (SQLite, console provider): {rss:.1} MiB resident ({:.1} MB)",
+        rss * 1.048_576
     );
     Ok(())
 }
