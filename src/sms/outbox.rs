@@ -602,10 +602,20 @@ async fn apply_daily_limits(
     crate::recipients::lock_rows(txn, users.iter().map(String::as_str)).await?;
     lock_numbers(txn, &phones).await?;
     let since = now - Duration::hours(24);
-    let mut per_user =
-        promotions_per(txn, "user_id", users.iter().map(String::as_str), since).await?;
-    let mut per_number =
-        promotions_per(txn, "to_phone", phones.iter().map(String::as_str), since).await?;
+    let mut per_user = promotions_per(
+        txn,
+        sms_log::Column::UserId,
+        users.iter().map(String::as_str),
+        since,
+    )
+    .await?;
+    let mut per_number = promotions_per(
+        txn,
+        sms_log::Column::ToPhone,
+        phones.iter().map(String::as_str),
+        since,
+    )
+    .await?;
     for (row, cap) in rows.iter_mut().zip(state_caps) {
         if !limited(row) {
             continue;
@@ -660,14 +670,14 @@ async fn lock_numbers(
     Ok(())
 }
 
-/// Promotions (not blocked) since `since` per value of `column` (`user_id` or `to_phone`), for each of
+/// Promotions (not blocked) since `since` per value of `column` (`UserId` or `ToPhone`), for each of
 /// `keys`. One count per key, each an index range on (`column`, `created_at`): written as a single
 /// `IN (...)` with `GROUP BY`, PostgreSQL's planner took the `created_at` index when its statistics
 /// lagged a fast-growing table, and read the whole last day for every batch (116 ms a batch at 100,000
 /// rows, instead of under 1).
 async fn promotions_per<'a>(
     db: &impl ConnectionTrait,
-    column: &str,
+    column: sms_log::Column,
     keys: impl Iterator<Item = &'a str>,
     since: DateTime<Utc>,
 ) -> Result<HashMap<String, u32>, DbErr> {
@@ -686,6 +696,7 @@ async fn promotions_per<'a>(
          SELECT k.key AS key, (SELECT COUNT(*) FROM sms_log s WHERE s.{column} = k.key \
            AND s.created_at > {since} AND s.promotional = {yes} AND s.status <> 'blocked') AS n \
          FROM k",
+        column = sea_orm::IdenStatic::as_str(&column),
         since = param(1),
         yes = param(2),
     );
