@@ -15,7 +15,7 @@ use std::{sync::Arc, time::Instant};
 
 use chrono::{TimeZone, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use sms_notify::{App, Config, ManualClock, sms::cost};
+use sms_notify::{App, Config, ManualClock, billing as cost};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));

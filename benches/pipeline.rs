@@ -23,11 +23,7 @@ use chrono::Utc;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use sms_notify::{
     App, SystemClock,
-    sms::{
-        catalogue::Template,
-        outbox::{self, SendRequest, Target},
-        worker,
-    },
+    outbox::{self, SendRequest, Target, catalogue::Template, worker},
 };
 use tokio_util::sync::CancellationToken;
 

@@ -31,7 +31,7 @@ use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde_json::json;
 use sms_notify::{
     App, Config, SystemClock,
-    webhooks::sns::{SnsConfig, Verifier},
+    inbound::sns::{SnsConfig, Verifier},
 };
 use tokio_util::sync::CancellationToken;
 

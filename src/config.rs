@@ -134,13 +134,13 @@ pub struct Config {
     pub sms: SmsConfig,
     pub verification: VerificationConfig,
     /// No promotional text inside this window of the recipient's local time.
-    pub quiet_hours: Option<crate::sms::quiet::QuietHours>,
+    pub quiet_hours: Option<crate::locale::quiet::QuietHours>,
     /// States stricter than the federal window, by the number's area code (`SMS_STATE_RULES`).
-    pub state_rules: Vec<crate::sms::local_time::StateRule>,
+    pub state_rules: Vec<crate::locale::local_time::StateRule>,
     pub reminders: ReminderConfig,
     pub costs: CostConfig,
     /// The SNS webhook: topics and trusted certificate hosts.
-    pub sns: crate::webhooks::sns::SnsConfig,
+    pub sns: crate::inbound::sns::SnsConfig,
     /// Cron of the job that settles texts with no final receipt after 72 hours.
     pub reconcile_schedule: String,
     /// Where Prometheus metrics are served (`GET /metrics`); none by default.
@@ -171,8 +171,8 @@ impl Config {
         &self,
         app_timezone: Option<&str>,
         phone: Option<&str>,
-    ) -> crate::sms::local_time::Locale {
-        crate::sms::local_time::Locale::of(
+    ) -> crate::locale::local_time::Locale {
+        crate::locale::local_time::Locale::of(
             app_timezone,
             phone,
             self.default_timezone,
@@ -320,11 +320,11 @@ impl Config {
         let quiet_hours = match var("QUIET_HOURS").as_deref().map(str::trim) {
             Some("off") | Some("none") => None,
             other => Some(
-                crate::sms::quiet::QuietHours::parse(other.unwrap_or("21:00-08:00"))
+                crate::locale::quiet::QuietHours::parse(other.unwrap_or("21:00-08:00"))
                     .map_err(|reason| ConfigError::new("QUIET_HOURS", reason))?,
             ),
         };
-        let state_rules = crate::sms::local_time::parse_state_rules(
+        let state_rules = crate::locale::local_time::parse_state_rules(
             var("SMS_STATE_RULES").as_deref().unwrap_or("on"),
         )
         .map_err(|reason| ConfigError::new("SMS_STATE_RULES", reason))?;
@@ -366,7 +366,7 @@ impl Config {
             streak_alert_link: var("STREAK_ALERT_LINK").unwrap_or_else(|| "/streak".to_owned()),
         };
         let dollars = |s: &str| -> Result<i64, String> {
-            crate::sms::cost::dollars_to_micros(s).ok_or_else(|| {
+            crate::billing::dollars_to_micros(s).ok_or_else(|| {
                 format!("'{s}' is not an amount in dollars with at most 6 decimals, such as 0.0075")
             })
         };
@@ -403,7 +403,7 @@ impl Config {
                 None => None,
             },
             monthly_limit,
-            transactional_reserve: crate::sms::cost::share_of(monthly_limit, share),
+            transactional_reserve: crate::billing::share_of(monthly_limit, share),
             user_daily_limit: count("SMS_USER_DAILY_LIMIT", "10")?,
         };
         let verification = VerificationConfig {
@@ -588,7 +588,7 @@ fn sns_config(
     var: &impl Fn(&str) -> Option<String>,
     app_env: AppEnv,
     region: &str,
-) -> Result<crate::webhooks::sns::SnsConfig, ConfigError> {
+) -> Result<crate::inbound::sns::SnsConfig, ConfigError> {
     let topic = |name: &'static str| -> Result<Option<String>, ConfigError> {
         match var(name)
             .map(|s| s.trim().to_owned())
@@ -626,7 +626,7 @@ fn sns_config(
             "APP_ENV=production fetches certificates over HTTPS only; remove the setting",
         ));
     }
-    Ok(crate::webhooks::sns::SnsConfig {
+    Ok(crate::inbound::sns::SnsConfig {
         events_topic_arn: topic("SNS_EVENTS_TOPIC_ARN")?,
         inbound_topic_arn: topic("SNS_INBOUND_TOPIC_ARN")?,
         cert_hosts,

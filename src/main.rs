@@ -199,7 +199,7 @@ async fn simulate_reply(config: Config, from: &str, text: &str) -> anyhow::Resul
             "simulate-reply is for local work with SMS_PROVIDER=console; real replies come from AWS through /webhooks/sns"
         );
     }
-    let from = sms_notify::sms::phone::normalize(from, config.default_phone_region)
+    let from = sms_notify::locale::phone::normalize(from, config.default_phone_region)
         .map_err(|e| anyhow::anyhow!("--from: {e}"))?;
     let to = config
         .sms
@@ -210,14 +210,14 @@ async fn simulate_reply(config: Config, from: &str, text: &str) -> anyhow::Resul
     config.sms.workers = 0;
     config.reminders.enabled = false;
     let app = App::build(config, Arc::new(SystemClock)).await?;
-    let reply = sms_notify::sms::receipts::InboundReply {
+    let reply = sms_notify::inbound::receipts::InboundReply {
         from,
         to,
         body: text.to_owned(),
         inbound_message_id: Some(format!("console-{}", uuid::Uuid::new_v4())),
         received_at: chrono::Utc::now(),
     };
-    let outcome = sms_notify::sms::receipts::handle_reply(&app.context, None, &reply).await?;
+    let outcome = sms_notify::inbound::receipts::handle_reply(&app.context, None, &reply).await?;
     println!(
         "{}",
         serde_json::json!({

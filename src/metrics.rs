@@ -185,7 +185,7 @@ impl Metrics {
     async fn refresh(&self, ctx: &AppContext) -> Result<(), DbErr> {
         let db = &ctx.db;
         let now = ctx.clock.now();
-        let queue = crate::sms::history::queue_state(db, now).await?;
+        let queue = crate::outbox::history::queue_state(db, now).await?;
         self.queue
             .with_label_values(&["pending"])
             .set(queue.pending);
@@ -196,11 +196,11 @@ impl Metrics {
         self.oldest_pending.set(queue.oldest_due.map_or(0.0, |at| {
             (now - at).num_milliseconds().max(0) as f64 / 1000.0
         }));
-        let reserved = crate::sms::cost::reserved(db, &crate::sms::cost::month_of(now)).await?;
+        let reserved = crate::billing::reserved(db, &crate::billing::month_of(now)).await?;
         self.spend
-            .set(reserved as f64 / crate::sms::cost::MICROS as f64);
+            .set(reserved as f64 / crate::billing::MICROS as f64);
         self.budget
-            .set(ctx.config.costs.monthly_limit as f64 / crate::sms::cost::MICROS as f64);
+            .set(ctx.config.costs.monthly_limit as f64 / crate::billing::MICROS as f64);
         Ok(())
     }
 }

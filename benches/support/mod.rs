@@ -12,7 +12,7 @@ use std::{
 };
 
 use sea_orm::{ConnectionTrait, Database};
-use sms_notify::sms::provider::{OutgoingSms, ProviderError, SmsProvider};
+use sms_notify::outbox::provider::{OutgoingSms, ProviderError, SmsProvider};
 
 /// A new empty database: an SQLite file in a temporary folder (kept alive by the returned guard), or a
 /// PostgreSQL database created through `admin` (a superuser URL).

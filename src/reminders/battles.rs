@@ -6,9 +6,9 @@ use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
 use super::ScanReport;
 use crate::{
     AppContext,
-    sms::{
+    outbox::{
+        accept::{self as outbox, QuietPolicy, SendRequest, Target},
         catalogue::Template,
-        outbox::{self, QuietPolicy, SendRequest, Target},
     },
 };
 
@@ -67,7 +67,7 @@ async fn candidates(
     after: Option<(DateTime<Utc>, String, String)>,
 ) -> Result<Vec<Candidate>, DbErr> {
     let backend = db.get_database_backend();
-    let p = |n: usize| crate::sql::placeholder(backend, n);
+    let p = |n: usize| crate::store::placeholder(backend, n);
     let mut values: Vec<sea_orm::Value> = vec![now.into(), horizon.into()];
     let mut keyset = String::new();
     if let Some((deadline, battle, user)) = after {
@@ -106,13 +106,14 @@ pub async fn run(ctx: &AppContext) -> Result<ScanReport, DbErr> {
     // Reminders pulled forward out of quiet hours are due up to a quiet window earlier than their
     // moment: look that much further ahead (the longest window, a state's included), but only in a
     // minute when some zone is about to enter quiet hours; at any other minute none can be due.
-    let quiet_span = if crate::sms::quiet::before_quiet_anywhere(&ctx.config.quiet_starts(), now) {
+    let quiet_span = if crate::locale::quiet::before_quiet_anywhere(&ctx.config.quiet_starts(), now)
+    {
         ctx.config.longest_quiet_span()
     } else {
         Duration::zero()
     };
     let mut report = ScanReport::default();
-    let mut locales = crate::sms::local_time::LocaleCache::default();
+    let mut locales = crate::locale::local_time::LocaleCache::default();
     for lead in &ctx.config.reminders.lead_times {
         let lead = Duration::from_std(*lead).unwrap_or(Duration::hours(1));
         let horizon = now + lead + quiet_span;
@@ -135,7 +136,10 @@ pub async fn run(ctx: &AppContext) -> Result<ScanReport, DbErr> {
                     // Pulled forward: the minute before the quiet hours that hold its moment, in
                     // whichever of the participant's zones enters them first.
                     locales
-                        .get(&ctx.config, c.timezone.as_deref(), c.phone_e164.as_deref())
+                        .get(c.timezone.as_deref(), c.phone_e164.as_deref(), || {
+                            ctx.config
+                                .locale(c.timezone.as_deref(), c.phone_e164.as_deref())
+                        })
                         .quiet_start(moment)
                         .is_some_and(|start| now >= start - Duration::minutes(1) && now < start)
                 };

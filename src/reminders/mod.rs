@@ -5,7 +5,6 @@
 
 pub mod battles;
 pub mod facts;
-pub mod scheduler;
 pub mod streaks;
 
 use chrono::{DateTime, Utc};

@@ -15,11 +15,10 @@ use sea_orm::{
 use super::{ScanReport, battles::count};
 use crate::{
     AppContext,
-    sms::{
+    locale::{local_time::Locale, quiet::local_instant},
+    outbox::{
+        accept::{self as outbox, QuietPolicy, SendRequest, Target},
         catalogue::Template,
-        local_time::Locale,
-        outbox::{self, QuietPolicy, SendRequest, Target},
-        quiet::local_instant,
     },
 };
 

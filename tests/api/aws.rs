@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use sms_notify::{
     Config,
-    sms::provider::{FailureKind, OutgoingSms, SmsProvider},
+    outbox::provider::{FailureKind, OutgoingSms, SmsProvider},
 };
 
 use crate::aws_stub::{Answer, AwsStub};
@@ -148,7 +148,7 @@ async fn an_unreachable_or_silent_endpoint_is_transient() {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new("AKIDTESTKEY", "s", None, None, "test"));
-        sms_notify::sms::provider::AwsProvider::new(builder, &provider_config)
+        sms_notify::outbox::provider::AwsProvider::new(builder, &provider_config)
     };
     let error = unreachable.send(&sms(false)).await.expect_err("refused");
     assert_eq!(error.kind, FailureKind::Transient, "{error:?}");

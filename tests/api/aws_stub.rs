@@ -17,7 +17,7 @@ use axum::{
     routing::post,
 };
 use serde_json::{Value, json};
-use sms_notify::{config::SmsConfig, sms::provider::AwsProvider};
+use sms_notify::{config::SmsConfig, outbox::provider::AwsProvider};
 
 /// One scripted answer.
 #[derive(Debug, Clone)]

@@ -81,14 +81,14 @@ storage_test!(
         let state = app.graphql_as("ops", Role::Admin, query, json!({ "p": "212-555-0001" })).await;
         assert_eq!(data(&state)["smsOptOut"], Value::Null, "not on the list");
         // Ann texts STOP: the number is on the list, in any writing.
-        let reply = sms_notify::sms::receipts::InboundReply {
+        let reply = sms_notify::inbound::receipts::InboundReply {
             from: "+12125550001".into(),
             to: "+18005550100".into(),
             body: "stop".into(),
             inbound_message_id: Some("in-1".into()),
             received_at: sms_notify::Clock::now(app.clock.as_ref()),
         };
-        sms_notify::sms::receipts::handle_reply(&app.ctx, None, &reply).await.expect("handled");
+        sms_notify::inbound::receipts::handle_reply(&app.ctx, None, &reply).await.expect("handled");
         let state = app.graphql_as("ops", Role::Admin, query, json!({ "p": "(212) 555-0001" })).await;
         assert_eq!(
             data(&state)["smsOptOut"],

@@ -30,10 +30,8 @@ async fn budget(
     let reserve = reserve.to_owned();
     setup(engine, move |c| {
         c.costs.monthly_limit = 7_500 * messages;
-        c.costs.transactional_reserve = sms_notify::sms::cost::share_of(
-            c.costs.monthly_limit,
-            reserve.parse().expect("a share"),
-        );
+        c.costs.transactional_reserve =
+            sms_notify::billing::share_of(c.costs.monthly_limit, reserve.parse().expect("a share"));
         c.costs.user_daily_limit = 1_000;
         tweak(c);
     })
@@ -175,10 +173,7 @@ storage_test!(
 
 storage_test!(
     async fn one_batch_counts_each_user_on_its_own(engine) {
-        use sms_notify::sms::{
-            catalogue::Template,
-            outbox::{self, SendRequest, Target},
-        };
+        use sms_notify::outbox::{self, SendRequest, Target, catalogue::Template};
         // Before the batch, u1 had two of its three promotions, u2 none, u3 one.
         let (app, _stub) = setup(engine, |c| c.costs.user_daily_limit = 3).await;
         for (user, number) in [("u1", "212 555 0001"), ("u2", "212 555 0002"), ("u3", "212 555 0003")] {
@@ -221,10 +216,7 @@ storage_test!(
 
 storage_test!(
     async fn two_instances_with_fifty_concurrent_senders_get_exactly_ten(engine) {
-        use sms_notify::sms::{
-            catalogue::Template,
-            outbox::{self, SendRequest, Target},
-        };
+        use sms_notify::outbox::{self, SendRequest, Target, catalogue::Template};
         // A second instance on the same database: its own pool, its own group commit.
         let (app, _stub) = budget(engine, 10, "0", |c| c.costs.user_daily_limit = 1_000).await;
         opted_in_user(&app, "u1", "212 555 0001").await;
@@ -335,12 +327,12 @@ storage_test!(
         for (bucket, (key, m, s, c)) in buckets.iter().zip(&raw) {
             assert_eq!(bucket["key"], key.to_ascii_uppercase());
             assert_eq!((bucket["messageCount"].as_i64(), bucket["segmentCount"].as_i64()), (Some(*m), Some(*s)), "{key}");
-            assert_eq!(bucket["cost"].as_str().map(sms_notify::sms::cost::dollars_to_micros), Some(Some(*c)), "{key}");
+            assert_eq!(bucket["cost"].as_str().map(sms_notify::billing::dollars_to_micros), Some(Some(*c)), "{key}");
         }
         let total_m: i64 = raw.iter().map(|r| r.1).sum();
         let total_c: i64 = raw.iter().map(|r| r.3).sum();
         assert_eq!(r["messageCount"].as_i64(), Some(total_m));
-        assert_eq!(r["totalCost"].as_str().and_then(sms_notify::sms::cost::dollars_to_micros), Some(total_c));
+        assert_eq!(r["totalCost"].as_str().and_then(sms_notify::billing::dollars_to_micros), Some(total_c));
         for (grouping, column) in [("MESSAGE_TYPE", "message_type"), ("COUNTRY", "country")] {
             let response = report(grouping).await;
             let buckets = data(&response)["smsCosts"]["buckets"].as_array().expect("buckets").clone();
@@ -355,10 +347,10 @@ storage_test!(
         // The month to date is what the budget holds; the projection runs it to the 31st.
         let r = &data(&by_day)["smsCosts"];
         assert_eq!(r["monthlyLimit"], "1");
-        let mtd = sms_notify::sms::cost::dollars_to_micros(r["monthToDate"].as_str().expect("mtd")).expect("micros");
-        let remaining = sms_notify::sms::cost::dollars_to_micros(r["remaining"].as_str().expect("rem")).expect("micros");
+        let mtd = sms_notify::billing::dollars_to_micros(r["monthToDate"].as_str().expect("mtd")).expect("micros");
+        let remaining = sms_notify::billing::dollars_to_micros(r["remaining"].as_str().expect("rem")).expect("micros");
         assert_eq!(mtd + remaining, 1_000_000);
-        assert!(sms_notify::sms::cost::dollars_to_micros(r["projectedMonthEnd"].as_str().expect("p")).expect("micros") > mtd);
+        assert!(sms_notify::billing::dollars_to_micros(r["projectedMonthEnd"].as_str().expect("p")).expect("micros") > mtd);
         // Bad ranges and the wrong role.
         let response = app.graphql_as("ops", Role::Admin, COSTS, json!({ "from": to, "to": from })).await;
         assert_eq!(error_code(&response), "BAD_USER_INPUT");
@@ -382,7 +374,7 @@ storage_test!(
         let report = &data(&split)["smsCosts"];
         // 100 texts at $0.0075 with a 20% reserve: $0.75, of which $0.15 kept for codes and alerts.
         assert_eq!((report["monthlyLimit"].as_str(), report["transactionalReserve"].as_str()), (Some("0.75"), Some("0.15")));
-        let micros = |v: &Value| sms_notify::sms::cost::dollars_to_micros(v.as_str().expect("decimal")).expect("micros");
+        let micros = |v: &Value| sms_notify::billing::dollars_to_micros(v.as_str().expect("decimal")).expect("micros");
         let buckets = report["buckets"].as_array().expect("buckets");
         let keys: Vec<(&str, Vec<(&str, i64)>)> = buckets
             .iter()
@@ -417,10 +409,7 @@ storage_test!(
 
 storage_test!(
     async fn one_batch_that_outgrows_the_budget_blocks_its_tail(engine) {
-        use sms_notify::sms::{
-            catalogue::Template,
-            outbox::{self, SendRequest, Target},
-        };
+        use sms_notify::outbox::{self, SendRequest, Target, catalogue::Template};
         // Room for three texts; a batch of five (as a reminder scan sends them) plus a repeat of one
         // key already in the batch.
         let (app, _stub) = budget(engine, 3, "0", |_| {}).await;

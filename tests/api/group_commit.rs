@@ -4,10 +4,7 @@ use std::time::Duration;
 
 use entity::sms_log::{self, MessageType, SmsStatus};
 use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
-use sms_notify::sms::{
-    catalogue::Template,
-    outbox::{self, SendError, SendRequest, Target},
-};
+use sms_notify::outbox::{self, SendError, SendRequest, Target, catalogue::Template};
 
 use crate::{
     helpers::{TestApp, opted_in_user},

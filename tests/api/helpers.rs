@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sms_notify::{
     App, AppContext, Config, ManualClock, Server,
     auth::{JwtKeys, Role},
-    sms::provider::SmsProvider,
+    outbox::provider::SmsProvider,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -228,8 +228,8 @@ impl TestApp {
     }
 
     /// Runs one worker pass over the outbox now.
-    pub async fn run_outbox(&self) -> sms_notify::sms::worker::BatchReport {
-        sms_notify::sms::worker::run_once(
+    pub async fn run_outbox(&self) -> sms_notify::outbox::worker::BatchReport {
+        sms_notify::outbox::worker::run_once(
             &self.ctx,
             self.provider.as_ref(),
             &CancellationToken::new(),

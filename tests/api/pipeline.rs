@@ -9,7 +9,7 @@ use entity::{
 };
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
-use sms_notify::sms::{gate, outbox, worker::BatchReport};
+use sms_notify::outbox::{self, gate, worker::BatchReport};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -34,7 +34,7 @@ pub async fn setup(
         },
         move |c| {
             Some(Arc::new(for_provider.provider(&c.sms))
-                as Arc<dyn sms_notify::sms::provider::SmsProvider>)
+                as Arc<dyn sms_notify::outbox::provider::SmsProvider>)
         },
     )
     .await;
@@ -229,7 +229,7 @@ storage_test!(
         let ctx = app.ctx.clone();
         let provider = app.provider.clone();
         let doomed = tokio::spawn(async move {
-            sms_notify::sms::worker::run_once(&ctx, provider.as_ref(), &CancellationToken::new()).await
+            sms_notify::outbox::worker::run_once(&ctx, provider.as_ref(), &CancellationToken::new()).await
         });
         stub.wait_for_requests(1).await;
         doomed.abort();
@@ -259,7 +259,7 @@ storage_test!(
             )
             .await;
         let alert: i64 = data(&response)["sendSecurityAlert"]["id"].as_str().expect("id").parse().expect("int");
-        let claimed = outbox::claim_due(&app.db, start_time(), Duration::seconds(60), 1).await.expect("claim");
+        let claimed = outbox::accept::claim_due(&app.db, start_time(), Duration::seconds(60), 1).await.expect("claim");
         assert_eq!(claimed.len(), 1);
         assert_eq!(claimed[0].id, alert, "the security alert first, though queued last");
     }
@@ -272,7 +272,7 @@ storage_test!(
         let ids = [streak_alert(&app, "u1").await, streak_alert(&app, "u1").await];
         let stop = CancellationToken::new();
         stop.cancel();
-        let r = sms_notify::sms::worker::run_once(&app.ctx, app.provider.as_ref(), &stop).await.expect("pass");
+        let r = sms_notify::outbox::worker::run_once(&app.ctx, app.provider.as_ref(), &stop).await.expect("pass");
         assert_eq!((r.claimed, r.released), (2, 2));
         for id in ids {
             let r = row(&app, id).await;
@@ -387,9 +387,9 @@ storage_test!(
                 for batch in 0..10 {
                     let requests = (0..20)
                         .map(|i| {
-                            sms_notify::sms::outbox::SendRequest::new(
-                                sms_notify::sms::outbox::Target::User(format!("u{}", (p + batch + i) % 8)),
-                                sms_notify::sms::catalogue::Template::StreakAlert { days: 3, link: "/s".into() },
+                            sms_notify::outbox::accept::SendRequest::new(
+                                sms_notify::outbox::accept::Target::User(format!("u{}", (p + batch + i) % 8)),
+                                sms_notify::outbox::catalogue::Template::StreakAlert { days: 3, link: "/s".into() },
                                 true,
                             )
                         })
@@ -404,7 +404,7 @@ storage_test!(
             tokio::spawn(async move {
                 let mut idle = 0;
                 while idle < 20 {
-                    let report = sms_notify::sms::worker::run_once(&ctx, provider.as_ref(), &CancellationToken::new())
+                    let report = sms_notify::outbox::worker::run_once(&ctx, provider.as_ref(), &CancellationToken::new())
                         .await
                         .expect("no database error while recording outcomes");
                     if report.claimed == 0 {

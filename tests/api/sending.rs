@@ -4,7 +4,7 @@ use chrono::Duration;
 use entity::sms_log;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
-use sms_notify::{Clock, auth::Role, sms::outbox};
+use sms_notify::{Clock, auth::Role, outbox};
 
 use crate::{
     helpers::{TestApp, data, error_code, error_message, opted_in_user},
@@ -49,7 +49,7 @@ storage_test!(
         assert_eq!(blocked_reason(&app, STREAK, streak("nostreaks")).await, "category_disabled");
         // Opted in, but the number replied STOP.
         opted_in_user(&app, "stopped", "212 555 0004").await;
-        outbox::add_opt_out(&app.db, "+12125550004", "keyword", app.clock.now()).await.expect("opt out");
+        outbox::accept::add_opt_out(&app.db, "+12125550004", "keyword", app.clock.now()).await.expect("opt out");
         assert_eq!(blocked_reason(&app, STREAK, streak("stopped")).await, "opted_out");
         // Opted in, a UK number: outside SMS_ALLOWED_COUNTRIES.
         opted_in_user(&app, "abroad", "+44 7911 123456").await;
@@ -82,7 +82,7 @@ storage_test!(
         assert_eq!(log["status"], "PENDING", "the master switch is off, yet it goes");
         assert_eq!(log["promotional"], false);
         assert!(!log["body"].as_str().expect("body").contains("STOP"), "no footer on transactional texts");
-        outbox::add_opt_out(&app.db, "+12125550002", "keyword", app.clock.now()).await.expect("opt out");
+        outbox::accept::add_opt_out(&app.db, "+12125550002", "keyword", app.clock.now()).await.expect("opt out");
         let response = app.as_service(alert, input).await;
         assert_eq!(data(&response)["sendSecurityAlert"]["blockedReason"], "opted_out");
     }

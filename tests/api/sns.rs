@@ -19,7 +19,7 @@ use rsa::{
 };
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
-use sms_notify::{Clock as _, webhooks::sns::SnsConfig};
+use sms_notify::{Clock as _, inbound::sns::SnsConfig};
 
 use crate::{
     aws_stub::AwsStub,
@@ -459,7 +459,7 @@ storage_test!(
         app.clock.advance(Duration::hours(71));
         let (fresh, _) = sent_promo(&app, "u1").await;
         app.clock.advance(Duration::hours(2));
-        assert_eq!(sms_notify::sms::receipts::reconcile(&app.ctx).await.expect("reconciled"), 1);
+        assert_eq!(sms_notify::inbound::receipts::reconcile(&app.ctx).await.expect("reconciled"), 1);
         assert_eq!(row(&app, old).await.status, sms_log::SmsStatus::Unknown);
         assert_eq!(row(&app, fresh).await.status, sms_log::SmsStatus::Sent);
         let listed = data(&app.as_service("{ smsLogs(filter: { status: UNKNOWN }) { edges { node { id } } } }", json!({})).await)["smsLogs"].clone();
@@ -472,7 +472,7 @@ storage_test!(
         let app = TestApp::spawn_custom(
             engine,
             |c| c.sms.workers = 0,
-            |_| Some(Arc::new(sms_notify::sms::provider::ConsoleProvider) as Arc<dyn sms_notify::sms::provider::SmsProvider>),
+            |_| Some(Arc::new(sms_notify::outbox::provider::ConsoleProvider) as Arc<dyn sms_notify::outbox::provider::SmsProvider>),
         )
         .await;
         opted_in_user(&app, "u1", "(212) 555-0001").await;

@@ -5,7 +5,7 @@ use chrono::Duration;
 use entity::{phone_verifications, sms_log};
 use sea_orm::{EntityTrait, QueryOrder};
 use serde_json::{Value, json};
-use sms_notify::{Clock, sms::outbox};
+use sms_notify::{Clock, outbox};
 
 use crate::{
     aws_stub::AwsStub,
@@ -250,7 +250,7 @@ storage_test!(
         // No number, or a number that opted out, or one abroad.
         assert!(error_message(&app.as_user("u0", START, json!({})).await).contains("Set a phone number first"));
         set_phone(&app, "u1", "212 555 1234").await;
-        outbox::add_opt_out(&app.db, "+12125551234", "keyword", app.clock.now()).await.expect("opt out");
+        outbox::accept::add_opt_out(&app.db, "+12125551234", "keyword", app.clock.now()).await.expect("opt out");
         let refused = app.as_user("u1", START, json!({})).await;
         assert_eq!(error_code(&refused), "BAD_USER_INPUT");
         assert!(error_message(&refused).contains("opted out"), "{refused}");

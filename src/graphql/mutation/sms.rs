@@ -11,10 +11,11 @@ use crate::{
             SmsLog, StreakAlertInput,
         },
     },
-    sms::{
+    locale::phone,
+    outbox::{
+        accept::{self as outbox, SendError, SendRequest, Target},
         catalogue::{Template, is_transactional},
-        outbox::{self, SendError, SendRequest, Target},
-        phone, worker,
+        worker,
     },
 };
 

@@ -9,7 +9,8 @@ use crate::{
     auth::Role,
     error::{ApiError, ApiResult},
     graphql::{app, require_role, types::recipient::ConsentMethod},
-    sms::{history, phone},
+    locale::phone,
+    outbox::history,
 };
 
 #[derive(Default)]

@@ -3,12 +3,12 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     auth::Role,
+    billing as cost,
     error::{ApiError, ApiResult},
     graphql::{
         app, require_role,
         types::costs::{CostGrouping, CostReport},
     },
-    sms::cost,
 };
 
 #[derive(Default)]

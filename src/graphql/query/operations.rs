@@ -9,7 +9,7 @@ use crate::{
     auth::Role,
     error::ApiResult,
     graphql::{app, require_role, types::reminders::ReminderKind},
-    sms::history,
+    outbox::history,
 };
 
 #[derive(Default)]

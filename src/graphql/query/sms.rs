@@ -10,7 +10,8 @@ use crate::{
         app, require_role,
         types::sms::{SmsLog, SmsLogFilter, SmsReply},
     },
-    sms::{history, phone},
+    locale::phone,
+    outbox::history,
 };
 
 /// Page size of `smsLogs` when `first` is not given, and the largest allowed.

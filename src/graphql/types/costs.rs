@@ -1,7 +1,7 @@
 use async_graphql::{Enum, SimpleObject};
 use rust_decimal::Decimal;
 
-use crate::sms::cost::{self, micros_to_dollars};
+use crate::billing::{self as cost, micros_to_dollars};
 
 /// How smsCosts splits its totals.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]

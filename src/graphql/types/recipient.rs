@@ -5,8 +5,8 @@ use entity::sms_preferences::ConsentMethod as DbConsentMethod;
 use crate::{
     error::ApiResult,
     graphql::app,
+    locale::{local_time::Locale, zones::ZoneSource},
     recipients,
-    sms::{local_time::Locale, zones::ZoneSource},
 };
 
 /// How the user consented to texts (TCPA record).

@@ -116,7 +116,7 @@ impl SmsLog {
     /// What the message costs, in US dollars: what AWS charged once a receipt said so (`costIsActual`),
     /// until then the estimate. Null when nothing is charged (blocked, or the send failed).
     async fn cost(&self) -> Option<Decimal> {
-        self.0.cost_micros.map(crate::sms::cost::micros_to_dollars)
+        self.0.cost_micros.map(crate::billing::micros_to_dollars)
     }
 
     /// The price estimated when the message was accepted: segments times the destination's price per
@@ -124,7 +124,7 @@ impl SmsLog {
     async fn estimated_cost(&self) -> Option<Decimal> {
         self.0
             .estimated_cost_micros
-            .map(crate::sms::cost::micros_to_dollars)
+            .map(crate::billing::micros_to_dollars)
     }
 
     /// Whether `cost` is what AWS charged (from a delivery receipt) rather than the estimate.
@@ -135,7 +135,7 @@ impl SmsLog {
     /// What AWS reported about the message, oldest first: queued, pending, delivered, or why not.
     async fn events(&self, ctx: &Context<'_>) -> ApiResult<Vec<SmsEvent>> {
         let app = app(ctx)?;
-        Ok(crate::sms::history::events(&app.db, self.0.id)
+        Ok(crate::outbox::history::events(&app.db, self.0.id)
             .await?
             .into_iter()
             .map(SmsEvent)
@@ -216,7 +216,7 @@ impl SmsEvent {
 
     /// `totalMessagePrice`, in US dollars, when the event carries it.
     async fn price(&self) -> Option<Decimal> {
-        self.0.price_micros.map(crate::sms::cost::micros_to_dollars)
+        self.0.price_micros.map(crate::billing::micros_to_dollars)
     }
 
     async fn carrier_name(&self) -> Option<&str> {

@@ -218,9 +218,9 @@ pub struct LocaleCache {
 impl LocaleCache {
     pub fn get(
         &mut self,
-        config: &crate::Config,
         app_timezone: Option<&str>,
         phone: Option<&str>,
+        locale: impl FnOnce() -> Locale,
     ) -> &Locale {
         // A North American number's area code decides its zones and state; elsewhere the number.
         let number_key = phone.map(|p| match p.strip_prefix("+1") {
@@ -229,7 +229,7 @@ impl LocaleCache {
         });
         self.seen
             .entry((app_timezone.map(str::to_owned), number_key))
-            .or_insert_with(|| config.locale(app_timezone, phone))
+            .or_insert_with(locale)
     }
 }
 

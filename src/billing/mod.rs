@@ -8,7 +8,7 @@ use chrono::{DateTime, Datelike, Utc};
 use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DbErr, Statement};
 
-use crate::sql::placeholder;
+use crate::store::placeholder;
 
 /// Micro-dollars in a dollar.
 pub const MICROS: i64 = 1_000_000;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 
-use crate::sql::placeholder;
+use crate::store::placeholder;
 
 /// The gate's row for the (single) origination identity.
 pub const GATE: &str = "sms";

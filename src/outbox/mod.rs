@@ -1,22 +1,16 @@
-//! The sending domain: phone numbers, the message catalogue, policy, the outbox, the send gate,
-//! providers and the workers.
+//! The outbox: accepting a message (render, policy, one row), the group commit, the send gate, the
+//! providers and the workers that claim due rows and record their outcomes.
 
+pub mod accept;
 pub mod catalogue;
-pub mod cost;
 pub mod gate;
 pub mod group_commit;
 pub mod history;
-pub mod local_time;
-pub mod outbox;
-pub mod phone;
 pub mod policy;
 pub mod provider;
-pub mod quiet;
-pub mod receipts;
 pub mod worker;
-#[rustfmt::skip]
-pub mod zone_data;
-pub mod zones;
+
+pub use accept::{Enqueued, QuietPolicy, SendError, SendRequest, Target, enqueue, enqueue_many};
 
 use tokio::sync::Notify;
 

@@ -19,13 +19,16 @@ use sea_orm::{
 };
 use serde::Deserialize;
 
-use super::{
-    catalogue::Template,
-    cost,
-    outbox::{self, SendRequest, Target},
-    phone,
+use crate::{
+    AppContext, billing as cost,
+    locale::phone,
+    outbox::{
+        accept::{self as outbox, SendRequest, Target},
+        catalogue::Template,
+        policy, sqlite_turn,
+    },
+    recipients,
 };
-use crate::{AppContext, recipients};
 
 /// A delivery event of AWS End User Messaging SMS (the `Message` of an SNS notification from the
 /// configuration set's event destination).
@@ -230,7 +233,7 @@ async fn first_delivery(
         return Ok(true);
     };
     let backend = txn.get_database_backend();
-    let p = |n| crate::sql::placeholder(backend, n);
+    let p = |n| crate::store::placeholder(backend, n);
     let result = txn
         .execute_raw(Statement::from_sql_and_values(
             backend,
@@ -275,11 +278,11 @@ pub async fn record_delivery_event(
     event: &DeliveryEvent,
 ) -> Result<Recorded, DbErr> {
     let now = ctx.clock.now();
-    let _turn = super::sqlite_turn(ctx).await;
+    let _turn = sqlite_turn(ctx).await;
     let txn = ctx.db.begin().await?;
     // SQLite: a write first (the SNS id, or the lock), so the read below stays true until commit.
     if sns.is_none() {
-        crate::sql::take_sqlite_write_lock(&txn).await?;
+        crate::store::take_sqlite_write_lock(&txn).await?;
     }
     if !first_delivery(&txn, sns, now).await? {
         return Ok(Recorded::Duplicate);
@@ -291,7 +294,7 @@ pub async fn record_delivery_event(
             backend,
             format!(
                 "SELECT * FROM sms_log WHERE provider_message_id = {} ORDER BY id LIMIT 1{}",
-                crate::sql::placeholder(backend, 1),
+                crate::store::placeholder(backend, 1),
                 if backend == DbBackend::Postgres {
                     " FOR UPDATE"
                 } else {
@@ -461,10 +464,10 @@ pub async fn handle_reply(
         cancelled: 0,
         answer_log_id: None,
     };
-    let turn = super::sqlite_turn(ctx).await;
+    let turn = sqlite_turn(ctx).await;
     let txn = ctx.db.begin().await?;
     if sns.is_none() {
-        crate::sql::take_sqlite_write_lock(&txn).await?;
+        crate::store::take_sqlite_write_lock(&txn).await?;
     }
     if !first_delivery(&txn, sns, now).await? {
         outcome.duplicate = true;
@@ -604,7 +607,7 @@ async fn cancel_pending_promotions(
     phone: &str,
 ) -> Result<usize, DbErr> {
     let backend = txn.get_database_backend();
-    let p = |n| crate::sql::placeholder(backend, n);
+    let p = |n| crate::store::placeholder(backend, n);
     let lock = if backend == DbBackend::Postgres {
         " FOR UPDATE"
     } else {
@@ -632,7 +635,7 @@ async fn cancel_pending_promotions(
         )
         .col_expr(
             sms_log::Column::BlockedReason,
-            sea_orm::sea_query::Expr::value(super::policy::BlockedReason::OptedOut.as_str()),
+            sea_orm::sea_query::Expr::value(policy::BlockedReason::OptedOut.as_str()),
         )
         .col_expr(
             sms_log::Column::NextAttemptAt,
@@ -674,13 +677,13 @@ pub async fn reconcile(ctx: &AppContext) -> Result<u64, DbErr> {
     loop {
         let txn = ctx.db.begin().await?;
         let backend = txn.get_database_backend();
-        let p = |n| crate::sql::placeholder(backend, n);
+        let p = |n| crate::store::placeholder(backend, n);
         let lock = if backend == DbBackend::Postgres {
             " FOR UPDATE SKIP LOCKED"
         } else {
             ""
         };
-        crate::sql::take_sqlite_write_lock(&txn).await?;
+        crate::store::take_sqlite_write_lock(&txn).await?;
         let rows = sms_log::Entity::find()
             .from_raw_sql(Statement::from_sql_and_values(
                 backend,

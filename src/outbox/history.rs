@@ -199,7 +199,7 @@ pub async fn queue_state(
 ) -> Result<QueueState, DbErr> {
     use sea_orm::Statement;
     let backend = db.get_database_backend();
-    let p = |n| crate::sql::placeholder(backend, n);
+    let p = |n| crate::store::placeholder(backend, n);
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(
             backend,
@@ -242,7 +242,7 @@ pub async fn queue_state(
                 "SELECT CAST(SUM(messages) AS BIGINT) AS n FROM cost_rollup WHERE day = {} AND status = 'failed'",
                 p(1)
             ),
-            [crate::sms::cost::day_of(now).into()],
+            [crate::billing::day_of(now).into()],
         ))
         .await?;
     state.failed_today = match failed {

@@ -18,7 +18,7 @@ use std::sync::{
 use sea_orm::DbErr;
 use tokio::sync::oneshot;
 
-use super::outbox::{self, Enqueued, SendError, SendRequest};
+use super::accept::{self as outbox, Enqueued, SendError, SendRequest};
 use crate::AppContext;
 
 /// Most messages one transaction decides.

@@ -27,7 +27,10 @@ use crate::{
         AppSchema, RequestContext,
         limits::{self, DocumentLimits},
     },
-    webhooks::{self, WebhookError, sns::Verifier},
+    inbound::{
+        sns::Verifier,
+        webhook::{self as webhooks, WebhookError},
+    },
 };
 
 /// Largest request body accepted: a GraphQL document with variables is a few kilobytes.
@@ -146,19 +149,22 @@ async fn graphql(
 
 /// The GraphiQL playground, self-hosted (see `assets/graphiql/README.md`): it works without a CDN.
 async fn graphiql() -> impl IntoResponse {
-    Html(include_str!("../assets/graphiql/index.html"))
+    Html(include_str!("../../assets/graphiql/index.html"))
 }
 
 async fn graphiql_asset(Path(file): Path<String>) -> Response {
     let (body, content_type): (&'static [u8], &str) = match file.as_str() {
-        "graphiql.min.js" => (include_bytes!("../assets/graphiql/graphiql.min.js"), JS),
-        "graphiql.min.css" => (include_bytes!("../assets/graphiql/graphiql.min.css"), CSS),
+        "graphiql.min.js" => (include_bytes!("../../assets/graphiql/graphiql.min.js"), JS),
+        "graphiql.min.css" => (
+            include_bytes!("../../assets/graphiql/graphiql.min.css"),
+            CSS,
+        ),
         "react.production.min.js" => (
-            include_bytes!("../assets/graphiql/react.production.min.js"),
+            include_bytes!("../../assets/graphiql/react.production.min.js"),
             JS,
         ),
         "react-dom.production.min.js" => (
-            include_bytes!("../assets/graphiql/react-dom.production.min.js"),
+            include_bytes!("../../assets/graphiql/react-dom.production.min.js"),
             JS,
         ),
         _ => return StatusCode::NOT_FOUND.into_response(),
@@ -211,15 +217,15 @@ async fn console() -> impl IntoResponse {
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        Html(include_str!("../assets/console/index.html")),
+        Html(include_str!("../../assets/console/index.html")),
     )
 }
 
 async fn console_asset(Path(file): Path<String>) -> Response {
     let (body, content_type): (&'static [u8], &str) = match file.as_str() {
-        "console.js" => (include_bytes!("../assets/console/console.js"), JS),
-        "console.css" => (include_bytes!("../assets/console/console.css"), CSS),
-        "chart.umd.min.js" => (include_bytes!("../assets/console/chart.umd.min.js"), JS),
+        "console.js" => (include_bytes!("../../assets/console/console.js"), JS),
+        "console.css" => (include_bytes!("../../assets/console/console.css"), CSS),
+        "chart.umd.min.js" => (include_bytes!("../../assets/console/chart.umd.min.js"), JS),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     // The console's own files change with the service: the browser asks again each time.
@@ -361,7 +367,7 @@ async fn consent_csv(
         (Err(e), _) | (_, Err(e)) => return refuse(StatusCode::BAD_REQUEST, e),
     };
     let start = |d: chrono::NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
-    let filter = crate::sms::history::ConsentFilter {
+    let filter = crate::outbox::history::ConsentFilter {
         from: Some(start(from)),
         to: Some(start(to + chrono::Duration::days(1))),
         ..Default::default()
@@ -380,7 +386,7 @@ async fn consent_csv(
     }
     let mut after = None;
     loop {
-        let rows = match crate::sms::history::consent_events_in_order(
+        let rows = match crate::outbox::history::consent_events_in_order(
             &state.context.db,
             &filter,
             after,

@@ -11,8 +11,8 @@ use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::{ReminderKind, run};
 use crate::AppContext;
+use crate::reminders::{ReminderKind, run};
 
 /// Starts the scans on their schedules; they stop when `shutdown` is cancelled.
 pub async fn start(
@@ -65,7 +65,10 @@ pub async fn start(
                 return;
             }
             let span = tracing::info_span!("receipt_reconciliation");
-            if let Err(error) = crate::sms::receipts::reconcile(&ctx).instrument(span).await {
+            if let Err(error) = crate::inbound::receipts::reconcile(&ctx)
+                .instrument(span)
+                .await
+            {
                 tracing::error!(%error, "receipt reconciliation failed; the next tick retries");
             }
             running.store(false, Ordering::Release);

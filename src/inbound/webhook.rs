@@ -1,11 +1,10 @@
 //! Webhooks: what AWS tells the service. `POST /webhooks/sns` takes both SNS topics: delivery events
 //! of the configuration set and inbound texts of two-way SMS; the topic tells them apart.
 
-pub mod sns;
-
 use crate::{
     AppContext,
-    sms::receipts::{self, DeliveryEvent, InboundReply, SnsDelivery},
+    inbound::receipts::{self, DeliveryEvent, InboundReply, SnsDelivery},
+    inbound::sns,
 };
 
 /// What a delivery did.

@@ -22,12 +22,12 @@ use tokio::sync::Semaphore;
 
 use crate::{
     AppContext,
-    recipients::{self, ConsentSource},
-    sms::{
+    locale::phone,
+    outbox::{
+        accept::{self as outbox, SendRequest, Target},
         catalogue::Template,
-        outbox::{self, SendRequest, Target},
-        phone,
     },
+    recipients::{self, ConsentSource},
 };
 
 /// How long a code is valid (the text says "expires in 10 minutes").

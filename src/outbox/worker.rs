@@ -9,13 +9,11 @@ use sea_orm::{DbErr, EntityTrait};
 use tokio_util::sync::CancellationToken;
 
 use super::{
+    accept::{self as outbox, Outcome},
     gate,
-    outbox::{self, Outcome},
-    phone,
     provider::{FailureKind, OutgoingSms, ProviderError, SmsProvider},
-    receipts,
 };
-use crate::AppContext;
+use crate::{AppContext, inbound::receipts, locale::phone};
 
 /// What one pass over the outbox did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

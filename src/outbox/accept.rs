@@ -17,12 +17,14 @@ use sea_orm::{
 
 use super::{
     catalogue::{self, Brand, MAX_SEGMENTS, Template},
-    cost,
-    phone::{self, PhoneError},
     policy::{self, StrangerInvitation},
     provider::{FailureKind, ProviderError},
 };
-use crate::{AppContext, recipients::Profile};
+use crate::{
+    AppContext, billing as cost,
+    locale::phone::{self, PhoneError},
+    recipients::Profile,
+};
 
 /// Who a message is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -657,7 +659,7 @@ async fn lock_numbers(
     }
     let backend = txn.get_database_backend();
     if backend != DbBackend::Postgres {
-        return crate::sql::take_sqlite_write_lock(txn).await;
+        return crate::store::take_sqlite_write_lock(txn).await;
     }
     for phone in phones {
         txn.execute_raw(Statement::from_sql_and_values(
@@ -686,7 +688,7 @@ async fn promotions_per<'a>(
         return Ok(HashMap::new());
     }
     let backend = db.get_database_backend();
-    let param = |n: usize| crate::sql::placeholder(backend, n);
+    let param = |n: usize| crate::store::placeholder(backend, n);
     let list = (3..keys.len() + 3)
         .map(|n| format!("({})", param(n)))
         .collect::<Vec<_>>()
@@ -1032,7 +1034,7 @@ pub async fn record_sent_many<C: ConnectionTrait + TransactionTrait>(
         return Ok(0);
     }
     let backend = db.get_database_backend();
-    let param = |n: usize| crate::sql::placeholder(backend, n);
+    let param = |n: usize| crate::store::placeholder(backend, n);
     let mut values: Vec<sea_orm::Value> = vec![now.into()];
     let mut cases = String::new();
     let mut held = Vec::with_capacity(sent.len());

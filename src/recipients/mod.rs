@@ -16,7 +16,7 @@ use sea_orm::{
     sea_query::{Expr, OnConflict},
 };
 
-use crate::sms::phone::{self, PhoneError};
+use crate::locale::phone::{self, PhoneError};
 
 /// No prompt within this long of sign-up: let the user look around first.
 pub const PROMPT_GRACE_AFTER_SIGNUP: Duration = Duration::minutes(3);
@@ -197,7 +197,7 @@ pub async fn lock_rows<'a>(
 ) -> Result<(), DbErr> {
     let backend = txn.get_database_backend();
     if backend != sea_orm::DbBackend::Postgres {
-        return crate::sql::take_sqlite_write_lock(txn).await;
+        return crate::store::take_sqlite_write_lock(txn).await;
     }
     let mut users: Vec<&str> = users.collect();
     users.sort_unstable();
@@ -206,7 +206,7 @@ pub async fn lock_rows<'a>(
         return Ok(());
     }
     let list = (1..=users.len())
-        .map(|n| crate::sql::placeholder(backend, n))
+        .map(|n| crate::store::placeholder(backend, n))
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!(
