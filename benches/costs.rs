@@ -8,7 +8,7 @@
 //! log), then times a monthly report by day and by message type, median of 21 runs, beside the same
 //! sums grouped straight from the log.
 
-#[path = "support/mod.rs"]
+#[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::{sync::Arc, time::Instant};

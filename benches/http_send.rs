@@ -5,7 +5,7 @@
 //!
 //!   cargo bench --bench http_send          (BENCH_POSTGRES_URL adds PostgreSQL)
 
-#[path = "support/mod.rs"]
+#[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::{

@@ -11,7 +11,7 @@
 //! 3. Rate limit: SMS_RATE_LIMIT_MPS=50 for BENCH_RATE_SECONDS (20) with a full queue and two worker sets
 //!    (two instances on one database): achieved rate and the busiest one-second window.
 
-#[path = "support/mod.rs"]
+#[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::{

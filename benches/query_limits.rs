@@ -8,7 +8,7 @@
 //! 3. The latency of an ordinary `me` query: alone, while 8 clients keep sending the 27-fragment
 //!    document, and while 8 clients keep sending the largest document that is accepted (1,025 fields).
 
-#[path = "support/mod.rs"]
+#[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::{

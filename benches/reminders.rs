@@ -9,7 +9,7 @@
 //! battles (500 reminders). Printed: the first scan (finding and enqueuing what is due) and an immediate
 //! second scan (the same range read again; nothing new to send).
 
-#[path = "support/mod.rs"]
+#[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::{sync::Arc, time::Instant};

@@ -7,7 +7,7 @@
 //! 3. The latency of an unrelated `me` query over HTTP against the real server: alone (baseline), then
 //!    while 50 checks run in the same process.
 
-#[path = "support/mod.rs"]
+#[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::{sync::Arc, time::Instant};

@@ -7,7 +7,7 @@
 //! same run: the same 16 clients on `GET /healthz` (the HTTP floor of this machine) and the signature
 //! verification alone, in process.
 
-#[path = "support/mod.rs"]
+#[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::{

@@ -4,8 +4,10 @@ use sms_notify::auth::{JwtKeys, Role};
 
 use crate::{
     helpers::{Engine, TestApp, data, error_code, error_message},
-    storage_test,
+    storage_tests,
 };
+
+storage_tests!(roles_are_enforced, a_user_reads_only_their_own_recipient,);
 
 const ME: &str = "{ me { userId } }";
 
@@ -72,49 +74,60 @@ async fn tokens_with_unknown_roles_or_missing_claims_are_refused() {
     }
 }
 
-storage_test!(
-    async fn roles_are_enforced(engine) {
-        let app = TestApp::spawn(engine).await;
-        // The back end cannot act as a user...
-        let response = app.as_service(ME, json!({})).await;
-        assert_eq!(error_code(&response), "FORBIDDEN");
-        assert!(error_message(&response).contains("role user"));
-        // ...and a user cannot push facts about users.
-        let response = app
-            .as_user(
-                "u1",
-                r#"mutation { upsertRecipient(input: { userId: "u1", timezone: "UTC" }) { userId } }"#,
-                json!({}),
-            )
-            .await;
-        assert_eq!(error_code(&response), "FORBIDDEN");
-        let response = app
-            .graphql_as("ops", Role::Admin, r#"mutation { smsOptIn(action: OPT_IN) { userId } }"#, json!({}))
-            .await;
-        assert_eq!(error_code(&response), "FORBIDDEN");
-    }
-);
+async fn roles_are_enforced(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    // The back end cannot act as a user...
+    let response = app.as_service(ME, json!({})).await;
+    assert_eq!(error_code(&response), "FORBIDDEN");
+    assert!(error_message(&response).contains("role user"));
+    // ...and a user cannot push facts about users.
+    let response = app
+        .as_user(
+            "u1",
+            r#"mutation { upsertRecipient(input: { userId: "u1", timezone: "UTC" }) { userId } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&response), "FORBIDDEN");
+    let response = app
+        .graphql_as(
+            "ops",
+            Role::Admin,
+            r#"mutation { smsOptIn(action: OPT_IN) { userId } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&response), "FORBIDDEN");
+}
 
-storage_test!(
-    async fn a_user_reads_only_their_own_recipient(engine) {
-        let app = TestApp::spawn(engine).await;
-        let q = "query($id: ID!) { recipient(userId: $id) { userId phoneNumber } }";
-        data(&app.as_user("alice", r#"mutation { setPhoneNumber(phoneNumber: "212 555 1234") { userId } }"#, json!({})).await);
+async fn a_user_reads_only_their_own_recipient(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let q = "query($id: ID!) { recipient(userId: $id) { userId phoneNumber } }";
+    data(
+        &app.as_user(
+            "alice",
+            r#"mutation { setPhoneNumber(phoneNumber: "212 555 1234") { userId } }"#,
+            json!({}),
+        )
+        .await,
+    );
 
-        let own = app.as_user("alice", q, json!({ "id": "alice" })).await;
-        assert_eq!(data(&own)["recipient"]["phoneNumber"], "+12125551234");
+    let own = app.as_user("alice", q, json!({ "id": "alice" })).await;
+    assert_eq!(data(&own)["recipient"]["phoneNumber"], "+12125551234");
 
-        let other = app.as_user("bob", q, json!({ "id": "alice" })).await;
-        assert_eq!(error_code(&other), "FORBIDDEN");
-        assert!(other["data"].is_null(), "nothing of alice leaks: {other}");
+    let other = app.as_user("bob", q, json!({ "id": "alice" })).await;
+    assert_eq!(error_code(&other), "FORBIDDEN");
+    assert!(other["data"].is_null(), "nothing of alice leaks: {other}");
 
-        // The back end reads anyone, and is told when a user does not exist.
-        let by_service = app.as_service(q, json!({ "id": "alice" })).await;
-        assert_eq!(data(&by_service)["recipient"]["phoneNumber"], "+12125551234");
-        let missing = app.as_service(q, json!({ "id": "nobody" })).await;
-        assert_eq!(error_code(&missing), "NOT_FOUND");
-    }
-);
+    // The back end reads anyone, and is told when a user does not exist.
+    let by_service = app.as_service(q, json!({ "id": "alice" })).await;
+    assert_eq!(
+        data(&by_service)["recipient"]["phoneNumber"],
+        "+12125551234"
+    );
+    let missing = app.as_service(q, json!({ "id": "nobody" })).await;
+    assert_eq!(error_code(&missing), "NOT_FOUND");
+}
 
 #[test]
 fn the_token_command_prints_the_consoles_address() {

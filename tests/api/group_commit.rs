@@ -7,10 +7,16 @@ use sea_orm::{ConnectionTrait, EntityTrait, PaginatorTrait};
 use sms_notify::outbox::{self, SendError, SendRequest, Target, catalogue::Template};
 
 use crate::{
-    helpers::{TestApp, opted_in_user},
+    helpers::{Engine, TestApp, opted_in_user},
     pipeline::setup,
-    storage_test,
+    storage_tests,
 };
+
+storage_tests!(
+    each_caller_in_a_mixed_batch_gets_its_own_answer,
+    a_database_error_fails_its_batch_only,
+    without_group_commit_each_send_is_its_own_transaction,
+);
 
 fn text(user: &str, body: &str) -> SendRequest {
     SendRequest::new(
@@ -32,34 +38,64 @@ async fn with_window(engine: crate::helpers::Engine) -> TestApp {
     .0
 }
 
-storage_test!(
-    async fn each_caller_in_a_mixed_batch_gets_its_own_answer(engine) {
-        let app = with_window(engine).await;
-        opted_in_user(&app, "yes", "(212) 555-0001").await;
-        // A user with a verified number who never opted in.
-        opted_in_user(&app, "no", "(212) 555-0002").await;
-        data_mutation(&app, "no").await;
-        let (batches_before, _) = app.ctx.signals.group_commit.totals();
-        let mut repeat_a = text("yes", "Same key");
-        repeat_a.dedupe_key = Some("k-1".into());
-        let mut repeat_b = text("yes", "Same key, again");
-        repeat_b.dedupe_key = Some("k-1".into());
-        let requests = vec![text("yes", "Hello"), text("yes", "   "), text("no", "Hi"), repeat_a, repeat_b, text("ghost", "Boo")];
-        let answers = futures::future::join_all(requests.into_iter().map(|r| outbox::enqueue(&app.ctx, r))).await;
-        let (batches_after, _) = app.ctx.signals.group_commit.totals();
-        assert_eq!(batches_after - batches_before, 1, "one transaction for all six");
-        let valid = answers[0].as_ref().expect("valid");
-        assert_eq!((valid.status, valid.body.as_str()), (SmsStatus::Pending, "Hello\nReply STOP to unsubscribe."));
-        assert!(matches!(answers[1], Err(SendError::EmptyBody)), "{:?}", answers[1]);
-        let blocked = answers[2].as_ref().expect("blocked is an answer");
-        assert_eq!((blocked.status, blocked.blocked_reason.as_deref()), (SmsStatus::Blocked, Some("sms_disabled")));
-        let (a, b) = (answers[3].as_ref().expect("first"), answers[4].as_ref().expect("repeat"));
-        assert_eq!(a.id, b.id, "one row for one key");
-        assert_eq!(b.body, "Same key\nReply STOP to unsubscribe.");
-        assert!(matches!(&answers[5], Err(SendError::UnknownUser(u)) if u == "ghost"), "{:?}", answers[5]);
-        assert_eq!(sms_log::Entity::find().count(&app.db).await.expect("count") as usize, 3 + verification_texts(&app).await);
-    }
-);
+async fn each_caller_in_a_mixed_batch_gets_its_own_answer(engine: Engine) {
+    let app = with_window(engine).await;
+    opted_in_user(&app, "yes", "(212) 555-0001").await;
+    // A user with a verified number who never opted in.
+    opted_in_user(&app, "no", "(212) 555-0002").await;
+    data_mutation(&app, "no").await;
+    let (batches_before, _) = app.ctx.signals.group_commit.totals();
+    let mut repeat_a = text("yes", "Same key");
+    repeat_a.dedupe_key = Some("k-1".into());
+    let mut repeat_b = text("yes", "Same key, again");
+    repeat_b.dedupe_key = Some("k-1".into());
+    let requests = vec![
+        text("yes", "Hello"),
+        text("yes", "   "),
+        text("no", "Hi"),
+        repeat_a,
+        repeat_b,
+        text("ghost", "Boo"),
+    ];
+    let answers =
+        futures::future::join_all(requests.into_iter().map(|r| outbox::enqueue(&app.ctx, r))).await;
+    let (batches_after, _) = app.ctx.signals.group_commit.totals();
+    assert_eq!(
+        batches_after - batches_before,
+        1,
+        "one transaction for all six"
+    );
+    let valid = answers[0].as_ref().expect("valid");
+    assert_eq!(
+        (valid.status, valid.body.as_str()),
+        (SmsStatus::Pending, "Hello\nReply STOP to unsubscribe.")
+    );
+    assert!(
+        matches!(answers[1], Err(SendError::EmptyBody)),
+        "{:?}",
+        answers[1]
+    );
+    let blocked = answers[2].as_ref().expect("blocked is an answer");
+    assert_eq!(
+        (blocked.status, blocked.blocked_reason.as_deref()),
+        (SmsStatus::Blocked, Some("sms_disabled"))
+    );
+    let (a, b) = (
+        answers[3].as_ref().expect("first"),
+        answers[4].as_ref().expect("repeat"),
+    );
+    assert_eq!(a.id, b.id, "one row for one key");
+    assert_eq!(b.body, "Same key\nReply STOP to unsubscribe.");
+    assert!(
+        matches!(&answers[5], Err(SendError::UnknownUser(u)) if u == "ghost"),
+        "{:?}",
+        answers[5]
+    );
+    assert_eq!(
+        sms_log::Entity::find().count(&app.db).await.expect("count") as usize,
+        3 + verification_texts(&app).await
+    );
+}
 
 /// Turns the user's master switch off (they never gave consent).
 async fn data_mutation(app: &TestApp, user: &str) {
@@ -83,29 +119,54 @@ async fn verification_texts(app: &TestApp) -> usize {
         .count()
 }
 
-storage_test!(
-    async fn a_database_error_fails_its_batch_only(engine) {
-        let app = with_window(engine).await;
-        opted_in_user(&app, "yes", "(212) 555-0001").await;
-        let before = sms_log::Entity::find().count(&app.db).await.expect("count");
-        // The rollup table goes away for a moment: the batch cannot commit.
-        app.db.execute_unprepared("ALTER TABLE cost_rollup RENAME TO cost_rollup_away").await.expect("rename");
-        let failed = futures::future::join_all((0..5).map(|i| outbox::enqueue(&app.ctx, text("yes", &format!("lost {i}"))))).await;
-        assert!(failed.iter().all(|a| matches!(a, Err(SendError::Db(_)))), "{failed:?}");
-        assert_eq!(sms_log::Entity::find().count(&app.db).await.expect("count"), before, "nothing half written");
-        app.db.execute_unprepared("ALTER TABLE cost_rollup_away RENAME TO cost_rollup").await.expect("rename back");
-        let next = futures::future::join_all((0..5).map(|i| outbox::enqueue(&app.ctx, text("yes", &format!("kept {i}"))))).await;
-        assert!(next.iter().all(|a| a.as_ref().is_ok_and(|r| r.status == SmsStatus::Pending)), "{next:?}");
-        assert_eq!(sms_log::Entity::find().count(&app.db).await.expect("count"), before + 5);
-    }
-);
+async fn a_database_error_fails_its_batch_only(engine: Engine) {
+    let app = with_window(engine).await;
+    opted_in_user(&app, "yes", "(212) 555-0001").await;
+    let before = sms_log::Entity::find().count(&app.db).await.expect("count");
+    // The rollup table goes away for a moment: the batch cannot commit.
+    app.db
+        .execute_unprepared("ALTER TABLE cost_rollup RENAME TO cost_rollup_away")
+        .await
+        .expect("rename");
+    let failed = futures::future::join_all(
+        (0..5).map(|i| outbox::enqueue(&app.ctx, text("yes", &format!("lost {i}")))),
+    )
+    .await;
+    assert!(
+        failed.iter().all(|a| matches!(a, Err(SendError::Db(_)))),
+        "{failed:?}"
+    );
+    assert_eq!(
+        sms_log::Entity::find().count(&app.db).await.expect("count"),
+        before,
+        "nothing half written"
+    );
+    app.db
+        .execute_unprepared("ALTER TABLE cost_rollup_away RENAME TO cost_rollup")
+        .await
+        .expect("rename back");
+    let next = futures::future::join_all(
+        (0..5).map(|i| outbox::enqueue(&app.ctx, text("yes", &format!("kept {i}")))),
+    )
+    .await;
+    assert!(
+        next.iter()
+            .all(|a| a.as_ref().is_ok_and(|r| r.status == SmsStatus::Pending)),
+        "{next:?}"
+    );
+    assert_eq!(
+        sms_log::Entity::find().count(&app.db).await.expect("count"),
+        before + 5
+    );
+}
 
-storage_test!(
-    async fn without_group_commit_each_send_is_its_own_transaction(engine) {
-        let app = setup(engine, |c| c.sms.group_commit = false).await.0;
-        opted_in_user(&app, "yes", "(212) 555-0001").await;
-        let answers = futures::future::join_all((0..5).map(|i| outbox::enqueue(&app.ctx, text("yes", &format!("solo {i}"))))).await;
-        assert!(answers.iter().all(|a| a.is_ok()));
-        assert_eq!(app.ctx.signals.group_commit.totals(), (0, 0));
-    }
-);
+async fn without_group_commit_each_send_is_its_own_transaction(engine: Engine) {
+    let app = setup(engine, |c| c.sms.group_commit = false).await.0;
+    opted_in_user(&app, "yes", "(212) 555-0001").await;
+    let answers = futures::future::join_all(
+        (0..5).map(|i| outbox::enqueue(&app.ctx, text("yes", &format!("solo {i}")))),
+    )
+    .await;
+    assert!(answers.iter().all(|a| a.is_ok()));
+    assert_eq!(app.ctx.signals.group_commit.totals(), (0, 0));
+}

@@ -12,7 +12,7 @@ use sms_notify::{
 };
 use tokio_util::sync::CancellationToken;
 
-use crate::postgres;
+use crate::support::postgres;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
@@ -20,29 +20,27 @@ pub enum Engine {
     Postgres,
 }
 
-/// Runs a test body once on SQLite and once on PostgreSQL:
-/// `storage_test!(async fn name(engine) { let app = TestApp::spawn(engine).await; ... });`
+/// Runs each listed `async fn name(engine: Engine)` once on SQLite and once on PostgreSQL, as the tests
+/// `name::sqlite` and `name::postgres`. The bodies are plain functions beside the list, so `rustfmt`
+/// formats them: `storage_tests!(first_test, second_test);`
 #[macro_export]
-macro_rules! storage_test {
-    (async fn $name:ident($engine:ident) $body:block) => {
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
+macro_rules! storage_tests {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::helpers::Engine::Sqlite).await
+                }
 
-            async fn run($engine: $crate::helpers::Engine) $body
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                run($crate::helpers::Engine::Sqlite).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                if $crate::helpers::postgres_ready() {
-                    run($crate::helpers::Engine::Postgres).await
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if $crate::helpers::postgres_ready() {
+                        super::$name($crate::helpers::Engine::Postgres).await
+                    }
                 }
             }
-        }
+        )+
     };
 }
 

@@ -1,8 +1,10 @@
 //! Integration tests: the real server over HTTP, on SQLite and PostgreSQL.
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod aws_stub;
 mod helpers;
-mod postgres;
 
 mod auth;
 mod aws;

@@ -23,10 +23,23 @@ use sms_notify::{Clock as _, inbound::sns::SnsConfig};
 
 use crate::{
     aws_stub::AwsStub,
-    helpers::{TestApp, data, error_code, opted_in_user},
+    helpers::{Engine, TestApp, data, error_code, opted_in_user},
     pipeline::{row, setup},
-    storage_test,
+    storage_tests,
 };
+
+storage_tests!(
+    a_subscription_is_confirmed_on_an_sns_host_only,
+    delivery_events_settle_messages_and_correct_costs,
+    a_final_failure_is_undelivered_with_the_carriers_reason,
+    stop_in_any_spelling_revokes_consent_and_cancels_promotions,
+    start_resubscribes_and_help_is_answered_when_self_managed,
+    aws_managed_keywords_are_only_recorded,
+    every_refusal_writes_nothing,
+    certificates_over_http_are_refused_unless_allowed,
+    texts_without_a_final_receipt_become_unknown_after_72_hours,
+    the_console_provider_reports_each_text_delivered,
+);
 
 pub const EVENTS: &str = "arn:aws:sns:us-east-1:123456789012:sms-events";
 pub const INBOUND: &str = "arn:aws:sns:us-east-1:123456789012:sms-inbound";
@@ -238,252 +251,567 @@ async fn log(app: &TestApp, id: i64) -> Value {
     data(&app.as_service(LOG, json!({ "id": id.to_string() })).await)["smsLog"].clone()
 }
 
-storage_test!(
-    async fn a_subscription_is_confirmed_on_an_sns_host_only(engine) {
-        let (app, _stub, signer) = setup_signed(engine, |_| {}).await;
-        let confirmation = |url: String| {
-            let mut e = json!({
-                "Type": "SubscriptionConfirmation", "MessageId": uuid::Uuid::new_v4().to_string(), "Token": "2336412f37",
-                "TopicArn": EVENTS, "Message": "You have chosen to subscribe to the topic. To confirm, visit the SubscribeURL.",
-                "SubscribeURL": url, "Timestamp": app.clock.now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-                "SignatureVersion": "1", "SigningCertURL": signer.cert_url(),
-            });
-            signer.sign(&mut e);
-            e.to_string()
-        };
-        let (status, body) = post(&app, confirmation(format!("{}/confirm", signer.base))).await;
-        assert_eq!((status, body["status"].as_str()), (200, Some("subscription confirmed")), "{body}");
-        assert_eq!(signer.confirmations.load(Ordering::SeqCst), 1);
-        // A SubscribeURL elsewhere is never fetched, even signed.
-        let (status, _) = post(&app, confirmation("http://198.51.100.7/confirm".into())).await;
-        assert_eq!(status, 403);
-        assert_eq!(signer.confirmations.load(Ordering::SeqCst), 1);
-    }
-);
+async fn a_subscription_is_confirmed_on_an_sns_host_only(engine: Engine) {
+    let (app, _stub, signer) = setup_signed(engine, |_| {}).await;
+    let confirmation = |url: String| {
+        let mut e = json!({
+            "Type": "SubscriptionConfirmation", "MessageId": uuid::Uuid::new_v4().to_string(), "Token": "2336412f37",
+            "TopicArn": EVENTS, "Message": "You have chosen to subscribe to the topic. To confirm, visit the SubscribeURL.",
+            "SubscribeURL": url, "Timestamp": app.clock.now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+            "SignatureVersion": "1", "SigningCertURL": signer.cert_url(),
+        });
+        signer.sign(&mut e);
+        e.to_string()
+    };
+    let (status, body) = post(&app, confirmation(format!("{}/confirm", signer.base))).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("subscription confirmed")),
+        "{body}"
+    );
+    assert_eq!(signer.confirmations.load(Ordering::SeqCst), 1);
+    // A SubscribeURL elsewhere is never fetched, even signed.
+    let (status, _) = post(&app, confirmation("http://198.51.100.7/confirm".into())).await;
+    assert_eq!(status, 403);
+    assert_eq!(signer.confirmations.load(Ordering::SeqCst), 1);
+}
 
-storage_test!(
-    async fn delivery_events_settle_messages_and_correct_costs(engine) {
-        let (app, _stub, signer) = setup_signed(engine, |_| {}).await;
-        opted_in_user(&app, "u1", "(212) 555-0001").await;
-        let (id, provider_id) = sent_promo(&app, "u1").await;
-        let now = app.clock.now();
-        let costs = || async {
-            data(&app.as_graphql_admin("query($f: DateTime!, $t: DateTime!) { smsCosts(from: $f, to: $t) { totalCost estimatedCost monthToDate } }",
-                json!({ "f": "2026-03-01T00:00:00Z", "t": "2026-04-01T00:00:00Z" })).await)["smsCosts"].clone()
-        };
-        let before = costs().await;
-        // Queued, then delivered with AWS's price: the cost becomes what AWS charged.
-        let queued = signer.notification(EVENTS, &delivery(&provider_id, "TEXT_QUEUED", false, None, now), now);
-        assert_eq!(post(&app, queued.to_string()).await.0, 200);
-        let delivered = signer.notification(EVENTS, &delivery(&provider_id, "TEXT_DELIVERED", true, Some(0.00581), now + Duration::seconds(3)), now);
-        let (status, body) = post(&app, delivered.to_string()).await;
-        assert_eq!((status, body["status"].as_str()), (200, Some("delivery event recorded")));
-        let settled = log(&app, id).await;
-        assert_eq!((settled["status"].as_str(), settled["cost"].as_str(), settled["estimatedCost"].as_str(), settled["costIsActual"].as_bool()),
-            (Some("DELIVERED"), Some("0.00581"), Some("0.0075"), Some(true)), "{settled}");
-        assert_eq!(settled["events"].as_array().map(Vec::len), Some(2));
-        assert_eq!(settled["events"][1]["price"], "0.00581");
-        assert_eq!(settled["deliveredAt"], (now + Duration::seconds(3)).to_rfc3339());
-        // smsCosts: the month and the report moved by the difference, and nothing is an estimate now.
-        let after = costs().await;
-        assert_eq!((before["totalCost"].as_str(), before["estimatedCost"].as_str()), (Some("0.0075"), Some("0.0075")));
-        assert_eq!((after["totalCost"].as_str(), after["estimatedCost"].as_str(), after["monthToDate"].as_str()), (Some("0.00581"), Some("0"), Some("0.00581")), "{after}");
-        // SNS delivers at least once: the same message again changes nothing.
-        let (status, body) = post(&app, delivered.to_string()).await;
-        assert_eq!((status, body["status"].as_str()), (200, Some("already handled")));
-        assert_eq!(log(&app, id).await["events"].as_array().map(Vec::len), Some(2));
-        // A late intermediate event is kept in the history but never moves a final state back.
-        let late = signer.notification(EVENTS, &delivery(&provider_id, "TEXT_PENDING", false, None, now + Duration::seconds(1)), now);
-        assert_eq!(post(&app, late.to_string()).await.0, 200);
-        let after_late = log(&app, id).await;
-        assert_eq!((after_late["status"].as_str(), after_late["events"].as_array().map(Vec::len)), (Some("DELIVERED"), Some(3)));
-        // A second price (another final event) does not change the cost again.
-        let again = signer.notification(EVENTS, &delivery(&provider_id, "TEXT_DELIVERED", true, Some(0.02), now), now);
-        assert_eq!(post(&app, again.to_string()).await.0, 200);
-        assert_eq!(log(&app, id).await["cost"], "0.00581");
-        assert_eq!(costs().await["totalCost"], "0.00581");
-    }
-);
+async fn delivery_events_settle_messages_and_correct_costs(engine: Engine) {
+    let (app, _stub, signer) = setup_signed(engine, |_| {}).await;
+    opted_in_user(&app, "u1", "(212) 555-0001").await;
+    let (id, provider_id) = sent_promo(&app, "u1").await;
+    let now = app.clock.now();
+    let costs = || async {
+        data(&app.as_graphql_admin("query($f: DateTime!, $t: DateTime!) { smsCosts(from: $f, to: $t) { totalCost estimatedCost monthToDate } }",
+            json!({ "f": "2026-03-01T00:00:00Z", "t": "2026-04-01T00:00:00Z" })).await)["smsCosts"].clone()
+    };
+    let before = costs().await;
+    // Queued, then delivered with AWS's price: the cost becomes what AWS charged.
+    let queued = signer.notification(
+        EVENTS,
+        &delivery(&provider_id, "TEXT_QUEUED", false, None, now),
+        now,
+    );
+    assert_eq!(post(&app, queued.to_string()).await.0, 200);
+    let delivered = signer.notification(
+        EVENTS,
+        &delivery(
+            &provider_id,
+            "TEXT_DELIVERED",
+            true,
+            Some(0.00581),
+            now + Duration::seconds(3),
+        ),
+        now,
+    );
+    let (status, body) = post(&app, delivered.to_string()).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("delivery event recorded"))
+    );
+    let settled = log(&app, id).await;
+    assert_eq!(
+        (
+            settled["status"].as_str(),
+            settled["cost"].as_str(),
+            settled["estimatedCost"].as_str(),
+            settled["costIsActual"].as_bool()
+        ),
+        (
+            Some("DELIVERED"),
+            Some("0.00581"),
+            Some("0.0075"),
+            Some(true)
+        ),
+        "{settled}"
+    );
+    assert_eq!(settled["events"].as_array().map(Vec::len), Some(2));
+    assert_eq!(settled["events"][1]["price"], "0.00581");
+    assert_eq!(
+        settled["deliveredAt"],
+        (now + Duration::seconds(3)).to_rfc3339()
+    );
+    // smsCosts: the month and the report moved by the difference, and nothing is an estimate now.
+    let after = costs().await;
+    assert_eq!(
+        (
+            before["totalCost"].as_str(),
+            before["estimatedCost"].as_str()
+        ),
+        (Some("0.0075"), Some("0.0075"))
+    );
+    assert_eq!(
+        (
+            after["totalCost"].as_str(),
+            after["estimatedCost"].as_str(),
+            after["monthToDate"].as_str()
+        ),
+        (Some("0.00581"), Some("0"), Some("0.00581")),
+        "{after}"
+    );
+    // SNS delivers at least once: the same message again changes nothing.
+    let (status, body) = post(&app, delivered.to_string()).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("already handled"))
+    );
+    assert_eq!(
+        log(&app, id).await["events"].as_array().map(Vec::len),
+        Some(2)
+    );
+    // A late intermediate event is kept in the history but never moves a final state back.
+    let late = signer.notification(
+        EVENTS,
+        &delivery(
+            &provider_id,
+            "TEXT_PENDING",
+            false,
+            None,
+            now + Duration::seconds(1),
+        ),
+        now,
+    );
+    assert_eq!(post(&app, late.to_string()).await.0, 200);
+    let after_late = log(&app, id).await;
+    assert_eq!(
+        (
+            after_late["status"].as_str(),
+            after_late["events"].as_array().map(Vec::len)
+        ),
+        (Some("DELIVERED"), Some(3))
+    );
+    // A second price (another final event) does not change the cost again.
+    let again = signer.notification(
+        EVENTS,
+        &delivery(&provider_id, "TEXT_DELIVERED", true, Some(0.02), now),
+        now,
+    );
+    assert_eq!(post(&app, again.to_string()).await.0, 200);
+    assert_eq!(log(&app, id).await["cost"], "0.00581");
+    assert_eq!(costs().await["totalCost"], "0.00581");
+}
 
-storage_test!(
-    async fn a_final_failure_is_undelivered_with_the_carriers_reason(engine) {
-        let (app, _stub, signer) = setup_signed(engine, |_| {}).await;
-        opted_in_user(&app, "u1", "(212) 555-0001").await;
-        let (id, provider_id) = sent_promo(&app, "u1").await;
-        let now = app.clock.now();
-        let failed = signer.notification(EVENTS, &delivery(&provider_id, "TEXT_CARRIER_UNREACHABLE", true, Some(0.00581), now), now);
-        assert_eq!(post(&app, failed.to_string()).await.0, 200);
-        let settled = log(&app, id).await;
-        assert_eq!((settled["status"].as_str(), settled["errorCode"].as_str()), (Some("UNDELIVERED"), Some("TEXT_CARRIER_UNREACHABLE")), "{settled}");
-        // An event for a message the service never sent is kept, unmatched.
-        let stranger = signer.notification(EVENTS, &delivery("not-ours", "TEXT_DELIVERED", true, None, now), now);
-        assert_eq!(post(&app, stranger.to_string()).await.0, 200);
-        assert_eq!(counts(&app).await[0], 2);
-    }
-);
+async fn a_final_failure_is_undelivered_with_the_carriers_reason(engine: Engine) {
+    let (app, _stub, signer) = setup_signed(engine, |_| {}).await;
+    opted_in_user(&app, "u1", "(212) 555-0001").await;
+    let (id, provider_id) = sent_promo(&app, "u1").await;
+    let now = app.clock.now();
+    let failed = signer.notification(
+        EVENTS,
+        &delivery(
+            &provider_id,
+            "TEXT_CARRIER_UNREACHABLE",
+            true,
+            Some(0.00581),
+            now,
+        ),
+        now,
+    );
+    assert_eq!(post(&app, failed.to_string()).await.0, 200);
+    let settled = log(&app, id).await;
+    assert_eq!(
+        (settled["status"].as_str(), settled["errorCode"].as_str()),
+        (Some("UNDELIVERED"), Some("TEXT_CARRIER_UNREACHABLE")),
+        "{settled}"
+    );
+    // An event for a message the service never sent is kept, unmatched.
+    let stranger = signer.notification(
+        EVENTS,
+        &delivery("not-ours", "TEXT_DELIVERED", true, None, now),
+        now,
+    );
+    assert_eq!(post(&app, stranger.to_string()).await.0, 200);
+    assert_eq!(counts(&app).await[0], 2);
+}
 
-storage_test!(
-    async fn stop_in_any_spelling_revokes_consent_and_cancels_promotions(engine) {
-        let (app, _stub, signer) = setup_signed(engine, |c| c.costs.user_daily_limit = 100).await;
-        let now = app.clock.now();
-        for (n, word) in ["STOP", "stop", " Stop! ", "UNSUBSCRIBE", "cancel", "End.", "QUIT", "revoke", "optout", "Opt out", "STOPALL"].iter().enumerate() {
-            let user = format!("u{n}");
-            let number = format!("+1212555{:04}", 100 + n);
-            opted_in_user(&app, &user, &number).await;
-            // A promotion waiting for its turn (no worker runs here).
-            let pending = app.as_service("mutation($i: SendSmsInput!) { sendSms(input: $i) { id status } }", json!({ "i": { "userId": user, "body": "Tonight's battle" } })).await;
-            let pending_id: i64 = data(&pending)["sendSms"]["id"].as_str().expect("id").parse().expect("n");
-            let (status, _) = post(&app, signer.notification(INBOUND, &reply(&number, word), now).to_string()).await;
-            assert_eq!(status, 200, "{word}");
-            // The number is on the list, the user's consent is revoked by keyword, the promotion cancelled.
-            let me = data(&app.as_user(&user, "{ me { allowSmsInvitations preferences { hasConsent } } }", json!({})).await)["me"].clone();
-            assert_eq!(me["preferences"]["hasConsent"], false, "{word}: {me}");
-            let cancelled = row(&app, pending_id).await;
-            assert_eq!((cancelled.status, cancelled.blocked_reason.as_deref(), cancelled.cost_micros), (sms_log::SmsStatus::Blocked, Some("opted_out"), None), "{word}");
-            let event = entity::consent_events::Entity::find().all(&app.db).await.expect("q").into_iter()
-                .rfind(|e| e.user_id == user).expect("a consent event");
-            assert_eq!((event.action, event.method, event.occurred_at), (entity::consent_events::ConsentAction::Revoked, entity::sms_preferences::ConsentMethod::SmsKeyword, now), "{word}");
-            // A new promotion is blocked.
-            let next = app.as_service("mutation($i: SendSmsInput!) { sendSms(input: $i) { status blockedReason } }", json!({ "i": { "userId": user, "body": "Again?" } })).await;
-            assert_eq!(data(&next)["sendSms"]["blockedReason"], "opted_out", "{word}");
-        }
-        // The budget got the cancelled promotions back.
-        let month = entity::spend_months::Entity::find_by_id("2026-03").one(&app.db).await.expect("q").expect("row");
-        assert_eq!(month.reserved_micros, 0);
-        // "Stop sending so many" is not a keyword: stored, nothing else.
-        opted_in_user(&app, "chatty", "(212) 555-0300").await;
-        assert_eq!(post(&app, signer.notification(INBOUND, &reply("+12125550300", "Stop sending so many"), now).to_string()).await.0, 200);
-        let me = data(&app.as_user("chatty", "{ me { preferences { hasConsent } } }", json!({})).await)["me"].clone();
-        assert_eq!(me["preferences"]["hasConsent"], true);
-        let replies = data(&app.as_graphql_admin("{ smsReplies(fromPhone: \"(212) 555-0300\") { edges { node { fromPhone body keyword } } } }", json!({})).await)["smsReplies"].clone();
-        assert_eq!(replies["edges"][0]["node"], json!({ "fromPhone": "+12125550300", "body": "Stop sending so many", "keyword": "NONE" }));
-        assert_eq!(error_code(&app.as_user("chatty", "{ smsReplies { edges { node { body } } } }", json!({})).await), "FORBIDDEN");
-    }
-);
-
-storage_test!(
-    async fn start_resubscribes_and_help_is_answered_when_self_managed(engine) {
-        let (app, _stub, signer) = setup_signed(engine, |c| c.sms.self_managed_opt_outs = true).await;
-        opted_in_user(&app, "u1", "(212) 555-0001").await;
-        let now = app.clock.now();
-        let number = "+12125550001";
-        assert_eq!(post(&app, signer.notification(INBOUND, &reply(number, "STOP"), now).to_string()).await.0, 200);
-        // One confirmation goes to the number that just opted out, transactional.
-        let answers = || async {
-            sms_log::Entity::find().all(&app.db).await.expect("q").into_iter().filter(|r| r.to_phone == number && !r.promotional).collect::<Vec<_>>()
-        };
-        let first = answers().await;
-        assert_eq!(first.len(), 1);
-        assert!(first[0].body.contains("unsubscribed") && first[0].status == sms_log::SmsStatus::Pending, "{:?}", first[0]);
-        // START: off the list, consent again (the master switch is on), promotions go again.
-        assert_eq!(post(&app, signer.notification(INBOUND, &reply(number, "Start"), now).to_string()).await.0, 200);
-        assert_eq!(opt_outs::Entity::find_by_id(number.to_owned()).one(&app.db).await.expect("q"), None);
-        let me = data(&app.as_user("u1", "{ me { preferences { hasConsent consentMethod } } }", json!({})).await)["me"].clone();
-        assert_eq!(me["preferences"], json!({ "hasConsent": true, "consentMethod": "SMS_KEYWORD" }));
-        let promo = app.as_service("mutation($i: SendSmsInput!) { sendSms(input: $i) { status } }", json!({ "i": { "userId": "u1", "body": "Welcome back" } })).await;
-        assert_eq!(data(&promo)["sendSms"]["status"], "PENDING");
-        // HELP: the help text, with the contact and the required words.
-        assert_eq!(post(&app, signer.notification(INBOUND, &reply(number, "help"), now).to_string()).await.0, 200);
-        let all = answers().await;
-        assert_eq!(all.len(), 3, "{all:?}");
-        let help = &all[2].body;
-        assert!(help.contains("AllThrive") && help.contains("Msg & data rates may apply. Reply STOP to cancel.") && help.contains("/help"), "{help}");
-    }
-);
-
-storage_test!(
-    async fn aws_managed_keywords_are_only_recorded(engine) {
-        let (app, _stub, signer) = setup_signed(engine, |_| {}).await;
-        opted_in_user(&app, "u1", "(212) 555-0001").await;
-        let now = app.clock.now();
-        for word in ["STOP", "HELP", "START"] {
-            assert_eq!(post(&app, signer.notification(INBOUND, &reply("+12125550001", word), now).to_string()).await.0, 200);
-        }
-        let texts = sms_log::Entity::find().all(&app.db).await.expect("q");
-        assert!(texts.iter().all(|r| r.message_type == sms_log::MessageType::PhoneVerification), "no answers: {texts:?}");
-        assert_eq!(counts(&app).await[1], 3);
-    }
-);
-
-storage_test!(
-    async fn every_refusal_writes_nothing(engine) {
-        let (app, _stub, signer) = setup_signed(engine, |_| {}).await;
-        opted_in_user(&app, "u1", "(212) 555-0001").await;
-        let now = app.clock.now();
-        let stop = || signer.notification(INBOUND, &reply("+12125550001", "STOP"), now);
-        let before = counts(&app).await;
-        let mut cases: Vec<(&str, String, u16)> = Vec::new();
-        let mut wrong = stop();
-        wrong["Signature"] = base64::engine::general_purpose::STANDARD.encode([7u8; 256]).into();
-        cases.push(("wrong signature", wrong.to_string(), 403));
-        let mut tampered = stop();
-        tampered["Message"] = reply("+12125559999", "STOP").to_string().into();
-        cases.push(("tampered Message", tampered.to_string(), 403));
-        let mut elsewhere = stop();
-        elsewhere["SigningCertURL"] = "https://sns.us-east-1.amazonaws.com.attacker.example/cert.pem".into();
-        cases.push(("certificate on another host", elsewhere.to_string(), 403));
-        let mut unknown = signer.notification("arn:aws:sns:us-east-1:123456789012:someone-else", &reply("+12125550001", "STOP"), now);
-        signer.sign(&mut unknown);
-        cases.push(("unknown topic", unknown.to_string(), 403));
-        let stale = signer.notification(INBOUND, &reply("+12125550001", "STOP"), now - Duration::minutes(61));
-        cases.push(("stale timestamp", stale.to_string(), 403));
-        cases.push(("not JSON", "Type=Notification&Message=STOP".into(), 400));
-        cases.push(("JSON, not an envelope", json!({ "hello": "world" }).to_string(), 400));
-        let mut huge = stop();
-        huge["Message"] = "x".repeat(70 * 1024).into();
-        cases.push(("body over the limit", huge.to_string(), 413));
-        for (what, body, expected) in cases {
-            assert_eq!(post(&app, body).await.0, expected, "{what}");
-        }
-        assert_eq!(counts(&app).await, before, "nothing written");
-        let me = data(&app.as_user("u1", "{ me { preferences { hasConsent } } }", json!({})).await)["me"].clone();
-        assert_eq!(me["preferences"]["hasConsent"], true);
-    }
-);
-
-storage_test!(
-    async fn certificates_over_http_are_refused_unless_allowed(engine) {
-        let (app, _stub, signer) = setup_signed(engine, |c| c.sns.cert_allow_http = false).await;
-        let now = app.clock.now();
-        let (status, body) = post(&app, signer.notification(INBOUND, &reply("+12125550001", "STOP"), now).to_string()).await;
-        assert_eq!(status, 403, "{body}");
-        assert_eq!(counts(&app).await, [0, 0, 0, 0]);
-    }
-);
-
-storage_test!(
-    async fn texts_without_a_final_receipt_become_unknown_after_72_hours(engine) {
-        let (app, _stub, _signer) = setup_signed(engine, |_| {}).await;
-        opted_in_user(&app, "u1", "(212) 555-0001").await;
-        let (old, _) = sent_promo(&app, "u1").await;
-        app.clock.advance(Duration::hours(71));
-        let (fresh, _) = sent_promo(&app, "u1").await;
-        app.clock.advance(Duration::hours(2));
-        assert_eq!(sms_notify::inbound::receipts::reconcile(&app.ctx).await.expect("reconciled"), 1);
-        assert_eq!(row(&app, old).await.status, sms_log::SmsStatus::Unknown);
-        assert_eq!(row(&app, fresh).await.status, sms_log::SmsStatus::Sent);
-        let listed = data(&app.as_service("{ smsLogs(filter: { status: UNKNOWN }) { edges { node { id } } } }", json!({})).await)["smsLogs"].clone();
-        assert_eq!(listed["edges"].as_array().map(Vec::len), Some(1));
-    }
-);
-
-storage_test!(
-    async fn the_console_provider_reports_each_text_delivered(engine) {
-        let app = TestApp::spawn_custom(
-            engine,
-            |c| c.sms.workers = 0,
-            |_| Some(Arc::new(sms_notify::outbox::provider::ConsoleProvider) as Arc<dyn sms_notify::outbox::provider::SmsProvider>),
+async fn stop_in_any_spelling_revokes_consent_and_cancels_promotions(engine: Engine) {
+    let (app, _stub, signer) = setup_signed(engine, |c| c.costs.user_daily_limit = 100).await;
+    let now = app.clock.now();
+    for (n, word) in [
+        "STOP",
+        "stop",
+        " Stop! ",
+        "UNSUBSCRIBE",
+        "cancel",
+        "End.",
+        "QUIT",
+        "revoke",
+        "optout",
+        "Opt out",
+        "STOPALL",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let user = format!("u{n}");
+        let number = format!("+1212555{:04}", 100 + n);
+        opted_in_user(&app, &user, &number).await;
+        // A promotion waiting for its turn (no worker runs here).
+        let pending = app
+            .as_service(
+                "mutation($i: SendSmsInput!) { sendSms(input: $i) { id status } }",
+                json!({ "i": { "userId": user, "body": "Tonight's battle" } }),
+            )
+            .await;
+        let pending_id: i64 = data(&pending)["sendSms"]["id"]
+            .as_str()
+            .expect("id")
+            .parse()
+            .expect("n");
+        let (status, _) = post(
+            &app,
+            signer
+                .notification(INBOUND, &reply(&number, word), now)
+                .to_string(),
         )
         .await;
-        opted_in_user(&app, "u1", "(212) 555-0001").await;
-        let sent = app.as_service("mutation($i: SendSmsInput!) { sendSms(input: $i) { id } }", json!({ "i": { "userId": "u1", "body": "Hello" } })).await;
-        let id: i64 = data(&sent)["sendSms"]["id"].as_str().expect("id").parse().expect("n");
-        app.run_outbox().await;
-        let settled = log(&app, id).await;
-        assert_eq!((settled["status"].as_str(), settled["events"][0]["eventType"].as_str()), (Some("DELIVERED"), Some("TEXT_DELIVERED")), "{settled}");
-        assert_eq!((settled["cost"].as_str(), settled["costIsActual"].as_bool()), (Some("0.0075"), Some(false)));
+        assert_eq!(status, 200, "{word}");
+        // The number is on the list, the user's consent is revoked by keyword, the promotion cancelled.
+        let me = data(
+            &app.as_user(
+                &user,
+                "{ me { allowSmsInvitations preferences { hasConsent } } }",
+                json!({}),
+            )
+            .await,
+        )["me"]
+            .clone();
+        assert_eq!(me["preferences"]["hasConsent"], false, "{word}: {me}");
+        let cancelled = row(&app, pending_id).await;
+        assert_eq!(
+            (
+                cancelled.status,
+                cancelled.blocked_reason.as_deref(),
+                cancelled.cost_micros
+            ),
+            (sms_log::SmsStatus::Blocked, Some("opted_out"), None),
+            "{word}"
+        );
+        let event = entity::consent_events::Entity::find()
+            .all(&app.db)
+            .await
+            .expect("q")
+            .into_iter()
+            .rfind(|e| e.user_id == user)
+            .expect("a consent event");
+        assert_eq!(
+            (event.action, event.method, event.occurred_at),
+            (
+                entity::consent_events::ConsentAction::Revoked,
+                entity::sms_preferences::ConsentMethod::SmsKeyword,
+                now
+            ),
+            "{word}"
+        );
+        // A new promotion is blocked.
+        let next = app
+            .as_service(
+                "mutation($i: SendSmsInput!) { sendSms(input: $i) { status blockedReason } }",
+                json!({ "i": { "userId": user, "body": "Again?" } }),
+            )
+            .await;
+        assert_eq!(
+            data(&next)["sendSms"]["blockedReason"],
+            "opted_out",
+            "{word}"
+        );
     }
-);
+    // The budget got the cancelled promotions back.
+    let month = entity::spend_months::Entity::find_by_id("2026-03")
+        .one(&app.db)
+        .await
+        .expect("q")
+        .expect("row");
+    assert_eq!(month.reserved_micros, 0);
+    // "Stop sending so many" is not a keyword: stored, nothing else.
+    opted_in_user(&app, "chatty", "(212) 555-0300").await;
+    assert_eq!(
+        post(
+            &app,
+            signer
+                .notification(INBOUND, &reply("+12125550300", "Stop sending so many"), now)
+                .to_string()
+        )
+        .await
+        .0,
+        200
+    );
+    let me = data(
+        &app.as_user("chatty", "{ me { preferences { hasConsent } } }", json!({}))
+            .await,
+    )["me"]
+        .clone();
+    assert_eq!(me["preferences"]["hasConsent"], true);
+    let replies = data(&app.as_graphql_admin("{ smsReplies(fromPhone: \"(212) 555-0300\") { edges { node { fromPhone body keyword } } } }", json!({})).await)["smsReplies"].clone();
+    assert_eq!(
+        replies["edges"][0]["node"],
+        json!({ "fromPhone": "+12125550300", "body": "Stop sending so many", "keyword": "NONE" })
+    );
+    assert_eq!(
+        error_code(
+            &app.as_user(
+                "chatty",
+                "{ smsReplies { edges { node { body } } } }",
+                json!({})
+            )
+            .await
+        ),
+        "FORBIDDEN"
+    );
+}
+
+async fn start_resubscribes_and_help_is_answered_when_self_managed(engine: Engine) {
+    let (app, _stub, signer) = setup_signed(engine, |c| c.sms.self_managed_opt_outs = true).await;
+    opted_in_user(&app, "u1", "(212) 555-0001").await;
+    let now = app.clock.now();
+    let number = "+12125550001";
+    assert_eq!(
+        post(
+            &app,
+            signer
+                .notification(INBOUND, &reply(number, "STOP"), now)
+                .to_string()
+        )
+        .await
+        .0,
+        200
+    );
+    // One confirmation goes to the number that just opted out, transactional.
+    let answers = || async {
+        sms_log::Entity::find()
+            .all(&app.db)
+            .await
+            .expect("q")
+            .into_iter()
+            .filter(|r| r.to_phone == number && !r.promotional)
+            .collect::<Vec<_>>()
+    };
+    let first = answers().await;
+    assert_eq!(first.len(), 1);
+    assert!(
+        first[0].body.contains("unsubscribed") && first[0].status == sms_log::SmsStatus::Pending,
+        "{:?}",
+        first[0]
+    );
+    // START: off the list, consent again (the master switch is on), promotions go again.
+    assert_eq!(
+        post(
+            &app,
+            signer
+                .notification(INBOUND, &reply(number, "Start"), now)
+                .to_string()
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        opt_outs::Entity::find_by_id(number.to_owned())
+            .one(&app.db)
+            .await
+            .expect("q"),
+        None
+    );
+    let me = data(
+        &app.as_user(
+            "u1",
+            "{ me { preferences { hasConsent consentMethod } } }",
+            json!({}),
+        )
+        .await,
+    )["me"]
+        .clone();
+    assert_eq!(
+        me["preferences"],
+        json!({ "hasConsent": true, "consentMethod": "SMS_KEYWORD" })
+    );
+    let promo = app
+        .as_service(
+            "mutation($i: SendSmsInput!) { sendSms(input: $i) { status } }",
+            json!({ "i": { "userId": "u1", "body": "Welcome back" } }),
+        )
+        .await;
+    assert_eq!(data(&promo)["sendSms"]["status"], "PENDING");
+    // HELP: the help text, with the contact and the required words.
+    assert_eq!(
+        post(
+            &app,
+            signer
+                .notification(INBOUND, &reply(number, "help"), now)
+                .to_string()
+        )
+        .await
+        .0,
+        200
+    );
+    let all = answers().await;
+    assert_eq!(all.len(), 3, "{all:?}");
+    let help = &all[2].body;
+    assert!(
+        help.contains("AllThrive")
+            && help.contains("Msg & data rates may apply. Reply STOP to cancel.")
+            && help.contains("/help"),
+        "{help}"
+    );
+}
+
+async fn aws_managed_keywords_are_only_recorded(engine: Engine) {
+    let (app, _stub, signer) = setup_signed(engine, |_| {}).await;
+    opted_in_user(&app, "u1", "(212) 555-0001").await;
+    let now = app.clock.now();
+    for word in ["STOP", "HELP", "START"] {
+        assert_eq!(
+            post(
+                &app,
+                signer
+                    .notification(INBOUND, &reply("+12125550001", word), now)
+                    .to_string()
+            )
+            .await
+            .0,
+            200
+        );
+    }
+    let texts = sms_log::Entity::find().all(&app.db).await.expect("q");
+    assert!(
+        texts
+            .iter()
+            .all(|r| r.message_type == sms_log::MessageType::PhoneVerification),
+        "no answers: {texts:?}"
+    );
+    assert_eq!(counts(&app).await[1], 3);
+}
+
+async fn every_refusal_writes_nothing(engine: Engine) {
+    let (app, _stub, signer) = setup_signed(engine, |_| {}).await;
+    opted_in_user(&app, "u1", "(212) 555-0001").await;
+    let now = app.clock.now();
+    let stop = || signer.notification(INBOUND, &reply("+12125550001", "STOP"), now);
+    let before = counts(&app).await;
+    let mut cases: Vec<(&str, String, u16)> = Vec::new();
+    let mut wrong = stop();
+    wrong["Signature"] = base64::engine::general_purpose::STANDARD
+        .encode([7u8; 256])
+        .into();
+    cases.push(("wrong signature", wrong.to_string(), 403));
+    let mut tampered = stop();
+    tampered["Message"] = reply("+12125559999", "STOP").to_string().into();
+    cases.push(("tampered Message", tampered.to_string(), 403));
+    let mut elsewhere = stop();
+    elsewhere["SigningCertURL"] =
+        "https://sns.us-east-1.amazonaws.com.attacker.example/cert.pem".into();
+    cases.push(("certificate on another host", elsewhere.to_string(), 403));
+    let mut unknown = signer.notification(
+        "arn:aws:sns:us-east-1:123456789012:someone-else",
+        &reply("+12125550001", "STOP"),
+        now,
+    );
+    signer.sign(&mut unknown);
+    cases.push(("unknown topic", unknown.to_string(), 403));
+    let stale = signer.notification(
+        INBOUND,
+        &reply("+12125550001", "STOP"),
+        now - Duration::minutes(61),
+    );
+    cases.push(("stale timestamp", stale.to_string(), 403));
+    cases.push(("not JSON", "Type=Notification&Message=STOP".into(), 400));
+    cases.push((
+        "JSON, not an envelope",
+        json!({ "hello": "world" }).to_string(),
+        400,
+    ));
+    let mut huge = stop();
+    huge["Message"] = "x".repeat(70 * 1024).into();
+    cases.push(("body over the limit", huge.to_string(), 413));
+    for (what, body, expected) in cases {
+        assert_eq!(post(&app, body).await.0, expected, "{what}");
+    }
+    assert_eq!(counts(&app).await, before, "nothing written");
+    let me = data(
+        &app.as_user("u1", "{ me { preferences { hasConsent } } }", json!({}))
+            .await,
+    )["me"]
+        .clone();
+    assert_eq!(me["preferences"]["hasConsent"], true);
+}
+
+async fn certificates_over_http_are_refused_unless_allowed(engine: Engine) {
+    let (app, _stub, signer) = setup_signed(engine, |c| c.sns.cert_allow_http = false).await;
+    let now = app.clock.now();
+    let (status, body) = post(
+        &app,
+        signer
+            .notification(INBOUND, &reply("+12125550001", "STOP"), now)
+            .to_string(),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(counts(&app).await, [0, 0, 0, 0]);
+}
+
+async fn texts_without_a_final_receipt_become_unknown_after_72_hours(engine: Engine) {
+    let (app, _stub, _signer) = setup_signed(engine, |_| {}).await;
+    opted_in_user(&app, "u1", "(212) 555-0001").await;
+    let (old, _) = sent_promo(&app, "u1").await;
+    app.clock.advance(Duration::hours(71));
+    let (fresh, _) = sent_promo(&app, "u1").await;
+    app.clock.advance(Duration::hours(2));
+    assert_eq!(
+        sms_notify::inbound::receipts::reconcile(&app.ctx)
+            .await
+            .expect("reconciled"),
+        1
+    );
+    assert_eq!(row(&app, old).await.status, sms_log::SmsStatus::Unknown);
+    assert_eq!(row(&app, fresh).await.status, sms_log::SmsStatus::Sent);
+    let listed = data(
+        &app.as_service(
+            "{ smsLogs(filter: { status: UNKNOWN }) { edges { node { id } } } }",
+            json!({}),
+        )
+        .await,
+    )["smsLogs"]
+        .clone();
+    assert_eq!(listed["edges"].as_array().map(Vec::len), Some(1));
+}
+
+async fn the_console_provider_reports_each_text_delivered(engine: Engine) {
+    let app = TestApp::spawn_custom(
+        engine,
+        |c| c.sms.workers = 0,
+        |_| {
+            Some(Arc::new(sms_notify::outbox::provider::ConsoleProvider)
+                as Arc<dyn sms_notify::outbox::provider::SmsProvider>)
+        },
+    )
+    .await;
+    opted_in_user(&app, "u1", "(212) 555-0001").await;
+    let sent = app
+        .as_service(
+            "mutation($i: SendSmsInput!) { sendSms(input: $i) { id } }",
+            json!({ "i": { "userId": "u1", "body": "Hello" } }),
+        )
+        .await;
+    let id: i64 = data(&sent)["sendSms"]["id"]
+        .as_str()
+        .expect("id")
+        .parse()
+        .expect("n");
+    app.run_outbox().await;
+    let settled = log(&app, id).await;
+    assert_eq!(
+        (
+            settled["status"].as_str(),
+            settled["events"][0]["eventType"].as_str()
+        ),
+        (Some("DELIVERED"), Some("TEXT_DELIVERED")),
+        "{settled}"
+    );
+    assert_eq!(
+        (settled["cost"].as_str(), settled["costIsActual"].as_bool()),
+        (Some("0.0075"), Some(false))
+    );
+}
 
 #[test]
 fn simulate_reply_acts_as_a_text_from_the_number() {

@@ -1,4 +1,4 @@
-//! A PostgreSQL for the tests: `TEST_DATABASE_URL` when set, otherwise a throwaway server that the first
+//! A PostgreSQL for the tests and benchmarks: `TEST_DATABASE_URL` when set, otherwise a throwaway server that the first
 //! test process starts from the installed PostgreSQL binaries (kept running for later test processes,
 //! its data under the system temp folder). Each test gets a database of its own.
 
@@ -50,7 +50,19 @@ pub async fn fresh_database() -> String {
     replace_database(&admin, &name)
 }
 
-fn replace_database(url: &str, name: &str) -> String {
+/// Creates (or recreates) the database `name` through `admin`, a superuser URL, and returns its URL
+/// with the admin URL's options (`?sslmode=...`) kept.
+pub async fn create_database(admin: &str, name: &str) -> Result<String, sea_orm::DbErr> {
+    let conn = Database::connect(admin).await?;
+    conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await?;
+    conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await?;
+    let _ = conn.close().await;
+    Ok(replace_database(admin, name))
+}
+
+pub fn replace_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, format!("?{q}")),
         None => (url, String::new()),

@@ -1,7 +1,9 @@
-//! What the benchmarks share: a fresh database of each engine, and latency arithmetic.
-
-// Each benchmark includes this file and uses part of it.
+//! What the tests and the benchmarks share: a fresh database of either engine (the throwaway
+//! PostgreSQL included), a provider that accepts everything, seeded recipients and latency arithmetic.
+//! `tests/api` and each benchmark include it with `#[path]` and use part of it.
 #![allow(dead_code)]
+
+pub mod postgres;
 
 use std::{
     sync::{
@@ -11,11 +13,11 @@ use std::{
     time::Instant,
 };
 
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::ConnectionTrait;
 use sms_notify::outbox::provider::{OutgoingSms, ProviderError, SmsProvider};
 
 /// A new empty database: an SQLite file in a temporary folder (kept alive by the returned guard), or a
-/// PostgreSQL database created through `admin` (a superuser URL).
+/// PostgreSQL database created through `admin` (a superuser URL; its options such as `sslmode` kept).
 pub async fn fresh_database(
     engine: &str,
     admin: Option<&str>,
@@ -30,14 +32,8 @@ pub async fn fresh_database(
         return Ok((url, Some(dir)));
     }
     let admin = admin.ok_or_else(|| anyhow::anyhow!("no BENCH_POSTGRES_URL"))?;
-    let conn = Database::connect(admin).await?;
     let name = format!("smsn_bench_{tag}_{}", std::process::id());
-    conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
-        .await?;
-    conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await?;
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
-    Ok((format!("{base}/{name}"), None))
+    Ok((postgres::create_database(admin, &name).await?, None))
 }
 
 /// The engines to measure: SQLite always, PostgreSQL when `BENCH_POSTGRES_URL` gives a superuser URL.
