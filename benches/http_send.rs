@@ -54,7 +54,7 @@ async fn run(
     config.sms.rate_limit_mps = 0.0;
     config.sms.group_commit = group_commit;
     config.reminders.enabled = false;
-    let db = sms_notify::connect(&config).await?;
+    let db = sms_notify::connect(&config.database_url).await?;
     sms_notify::migrate(&db).await?;
     let provider = Arc::new(support::NoopProvider::default());
     let app = App::with_database(config, Arc::new(SystemClock), db, provider.clone());

@@ -1,14 +1,13 @@
 //! The composition root: `Config -> App -> Server`. The only module that sees every part of the
 //! service.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context as _;
-use migration::MigratorTrait;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Clock, Config, auth, graphql, http, jobs, metrics, outbox};
+use crate::{Clock, Config, auth, graphql, http, jobs, metrics, outbox, store};
 
 /// What domain code and resolvers share: the database, the clock, the settings and the signals between
 /// the API and the outbox workers.
@@ -19,61 +18,6 @@ pub struct AppContext {
     pub config: Arc<Config>,
     pub signals: Arc<outbox::Signals>,
     pub metrics: Arc<metrics::Metrics>,
-}
-
-/// Opens the database of `config` (creating an SQLite file, in WAL mode).
-pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
-    let is_sqlite = config.database_url.starts_with("sqlite:");
-    let mut options = ConnectOptions::new(config.database_url.clone());
-    options
-        .max_connections(if is_sqlite { 8 } else { 20 })
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(|opts| {
-            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-            // WAL with NORMAL sync is durable across process crashes and needs no fsync per commit;
-            // writers wait for each other instead of failing.
-            opts.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true)
-        });
-    let db = Database::connect(options).await.with_context(|| {
-        format!(
-            "cannot open the database at DATABASE_URL ({})",
-            redact_url(&config.database_url)
-        )
-    })?;
-    if is_sqlite {
-        // WAL lets readers work while one writer writes; the setting is stored in the file.
-        db.execute_unprepared("PRAGMA journal_mode=WAL;")
-            .await
-            .context("switching SQLite to WAL mode")?;
-    }
-    Ok(db)
-}
-
-/// Applies pending migrations and creates the rows the service needs.
-pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    migration::Migrator::up(db, None)
-        .await
-        .context("applying database migrations")?;
-    outbox::gate::ensure(db)
-        .await
-        .context("creating the send gate")
-}
-
-/// A database URL without its password, for messages.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{}://{}:***@{}", &url[..scheme], user, &url[at + 1..])
-        }
-        _ => url.to_owned(),
-    }
 }
 
 /// The whole service, built and migrated, not yet listening.
@@ -88,8 +32,8 @@ pub struct App {
 impl App {
     /// Connects, migrates and builds the service from `config`, reading time from `clock`.
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let db = connect(&config).await?;
-        migrate(&db).await?;
+        let db = store::connect(&config.database_url).await?;
+        store::migrate(&db).await?;
         let provider = outbox::provider::from_config(&config.sms).await;
         Ok(Self::with_database(config, clock, db, provider))
     }
@@ -193,22 +137,5 @@ impl Server {
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         self.wait().await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_url;
-
-    #[test]
-    fn passwords_never_reach_messages() {
-        assert_eq!(
-            redact_url("postgres://app:hunter2@db:5432/sms"),
-            "postgres://app:***@db:5432/sms"
-        );
-        assert_eq!(
-            redact_url("sqlite://x.db?mode=rwc"),
-            "sqlite://x.db?mode=rwc"
-        );
     }
 }

@@ -20,9 +20,10 @@ pub mod store;
 pub mod verification;
 
 pub use crate::{
-    app::{App, AppContext, Server, connect, migrate, redact_url},
+    app::{App, AppContext, Server},
     clock::{Clock, ManualClock, SystemClock},
     config::Config,
+    store::{connect, migrate, redact_url},
 };
 
 /// The log filter when `RUST_LOG` is not set: the service's own events from `info`, its dependencies'

@@ -124,7 +124,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve(config).await,
         Command::Migrate => {
-            let db = sms_notify::connect(&config).await?;
+            let db = sms_notify::connect(&config.database_url).await?;
             sms_notify::migrate(&db).await?;
             println!(
                 "migrations applied to {}",
@@ -210,14 +210,14 @@ async fn simulate_reply(config: Config, from: &str, text: &str) -> anyhow::Resul
     config.sms.workers = 0;
     config.reminders.enabled = false;
     let app = App::build(config, Arc::new(SystemClock)).await?;
-    let reply = sms_notify::inbound::receipts::InboundReply {
+    let reply = sms_notify::inbound::replies::InboundReply {
         from,
         to,
         body: text.to_owned(),
         inbound_message_id: Some(format!("console-{}", uuid::Uuid::new_v4())),
         received_at: chrono::Utc::now(),
     };
-    let outcome = sms_notify::inbound::receipts::handle_reply(&app.context, None, &reply).await?;
+    let outcome = sms_notify::inbound::replies::handle_reply(&app.context, None, &reply).await?;
     println!(
         "{}",
         serde_json::json!({

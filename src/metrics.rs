@@ -185,7 +185,7 @@ impl Metrics {
     async fn refresh(&self, ctx: &AppContext) -> Result<(), DbErr> {
         let db = &ctx.db;
         let now = ctx.clock.now();
-        let queue = crate::outbox::history::queue_state(db, now).await?;
+        let queue = crate::store::history::queue_state(db, now).await?;
         self.queue
             .with_label_values(&["pending"])
             .set(queue.pending);

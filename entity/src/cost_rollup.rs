@@ -3,6 +3,41 @@
 
 use sea_orm::entity::prelude::*;
 
+/// Where a message is counted: its log status, with `sending` counted as `pending`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum RollupStatus {
+    #[sea_orm(string_value = "pending")]
+    Pending,
+    #[sea_orm(string_value = "sent")]
+    Sent,
+    #[sea_orm(string_value = "delivered")]
+    Delivered,
+    #[sea_orm(string_value = "failed")]
+    Failed,
+    #[sea_orm(string_value = "undelivered")]
+    Undelivered,
+    #[sea_orm(string_value = "unknown")]
+    Unknown,
+    #[sea_orm(string_value = "blocked")]
+    Blocked,
+}
+
+impl From<super::sms_log::SmsStatus> for RollupStatus {
+    fn from(status: super::sms_log::SmsStatus) -> Self {
+        use super::sms_log::SmsStatus as S;
+        match status {
+            S::Pending | S::Sending => Self::Pending,
+            S::Sent => Self::Sent,
+            S::Delivered => Self::Delivered,
+            S::Failed => Self::Failed,
+            S::Undelivered => Self::Undelivered,
+            S::Unknown => Self::Unknown,
+            S::Blocked => Self::Blocked,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "cost_rollup")]
 pub struct Model {
@@ -13,7 +48,7 @@ pub struct Model {
     pub message_type: String,
     /// `pending` (also while being sent), `sent`, `delivered`, `failed`, `undelivered`, `blocked`.
     #[sea_orm(primary_key, auto_increment = false)]
-    pub status: String,
+    pub status: RollupStatus,
     /// ISO country, or empty when unknown.
     #[sea_orm(primary_key, auto_increment = false)]
     pub country: String,

@@ -2,13 +2,22 @@
 
 use sea_orm::entity::prelude::*;
 
+/// Which scan ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+pub enum ScanKind {
+    #[sea_orm(string_value = "battles")]
+    Battles,
+    #[sea_orm(string_value = "streaks")]
+    Streaks,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "reminder_runs")]
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    /// `battles` or `streaks`.
-    pub kind: String,
+    pub kind: ScanKind,
     pub found: i64,
     pub enqueued: i64,
     pub skipped: i64,

@@ -52,6 +52,76 @@ pub enum SmsStatus {
     Blocked,
 }
 
+/// Why a message was refused and never sent. Stored as its snake_case name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(64))")]
+pub enum BlockedReason {
+    /// The recipient has no phone number.
+    #[sea_orm(string_value = "no_phone")]
+    NoPhone,
+    /// The number was never proven with a verification code.
+    #[sea_orm(string_value = "phone_not_verified")]
+    PhoneNotVerified,
+    /// The master switch (`allowSmsInvitations`) is off.
+    #[sea_orm(string_value = "sms_disabled")]
+    SmsDisabled,
+    /// No valid consent (never given, or revoked).
+    #[sea_orm(string_value = "no_consent")]
+    NoConsent,
+    /// The user turned this category off.
+    #[sea_orm(string_value = "category_disabled")]
+    CategoryDisabled,
+    /// The number replied STOP, or the carrier reports it opted out.
+    #[sea_orm(string_value = "opted_out")]
+    OptedOut,
+    /// The destination country is not in `SMS_ALLOWED_COUNTRIES`.
+    #[sea_orm(string_value = "country_not_allowed")]
+    CountryNotAllowed,
+    /// An invitation to a stranger's number needs an inviter with a verified phone.
+    #[sea_orm(string_value = "inviter_not_verified")]
+    InviterNotVerified,
+    /// That number already got an invitation in the last 24 hours.
+    #[sea_orm(string_value = "recently_invited")]
+    RecentlyInvited,
+    /// A scheduled promotion fell inside the recipient's quiet hours, too late to send it before them.
+    #[sea_orm(string_value = "quiet_hours")]
+    QuietHours,
+    /// The user already got `SMS_USER_DAILY_LIMIT` promotions in the last 24 hours.
+    #[sea_orm(string_value = "user_daily_limit")]
+    UserDailyLimit,
+    /// The number's state caps promotions per number per 24 hours (`SMS_STATE_RULES`), and it had them.
+    #[sea_orm(string_value = "state_daily_limit")]
+    StateDailyLimit,
+    /// No price is configured for the destination country (and no default price).
+    #[sea_orm(string_value = "no_price")]
+    NoPrice,
+    /// The message would take the month's spending past the limit (or into the transactional reserve).
+    #[sea_orm(string_value = "spend_limit")]
+    SpendLimit,
+}
+
+impl BlockedReason {
+    /// The stored name (`opted_out`), as logs and metrics label it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoPhone => "no_phone",
+            Self::PhoneNotVerified => "phone_not_verified",
+            Self::SmsDisabled => "sms_disabled",
+            Self::NoConsent => "no_consent",
+            Self::CategoryDisabled => "category_disabled",
+            Self::OptedOut => "opted_out",
+            Self::CountryNotAllowed => "country_not_allowed",
+            Self::InviterNotVerified => "inviter_not_verified",
+            Self::RecentlyInvited => "recently_invited",
+            Self::QuietHours => "quiet_hours",
+            Self::UserDailyLimit => "user_daily_limit",
+            Self::StateDailyLimit => "state_daily_limit",
+            Self::NoPrice => "no_price",
+            Self::SpendLimit => "spend_limit",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "sms_log")]
 pub struct Model {
@@ -74,7 +144,7 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub sensitive_body: Option<String>,
     pub status: SmsStatus,
-    pub blocked_reason: Option<String>,
+    pub blocked_reason: Option<BlockedReason>,
     pub attempts: i32,
     /// When a pending message is due; while sending, when the worker's lease expires.
     pub next_attempt_at: Option<DateTimeUtc>,

@@ -367,7 +367,7 @@ async fn consent_csv(
         (Err(e), _) | (_, Err(e)) => return refuse(StatusCode::BAD_REQUEST, e),
     };
     let start = |d: chrono::NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
-    let filter = crate::outbox::history::ConsentFilter {
+    let filter = crate::store::consent::ConsentFilter {
         from: Some(start(from)),
         to: Some(start(to + chrono::Duration::days(1))),
         ..Default::default()
@@ -386,23 +386,17 @@ async fn consent_csv(
     }
     let mut after = None;
     loop {
-        let rows = match crate::outbox::history::consent_events_in_order(
-            &state.context.db,
-            &filter,
-            after,
-            1_000,
-        )
-        .await
-        {
-            Ok(rows) => rows,
-            Err(error) => {
-                tracing::error!(%error, "consent export: the database failed");
-                return refuse(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "The export could not be read; try again.".into(),
-                );
-            }
-        };
+        let rows =
+            match crate::store::consent::in_order(&state.context.db, &filter, after, 1_000).await {
+                Ok(rows) => rows,
+                Err(error) => {
+                    tracing::error!(%error, "consent export: the database failed");
+                    return refuse(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "The export could not be read; try again.".into(),
+                    );
+                }
+            };
         let Some(last) = rows.last() else { break };
         after = Some((last.occurred_at, last.id));
         for row in &rows {

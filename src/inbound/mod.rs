@@ -2,5 +2,7 @@
 //! reconciliation of texts that no receipt settled.
 
 pub mod receipts;
+pub mod reconcile;
+pub mod replies;
 pub mod sns;
 pub mod webhook;

@@ -3,8 +3,11 @@
 
 use crate::{
     AppContext,
-    inbound::receipts::{self, DeliveryEvent, InboundReply, SnsDelivery},
     inbound::sns,
+    inbound::{
+        receipts::{self, DeliveryEvent, SnsDelivery},
+        replies::{self, InboundReply},
+    },
 };
 
 /// What a delivery did.
@@ -94,7 +97,7 @@ pub async fn receive(
         .unwrap_or(now);
     let reply =
         InboundReply::parse(&envelope.message, sent_at).map_err(WebhookError::BadMessage)?;
-    let outcome = receipts::handle_reply(ctx, Some(delivery), &reply).await?;
+    let outcome = replies::handle_reply(ctx, Some(delivery), &reply).await?;
     Ok(if outcome.duplicate {
         Handled::Duplicate
     } else {

@@ -65,7 +65,7 @@ pub async fn start(
                 return;
             }
             let span = tracing::info_span!("receipt_reconciliation");
-            if let Err(error) = crate::inbound::receipts::reconcile(&ctx)
+            if let Err(error) = crate::inbound::reconcile::reconcile(&ctx)
                 .instrument(span)
                 .await
             {

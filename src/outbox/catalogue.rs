@@ -1,7 +1,7 @@
 //! The message catalogue: the one place that turns a message's inputs into its text, with the STOP footer
 //! on promotional messages, and counts its encoding and segments the way carriers bill them.
 
-use entity::sms_log::MessageType;
+use crate::store::MessageType;
 
 /// The footer every promotional text ends with, once (CTIA).
 pub const STOP_FOOTER: &str = "Reply STOP to unsubscribe.";

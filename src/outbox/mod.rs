@@ -5,7 +5,6 @@ pub mod accept;
 pub mod catalogue;
 pub mod gate;
 pub mod group_commit;
-pub mod history;
 pub mod policy;
 pub mod provider;
 pub mod worker;

@@ -1,65 +1,17 @@
 //! Whether a message may be sent: one function, one reason per refusal. A refused message is still
 //! written to `sms_log` as `blocked` with the reason, so every decision can be audited.
 
-use entity::sms_log::MessageType;
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use phonenumber::country;
 
-use crate::recipients::Profile;
+pub use crate::store::BlockedReason;
+use crate::{
+    locale::local_time::Locale,
+    store::{MessageType, recipients::Profile},
+};
 
-/// Why a message was not sent. Stored in `sms_log.blocked_reason` as the snake_case name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BlockedReason {
-    /// The recipient has no phone number.
-    NoPhone,
-    /// The number was never proven with a verification code.
-    PhoneNotVerified,
-    /// The master switch (`allowSmsInvitations`) is off.
-    SmsDisabled,
-    /// No valid consent (never given, or revoked).
-    NoConsent,
-    /// The user turned this category off.
-    CategoryDisabled,
-    /// The number replied STOP or the carrier reports it opted out.
-    OptedOut,
-    /// The destination country is not in `SMS_ALLOWED_COUNTRIES`.
-    CountryNotAllowed,
-    /// An invitation to a stranger's number needs an inviter with a verified phone.
-    InviterNotVerified,
-    /// That number already got an invitation in the last 24 hours.
-    RecentlyInvited,
-    /// A scheduled promotion fell inside the recipient's quiet hours, too late to send it before them.
-    QuietHours,
-    /// The user already got `SMS_USER_DAILY_LIMIT` promotions in the last 24 hours.
-    UserDailyLimit,
-    /// The number's state caps promotions per number per 24 hours (`SMS_STATE_RULES`), and it has had
-    /// them.
-    StateDailyLimit,
-    /// No price is configured for the destination country (and no default price).
-    NoPrice,
-    /// The message would take the month's spending past the limit (or into the transactional reserve).
-    SpendLimit,
-}
-
-impl BlockedReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::NoPhone => "no_phone",
-            Self::PhoneNotVerified => "phone_not_verified",
-            Self::SmsDisabled => "sms_disabled",
-            Self::NoConsent => "no_consent",
-            Self::CategoryDisabled => "category_disabled",
-            Self::OptedOut => "opted_out",
-            Self::CountryNotAllowed => "country_not_allowed",
-            Self::InviterNotVerified => "inviter_not_verified",
-            Self::RecentlyInvited => "recently_invited",
-            Self::QuietHours => "quiet_hours",
-            Self::UserDailyLimit => "user_daily_limit",
-            Self::StateDailyLimit => "state_daily_limit",
-            Self::NoPrice => "no_price",
-            Self::SpendLimit => "spend_limit",
-        }
-    }
-}
+use super::accept::QuietPolicy;
 
 /// Everything the decision needs, gathered by the caller.
 #[derive(Debug)]
@@ -74,6 +26,79 @@ pub struct Facts<'a> {
     pub opted_out: bool,
     /// Set for a battle invitation to a number that belongs to no user.
     pub stranger_invitation: Option<StrangerInvitation>,
+    /// Where the recipient is (zones, state rule): decides a promotion's quiet hours and state cap.
+    pub locale: Option<&'a Locale>,
+    /// What a promotion asked for inside quiet hours does.
+    pub quiet: QuietPolicy,
+    /// The rendered body's segments, which the price is per.
+    pub segments: u32,
+}
+
+/// The deployment's rules, from its configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'a> {
+    pub allowed_countries: &'a [country::Id],
+    /// Price of one segment per destination country, in micro-dollars.
+    pub prices: &'a [(country::Id, i64)],
+    /// Price of one segment anywhere else; `None` refuses those messages (`no_price`).
+    pub default_price: Option<i64>,
+}
+
+/// What policy decided about one message before it is written. The daily limits, the opt-out list
+/// (again) and the budget are decided in the write transaction itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// When it is due and what it costs, or why it is refused.
+    pub verdict: Result<(DateTime<Utc>, i64), BlockedReason>,
+    /// For a promotion: the zone whose quiet hours decided when it goes.
+    pub quiet_zone: Option<Tz>,
+    /// For a promotion: the number's state cap on promotions per 24 hours.
+    pub state_cap: Option<u32>,
+}
+
+/// The whole decision, pure: `check` (who may be texted), then for a promotion quiet hours in every
+/// zone the recipient may be in (deferred to their end, or refused for a scheduled message whose
+/// moment has passed) and the state's cap, then the price (segments times the country's price).
+pub fn decide(facts: &Facts<'_>, rules: &Rules<'_>, now: DateTime<Utc>) -> Decision {
+    let mut decision = Decision {
+        verdict: Err(BlockedReason::NoPrice),
+        quiet_zone: None,
+        state_cap: None,
+    };
+    let due_at = check(facts, rules.allowed_countries).and_then(|()| {
+        let Some(locale) = facts.locale.filter(|_| facts.promotional) else {
+            return Ok(now);
+        };
+        decision.state_cap = locale.state_rule.as_ref().map(|r| r.daily_cap);
+        match locale.window(now) {
+            None => {
+                decision.quiet_zone = Some(locale.deciding_zone(now));
+                Ok(now)
+            }
+            Some(window) => {
+                decision.quiet_zone = Some(window.zone);
+                match facts.quiet {
+                    QuietPolicy::Defer => Ok(window.end),
+                    QuietPolicy::Block => Err(BlockedReason::QuietHours),
+                }
+            }
+        }
+    });
+    let price = facts
+        .country
+        .and_then(|c| {
+            rules
+                .prices
+                .iter()
+                .find(|(id, _)| *id == c)
+                .map(|(_, p)| *p)
+        })
+        .or(rules.default_price);
+    decision.verdict = due_at.and_then(|due| {
+        let price = price.ok_or(BlockedReason::NoPrice)?;
+        Ok((due, price * i64::from(facts.segments)))
+    });
+    decision
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -156,8 +181,12 @@ pub fn check(facts: &Facts<'_>, allowed_countries: &[country::Id]) -> Result<(),
 
 #[cfg(test)]
 mod tests {
-    use chrono::{TimeZone, Utc};
-    use entity::{recipients, sms_preferences};
+    use chrono::TimeZone;
+
+    use crate::store::{
+        consent::ConsentMethod,
+        recipients::{PreferencesRow, RecipientRow},
+    };
 
     use super::*;
 
@@ -169,7 +198,7 @@ mod tests {
             .single()
             .expect("time");
         Profile {
-            recipient: recipients::Model {
+            recipient: RecipientRow {
                 user_id: "u1".into(),
                 phone_e164: Some("+14155551234".into()),
                 phone_verified_at: Some(t),
@@ -181,7 +210,7 @@ mod tests {
                 created_at: t,
                 updated_at: t,
             },
-            preferences: sms_preferences::Model {
+            preferences: PreferencesRow {
                 user_id: "u1".into(),
                 battle_invitations: true,
                 battle_results: true,
@@ -190,7 +219,7 @@ mod tests {
                 direct_messages: true,
                 achievements: true,
                 consent_given_at: Some(t),
-                consent_method: Some(sms_preferences::ConsentMethod::OptInModal),
+                consent_method: Some(ConsentMethod::OptInModal),
                 consent_ip: None,
                 consent_revoked_at: None,
                 updated_at: t,
@@ -207,6 +236,9 @@ mod tests {
             country: Some(country::Id::US),
             opted_out: false,
             stranger_invitation: None,
+            locale: None,
+            quiet: QuietPolicy::Defer,
+            segments: 1,
         }
     }
 
@@ -309,6 +341,9 @@ mod tests {
                 inviter_verified,
                 recently_invited,
             }),
+            locale: None,
+            quiet: QuietPolicy::Defer,
+            segments: 1,
         };
         assert_eq!(check(&stranger(true, false), ALLOWED), Ok(()));
         assert_eq!(

@@ -4,16 +4,23 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use entity::sms_log::{self, SmsStatus};
-use sea_orm::{DbErr, EntityTrait};
+use sea_orm::DbErr;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    accept::{self as outbox, Outcome},
+    accept::backoff,
     gate,
     provider::{FailureKind, OutgoingSms, ProviderError, SmsProvider},
 };
-use crate::{AppContext, inbound::receipts, locale::phone};
+use crate::{
+    AppContext,
+    inbound::receipts,
+    locale::phone,
+    store::{
+        MessageRow, SmsStatus, history,
+        lease::{self, Outcome},
+    },
+};
 
 /// What one pass over the outbox did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +92,7 @@ pub const GROUP_COMMIT: Duration = Duration::from_millis(20);
 async fn call_provider(
     ctx: &AppContext,
     provider: &dyn SmsProvider,
-    row: &sms_log::Model,
+    row: &MessageRow,
 ) -> Result<String, ProviderError> {
     let message_type = sea_orm::ActiveEnum::to_value(&row.message_type);
     let sms = OutgoingSms {
@@ -108,7 +115,7 @@ async fn call_provider(
 
 /// Successes waiting to be written.
 struct SentGroup<'a> {
-    rows: Vec<(&'a sms_log::Model, String)>,
+    rows: Vec<(&'a MessageRow, String)>,
     since: Option<tokio::time::Instant>,
 }
 
@@ -120,7 +127,7 @@ impl<'a> SentGroup<'a> {
         }
     }
 
-    fn push(&mut self, row: &'a sms_log::Model, provider_id: String) {
+    fn push(&mut self, row: &'a MessageRow, provider_id: String) {
         self.since.get_or_insert_with(tokio::time::Instant::now);
         self.rows.push((row, provider_id));
     }
@@ -140,7 +147,7 @@ impl<'a> SentGroup<'a> {
         }
         let now = ctx.clock.now();
         let turn = super::sqlite_turn(ctx).await;
-        let written = outbox::record_sent_many(&ctx.db, &self.rows, now).await?;
+        let written = lease::record_sent_many(&ctx.db, &self.rows, now).await?;
         drop(turn);
         report.sent += written;
         for (row, _) in &self.rows {
@@ -183,6 +190,57 @@ impl<'a> SentGroup<'a> {
     }
 }
 
+/// Records a failed attempt: released without spending it (throttling pauses the whole deployment),
+/// retried later with backoff (transient, attempts left), or failed for good.
+async fn record_failure(
+    ctx: &AppContext,
+    row: &MessageRow,
+    error: &ProviderError,
+) -> Result<Outcome, DbErr> {
+    let now = ctx.clock.now();
+    let what = (error.code.as_str(), error.message.as_str());
+    match error.kind {
+        FailureKind::Throttled { retry_after } => {
+            let wait = retry_after
+                .and_then(|d| chrono::Duration::from_std(d).ok())
+                .unwrap_or(chrono::Duration::seconds(1));
+            gate::pause_until(&ctx.db, (now + wait).timestamp_micros()).await?;
+            tracing::warn!(
+                pause_ms = wait.num_milliseconds(),
+                "provider throttling: pausing sends"
+            );
+            return lease::release(&ctx.db, row, now + wait).await;
+        }
+        FailureKind::Transient if row.attempts < ctx.config.sms.max_attempts as i32 => {
+            let held = lease::retry_later(&ctx.db, row, what, now + backoff(row.attempts)).await?;
+            return Ok(if held {
+                Outcome::Retrying
+            } else {
+                Outcome::LeaseLost
+            });
+        }
+        _ => {}
+    }
+    let opted_out = matches!(error.kind, FailureKind::OptedOut).then_some(now);
+    if !lease::fail(&ctx.db, row, what, opted_out).await? {
+        return Ok(Outcome::LeaseLost);
+    }
+    match error.kind {
+        FailureKind::OptedOut => tracing::info!(
+            id = row.id,
+            to = phone::mask(&row.to_phone),
+            "destination opted out with the carrier: added to the opt-out list"
+        ),
+        FailureKind::SpendLimit => tracing::error!(
+            alert = "sms_monthly_spend_limit",
+            id = row.id,
+            "OPERATOR ALERT: the AWS account's monthly SMS spend limit is reached; texts fail until it is raised (AWS Support) or the month ends"
+        ),
+        _ => {}
+    }
+    Ok(Outcome::Failed)
+}
+
 /// Claims one batch of due messages and works through it.
 pub async fn run_once(
     ctx: &AppContext,
@@ -197,7 +255,7 @@ pub async fn run_once(
     let lease =
         chrono::Duration::from_std(ctx.config.sms.lease).unwrap_or(chrono::Duration::seconds(60));
     let turn = super::sqlite_turn(ctx).await;
-    let batch = outbox::claim_due(
+    let batch = lease::claim_due(
         &ctx.db,
         now,
         lease,
@@ -217,7 +275,7 @@ pub async fn run_once(
             // Shutting down: hand the unsent part of the batch back at once rather than at lease expiry.
             group.flush(ctx, provider, &mut report).await?;
             for row in std::iter::once(row).chain(rest.by_ref()) {
-                report.count(outbox::release(&ctx.db, row, ctx.clock.now()).await?);
+                report.count(lease::release(&ctx.db, row, ctx.clock.now()).await?);
             }
             break;
         }
@@ -234,14 +292,7 @@ pub async fn run_once(
                 }
             }
             Err(error) => {
-                let outcome = outbox::record_failure(
-                    &ctx.db,
-                    row,
-                    &error,
-                    ctx.config.sms.max_attempts,
-                    ctx.clock.now(),
-                )
-                .await?;
+                let outcome = record_failure(ctx, row, &error).await?;
                 tracing::warn!(
                     id = row.id,
                     to = phone::mask(&row.to_phone),
@@ -267,7 +318,7 @@ pub async fn run_once(
                     group.flush(ctx, provider, &mut report).await?;
                     let resume = micros_to_time(gate::paused_until(&ctx.db).await?);
                     for row in rest.by_ref() {
-                        report.count(outbox::release(&ctx.db, row, resume).await?);
+                        report.count(lease::release(&ctx.db, row, resume).await?);
                     }
                 }
             }
@@ -311,16 +362,18 @@ pub async fn wait_for_outcome(
     ctx: &AppContext,
     id: i64,
     wait: Duration,
-) -> Result<sms_log::Model, DbErr> {
+) -> Result<MessageRow, DbErr> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let notified = ctx.signals.outcome();
-        let row = sms_log::Entity::find_by_id(id)
-            .one(&ctx.db)
+        let row = history::get(&ctx.db, id)
             .await?
             .ok_or_else(|| DbErr::RecordNotFound(format!("sms_log {id}")))?;
         let retrying = row.status == SmsStatus::Pending && row.attempts > 0;
-        if outbox::is_settled(row.status) || retrying || tokio::time::Instant::now() >= deadline {
+        if super::accept::is_settled(row.status)
+            || retrying
+            || tokio::time::Instant::now() >= deadline
+        {
             return Ok(row);
         }
         tokio::select! {

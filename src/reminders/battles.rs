@@ -1,7 +1,7 @@
 //! Battle reminders: participants of active battles who have not submitted, shortly before the deadline.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ConnectionTrait, DbErr, FromQueryResult, Statement};
+use sea_orm::DbErr;
 
 use super::ScanReport;
 use crate::{
@@ -10,21 +10,8 @@ use crate::{
         accept::{self as outbox, QuietPolicy, SendRequest, Target},
         catalogue::Template,
     },
+    store::reminders::{BATCH, candidates},
 };
-
-/// Candidates read per query.
-const BATCH: u64 = 1_000;
-
-#[derive(Debug, FromQueryResult)]
-struct Candidate {
-    battle_id: String,
-    user_id: String,
-    topic: String,
-    link: String,
-    deadline_at: DateTime<Utc>,
-    timezone: Option<String>,
-    phone_e164: Option<String>,
-}
 
 /// "45 minutes", "1 hour", "2 hours 30 minutes": the time left, in words, to the nearest minute.
 pub fn time_remaining(left: Duration) -> String {
@@ -56,43 +43,6 @@ pub fn dedupe_key(
         lead.num_seconds(),
         deadline.timestamp()
     )
-}
-
-/// Participants of active battles who have not submitted, with a deadline in `(now, horizon]`, in key
-/// order after `after`: one indexed range over `battles (status, deadline_at)`.
-async fn candidates(
-    db: &impl ConnectionTrait,
-    now: DateTime<Utc>,
-    horizon: DateTime<Utc>,
-    after: Option<(DateTime<Utc>, String, String)>,
-) -> Result<Vec<Candidate>, DbErr> {
-    let backend = db.get_database_backend();
-    let p = |n: usize| crate::store::placeholder(backend, n);
-    let mut values: Vec<sea_orm::Value> = vec![now.into(), horizon.into()];
-    let mut keyset = String::new();
-    if let Some((deadline, battle, user)) = after {
-        values.extend([deadline.into(), battle.into(), user.into()]);
-        keyset = format!(
-            " AND (b.deadline_at, b.battle_id, p.user_id) > ({}, {}, {})",
-            p(3),
-            p(4),
-            p(5)
-        );
-    }
-    let sql = format!(
-        "SELECT b.battle_id, p.user_id, b.topic, b.link, b.deadline_at, r.timezone, r.phone_e164 \
-         FROM battles b \
-         JOIN battle_participants p ON p.battle_id = b.battle_id \
-         LEFT JOIN recipients r ON r.user_id = p.user_id \
-         WHERE b.status = 'active' AND b.deadline_at > {} AND b.deadline_at <= {} \
-           AND p.submitted_at IS NULL{keyset} \
-         ORDER BY b.deadline_at, b.battle_id, p.user_id LIMIT {BATCH}",
-        p(1),
-        p(2)
-    );
-    Candidate::find_by_statement(Statement::from_sql_and_values(backend, sql, values))
-        .all(db)
-        .await
 }
 
 /// Finds the reminders due now and enqueues them.
@@ -177,7 +127,7 @@ pub(crate) fn count(
     for answer in answers {
         report.found += 1;
         match answer {
-            Ok(e) if e.created && e.row.status != entity::sms_log::SmsStatus::Blocked => {
+            Ok(e) if e.created && e.row.status != crate::store::SmsStatus::Blocked => {
                 report.enqueued += 1
             }
             _ => report.skipped += 1,

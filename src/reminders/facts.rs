@@ -1,19 +1,15 @@
 //! Facts the app pushes for the reminder engine: battles with their participants, and streaks. Every
 //! push is idempotent: the same fact twice leaves the same rows.
 
-use chrono::{DateTime, NaiveDate, Utc};
-use entity::{
-    battle_participants as participants,
-    battles::{self, BattleStatus},
-    streaks,
-};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    TransactionTrait, sea_query::OnConflict,
-};
+use chrono::NaiveDate;
+use sea_orm::DbErr;
 
 use super::streaks::alert_window;
-use crate::AppContext;
+pub use crate::store::reminders::{BattleFacts, BattleWithParticipants, StreakRow};
+use crate::{
+    AppContext,
+    store::reminders::{self as rows, StreakFacts},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FactsError {
@@ -25,19 +21,6 @@ pub enum FactsError {
     Db(#[from] DbErr),
 }
 
-#[derive(Debug, Clone)]
-pub struct BattleFacts {
-    pub battle_id: String,
-    pub topic: String,
-    pub link: String,
-    pub status: BattleStatus,
-    pub deadline_at: DateTime<Utc>,
-    /// Everyone in the battle, with when they submitted for the current turn.
-    pub participants: Vec<(String, Option<DateTime<Utc>>)>,
-}
-
-pub type BattleWithParticipants = (battles::Model, Vec<participants::Model>);
-
 fn check_id(field: &str, id: &str) -> Result<(), FactsError> {
     if id.trim().is_empty() || id.len() > 128 {
         return Err(FactsError::Invalid(format!(
@@ -47,23 +30,7 @@ fn check_id(field: &str, id: &str) -> Result<(), FactsError> {
     Ok(())
 }
 
-pub async fn load_battle(
-    db: &impl ConnectionTrait,
-    battle_id: &str,
-) -> Result<Option<BattleWithParticipants>, DbErr> {
-    let Some(battle) = battles::Entity::find_by_id(battle_id.to_owned())
-        .one(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let people = participants::Entity::find()
-        .filter(participants::Column::BattleId.eq(battle_id))
-        .order_by_asc(participants::Column::UserId)
-        .all(db)
-        .await?;
-    Ok(Some((battle, people)))
-}
+pub use rows::load_battle;
 
 /// Creates or replaces a battle and its participant list.
 pub async fn upsert_battle(
@@ -90,58 +57,7 @@ pub async fn upsert_battle(
             )));
         }
     }
-    let now = ctx.clock.now();
-    let txn = ctx.db.begin().await?;
-    battles::Entity::insert(battles::ActiveModel {
-        battle_id: Set(facts.battle_id.clone()),
-        topic: Set(facts.topic.clone()),
-        link: Set(facts.link.clone()),
-        status: Set(facts.status),
-        deadline_at: Set(facts.deadline_at),
-        updated_at: Set(now),
-    })
-    .on_conflict(
-        OnConflict::column(battles::Column::BattleId)
-            .update_columns([
-                battles::Column::Topic,
-                battles::Column::Link,
-                battles::Column::Status,
-                battles::Column::DeadlineAt,
-                battles::Column::UpdatedAt,
-            ])
-            .to_owned(),
-    )
-    .exec_without_returning(&txn)
-    .await?;
-    participants::Entity::delete_many()
-        .filter(participants::Column::BattleId.eq(facts.battle_id.as_str()))
-        .filter(
-            participants::Column::UserId
-                .is_not_in(facts.participants.iter().map(|(u, _)| u.clone())),
-        )
-        .exec(&txn)
-        .await?;
-    if !facts.participants.is_empty() {
-        participants::Entity::insert_many(facts.participants.iter().map(|(user, submitted)| {
-            participants::ActiveModel {
-                battle_id: Set(facts.battle_id.clone()),
-                user_id: Set(user.clone()),
-                submitted_at: Set(*submitted),
-            }
-        }))
-        .on_conflict(
-            OnConflict::columns([participants::Column::BattleId, participants::Column::UserId])
-                .update_column(participants::Column::SubmittedAt)
-                .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await?;
-    }
-    let result = load_battle(&txn, &facts.battle_id)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound(facts.battle_id.clone()))?;
-    txn.commit().await?;
-    Ok(result)
+    Ok(rows::upsert_battle(&ctx.db, &facts, ctx.clock.now()).await?)
 }
 
 /// Marks a participant's entry as submitted (the first submission time is kept).
@@ -150,23 +66,13 @@ pub async fn record_submission(
     battle_id: &str,
     user_id: &str,
 ) -> Result<BattleWithParticipants, FactsError> {
-    let now = ctx.clock.now();
-    let updated = participants::Entity::update_many()
-        .col_expr(
-            participants::Column::SubmittedAt,
-            sea_orm::sea_query::Expr::value(now),
-        )
-        .filter(participants::Column::BattleId.eq(battle_id))
-        .filter(participants::Column::UserId.eq(user_id))
-        .filter(participants::Column::SubmittedAt.is_null())
-        .exec(&ctx.db)
-        .await?;
+    let updated = rows::mark_submitted(&ctx.db, battle_id, user_id, ctx.clock.now()).await?;
     let battle = load_battle(&ctx.db, battle_id).await?.ok_or_else(|| {
         FactsError::NotFound(format!(
             "No battle '{battle_id}'; push it with upsertBattle first."
         ))
     })?;
-    if updated.rows_affected == 0 && !battle.1.iter().any(|p| p.user_id == user_id) {
+    if !updated && !battle.1.iter().any(|p| p.user_id == user_id) {
         return Err(FactsError::NotFound(format!(
             "'{user_id}' is not a participant of battle '{battle_id}'."
         )));
@@ -180,7 +86,7 @@ pub async fn upsert_streak(
     user_id: &str,
     current_days: i32,
     last_activity: NaiveDate,
-) -> Result<streaks::Model, FactsError> {
+) -> Result<StreakRow, FactsError> {
     check_id("userId", user_id)?;
     if current_days < 0 {
         return Err(FactsError::Invalid(
@@ -188,9 +94,7 @@ pub async fn upsert_streak(
         ));
     }
     let now = ctx.clock.now();
-    let existing = streaks::Entity::find_by_id(user_id.to_owned())
-        .one(&ctx.db)
-        .await?;
+    let existing = rows::streak(&ctx.db, user_id).await?;
     let recipient = crate::recipients::load(&ctx.db, user_id)
         .await?
         .map(|p| p.recipient);
@@ -208,40 +112,19 @@ pub async fn upsert_streak(
         .as_ref()
         .is_some_and(|s| s.last_activity_date == last_activity && s.next_alert_at.is_none());
     let next = (current_days >= 1 && !already_handled && now < expires).then_some(alert_at);
-    let row = streaks::ActiveModel {
-        user_id: Set(user_id.to_owned()),
-        current_days: Set(current_days),
-        last_activity_date: Set(last_activity),
-        next_alert_at: Set(next),
-        alert_expires_at: Set(Some(expires)),
-        updated_at: Set(now),
+    let facts = StreakFacts {
+        user_id: user_id.to_owned(),
+        current_days,
+        last_activity,
+        next_alert_at: next,
+        alert_expires_at: expires,
     };
-    streaks::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(streaks::Column::UserId)
-                .update_columns([
-                    streaks::Column::CurrentDays,
-                    streaks::Column::LastActivityDate,
-                    streaks::Column::NextAlertAt,
-                    streaks::Column::AlertExpiresAt,
-                    streaks::Column::UpdatedAt,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(&ctx.db)
-        .await?;
-    streaks::Entity::find_by_id(user_id.to_owned())
-        .one(&ctx.db)
-        .await?
-        .ok_or_else(|| FactsError::Db(DbErr::RecordNotFound(user_id.to_owned())))
+    Ok(rows::upsert_streak(&ctx.db, facts, now).await?)
 }
 
 /// After a user's time zone changes, moves their pending streak alert to the new local time.
 pub async fn reschedule_streak(ctx: &AppContext, user_id: &str) -> Result<(), DbErr> {
-    let Some(streak) = streaks::Entity::find_by_id(user_id.to_owned())
-        .one(&ctx.db)
-        .await?
-    else {
+    let Some(streak) = rows::streak(&ctx.db, user_id).await? else {
         return Ok(());
     };
     if streak.next_alert_at.is_none() {

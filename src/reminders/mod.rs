@@ -1,7 +1,7 @@
 //! The reminder engine: battle deadlines and streaks at risk, texted unattended. Each scan is a plain
 //! async function (`battles::run`, `streaks::run`) that reads only what is due through an index and
 //! enqueues with a dedupe key, so any number of instances may scan at once and a scan that dies half
-//! way is safe to run again. `scheduler` only wires cron strings to them.
+//! way is safe to run again. `jobs` only wires cron strings to them.
 
 pub mod battles;
 pub mod facts;
@@ -24,6 +24,15 @@ impl ReminderKind {
         match self {
             Self::Battles => "battles",
             Self::Streaks => "streaks",
+        }
+    }
+}
+
+impl From<ReminderKind> for crate::store::ScanKind {
+    fn from(kind: ReminderKind) -> Self {
+        match kind {
+            ReminderKind::Battles => Self::Battles,
+            ReminderKind::Streaks => Self::Streaks,
         }
     }
 }
@@ -80,20 +89,16 @@ pub async fn run(ctx: &AppContext, kind: ReminderKind) -> Result<ReminderRun, Db
         "reminder scan finished"
     );
     let finished_at = ctx.clock.now();
-    // Kept for operators (`reminderRuns`): what each run found, enqueued and skipped.
-    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
-    entity::reminder_runs::ActiveModel {
-        kind: Set(kind.as_str().to_owned()),
-        found: Set(report.found as i64),
-        enqueued: Set(report.enqueued as i64),
-        skipped: Set(report.skipped as i64),
-        started_at: Set(started_at),
-        finished_at: Set(finished_at),
-        duration_ms: Set(timer.elapsed().as_millis() as i64),
-        ..Default::default()
-    }
-    .insert(&ctx.db)
-    .await?;
+    let run = crate::store::reminders::ScanRun {
+        kind: kind.into(),
+        found: report.found,
+        enqueued: report.enqueued,
+        skipped: report.skipped,
+        started_at,
+        finished_at,
+        duration_ms: timer.elapsed().as_millis() as u64,
+    };
+    crate::store::reminders::record_run(&ctx.db, run).await?;
     Ok(ReminderRun {
         kind,
         report,

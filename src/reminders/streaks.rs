@@ -7,10 +7,7 @@
 //! with the number of users, and time zones cost nothing at scan time.
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
-use entity::streaks;
-use sea_orm::{
-    ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
-};
+use sea_orm::DbErr;
 
 use super::{ScanReport, battles::count};
 use crate::{
@@ -20,9 +17,8 @@ use crate::{
         accept::{self as outbox, QuietPolicy, SendRequest, Target},
         catalogue::Template,
     },
+    store::reminders as facts,
 };
-
-const BATCH: u64 = 1_000;
 
 /// When the alert for a streak whose last activity was `last_activity` is due, and when it stops making
 /// sense (local midnight, when the streak is lost): both in the recipient's zone (the primary one of a
@@ -56,12 +52,7 @@ pub async fn run(ctx: &AppContext) -> Result<ScanReport, DbErr> {
     let now = ctx.clock.now();
     let mut report = ScanReport::default();
     loop {
-        let due = streaks::Entity::find()
-            .filter(streaks::Column::NextAlertAt.lte(now))
-            .order_by_asc(streaks::Column::NextAlertAt)
-            .limit(BATCH)
-            .all(&ctx.db)
-            .await?;
+        let due = facts::streaks_due(&ctx.db, now).await?;
         if due.is_empty() {
             break;
         }
@@ -88,17 +79,8 @@ pub async fn run(ctx: &AppContext) -> Result<ScanReport, DbErr> {
             });
         }
         count(&mut report, outbox::enqueue_many(ctx, requests).await?);
-        // Handled. A streak pushed again meanwhile has a future alert and keeps it.
-        streaks::Entity::update_many()
-            .col_expr(
-                streaks::Column::NextAlertAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(streaks::Column::UserId.is_in(due.iter().map(|s| s.user_id.clone())))
-            .filter(streaks::Column::NextAlertAt.lte(now))
-            .exec(&ctx.db)
-            .await?;
-        if (due.len() as u64) < BATCH {
+        facts::streak_alerts_handled(&ctx.db, due.iter().map(|s| s.user_id.clone()), now).await?;
+        if (due.len() as u64) < facts::BATCH {
             break;
         }
     }

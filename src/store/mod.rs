@@ -1,6 +1,33 @@
-//! Small helpers for the few statements written as SQL text, where both engines must read them.
+//! The only code that names entities and tables: one file per table group. Everything else asks
+//! through these functions, and sees rows through the types re-exported here.
+//!
+//! Checks that must hold with a write (the opt-out list, the daily limits, the month's budget) run
+//! inside that write's transaction, here. The few statements written as SQL text say why beside them.
 
-use sea_orm::DbBackend;
+pub mod consent;
+pub mod gate;
+pub mod history;
+pub mod lease;
+pub mod messages;
+pub mod opt_outs;
+pub mod receipts;
+pub mod recipients;
+pub mod reminders;
+pub mod rollup;
+pub mod spend;
+pub mod verifications;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use migration::MigratorTrait;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+
+pub use entity::{
+    battles::BattleStatus,
+    reminder_runs::ScanKind,
+    sms_log::{BlockedReason, MessageType, Model as MessageRow, SmsStatus},
+};
 
 /// The `n`-th bind parameter: `$n` on PostgreSQL, `?n` on SQLite.
 pub fn placeholder(backend: DbBackend, n: usize) -> String {
@@ -24,4 +51,74 @@ pub async fn take_sqlite_write_lock(
     txn.execute_unprepared("UPDATE send_gate SET name = name")
         .await?;
     Ok(())
+}
+
+/// Opens the database at `database_url` (creating an SQLite file, in WAL mode).
+pub async fn connect(database_url: &str) -> anyhow::Result<DatabaseConnection> {
+    let is_sqlite = database_url.starts_with("sqlite:");
+    let mut options = ConnectOptions::new(database_url.to_owned());
+    options
+        .max_connections(if is_sqlite { 8 } else { 20 })
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(|opts| {
+            use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+            // WAL with NORMAL sync is durable across process crashes and needs no fsync per commit;
+            // writers wait for each other instead of failing.
+            opts.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    let db = Database::connect(options).await.with_context(|| {
+        format!(
+            "cannot open the database at DATABASE_URL ({})",
+            redact_url(database_url)
+        )
+    })?;
+    if is_sqlite {
+        // WAL lets readers work while one writer writes; the setting is stored in the file.
+        db.execute_unprepared("PRAGMA journal_mode=WAL;")
+            .await
+            .context("switching SQLite to WAL mode")?;
+    }
+    Ok(db)
+}
+
+/// Applies pending migrations and creates the rows the service needs.
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    migration::Migrator::up(db, None)
+        .await
+        .context("applying database migrations")?;
+    gate::ensure(db).await.context("creating the send gate")
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}://{}:***@{}", &url[..scheme], user, &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db:5432/sms"),
+            "postgres://app:***@db:5432/sms"
+        );
+        assert_eq!(
+            redact_url("sqlite://x.db?mode=rwc"),
+            "sqlite://x.db?mode=rwc"
+        );
+    }
 }

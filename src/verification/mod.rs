@@ -9,15 +9,7 @@ use argon2::{
     password_hash::SaltString,
 };
 use chrono::{DateTime, Duration, Utc};
-use entity::{
-    phone_verifications::{self as pv},
-    sms_log::SmsStatus,
-    sms_preferences::ConsentMethod,
-};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    ExprTrait, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait, sea_query::Expr,
-};
+use sea_orm::{DbErr, TransactionTrait};
 use tokio::sync::Semaphore;
 
 use crate::{
@@ -27,7 +19,11 @@ use crate::{
         accept::{self as outbox, SendRequest, Target},
         catalogue::Template,
     },
-    recipients::{self, ConsentSource},
+    recipients::{self, ConsentMethod, ConsentSource},
+    store::{
+        BlockedReason, SmsStatus, recipients as recipient_rows,
+        verifications::{self as codes, CountedBy, NewCode},
+    },
 };
 
 /// How long a code is valid (the text says "expires in 10 minutes").
@@ -146,27 +142,79 @@ fn rate_limited(message: String, until: DateTime<Utc>, now: DateTime<Utc>) -> Ve
     }
 }
 
-/// When the `limit`-th newest code of this key, counted since `since`, stops counting (`None`: under
-/// the limit).
-async fn window_full(
-    db: &impl ConnectionTrait,
-    column: pv::Column,
-    key: &str,
-    since: DateTime<Utc>,
-    limit: u32,
-    window: Duration,
-) -> Result<Option<DateTime<Utc>>, DbErr> {
-    let recent = pv::Entity::find()
-        .filter(column.eq(key))
-        .filter(pv::Column::CreatedAt.gt(since))
-        .order_by_desc(pv::Column::CreatedAt)
-        .paginate(db, u64::from(limit))
-        .fetch_page(0)
-        .await?;
-    if (recent.len() as u32) < limit {
-        return Ok(None);
+/// Refuses a new code while a limit is reached: one a minute per user, then per number, per user and
+/// per client IP in their windows. Runs inside the transaction that records the code.
+async fn check_limits(
+    txn: &impl sea_orm::ConnectionTrait,
+    limits: &crate::config::VerificationConfig,
+    (user_id, phone, client_ip): (&str, &str, Option<&str>),
+    now: DateTime<Utc>,
+) -> Result<(), VerificationError> {
+    let cooldown = Duration::from_std(limits.resend_cooldown).unwrap_or(Duration::seconds(60));
+    if let Some(last) = codes::latest(txn, user_id).await?
+        && last.created_at + cooldown > now
+    {
+        return Err(rate_limited(
+            "A code was just sent; wait a moment before asking for another.".into(),
+            last.created_at + cooldown,
+            now,
+        ));
     }
-    Ok(recent.last().map(|oldest| oldest.created_at + window))
+    let hour = (now - Duration::hours(1), Duration::hours(1));
+    let day = (now - Duration::days(1), Duration::days(1));
+    let masked = phone::mask(phone);
+    let checks = [
+        (
+            CountedBy::Phone,
+            Some(phone),
+            hour,
+            limits.max_per_phone_per_hour,
+            format!("Too many codes were sent to {masked} in the last hour; try again later."),
+        ),
+        (
+            CountedBy::User,
+            Some(user_id),
+            day,
+            limits.max_per_user_per_day,
+            "You asked for too many codes today; try again tomorrow.".to_owned(),
+        ),
+        (
+            CountedBy::ClientIp,
+            client_ip,
+            hour,
+            limits.max_per_ip_per_hour,
+            "Too many codes were requested from your network in the last hour; try again later."
+                .to_owned(),
+        ),
+    ];
+    for (by, key, window, limit, message) in checks {
+        if let Some(key) = key
+            && let Some(until) = codes::window_full(txn, by, key, window, limit).await?
+        {
+            return Err(rate_limited(message, until, now));
+        }
+    }
+    Ok(())
+}
+
+/// The sentence for a code whose text the pipeline refused.
+fn not_sendable(reason: Option<BlockedReason>, phone: &str) -> VerificationError {
+    let masked = phone::mask(phone);
+    VerificationError::NotSendable(match reason {
+        Some(BlockedReason::OptedOut) => format!(
+            "{masked} has opted out of our texts (it replied STOP). Text START to our number to opt back in, or use another number."
+        ),
+        Some(BlockedReason::CountryNotAllowed) => format!(
+            "We cannot send texts to {masked}'s country yet; use a number from a supported country."
+        ),
+        Some(BlockedReason::SpendLimit) => {
+            "We cannot send texts right now; try again later.".to_owned()
+        }
+        other => format!(
+            "The code could not be sent to {masked} ({}).",
+            other.map_or("refused", BlockedReason::as_str)
+        ),
+    })
 }
 
 /// Makes and sends a new code for the user's stored number. A new code replaces any earlier one.
@@ -177,7 +225,6 @@ pub async fn start(
     client_ip: Option<String>,
 ) -> Result<Started, VerificationError> {
     let db = &ctx.db;
-    let limits = &ctx.config.verification;
     let now = ctx.clock.now();
     let profile = recipients::ensure(db, user_id, now).await?;
     let phone = profile
@@ -188,103 +235,22 @@ pub async fn start(
     if profile.phone_verified() {
         return Err(VerificationError::AlreadyVerified(phone));
     }
-    let cooldown = Duration::from_std(limits.resend_cooldown).unwrap_or(Duration::seconds(60));
-
     // The limits are checked and the new code recorded in one transaction that holds the user's row,
     // so two requests of one user cannot both pass; each limit counts rows in an indexed range.
     let code = new_code();
     let hash = hash_code(code.clone()).await?;
     let txn = db.begin().await?;
-    recipients::lock_row(&txn, user_id, now).await?;
-    if let Some(last) = pv::Entity::find()
-        .filter(pv::Column::UserId.eq(user_id))
-        .order_by_desc(pv::Column::CreatedAt)
-        .one(&txn)
-        .await?
-        && last.created_at + cooldown > now
-    {
-        return Err(rate_limited(
-            "A code was just sent; wait a moment before asking for another.".into(),
-            last.created_at + cooldown,
-            now,
-        ));
-    }
-    let hour = Duration::hours(1);
-    let day = Duration::days(1);
-    if let Some(until) = window_full(
-        &txn,
-        pv::Column::PhoneE164,
-        &phone,
-        now - hour,
-        limits.max_per_phone_per_hour,
-        hour,
-    )
-    .await?
-    {
-        return Err(rate_limited(
-            format!(
-                "Too many codes were sent to {} in the last hour; try again later.",
-                phone::mask(&phone)
-            ),
-            until,
-            now,
-        ));
-    }
-    if let Some(until) = window_full(
-        &txn,
-        pv::Column::UserId,
-        user_id,
-        now - day,
-        limits.max_per_user_per_day,
-        day,
-    )
-    .await?
-    {
-        return Err(rate_limited(
-            "You asked for too many codes today; try again tomorrow.".into(),
-            until,
-            now,
-        ));
-    }
-    if let Some(ip) = &client_ip
-        && let Some(until) = window_full(
-            &txn,
-            pv::Column::ClientIp,
-            ip,
-            now - hour,
-            limits.max_per_ip_per_hour,
-            hour,
-        )
-        .await?
-    {
-        return Err(rate_limited(
-            "Too many codes were requested from your network in the last hour; try again later."
-                .into(),
-            until,
-            now,
-        ));
-    }
-    pv::Entity::update_many()
-        .col_expr(pv::Column::InvalidatedAt, Expr::value(now))
-        .filter(pv::Column::UserId.eq(user_id))
-        .filter(pv::Column::ConsumedAt.is_null())
-        .filter(pv::Column::InvalidatedAt.is_null())
-        .exec(&txn)
-        .await?;
-    let record = pv::ActiveModel {
-        user_id: Set(user_id.to_owned()),
-        phone_e164: Set(phone.clone()),
-        code_hash: Set(hash),
-        client_ip: Set(client_ip),
-        created_at: Set(now),
-        expires_at: Set(now + CODE_TTL),
-        attempts: Set(0),
-        consumed_at: Set(None),
-        invalidated_at: Set(None),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
+    recipient_rows::lock_row(&txn, user_id, now).await?;
+    let limits = &ctx.config.verification;
+    check_limits(&txn, limits, (user_id, &phone, client_ip.as_deref()), now).await?;
+    let new = NewCode {
+        user_id: user_id.to_owned(),
+        phone_e164: phone.clone(),
+        code_hash: hash,
+        client_ip,
+        expires_at: now + CODE_TTL,
+    };
+    let record = codes::replace(&txn, new, now).await?;
     txn.commit().await?;
 
     let sent = outbox::enqueue(
@@ -303,31 +269,11 @@ pub async fn start(
     })?;
     if sent.status == SmsStatus::Blocked {
         // Nothing was sent: the code must not stay usable, and the user must know why.
-        pv::Entity::update_many()
-            .col_expr(pv::Column::InvalidatedAt, Expr::value(now))
-            .filter(pv::Column::Id.eq(record.id))
-            .exec(db)
-            .await?;
-        let masked = phone::mask(&phone);
-        return Err(VerificationError::NotSendable(
-            match sent.blocked_reason.as_deref() {
-                Some("opted_out") => format!(
-                    "{masked} has opted out of our texts (it replied STOP). Text START to our number to opt back in, or use another number."
-                ),
-                Some("country_not_allowed") => format!(
-                    "We cannot send texts to {masked}'s country yet; use a number from a supported country."
-                ),
-                Some("spend_limit") => {
-                    "We cannot send texts right now; try again later.".to_owned()
-                }
-                other => format!(
-                    "The code could not be sent to {masked} ({}).",
-                    other.unwrap_or("refused")
-                ),
-            },
-        ));
+        codes::invalidate(db, record.id, now).await?;
+        return Err(not_sendable(sent.blocked_reason, &phone));
     }
     tracing::info!(phone = phone::mask(&phone), "verification code sent");
+    let cooldown = Duration::from_std(limits.resend_cooldown).unwrap_or(Duration::seconds(60));
     Ok(Started {
         expires_at: record.expires_at,
         resend_available_at: now + cooldown,
@@ -351,29 +297,15 @@ pub async fn confirm(
     let db = &ctx.db;
     let now = ctx.clock.now();
     let profile = recipients::ensure(db, user_id, now).await?;
-    let pending = pv::Entity::find()
-        .filter(pv::Column::UserId.eq(user_id))
-        .filter(pv::Column::ConsumedAt.is_null())
-        .filter(pv::Column::InvalidatedAt.is_null())
-        .order_by_desc(pv::Column::CreatedAt)
-        .one(db)
+    let pending = codes::open(db, user_id)
         .await?
         .filter(|p| Some(&p.phone_e164) == profile.recipient.phone_e164.as_ref())
         .ok_or(VerificationError::NoPendingCode)?;
     if pending.expires_at <= now {
         return Err(VerificationError::Expired);
     }
-    // Take a try before checking: one atomic update, so concurrent guesses can never exceed the limit.
-    // It returns the count it wrote, so each of several concurrent guesses is told its own place.
-    let taken = pv::Entity::update_many()
-        .col_expr(pv::Column::Attempts, Expr::col(pv::Column::Attempts).add(1))
-        .filter(pv::Column::Id.eq(pending.id))
-        .filter(pv::Column::Attempts.lt(MAX_ATTEMPTS))
-        .filter(pv::Column::ConsumedAt.is_null())
-        .filter(pv::Column::InvalidatedAt.is_null())
-        .exec_with_returning(db)
-        .await?;
-    let Some(tries_used) = taken.first().map(|row| row.attempts) else {
+    // Take a try before checking, so concurrent guesses can never exceed the limit.
+    let Some(tries_used) = codes::take_try(db, pending.id, MAX_ATTEMPTS).await? else {
         return Err(VerificationError::TooManyAttempts);
     };
     if !check_code(code.to_owned(), pending.code_hash.clone()).await? {
@@ -386,28 +318,10 @@ pub async fn confirm(
     }
 
     let txn = db.begin().await?;
-    let consumed = pv::Entity::update_many()
-        .col_expr(pv::Column::ConsumedAt, Expr::value(now))
-        .filter(pv::Column::Id.eq(pending.id))
-        .filter(pv::Column::ConsumedAt.is_null())
-        .filter(pv::Column::InvalidatedAt.is_null())
-        .exec(&txn)
-        .await?;
-    if consumed.rows_affected == 0 {
-        // Replaced or used by a concurrent request in the meantime.
-        return Err(VerificationError::NoPendingCode);
-    }
-    let verified = entity::recipients::Entity::update_many()
-        .col_expr(
-            entity::recipients::Column::PhoneVerifiedAt,
-            Expr::value(now),
-        )
-        .col_expr(entity::recipients::Column::UpdatedAt, Expr::value(now))
-        .filter(entity::recipients::Column::UserId.eq(user_id))
-        .filter(entity::recipients::Column::PhoneE164.eq(pending.phone_e164.as_str()))
-        .exec(&txn)
-        .await?;
-    if verified.rows_affected == 0 {
+    // Replaced or used by a concurrent request in the meantime, or the number changed.
+    if !codes::consume(&txn, pending.id, now).await?
+        || !recipient_rows::mark_verified(&txn, user_id, &pending.phone_e164, now).await?
+    {
         return Err(VerificationError::NoPendingCode);
     }
     let profile = recipients::load(&txn, user_id)

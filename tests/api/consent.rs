@@ -156,14 +156,14 @@ async fn a_numbers_opt_out_state(engine: Engine) {
         .await;
     assert_eq!(data(&state)["smsOptOut"], Value::Null, "not on the list");
     // Ann texts STOP: the number is on the list, in any writing.
-    let reply = sms_notify::inbound::receipts::InboundReply {
+    let reply = sms_notify::inbound::replies::InboundReply {
         from: "+12125550001".into(),
         to: "+18005550100".into(),
         body: "stop".into(),
         inbound_message_id: Some("in-1".into()),
         received_at: sms_notify::Clock::now(app.clock.as_ref()),
     };
-    sms_notify::inbound::receipts::handle_reply(&app.ctx, None, &reply)
+    sms_notify::inbound::replies::handle_reply(&app.ctx, None, &reply)
         .await
         .expect("handled");
     let state = app

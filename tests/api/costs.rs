@@ -282,7 +282,12 @@ async fn one_batch_counts_each_user_on_its_own(engine: Engine) {
         .expect("no database error");
     let reasons: Vec<Option<String>> = answers
         .into_iter()
-        .map(|a| a.expect("accepted").row.blocked_reason)
+        .map(|a| {
+            a.expect("accepted")
+                .row
+                .blocked_reason
+                .map(|r| r.as_str().to_owned())
+        })
         .collect();
     let limit = Some("user_daily_limit".to_owned());
     assert_eq!(
@@ -365,7 +370,7 @@ async fn two_instances_with_fifty_concurrent_senders_get_exactly_ten(engine: Eng
     let accepted = rows.iter().filter(|r| r.blocked_reason.is_none()).count();
     let refused = rows
         .iter()
-        .filter(|r| r.blocked_reason.as_deref() == Some("spend_limit"))
+        .filter(|r| r.blocked_reason.map(|r| r.as_str()) == Some("spend_limit"))
         .count();
     assert_eq!((accepted, refused), (10, 40));
     let month = spend_months::Entity::find_by_id("2026-03")
@@ -714,7 +719,7 @@ async fn one_batch_that_outgrows_the_budget_blocks_its_tail(engine: Engine) {
         .map(|r| {
             (
                 format!("{:?}", r.status),
-                r.blocked_reason.clone(),
+                r.blocked_reason.map(|r| r.as_str().to_owned()),
                 r.cost_micros,
             )
         })

@@ -77,7 +77,7 @@ async fn each_caller_in_a_mixed_batch_gets_its_own_answer(engine: Engine) {
     );
     let blocked = answers[2].as_ref().expect("blocked is an answer");
     assert_eq!(
-        (blocked.status, blocked.blocked_reason.as_deref()),
+        (blocked.status, blocked.blocked_reason.map(|r| r.as_str())),
         (SmsStatus::Blocked, Some("sms_disabled"))
     );
     let (a, b) = (

@@ -191,7 +191,10 @@ async fn a_carrier_opt_out_joins_the_opt_out_list(engine: Engine) {
         .await
         .expect("q")
         .expect("listed");
-    assert_eq!(opt_out.source, "provider");
+    assert_eq!(
+        opt_out.source,
+        sms_notify::store::opt_outs::OptOutSource::Provider
+    );
     // The next message to that number is refused before it costs anything.
     let response = app
         .as_service(
@@ -306,9 +309,10 @@ async fn transactional_messages_jump_the_queue(engine: Engine) {
         .expect("id")
         .parse()
         .expect("int");
-    let claimed = outbox::accept::claim_due(&app.db, start_time(), Duration::seconds(60), 1)
-        .await
-        .expect("claim");
+    let claimed =
+        sms_notify::store::lease::claim_due(&app.db, start_time(), Duration::seconds(60), 1)
+            .await
+            .expect("claim");
     assert_eq!(claimed.len(), 1);
     assert_eq!(
         claimed[0].id, alert,

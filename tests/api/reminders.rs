@@ -151,7 +151,10 @@ async fn battle_reminders_at_the_lead_time_once_and_only_for_who_has_not_submitt
         .iter()
         .find(|r| r.user_id.as_deref() == Some("cat"))
         .expect("cat's decision");
-    assert_eq!(cat.blocked_reason.as_deref(), Some("phone_not_verified"));
+    assert_eq!(
+        cat.blocked_reason.map(|r| r.as_str()),
+        Some("phone_not_verified")
+    );
     // Every later scan of the same turn sends nothing new.
     for _ in 0..3 {
         app.clock.advance(Duration::minutes(10));
@@ -413,7 +416,7 @@ async fn quiet_hours_pull_a_reminder_forward_or_block_it(engine: Engine) {
         .find(|r| r.user_id.as_deref() == Some("ben"))
         .expect("ben's decision");
     assert_eq!(
-        (ben.status, ben.blocked_reason.as_deref()),
+        (ben.status, ben.blocked_reason.map(|r| r.as_str())),
         (SmsStatus::Blocked, Some("quiet_hours"))
     );
 

@@ -4,7 +4,7 @@ use chrono::Duration;
 use entity::sms_log;
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
-use sms_notify::{Clock, auth::Role, outbox};
+use sms_notify::{Clock, auth::Role};
 
 use crate::{
     helpers::{Engine, TestApp, data, error_code, error_message, opted_in_user},
@@ -89,9 +89,14 @@ async fn every_refusal_is_logged_with_its_reason(engine: Engine) {
     );
     // Opted in, but the number replied STOP.
     opted_in_user(&app, "stopped", "212 555 0004").await;
-    outbox::accept::add_opt_out(&app.db, "+12125550004", "keyword", app.clock.now())
-        .await
-        .expect("opt out");
+    sms_notify::store::opt_outs::add(
+        &app.db,
+        "+12125550004",
+        sms_notify::store::opt_outs::OptOutSource::Keyword,
+        app.clock.now(),
+    )
+    .await
+    .expect("opt out");
     assert_eq!(
         blocked_reason(&app, STREAK, streak("stopped")).await,
         "opted_out"
@@ -147,9 +152,14 @@ async fn security_alerts_skip_preferences_but_not_stop(engine: Engine) {
         !log["body"].as_str().expect("body").contains("STOP"),
         "no footer on transactional texts"
     );
-    outbox::accept::add_opt_out(&app.db, "+12125550002", "keyword", app.clock.now())
-        .await
-        .expect("opt out");
+    sms_notify::store::opt_outs::add(
+        &app.db,
+        "+12125550002",
+        sms_notify::store::opt_outs::OptOutSource::Keyword,
+        app.clock.now(),
+    )
+    .await
+    .expect("opt out");
     let response = app.as_service(alert, input).await;
     assert_eq!(
         data(&response)["sendSecurityAlert"]["blockedReason"],

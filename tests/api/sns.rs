@@ -481,7 +481,7 @@ async fn stop_in_any_spelling_revokes_consent_and_cancels_promotions(engine: Eng
         assert_eq!(
             (
                 cancelled.status,
-                cancelled.blocked_reason.as_deref(),
+                cancelled.blocked_reason.map(|r| r.as_str()),
                 cancelled.cost_micros
             ),
             (sms_log::SmsStatus::Blocked, Some("opted_out"), None),
@@ -757,7 +757,7 @@ async fn texts_without_a_final_receipt_become_unknown_after_72_hours(engine: Eng
     let (fresh, _) = sent_promo(&app, "u1").await;
     app.clock.advance(Duration::hours(2));
     assert_eq!(
-        sms_notify::inbound::receipts::reconcile(&app.ctx)
+        sms_notify::inbound::reconcile::reconcile(&app.ctx)
             .await
             .expect("reconciled"),
         1
@@ -851,7 +851,10 @@ fn simulate_reply_acts_as_a_text_from_the_number() {
                 .await
                 .expect("q")
         });
-    assert_eq!(listed.map(|o| o.source).as_deref(), Some("keyword"));
+    assert_eq!(
+        listed.map(|o| o.source),
+        Some(sms_notify::store::opt_outs::OptOutSource::Keyword)
+    );
     // Not a number: a sentence, and a failure.
     let (ok, _, err) = run(&["simulate-reply", "--from", "call me", "STOP"]);
     assert!(!ok && err.contains("--from"), "{err}");

@@ -5,7 +5,7 @@ use chrono::Duration;
 use entity::{phone_verifications, sms_log};
 use sea_orm::{EntityTrait, QueryOrder};
 use serde_json::{Value, json};
-use sms_notify::{Clock, outbox};
+use sms_notify::Clock;
 
 use crate::{
     aws_stub::AwsStub,
@@ -332,9 +332,14 @@ async fn a_refused_text_is_an_error_the_user_can_act_on(engine: Engine) {
             .contains("Set a phone number first")
     );
     set_phone(&app, "u1", "212 555 1234").await;
-    outbox::accept::add_opt_out(&app.db, "+12125551234", "keyword", app.clock.now())
-        .await
-        .expect("opt out");
+    sms_notify::store::opt_outs::add(
+        &app.db,
+        "+12125551234",
+        sms_notify::store::opt_outs::OptOutSource::Keyword,
+        app.clock.now(),
+    )
+    .await
+    .expect("opt out");
     let refused = app.as_user("u1", START, json!({})).await;
     assert_eq!(error_code(&refused), "BAD_USER_INPUT");
     assert!(error_message(&refused).contains("opted out"), "{refused}");

@@ -10,7 +10,6 @@ use crate::{
     error::{ApiError, ApiResult},
     graphql::{app, require_role, types::recipient::ConsentMethod},
     locale::phone,
-    outbox::history,
 };
 
 #[derive(Default)]
@@ -24,7 +23,7 @@ pub enum ConsentAction {
 }
 
 /// One consent given or revoked: the record a business keeps for the TCPA.
-pub struct ConsentEvent(pub entity::consent_events::Model);
+pub struct ConsentEvent(pub crate::store::consent::ConsentEvent);
 
 #[Object]
 impl ConsentEvent {
@@ -38,8 +37,8 @@ impl ConsentEvent {
 
     async fn action(&self) -> ConsentAction {
         match self.0.action {
-            entity::consent_events::ConsentAction::Given => ConsentAction::Given,
-            entity::consent_events::ConsentAction::Revoked => ConsentAction::Revoked,
+            crate::store::consent::ConsentAction::Given => ConsentAction::Given,
+            crate::store::consent::ConsentAction::Revoked => ConsentAction::Revoked,
         }
     }
 
@@ -75,7 +74,7 @@ pub enum OptOutSource {
 }
 
 /// A number on the opt-out list: no text goes to it until the person texts START.
-pub struct SmsOptOut(entity::opt_outs::Model);
+pub struct SmsOptOut(crate::store::opt_outs::OptOut);
 
 #[Object]
 impl SmsOptOut {
@@ -85,10 +84,11 @@ impl SmsOptOut {
     }
 
     async fn source(&self) -> OptOutSource {
-        match self.0.source.as_str() {
-            "keyword" => OptOutSource::Keyword,
-            "provider" => OptOutSource::Provider,
-            _ => OptOutSource::Admin,
+        use crate::store::opt_outs::OptOutSource as Stored;
+        match self.0.source {
+            Stored::Keyword => OptOutSource::Keyword,
+            Stored::Provider => OptOutSource::Provider,
+            Stored::Admin => OptOutSource::Admin,
         }
     }
 
@@ -101,14 +101,11 @@ impl SmsOptOut {
 impl ConsentQuery {
     /// Whether a number (any usual writing) is on the opt-out list (admin): null when it is not.
     async fn sms_opt_out(&self, ctx: &Context<'_>, phone: String) -> ApiResult<Option<SmsOptOut>> {
-        use sea_orm::EntityTrait;
         require_role(ctx, &[Role::Admin])?;
         let app = app(ctx)?;
         let phone = phone::normalize(&phone, app.config.default_phone_region)
             .map_err(|e| ApiError::bad_input(e.to_string()))?;
-        let row = entity::opt_outs::Entity::find_by_id(phone)
-            .one(&app.db)
-            .await?;
+        let row = crate::store::opt_outs::get(&app.db, &phone).await?;
         Ok(row.map(SmsOptOut))
     }
 
@@ -141,13 +138,14 @@ impl ConsentQuery {
             ),
             None => None,
         };
-        let filter = history::ConsentFilter {
+        let filter = crate::store::consent::ConsentFilter {
             user_id: user_id.map(|id| id.0),
             phone,
             from,
             to,
         };
-        let rows = history::consent_events(&app.db, &filter, before_id, first as u64 + 1).await?;
+        let rows =
+            crate::store::consent::list(&app.db, &filter, before_id, first as u64 + 1).await?;
         Ok(connection(rows, first, before_id, |row| {
             (row.id, ConsentEvent(row))
         }))

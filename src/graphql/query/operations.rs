@@ -9,7 +9,7 @@ use crate::{
     auth::Role,
     error::ApiResult,
     graphql::{app, require_role, types::reminders::ReminderKind},
-    outbox::history,
+    store::history,
 };
 
 #[derive(Default)]
@@ -35,7 +35,7 @@ pub struct SmsQueue {
 }
 
 /// One run of a reminder scan, as kept.
-pub struct ReminderRunRecord(pub entity::reminder_runs::Model);
+pub struct ReminderRunRecord(pub crate::store::reminders::ScanRunRow);
 
 #[Object(name = "ReminderRunRecord")]
 impl ReminderRunRecord {
@@ -44,10 +44,9 @@ impl ReminderRunRecord {
     }
 
     async fn kind(&self) -> ReminderKind {
-        if self.0.kind == "battles" {
-            ReminderKind::Battles
-        } else {
-            ReminderKind::Streaks
+        match self.0.kind {
+            crate::store::ScanKind::Battles => ReminderKind::Battles,
+            crate::store::ScanKind::Streaks => ReminderKind::Streaks,
         }
     }
 
@@ -111,8 +110,8 @@ impl OperationsQuery {
         let app = app(ctx)?;
         let (first, before_id) = page(first, after)?;
         let kind = kind.map(|k| match k {
-            ReminderKind::Battles => "battles",
-            ReminderKind::Streaks => "streaks",
+            ReminderKind::Battles => crate::store::ScanKind::Battles,
+            ReminderKind::Streaks => crate::store::ScanKind::Streaks,
         });
         let rows = history::reminder_runs(&app.db, kind, before_id, first as u64 + 1).await?;
         Ok(connection(rows, first, before_id, |row| {

@@ -11,7 +11,7 @@ use crate::{
         types::sms::{SmsLog, SmsLogFilter, SmsReply},
     },
     locale::phone,
-    outbox::history,
+    store::history,
 };
 
 /// Page size of `smsLogs` when `first` is not given, and the largest allowed.

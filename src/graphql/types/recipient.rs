@@ -1,6 +1,6 @@
+use crate::store::consent::ConsentMethod as DbConsentMethod;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use entity::sms_preferences::ConsentMethod as DbConsentMethod;
 
 use crate::{
     error::ApiResult,

@@ -6,7 +6,7 @@ use super::scalars::Date;
 use crate::reminders::{self, facts::BattleWithParticipants};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
-#[graphql(remote = "entity::battles::BattleStatus")]
+#[graphql(remote = "crate::store::BattleStatus")]
 pub enum BattleStatus {
     /// Running: participants who have not submitted get reminders.
     Active,
@@ -85,8 +85,8 @@ pub struct Streak {
     pub next_alert_at: Option<DateTime<Utc>>,
 }
 
-impl From<entity::streaks::Model> for Streak {
-    fn from(s: entity::streaks::Model) -> Self {
+impl From<crate::store::reminders::StreakRow> for Streak {
+    fn from(s: crate::store::reminders::StreakRow) -> Self {
         Self {
             user_id: ID(s.user_id),
             current_days: s.current_days,

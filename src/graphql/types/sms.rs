@@ -1,13 +1,12 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
-use entity::sms_log;
 use rust_decimal::Decimal;
 
 use crate::{error::ApiResult, graphql::app};
 
 /// What a message is about.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
-#[graphql(remote = "entity::sms_log::MessageType")]
+#[graphql(remote = "crate::store::MessageType")]
 pub enum MessageType {
     /// A friend challenged the user (promotional).
     BattleInvitation,
@@ -30,7 +29,7 @@ pub enum MessageType {
 
 /// Where a message is in its life.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
-#[graphql(remote = "entity::sms_log::SmsStatus")]
+#[graphql(remote = "crate::store::SmsStatus")]
 pub enum SmsStatus {
     /// Accepted and queued (or waiting for its next attempt).
     Pending,
@@ -51,7 +50,7 @@ pub enum SmsStatus {
 }
 
 /// One message decision: the audit trail of the SMS service.
-pub struct SmsLog(pub sms_log::Model);
+pub struct SmsLog(pub crate::store::MessageRow);
 
 #[Object]
 impl SmsLog {
@@ -89,7 +88,7 @@ impl SmsLog {
 
     /// Why policy refused the message (`opted_out`, `no_consent`, `category_disabled`, ...).
     async fn blocked_reason(&self) -> Option<&str> {
-        self.0.blocked_reason.as_deref()
+        self.0.blocked_reason.map(|r| r.as_str())
     }
 
     /// For a promotion: the recipient's time zone that decided its quiet hours. A text held for the
@@ -135,7 +134,7 @@ impl SmsLog {
     /// What AWS reported about the message, oldest first: queued, pending, delivered, or why not.
     async fn events(&self, ctx: &Context<'_>) -> ApiResult<Vec<SmsEvent>> {
         let app = app(ctx)?;
-        Ok(crate::outbox::history::events(&app.db, self.0.id)
+        Ok(crate::store::history::events(&app.db, self.0.id)
             .await?
             .into_iter()
             .map(SmsEvent)
@@ -163,7 +162,7 @@ impl SmsLog {
     /// When a pending message is due for its next attempt.
     async fn next_attempt_at(&self) -> Option<DateTime<Utc>> {
         match self.0.status {
-            sms_log::SmsStatus::Pending => self.0.next_attempt_at,
+            crate::store::SmsStatus::Pending => self.0.next_attempt_at,
             _ => None,
         }
     }
@@ -190,7 +189,7 @@ impl SmsLog {
 }
 
 /// One delivery event of a message, as AWS End User Messaging SMS reported it.
-pub struct SmsEvent(pub entity::sms_events::Model);
+pub struct SmsEvent(pub crate::store::receipts::EventRow);
 
 #[Object]
 impl SmsEvent {
@@ -235,7 +234,7 @@ impl SmsEvent {
 }
 
 /// A text someone sent to the service's number.
-pub struct SmsReply(pub entity::sms_replies::Model);
+pub struct SmsReply(pub crate::store::receipts::ReplyRow);
 
 #[Object]
 impl SmsReply {

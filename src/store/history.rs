@@ -1,4 +1,5 @@
-//! Reading the SMS log: newest first, filtered, paged by id (each page is one indexed range scan).
+//! Reading what happened: the log, its delivery events, replies, reminder runs and the queue, newest
+//! first, filtered, paged by id (each page is one indexed range scan).
 
 use chrono::{DateTime, Utc};
 use entity::sms_log::{self, MessageType, SmsStatus};
@@ -61,7 +62,7 @@ pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<Option<sms_log::M
 pub async fn events(
     db: &impl ConnectionTrait,
     log_id: i64,
-) -> Result<Vec<entity::sms_events::Model>, DbErr> {
+) -> Result<Vec<crate::store::receipts::EventRow>, DbErr> {
     entity::sms_events::Entity::find()
         .filter(entity::sms_events::Column::SmsLogId.eq(log_id))
         .order_by_asc(entity::sms_events::Column::Id)
@@ -75,7 +76,7 @@ pub async fn replies(
     from: Option<&str>,
     before_id: Option<i64>,
     limit: u64,
-) -> Result<Vec<entity::sms_replies::Model>, DbErr> {
+) -> Result<Vec<crate::store::receipts::ReplyRow>, DbErr> {
     use entity::sms_replies::{Column, Entity};
     let mut query = Entity::find();
     if let Some(from) = from {
@@ -87,86 +88,13 @@ pub async fn replies(
     query.order_by_desc(Column::Id).limit(limit).all(db).await
 }
 
-/// Which consent records to read.
-#[derive(Debug, Clone, Default)]
-pub struct ConsentFilter {
-    pub user_id: Option<String>,
-    pub phone: Option<String>,
-    pub from: Option<DateTime<Utc>>,
-    pub to: Option<DateTime<Utc>>,
-}
-
-impl ConsentFilter {
-    fn apply(
-        &self,
-        mut query: sea_orm::Select<entity::consent_events::Entity>,
-    ) -> sea_orm::Select<entity::consent_events::Entity> {
-        use entity::consent_events::Column;
-        if let Some(user) = &self.user_id {
-            query = query.filter(Column::UserId.eq(user.as_str()));
-        }
-        if let Some(phone) = &self.phone {
-            query = query.filter(Column::PhoneE164.eq(phone.as_str()));
-        }
-        if let Some(from) = self.from {
-            query = query.filter(Column::OccurredAt.gte(from));
-        }
-        if let Some(to) = self.to {
-            query = query.filter(Column::OccurredAt.lt(to));
-        }
-        query
-    }
-}
-
-/// Consent records, newest first, paged by id (the TCPA proof of every consent given or revoked).
-pub async fn consent_events(
-    db: &impl ConnectionTrait,
-    filter: &ConsentFilter,
-    before_id: Option<i64>,
-    limit: u64,
-) -> Result<Vec<entity::consent_events::Model>, DbErr> {
-    use entity::consent_events::{Column, Entity};
-    let mut query = filter.apply(Entity::find());
-    if let Some(id) = before_id {
-        query = query.filter(Column::Id.lt(id));
-    }
-    query.order_by_desc(Column::Id).limit(limit).all(db).await
-}
-
-/// Consent records in time order, `page` at a time after `after_id`, for the export.
-pub async fn consent_events_in_order(
-    db: &impl ConnectionTrait,
-    filter: &ConsentFilter,
-    after: Option<(DateTime<Utc>, i64)>,
-    page: u64,
-) -> Result<Vec<entity::consent_events::Model>, DbErr> {
-    use entity::consent_events::{Column, Entity};
-    use sea_orm::Condition;
-    let mut query = filter.apply(Entity::find());
-    if let Some((at, id)) = after {
-        query = query.filter(
-            Condition::any().add(Column::OccurredAt.gt(at)).add(
-                Condition::all()
-                    .add(Column::OccurredAt.eq(at))
-                    .add(Column::Id.gt(id)),
-            ),
-        );
-    }
-    query
-        .order_by_asc(Column::OccurredAt)
-        .order_by_asc(Column::Id)
-        .limit(page)
-        .all(db)
-        .await
-}
-
 /// Reminder scan runs, newest first, optionally of one kind, paged by id.
 pub async fn reminder_runs(
     db: &impl ConnectionTrait,
-    kind: Option<&str>,
+    kind: Option<entity::reminder_runs::ScanKind>,
     before_id: Option<i64>,
     limit: u64,
-) -> Result<Vec<entity::reminder_runs::Model>, DbErr> {
+) -> Result<Vec<crate::store::reminders::ScanRunRow>, DbErr> {
     use entity::reminder_runs::{Column, Entity};
     let mut query = Entity::find();
     if let Some(kind) = kind {
@@ -199,7 +127,7 @@ pub async fn queue_state(
 ) -> Result<QueueState, DbErr> {
     use sea_orm::Statement;
     let backend = db.get_database_backend();
-    let p = |n| crate::store::placeholder(backend, n);
+    let p = |n| super::placeholder(backend, n);
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(
             backend,
@@ -242,7 +170,7 @@ pub async fn queue_state(
                 "SELECT CAST(SUM(messages) AS BIGINT) AS n FROM cost_rollup WHERE day = {} AND status = 'failed'",
                 p(1)
             ),
-            [crate::billing::day_of(now).into()],
+            [super::rollup::day_of(now).into()],
         ))
         .await?;
     state.failed_today = match failed {

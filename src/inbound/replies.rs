@@ -1,0 +1,331 @@
+//! Replies: every text to our number is kept; STOP, START and HELP act on it (CTIA, and the FCC's 2024
+//! rule that consent may be revoked by any reasonable means).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{DbErr, TransactionTrait};
+use serde::Deserialize;
+
+use super::receipts::SnsDelivery;
+use crate::{
+    AppContext,
+    locale::phone,
+    outbox::{
+        accept::{self as outbox, SendRequest, Target},
+        catalogue::Template,
+        sqlite_turn,
+    },
+    store::{
+        MessageType,
+        consent::{self, ConsentAction, ConsentMethod, ConsentSource},
+        messages,
+        opt_outs::{self, OptOutSource},
+        receipts::{self as rows, NewReply},
+        recipients as recipient_rows,
+    },
+};
+
+/// A text someone sent to our number (the `Message` of an SNS notification from two-way SMS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundReply {
+    /// The person's number.
+    pub from: String,
+    /// Our number.
+    pub to: String,
+    pub body: String,
+    pub inbound_message_id: Option<String>,
+    pub received_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawReply {
+    origination_number: String,
+    destination_number: String,
+    #[serde(default)]
+    message_body: String,
+    #[serde(default)]
+    inbound_message_id: Option<String>,
+}
+
+impl InboundReply {
+    /// Reads an inbound text; `received_at` is the SNS message's time.
+    pub fn parse(json: &str, received_at: DateTime<Utc>) -> Result<Self, String> {
+        let raw: RawReply =
+            serde_json::from_str(json).map_err(|e| format!("not an inbound text: {e}"))?;
+        Ok(Self {
+            from: raw.origination_number,
+            to: raw.destination_number,
+            body: raw.message_body,
+            inbound_message_id: raw.inbound_message_id,
+            received_at,
+        })
+    }
+}
+
+/// What a reply asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keyword {
+    Stop,
+    Start,
+    Help,
+    None,
+}
+
+impl Keyword {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stop => "stop",
+            Self::Start => "start",
+            Self::Help => "help",
+            Self::None => "none",
+        }
+    }
+}
+
+/// The keyword of a reply: the CTIA and AWS opt-out, opt-in and help words, in any case, with spaces
+/// and punctuation around them ("Stop!", " stop. ", "Opt out").
+pub fn keyword_of(body: &str) -> Keyword {
+    let word: String = body
+        .trim_matches(|c: char| !c.is_alphanumeric())
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_uppercase();
+    match word.as_str() {
+        "STOP" | "STOPALL" | "STOP ALL" | "UNSUBSCRIBE" | "CANCEL" | "END" | "QUIT" | "REVOKE"
+        | "OPTOUT" | "OPT OUT" | "OPT-OUT" => Keyword::Stop,
+        "START" | "UNSTOP" | "YES" => Keyword::Start,
+        "HELP" | "INFO" => Keyword::Help,
+        _ => Keyword::None,
+    }
+}
+
+/// What a reply did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyOutcome {
+    pub duplicate: bool,
+    pub keyword: Keyword,
+    /// Users whose consent was revoked (STOP) or given again (START).
+    pub consent_changed: Vec<String>,
+    /// Pending promotions to the number that STOP cancelled.
+    pub cancelled: usize,
+    /// The id of the answer queued (a confirmation or the help text), when one was sent.
+    pub answer_log_id: Option<i64>,
+}
+
+/// Handles a reply: stored always; STOP puts the number on the opt-out list, revokes the consent of
+/// every user with that number (method `SMS_KEYWORD`, at the reply's time) and cancels the number's
+/// pending promotions; START takes it off the list and gives consent again to users whose master
+/// switch is on; HELP is answered. With `SMS_SELF_MANAGED_OPT_OUTS` the service answers STOP and START
+/// with a confirmation and HELP with the help text; otherwise AWS answers keywords itself.
+#[tracing::instrument(skip_all, fields(from = %phone::mask(&reply.from)))]
+pub async fn handle_reply(
+    ctx: &AppContext,
+    sns: Option<SnsDelivery<'_>>,
+    reply: &InboundReply,
+) -> Result<ReplyOutcome, DbErr> {
+    let now = ctx.clock.now();
+    let keyword = keyword_of(&reply.body);
+    let mut outcome = ReplyOutcome {
+        duplicate: false,
+        keyword,
+        consent_changed: Vec::new(),
+        cancelled: 0,
+        answer_log_id: None,
+    };
+    let turn = sqlite_turn(ctx).await;
+    let txn = ctx.db.begin().await?;
+    if !rows::begin_delivery(&txn, sns.map(|s| (s.message_id, s.topic_arn)), now).await? {
+        outcome.duplicate = true;
+        return Ok(outcome);
+    }
+    let kept = NewReply {
+        from_phone: &reply.from,
+        to_number: &reply.to,
+        body: &reply.body,
+        keyword: keyword.as_str(),
+        inbound_message_id: reply.inbound_message_id.as_deref(),
+        received_at: reply.received_at,
+    };
+    rows::insert_reply(&txn, kept).await?;
+    match keyword {
+        Keyword::Stop => stop(&txn, reply, &mut outcome).await?,
+        Keyword::Start => start(&txn, reply, &mut outcome).await?,
+        Keyword::Help | Keyword::None => {}
+    }
+    txn.commit().await?;
+    drop(turn);
+    if keyword == Keyword::Stop {
+        wait_for_sends_in_flight(ctx, &reply.from).await?;
+    }
+    tracing::info!(
+        keyword = keyword.as_str(),
+        consent_changed = outcome.consent_changed.len(),
+        cancelled = outcome.cancelled,
+        "reply received"
+    );
+    let sms = &ctx.config.sms;
+    let answer = match keyword {
+        _ if !sms.self_managed_opt_outs => None,
+        Keyword::Stop => Some(format!(
+            "{}: You are unsubscribed and will get no more messages. Reply START to resubscribe.",
+            sms.app_name
+        )),
+        Keyword::Start => Some(format!(
+            "{}: You are subscribed again. Msg & data rates may apply. Reply HELP for help, STOP to cancel.",
+            sms.app_name
+        )),
+        Keyword::Help => Some(help_text(ctx)),
+        Keyword::None => None,
+    };
+    if let Some(body) = answer {
+        let id = reply
+            .inbound_message_id
+            .as_deref()
+            .or(sns.map(|s| s.message_id))
+            .map(str::to_owned);
+        let mut request = SendRequest::new(
+            Target::Phone(reply.from.clone()),
+            Template::Text {
+                message_type: MessageType::Other,
+                body,
+            },
+            false,
+        );
+        request.keyword_answer = true;
+        request.dedupe_key = id.map(|id| format!("keyword_answer:{id}"));
+        match outbox::enqueue(ctx, request).await {
+            Ok(row) => outcome.answer_log_id = Some(row.id),
+            Err(outbox::SendError::Db(e)) => return Err(e),
+            Err(e) => tracing::warn!(error = %e, "the keyword answer could not be queued"),
+        }
+    }
+    Ok(outcome)
+}
+
+/// The answer to HELP: who we are, how to reach us, the costs and how to stop (CTIA).
+pub fn help_text(ctx: &AppContext) -> String {
+    let sms = &ctx.config.sms;
+    format!(
+        "{}: Battle and streak alerts. Help: {}. Msg & data rates may apply. Reply STOP to cancel.",
+        sms.app_name, sms.help_contact
+    )
+}
+
+/// The consent source of a keyword.
+fn keyword_source() -> ConsentSource {
+    ConsentSource {
+        method: ConsentMethod::SmsKeyword,
+        ip: None,
+    }
+}
+
+/// STOP: the number goes on the opt-out list, every user with that number loses their consent (a
+/// STOP revokes whatever consent covered the number), and the number's queued promotions are blocked
+/// with their budget given back.
+async fn stop(
+    txn: &impl sea_orm::ConnectionTrait,
+    reply: &InboundReply,
+    outcome: &mut ReplyOutcome,
+) -> Result<(), DbErr> {
+    opt_outs::add(txn, &reply.from, OptOutSource::Keyword, reply.received_at).await?;
+    let owners = recipient_rows::users_with_number(txn, &reply.from, false).await?;
+    recipient_rows::lock_rows(txn, owners.iter().map(String::as_str)).await?;
+    for user in &owners {
+        if let Some(profile) = recipient_rows::load(txn, user).await?
+            && profile.preferences.has_consent()
+        {
+            let at = reply.received_at;
+            consent::record(txn, &profile, ConsentAction::Revoked, &keyword_source(), at).await?;
+            outcome.consent_changed.push(user.clone());
+        }
+    }
+    let pending = messages::pending_promotions(txn, &reply.from).await?;
+    outcome.cancelled = messages::block_opted_out(txn, &pending).await?;
+    Ok(())
+}
+
+/// START: the number leaves the opt-out list, and the users who proved it and whose master switch is
+/// on get their consent back.
+async fn start(
+    txn: &impl sea_orm::ConnectionTrait,
+    reply: &InboundReply,
+    outcome: &mut ReplyOutcome,
+) -> Result<(), DbErr> {
+    opt_outs::remove(txn, &reply.from).await?;
+    let owners = recipient_rows::users_with_number(txn, &reply.from, true).await?;
+    recipient_rows::lock_rows(txn, owners.iter().map(String::as_str)).await?;
+    for user in &owners {
+        if let Some(profile) = recipient_rows::load(txn, user).await?
+            && profile.recipient.allow_sms
+            && !profile.preferences.has_consent()
+        {
+            let at = reply.received_at;
+            consent::record(txn, &profile, ConsentAction::Given, &keyword_source(), at).await?;
+            outcome.consent_changed.push(user.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Once STOP is recorded, promotions to the number that a worker claimed before it (and checked
+/// against the list then) may still be on their way to the provider. The STOP is answered only after
+/// they are recorded, so that no promotion reaches the provider after the answer; workers that claim
+/// later see the number on the list. Bounded by the send timeout and a little more.
+async fn wait_for_sends_in_flight(ctx: &AppContext, phone: &str) -> Result<(), DbErr> {
+    let deadline =
+        tokio::time::Instant::now() + ctx.config.sms.send_timeout + Duration::from_secs(2);
+    while messages::promotions_in_flight(&ctx.db, phone).await? > 0 {
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                to = phone::mask(phone),
+                "STOP recorded while a promotion to the number is still with a worker"
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keywords_in_any_writing() {
+        for stop in [
+            "STOP",
+            "stop",
+            " Stop! ",
+            "StopAll",
+            "unsubscribe",
+            "CANCEL.",
+            "end",
+            "Quit",
+            "revoke",
+            "optout",
+            "Opt out",
+            "opt-out",
+        ] {
+            assert_eq!(keyword_of(stop), Keyword::Stop, "{stop}");
+        }
+        for start in ["START", "unstop", "Yes!"] {
+            assert_eq!(keyword_of(start), Keyword::Start, "{start}");
+        }
+        for help in ["HELP", "help?", "Info"] {
+            assert_eq!(keyword_of(help), Keyword::Help, "{help}");
+        }
+        for other in [
+            "Stop sending me battle invites please",
+            "yes please",
+            "",
+            "🙂",
+            "stopp",
+        ] {
+            assert_eq!(keyword_of(other), Keyword::None, "{other}");
+        }
+    }
+}

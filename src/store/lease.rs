@@ -1,0 +1,244 @@
+//! The workers' side of `sms_log`: claiming due rows with a lease, and recording each outcome only
+//! while the lease is still held (a row whose lease passed to another worker is left to that worker).
+
+use chrono::{DateTime, Duration, Utc};
+use entity::sms_log::{self, SmsStatus};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Statement, TransactionTrait,
+    sea_query::Expr,
+};
+
+use sea_orm::{ExprTrait, TransactionSession};
+
+use super::{
+    opt_outs::{self, OptOutSource},
+    rollup::{RollupStatus, measures, rollup_add, rollup_key},
+    spend,
+};
+
+/// Claims up to `limit` due messages for one worker: pending ones whose time has come and sending ones
+/// whose lease expired (their worker died). Transactional messages first. Each claim counts an attempt
+/// and holds a lease until `now + lease`. On PostgreSQL, concurrent workers skip each other's rows.
+pub async fn claim_due<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    now: DateTime<Utc>,
+    lease: Duration,
+    limit: u64,
+) -> Result<Vec<sms_log::Model>, DbErr> {
+    use sea_orm::{
+        QueryOrder, QuerySelect, QueryTrait,
+        sea_query::{LockBehavior, LockType},
+    };
+    // `FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has one writer and no row locks (sea-query
+    // leaves the clause out there).
+    let due = sms_log::Entity::find()
+        .select_only()
+        .column(sms_log::Column::Id)
+        .filter(sms_log::Column::Status.is_in([SmsStatus::Pending, SmsStatus::Sending]))
+        .filter(sms_log::Column::NextAttemptAt.lte(now))
+        .order_by_asc(sms_log::Column::Priority)
+        .order_by_asc(sms_log::Column::NextAttemptAt)
+        .limit(limit)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .into_query();
+    let mut claimed = sms_log::Entity::update_many()
+        .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Sending))
+        .col_expr(
+            sms_log::Column::Attempts,
+            Expr::col(sms_log::Column::Attempts).add(1),
+        )
+        .col_expr(sms_log::Column::NextAttemptAt, Expr::value(now + lease))
+        .filter(sms_log::Column::Id.in_subquery(due))
+        .exec_with_returning(db)
+        .await?;
+    claimed.sort_by_key(|m| (m.priority, m.id));
+    drop_opted_out(db, &mut claimed).await?;
+    Ok(claimed)
+}
+
+/// The opt-out list, checked again as a worker claims: a promotion whose number opted out after it
+/// was queued (a STOP that raced its send) is blocked (`opted_out`) instead of sent, and leaves
+/// `claimed`.
+async fn drop_opted_out<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    claimed: &mut Vec<sms_log::Model>,
+) -> Result<(), DbErr> {
+    let promotional = claimed.iter().filter(|r| r.promotional);
+    let listed = opt_outs::among(db, promotional.map(|r| r.to_phone.as_str())).await?;
+    if listed.is_empty() {
+        return Ok(());
+    }
+    let (blocked, kept): (Vec<_>, Vec<_>) = std::mem::take(claimed)
+        .into_iter()
+        .partition(|r| r.promotional && listed.contains(&r.to_phone));
+    *claimed = kept;
+    let txn = db.begin().await?;
+    super::messages::block_opted_out(&txn, &blocked).await?;
+    txn.commit().await?;
+    tracing::info!(
+        blocked = blocked.len(),
+        "claimed promotions to numbers that opted out since they were queued: blocked"
+    );
+    Ok(())
+}
+
+/// At most `max` characters of a provider-supplied string, so an unusual answer always fits its column.
+fn clip(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((end, _)) => &s[..end],
+        None => s,
+    }
+}
+
+/// Narrows an update to the claim a worker holds: same row, still sending, same attempt.
+fn held(row: &sms_log::Model) -> sea_orm::Condition {
+    sea_orm::Condition::all()
+        .add(sms_log::Column::Id.eq(row.id))
+        .add(sms_log::Column::Status.eq(SmsStatus::Sending))
+        .add(sms_log::Column::Attempts.eq(row.attempts))
+}
+
+/// What became of one claimed message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Back in the queue for another attempt.
+    Retrying,
+    Failed,
+    /// Returned to the queue without using an attempt (throttling, shutdown).
+    Released,
+    /// Another worker took the message over after this worker's lease expired.
+    LeaseLost,
+}
+
+/// Records several successful sends in one statement (group commit). Returns how many rows were still
+/// held by this worker; the others had passed to another worker after a lease expired.
+pub async fn record_sent_many<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    sent: &[(&sms_log::Model, String)],
+    now: DateTime<Utc>,
+) -> Result<usize, DbErr> {
+    if sent.is_empty() {
+        return Ok(0);
+    }
+    let backend = db.get_database_backend();
+    let param = |n: usize| super::placeholder(backend, n);
+    let mut values: Vec<sea_orm::Value> = vec![now.into()];
+    let mut cases = String::new();
+    let mut held = Vec::with_capacity(sent.len());
+    let mut ids = Vec::with_capacity(sent.len());
+    for (row, provider_id) in sent {
+        ids.push(row.id.to_string());
+        values.push(clip(provider_id, 200).to_owned().into());
+        // Ids and attempts are our own integers, written inline; provider ids are bound.
+        cases.push_str(&format!(" WHEN {} THEN {}", row.id, param(values.len())));
+        held.push(format!("({}, {})", row.id, row.attempts));
+    }
+    let sql = format!(
+        "UPDATE sms_log SET status = 'sent', sent_at = {now}, next_attempt_at = NULL, \
+         sensitive_body = NULL, error_code = NULL, error_message = NULL, \
+         provider_message_id = CASE id{cases} END \
+         WHERE id IN ({ids}) AND status = 'sending' AND (id, attempts) IN (VALUES {held}) RETURNING id",
+        now = param(1),
+        ids = ids.join(", "),
+        held = held.join(", ")
+    );
+    let txn = db.begin().await?;
+    let updated: std::collections::HashSet<i64> = txn
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+        .iter()
+        .filter_map(|r| r.try_get::<i64>("", "id").ok())
+        .collect();
+    let mut rollup = Vec::new();
+    for (row, _) in sent.iter().filter(|(r, _)| updated.contains(&r.id)) {
+        let delta = measures(row);
+        rollup.push((rollup_key(row, RollupStatus::Pending), delta.map(|v| -v)));
+        rollup.push((rollup_key(row, RollupStatus::Sent), delta));
+    }
+    rollup_add(&txn, rollup).await?;
+    txn.commit().await?;
+    Ok(updated.len())
+}
+
+/// Puts a claimed message back in the queue at `at` without spending its attempt.
+pub async fn release(
+    db: &impl ConnectionTrait,
+    row: &sms_log::Model,
+    at: DateTime<Utc>,
+) -> Result<Outcome, DbErr> {
+    let result = sms_log::Entity::update_many()
+        .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Pending))
+        .col_expr(sms_log::Column::Attempts, Expr::value(row.attempts - 1))
+        .col_expr(sms_log::Column::NextAttemptAt, Expr::value(at))
+        .filter(held(row))
+        .exec(db)
+        .await?;
+    Ok(if result.rows_affected == 1 {
+        Outcome::Released
+    } else {
+        Outcome::LeaseLost
+    })
+}
+
+/// Puts a claimed message back in the queue at `at` for another attempt, keeping the error of this
+/// one. False when the lease had passed to another worker.
+pub async fn retry_later(
+    db: &impl ConnectionTrait,
+    row: &sms_log::Model,
+    (code, message): (&str, &str),
+    at: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = sms_log::Entity::update_many()
+        .col_expr(sms_log::Column::ErrorCode, Expr::value(clip(code, 128)))
+        .col_expr(sms_log::Column::ErrorMessage, Expr::value(message))
+        .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Pending))
+        .col_expr(sms_log::Column::NextAttemptAt, Expr::value(at))
+        .filter(held(row))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// Fails a claimed message for good, in one transaction: the row (no next attempt, no code in the
+/// clear, no charge), its reservation given back to the month it came from, the rollup moved from
+/// pending to failed, and with `opted_out` the number put on the opt-out list. False when the lease had
+/// passed to another worker (nothing is written).
+pub async fn fail<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    row: &sms_log::Model,
+    (code, message): (&str, &str),
+    opted_out: Option<DateTime<Utc>>,
+) -> Result<bool, DbErr> {
+    let txn = db.begin().await?;
+    let update = super::messages::never_sent(
+        sms_log::Entity::update_many()
+            .col_expr(sms_log::Column::ErrorCode, Expr::value(clip(code, 128)))
+            .col_expr(sms_log::Column::ErrorMessage, Expr::value(message))
+            .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Failed)),
+    )
+    .filter(held(row));
+    if update.exec(&txn).await?.rows_affected != 1 {
+        return Ok(false);
+    }
+    let charged = row.cost_micros.unwrap_or(0);
+    if charged > 0 {
+        spend::adjust(&txn, &crate::billing::month_of(row.created_at), -charged).await?;
+    }
+    let delta = measures(row);
+    rollup_add(
+        &txn,
+        vec![
+            (rollup_key(row, RollupStatus::Pending), delta.map(|v| -v)),
+            (
+                rollup_key(row, RollupStatus::Failed),
+                [1, i64::from(row.segments), 0, 0],
+            ),
+        ],
+    )
+    .await?;
+    if let Some(at) = opted_out {
+        opt_outs::add(&txn, &row.to_phone, OptOutSource::Provider, at).await?;
+    }
+    txn.commit().await?;
+    Ok(true)
+}

@@ -1,0 +1,242 @@
+//! What AWS tells the service: `sns_deliveries` (each SNS message once), `sms_events` (delivery
+//! receipts), `sms_replies` (texts to our number), and the log rows receipts settle.
+
+use chrono::{DateTime, Utc};
+use entity::{
+    sms_events,
+    sms_log::{self, SmsStatus},
+    sms_replies,
+};
+pub use entity::{sms_events::Model as EventRow, sms_replies::Model as ReplyRow};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr,
+    EntityTrait, QueryFilter, Statement, TransactionSession, TransactionTrait, sea_query::Expr,
+};
+
+use super::{
+    placeholder,
+    rollup::{RollupStatus, measures, rollup_add, rollup_key},
+    spend, take_sqlite_write_lock,
+};
+
+/// At most `max` characters of an outside string, so an unusual value always fits its column.
+fn clip(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}
+
+/// Starts handling a delivery in `txn` by writing first, so concurrent deliveries of the same SNS
+/// message (SNS delivers at least once) and racing receipts of one text are decided one at a time: the
+/// SNS message id (`Some((id, topic))`) is recorded, and false means it was recorded before. Without
+/// one (a local simulation) it takes SQLite's write lock.
+pub async fn begin_delivery(
+    txn: &impl ConnectionTrait,
+    sns: Option<(&str, &str)>,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let Some((message_id, topic_arn)) = sns else {
+        take_sqlite_write_lock(txn).await?;
+        return Ok(true);
+    };
+    let backend = txn.get_database_backend();
+    let p = |n| placeholder(backend, n);
+    // `sns_deliveries` has no entity: it is written here and only here, insert-or-ignore.
+    let result = txn
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "INSERT INTO sns_deliveries (message_id, topic_arn, received_at) VALUES ({}, {}, {}) \
+                 ON CONFLICT (message_id) DO NOTHING",
+                p(1),
+                p(2),
+                p(3)
+            ),
+            [message_id.into(), topic_arn.into(), now.into()],
+        ))
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// The message with this provider id, locked against a racing receipt (PostgreSQL; SQLite's write
+/// lock is held since `begin_delivery`).
+pub async fn message_by_provider_id(
+    txn: &impl ConnectionTrait,
+    provider_id: &str,
+) -> Result<Option<sms_log::Model>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let mut query = sms_log::Entity::find()
+        .filter(sms_log::Column::ProviderMessageId.eq(provider_id))
+        .order_by_asc(sms_log::Column::Id)
+        .limit(1);
+    if txn.get_database_backend() == DbBackend::Postgres {
+        query = query.lock_exclusive();
+    }
+    query.one(txn).await
+}
+
+/// A delivery event as it is kept.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    pub provider_message_id: &'a str,
+    pub event_type: &'a str,
+    pub is_final: bool,
+    pub message_status: Option<&'a str>,
+    pub description: Option<String>,
+    pub price_micros: Option<i64>,
+    pub carrier_name: Option<&'a str>,
+    pub event_at: DateTime<Utc>,
+}
+
+/// Keeps an event in the message's history (or unmatched, when no message has its id).
+pub async fn insert_event(
+    txn: &impl ConnectionTrait,
+    log_id: Option<i64>,
+    event: NewEvent<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    sms_events::Entity::insert(sms_events::ActiveModel {
+        sms_log_id: Set(log_id),
+        provider_message_id: Set(clip(event.provider_message_id, 200)),
+        event_type: Set(clip(event.event_type, 48)),
+        is_final: Set(event.is_final),
+        message_status: Set(event.message_status.map(|s| clip(s, 64))),
+        description: Set(event.description),
+        price_micros: Set(event.price_micros),
+        carrier_name: Set(event.carrier_name.map(|s| clip(s, 128))),
+        event_at: Set(event.event_at),
+        received_at: Set(now),
+        ..Default::default()
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
+
+/// What a receipt changes on its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    pub status: SmsStatus,
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// For `UNDELIVERED`: the event type and AWS's description.
+    pub error: Option<(String, Option<String>)>,
+    /// What AWS charged, when this is the first price it reports.
+    pub price_micros: Option<i64>,
+}
+
+/// Applies a settlement to `row` in `txn`: the row, the month's spend corrected by the difference
+/// between the price and the estimate, and the rollup moved between statuses and priced amounts.
+pub async fn settle(
+    txn: &impl ConnectionTrait,
+    row: &sms_log::Model,
+    change: &Settlement,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let mut update = sms_log::Entity::update_many()
+        .col_expr(sms_log::Column::Status, Expr::value(change.status))
+        .filter(sms_log::Column::Id.eq(row.id));
+    if let Some(at) = change.delivered_at {
+        update = update.col_expr(sms_log::Column::DeliveredAt, Expr::value(at));
+    }
+    if let Some((code, message)) = &change.error {
+        update = update
+            .col_expr(sms_log::Column::ErrorCode, Expr::value(clip(code, 128)))
+            .col_expr(sms_log::Column::ErrorMessage, Expr::value(message.clone()));
+    }
+    let old_cost = row.cost_micros.unwrap_or(0);
+    let new_cost = change.price_micros.unwrap_or(old_cost);
+    if let Some(price) = change.price_micros {
+        update = update
+            .col_expr(sms_log::Column::CostMicros, Expr::value(price))
+            .col_expr(sms_log::Column::PricedAt, Expr::value(now));
+        if price != old_cost {
+            spend::adjust(txn, &spend::month_of(row.created_at), price - old_cost).await?;
+        }
+    }
+    update.exec(txn).await?;
+    let priced_before = if row.priced_at.is_some() { old_cost } else { 0 };
+    let priced_after = if row.priced_at.is_some() || change.price_micros.is_some() {
+        new_cost
+    } else {
+        0
+    };
+    let segments = i64::from(row.segments);
+    rollup_add(
+        txn,
+        vec![
+            (
+                rollup_key(row, row.status.into()),
+                [-1, -segments, -old_cost, -priced_before],
+            ),
+            (
+                rollup_key(row, change.status.into()),
+                [1, segments, new_cost, priced_after],
+            ),
+        ],
+    )
+    .await
+}
+
+/// A text someone sent to our number, as it is kept.
+#[derive(Debug, Clone)]
+pub struct NewReply<'a> {
+    pub from_phone: &'a str,
+    pub to_number: &'a str,
+    pub body: &'a str,
+    pub keyword: &'a str,
+    pub inbound_message_id: Option<&'a str>,
+    pub received_at: DateTime<Utc>,
+}
+
+pub async fn insert_reply(txn: &impl ConnectionTrait, reply: NewReply<'_>) -> Result<(), DbErr> {
+    sms_replies::ActiveModel {
+        from_phone: Set(clip(reply.from_phone, 32)),
+        to_number: Set(clip(reply.to_number, 64)),
+        body: Set(reply.body.to_owned()),
+        keyword: Set(reply.keyword.to_owned()),
+        inbound_message_id: Set(reply.inbound_message_id.map(|s| clip(s, 128))),
+        received_at: Set(reply.received_at),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?;
+    Ok(())
+}
+
+/// Texts `SENT` before `cutoff` with no final receipt become `UNKNOWN`, up to 500 in one transaction,
+/// read through the partial index of sent rows (skipping rows another instance is settling); returns
+/// them.
+pub async fn mark_unknown_batch<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    cutoff: DateTime<Utc>,
+) -> Result<Vec<sms_log::Model>, DbErr> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let txn = db.begin().await?;
+    take_sqlite_write_lock(&txn).await?;
+    let mut query = sms_log::Entity::find()
+        .filter(sms_log::Column::Status.eq(SmsStatus::Sent))
+        .filter(sms_log::Column::SentAt.lt(cutoff))
+        .order_by_asc(sms_log::Column::SentAt)
+        .limit(500);
+    if txn.get_database_backend() == DbBackend::Postgres {
+        query = query.lock_with_behavior(
+            sea_orm::sea_query::LockType::Update,
+            sea_orm::sea_query::LockBehavior::SkipLocked,
+        );
+    }
+    let rows = query.all(&txn).await?;
+    if !rows.is_empty() {
+        sms_log::Entity::update_many()
+            .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Unknown))
+            .filter(sms_log::Column::Id.is_in(rows.iter().map(|r| r.id)))
+            .exec(&txn)
+            .await?;
+        let mut rollup = Vec::new();
+        for row in &rows {
+            let m = measures(row);
+            rollup.push((rollup_key(row, RollupStatus::Sent), m.map(|v| -v)));
+            rollup.push((rollup_key(row, RollupStatus::Unknown), m));
+        }
+        rollup_add(&txn, rollup).await?;
+    }
+    txn.commit().await?;
+    Ok(rows)
+}

@@ -1,0 +1,92 @@
+//! `spend_months`: each month's reserved spend, the row every sender touches. Reserving is one atomic
+//! conditional update, so concurrent senders (and instances) can never pass the cap.
+
+use chrono::{DateTime, Datelike, Utc};
+use entity::spend_months::{self, Column, Entity};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait, QueryFilter, QuerySelect,
+    sea_query::{Expr, OnConflict},
+};
+
+/// Reserves `micros` of `month`'s budget unless that would pass `cap`.
+pub async fn reserve(
+    db: &impl ConnectionTrait,
+    month: &str,
+    micros: i64,
+    cap: i64,
+) -> Result<bool, DbErr> {
+    let update = || {
+        Entity::update_many()
+            .col_expr(
+                Column::ReservedMicros,
+                Expr::col(Column::ReservedMicros).add(micros),
+            )
+            .filter(Column::Month.eq(month))
+            .filter(Expr::col(Column::ReservedMicros).add(micros).lte(cap))
+    };
+    if update().exec(db).await?.rows_affected == 1 {
+        return Ok(true);
+    }
+    // The month has no row yet, or the amount does not fit. Creating the row first on every call
+    // would make each sender wait for the budget row's current holder twice (PostgreSQL's
+    // INSERT ... ON CONFLICT waits for it to commit), so it is done only here.
+    Entity::insert(spend_months::ActiveModel {
+        month: Set(month.to_owned()),
+        reserved_micros: Set(0),
+        warned_pct: Set(0),
+    })
+    .on_conflict(OnConflict::column(Column::Month).do_nothing().to_owned())
+    .exec_without_returning(db)
+    .await?;
+    Ok(update().exec(db).await?.rows_affected == 1)
+}
+
+/// Corrects `month`'s spend by `micros` (negative gives back). Unlike `reserve`, no cap: this is what
+/// was spent, or a reservation returned.
+pub async fn adjust(db: &impl ConnectionTrait, month: &str, micros: i64) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(
+            Column::ReservedMicros,
+            Expr::col(Column::ReservedMicros).add(micros),
+        )
+        .filter(Column::Month.eq(month))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// What is reserved in `month`.
+pub async fn reserved(db: &impl ConnectionTrait, month: &str) -> Result<i64, DbErr> {
+    Ok(Entity::find()
+        .select_only()
+        .column(Column::ReservedMicros)
+        .filter(Column::Month.eq(month))
+        .into_tuple::<i64>()
+        .one(db)
+        .await?
+        .unwrap_or(0))
+}
+
+/// Marks `pct` as warned for `month` when the month's spend has reached it of `limit` and it was not
+/// marked before; true for the one caller (across every instance) that marks it.
+pub async fn mark_threshold(
+    db: &impl ConnectionTrait,
+    month: &str,
+    pct: i64,
+    limit: i64,
+) -> Result<bool, DbErr> {
+    let crossed = Entity::update_many()
+        .col_expr(Column::WarnedPct, Expr::value(pct))
+        .filter(Column::Month.eq(month))
+        .filter(Column::WarnedPct.lt(pct))
+        .filter(Expr::col(Column::ReservedMicros).mul(100).gte(pct * limit))
+        .exec(db)
+        .await?;
+    Ok(crossed.rows_affected == 1)
+}
+
+/// The budget month of a moment: `YYYY-MM` in UTC (the key of `spend_months`).
+pub fn month_of(at: DateTime<Utc>) -> String {
+    format!("{:04}-{:02}", at.year(), at.month())
+}
