@@ -54,7 +54,7 @@ async fn main() -> anyhow::Result<()> {
         config.sms.workers = 0;
         config.reminders.enabled = false;
         let app = App::build(config, Arc::new(ManualClock::new(end))).await?;
-        let db = &app.context.db;
+        let db = &app.handles.db;
         let backend = db.get_database_backend();
         let start = end.timestamp() - 90 * 86_400;
         let step = (90 * 86_400) as f64 / rows as f64;
@@ -123,15 +123,8 @@ async fn main() -> anyhow::Result<()> {
             for _ in 0..21 {
                 let t = Instant::now();
                 report = Some(
-                    cost::report(
-                        db,
-                        from,
-                        to,
-                        (Some(grouping), None),
-                        &app.context.config.costs,
-                        end,
-                    )
-                    .await?,
+                    cost::report(db, from, to, (Some(grouping), None), &app.config.costs, end)
+                        .await?,
                 );
                 fast.push(t.elapsed().as_secs_f64() * 1000.0);
             }

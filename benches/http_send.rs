@@ -58,12 +58,12 @@ async fn run(
     sms_notify::migrate(&db).await?;
     let provider = Arc::new(support::NoopProvider::default());
     let app = App::with_database(config, Arc::new(SystemClock), db, provider.clone());
-    support::seed_recipients(&app.context, USERS).await?;
+    support::seed_recipients(&app.handles.db, USERS).await?;
     let now = chrono::Utc::now();
     let token = app
         .jwt
         .issue("app", Role::Service, now, now + chrono::Duration::hours(1))?;
-    let ctx = app.context.clone();
+    let outbox = app.handles.outbox.clone();
     let server = app
         .start("127.0.0.1:0".parse()?, CancellationToken::new())
         .await?;
@@ -80,7 +80,7 @@ async fn run(
         }
     }
     single.sort();
-    let (batches_before, messages_before) = ctx.signals.group_commit.totals();
+    let (batches_before, messages_before) = outbox.group_commit_totals();
     // 16 clients, until every message is sent.
     let done_before = provider.sent.load(Ordering::Relaxed);
     let next = Arc::new(AtomicUsize::new(0));
@@ -110,7 +110,7 @@ async fn run(
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let rate = n as f64 / started.elapsed().as_secs_f64();
-    let (batches, messages) = ctx.signals.group_commit.totals();
+    let (batches, messages) = outbox.group_commit_totals();
     server.stop().await?;
     Ok(Figures {
         rate,

@@ -23,7 +23,7 @@ use chrono::Utc;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use sms_notify::{
     App, SystemClock,
-    outbox::{self, SendRequest, Target, catalogue::Template, worker},
+    outbox::{SendRequest, Target, catalogue::Template, worker},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -86,25 +86,33 @@ async fn pipeline(
 ) -> anyhow::Result<Run> {
     let (url, _dir) = support::fresh_database(engine, admin, "pipeline").await?;
     let app = app_on(&url, 0.0, group_commit).await?;
-    let ctx = app.context.clone();
-    support::seed_recipients(&ctx, USERS).await?;
+    let outbox = app.handles.outbox.clone();
+    support::seed_recipients(&app.handles.db, USERS).await?;
     let provider = Arc::new(support::NoopProvider::default());
     let stop = CancellationToken::new();
     let started = Instant::now();
     let worker_tasks: Vec<_> = (0..workers)
-        .map(|w| tokio::spawn(worker::run(ctx.clone(), provider.clone(), w, stop.clone())))
+        .map(|w| {
+            let workers = worker::Workers::new(
+                outbox.clone(),
+                app.handles.inbound.clone(),
+                provider.clone(),
+            );
+            tokio::spawn(workers.run(w, stop.clone()))
+        })
         .collect();
     let producer_tasks: Vec<_> = (0..producers)
         .map(|p| {
-            let ctx = ctx.clone();
+            let outbox = outbox.clone();
             tokio::spawn(async move {
                 // Producer p enqueues messages p, p + producers, ... in batches of `batch`.
                 let mine: Vec<usize> = (p..n).step_by(producers).collect();
                 for chunk in mine.chunks(batch) {
                     let answers = if batch == 1 {
-                        vec![outbox::enqueue(&ctx, request(chunk[0])).await]
+                        vec![outbox.enqueue(request(chunk[0])).await]
                     } else {
-                        outbox::enqueue_many(&ctx, chunk.iter().map(|i| request(*i)).collect())
+                        outbox
+                            .enqueue_many(chunk.iter().map(|i| request(*i)).collect())
                             .await?
                             .into_iter()
                             .map(|a| a.map(|e| e.row))
@@ -141,10 +149,11 @@ async fn pipeline(
     }
     // The last outcome is recorded right after the provider answers: wait for the rows themselves.
     loop {
-        let row = ctx
+        let row = app
+            .handles
             .db
             .query_one_raw(Statement::from_string(
-                ctx.db.get_database_backend(),
+                app.handles.db.get_database_backend(),
                 "SELECT COUNT(*) AS c FROM sms_log WHERE status = 'sent'",
             ))
             .await?
@@ -173,7 +182,7 @@ async fn baseline(
 ) -> anyhow::Result<Run> {
     let (url, _dir) = support::fresh_database(engine, admin, "baseline").await?;
     let app = app_on(&url, 0.0, true).await?;
-    let db: DatabaseConnection = app.context.db.clone();
+    let db: DatabaseConnection = app.handles.db.clone();
     let backend = db.get_database_backend();
     let body = "AllThrive: Your 7-day streak ends at midnight. Keep it alive: http://localhost:3000/streak\nReply STOP to unsubscribe.";
     let started = Instant::now();
@@ -243,22 +252,22 @@ async fn rate_limited(
     let (url, _dir) = support::fresh_database(engine, admin, "rate").await?;
     let first = app_on(&url, mps, true).await?;
     let second = app_on(&url, mps, true).await?;
-    support::seed_recipients(&first.context, USERS).await?;
+    support::seed_recipients(&first.handles.db, USERS).await?;
     let queued = (mps as usize) * (seconds as usize + 5);
     for i in 0..queued {
-        outbox::enqueue(&first.context, request(i)).await?;
+        first.handles.outbox.enqueue(request(i)).await?;
     }
     let provider = Arc::new(support::NoopProvider::default());
     let stop = CancellationToken::new();
     let mut tasks = Vec::new();
     for (instance, app) in [&first, &second].into_iter().enumerate() {
         for w in 0..2 {
-            tasks.push(tokio::spawn(worker::run(
-                app.context.clone(),
+            let workers = worker::Workers::new(
+                app.handles.outbox.clone(),
+                app.handles.inbound.clone(),
                 provider.clone(),
-                instance * 10 + w,
-                stop.clone(),
-            )));
+            );
+            tasks.push(tokio::spawn(workers.run(instance * 10 + w, stop.clone())));
         }
     }
     let started = Instant::now();

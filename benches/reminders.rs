@@ -136,17 +136,17 @@ async fn main() -> anyhow::Result<()> {
             let clock = Arc::new(ManualClock::new(now));
             let app = App::build(config, clock.clone()).await?;
             let started = Instant::now();
-            seed(&app.context.db, users, now.timestamp()).await?;
+            seed(&app.handles.db, users, now.timestamp()).await?;
             let seeded = started.elapsed().as_secs_f64();
             for kind in [
                 reminders::ReminderKind::Streaks,
                 reminders::ReminderKind::Battles,
             ] {
                 let t = Instant::now();
-                let first = reminders::run(&app.context, kind).await?;
+                let first = app.handles.scans.run(kind).await?;
                 let first_ms = t.elapsed().as_secs_f64() * 1000.0;
                 let t = Instant::now();
-                reminders::run(&app.context, kind).await?;
+                app.handles.scans.run(kind).await?;
                 let second_ms = t.elapsed().as_secs_f64() * 1000.0;
                 println!(
                     "| {engine} | {users} | {} | {seeded:.1} | {} | {} | {} | {first_ms:.0} | {second_ms:.0} |",
@@ -160,10 +160,17 @@ async fn main() -> anyhow::Result<()> {
             // in Dhaka), when it also reads the quiet-hours look-ahead to pull reminders forward.
             clock.set(now - chrono::Duration::minutes(1));
             let t = Instant::now();
-            let first = reminders::run(&app.context, reminders::ReminderKind::Battles).await?;
+            let first = app
+                .handles
+                .scans
+                .run(reminders::ReminderKind::Battles)
+                .await?;
             let first_ms = t.elapsed().as_secs_f64() * 1000.0;
             let t = Instant::now();
-            reminders::run(&app.context, reminders::ReminderKind::Battles).await?;
+            app.handles
+                .scans
+                .run(reminders::ReminderKind::Battles)
+                .await?;
             let second_ms = t.elapsed().as_secs_f64() * 1000.0;
             println!(
                 "| {engine} | {users} | {} | {seeded:.1} | battles at 14:59 (look-ahead) | {} | {} | {first_ms:.0} | {second_ms:.0} |",

@@ -189,7 +189,7 @@ async fn main() -> anyhow::Result<()> {
             .collect();
         for chunk in rows.chunks(500) {
             entity::sms_log::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(&app.context.db)
+                .exec_without_returning(&app.handles.db)
                 .await?;
         }
         let bodies: Vec<String> = (0..MESSAGES)
@@ -200,7 +200,7 @@ async fn main() -> anyhow::Result<()> {
                 }))
             })
             .collect();
-        let db = app.context.db.clone();
+        let db = app.handles.db.clone();
         let server = app
             .start("127.0.0.1:0".parse()?, CancellationToken::new())
             .await?;

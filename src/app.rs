@@ -1,5 +1,6 @@
 //! The composition root: `Config -> App -> Server`. The only module that sees every part of the
-//! service.
+//! service: it builds each capability's handle with just what that capability uses, and hands them to
+//! the surfaces (GraphQL, HTTP, the workers, the scheduler).
 
 use std::{net::SocketAddr, sync::Arc};
 
@@ -7,26 +8,82 @@ use anyhow::Context as _;
 use sea_orm::DatabaseConnection;
 use tokio_util::sync::CancellationToken;
 
-use crate::{Clock, Config, auth, graphql, http, jobs, metrics, outbox, store};
+use crate::{
+    Clock, Config, auth,
+    billing::Billing,
+    graphql, http,
+    inbound::Inbound,
+    jobs,
+    metrics::Metrics,
+    outbox::{Outbox, provider::SmsProvider, worker::Workers},
+    recipients::Recipients,
+    reminders::{Scans, facts::Facts},
+    store,
+    verification::Verifier,
+};
 
-/// What domain code and resolvers share: the database, the clock, the settings and the signals between
-/// the API and the outbox workers.
-#[derive(Clone, Debug)]
-pub struct AppContext {
+/// Every capability's handle, each cheap to clone. The surfaces take the ones they need; domain code
+/// never sees this bag.
+#[derive(Clone)]
+pub struct Handles {
+    pub outbox: Outbox,
+    pub inbound: Inbound,
+    pub recipients: Recipients,
+    pub verifier: Verifier,
+    pub facts: Facts,
+    pub scans: Scans,
+    pub billing: Billing,
+    pub metrics: Arc<Metrics>,
+    /// The database, for readiness checks and the metrics' gauges.
     pub db: DatabaseConnection,
     pub clock: Arc<dyn Clock>,
-    pub config: Arc<Config>,
-    pub signals: Arc<outbox::Signals>,
-    pub metrics: Arc<metrics::Metrics>,
+}
+
+impl Handles {
+    /// Builds every handle from `config`.
+    pub fn new(config: &Config, clock: Arc<dyn Clock>, db: DatabaseConnection) -> Self {
+        let metrics = Arc::new(Metrics::new());
+        let locale_rules = Arc::new(config.locale_rules.clone());
+        let outbox = Outbox::new(
+            (db.clone(), clock.clone(), metrics.clone()),
+            config.sms.clone(),
+            config.costs.clone(),
+            config.locale_rules.clone(),
+        );
+        let facts = Facts::new(
+            db.clone(),
+            clock.clone(),
+            locale_rules.clone(),
+            config.reminders.streak_alert_time,
+        );
+        Self {
+            inbound: Inbound::new(outbox.clone()),
+            recipients: Recipients::new(
+                (db.clone(), clock.clone()),
+                config.default_phone_region,
+                locale_rules,
+                facts.clone(),
+            ),
+            verifier: Verifier::new(outbox.clone(), config.verification.clone()),
+            scans: Scans::new(outbox.clone(), config.reminders.clone()),
+            billing: Billing::new(db.clone(), clock.clone(), config.costs.clone()),
+            facts,
+            outbox,
+            metrics,
+            db,
+            clock,
+        }
+    }
 }
 
 /// The whole service, built and migrated, not yet listening.
 pub struct App {
-    pub context: AppContext,
+    pub config: Arc<Config>,
+    pub handles: Handles,
     pub schema: graphql::AppSchema,
     pub jwt: auth::JwtKeys,
     /// The provider the outbox workers send through (`SMS_PROVIDER`).
-    pub provider: Arc<dyn outbox::provider::SmsProvider>,
+    pub provider: Arc<dyn SmsProvider>,
 }
 
 impl App {
@@ -34,7 +91,7 @@ impl App {
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let db = store::connect(&config.database_url).await?;
         store::migrate(&db).await?;
-        let provider = outbox::provider::from_config(&config.sms).await;
+        let provider = crate::outbox::provider::from_config(&config.sms).await;
         Ok(Self::with_database(config, clock, db, provider))
     }
 
@@ -42,23 +99,27 @@ impl App {
         config: Config,
         clock: Arc<dyn Clock>,
         db: DatabaseConnection,
-        provider: Arc<dyn outbox::provider::SmsProvider>,
+        provider: Arc<dyn SmsProvider>,
     ) -> Self {
         let jwt = auth::JwtKeys::new(&config.jwt_secret);
-        let context = AppContext {
-            db,
-            clock,
-            config: Arc::new(config),
-            signals: Arc::new(outbox::Signals::default()),
-            metrics: Arc::new(metrics::Metrics::new()),
-        };
-        let schema = graphql::build_schema(context.clone());
+        let handles = Handles::new(&config, clock, db);
+        let schema = graphql::build_schema(&handles, &config);
         Self {
-            context,
+            config: Arc::new(config),
+            handles,
             schema,
             jwt,
             provider,
         }
+    }
+
+    /// The outbox's workers, sending through this app's provider.
+    pub fn workers(&self) -> Workers {
+        Workers::new(
+            self.handles.outbox.clone(),
+            self.handles.inbound.clone(),
+            self.provider.clone(),
+        )
     }
 
     /// Binds `addr` and serves until `shutdown` is cancelled.
@@ -71,27 +132,31 @@ impl App {
             .await
             .with_context(|| format!("cannot listen on LISTEN_ADDR {addr}"))?;
         let local_addr = listener.local_addr()?;
-        let workers: Vec<_> = (0..self.context.config.sms.workers)
-            .map(|n| {
-                tokio::spawn(outbox::worker::run(
-                    self.context.clone(),
-                    self.provider.clone(),
-                    n,
-                    shutdown.child_token(),
-                ))
-            })
+        let workers = self.workers();
+        let mut tasks: Vec<_> = (0..self.config.sms.workers)
+            .map(|n| tokio::spawn(workers.clone().run(n, shutdown.child_token())))
             .collect();
-        let mut workers = workers;
-        if self.context.config.reminders.enabled {
-            workers.push(jobs::start(self.context.clone(), shutdown.child_token()).await?);
-        }
-        let metrics_addr = match self.context.config.metrics_addr {
-            Some(addr) => {
-                Some(http::serve_metrics(self.context.clone(), addr, shutdown.clone()).await?)
-            }
+        let scheduler = jobs::start(
+            self.handles.scans.clone(),
+            self.handles.inbound.clone(),
+            self.config.reconcile_schedule.clone(),
+            shutdown.child_token(),
+        )
+        .await?;
+        tasks.extend(scheduler);
+        let metrics_addr = match self.config.metrics_addr {
+            Some(addr) => Some(
+                http::metrics::serve(
+                    &self.handles,
+                    self.config.costs.monthly_limit,
+                    addr,
+                    shutdown.clone(),
+                )
+                .await?,
+            ),
             None => None,
         };
-        let router = http::router(http::HttpState::new(self));
+        let router = http::router(http::HttpState::new(&self));
         let stop = shutdown.clone();
         let handle = tokio::spawn(async move {
             axum::serve(
@@ -107,7 +172,7 @@ impl App {
             metrics_addr,
             shutdown,
             handle,
-            workers,
+            workers: tasks,
         })
     }
 }

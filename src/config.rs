@@ -6,6 +6,8 @@ use std::{net::SocketAddr, str::FromStr, time::Duration};
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::locale::local_time::LocaleRules;
+
 /// The HS256 secret used when `JWT_SECRET` is not set outside production.
 pub const DEVELOPMENT_JWT_SECRET: &str = "sms-notify-development-secret-not-for-production";
 /// Shortest `JWT_SECRET` accepted in production: 32 bytes, the size of the HS256 key.
@@ -88,12 +90,13 @@ pub struct VerificationConfig {
 /// Settings of the reminder engine.
 #[derive(Debug, Clone)]
 pub struct ReminderConfig {
-    /// Run the scans on their schedules inside `serve`.
+    /// Run the scans on their schedules inside `serve` (`REMINDERS_ENABLED`; the receipts'
+    /// reconciliation has its own switch).
     pub enabled: bool,
-    /// Cron (with seconds) of the battle scan.
-    pub battle_schedule: String,
-    /// Cron (with seconds) of the streak scan.
-    pub streak_schedule: String,
+    /// Cron (with seconds) of the battle scan; `None` (`off`) switches it off.
+    pub battle_schedule: Option<String>,
+    /// Cron (with seconds) of the streak scan; `None` (`off`) switches it off.
+    pub streak_schedule: Option<String>,
     /// How long before a deadline battle reminders go out (one reminder per lead time).
     pub lead_times: Vec<Duration>,
     /// Local time after which a streak at risk is texted.
@@ -120,29 +123,28 @@ pub struct CostConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub app_env: AppEnv,
-    pub database_url: String,
+    /// The database's URL: a secret (it may carry a password), never printed whole (`redact_url`).
+    pub database_url: SecretString,
     pub listen_addr: SocketAddr,
     pub jwt_secret: SecretString,
     /// True when `jwt_secret` is the built-in development secret.
     pub jwt_secret_is_default: bool,
     pub default_phone_region: phonenumber::country::Id,
-    /// Time zone of recipients whose own is unknown.
-    pub default_timezone: chrono_tz::Tz,
+
     /// Proxies whose `X-Forwarded-For` is believed when recording the client IP of a consent.
     pub trusted_proxies: Vec<IpNet>,
     pub log_format: LogFormat,
     pub sms: SmsConfig,
     pub verification: VerificationConfig,
-    /// No promotional text inside this window of the recipient's local time.
-    pub quiet_hours: Option<crate::locale::quiet::QuietHours>,
-    /// States stricter than the federal window, by the number's area code (`SMS_STATE_RULES`).
-    pub state_rules: Vec<crate::locale::local_time::StateRule>,
+    /// Where recipients are and which hours are quiet there: the default zone, `QUIET_HOURS`, the
+    /// states' rules.
+    pub locale_rules: LocaleRules,
     pub reminders: ReminderConfig,
     pub costs: CostConfig,
     /// The SNS webhook: topics and trusted certificate hosts.
     pub sns: crate::inbound::sns::SnsConfig,
     /// Cron of the job that settles texts with no final receipt after 72 hours.
-    pub reconcile_schedule: String,
+    pub reconcile_schedule: Option<String>,
     /// Where Prometheus metrics are served (`GET /metrics`); none by default.
     pub metrics_addr: Option<SocketAddr>,
 }
@@ -165,55 +167,6 @@ impl ConfigError {
 }
 
 impl Config {
-    /// Where a recipient is and which quiet hours hold there: the app's zone for the user, else the
-    /// number's; the state rule of the number's area code.
-    pub fn locale(
-        &self,
-        app_timezone: Option<&str>,
-        phone: Option<&str>,
-    ) -> crate::locale::local_time::Locale {
-        crate::locale::local_time::Locale::of(
-            app_timezone,
-            phone,
-            self.default_timezone,
-            self.quiet_hours,
-            &self.state_rules,
-        )
-    }
-
-    /// The longest quiet window any recipient can have: how far ahead a scan must look to pull a
-    /// reminder forward out of quiet hours.
-    /// The local times at which quiet hours can begin: the federal window's start and each state's (as
-    /// widened by the federal window), without repeats.
-    pub fn quiet_starts(&self) -> Vec<chrono::NaiveTime> {
-        let mut starts: Vec<chrono::NaiveTime> = self
-            .state_rules
-            .iter()
-            .map(|r| {
-                self.quiet_hours
-                    .map_or(r.quiet, |f| f.widened_by(r.quiet))
-                    .start
-            })
-            .chain(self.quiet_hours.map(|q| q.start))
-            .collect();
-        starts.sort_unstable();
-        starts.dedup();
-        starts
-    }
-
-    pub fn longest_quiet_span(&self) -> chrono::Duration {
-        self.state_rules
-            .iter()
-            .map(|r| {
-                self.quiet_hours
-                    .map_or(r.quiet, |f| f.widened_by(r.quiet))
-                    .span()
-            })
-            .chain(self.quiet_hours.map(|q| q.span()))
-            .max()
-            .unwrap_or_else(chrono::Duration::zero)
-    }
-
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -328,13 +281,16 @@ impl Config {
             var("SMS_STATE_RULES").as_deref().unwrap_or("on"),
         )
         .map_err(|reason| ConfigError::new("SMS_STATE_RULES", reason))?;
+        // A job's schedule, or `off` to switch that job off.
         let cron = |name: &'static str, default: &str| {
             parsed(&var, name, default, |s| {
-                if s.split_whitespace().count() == 6 {
-                    Ok(s.to_owned())
+                if s.eq_ignore_ascii_case("off") {
+                    Ok(None)
+                } else if s.split_whitespace().count() == 6 {
+                    Ok(Some(s.to_owned()))
                 } else {
                     Err(format!(
-                        "'{s}' is not a cron schedule with seconds, such as '0 * * * * *' (every minute)"
+                        "'{s}' is not a cron schedule with seconds, such as '0 * * * * *' (every minute), or 'off'"
                     ))
                 }
             })
@@ -415,18 +371,21 @@ impl Config {
 
         Ok(Self {
             app_env,
-            database_url,
+            database_url: SecretString::from(database_url),
             listen_addr,
             jwt_secret,
             jwt_secret_is_default,
             default_phone_region,
-            default_timezone,
+
             trusted_proxies,
             log_format,
             sms,
             verification,
-            quiet_hours,
-            state_rules,
+            locale_rules: LocaleRules {
+                default_timezone,
+                quiet_hours,
+                state_rules,
+            },
             reminders,
             costs,
             sns,
@@ -447,7 +406,7 @@ impl Config {
     /// A development configuration on the given database: what tests and benchmarks start from.
     pub fn for_database(database_url: impl Into<String>) -> Self {
         let mut config = Self::from_lookup(|_| None).unwrap_or_else(|e| unreachable!("{e}"));
-        config.database_url = database_url.into();
+        config.database_url = SecretString::from(database_url.into());
         config
     }
 }
@@ -682,7 +641,10 @@ mod tests {
     fn defaults_are_the_documented_ones() {
         let c = config(&[]).expect("defaults are valid");
         assert_eq!(c.app_env, AppEnv::Development);
-        assert_eq!(c.database_url, "sqlite://sms-notify.db?mode=rwc");
+        assert_eq!(
+            c.database_url.expose_secret(),
+            "sqlite://sms-notify.db?mode=rwc"
+        );
         assert_eq!(c.listen_addr.to_string(), "127.0.0.1:8080");
         assert!(c.jwt_secret_is_default);
         assert_eq!(c.default_phone_region, phonenumber::country::Id::US);

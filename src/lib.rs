@@ -20,7 +20,7 @@ pub mod store;
 pub mod verification;
 
 pub use crate::{
-    app::{App, AppContext, Server},
+    app::{App, Handles, Server},
     clock::{Clock, ManualClock, SystemClock},
     config::Config,
     store::{connect, migrate, redact_url},

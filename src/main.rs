@@ -4,6 +4,7 @@ use std::{io::IsTerminal, process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
 use sms_notify::{App, Config, SystemClock, auth::Role, config::LogFormat};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
@@ -128,7 +129,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             sms_notify::migrate(&db).await?;
             println!(
                 "migrations applied to {}",
-                sms_notify::redact_url(&config.database_url)
+                sms_notify::redact_url(config.database_url.expose_secret())
             );
             Ok(())
         }
@@ -174,7 +175,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 ScanKind::Battles => sms_notify::reminders::ReminderKind::Battles,
                 ScanKind::Streaks => sms_notify::reminders::ReminderKind::Streaks,
             };
-            let run = sms_notify::reminders::run(&app.context, kind).await?;
+            let run = app.handles.scans.run(kind).await?;
             println!(
                 "{}",
                 serde_json::json!({
@@ -217,7 +218,7 @@ async fn simulate_reply(config: Config, from: &str, text: &str) -> anyhow::Resul
         inbound_message_id: Some(format!("console-{}", uuid::Uuid::new_v4())),
         received_at: chrono::Utc::now(),
     };
-    let outcome = sms_notify::inbound::replies::handle_reply(&app.context, None, &reply).await?;
+    let outcome = app.handles.inbound.handle_reply(None, &reply).await?;
     println!(
         "{}",
         serde_json::json!({
@@ -237,7 +238,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     let addr = config.listen_addr;
-    let database = sms_notify::redact_url(&config.database_url);
+    let database = sms_notify::redact_url(config.database_url.expose_secret());
     let app = App::build(config, Arc::new(SystemClock)).await?;
     let shutdown = CancellationToken::new();
     let server = app.start(addr, shutdown.clone()).await?;

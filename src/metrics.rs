@@ -7,8 +7,6 @@ use prometheus::{
 };
 use sea_orm::DbErr;
 
-use crate::AppContext;
-
 /// The instance's metrics, in a registry of its own (tests run many instances in one process).
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -167,8 +165,13 @@ impl Metrics {
 
     /// The metrics in Prometheus' text format, with the gauges read from the database now (a few
     /// indexed queries).
-    pub async fn render(&self, ctx: &AppContext) -> String {
-        match self.refresh(ctx).await {
+    pub async fn render(
+        &self,
+        db: &sea_orm::DatabaseConnection,
+        now: chrono::DateTime<chrono::Utc>,
+        monthly_limit: i64,
+    ) -> String {
+        match self.refresh(db, now, monthly_limit).await {
             Ok(()) => self.up.set(1),
             Err(error) => {
                 tracing::warn!(%error, "metrics: the database did not answer");
@@ -182,9 +185,12 @@ impl Metrics {
         String::from_utf8(out).unwrap_or_default()
     }
 
-    async fn refresh(&self, ctx: &AppContext) -> Result<(), DbErr> {
-        let db = &ctx.db;
-        let now = ctx.clock.now();
+    async fn refresh(
+        &self,
+        db: &sea_orm::DatabaseConnection,
+        now: chrono::DateTime<chrono::Utc>,
+        monthly_limit: i64,
+    ) -> Result<(), DbErr> {
         let queue = crate::store::history::queue_state(db, now).await?;
         self.queue
             .with_label_values(&["pending"])
@@ -200,7 +206,7 @@ impl Metrics {
         self.spend
             .set(reserved as f64 / crate::billing::MICROS as f64);
         self.budget
-            .set(ctx.config.costs.monthly_limit as f64 / crate::billing::MICROS as f64);
+            .set(monthly_limit as f64 / crate::billing::MICROS as f64);
         Ok(())
     }
 }

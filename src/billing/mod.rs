@@ -11,6 +11,38 @@ pub use crate::store::rollup::{
 };
 use crate::store::{rollup, spend};
 
+/// The billing handle: cost reports against the budget.
+#[derive(Clone)]
+pub struct Billing {
+    db: sea_orm::DatabaseConnection,
+    clock: std::sync::Arc<dyn crate::Clock>,
+    costs: std::sync::Arc<crate::config::CostConfig>,
+}
+
+impl Billing {
+    pub fn new(
+        db: sea_orm::DatabaseConnection,
+        clock: std::sync::Arc<dyn crate::Clock>,
+        costs: crate::config::CostConfig,
+    ) -> Self {
+        Self {
+            db,
+            clock,
+            costs: std::sync::Arc::new(costs),
+        }
+    }
+
+    /// A cost report for the UTC days from `from` up to `to` (see `report`).
+    pub async fn report(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        grouping: (Option<Grouping>, Option<Grouping>),
+    ) -> Result<Report, DbErr> {
+        report(&self.db, from, to, grouping, &self.costs, self.clock.now()).await
+    }
+}
+
 /// Micro-dollars in a dollar.
 pub const MICROS: i64 = 1_000_000;
 

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use async_graphql::{Context, EmptySubscription, Schema, SchemaBuilder};
 
 use crate::{
-    AppContext,
+    Handles,
     auth::{AuthError, Role, Viewer},
     error::{ApiError, ApiResult},
 };
@@ -53,14 +53,25 @@ pub fn sdl() -> String {
     schema_builder().finish().sdl()
 }
 
-pub fn build_schema(app: AppContext) -> AppSchema {
-    schema_builder().data(app).finish()
+/// The schema with the handles its resolvers use, each its own piece of data.
+pub fn build_schema(handles: &Handles, _config: &crate::Config) -> AppSchema {
+    schema_builder()
+        .data(handles.outbox.clone())
+        .data(handles.inbound.clone())
+        .data(handles.recipients.clone())
+        .data(handles.verifier.clone())
+        .data(handles.facts.clone())
+        .data(handles.scans.clone())
+        .data(handles.billing.clone())
+        .finish()
 }
 
-pub(crate) fn app<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a AppContext> {
-    ctx.data::<AppContext>().map_err(|e| {
+/// The handle of type `T` the schema was built with.
+pub(crate) fn handle<'a, T: std::any::Any + Send + Sync>(ctx: &'a Context<'_>) -> ApiResult<&'a T> {
+    ctx.data::<T>().map_err(|e| {
         ApiError::internal(anyhow::anyhow!(
-            "schema built without AppContext: {}",
+            "schema built without {}: {}",
+            std::any::type_name::<T>(),
             e.message
         ))
     })

@@ -7,8 +7,8 @@ use sea_orm::{DbErr, TransactionTrait};
 use serde::Deserialize;
 
 use crate::{
-    AppContext, billing as cost,
-    outbox::sqlite_turn,
+    billing as cost,
+    outbox::Outbox,
     store::{
         MessageRow, SmsStatus,
         receipts::{self as rows, NewEvent, Settlement},
@@ -162,13 +162,13 @@ pub fn settlement(row: &MessageRow, event: &DeliveryEvent) -> Option<Settlement>
 /// transaction.
 #[tracing::instrument(skip_all, fields(event = %event.event_type))]
 pub async fn record_delivery_event(
-    ctx: &AppContext,
+    outbox: &Outbox,
     sns: Option<SnsDelivery<'_>>,
     event: &DeliveryEvent,
 ) -> Result<Recorded, DbErr> {
-    let now = ctx.clock.now();
-    let _turn = sqlite_turn(ctx).await;
-    let txn = ctx.db.begin().await?;
+    let now = outbox.clock.now();
+    let _turn = outbox.sqlite_turn().await;
+    let txn = outbox.db.begin().await?;
     if !rows::begin_delivery(&txn, sns.map(|s| (s.message_id, s.topic_arn)), now).await? {
         return Ok(Recorded::Duplicate);
     }
@@ -204,7 +204,8 @@ pub async fn record_delivery_event(
     if change.status != row.status {
         let status: crate::store::rollup::RollupStatus = change.status.into();
         let label = sea_orm::ActiveEnum::to_value(&status);
-        ctx.metrics
+        outbox
+            .metrics
             .messages
             .with_label_values(&[row.message_type_label().as_str(), label.as_str()])
             .inc();

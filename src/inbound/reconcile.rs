@@ -4,26 +4,27 @@
 use chrono::Duration;
 use sea_orm::DbErr;
 
-use crate::{AppContext, store::receipts};
+use crate::{outbox::Outbox, store::receipts};
 
 /// How long a sent text may wait for its final receipt.
 pub const RECEIPT_DEADLINE: Duration = Duration::hours(72);
 
 /// Settles every overdue text, in batches of 500 read through the partial index of sent rows;
 /// returns how many.
-pub async fn reconcile(ctx: &AppContext) -> Result<u64, DbErr> {
-    let cutoff = ctx.clock.now() - RECEIPT_DEADLINE;
+pub async fn reconcile(outbox: &Outbox) -> Result<u64, DbErr> {
+    let cutoff = outbox.clock.now() - RECEIPT_DEADLINE;
     let mut settled = 0;
     loop {
         let rows = {
-            let _turn = crate::outbox::sqlite_turn(ctx).await;
-            receipts::mark_unknown_batch(&ctx.db, cutoff).await?
+            let _turn = outbox.sqlite_turn().await;
+            receipts::mark_unknown_batch(&outbox.db, cutoff).await?
         };
         if rows.is_empty() {
             break;
         }
         for row in &rows {
-            ctx.metrics
+            outbox
+                .metrics
                 .messages
                 .with_label_values(&[row.message_type_label().as_str(), "unknown"])
                 .inc();

@@ -9,13 +9,9 @@ use serde::Deserialize;
 
 use super::receipts::SnsDelivery;
 use crate::{
-    AppContext,
+    config::SmsConfig,
     locale::phone,
-    outbox::{
-        accept::{self as outbox, SendRequest, Target},
-        catalogue::Template,
-        sqlite_turn,
-    },
+    outbox::{Outbox, SendError, SendRequest, Target, catalogue::Template},
     store::{
         MessageType,
         consent::{self, ConsentAction, ConsentMethod, ConsentSource},
@@ -122,11 +118,11 @@ pub struct ReplyOutcome {
 /// with a confirmation and HELP with the help text; otherwise AWS answers keywords itself.
 #[tracing::instrument(skip_all, fields(from = %phone::mask(&reply.from)))]
 pub async fn handle_reply(
-    ctx: &AppContext,
+    outbox: &Outbox,
     sns: Option<SnsDelivery<'_>>,
     reply: &InboundReply,
 ) -> Result<ReplyOutcome, DbErr> {
-    let now = ctx.clock.now();
+    let now = outbox.clock.now();
     let keyword = keyword_of(&reply.body);
     let mut outcome = ReplyOutcome {
         duplicate: false,
@@ -135,8 +131,8 @@ pub async fn handle_reply(
         cancelled: 0,
         answer_log_id: None,
     };
-    let turn = sqlite_turn(ctx).await;
-    let txn = ctx.db.begin().await?;
+    let turn = outbox.sqlite_turn().await;
+    let txn = outbox.db.begin().await?;
     if !rows::begin_delivery(&txn, sns.map(|s| (s.message_id, s.topic_arn)), now).await? {
         outcome.duplicate = true;
         return Ok(outcome);
@@ -158,7 +154,7 @@ pub async fn handle_reply(
     txn.commit().await?;
     drop(turn);
     if keyword == Keyword::Stop {
-        wait_for_sends_in_flight(ctx, &reply.from).await?;
+        wait_for_sends_in_flight(outbox, &reply.from).await?;
     }
     tracing::info!(
         keyword = keyword.as_str(),
@@ -166,7 +162,7 @@ pub async fn handle_reply(
         cancelled = outcome.cancelled,
         "reply received"
     );
-    let sms = &ctx.config.sms;
+    let sms = &outbox.sms;
     let answer = match keyword {
         _ if !sms.self_managed_opt_outs => None,
         Keyword::Stop => Some(format!(
@@ -177,7 +173,7 @@ pub async fn handle_reply(
             "{}: You are subscribed again. Msg & data rates may apply. Reply HELP for help, STOP to cancel.",
             sms.app_name
         )),
-        Keyword::Help => Some(help_text(ctx)),
+        Keyword::Help => Some(help_text(&outbox.sms)),
         Keyword::None => None,
     };
     if let Some(body) = answer {
@@ -196,9 +192,9 @@ pub async fn handle_reply(
         );
         request.keyword_answer = true;
         request.dedupe_key = id.map(|id| format!("keyword_answer:{id}"));
-        match outbox::enqueue(ctx, request).await {
+        match outbox.enqueue(request).await {
             Ok(row) => outcome.answer_log_id = Some(row.id),
-            Err(outbox::SendError::Db(e)) => return Err(e),
+            Err(SendError::Db(e)) => return Err(e),
             Err(e) => tracing::warn!(error = %e, "the keyword answer could not be queued"),
         }
     }
@@ -206,8 +202,7 @@ pub async fn handle_reply(
 }
 
 /// The answer to HELP: who we are, how to reach us, the costs and how to stop (CTIA).
-pub fn help_text(ctx: &AppContext) -> String {
-    let sms = &ctx.config.sms;
+pub fn help_text(sms: &SmsConfig) -> String {
     format!(
         "{}: Battle and streak alerts. Help: {}. Msg & data rates may apply. Reply STOP to cancel.",
         sms.app_name, sms.help_contact
@@ -274,10 +269,9 @@ async fn start(
 /// against the list then) may still be on their way to the provider. The STOP is answered only after
 /// they are recorded, so that no promotion reaches the provider after the answer; workers that claim
 /// later see the number on the list. Bounded by the send timeout and a little more.
-async fn wait_for_sends_in_flight(ctx: &AppContext, phone: &str) -> Result<(), DbErr> {
-    let deadline =
-        tokio::time::Instant::now() + ctx.config.sms.send_timeout + Duration::from_secs(2);
-    while messages::promotions_in_flight(&ctx.db, phone).await? > 0 {
+async fn wait_for_sends_in_flight(outbox: &Outbox, phone: &str) -> Result<(), DbErr> {
+    let deadline = tokio::time::Instant::now() + outbox.sms.send_timeout + Duration::from_secs(2);
+    while messages::promotions_in_flight(&outbox.db, phone).await? > 0 {
         if tokio::time::Instant::now() >= deadline {
             tracing::warn!(
                 to = phone::mask(phone),

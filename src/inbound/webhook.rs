@@ -1,14 +1,12 @@
 //! Webhooks: what AWS tells the service. `POST /webhooks/sns` takes both SNS topics: delivery events
 //! of the configuration set and inbound texts of two-way SMS; the topic tells them apart.
 
-use crate::{
-    AppContext,
-    inbound::sns,
-    inbound::{
-        receipts::{self, DeliveryEvent, SnsDelivery},
-        replies::{self, InboundReply},
-    },
+use super::{
+    receipts::{self, DeliveryEvent, SnsDelivery},
+    replies::{self, InboundReply},
+    sns,
 };
+use crate::outbox::Outbox;
 
 /// What a delivery did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,11 +55,11 @@ pub enum WebhookError {
 /// Verifies an SNS delivery and acts on it. Nothing is written unless the signature, topic, age and
 /// certificate all hold.
 pub async fn receive(
-    ctx: &AppContext,
+    outbox: &Outbox,
     verifier: &sns::Verifier,
     body: &[u8],
 ) -> Result<Handled, WebhookError> {
-    let now = ctx.clock.now();
+    let now = outbox.clock.now();
     let envelope = verifier.verify(body, now).await?;
     match envelope.kind.as_str() {
         "SubscriptionConfirmation" => {
@@ -86,7 +84,7 @@ pub async fn receive(
     if config.events_topic_arn.as_deref() == Some(envelope.topic_arn.as_str()) {
         let event = DeliveryEvent::parse(&envelope.message).map_err(WebhookError::BadMessage)?;
         return Ok(
-            match receipts::record_delivery_event(ctx, Some(delivery), &event).await? {
+            match receipts::record_delivery_event(outbox, Some(delivery), &event).await? {
                 receipts::Recorded::Duplicate => Handled::Duplicate,
                 _ => Handled::DeliveryEvent,
             },
@@ -97,7 +95,7 @@ pub async fn receive(
         .unwrap_or(now);
     let reply =
         InboundReply::parse(&envelope.message, sent_at).map_err(WebhookError::BadMessage)?;
-    let outcome = replies::handle_reply(ctx, Some(delivery), &reply).await?;
+    let outcome = replies::handle_reply(outbox, Some(delivery), &reply).await?;
     Ok(if outcome.duplicate {
         Handled::Duplicate
     } else {

@@ -208,6 +208,65 @@ impl Locale {
     }
 }
 
+/// The deployment's rules of place and time: the zone of recipients nothing else places, the federal
+/// quiet hours (`QUIET_HOURS`) and the states' stricter rules (`SMS_STATE_RULES`).
+#[derive(Debug, Clone)]
+pub struct LocaleRules {
+    /// Time zone of recipients whose own is unknown.
+    pub default_timezone: Tz,
+    /// No promotional text inside this window of the recipient's local time.
+    pub quiet_hours: Option<QuietHours>,
+    /// States stricter than the federal window, by the number's area code.
+    pub state_rules: Vec<StateRule>,
+}
+
+impl LocaleRules {
+    /// Where a recipient is and which quiet hours hold there: the app's zone for the user, else the
+    /// number's; the state rule of the number's area code.
+    pub fn locale(&self, app_timezone: Option<&str>, phone: Option<&str>) -> Locale {
+        Locale::of(
+            app_timezone,
+            phone,
+            self.default_timezone,
+            self.quiet_hours,
+            &self.state_rules,
+        )
+    }
+
+    /// The local times at which quiet hours can begin: the federal window's start and each state's (as
+    /// widened by the federal window), without repeats.
+    pub fn quiet_starts(&self) -> Vec<NaiveTime> {
+        let mut starts: Vec<NaiveTime> = self
+            .state_rules
+            .iter()
+            .map(|r| {
+                self.quiet_hours
+                    .map_or(r.quiet, |f| f.widened_by(r.quiet))
+                    .start
+            })
+            .chain(self.quiet_hours.map(|q| q.start))
+            .collect();
+        starts.sort_unstable();
+        starts.dedup();
+        starts
+    }
+
+    /// The longest quiet window any recipient can have: how far ahead a scan must look to pull a
+    /// reminder forward out of quiet hours.
+    pub fn longest_quiet_span(&self) -> Duration {
+        self.state_rules
+            .iter()
+            .map(|r| {
+                self.quiet_hours
+                    .map_or(r.quiet, |f| f.widened_by(r.quiet))
+                    .span()
+            })
+            .chain(self.quiet_hours.map(|q| q.span()))
+            .max()
+            .unwrap_or_else(Duration::zero)
+    }
+}
+
 /// Locales remembered by what decides them (the app's zone, and the number's area code or the whole
 /// number elsewhere), for scans that look at thousands of recipients sharing a few hundred area codes.
 #[derive(Debug, Default)]

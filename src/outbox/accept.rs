@@ -11,7 +11,7 @@ use super::{
     policy::{self, StrangerInvitation},
 };
 use crate::{
-    AppContext, billing,
+    billing,
     locale::phone::{self, PhoneError},
     store::{
         MessageRow, MessageType, SmsStatus,
@@ -97,6 +97,16 @@ pub enum SendError {
     Invalid(String),
     #[error(transparent)]
     Db(#[from] DbErr),
+    /// Something inside the pipeline failed (a batch that stopped, a row that could not be read
+    /// back): the cause is logged, the caller is told to try again.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl SendError {
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
 }
 
 /// The longest a single template input may be.
@@ -167,17 +177,6 @@ fn validate(template: &Template) -> Result<(), SendError> {
     }
 }
 
-/// Renders, decides and records one message: `pending` when the policy allows it (the workers are
-/// woken), `blocked` with the reason otherwise. Invalid input writes nothing. Calls that arrive together
-/// share one transaction (`group_commit`).
-pub async fn enqueue(ctx: &AppContext, request: SendRequest) -> Result<MessageRow, SendError> {
-    ctx.signals
-        .group_commit
-        .enqueue(ctx, request)
-        .await
-        .map(|e| e.row)
-}
-
 /// A message's row, and whether this call created it (or found it by its dedupe key).
 #[derive(Debug, Clone)]
 pub struct Enqueued {
@@ -185,7 +184,7 @@ pub struct Enqueued {
     pub created: bool,
 }
 
-type Answer = Result<Enqueued, SendError>;
+pub type Answer = Result<Enqueued, SendError>;
 
 /// A request that passed validation, with its rendered body.
 struct Accepted {
@@ -223,7 +222,7 @@ impl Answers {
         }
         self.slots
             .into_iter()
-            .map(|a| a.unwrap_or_else(|| Err(SendError::Invalid("not processed".into()))))
+            .map(|a| a.unwrap_or_else(|| Err(SendError::internal("not processed"))))
             .collect()
     }
 }
@@ -235,19 +234,19 @@ impl Answers {
 /// reason its input is invalid (nothing is written for it).
 #[tracing::instrument(skip_all, fields(batch = requests.len()))]
 pub async fn enqueue_many(
-    ctx: &AppContext,
+    outbox: &super::Outbox,
     requests: Vec<SendRequest>,
 ) -> Result<Vec<Answer>, DbErr> {
-    let now = ctx.clock.now();
+    let now = outbox.now();
     let brand = Brand {
-        app_name: ctx.config.sms.app_name.clone(),
-        frontend_url: ctx.config.sms.frontend_url.clone(),
+        app_name: outbox.sms.app_name.clone(),
+        frontend_url: outbox.sms.frontend_url.clone(),
     };
     let keys = requests
         .iter()
         .filter_map(|r| r.dedupe_key.clone())
         .collect();
-    let known = rows::find_by_dedupe_keys(&ctx.db, keys).await?;
+    let known = rows::find_by_dedupe_keys(&outbox.db, keys).await?;
     let mut answers = Answers {
         slots: (0..requests.len()).map(|_| None).collect(),
         known: known
@@ -257,11 +256,11 @@ pub async fn enqueue_many(
         repeats: Vec::new(),
     };
     let accepted = triage(requests, &mut answers, &brand);
-    let facts = Facts::load(&ctx.db, &accepted, now).await?;
+    let facts = Facts::load(&outbox.db, &accepted, now).await?;
     let mut messages = Vec::with_capacity(accepted.len());
     let mut owners = Vec::with_capacity(accepted.len());
     for item in accepted {
-        match facts.message(ctx, &item, &brand, now) {
+        match facts.message(outbox, &item, &brand, now) {
             Ok(message) => {
                 messages.push(message);
                 owners.push(item);
@@ -269,28 +268,28 @@ pub async fn enqueue_many(
             Err(error) => answers.set(item.index, Err(error)),
         }
     }
-    let costs = &ctx.config.costs;
+    let costs = &outbox.costs;
     let limits = Limits {
         user_daily_limit: costs.user_daily_limit,
         monthly_limit: costs.monthly_limit,
         transactional_reserve: costs.transactional_reserve,
     };
-    let turn = super::sqlite_turn(ctx).await;
-    let written = rows::insert_batch(&ctx.db, messages, limits, now).await?;
+    let turn = outbox.sqlite_turn().await;
+    let written = rows::insert_batch(&outbox.db, messages, limits, now).await?;
     drop(turn);
     if written.reserved {
-        billing::warn_thresholds(&ctx.db, &billing::month_of(now), costs.monthly_limit).await?;
+        billing::warn_thresholds(&outbox.db, &billing::month_of(now), costs.monthly_limit).await?;
     }
     let mut queued = false;
     for (item, row) in owners.into_iter().zip(written.rows) {
-        let answer = settle(ctx, &mut answers, &item, row).await?;
+        let answer = settle(outbox, &mut answers, &item, row).await?;
         queued |= answer
             .as_ref()
             .is_ok_and(|e| e.created && e.row.status == SmsStatus::Pending);
         answers.set(item.index, answer);
     }
     if queued {
-        ctx.signals.work_queued();
+        outbox.signals.work_queued();
     }
     Ok(answers.finish())
 }
@@ -340,20 +339,22 @@ fn triage(requests: Vec<SendRequest>, answers: &mut Answers, brand: &Brand) -> V
 /// The answer for a written message (or one whose key raced in from another request after the
 /// look-up: answered with the row that won), with its metrics and log line.
 async fn settle(
-    ctx: &AppContext,
+    outbox: &super::Outbox,
     answers: &mut Answers,
     item: &Accepted,
     row: Option<MessageRow>,
 ) -> Result<Answer, DbErr> {
     let Some(row) = row else {
         let key = item.request.dedupe_key.clone().unwrap_or_default();
-        let found = rows::find_by_dedupe_keys(&ctx.db, vec![key]).await?.pop();
+        let found = rows::find_by_dedupe_keys(&outbox.db, vec![key])
+            .await?
+            .pop();
         return Ok(match found {
             Some(row) => Ok(Enqueued {
                 row,
                 created: false,
             }),
-            None => Err(SendError::Invalid("the message could not be stored".into())),
+            None => Err(SendError::internal("its row could not be read back")),
         });
     };
     let kind = row.message_type_label();
@@ -362,13 +363,15 @@ async fn settle(
     } else {
         "queued"
     };
-    ctx.metrics
+    outbox
+        .metrics
         .messages
         .with_label_values(&[kind.as_str(), outcome])
         .inc();
     match row.blocked_reason {
         Some(reason) => {
-            ctx.metrics
+            outbox
+                .metrics
                 .blocked
                 .with_label_values(&[reason.as_str()])
                 .inc();
@@ -464,7 +467,7 @@ impl Facts {
     /// has never seen.
     fn message(
         &self,
-        ctx: &AppContext,
+        outbox: &super::Outbox,
         item: &Accepted,
         brand: &Brand,
         now: DateTime<Utc>,
@@ -499,7 +502,7 @@ impl Facts {
             _ => None,
         };
         let locale = request.promotional.then(|| {
-            ctx.config.locale(
+            outbox.locale_rules.locale(
                 profile.and_then(|p| p.recipient.timezone.as_deref()),
                 to_phone.as_deref(),
             )
@@ -522,9 +525,9 @@ impl Facts {
             segments: item.rendered.segments,
         };
         let rules = policy::Rules {
-            allowed_countries: &ctx.config.sms.allowed_countries,
-            prices: &ctx.config.costs.prices,
-            default_price: ctx.config.costs.default_price,
+            allowed_countries: &outbox.sms.allowed_countries,
+            prices: &outbox.costs.prices,
+            default_price: outbox.costs.default_price,
         };
         let decision = policy::decide(&facts, &rules, now);
         // A code is stored in the clear only while it waits to be sent; the log shows it masked.

@@ -1,84 +1,172 @@
-//! Group commit: `enqueue` calls that arrive together in one instance share one `enqueue_many`
-//! transaction, so each message stops paying a transaction of its own (and its turn on the month's
-//! budget row and the rollup rows).
+//! Group commit: requests that arrive together in one instance are decided by one call (for the
+//! outbox, one `enqueue_many` transaction), so each message stops paying a transaction of its own
+//! (and its turn on the month's budget row and the rollup rows).
 //!
-//! The first caller to find the instance idle starts a flush; it waits `SMS_GROUP_COMMIT_WINDOW`
-//! (about a millisecond) for company, then decides everything queued (up to `MAX_BATCH`) in one
-//! transaction. Callers that arrive while a flush runs queue for the next one, which starts as soon as
-//! it ends, without waiting again. Each caller gets its own answer: its row, its validation error, its
-//! blocked reason, the first row of a repeated idempotency key. A database error fails the callers of
-//! that batch only; the next batch goes on. The flush runs in a task of its own, so a caller that goes
-//! away (a client that hangs up) cannot strand the others.
+//! The first caller to find the instance idle starts a flush; it waits a short window (about a
+//! millisecond) for company, then decides everything queued (up to `MAX_BATCH`) at once. Callers that
+//! arrive while a flush runs queue for the next one, which starts as soon as it ends, without waiting
+//! again. Each caller gets its own answer. A failed batch (an error, or a panic inside it) fails the
+//! callers of that batch only; the next batch goes on, and the instance never stays "flushing" with
+//! nobody to flush. The flush runs in a task of its own, so a caller that goes away (a client that
+//! hangs up) cannot strand the others.
 
-use std::sync::{
-    Mutex,
-    atomic::{AtomicU64, Ordering},
+use std::{
+    future::Future,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
 };
 
-use sea_orm::DbErr;
 use tokio::sync::oneshot;
 
-use super::accept::{self as outbox, Enqueued, SendError, SendRequest};
-use crate::AppContext;
-
-/// Most messages one transaction decides.
+/// Most requests one call decides.
 pub const MAX_BATCH: usize = 256;
 
-type Answer = Result<Enqueued, SendError>;
-
-#[derive(Debug, Default)]
-pub struct GroupCommit {
-    inner: Mutex<Queue>,
-    /// Transactions run so far, and the messages they decided.
-    batches: AtomicU64,
-    messages: AtomicU64,
+/// Why a caller got no answer of its own.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchFailure {
+    /// The batch's call failed as a whole (a database error): the cause, for the log.
+    #[error("the batch failed: {0}")]
+    Failed(String),
+    /// The batch's call panicked.
+    #[error("the batch stopped unexpectedly")]
+    Panicked,
 }
 
-#[derive(Debug, Default)]
-struct Queue {
-    waiting: Vec<(SendRequest, oneshot::Sender<Answer>)>,
+type Slot<A> = oneshot::Sender<Result<A, BatchFailure>>;
+
+/// Batches of `R` decided together into one `A` each.
+pub struct GroupCommit<R, A> {
+    queue: Mutex<Queue<R, A>>,
+    /// Calls made so far, and the requests they decided.
+    batches: AtomicU64,
+    requests: AtomicU64,
+}
+
+struct Queue<R, A> {
+    waiting: Vec<(R, Slot<A>)>,
     flushing: bool,
 }
 
-impl GroupCommit {
-    /// Batches flushed and messages decided by them since the start: their ratio is the mean batch.
+impl<R, A> Default for GroupCommit<R, A> {
+    fn default() -> Self {
+        Self {
+            queue: Mutex::new(Queue {
+                waiting: Vec::new(),
+                flushing: false,
+            }),
+            batches: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+        }
+    }
+}
+
+impl<R: Send + 'static, A: Send + 'static> GroupCommit<R, A> {
+    /// Batches flushed and requests decided by them since the start: their ratio is the mean batch.
     pub fn totals(&self) -> (u64, u64) {
         (
             self.batches.load(Ordering::Relaxed),
-            self.messages.load(Ordering::Relaxed),
+            self.requests.load(Ordering::Relaxed),
         )
     }
 
-    /// Queues `request` for the next group commit and waits for its own answer.
-    pub async fn enqueue(&self, ctx: &AppContext, request: SendRequest) -> Answer {
-        if !ctx.config.sms.group_commit {
-            return single(ctx, request).await;
-        }
+    /// Queues `request` for the next batch and waits for its own answer. `decide` answers a batch,
+    /// one answer per request in order, or fails it whole.
+    pub async fn submit<F, Fut, E>(
+        self: &Arc<Self>,
+        request: R,
+        window: Duration,
+        decide: F,
+    ) -> Result<A, BatchFailure>
+    where
+        F: Fn(Vec<R>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<A>, E>> + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
         let start = {
-            let mut queue = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
             queue.waiting.push((request, tx));
             !std::mem::replace(&mut queue.flushing, true)
         };
         if start {
-            tokio::spawn(flush(ctx.clone()));
+            tokio::spawn(Arc::clone(self).flush(window, decide));
         }
-        rx.await
-            .unwrap_or_else(|_| Err(SendError::Invalid("the message could not be stored".into())))
+        rx.await.unwrap_or(Err(BatchFailure::Panicked))
+    }
+
+    /// Decides queued batches until the queue is empty.
+    async fn flush<F, Fut, E>(self: Arc<Self>, window: Duration, decide: F)
+    where
+        F: Fn(Vec<R>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<A>, E>> + Send + 'static,
+        E: std::fmt::Display + Send + 'static,
+    {
+        // Whatever happens to this task, the queue is not left "flushing" with no flush running.
+        let _idle = Idle(&self);
+        wait_for_company(window).await;
+        while let Some(batch) = self.next_batch() {
+            let (requests, callers): (Vec<R>, Vec<Slot<A>>) = batch.into_iter().unzip();
+            self.batches.fetch_add(1, Ordering::Relaxed);
+            self.requests
+                .fetch_add(requests.len() as u64, Ordering::Relaxed);
+            // In a task of its own, so that a panic inside the batch fails this batch only.
+            let answers = match tokio::spawn(decide(requests)).await {
+                Ok(Ok(answers)) => Ok(answers),
+                Ok(Err(error)) => Err(BatchFailure::Failed(error.to_string())),
+                Err(_) => Err(BatchFailure::Panicked),
+            };
+            match answers {
+                Ok(answers) => {
+                    let mut answers = answers.into_iter();
+                    for caller in callers {
+                        let answer = answers.next().ok_or(BatchFailure::Panicked);
+                        let _ = caller.send(answer);
+                    }
+                }
+                Err(failure) => {
+                    tracing::error!(error = %failure, batch = callers.len(), "a batch could not be decided");
+                    for caller in callers {
+                        let _ = caller.send(Err(failure.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next batch, or `None` (and the queue marked idle) when nothing waits.
+    fn next_batch(&self) -> Option<Vec<(R, Slot<A>)>> {
+        let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if queue.waiting.is_empty() {
+            queue.flushing = false;
+            return None;
+        }
+        let take = queue.waiting.len().min(MAX_BATCH);
+        Some(queue.waiting.drain(..take).collect())
     }
 }
 
-async fn single(ctx: &AppContext, request: SendRequest) -> Answer {
-    outbox::enqueue_many(ctx, vec![request])
-        .await?
-        .pop()
-        .unwrap_or_else(|| Err(SendError::Invalid("nothing to send".into())))
+/// Marks the queue idle when the flush task ends in any way; requests still waiting then (only when
+/// the flush itself failed) are answered with `Panicked` rather than left waiting forever.
+struct Idle<'a, R, A>(&'a GroupCommit<R, A>);
+
+impl<R, A> Drop for Idle<'_, R, A> {
+    fn drop(&mut self) {
+        let mut queue = self.0.queue.lock().unwrap_or_else(|p| p.into_inner());
+        queue.flushing = false;
+        for (_, caller) in queue.waiting.drain(..) {
+            let _ = caller.send(Err(BatchFailure::Panicked));
+        }
+    }
 }
 
-/// Waits `window` for other sends to join. The runtime's timer counts whole milliseconds, so a window
-/// under 2 ms yields to other tasks until it has passed instead of sleeping for up to twice as long.
-async fn wait_for_company(window: std::time::Duration) {
-    if window >= std::time::Duration::from_millis(2) {
+/// Waits `window` for other requests to join. The runtime's timer counts whole milliseconds, so a
+/// window under 2 ms yields to other tasks until it has passed instead of sleeping for up to twice as
+/// long.
+async fn wait_for_company(window: Duration) {
+    if window >= Duration::from_millis(2) {
         tokio::time::sleep(window).await;
         return;
     }
@@ -88,38 +176,71 @@ async fn wait_for_company(window: std::time::Duration) {
     }
 }
 
-/// Decides queued batches until the queue is empty.
-async fn flush(ctx: AppContext) {
-    wait_for_company(ctx.config.sms.group_commit_window).await;
-    let group = &ctx.signals.group_commit;
-    loop {
-        let batch: Vec<(SendRequest, oneshot::Sender<Answer>)> = {
-            let mut queue = group.inner.lock().unwrap_or_else(|p| p.into_inner());
-            if queue.waiting.is_empty() {
-                queue.flushing = false;
-                return;
-            }
-            let take = queue.waiting.len().min(MAX_BATCH);
-            queue.waiting.drain(..take).collect()
-        };
-        let (requests, callers): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        group.batches.fetch_add(1, Ordering::Relaxed);
-        group
-            .messages
-            .fetch_add(requests.len() as u64, Ordering::Relaxed);
-        match outbox::enqueue_many(&ctx, requests).await {
-            Ok(answers) => {
-                for (caller, answer) in callers.into_iter().zip(answers) {
-                    let _ = caller.send(answer);
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+
+    /// Doubles each number; the first batch that contains 13 panics inside its future (once).
+    fn doubler(
+        panicked: Arc<AtomicBool>,
+    ) -> impl Fn(
+        Vec<u32>,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<u32>, String>> + Send>>
+    + Send
+    + Sync
+    + 'static {
+        move |batch: Vec<u32>| {
+            let panicked = panicked.clone();
+            Box::pin(async move {
+                if batch.contains(&13) && !panicked.swap(true, Ordering::SeqCst) {
+                    panic!("injected: a bug inside one batch");
                 }
-            }
-            Err(error) => {
-                tracing::error!(%error, batch = callers.len(), "a batch of messages could not be stored");
-                let message = error.to_string();
-                for caller in callers {
-                    let _ = caller.send(Err(SendError::Db(DbErr::Custom(message.clone()))));
-                }
-            }
+                Ok(batch.into_iter().map(|n| n * 2).collect())
+            })
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panic_fails_its_batch_only_and_later_batches_still_go() {
+        let group: Arc<GroupCommit<u32, u32>> = Arc::default();
+        let panicked = Arc::new(AtomicBool::new(false));
+        let window = Duration::from_millis(5);
+        // 13 and its companions share the first batch, which panics.
+        let first: Vec<_> = [1, 13, 2]
+            .into_iter()
+            .map(|n| {
+                let (group, panicked) = (group.clone(), panicked.clone());
+                tokio::spawn(async move { group.submit(n, window, doubler(panicked)).await })
+            })
+            .collect();
+        for answer in first {
+            assert_eq!(answer.await.expect("task"), Err(BatchFailure::Panicked));
+        }
+        // The instance is not left waiting: the next requests are answered.
+        for n in [3, 13, 4] {
+            let answer = tokio::time::timeout(
+                Duration::from_secs(5),
+                group.submit(n, window, doubler(panicked.clone())),
+            )
+            .await
+            .expect("answered, not stranded");
+            assert_eq!(answer, Ok(n * 2));
+        }
+        assert_eq!(group.totals().1, 6);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_error_fails_its_batch_with_the_cause() {
+        let group: Arc<GroupCommit<u32, u32>> = Arc::default();
+        let failing = |_: Vec<u32>| std::future::ready(Err::<Vec<u32>, _>("connection reset"));
+        let answer = group.submit(1, Duration::ZERO, failing).await;
+        assert_eq!(
+            answer,
+            Err(BatchFailure::Failed("connection reset".to_owned()))
+        );
+        let ok = |batch: Vec<u32>| std::future::ready(Ok::<_, String>(batch));
+        assert_eq!(group.submit(7, Duration::ZERO, ok).await, Ok(7));
     }
 }

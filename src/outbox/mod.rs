@@ -9,9 +9,151 @@ pub mod policy;
 pub mod provider;
 pub mod worker;
 
-pub use accept::{Enqueued, QuietPolicy, SendError, SendRequest, Target, enqueue, enqueue_many};
+pub use accept::{Enqueued, QuietPolicy, SendError, SendRequest, Target};
 
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::Notify;
+
+use crate::{
+    Clock,
+    config::{CostConfig, SmsConfig},
+    locale::local_time::LocaleRules,
+    metrics::Metrics,
+    store::{self, MessageRow},
+};
+
+/// The outbox's handle: accepting messages (with group commit) and the signals between the API, the
+/// workers and receipts. Cheap to clone.
+#[derive(Clone)]
+pub struct Outbox(Arc<Parts>);
+
+/// What the outbox holds: the database, the clock, its settings and its signals.
+pub struct Parts {
+    pub(crate) db: DatabaseConnection,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) sms: SmsConfig,
+    pub(crate) costs: CostConfig,
+    pub(crate) locale_rules: LocaleRules,
+    pub(crate) signals: Signals,
+    pub(crate) group_commit: Arc<group_commit::GroupCommit<SendRequest, accept::Answer>>,
+}
+
+impl std::ops::Deref for Outbox {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+impl Outbox {
+    pub fn new(
+        (db, clock, metrics): (DatabaseConnection, Arc<dyn Clock>, Arc<Metrics>),
+        sms: SmsConfig,
+        costs: CostConfig,
+        locale_rules: LocaleRules,
+    ) -> Self {
+        Self(Arc::new(Parts {
+            db,
+            clock,
+            metrics,
+            sms,
+            costs,
+            locale_rules,
+            signals: Signals::default(),
+            group_commit: Arc::default(),
+        }))
+    }
+
+    /// Renders, decides and records one message: `pending` when the policy allows it (the workers are
+    /// woken), `blocked` with the reason otherwise. Invalid input writes nothing. Calls that arrive
+    /// together share one transaction (`group_commit`).
+    pub async fn enqueue(&self, request: SendRequest) -> Result<MessageRow, SendError> {
+        if !self.sms.group_commit {
+            let mut answers = accept::enqueue_many(self, vec![request]).await?;
+            let answer = answers
+                .pop()
+                .unwrap_or_else(|| Err(SendError::internal("no answer")));
+            return answer.map(|e| e.row);
+        }
+        let outbox = self.clone();
+        let decide = move |batch: Vec<SendRequest>| {
+            let outbox = outbox.clone();
+            async move { accept::enqueue_many(&outbox, batch).await }
+        };
+        let window = self.sms.group_commit_window;
+        match self.group_commit.submit(request, window, decide).await {
+            Ok(answer) => answer.map(|e| e.row),
+            Err(failure) => Err(SendError::internal(failure)),
+        }
+    }
+
+    /// Decides a batch in one transaction (see `accept::enqueue_many`): how scans enqueue.
+    pub async fn enqueue_many(
+        &self,
+        requests: Vec<SendRequest>,
+    ) -> Result<Vec<Result<Enqueued, SendError>>, DbErr> {
+        accept::enqueue_many(self, requests).await
+    }
+
+    /// The signals between the API, the workers and receipts.
+    pub fn signals(&self) -> &Signals {
+        &self.signals
+    }
+
+    /// Batches flushed and messages decided by group commit since the start.
+    pub fn group_commit_totals(&self) -> (u64, u64) {
+        self.group_commit.totals()
+    }
+
+    /// Waits up to `SMS_SYNC_WAIT` for a message's first outcome (`sendAsync: false`).
+    pub async fn wait_for_outcome(&self, id: i64) -> Result<MessageRow, DbErr> {
+        worker::wait_for_outcome(self, id, self.sms.sync_wait).await
+    }
+
+    /// One message by id.
+    pub async fn message(&self, id: i64) -> Result<Option<MessageRow>, DbErr> {
+        store::history::get(&self.db, id).await
+    }
+
+    /// Messages matching `filter` with ids below `before_id`, newest first.
+    pub async fn messages(
+        &self,
+        filter: &store::history::LogFilter,
+        before_id: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<MessageRow>, DbErr> {
+        store::history::list(&self.db, filter, before_id, limit).await
+    }
+
+    /// The queue now: what waits, what is being sent, what is retrying, what is due.
+    pub async fn queue_state(&self) -> Result<store::history::QueueState, DbErr> {
+        store::history::queue_state(&self.db, self.now()).await
+    }
+
+    /// Sends per second for the whole deployment (`SMS_RATE_LIMIT_MPS`; 0 is no limit).
+    pub fn rate_limit_mps(&self) -> f64 {
+        self.sms.rate_limit_mps
+    }
+
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    /// On SQLite, this process's turn to write (`Signals::sqlite_writer`), held until the guard drops;
+    /// nothing on PostgreSQL. Never call it while holding it: the lock is not re-entrant.
+    pub async fn sqlite_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        if self.db.get_database_backend() == sea_orm::DbBackend::Postgres {
+            None
+        } else {
+            Some(self.signals.sqlite_writer.lock().await)
+        }
+    }
+}
 
 /// In-process signals between the API and the workers.
 #[derive(Debug, Default)]
@@ -22,10 +164,9 @@ pub struct Signals {
     outcome: Notify,
     /// The outbox's writers (batches of sends, workers' claims and results) and receipts take turns
     /// here before they write to SQLite, which has one writer: queued in process they get their turn
-    /// the moment the last one ends, instead of in SQLite's busy handler, which sleeps. See `sqlite_turn`.
-    pub sqlite_writer: tokio::sync::Mutex<()>,
-    /// Concurrent `enqueue` calls of this instance, decided together.
-    pub group_commit: group_commit::GroupCommit,
+    /// the moment the last one ends, instead of in SQLite's busy handler, which sleeps. See
+    /// `Outbox::sqlite_turn`.
+    sqlite_writer: tokio::sync::Mutex<()>,
 }
 
 impl Signals {
@@ -45,15 +186,5 @@ impl Signals {
 
     pub fn outcome(&self) -> tokio::sync::futures::Notified<'_> {
         self.outcome.notified()
-    }
-}
-
-/// On SQLite, this process's turn to write (`Signals::sqlite_writer`), held until the guard drops;
-/// nothing on PostgreSQL. Never call it while holding it: the lock is not re-entrant.
-pub async fn sqlite_turn(ctx: &crate::AppContext) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-    if ctx.db.get_database_backend() == sea_orm::DbBackend::Postgres {
-        None
-    } else {
-        Some(ctx.signals.sqlite_writer.lock().await)
     }
 }

@@ -7,14 +7,14 @@ use chrono::{DateTime, Utc};
 use sea_orm::DbErr;
 use tokio_util::sync::CancellationToken;
 
+use super::Outbox;
 use super::{
     accept::backoff,
     gate,
     provider::{FailureKind, OutgoingSms, ProviderError, SmsProvider},
 };
 use crate::{
-    AppContext,
-    inbound::receipts,
+    inbound::{Inbound, receipts},
     locale::phone,
     store::{
         MessageRow, SmsStatus, history,
@@ -58,17 +58,21 @@ fn micros_to_time(us: i64) -> DateTime<Utc> {
 }
 
 /// Waits for this message's slot under the deployment-wide rate limit. `false` when shutting down.
-async fn wait_for_slot(ctx: &AppContext, shutdown: &CancellationToken) -> Result<bool, DbErr> {
-    let mps = ctx.config.sms.rate_limit_mps;
+async fn wait_for_slot(workers: &Workers, shutdown: &CancellationToken) -> Result<bool, DbErr> {
+    let mps = workers.outbox.sms.rate_limit_mps;
     if mps <= 0.0 {
         return Ok(true);
     }
     let interval = gate::interval_us(mps);
     let lateness = gate::LATENESS.as_micros() as i64;
     loop {
-        let slot =
-            gate::reserve_slot(&ctx.db, ctx.clock.now().timestamp_micros(), interval).await?;
-        let wait = slot - ctx.clock.now().timestamp_micros();
+        let slot = gate::reserve_slot(
+            &workers.outbox.db,
+            workers.outbox.clock.now().timestamp_micros(),
+            interval,
+        )
+        .await?;
+        let wait = slot - workers.outbox.clock.now().timestamp_micros();
         if wait > 0 {
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_micros(wait as u64)) => {}
@@ -76,7 +80,7 @@ async fn wait_for_slot(ctx: &AppContext, shutdown: &CancellationToken) -> Result
             }
         }
         // Woken too late, the send could crowd the next slots: give this one up and take another.
-        if ctx.clock.now().timestamp_micros() - slot <= lateness {
+        if workers.outbox.clock.now().timestamp_micros() - slot <= lateness {
             return Ok(true);
         }
     }
@@ -90,7 +94,7 @@ pub const GROUP_COMMIT: Duration = Duration::from_millis(20);
 
 /// Calls the provider for one claimed message, bounded by the send timeout.
 async fn call_provider(
-    ctx: &AppContext,
+    workers: &Workers,
     provider: &dyn SmsProvider,
     row: &MessageRow,
 ) -> Result<String, ProviderError> {
@@ -102,7 +106,7 @@ async fn call_provider(
         message_type: &message_type,
         transactional: !row.promotional,
     };
-    let timeout = ctx.config.sms.send_timeout;
+    let timeout = workers.outbox.sms.send_timeout;
     match tokio::time::timeout(timeout, provider.send(&sms)).await {
         Ok(result) => result,
         Err(_) => Err(ProviderError::new(
@@ -138,33 +142,37 @@ impl<'a> SentGroup<'a> {
 
     async fn flush(
         &mut self,
-        ctx: &AppContext,
+        workers: &Workers,
         provider: &dyn SmsProvider,
         report: &mut BatchReport,
     ) -> Result<(), DbErr> {
         if self.rows.is_empty() {
             return Ok(());
         }
-        let now = ctx.clock.now();
-        let turn = super::sqlite_turn(ctx).await;
-        let written = lease::record_sent_many(&ctx.db, &self.rows, now).await?;
-        drop(turn);
+        let now = workers.outbox.clock.now();
+        let written = record_sent(workers, &self.rows, now).await?;
         report.sent += written;
         for (row, _) in &self.rows {
-            ctx.metrics
+            workers
+                .outbox
+                .metrics
                 .messages
                 .with_label_values(&[row.message_type_label().as_str(), "sent"])
                 .inc();
-            ctx.metrics
+            workers
+                .outbox
+                .metrics
                 .queued_to_sent
                 .observe((now - row.created_at).num_milliseconds().max(0) as f64 / 1000.0);
         }
         if provider.simulates_receipts() {
             // Local work sees the whole loop: each text is reported delivered, as AWS would.
             for (_, provider_id) in &self.rows {
-                let event =
-                    receipts::DeliveryEvent::simulated_delivery(provider_id, ctx.clock.now());
-                receipts::record_delivery_event(ctx, None, &event).await?;
+                let event = receipts::DeliveryEvent::simulated_delivery(
+                    provider_id,
+                    workers.outbox.clock.now(),
+                );
+                workers.inbound.record_delivery_event(None, &event).await?;
             }
         }
         report.lease_lost += self.rows.len() - written;
@@ -185,34 +193,62 @@ impl<'a> SentGroup<'a> {
         }
         self.rows.clear();
         self.since = None;
-        ctx.signals.outcome_recorded();
+        workers.outbox.signals.outcome_recorded();
         Ok(())
+    }
+}
+
+/// Records successes the provider accepted. A database error does not drop them: the texts are out,
+/// and forgetting them would send them again once their lease expires. So the write is tried again,
+/// with backoff, for as long as the lease holds (after that another worker may take the rows over).
+async fn record_sent(
+    workers: &Workers,
+    rows: &[(&MessageRow, String)],
+    now: DateTime<Utc>,
+) -> Result<usize, DbErr> {
+    let give_up = tokio::time::Instant::now() + workers.outbox.sms.lease;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        let turn = workers.outbox.sqlite_turn().await;
+        let written = lease::record_sent_many(&workers.outbox.db, rows, now).await;
+        drop(turn);
+        match written {
+            Ok(written) => return Ok(written),
+            Err(error) if tokio::time::Instant::now() + pause < give_up => {
+                tracing::error!(%error, sent = rows.len(), "sent texts not recorded yet; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(error) => return Err(error),
+        }
     }
 }
 
 /// Records a failed attempt: released without spending it (throttling pauses the whole deployment),
 /// retried later with backoff (transient, attempts left), or failed for good.
 async fn record_failure(
-    ctx: &AppContext,
+    workers: &Workers,
     row: &MessageRow,
     error: &ProviderError,
 ) -> Result<Outcome, DbErr> {
-    let now = ctx.clock.now();
+    let now = workers.outbox.clock.now();
     let what = (error.code.as_str(), error.message.as_str());
     match error.kind {
         FailureKind::Throttled { retry_after } => {
             let wait = retry_after
                 .and_then(|d| chrono::Duration::from_std(d).ok())
                 .unwrap_or(chrono::Duration::seconds(1));
-            gate::pause_until(&ctx.db, (now + wait).timestamp_micros()).await?;
+            gate::pause_until(&workers.outbox.db, (now + wait).timestamp_micros()).await?;
             tracing::warn!(
                 pause_ms = wait.num_milliseconds(),
                 "provider throttling: pausing sends"
             );
-            return lease::release(&ctx.db, row, now + wait).await;
+            return lease::release(&workers.outbox.db, row, now + wait).await;
         }
-        FailureKind::Transient if row.attempts < ctx.config.sms.max_attempts as i32 => {
-            let held = lease::retry_later(&ctx.db, row, what, now + backoff(row.attempts)).await?;
+        FailureKind::Transient if row.attempts < workers.outbox.sms.max_attempts as i32 => {
+            let held =
+                lease::retry_later(&workers.outbox.db, row, what, now + backoff(row.attempts))
+                    .await?;
             return Ok(if held {
                 Outcome::Retrying
             } else {
@@ -222,7 +258,7 @@ async fn record_failure(
         _ => {}
     }
     let opted_out = matches!(error.kind, FailureKind::OptedOut).then_some(now);
-    if !lease::fail(&ctx.db, row, what, opted_out).await? {
+    if !lease::fail(&workers.outbox.db, row, what, opted_out).await? {
         return Ok(Outcome::LeaseLost);
     }
     match error.kind {
@@ -242,24 +278,24 @@ async fn record_failure(
 }
 
 /// Claims one batch of due messages and works through it.
-pub async fn run_once(
-    ctx: &AppContext,
+async fn run_once(
+    workers: &Workers,
     provider: &dyn SmsProvider,
     shutdown: &CancellationToken,
 ) -> Result<BatchReport, DbErr> {
     let mut report = BatchReport::default();
-    let now = ctx.clock.now();
-    if gate::paused_until(&ctx.db).await? > now.timestamp_micros() {
+    let now = workers.outbox.clock.now();
+    if gate::paused_until(&workers.outbox.db).await? > now.timestamp_micros() {
         return Ok(report);
     }
-    let lease =
-        chrono::Duration::from_std(ctx.config.sms.lease).unwrap_or(chrono::Duration::seconds(60));
-    let turn = super::sqlite_turn(ctx).await;
+    let lease = chrono::Duration::from_std(workers.outbox.sms.lease)
+        .unwrap_or(chrono::Duration::seconds(60));
+    let turn = workers.outbox.sqlite_turn().await;
     let batch = lease::claim_due(
-        &ctx.db,
+        &workers.outbox.db,
         now,
         lease,
-        batch_size(ctx.config.sms.rate_limit_mps),
+        batch_size(workers.outbox.sms.rate_limit_mps),
     )
     .await?;
     drop(turn);
@@ -267,32 +303,36 @@ pub async fn run_once(
     let mut group = SentGroup::new();
     let mut rest = batch.iter();
     while let Some(row) = rest.next() {
-        if ctx.config.sms.rate_limit_mps > 0.0 {
+        if workers.outbox.sms.rate_limit_mps > 0.0 {
             // About to wait for a slot: write what is done first.
-            group.flush(ctx, provider, &mut report).await?;
+            group.flush(workers, provider, &mut report).await?;
         }
-        if shutdown.is_cancelled() || !wait_for_slot(ctx, shutdown).await? {
+        if shutdown.is_cancelled() || !wait_for_slot(workers, shutdown).await? {
             // Shutting down: hand the unsent part of the batch back at once rather than at lease expiry.
-            group.flush(ctx, provider, &mut report).await?;
+            group.flush(workers, provider, &mut report).await?;
             for row in std::iter::once(row).chain(rest.by_ref()) {
-                report.count(lease::release(&ctx.db, row, ctx.clock.now()).await?);
+                report.count(
+                    lease::release(&workers.outbox.db, row, workers.outbox.clock.now()).await?,
+                );
             }
             break;
         }
         let call = std::time::Instant::now();
-        let answer = call_provider(ctx, provider, row).await;
-        ctx.metrics
+        let answer = call_provider(workers, provider, row).await;
+        workers
+            .outbox
+            .metrics
             .provider_call
             .observe(call.elapsed().as_secs_f64());
         match answer {
             Ok(provider_id) => {
                 group.push(row, provider_id);
                 if group.due() {
-                    group.flush(ctx, provider, &mut report).await?;
+                    group.flush(workers, provider, &mut report).await?;
                 }
             }
             Err(error) => {
-                let outcome = record_failure(ctx, row, &error).await?;
+                let outcome = record_failure(workers, row, &error).await?;
                 tracing::warn!(
                     id = row.id,
                     to = phone::mask(&row.to_phone),
@@ -302,71 +342,97 @@ pub async fn run_once(
                     "send failed"
                 );
                 report.count(outcome);
-                ctx.metrics
+                workers
+                    .outbox
+                    .metrics
                     .provider_errors
                     .with_label_values(&[error.code.as_str()])
                     .inc();
                 if outcome == Outcome::Failed {
-                    ctx.metrics
+                    workers
+                        .outbox
+                        .metrics
                         .messages
                         .with_label_values(&[row.message_type_label().as_str(), "failed"])
                         .inc();
                 }
-                ctx.signals.outcome_recorded();
+                workers.outbox.signals.outcome_recorded();
                 if let FailureKind::Throttled { .. } = error.kind {
                     // The deployment is paused: the rest of the batch waits with it, attempts unspent.
-                    group.flush(ctx, provider, &mut report).await?;
-                    let resume = micros_to_time(gate::paused_until(&ctx.db).await?);
+                    group.flush(workers, provider, &mut report).await?;
+                    let resume = micros_to_time(gate::paused_until(&workers.outbox.db).await?);
                     for row in rest.by_ref() {
-                        report.count(lease::release(&ctx.db, row, resume).await?);
+                        report.count(lease::release(&workers.outbox.db, row, resume).await?);
                     }
                 }
             }
         }
     }
-    group.flush(ctx, provider, &mut report).await?;
+    group.flush(workers, provider, &mut report).await?;
     Ok(report)
 }
 
-/// One worker: runs until `shutdown`, sleeping while idle until a message is queued in this instance or
-/// the poll interval passes (for work queued by other instances, retries coming due, pauses ending).
-pub async fn run(
-    ctx: AppContext,
+/// The outbox's workers: they claim due messages, call the provider and record each outcome.
+#[derive(Clone)]
+pub struct Workers {
+    outbox: Outbox,
+    /// Receipts, for the console provider's simulated deliveries.
+    inbound: Inbound,
     provider: Arc<dyn SmsProvider>,
-    worker: usize,
-    shutdown: CancellationToken,
-) {
-    tracing::info!(worker, provider = provider.name(), "outbox worker started");
-    let poll = ctx.config.sms.poll_interval;
-    while !shutdown.is_cancelled() {
-        let idle = match run_once(&ctx, provider.as_ref(), &shutdown).await {
-            Ok(report) => report.claimed == 0,
-            Err(error) => {
-                tracing::error!(worker, %error, "outbox worker: database error; retrying shortly");
-                true
-            }
-        };
-        if idle {
-            tokio::select! {
-                () = ctx.signals.wait_for_work() => {}
-                () = tokio::time::sleep(poll) => {}
-                () = shutdown.cancelled() => {}
-            }
-        }
-    }
-    tracing::info!(worker, "outbox worker stopped");
 }
 
-/// Waits up to `wait` for message `id` to settle; returns the row as it is then.
+impl Workers {
+    pub fn new(outbox: Outbox, inbound: Inbound, provider: Arc<dyn SmsProvider>) -> Self {
+        Self {
+            outbox,
+            inbound,
+            provider,
+        }
+    }
+
+    /// Claims one batch of due messages and works through it.
+    pub async fn run_once(&self, shutdown: &CancellationToken) -> Result<BatchReport, DbErr> {
+        run_once(self, self.provider.as_ref(), shutdown).await
+    }
+
+    /// One worker: runs until `shutdown`, sleeping while idle until a message is queued in this
+    /// instance or the poll interval passes (for work queued by other instances, retries coming due,
+    /// pauses ending).
+    pub async fn run(self, worker: usize, shutdown: CancellationToken) {
+        let provider = self.provider.name();
+        tracing::info!(worker, provider, "outbox worker started");
+        let poll = self.outbox.sms.poll_interval;
+        while !shutdown.is_cancelled() {
+            let idle = match self.run_once(&shutdown).await {
+                Ok(report) => report.claimed == 0,
+                Err(error) => {
+                    tracing::error!(worker, %error, "outbox worker: database error; retrying shortly");
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    () = self.outbox.signals.wait_for_work() => {}
+                    () = tokio::time::sleep(poll) => {}
+                    () = shutdown.cancelled() => {}
+                }
+            }
+        }
+        tracing::info!(worker, "outbox worker stopped");
+    }
+}
+
+/// Waits up to `wait` for a message's first outcome (`sendAsync: false`): sent, failed, retrying or
+/// blocked; answers the row as it is then.
 pub async fn wait_for_outcome(
-    ctx: &AppContext,
+    outbox: &Outbox,
     id: i64,
     wait: Duration,
 ) -> Result<MessageRow, DbErr> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let notified = ctx.signals.outcome();
-        let row = history::get(&ctx.db, id)
+        let notified = outbox.signals.outcome();
+        let row = history::get(&outbox.db, id)
             .await?
             .ok_or_else(|| DbErr::RecordNotFound(format!("sms_log {id}")))?;
         let retrying = row.status == SmsStatus::Pending && row.attempts > 0;

@@ -6,11 +6,16 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, DbErr, TransactionSession, TransactionTrait};
 
 pub use crate::store::{
-    consent::{ConsentAction, ConsentMethod, ConsentSource},
+    consent::{ConsentAction, ConsentEvent, ConsentFilter, ConsentMethod, ConsentSource},
     recipients::Profile,
 };
 use crate::{
-    locale::phone::{self, PhoneError},
+    Clock,
+    locale::{
+        local_time::{Locale, LocaleRules},
+        phone::{self, PhoneError},
+    },
+    reminders::facts::Facts,
     store::{
         consent,
         recipients::{self as rows, CategoryChange, RecipientChange, begin_locked},
@@ -241,5 +246,129 @@ pub async fn take_prompt(
         Ok(true)
     } else {
         Ok(false)
+    }
+}
+
+/// The recipients' handle: the settings people change about themselves and the facts the app pushes
+/// about them, with the workflows they start (a new number or zone moves a pending streak alert).
+#[derive(Clone)]
+pub struct Recipients {
+    db: sea_orm::DatabaseConnection,
+    clock: std::sync::Arc<dyn Clock>,
+    /// Region of numbers written without `+` (`DEFAULT_PHONE_REGION`).
+    default_region: phonenumber::country::Id,
+    locale_rules: std::sync::Arc<LocaleRules>,
+    facts: Facts,
+}
+
+impl Recipients {
+    pub fn new(
+        (db, clock): (sea_orm::DatabaseConnection, std::sync::Arc<dyn Clock>),
+        default_region: phonenumber::country::Id,
+        locale_rules: std::sync::Arc<LocaleRules>,
+        facts: Facts,
+    ) -> Self {
+        Self {
+            db,
+            clock,
+            default_region,
+            locale_rules,
+            facts,
+        }
+    }
+
+    /// The region numbers without `+` are read in.
+    pub fn default_region(&self) -> phonenumber::country::Id {
+        self.default_region
+    }
+
+    /// Where a recipient is, and which quiet hours hold there.
+    pub fn locale(&self, profile: &Profile) -> Locale {
+        let r = &profile.recipient;
+        self.locale_rules
+            .locale(r.timezone.as_deref(), r.phone_e164.as_deref())
+    }
+
+    /// The recipient of `user_id`, created with default preferences on first sight.
+    pub async fn ensure(&self, user_id: &str) -> Result<Profile, DbErr> {
+        ensure(&self.db, user_id, self.clock.now()).await
+    }
+
+    /// The recipient of `user_id`, if the service has seen them.
+    pub async fn load(&self, user_id: &str) -> Result<Option<Profile>, DbErr> {
+        load(&self.db, user_id).await
+    }
+
+    /// Sets (or with `""` clears) the user's number. Without a zone from the app the number says where
+    /// the user is, so a pending streak alert follows it to the new number's local evening.
+    pub async fn set_phone(&self, user_id: &str, input: &str) -> Result<Profile, RecipientError> {
+        let profile = set_phone(
+            &self.db,
+            user_id,
+            input,
+            self.default_region,
+            self.clock.now(),
+        )
+        .await?;
+        if profile.recipient.timezone.is_none() {
+            self.facts.reschedule_streak(user_id).await?;
+        }
+        Ok(profile)
+    }
+
+    /// Applies the user's answer to the opt-in modal.
+    pub async fn answer_opt_in(
+        &self,
+        user_id: &str,
+        action: OptInAction,
+        ip: Option<String>,
+    ) -> Result<Profile, DbErr> {
+        answer_opt_in(&self.db, user_id, action, ip, self.clock.now()).await
+    }
+
+    /// Updates the master switch and categories (consent with the switch).
+    pub async fn update_preferences(
+        &self,
+        user_id: &str,
+        change: PreferencesChange,
+        ip: Option<String>,
+    ) -> Result<Profile, DbErr> {
+        update_preferences(&self.db, user_id, change, ip, self.clock.now()).await
+    }
+
+    /// Creates or updates a recipient from the app's facts; a new zone moves a pending streak alert.
+    pub async fn upsert(&self, facts: RecipientFacts) -> Result<Profile, RecipientError> {
+        let user_id = facts.user_id.clone();
+        let zone_changed = facts.timezone.is_some();
+        let profile = upsert(&self.db, facts, self.clock.now()).await?;
+        if zone_changed {
+            self.facts.reschedule_streak(&user_id).await?;
+        }
+        Ok(profile)
+    }
+
+    /// Whether to show the opt-in modal now; when it is shown, records when.
+    pub async fn take_prompt(&self, profile: &mut Profile) -> Result<bool, DbErr> {
+        take_prompt(&self.db, profile, self.clock.now()).await
+    }
+
+    /// Consent records, newest first, paged by id.
+    pub async fn consent_events(
+        &self,
+        filter: &ConsentFilter,
+        before_id: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<ConsentEvent>, DbErr> {
+        consent::list(&self.db, filter, before_id, limit).await
+    }
+
+    /// Consent records in time order, `page` at a time after `after`, for the export.
+    pub async fn consent_events_in_order(
+        &self,
+        filter: &ConsentFilter,
+        after: Option<(DateTime<Utc>, i64)>,
+        page: u64,
+    ) -> Result<Vec<ConsentEvent>, DbErr> {
+        consent::in_order(&self.db, filter, after, page).await
     }
 }

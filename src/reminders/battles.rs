@@ -3,11 +3,10 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::DbErr;
 
-use super::ScanReport;
+use super::{ScanReport, Scans};
 use crate::{
-    AppContext,
     outbox::{
-        accept::{self as outbox, QuietPolicy, SendRequest, Target},
+        accept::{QuietPolicy, SendRequest, Target},
         catalogue::Template,
     },
     store::reminders::{BATCH, candidates},
@@ -51,25 +50,27 @@ pub fn dedupe_key(
 /// it goes at the last allowed moment before them (the minute before quiet hours begin) if the scan
 /// runs then; a reminder whose moment has come while quiet hours already run is recorded as blocked
 /// (`quiet_hours`). Both share one dedupe key, so at most one of them exists.
-pub async fn run(ctx: &AppContext) -> Result<ScanReport, DbErr> {
-    let now = ctx.clock.now();
+pub async fn run(scans: &Scans) -> Result<ScanReport, DbErr> {
+    let now = scans.outbox.clock.now();
     // Reminders pulled forward out of quiet hours are due up to a quiet window earlier than their
     // moment: look that much further ahead (the longest window, a state's included), but only in a
     // minute when some zone is about to enter quiet hours; at any other minute none can be due.
-    let quiet_span = if crate::locale::quiet::before_quiet_anywhere(&ctx.config.quiet_starts(), now)
-    {
-        ctx.config.longest_quiet_span()
+    let quiet_span = if crate::locale::quiet::before_quiet_anywhere(
+        &scans.outbox.locale_rules.quiet_starts(),
+        now,
+    ) {
+        scans.outbox.locale_rules.longest_quiet_span()
     } else {
         Duration::zero()
     };
     let mut report = ScanReport::default();
     let mut locales = crate::locale::local_time::LocaleCache::default();
-    for lead in &ctx.config.reminders.lead_times {
+    for lead in &scans.settings.lead_times {
         let lead = Duration::from_std(*lead).unwrap_or(Duration::hours(1));
         let horizon = now + lead + quiet_span;
         let mut after = None;
         loop {
-            let page = candidates(&ctx.db, now, horizon, after.take()).await?;
+            let page = candidates(&scans.outbox.db, now, horizon, after.take()).await?;
             let Some(last) = page.last() else { break };
             after = Some((
                 last.deadline_at,
@@ -87,7 +88,9 @@ pub async fn run(ctx: &AppContext) -> Result<ScanReport, DbErr> {
                     // whichever of the participant's zones enters them first.
                     locales
                         .get(c.timezone.as_deref(), c.phone_e164.as_deref(), || {
-                            ctx.config
+                            scans
+                                .outbox
+                                .locale_rules
                                 .locale(c.timezone.as_deref(), c.phone_e164.as_deref())
                         })
                         .quiet_start(moment)
@@ -110,7 +113,7 @@ pub async fn run(ctx: &AppContext) -> Result<ScanReport, DbErr> {
                     });
                 }
             }
-            count(&mut report, outbox::enqueue_many(ctx, due).await?);
+            count(&mut report, scans.outbox.enqueue_many(due).await?);
             if !full {
                 break;
             }
@@ -122,7 +125,7 @@ pub async fn run(ctx: &AppContext) -> Result<ScanReport, DbErr> {
 /// Adds the answers of one `enqueue_many` to a report.
 pub(crate) fn count(
     report: &mut ScanReport,
-    answers: Vec<Result<outbox::Enqueued, outbox::SendError>>,
+    answers: Vec<Result<crate::outbox::Enqueued, crate::outbox::SendError>>,
 ) {
     for answer in answers {
         report.found += 1;

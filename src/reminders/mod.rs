@@ -10,7 +10,51 @@ pub mod streaks;
 use chrono::{DateTime, Utc};
 use sea_orm::DbErr;
 
-use crate::AppContext;
+use crate::{config::ReminderConfig, outbox::Outbox, store};
+
+/// The scans' handle: they read what is due and queue it through the outbox.
+#[derive(Clone)]
+pub struct Scans {
+    outbox: Outbox,
+    settings: std::sync::Arc<ReminderConfig>,
+}
+
+impl Scans {
+    pub fn new(outbox: Outbox, settings: ReminderConfig) -> Self {
+        Self {
+            outbox,
+            settings: std::sync::Arc::new(settings),
+        }
+    }
+
+    /// Runs one scan now, logs and keeps what it did (`reminderRuns`).
+    pub async fn run(&self, kind: ReminderKind) -> Result<ReminderRun, DbErr> {
+        run(self, kind).await
+    }
+
+    /// Scan runs, newest first, optionally of one kind, paged by id.
+    pub async fn runs(
+        &self,
+        kind: Option<ReminderKind>,
+        before_id: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<store::reminders::ScanRunRow>, DbErr> {
+        let kind = kind.map(store::ScanKind::from);
+        store::history::reminder_runs(&self.outbox.db, kind, before_id, limit).await
+    }
+
+    /// Cron (with seconds) of each scan, unless it is switched off (`REMINDERS_ENABLED=false` for
+    /// both, or the scan's schedule `off`).
+    pub fn schedule(&self, kind: ReminderKind) -> Option<&str> {
+        if !self.settings.enabled {
+            return None;
+        }
+        match kind {
+            ReminderKind::Battles => self.settings.battle_schedule.as_deref(),
+            ReminderKind::Streaks => self.settings.streak_schedule.as_deref(),
+        }
+    }
+}
 
 /// Which scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,14 +103,16 @@ pub struct ReminderRun {
 }
 
 /// Runs one scan now and logs what it did.
-pub async fn run(ctx: &AppContext, kind: ReminderKind) -> Result<ReminderRun, DbErr> {
-    let started_at = ctx.clock.now();
+async fn run(scans: &Scans, kind: ReminderKind) -> Result<ReminderRun, DbErr> {
+    let started_at = scans.outbox.clock.now();
     let timer = std::time::Instant::now();
     let report = match kind {
-        ReminderKind::Battles => battles::run(ctx).await?,
-        ReminderKind::Streaks => streaks::run(ctx).await?,
+        ReminderKind::Battles => battles::run(scans).await?,
+        ReminderKind::Streaks => streaks::run(scans).await?,
     };
-    ctx.metrics
+    scans
+        .outbox
+        .metrics
         .reminder_scan
         .with_label_values(&[kind.as_str()])
         .observe(timer.elapsed().as_secs_f64());
@@ -75,20 +121,31 @@ pub async fn run(ctx: &AppContext, kind: ReminderKind) -> Result<ReminderRun, Db
         ("enqueued", report.enqueued),
         ("skipped", report.skipped),
     ] {
-        ctx.metrics
+        scans
+            .outbox
+            .metrics
             .reminder_messages
             .with_label_values(&[kind.as_str(), outcome])
             .inc_by(n);
     }
-    tracing::info!(
-        scan = kind.as_str(),
-        found = report.found,
-        enqueued = report.enqueued,
-        skipped = report.skipped,
-        ms = timer.elapsed().as_millis() as u64,
-        "reminder scan finished"
-    );
-    let finished_at = ctx.clock.now();
+    // A scan that found nothing is routine (one a minute): only what it did is worth an info line.
+    if report.found > 0 {
+        tracing::info!(
+            scan = kind.as_str(),
+            found = report.found,
+            enqueued = report.enqueued,
+            skipped = report.skipped,
+            ms = timer.elapsed().as_millis() as u64,
+            "reminder scan finished"
+        );
+    } else {
+        tracing::debug!(
+            scan = kind.as_str(),
+            ms = timer.elapsed().as_millis() as u64,
+            "reminder scan found nothing due"
+        );
+    }
+    let finished_at = scans.outbox.clock.now();
     let run = crate::store::reminders::ScanRun {
         kind: kind.into(),
         found: report.found,
@@ -98,7 +155,7 @@ pub async fn run(ctx: &AppContext, kind: ReminderKind) -> Result<ReminderRun, Db
         finished_at,
         duration_ms: timer.elapsed().as_millis() as u64,
     };
-    crate::store::reminders::record_run(&ctx.db, run).await?;
+    crate::store::reminders::record_run(&scans.outbox.db, run).await?;
     Ok(ReminderRun {
         kind,
         report,

@@ -9,12 +9,11 @@
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use sea_orm::DbErr;
 
-use super::{ScanReport, battles::count};
+use super::{ScanReport, Scans, battles::count};
 use crate::{
-    AppContext,
     locale::{local_time::Locale, quiet::local_instant},
     outbox::{
-        accept::{self as outbox, QuietPolicy, SendRequest, Target},
+        accept::{QuietPolicy, SendRequest, Target},
         catalogue::Template,
     },
     store::reminders as facts,
@@ -48,11 +47,11 @@ pub fn dedupe_key(user_id: &str, last_activity: NaiveDate) -> String {
 }
 
 /// Enqueues the streak alerts that are due and marks them handled.
-pub async fn run(ctx: &AppContext) -> Result<ScanReport, DbErr> {
-    let now = ctx.clock.now();
+pub async fn run(scans: &Scans) -> Result<ScanReport, DbErr> {
+    let now = scans.outbox.clock.now();
     let mut report = ScanReport::default();
     loop {
-        let due = facts::streaks_due(&ctx.db, now).await?;
+        let due = facts::streaks_due(&scans.outbox.db, now).await?;
         if due.is_empty() {
             break;
         }
@@ -67,7 +66,7 @@ pub async fn run(ctx: &AppContext) -> Result<ScanReport, DbErr> {
             requests.push(SendRequest {
                 template: Template::StreakAlert {
                     days: streak.current_days as u32,
-                    link: ctx.config.reminders.streak_alert_link.clone(),
+                    link: scans.settings.streak_alert_link.clone(),
                 },
                 promotional: true,
                 target: Target::User(streak.user_id.clone()),
@@ -78,8 +77,9 @@ pub async fn run(ctx: &AppContext) -> Result<ScanReport, DbErr> {
                 keyword_answer: false,
             });
         }
-        count(&mut report, outbox::enqueue_many(ctx, requests).await?);
-        facts::streak_alerts_handled(&ctx.db, due.iter().map(|s| s.user_id.clone()), now).await?;
+        count(&mut report, scans.outbox.enqueue_many(requests).await?);
+        facts::streak_alerts_handled(&scans.outbox.db, due.iter().map(|s| s.user_id.clone()), now)
+            .await?;
         if (due.len() as u64) < facts::BATCH {
             break;
         }

@@ -22,6 +22,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use migration::MigratorTrait;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use secrecy::{ExposeSecret, SecretString};
 
 pub use entity::{
     battles::BattleStatus,
@@ -54,7 +55,8 @@ pub async fn take_sqlite_write_lock(
 }
 
 /// Opens the database at `database_url` (creating an SQLite file, in WAL mode).
-pub async fn connect(database_url: &str) -> anyhow::Result<DatabaseConnection> {
+pub async fn connect(database_url: &SecretString) -> anyhow::Result<DatabaseConnection> {
+    let database_url = database_url.expose_secret();
     let is_sqlite = database_url.starts_with("sqlite:");
     let mut options = ConnectOptions::new(database_url.to_owned());
     options

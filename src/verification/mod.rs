@@ -13,12 +13,9 @@ use sea_orm::{DbErr, TransactionTrait};
 use tokio::sync::Semaphore;
 
 use crate::{
-    AppContext,
+    config::VerificationConfig,
     locale::phone,
-    outbox::{
-        accept::{self as outbox, SendRequest, Target},
-        catalogue::Template,
-    },
+    outbox::{Outbox, SendError, SendRequest, Target, catalogue::Template},
     recipients::{self, ConsentMethod, ConsentSource},
     store::{
         BlockedReason, SmsStatus, recipients as recipient_rows,
@@ -85,6 +82,38 @@ pub async fn check_code(code: String, hash: String) -> Result<bool, Verification
         Ok(hasher().verify_password(code.as_bytes(), &parsed).is_ok())
     })
     .await?
+}
+
+/// The verification handle: codes out through the outbox, checked against their hashes.
+#[derive(Clone)]
+pub struct Verifier {
+    outbox: Outbox,
+    limits: VerificationConfig,
+}
+
+impl Verifier {
+    pub fn new(outbox: Outbox, limits: VerificationConfig) -> Self {
+        Self { outbox, limits }
+    }
+
+    /// Makes and sends a new code for the user's stored number (see `start`).
+    pub async fn start(
+        &self,
+        user_id: &str,
+        client_ip: Option<String>,
+    ) -> Result<Started, VerificationError> {
+        start(self, user_id, client_ip).await
+    }
+
+    /// Checks a code (see `confirm`).
+    pub async fn confirm(
+        &self,
+        user_id: &str,
+        code: &str,
+        client_ip: Option<String>,
+    ) -> Result<recipients::Profile, VerificationError> {
+        confirm(self, user_id, code, client_ip).await
+    }
 }
 
 /// A 6-digit code from the thread's CSPRNG (ChaCha, seeded from the operating system).
@@ -218,14 +247,14 @@ fn not_sendable(reason: Option<BlockedReason>, phone: &str) -> VerificationError
 }
 
 /// Makes and sends a new code for the user's stored number. A new code replaces any earlier one.
-#[tracing::instrument(skip(ctx, client_ip))]
-pub async fn start(
-    ctx: &AppContext,
+#[tracing::instrument(skip(verifier, client_ip))]
+async fn start(
+    verifier: &Verifier,
     user_id: &str,
     client_ip: Option<String>,
 ) -> Result<Started, VerificationError> {
-    let db = &ctx.db;
-    let now = ctx.clock.now();
+    let db = &verifier.outbox.db;
+    let now = verifier.outbox.now();
     let profile = recipients::ensure(db, user_id, now).await?;
     let phone = profile
         .recipient
@@ -241,7 +270,7 @@ pub async fn start(
     let hash = hash_code(code.clone()).await?;
     let txn = db.begin().await?;
     recipient_rows::lock_row(&txn, user_id, now).await?;
-    let limits = &ctx.config.verification;
+    let limits = &verifier.limits;
     check_limits(&txn, limits, (user_id, &phone, client_ip.as_deref()), now).await?;
     let new = NewCode {
         user_id: user_id.to_owned(),
@@ -253,20 +282,21 @@ pub async fn start(
     let record = codes::replace(&txn, new, now).await?;
     txn.commit().await?;
 
-    let sent = outbox::enqueue(
-        ctx,
-        SendRequest::new(
-            Target::User(user_id.to_owned()),
-            Template::PhoneVerification { code },
-            false,
+    let sent = verifier
+        .outbox
+        .enqueue(
+            SendRequest::new(
+                Target::User(user_id.to_owned()),
+                Template::PhoneVerification { code },
+                false,
+            )
+            .related("phone_verification", Some(record.id.to_string())),
         )
-        .related("phone_verification", Some(record.id.to_string())),
-    )
-    .await
-    .map_err(|e| match e {
-        outbox::SendError::Db(db) => VerificationError::Db(db),
-        other => VerificationError::Internal(other.to_string()),
-    })?;
+        .await
+        .map_err(|e| match e {
+            SendError::Db(db) => VerificationError::Db(db),
+            other => VerificationError::Internal(other.to_string()),
+        })?;
     if sent.status == SmsStatus::Blocked {
         // Nothing was sent: the code must not stay usable, and the user must know why.
         codes::invalidate(db, record.id, now).await?;
@@ -283,9 +313,9 @@ pub async fn start(
 
 /// Checks a code. A wrong code costs one try; the fifth wrong try kills the code. Success verifies the
 /// number and, with the master switch on, records consent (method `phone_verification`).
-#[tracing::instrument(skip(ctx, code))]
-pub async fn confirm(
-    ctx: &AppContext,
+#[tracing::instrument(skip(verifier, code))]
+async fn confirm(
+    verifier: &Verifier,
     user_id: &str,
     code: &str,
     client_ip: Option<String>,
@@ -294,8 +324,8 @@ pub async fn confirm(
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(VerificationError::Malformed);
     }
-    let db = &ctx.db;
-    let now = ctx.clock.now();
+    let db = &verifier.outbox.db;
+    let now = verifier.outbox.now();
     let profile = recipients::ensure(db, user_id, now).await?;
     let pending = codes::open(db, user_id)
         .await?

@@ -163,7 +163,9 @@ async fn a_numbers_opt_out_state(engine: Engine) {
         inbound_message_id: Some("in-1".into()),
         received_at: sms_notify::Clock::now(app.clock.as_ref()),
     };
-    sms_notify::inbound::replies::handle_reply(&app.ctx, None, &reply)
+    app.handles
+        .inbound
+        .handle_reply(None, &reply)
         .await
         .expect("handled");
     let state = app

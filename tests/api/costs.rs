@@ -252,7 +252,7 @@ async fn the_daily_limit_counts_promotions_of_the_last_24_hours(engine: Engine) 
 }
 
 async fn one_batch_counts_each_user_on_its_own(engine: Engine) {
-    use sms_notify::outbox::{self, SendRequest, Target, catalogue::Template};
+    use sms_notify::outbox::{SendRequest, Target, catalogue::Template};
     // Before the batch, u1 had two of its three promotions, u2 none, u3 one.
     let (app, _stub) = setup(engine, |c| c.costs.user_daily_limit = 3).await;
     for (user, number) in [
@@ -277,7 +277,10 @@ async fn one_batch_counts_each_user_on_its_own(engine: Engine) {
         )
     };
     let batch = ["u1", "u2", "u1", "u3", "u2", "u3", "u2", "u3", "u2"];
-    let answers = outbox::enqueue_many(&app.ctx, batch.iter().map(|u| request(u)).collect())
+    let answers = app
+        .handles
+        .outbox
+        .enqueue_many(batch.iter().map(|u| request(u)).collect())
         .await
         .expect("no database error");
     let reasons: Vec<Option<String>> = answers
@@ -344,16 +347,16 @@ async fn each_calendar_month_has_its_own_budget(engine: Engine) {
 }
 
 async fn two_instances_with_fifty_concurrent_senders_get_exactly_ten(engine: Engine) {
-    use sms_notify::outbox::{self, SendRequest, Target, catalogue::Template};
+    use sms_notify::outbox::{SendRequest, Target, catalogue::Template};
     // A second instance on the same database: its own pool, its own group commit.
     let (app, _stub) = budget(engine, 10, "0", |c| c.costs.user_daily_limit = 1_000).await;
     opted_in_user(&app, "u1", "212 555 0001").await;
-    let other = sms_notify::App::build((*app.ctx.config).clone(), app.clock.clone())
+    let other = sms_notify::App::build((*app.config).clone(), app.clock.clone())
         .await
         .expect("second instance");
-    let contexts = [app.ctx.clone(), other.context.clone()];
+    let outboxes = [app.handles.outbox.clone(), other.handles.outbox.clone()];
     let sends = (0..50).map(|i| {
-        let ctx = contexts[i % 2].clone();
+        let outbox = outboxes[i % 2].clone();
         async move {
             let request = SendRequest::new(
                 Target::User("u1".into()),
@@ -363,7 +366,7 @@ async fn two_instances_with_fifty_concurrent_senders_get_exactly_ten(engine: Eng
                 },
                 true,
             );
-            outbox::enqueue(&ctx, request).await.expect("decided")
+            outbox.enqueue(request).await.expect("decided")
         }
     });
     let rows = futures::future::join_all(sends).await;
@@ -690,7 +693,7 @@ async fn days_split_by_message_type_add_up(engine: Engine) {
 }
 
 async fn one_batch_that_outgrows_the_budget_blocks_its_tail(engine: Engine) {
-    use sms_notify::outbox::{self, SendRequest, Target, catalogue::Template};
+    use sms_notify::outbox::{SendRequest, Target, catalogue::Template};
     // Room for three texts; a batch of five (as a reminder scan sends them) plus a repeat of one
     // key already in the batch.
     let (app, _stub) = budget(engine, 3, "0", |_| {}).await;
@@ -707,7 +710,10 @@ async fn one_batch_that_outgrows_the_budget_blocks_its_tail(engine: Engine) {
         r.dedupe_key = Some(format!("batch:{}", i.min(4)));
         r
     };
-    let answers = outbox::enqueue_many(&app.ctx, (0..6).map(request).collect())
+    let answers = app
+        .handles
+        .outbox
+        .enqueue_many((0..6).map(request).collect())
         .await
         .expect("no database error");
     let rows: Vec<_> = answers

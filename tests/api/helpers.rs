@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 use sms_notify::{
-    App, AppContext, Config, ManualClock, Server,
+    App, Config, Handles, ManualClock, Server,
     auth::{JwtKeys, Role},
     outbox::provider::SmsProvider,
 };
@@ -68,14 +68,15 @@ pub fn start_time() -> DateTime<Utc> {
 
 pub struct TestApp {
     pub addr: SocketAddr,
-    /// What resolvers and workers share: tests drive the workers through it.
-    pub ctx: AppContext,
+    /// Every capability's handle: tests drive the outbox, scans and receipts through them.
+    pub handles: Handles,
+    /// The outbox's workers, with the app's provider: tests run them by hand (`run_outbox`).
+    pub workers: sms_notify::outbox::worker::Workers,
+    pub config: Arc<Config>,
     pub clock: Arc<ManualClock>,
     pub db: DatabaseConnection,
     pub http: reqwest::Client,
     pub jwt: JwtKeys,
-    /// The provider the workers send through.
-    pub provider: Arc<dyn SmsProvider>,
     pub server: Option<Server>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -116,9 +117,10 @@ impl TestApp {
         if let Some(p) = custom_provider {
             app.provider = p;
         }
-        let ctx = app.context.clone();
-        let provider = app.provider.clone();
-        let db = app.context.db.clone();
+        let handles = app.handles.clone();
+        let workers = app.workers();
+        let config = app.config.clone();
+        let db = app.handles.db.clone();
         let jwt = app.jwt.clone();
         let server = app
             .start(
@@ -129,12 +131,13 @@ impl TestApp {
             .expect("the server starts");
         Self {
             addr: server.addr,
-            ctx,
+            handles,
+            workers,
+            config,
             clock,
             db,
             http: reqwest::Client::new(),
             jwt,
-            provider,
             server: Some(server),
             _dir: dir,
         }
@@ -227,13 +230,10 @@ impl TestApp {
 
     /// Runs one worker pass over the outbox now.
     pub async fn run_outbox(&self) -> sms_notify::outbox::worker::BatchReport {
-        sms_notify::outbox::worker::run_once(
-            &self.ctx,
-            self.provider.as_ref(),
-            &CancellationToken::new(),
-        )
-        .await
-        .expect("a worker pass")
+        self.workers
+            .run_once(&CancellationToken::new())
+            .await
+            .expect("a worker pass")
     }
 
     /// Stops the server gracefully.

@@ -149,7 +149,7 @@ async fn florida_ends_the_day_at_eight_and_caps_promotions_at_three(engine: Engi
 }
 
 async fn with_state_rules_off_florida_is_federal(engine: Engine) {
-    let (app, _stub) = setup(engine, |c| c.state_rules.clear()).await;
+    let (app, _stub) = setup(engine, |c| c.locale_rules.state_rules.clear()).await;
     opted_in_user(&app, "flo", "(305) 555-0100").await;
     app.clock.set(local(America::New_York, 20, 30));
     assert_eq!(

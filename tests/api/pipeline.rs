@@ -9,7 +9,7 @@ use entity::{
 };
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
-use sms_notify::outbox::{self, gate, worker::BatchReport};
+use sms_notify::outbox::{gate, worker::BatchReport};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -269,12 +269,8 @@ async fn a_worker_killed_mid_send_leaves_a_lease_that_expires(engine: Engine) {
     stub.script([Answer::Hang]);
     let id = streak_alert(&app, "u1").await;
 
-    let ctx = app.ctx.clone();
-    let provider = app.provider.clone();
-    let doomed = tokio::spawn(async move {
-        sms_notify::outbox::worker::run_once(&ctx, provider.as_ref(), &CancellationToken::new())
-            .await
-    });
+    let workers = app.workers.clone();
+    let doomed = tokio::spawn(async move { workers.run_once(&CancellationToken::new()).await });
     stub.wait_for_requests(1).await;
     doomed.abort();
     assert!(doomed.await.expect_err("killed").is_cancelled());
@@ -329,9 +325,7 @@ async fn a_shutdown_hands_the_batch_back(engine: Engine) {
     ];
     let stop = CancellationToken::new();
     stop.cancel();
-    let r = sms_notify::outbox::worker::run_once(&app.ctx, app.provider.as_ref(), &stop)
-        .await
-        .expect("pass");
+    let r = app.workers.run_once(&stop).await.expect("pass");
     assert_eq!((r.claimed, r.released), (2, 2));
     for id in ids {
         let r = row(&app, id).await;
@@ -452,7 +446,7 @@ async fn concurrent_producers_and_workers_never_deadlock(engine: Engine) {
         opted_in_user(&app, &format!("u{i}"), &format!("212 555 02{i:02}")).await;
     }
     let producers = (0..4).map(|p| {
-        let ctx = app.ctx.clone();
+        let outbox = app.handles.outbox.clone();
         tokio::spawn(async move {
             for batch in 0..10 {
                 let requests = (0..20)
@@ -470,25 +464,22 @@ async fn concurrent_producers_and_workers_never_deadlock(engine: Engine) {
                         )
                     })
                     .collect();
-                outbox::enqueue_many(&ctx, requests)
+                outbox
+                    .enqueue_many(requests)
                     .await
                     .expect("no database error while enqueuing");
             }
         })
     });
     let workers = (0..3).map(|_| {
-        let ctx = app.ctx.clone();
-        let provider = app.provider.clone();
+        let workers = app.workers.clone();
         tokio::spawn(async move {
             let mut idle = 0;
             while idle < 20 {
-                let report = sms_notify::outbox::worker::run_once(
-                    &ctx,
-                    provider.as_ref(),
-                    &CancellationToken::new(),
-                )
-                .await
-                .expect("no database error while recording outcomes");
+                let report = workers
+                    .run_once(&CancellationToken::new())
+                    .await
+                    .expect("no database error while recording outcomes");
                 if report.claimed == 0 {
                     idle += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;

@@ -4,10 +4,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use entity::sms_log::{self, MessageType, SmsStatus};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
-use sms_notify::{
-    auth::Role,
-    reminders::{self, ReminderKind},
-};
+use sms_notify::{auth::Role, reminders::ReminderKind};
 
 use crate::{
     helpers::{Engine, TestApp, data, error_code, opted_in_user},
@@ -455,8 +452,8 @@ async fn racing_scanners_send_each_reminder_once(engine: Engine) {
     }
     // Two battle scanners at the same moment, as two instances would run them.
     let runs = futures::future::join_all([
-        reminders::run(&app.ctx, ReminderKind::Battles),
-        reminders::run(&app.ctx, ReminderKind::Battles),
+        app.handles.scans.run(ReminderKind::Battles),
+        app.handles.scans.run(ReminderKind::Battles),
     ])
     .await;
     let enqueued: u64 = runs
@@ -467,8 +464,8 @@ async fn racing_scanners_send_each_reminder_once(engine: Engine) {
     // Then two streak scanners at 18:30 in New York.
     app.clock.set(utc(2026, 3, 2, 23, 30));
     let runs = futures::future::join_all([
-        reminders::run(&app.ctx, ReminderKind::Streaks),
-        reminders::run(&app.ctx, ReminderKind::Streaks),
+        app.handles.scans.run(ReminderKind::Streaks),
+        app.handles.scans.run(ReminderKind::Streaks),
     ])
     .await;
     let enqueued: u64 = runs

@@ -757,9 +757,7 @@ async fn texts_without_a_final_receipt_become_unknown_after_72_hours(engine: Eng
     let (fresh, _) = sent_promo(&app, "u1").await;
     app.clock.advance(Duration::hours(2));
     assert_eq!(
-        sms_notify::inbound::reconcile::reconcile(&app.ctx)
-            .await
-            .expect("reconciled"),
+        app.handles.inbound.reconcile().await.expect("reconciled"),
         1
     );
     assert_eq!(row(&app, old).await.status, sms_log::SmsStatus::Unknown);

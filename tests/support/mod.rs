@@ -88,17 +88,17 @@ pub fn throughput_config(url: &str) -> sms_notify::Config {
     let mut config = sms_notify::Config::for_database(url);
     config.costs.monthly_limit = 1_000_000_000_000;
     config.costs.user_daily_limit = u32::MAX;
-    config.quiet_hours = None;
+    config.locale_rules.quiet_hours = None;
     config
 }
 
 /// Recipients `user0` .. `user{users-1}` who may receive promotions.
-pub async fn seed_recipients(ctx: &sms_notify::AppContext, users: usize) -> anyhow::Result<()> {
+pub async fn seed_recipients(db: &sea_orm::DatabaseConnection, users: usize) -> anyhow::Result<()> {
     let now = chrono::Utc::now();
     for i in 0..users {
         let user = format!("user{i}");
         sms_notify::recipients::set_phone(
-            &ctx.db,
+            db,
             &user,
             &format!("+1415555{:04}", i),
             phonenumber::country::Id::US,
@@ -106,7 +106,7 @@ pub async fn seed_recipients(ctx: &sms_notify::AppContext, users: usize) -> anyh
         )
         .await?;
         sms_notify::recipients::answer_opt_in(
-            &ctx.db,
+            db,
             &user,
             sms_notify::recipients::OptInAction::OptIn,
             None,
@@ -115,11 +115,10 @@ pub async fn seed_recipients(ctx: &sms_notify::AppContext, users: usize) -> anyh
         .await?;
     }
     // The verification flow proves numbers; here they are taken as proven.
-    ctx.db
-        .execute_unprepared(
-            "UPDATE recipients SET phone_verified_at = created_at WHERE user_id LIKE 'user%'",
-        )
-        .await?;
+    db.execute_unprepared(
+        "UPDATE recipients SET phone_verified_at = created_at WHERE user_id LIKE 'user%'",
+    )
+    .await?;
     Ok(())
 }
 

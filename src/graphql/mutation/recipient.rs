@@ -4,10 +4,10 @@ use crate::{
     auth::Role,
     error::{ApiError, ApiResult},
     graphql::{
-        app, request, require_role,
+        handle, request, require_role,
         types::recipient::{Recipient, RecipientInput, SmsOptInAction, SmsPreferencesInput},
     },
-    recipients::{self, RecipientError},
+    recipients::{self, RecipientError, Recipients},
 };
 
 impl From<RecipientError> for ApiError {
@@ -36,20 +36,8 @@ impl RecipientMutation {
         phone_number: String,
     ) -> ApiResult<Recipient> {
         let viewer = require_role(ctx, &[Role::User])?;
-        let app = app(ctx)?;
-        let profile = recipients::set_phone(
-            &app.db,
-            &viewer.user_id,
-            &phone_number,
-            app.config.default_phone_region,
-            app.clock.now(),
-        )
-        .await?;
-        if profile.recipient.timezone.is_none() {
-            // Without a zone from the app, the number says where the user is: a pending streak alert
-            // follows it to the new number's local evening.
-            crate::reminders::facts::reschedule_streak(app, &viewer.user_id).await?;
-        }
+        let recipients = handle::<Recipients>(ctx)?;
+        let profile = recipients.set_phone(&viewer.user_id, &phone_number).await?;
         Ok(Recipient(profile))
     }
 
@@ -57,11 +45,10 @@ impl RecipientMutation {
     /// records consent with the time and the client's IP address.
     async fn sms_opt_in(&self, ctx: &Context<'_>, action: SmsOptInAction) -> ApiResult<Recipient> {
         let viewer = require_role(ctx, &[Role::User])?;
-        let app = app(ctx)?;
         let ip = request(ctx)?.client_ip.map(|ip| ip.to_string());
-        let profile =
-            recipients::answer_opt_in(&app.db, &viewer.user_id, action.into(), ip, app.clock.now())
-                .await?;
+        let profile = handle::<Recipients>(ctx)?
+            .answer_opt_in(&viewer.user_id, action.into(), ip)
+            .await?;
         Ok(Recipient(profile))
     }
 
@@ -72,16 +59,10 @@ impl RecipientMutation {
         input: SmsPreferencesInput,
     ) -> ApiResult<Recipient> {
         let viewer = require_role(ctx, &[Role::User])?;
-        let app = app(ctx)?;
         let ip = request(ctx)?.client_ip.map(|ip| ip.to_string());
-        let profile = recipients::update_preferences(
-            &app.db,
-            &viewer.user_id,
-            input.into(),
-            ip,
-            app.clock.now(),
-        )
-        .await?;
+        let profile = handle::<Recipients>(ctx)?
+            .update_preferences(&viewer.user_id, input.into(), ip)
+            .await?;
         Ok(Recipient(profile))
     }
 
@@ -98,22 +79,12 @@ impl RecipientMutation {
                 "userId must be the app's user id: 1 to 128 characters.",
             ));
         }
-        let app = app(ctx)?;
-        let timezone_changed = input.timezone.is_some();
-        let profile = recipients::upsert(
-            &app.db,
-            recipients::RecipientFacts {
-                user_id: user_id.clone(),
-                timezone: input.timezone,
-                signed_up_at: input.signed_up_at,
-            },
-            app.clock.now(),
-        )
-        .await?;
-        if timezone_changed {
-            // A pending streak alert follows the user to their new local evening.
-            crate::reminders::facts::reschedule_streak(app, &user_id).await?;
-        }
+        let facts = recipients::RecipientFacts {
+            user_id,
+            timezone: input.timezone,
+            signed_up_at: input.signed_up_at,
+        };
+        let profile = handle::<Recipients>(ctx)?.upsert(facts).await?;
         Ok(Recipient(profile))
     }
 }

@@ -4,12 +4,12 @@ use crate::{
     auth::Role,
     error::{ApiError, ApiResult},
     graphql::{
-        app, require_role,
+        handle, require_role,
         types::reminders::{Battle, BattleInput, ReminderKind, ReminderRun, Streak, StreakInput},
     },
     reminders::{
-        self,
-        facts::{self, BattleFacts, FactsError},
+        Scans,
+        facts::{BattleFacts, Facts, FactsError},
     },
 };
 
@@ -44,7 +44,7 @@ impl RemindersMutation {
                 .map(|p| (p.user_id.0, p.submitted_at))
                 .collect(),
         };
-        Ok(facts::upsert_battle(app(ctx)?, facts).await?.into())
+        Ok(handle::<Facts>(ctx)?.upsert_battle(facts).await?.into())
     }
 
     /// Marks a participant's entry as submitted: no more reminders for them this turn. Idempotent.
@@ -55,7 +55,8 @@ impl RemindersMutation {
         user_id: ID,
     ) -> ApiResult<Battle> {
         require_role(ctx, &[Role::Service, Role::Admin])?;
-        Ok(facts::record_submission(app(ctx)?, &battle_id, &user_id)
+        Ok(handle::<Facts>(ctx)?
+            .record_submission(&battle_id, &user_id)
             .await?
             .into())
     }
@@ -64,14 +65,14 @@ impl RemindersMutation {
     /// day after `lastActivityDate`. Idempotent.
     async fn upsert_streak(&self, ctx: &Context<'_>, input: StreakInput) -> ApiResult<Streak> {
         require_role(ctx, &[Role::Service, Role::Admin])?;
-        Ok(facts::upsert_streak(
-            app(ctx)?,
-            &input.user_id,
-            input.current_days,
-            input.last_activity_date.0,
-        )
-        .await?
-        .into())
+        Ok(handle::<Facts>(ctx)?
+            .upsert_streak(
+                &input.user_id,
+                input.current_days,
+                input.last_activity_date.0,
+            )
+            .await?
+            .into())
     }
 
     /// Runs a reminder scan now and reports what it found, queued and skipped. For operators.
@@ -81,6 +82,6 @@ impl RemindersMutation {
         kind: ReminderKind,
     ) -> ApiResult<ReminderRun> {
         require_role(ctx, &[Role::Admin])?;
-        Ok(reminders::run(app(ctx)?, kind.into()).await?.into())
+        Ok(handle::<Scans>(ctx)?.run(kind.into()).await?.into())
     }
 }

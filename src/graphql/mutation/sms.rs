@@ -4,7 +4,7 @@ use crate::{
     auth::Role,
     error::{ApiError, ApiResult},
     graphql::{
-        app, require_role,
+        handle, require_role,
         types::sms::{
             AchievementUnlockedInput, BattleInvitationInput, BattleReminderInput,
             BattleResultInput, DirectMessageInput, MessageType, SecurityAlertInput, SendSmsInput,
@@ -13,16 +13,18 @@ use crate::{
     },
     locale::phone,
     outbox::{
-        accept::{self as outbox, SendError, SendRequest, Target},
+        Outbox, SendError, SendRequest, Target,
+        accept::is_settled,
         catalogue::{Template, is_transactional},
-        worker,
     },
+    recipients::Recipients,
 };
 
 impl From<SendError> for ApiError {
     fn from(e: SendError) -> Self {
         match e {
             SendError::Db(db) => db.into(),
+            SendError::Internal(cause) => ApiError::internal(anyhow::anyhow!(cause)),
             other => ApiError::BadUserInput(other.to_string()),
         }
     }
@@ -48,7 +50,7 @@ async fn send(
     idempotency_key: Option<String>,
 ) -> ApiResult<SmsLog> {
     require_role(ctx, &[Role::Service, Role::Admin])?;
-    let app = app(ctx)?;
+    let outbox = handle::<Outbox>(ctx)?;
     if let Some(key) = idempotency_key {
         let key = key.trim();
         if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
@@ -58,13 +60,11 @@ async fn send(
         }
         request.dedupe_key = Some(format!("api:{key}"));
     }
-    let row = outbox::enqueue(app, request).await?;
-    if send_async || outbox::is_settled(row.status) {
+    let row = outbox.enqueue(request).await?;
+    if send_async || is_settled(row.status) {
         return Ok(SmsLog(row));
     }
-    Ok(SmsLog(
-        worker::wait_for_outcome(app, row.id, app.config.sms.sync_wait).await?,
-    ))
+    Ok(SmsLog(outbox.wait_for_outcome(row.id).await?))
 }
 
 #[derive(Default)]
@@ -81,7 +81,7 @@ impl SmsMutation {
         require_role(ctx, &[Role::Service, Role::Admin])?;
         let target = match (&input.to, &input.user_id) {
             (Some(to), None) => Target::Phone(
-                phone::normalize(to, app(ctx)?.config.default_phone_region)
+                phone::normalize(to, handle::<Recipients>(ctx)?.default_region())
                     .map_err(SendError::from)?,
             ),
             (None, Some(id)) => user(id, "userId")?,
@@ -130,7 +130,7 @@ impl SmsMutation {
         require_role(ctx, &[Role::Service, Role::Admin])?;
         let target = match (&input.to_phone, &input.to_user_id) {
             (Some(to), None) => Target::Phone(
-                phone::normalize(to, app(ctx)?.config.default_phone_region)
+                phone::normalize(to, handle::<Recipients>(ctx)?.default_region())
                     .map_err(SendError::from)?,
             ),
             (None, Some(id)) => user(id, "toUserId")?,

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use crate::{
     auth::Role,
     error::{ApiError, ApiResult},
-    graphql::{app, request, require_role, types::recipient::Recipient},
-    verification::{self, VerificationError},
+    graphql::{handle, request, require_role, types::recipient::Recipient},
+    verification::{VerificationError, Verifier},
 };
 
 impl From<VerificationError> for ApiError {
@@ -47,7 +47,7 @@ impl VerificationMutation {
     async fn start_phone_verification(&self, ctx: &Context<'_>) -> ApiResult<PhoneVerification> {
         let viewer = require_role(ctx, &[Role::User])?;
         let ip = request(ctx)?.client_ip.map(|ip| ip.to_string());
-        let started = verification::start(app(ctx)?, &viewer.user_id, ip).await?;
+        let started = handle::<Verifier>(ctx)?.start(&viewer.user_id, ip).await?;
         Ok(PhoneVerification {
             expires_at: started.expires_at,
             resend_available_at: started.resend_available_at,
@@ -64,7 +64,9 @@ impl VerificationMutation {
     ) -> ApiResult<Recipient> {
         let viewer = require_role(ctx, &[Role::User])?;
         let ip = request(ctx)?.client_ip.map(|ip| ip.to_string());
-        let profile = verification::confirm(app(ctx)?, &viewer.user_id, &code, ip).await?;
+        let profile = handle::<Verifier>(ctx)?
+            .confirm(&viewer.user_id, &code, ip)
+            .await?;
         Ok(Recipient(profile))
     }
 }

@@ -8,8 +8,10 @@ use super::sms::{connection, page};
 use crate::{
     auth::Role,
     error::{ApiError, ApiResult},
-    graphql::{app, require_role, types::recipient::ConsentMethod},
+    graphql::{handle, require_role, types::recipient::ConsentMethod},
+    inbound::Inbound,
     locale::phone,
+    recipients::Recipients,
 };
 
 #[derive(Default)]
@@ -102,10 +104,10 @@ impl ConsentQuery {
     /// Whether a number (any usual writing) is on the opt-out list (admin): null when it is not.
     async fn sms_opt_out(&self, ctx: &Context<'_>, phone: String) -> ApiResult<Option<SmsOptOut>> {
         require_role(ctx, &[Role::Admin])?;
-        let app = app(ctx)?;
-        let phone = phone::normalize(&phone, app.config.default_phone_region)
-            .map_err(|e| ApiError::bad_input(e.to_string()))?;
-        let row = crate::store::opt_outs::get(&app.db, &phone).await?;
+        let region = handle::<Recipients>(ctx)?.default_region();
+        let phone =
+            phone::normalize(&phone, region).map_err(|e| ApiError::bad_input(e.to_string()))?;
+        let row = handle::<Inbound>(ctx)?.opt_out(&phone).await?;
         Ok(row.map(SmsOptOut))
     }
 
@@ -124,7 +126,7 @@ impl ConsentQuery {
         after: Option<String>,
     ) -> ApiResult<Connection<OpaqueCursor<i64>, ConsentEvent>> {
         require_role(ctx, &[Role::Admin])?;
-        let app = app(ctx)?;
+        let recipients = handle::<Recipients>(ctx)?;
         let (first, before_id) = page(first, after)?;
         if let (Some(from), Some(to)) = (from, to)
             && from >= to
@@ -133,19 +135,20 @@ impl ConsentQuery {
         }
         let phone = match phone {
             Some(p) => Some(
-                phone::normalize(&p, app.config.default_phone_region)
+                phone::normalize(&p, recipients.default_region())
                     .map_err(|e| ApiError::bad_input(e.to_string()))?,
             ),
             None => None,
         };
-        let filter = crate::store::consent::ConsentFilter {
+        let filter = crate::recipients::ConsentFilter {
             user_id: user_id.map(|id| id.0),
             phone,
             from,
             to,
         };
-        let rows =
-            crate::store::consent::list(&app.db, &filter, before_id, first as u64 + 1).await?;
+        let rows = recipients
+            .consent_events(&filter, before_id, first as u64 + 1)
+            .await?;
         Ok(connection(rows, first, before_id, |row| {
             (row.id, ConsentEvent(row))
         }))

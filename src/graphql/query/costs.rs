@@ -3,10 +3,10 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     auth::Role,
-    billing as cost,
+    billing::Billing,
     error::{ApiError, ApiResult},
     graphql::{
-        app, require_role,
+        handle, require_role,
         types::costs::{CostGrouping, CostReport},
     },
 };
@@ -43,16 +43,8 @@ impl CostsQuery {
         if to - from > chrono::Duration::days(400) {
             return Err(ApiError::bad_input("Ask for at most 400 days at a time."));
         }
-        let app = app(ctx)?;
-        let report = cost::report(
-            &app.db,
-            from,
-            to,
-            (group_by.map(Into::into), split_by.map(Into::into)),
-            &app.config.costs,
-            app.clock.now(),
-        )
-        .await?;
+        let grouping = (group_by.map(Into::into), split_by.map(Into::into));
+        let report = handle::<Billing>(ctx)?.report(from, to, grouping).await?;
         Ok(report.into())
     }
 }

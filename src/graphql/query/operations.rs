@@ -8,8 +8,9 @@ use super::sms::{connection, page};
 use crate::{
     auth::Role,
     error::ApiResult,
-    graphql::{app, require_role, types::reminders::ReminderKind},
-    store::history,
+    graphql::{handle, require_role, types::reminders::ReminderKind},
+    outbox::Outbox,
+    reminders::Scans,
 };
 
 #[derive(Default)]
@@ -81,9 +82,9 @@ impl OperationsQuery {
     /// The outbox now (admin): counts by state, the oldest due wait, the rate limit.
     async fn sms_queue(&self, ctx: &Context<'_>) -> ApiResult<SmsQueue> {
         require_role(ctx, &[Role::Admin])?;
-        let app = app(ctx)?;
-        let now = app.clock.now();
-        let state = history::queue_state(&app.db, now).await?;
+        let outbox = handle::<Outbox>(ctx)?;
+        let now = outbox.now();
+        let state = outbox.queue_state().await?;
         Ok(SmsQueue {
             pending: state.pending,
             sending: state.sending,
@@ -93,7 +94,7 @@ impl OperationsQuery {
             oldest_due_wait_seconds: state.oldest_due.map_or(0.0, |at| {
                 (now - at).num_milliseconds().max(0) as f64 / 1000.0
             }),
-            rate_limit_per_second: app.config.sms.rate_limit_mps,
+            rate_limit_per_second: outbox.rate_limit_mps(),
         })
     }
 
@@ -107,13 +108,10 @@ impl OperationsQuery {
         after: Option<String>,
     ) -> ApiResult<Connection<OpaqueCursor<i64>, ReminderRunRecord>> {
         require_role(ctx, &[Role::Admin])?;
-        let app = app(ctx)?;
         let (first, before_id) = page(first, after)?;
-        let kind = kind.map(|k| match k {
-            ReminderKind::Battles => crate::store::ScanKind::Battles,
-            ReminderKind::Streaks => crate::store::ScanKind::Streaks,
-        });
-        let rows = history::reminder_runs(&app.db, kind, before_id, first as u64 + 1).await?;
+        let rows = handle::<Scans>(ctx)?
+            .runs(kind.map(Into::into), before_id, first as u64 + 1)
+            .await?;
         Ok(connection(rows, first, before_id, |row| {
             (row.id, ReminderRunRecord(row))
         }))

@@ -3,8 +3,8 @@ use async_graphql::{Context, ID, Object};
 use crate::{
     auth::Role,
     error::{ApiError, ApiResult},
-    graphql::{app, require_role, types::recipient::Recipient},
-    recipients,
+    graphql::{handle, require_role, types::recipient::Recipient},
+    recipients::Recipients,
 };
 
 #[derive(Default)]
@@ -15,8 +15,7 @@ impl RecipientQuery {
     /// The signed-in user's SMS settings. The first call creates them with everything off.
     async fn me(&self, ctx: &Context<'_>) -> ApiResult<Recipient> {
         let viewer = require_role(ctx, &[Role::User])?;
-        let app = app(ctx)?;
-        let profile = recipients::ensure(&app.db, &viewer.user_id, app.clock.now()).await?;
+        let profile = handle::<Recipients>(ctx)?.ensure(&viewer.user_id).await?;
         Ok(Recipient(profile))
     }
 
@@ -28,12 +27,12 @@ impl RecipientQuery {
                 "You can only read your own SMS settings; query `me` instead.".into(),
             ));
         }
-        let app = app(ctx)?;
-        match recipients::load(&app.db, &user_id).await? {
+        let recipients = handle::<Recipients>(ctx)?;
+        match recipients.load(&user_id).await? {
             Some(profile) => Ok(Recipient(profile)),
-            None if viewer.role == Role::User => Ok(Recipient(
-                recipients::ensure(&app.db, &viewer.user_id, app.clock.now()).await?,
-            )),
+            None if viewer.role == Role::User => {
+                Ok(Recipient(recipients.ensure(&viewer.user_id).await?))
+            }
             None => Err(ApiError::NotFound(format!(
                 "No recipient with user id '{}'; push it with upsertRecipient first.",
                 user_id.as_str()

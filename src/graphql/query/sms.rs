@@ -5,14 +5,25 @@ use async_graphql::{
 
 use crate::{
     auth::Role,
+    auth::Viewer,
     error::{ApiError, ApiResult},
     graphql::{
-        app, require_role,
+        handle, require_role,
         types::sms::{SmsLog, SmsLogFilter, SmsReply},
     },
+    inbound::Inbound,
     locale::phone,
+    outbox::Outbox,
+    recipients::Recipients,
     store::history,
 };
+
+/// The number a user may read texts to: their own, once they proved it. A number someone typed but
+/// never verified may be someone else's, and so may the texts to it.
+async fn readable_number(ctx: &Context<'_>, viewer: &Viewer) -> ApiResult<Option<String>> {
+    let profile = handle::<Recipients>(ctx)?.load(&viewer.user_id).await?;
+    Ok(profile.and_then(|p| p.verified_phone().map(str::to_owned)))
+}
 
 /// Page size of `smsLogs` when `first` is not given, and the largest allowed.
 const DEFAULT_PAGE: i32 = 20;
@@ -23,21 +34,29 @@ pub struct SmsQuery;
 
 #[Object]
 impl SmsQuery {
-    /// One message by id: a user may read their own; the back end and admins any. Null when there is
-    /// no such message (or it is someone else's).
+    /// One message by id: a user may read their own texts to their verified number; the back end
+    /// and admins any. Null when there is no such message (or it is not the user's to read).
     async fn sms_log(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<SmsLog>> {
         let viewer = require_role(ctx, &[Role::User, Role::Service, Role::Admin])?;
         let id: i64 = id
             .parse()
             .map_err(|_| ApiError::bad_input(format!("'{}' is not an SmsLog id.", id.as_str())))?;
-        let row = history::get(&app(ctx)?.db, id).await?;
-        Ok(row
-            .filter(|r| viewer.role != Role::User || r.user_id.as_deref() == Some(&viewer.user_id))
-            .map(SmsLog))
+        let Some(row) = handle::<Outbox>(ctx)?.message(id).await? else {
+            return Ok(None);
+        };
+        if viewer.role == Role::User {
+            let own = row.user_id.as_deref() == Some(&viewer.user_id);
+            let number = readable_number(ctx, viewer).await?;
+            if !own || number.as_deref() != Some(row.to_phone.as_str()) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(SmsLog(row)))
     }
 
     /// Messages, newest first, as a cursor connection (`first` up to 100, `after` an `endCursor`). A
-    /// user sees only their own; the back end and admins see all.
+    /// user sees only their own texts to their verified number (none before they verify it); the back
+    /// end and admins see all.
     async fn sms_logs(
         &self,
         ctx: &Context<'_>,
@@ -46,14 +65,13 @@ impl SmsQuery {
         after: Option<String>,
     ) -> ApiResult<Connection<OpaqueCursor<i64>, SmsLog>> {
         let viewer = require_role(ctx, &[Role::User, Role::Service, Role::Admin])?;
-        let app = app(ctx)?;
+        let region = handle::<Recipients>(ctx)?.default_region();
         let (first, before_id) = page(first, after)?;
         let filter = filter.unwrap_or_default();
-        let phone = match filter.phone {
-            Some(p) => Some(
-                phone::normalize(&p, app.config.default_phone_region)
-                    .map_err(|e| ApiError::bad_input(e.to_string()))?,
-            ),
+        let mut phone = match filter.phone {
+            Some(p) => {
+                Some(phone::normalize(&p, region).map_err(|e| ApiError::bad_input(e.to_string()))?)
+            }
             None => None,
         };
         let mut user_id = filter.user_id.map(|id| id.0);
@@ -66,6 +84,23 @@ impl SmsQuery {
                 }
                 _ => user_id = Some(viewer.user_id.clone()),
             }
+            let Some(number) = readable_number(ctx, viewer).await? else {
+                return Ok(connection(
+                    Vec::new(),
+                    first,
+                    before_id,
+                    |row: crate::store::MessageRow| (row.id, SmsLog(row)),
+                ));
+            };
+            if phone.as_ref().is_some_and(|p| p != &number) {
+                return Ok(connection(
+                    Vec::new(),
+                    first,
+                    before_id,
+                    |row: crate::store::MessageRow| (row.id, SmsLog(row)),
+                ));
+            }
+            phone = Some(number);
         }
         let domain = history::LogFilter {
             status: filter.status.map(Into::into),
@@ -75,7 +110,9 @@ impl SmsQuery {
             created_after: filter.created_after,
             created_before: filter.created_before,
         };
-        let rows = history::list(&app.db, &domain, before_id, first as u64 + 1).await?;
+        let rows = handle::<Outbox>(ctx)?
+            .messages(&domain, before_id, first as u64 + 1)
+            .await?;
         Ok(connection(rows, first, before_id, |row| {
             (row.id, SmsLog(row))
         }))
@@ -92,16 +129,17 @@ impl SmsQuery {
         after: Option<String>,
     ) -> ApiResult<Connection<OpaqueCursor<i64>, SmsReply>> {
         require_role(ctx, &[Role::Admin])?;
-        let app = app(ctx)?;
+        let region = handle::<Recipients>(ctx)?.default_region();
         let (first, before_id) = page(first, after)?;
         let from = match from_phone {
-            Some(p) => Some(
-                phone::normalize(&p, app.config.default_phone_region)
-                    .map_err(|e| ApiError::bad_input(e.to_string()))?,
-            ),
+            Some(p) => {
+                Some(phone::normalize(&p, region).map_err(|e| ApiError::bad_input(e.to_string()))?)
+            }
             None => None,
         };
-        let rows = history::replies(&app.db, from.as_deref(), before_id, first as u64 + 1).await?;
+        let rows = handle::<Inbound>(ctx)?
+            .replies(from.as_deref(), before_id, first as u64 + 1)
+            .await?;
         Ok(connection(rows, first, before_id, |row| {
             (row.id, SmsReply(row))
         }))

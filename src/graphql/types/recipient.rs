@@ -4,9 +4,9 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     error::ApiResult,
-    graphql::app,
+    graphql::handle,
     locale::{local_time::Locale, zones::ZoneSource},
-    recipients,
+    recipients::{self, Recipients},
 };
 
 /// How the user consented to texts (TCPA record).
@@ -75,10 +75,7 @@ pub enum TimezoneSource {
 
 impl Recipient {
     fn locale(&self, ctx: &Context<'_>) -> ApiResult<Locale> {
-        let r = &self.0.recipient;
-        Ok(app(ctx)?
-            .config
-            .locale(r.timezone.as_deref(), r.phone_e164.as_deref()))
+        Ok(handle::<Recipients>(ctx)?.locale(&self.0))
     }
 }
 
@@ -163,9 +160,9 @@ impl Recipient {
     /// not within 3 minutes of sign-up, never after a dismissal, and not again within 24 hours of being
     /// shown. Answering `showPrompt: true` records that the modal was shown.
     async fn opt_in_status(&self, ctx: &Context<'_>) -> ApiResult<SmsOptInStatus> {
-        let app = app(ctx)?;
+        let recipients = handle::<Recipients>(ctx)?;
         let mut profile = self.0.clone();
-        let show = recipients::take_prompt(&app.db, &mut profile, app.clock.now()).await?;
+        let show = recipients.take_prompt(&mut profile).await?;
         Ok(SmsOptInStatus {
             show_prompt: show,
             already_opted_in: profile.opted_in(),

@@ -2,7 +2,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
-use crate::{error::ApiResult, graphql::app};
+use crate::{error::ApiResult, graphql::handle};
 
 /// What a message is about.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
@@ -133,8 +133,8 @@ impl SmsLog {
 
     /// What AWS reported about the message, oldest first: queued, pending, delivered, or why not.
     async fn events(&self, ctx: &Context<'_>) -> ApiResult<Vec<SmsEvent>> {
-        let app = app(ctx)?;
-        Ok(crate::store::history::events(&app.db, self.0.id)
+        Ok(handle::<crate::inbound::Inbound>(ctx)?
+            .events(self.0.id)
             .await?
             .into_iter()
             .map(SmsEvent)

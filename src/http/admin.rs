@@ -1,0 +1,199 @@
+//! The operator's console (`GET /admin` and its files) and the consent export
+//! (`GET /admin/consent.csv`), both for admin tokens.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{Html, IntoResponse, Response},
+    routing::get,
+};
+
+use super::{
+    HttpState,
+    assets::{CSS, JS, static_file},
+};
+
+pub(super) fn router() -> Router<HttpState> {
+    Router::new()
+        .route("/admin", get(console))
+        .route("/admin/assets/{file}", get(console_asset))
+        .route("/admin/consent.csv", get(consent_csv))
+}
+
+/// The console's address for a token: `http://<addr>/admin#token=...`. A wildcard listen address
+/// (`0.0.0.0`, `[::]`) becomes loopback, which a browser on the same machine can open. The token rides
+/// in the fragment, which browsers never send to a server or put in a Referer.
+pub fn console_url(listen: SocketAddr, token: &str) -> String {
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr.ip() {
+            IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        });
+    }
+    format!("http://{addr}/admin#token={token}")
+}
+
+/// What the console's page may load and talk to: its own files and the API, nothing else.
+const CONSOLE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// The operator's console (see `assets/console/README.md`): a static page that signs in with an admin
+/// token and reads everything through the GraphQL API; nothing with data in it is rendered here.
+async fn console() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_SECURITY_POLICY, CONSOLE_POLICY),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Html(include_str!("../../assets/console/index.html")),
+    )
+}
+
+async fn console_asset(Path(file): Path<String>) -> Response {
+    let (body, content_type): (&'static [u8], &str) = match file.as_str() {
+        "console.js" => (include_bytes!("../../assets/console/console.js"), JS),
+        "console.css" => (include_bytes!("../../assets/console/console.css"), CSS),
+        "chart.umd.min.js" => (include_bytes!("../../assets/console/chart.umd.min.js"), JS),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    // The console's own files change with the service: the browser asks again each time.
+    static_file(body, content_type, "no-cache")
+}
+
+/// The days of a consent export.
+#[derive(Debug, serde::Deserialize)]
+struct ExportRange {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /admin/consent.csv?from=YYYY-MM-DD&to=YYYY-MM-DD` (admin token): every consent given or
+/// revoked on those UTC days (`to` included), oldest first, as CSV: the records a business keeps for the
+/// TCPA's four-year limitation period. Read in pages of 1,000 through the `occurred_at` index.
+async fn consent_csv(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    axum::extract::Query(range): axum::extract::Query<ExportRange>,
+) -> Response {
+    let refuse = |status: StatusCode, message: String| {
+        (status, Json(serde_json::json!({ "error": message }))).into_response()
+    };
+    match state
+        .jwt
+        .authenticate(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()))
+    {
+        Ok(viewer) if viewer.role == crate::auth::Role::Admin => {}
+        Ok(_) => {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "The consent export needs a token with role admin.".into(),
+            );
+        }
+        Err(e) => return refuse(StatusCode::UNAUTHORIZED, e.to_string()),
+    }
+    let day = |name: &str, value: &Option<String>| -> Result<chrono::NaiveDate, String> {
+        let value = value
+            .as_deref()
+            .ok_or_else(|| format!("Add {name}=YYYY-MM-DD to the address."))?;
+        chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+            .map_err(|_| format!("{name}={value} is not a date; write it YYYY-MM-DD."))
+    };
+    let (from, to) = match (day("from", &range.from), day("to", &range.to)) {
+        (Ok(from), Ok(to)) if from <= to => (from, to),
+        (Ok(_), Ok(_)) => {
+            return refuse(StatusCode::BAD_REQUEST, "from must not be after to.".into());
+        }
+        (Err(e), _) | (_, Err(e)) => return refuse(StatusCode::BAD_REQUEST, e),
+    };
+    let start = |d: chrono::NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
+    let filter = crate::recipients::ConsentFilter {
+        from: Some(start(from)),
+        to: Some(start(to + chrono::Duration::days(1))),
+        ..Default::default()
+    };
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let header_row = [
+        "occurred_at",
+        "user_id",
+        "action",
+        "method",
+        "phone_number",
+        "ip",
+    ];
+    if let Err(error) = out.write_record(header_row) {
+        tracing::error!(%error, "consent export");
+    }
+    let mut after = None;
+    loop {
+        let rows = match state
+            .recipients
+            .consent_events_in_order(&filter, after, 1_000)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(error) => {
+                tracing::error!(%error, "consent export: the database failed");
+                return refuse(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The export could not be read; try again.".into(),
+                );
+            }
+        };
+        let Some(last) = rows.last() else { break };
+        after = Some((last.occurred_at, last.id));
+        for row in &rows {
+            let record = [
+                row.occurred_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                row.user_id.clone(),
+                sea_orm::ActiveEnum::to_value(&row.action),
+                sea_orm::ActiveEnum::to_value(&row.method),
+                row.phone_e164.clone().unwrap_or_default(),
+                row.ip.clone().unwrap_or_default(),
+            ];
+            if let Err(error) = out.write_record(&record) {
+                tracing::error!(%error, "consent export");
+            }
+        }
+    }
+    let body = out.into_inner().unwrap_or_default();
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"consent-{from}-to-{to}.csv\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_console_url_carries_the_token_in_its_fragment() {
+        for (listen, token, url) in [
+            (
+                "127.0.0.1:8080",
+                "abc",
+                "http://127.0.0.1:8080/admin#token=abc",
+            ),
+            ("0.0.0.0:80", "abc", "http://127.0.0.1:80/admin#token=abc"),
+            ("[::]:8080", "t", "http://[::1]:8080/admin#token=t"),
+            ("10.1.2.3:9000", "t", "http://10.1.2.3:9000/admin#token=t"),
+        ] {
+            let listen = listen.parse().expect("a socket address");
+            assert_eq!(console_url(listen, token), url);
+        }
+    }
+}
