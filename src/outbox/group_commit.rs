@@ -182,15 +182,10 @@ mod tests {
 
     use super::*;
 
+    type Decided = std::pin::Pin<Box<dyn Future<Output = Result<Vec<u32>, String>> + Send>>;
+
     /// Doubles each number; the first batch that contains 13 panics inside its future (once).
-    fn doubler(
-        panicked: Arc<AtomicBool>,
-    ) -> impl Fn(
-        Vec<u32>,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<u32>, String>> + Send>>
-    + Send
-    + Sync
-    + 'static {
+    fn doubler(panicked: Arc<AtomicBool>) -> impl Fn(Vec<u32>) -> Decided + Send + Sync + 'static {
         move |batch: Vec<u32>| {
             let panicked = panicked.clone();
             Box::pin(async move {

@@ -82,6 +82,8 @@ impl Answer {
 pub struct Seen {
     pub headers: HeaderMap,
     pub body: Value,
+    /// When the request arrived.
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -176,6 +178,7 @@ async fn handle(
         inner.seen.push(Seen {
             headers: headers.clone(),
             body: body.clone(),
+            at: std::time::Instant::now(),
         });
         inner.script.pop_front().unwrap_or(Answer::Ok)
     };

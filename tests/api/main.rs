@@ -22,6 +22,7 @@ mod operations;
 mod opt_in;
 mod pipeline;
 mod preferences;
+mod races;
 mod readme;
 mod recipients;
 mod reminders;
