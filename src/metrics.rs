@@ -42,60 +42,24 @@ impl Default for Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
-        fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-            let c = IntCounterVec::new(Opts::new(name, help), labels)
-                .unwrap_or_else(|e| unreachable!("{name}: {e}"));
-            registry
-                .register(Box::new(c.clone()))
-                .unwrap_or_else(|e| unreachable!("{name}: {e}"));
-            c
-        }
-        fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
-            let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
-                .unwrap_or_else(|e| unreachable!("{name}: {e}"));
-            registry
-                .register(Box::new(h.clone()))
-                .unwrap_or_else(|e| unreachable!("{name}: {e}"));
-            h
-        }
-        fn gauge(registry: &Registry, name: &str, help: &str) -> Gauge {
-            let g = Gauge::new(name, help).unwrap_or_else(|e| unreachable!("{name}: {e}"));
-            registry
-                .register(Box::new(g.clone()))
-                .unwrap_or_else(|e| unreachable!("{name}: {e}"));
-            g
-        }
         let latency = vec![
             0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ];
-        let scan = HistogramVec::new(
-            HistogramOpts::new(
-                "sms_reminder_scan_duration_seconds",
-                "How long a reminder scan took.",
-            )
-            .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
-            &["kind"],
-        )
-        .unwrap_or_else(|e| unreachable!("{e}"));
-        registry
-            .register(Box::new(scan.clone()))
-            .unwrap_or_else(|e| unreachable!("{e}"));
-        let queue = IntGaugeVec::new(
-            Opts::new(
-                "sms_queue_messages",
-                "Messages in the outbox now, by state.",
-            ),
-            &["state"],
-        )
-        .unwrap_or_else(|e| unreachable!("{e}"));
-        registry
-            .register(Box::new(queue.clone()))
-            .unwrap_or_else(|e| unreachable!("{e}"));
-        let up = IntGauge::new("sms_up", "1 while the instance can read its database.")
-            .unwrap_or_else(|e| unreachable!("{e}"));
-        registry
-            .register(Box::new(up.clone()))
-            .unwrap_or_else(|e| unreachable!("{e}"));
+        let scan_buckets = vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+        let scan_opts = HistogramOpts::new(
+            "sms_reminder_scan_duration_seconds",
+            "How long a reminder scan took.",
+        );
+        let scan = HistogramVec::new(scan_opts.buckets(scan_buckets), &["kind"]);
+        let scan = register(&registry, scan.unwrap_or_else(|e| unreachable!("{e}")));
+        let queue_opts = Opts::new(
+            "sms_queue_messages",
+            "Messages in the outbox now, by state.",
+        );
+        let queue = IntGaugeVec::new(queue_opts, &["state"]);
+        let queue = register(&registry, queue.unwrap_or_else(|e| unreachable!("{e}")));
+        let up = IntGauge::new("sms_up", "1 while the instance can read its database.");
+        let up = register(&registry, up.unwrap_or_else(|e| unreachable!("{e}")));
         Self {
             messages: counter(
                 &registry,
@@ -209,4 +173,38 @@ impl Metrics {
             .set(monthly_limit as f64 / crate::billing::MICROS as f64);
         Ok(())
     }
+}
+/// Adds a collector to the registry; the names are fixed here, so a clash is a bug.
+fn register<C: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    collector: C,
+) -> C {
+    registry
+        .register(Box::new(collector.clone()))
+        .unwrap_or_else(|e| unreachable!("a metric registered twice: {e}"));
+    collector
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels)
+        .unwrap_or_else(|e| unreachable!("{name}: {e}"));
+    registry
+        .register(Box::new(c.clone()))
+        .unwrap_or_else(|e| unreachable!("{name}: {e}"));
+    c
+}
+fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+        .unwrap_or_else(|e| unreachable!("{name}: {e}"));
+    registry
+        .register(Box::new(h.clone()))
+        .unwrap_or_else(|e| unreachable!("{name}: {e}"));
+    h
+}
+fn gauge(registry: &Registry, name: &str, help: &str) -> Gauge {
+    let g = Gauge::new(name, help).unwrap_or_else(|e| unreachable!("{name}: {e}"));
+    registry
+        .register(Box::new(g.clone()))
+        .unwrap_or_else(|e| unreachable!("{name}: {e}"));
+    g
 }

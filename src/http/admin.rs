@@ -73,6 +73,24 @@ struct ExportRange {
     to: Option<String>,
 }
 
+impl ExportRange {
+    /// The first and last day, both given and in order, or a sentence saying what to fix.
+    fn days(&self) -> Result<(chrono::NaiveDate, chrono::NaiveDate), String> {
+        let day = |name: &str, value: &Option<String>| -> Result<chrono::NaiveDate, String> {
+            let value = value
+                .as_deref()
+                .ok_or_else(|| format!("Add {name}=YYYY-MM-DD to the address."))?;
+            chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+                .map_err(|_| format!("{name}={value} is not a date; write it YYYY-MM-DD."))
+        };
+        let (from, to) = (day("from", &self.from)?, day("to", &self.to)?);
+        if from > to {
+            return Err("from must not be after to.".into());
+        }
+        Ok((from, to))
+    }
+}
+
 /// `GET /admin/consent.csv?from=YYYY-MM-DD&to=YYYY-MM-DD` (admin token): every consent given or
 /// revoked on those UTC days (`to` included), oldest first, as CSV: the records a business keeps for the
 /// TCPA's four-year limitation period. Read in pages of 1,000 through the `occurred_at` index.
@@ -84,32 +102,12 @@ async fn consent_csv(
     let refuse = |status: StatusCode, message: String| {
         (status, Json(serde_json::json!({ "error": message }))).into_response()
     };
-    match state
-        .jwt
-        .authenticate(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()))
-    {
-        Ok(viewer) if viewer.role == crate::auth::Role::Admin => {}
-        Ok(_) => {
-            return refuse(
-                StatusCode::FORBIDDEN,
-                "The consent export needs a token with role admin.".into(),
-            );
-        }
-        Err(e) => return refuse(StatusCode::UNAUTHORIZED, e.to_string()),
+    if let Err((status, why)) = admin_only(&state, &headers) {
+        return refuse(status, why);
     }
-    let day = |name: &str, value: &Option<String>| -> Result<chrono::NaiveDate, String> {
-        let value = value
-            .as_deref()
-            .ok_or_else(|| format!("Add {name}=YYYY-MM-DD to the address."))?;
-        chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
-            .map_err(|_| format!("{name}={value} is not a date; write it YYYY-MM-DD."))
-    };
-    let (from, to) = match (day("from", &range.from), day("to", &range.to)) {
-        (Ok(from), Ok(to)) if from <= to => (from, to),
-        (Ok(_), Ok(_)) => {
-            return refuse(StatusCode::BAD_REQUEST, "from must not be after to.".into());
-        }
-        (Err(e), _) | (_, Err(e)) => return refuse(StatusCode::BAD_REQUEST, e),
+    let (from, to) = match range.days() {
+        Ok(days) => days,
+        Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
     };
     let start = |d: chrono::NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
     let filter = crate::recipients::ConsentFilter {
@@ -148,15 +146,7 @@ async fn consent_csv(
         let Some(last) = rows.last() else { break };
         after = Some((last.occurred_at, last.id));
         for row in &rows {
-            let record = [
-                row.occurred_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                row.user_id.clone(),
-                sea_orm::ActiveEnum::to_value(&row.action),
-                sea_orm::ActiveEnum::to_value(&row.method),
-                row.phone_e164.clone().unwrap_or_default(),
-                row.ip.clone().unwrap_or_default(),
-            ];
+            let record = csv_record(row);
             if let Err(error) = out.write_record(&record) {
                 tracing::error!(%error, "consent export");
             }
@@ -174,6 +164,34 @@ async fn consent_csv(
         body,
     )
         .into_response()
+}
+
+/// One consent event as a CSV row, in the header's order.
+fn csv_record(row: &crate::recipients::ConsentEvent) -> [String; 6] {
+    [
+        row.occurred_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        row.user_id.clone(),
+        sea_orm::ActiveEnum::to_value(&row.action),
+        sea_orm::ActiveEnum::to_value(&row.method),
+        row.phone_e164.clone().unwrap_or_default(),
+        row.ip.clone().unwrap_or_default(),
+    ]
+}
+
+/// Refuses (401, 403, with the reason) a request without an admin token.
+fn admin_only(state: &HttpState, headers: &HeaderMap) -> Result<(), (StatusCode, String)> {
+    match state
+        .jwt
+        .authenticate(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()))
+    {
+        Ok(viewer) if viewer.role == crate::auth::Role::Admin => Ok(()),
+        Ok(_) => Err((
+            StatusCode::FORBIDDEN,
+            "The consent export needs a token with role admin.".into(),
+        )),
+        Err(e) => Err((StatusCode::UNAUTHORIZED, e.to_string())),
+    }
 }
 
 #[cfg(test)]

@@ -162,6 +162,26 @@ pub async fn handle_reply(
         cancelled = outcome.cancelled,
         "reply received"
     );
+    outcome.answer_log_id = answer_keyword(outbox, sns, reply, keyword).await?;
+    Ok(outcome)
+}
+
+/// The answer to HELP: who we are, how to reach us, the costs and how to stop (CTIA).
+pub fn help_text(sms: &SmsConfig) -> String {
+    format!(
+        "{}: Battle and streak alerts. Help: {}. Msg & data rates may apply. Reply STOP to cancel.",
+        sms.app_name, sms.help_contact
+    )
+}
+
+/// With self-managed opt-outs, answers STOP and START with a confirmation and HELP with the help text
+/// (allowed to a number that just opted out, once per inbound message); the answer's log id.
+async fn answer_keyword(
+    outbox: &Outbox,
+    sns: Option<SnsDelivery<'_>>,
+    reply: &InboundReply,
+    keyword: Keyword,
+) -> Result<Option<i64>, DbErr> {
     let sms = &outbox.sms;
     let answer = match keyword {
         _ if !sms.self_managed_opt_outs => None,
@@ -192,21 +212,16 @@ pub async fn handle_reply(
         );
         request.keyword_answer = true;
         request.dedupe_key = id.map(|id| format!("keyword_answer:{id}"));
-        match outbox.enqueue(request).await {
-            Ok(row) => outcome.answer_log_id = Some(row.id),
-            Err(SendError::Db(e)) => return Err(e),
-            Err(e) => tracing::warn!(error = %e, "the keyword answer could not be queued"),
-        }
+        return match outbox.enqueue(request).await {
+            Ok(row) => Ok(Some(row.id)),
+            Err(SendError::Db(e)) => Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "the keyword answer could not be queued");
+                Ok(None)
+            }
+        };
     }
-    Ok(outcome)
-}
-
-/// The answer to HELP: who we are, how to reach us, the costs and how to stop (CTIA).
-pub fn help_text(sms: &SmsConfig) -> String {
-    format!(
-        "{}: Battle and streak alerts. Help: {}. Msg & data rates may apply. Reply STOP to cancel.",
-        sms.app_name, sms.help_contact
-    )
+    Ok(None)
 }
 
 /// The consent source of a keyword.

@@ -463,18 +463,10 @@ impl Facts {
         })
     }
 
-    /// The message to write for one request, decided by policy; `UnknownUser` for a user the service
-    /// has never seen.
-    fn message(
-        &self,
-        outbox: &super::Outbox,
-        item: &Accepted,
-        brand: &Brand,
-        now: DateTime<Utc>,
-    ) -> Result<NewMessage, SendError> {
-        let request = &item.request;
-        let message_type = request.template.message_type();
-        let (profile, to_phone) = match &request.target {
+    /// Who a message is for, and the number it goes to; `UnknownUser` for a user the service has
+    /// never seen. A bare number is its verified owner's, or nobody's.
+    fn target(&self, target: &Target) -> Result<(Option<&Profile>, Option<String>), SendError> {
+        Ok(match target {
             Target::User(id) => {
                 let p = self
                     .profiles
@@ -488,19 +480,45 @@ impl Facts {
                     .and_then(|user| self.profiles.get(user)),
                 Some(e164.clone()),
             ),
-        };
+        })
+    }
+
+    /// For a battle invitation to a number nobody owns: whether the inviter may invite a stranger,
+    /// and whether the number was invited in the last 24 hours.
+    fn stranger_invitation(
+        &self,
+        request: &SendRequest,
+        profile: Option<&Profile>,
+        to: Option<&str>,
+    ) -> Option<StrangerInvitation> {
+        let to = to?;
+        if profile.is_some() || request.template.message_type() != MessageType::BattleInvitation {
+            return None;
+        }
+        Some(StrangerInvitation {
+            inviter_verified: request
+                .inviter_user_id
+                .as_ref()
+                .and_then(|i| self.profiles.get(i))
+                .is_some_and(|p| p.phone_verified()),
+            recently_invited: self.recently_invited.contains(to),
+        })
+    }
+
+    /// The message to write for one request, decided by policy; `UnknownUser` for a user the service
+    /// has never seen.
+    fn message(
+        &self,
+        outbox: &super::Outbox,
+        item: &Accepted,
+        brand: &Brand,
+        now: DateTime<Utc>,
+    ) -> Result<NewMessage, SendError> {
+        let request = &item.request;
+        let message_type = request.template.message_type();
+        let (profile, to_phone) = self.target(&request.target)?;
         let country = to_phone.as_deref().and_then(phone::region_of);
-        let stranger_invitation = match (profile, message_type, &to_phone) {
-            (None, MessageType::BattleInvitation, Some(to)) => Some(StrangerInvitation {
-                inviter_verified: request
-                    .inviter_user_id
-                    .as_ref()
-                    .and_then(|i| self.profiles.get(i))
-                    .is_some_and(|p| p.phone_verified()),
-                recently_invited: self.recently_invited.contains(to),
-            }),
-            _ => None,
-        };
+        let stranger_invitation = self.stranger_invitation(request, profile, to_phone.as_deref());
         let locale = request.promotional.then(|| {
             outbox.locale_rules.locale(
                 profile.and_then(|p| p.recipient.timezone.as_deref()),

@@ -198,6 +198,39 @@ impl<'a> SentGroup<'a> {
     }
 }
 
+/// Records a failed send with its log line and metrics; what became of the message.
+async fn failed(
+    workers: &Workers,
+    row: &MessageRow,
+    error: &ProviderError,
+) -> Result<Outcome, DbErr> {
+    let outcome = record_failure(workers, row, error).await?;
+    tracing::warn!(
+        id = row.id,
+        to = phone::mask(&row.to_phone),
+        attempt = row.attempts,
+        code = error.code,
+        ?outcome,
+        "send failed"
+    );
+    workers
+        .outbox
+        .metrics
+        .provider_errors
+        .with_label_values(&[error.code.as_str()])
+        .inc();
+    if outcome == Outcome::Failed {
+        workers
+            .outbox
+            .metrics
+            .messages
+            .with_label_values(&[row.message_type_label().as_str(), "failed"])
+            .inc();
+    }
+    workers.outbox.signals.outcome_recorded();
+    Ok(outcome)
+}
+
 /// Records successes the provider accepted. A database error does not drop them: the texts are out,
 /// and forgetting them would send them again once their lease expires. So the write is tried again,
 /// with backoff, for as long as the lease holds (after that another worker may take the rows over).
@@ -332,31 +365,7 @@ async fn run_once(
                 }
             }
             Err(error) => {
-                let outcome = record_failure(workers, row, &error).await?;
-                tracing::warn!(
-                    id = row.id,
-                    to = phone::mask(&row.to_phone),
-                    attempt = row.attempts,
-                    code = error.code,
-                    ?outcome,
-                    "send failed"
-                );
-                report.count(outcome);
-                workers
-                    .outbox
-                    .metrics
-                    .provider_errors
-                    .with_label_values(&[error.code.as_str()])
-                    .inc();
-                if outcome == Outcome::Failed {
-                    workers
-                        .outbox
-                        .metrics
-                        .messages
-                        .with_label_values(&[row.message_type_label().as_str(), "failed"])
-                        .inc();
-                }
-                workers.outbox.signals.outcome_recorded();
+                report.count(failed(workers, row, &error).await?);
                 if let FailureKind::Throttled { .. } = error.kind {
                     // The deployment is paused: the rest of the batch waits with it, attempts unspent.
                     group.flush(workers, provider, &mut report).await?;

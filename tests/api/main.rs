@@ -14,6 +14,7 @@ mod console;
 mod costs;
 mod group_commit;
 mod health;
+mod layout;
 mod limits;
 mod local_time;
 mod logs;

@@ -1,0 +1,67 @@
+//! Prices and limits: exact integers of micro-dollars.
+
+use std::str::FromStr;
+
+use super::{
+    ConfigError,
+    read::{count, parsed},
+};
+
+/// Prices and limits, in millionths of a US dollar (exact integers).
+#[derive(Debug, Clone)]
+pub struct CostConfig {
+    /// Price of one segment per destination country.
+    pub prices: Vec<(phonenumber::country::Id, i64)>,
+    /// Price of one segment to any other country; `None` blocks those messages (`no_price`).
+    pub default_price: Option<i64>,
+    /// The monthly budget (calendar month, UTC).
+    pub monthly_limit: i64,
+    /// Part of the budget only transactional messages may use.
+    pub transactional_reserve: i64,
+    /// Promotional messages one user may get in any 24 hours.
+    pub user_daily_limit: u32,
+}
+
+/// Reads prices, the budget and the daily limit.
+pub(super) fn parse(var: &impl Fn(&str) -> Option<String>) -> Result<CostConfig, ConfigError> {
+    let dollars = |s: &str| -> Result<i64, String> {
+        crate::billing::dollars_to_micros(s).ok_or_else(|| {
+            format!("'{s}' is not an amount in dollars with at most 6 decimals, such as 0.0075")
+        })
+    };
+    let monthly_limit = parsed(var, "SMS_MONTHLY_SPEND_LIMIT_USD", "1.00", dollars)?;
+    let share = parsed(var, "SMS_TRANSACTIONAL_RESERVE", "0.2", |s| {
+        rust_decimal::Decimal::from_str_exact(s)
+            .ok()
+            .filter(|d| *d >= rust_decimal::Decimal::ZERO && *d <= rust_decimal::Decimal::ONE)
+            .ok_or_else(|| format!("'{s}' is not a share of the budget from 0 to 1, such as 0.2"))
+    })?;
+    Ok(CostConfig {
+        prices: parsed(var, "SMS_PRICES", "US=0.0075,CA=0.0075", |s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|pair| {
+                    let (country, price) = pair.split_once('=').ok_or_else(|| {
+                        format!("'{pair}' is not COUNTRY=PRICE, such as US=0.0075")
+                    })?;
+                    let country =
+                        phonenumber::country::Id::from_str(&country.trim().to_ascii_uppercase())
+                            .map_err(|_| {
+                                format!("'{}' is not an ISO country code", country.trim())
+                            })?;
+                    Ok((country, dollars(price.trim())?))
+                })
+                .collect()
+        })?,
+        default_price: match var("SMS_DEFAULT_PRICE") {
+            Some(p) => {
+                Some(dollars(p.trim()).map_err(|r| ConfigError::new("SMS_DEFAULT_PRICE", r))?)
+            }
+            None => None,
+        },
+        monthly_limit,
+        transactional_reserve: crate::billing::share_of(monthly_limit, share),
+        user_daily_limit: count(var, "SMS_USER_DAILY_LIMIT", "10")?,
+    })
+}

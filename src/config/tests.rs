@@ -1,0 +1,167 @@
+use secrecy::ExposeSecret;
+
+use std::collections::HashMap;
+
+use super::*;
+
+fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Config::from_lookup(|name| map.get(name).cloned())
+}
+
+#[test]
+fn defaults_are_the_documented_ones() {
+    let c = config(&[]).expect("defaults are valid");
+    assert_eq!(c.app_env, AppEnv::Development);
+    assert_eq!(
+        c.database_url.expose_secret(),
+        "sqlite://sms-notify.db?mode=rwc"
+    );
+    assert_eq!(c.listen_addr.to_string(), "127.0.0.1:8080");
+    assert!(c.jwt_secret_is_default);
+    assert_eq!(c.default_phone_region, phonenumber::country::Id::US);
+    assert!(c.trusted_proxies.is_empty());
+    assert_eq!(c.sms.provider, ProviderKind::Console);
+    assert_eq!(c.sms.aws_region, "us-east-1");
+    assert!((c.sms.rate_limit_mps - 3.0).abs() < f64::EPSILON);
+    assert_eq!(
+        c.sms.allowed_countries,
+        vec![phonenumber::country::Id::US, phonenumber::country::Id::CA]
+    );
+    assert_eq!(c.sms.app_name, "AllThrive");
+    assert_eq!(c.sms.frontend_url, "http://localhost:3000");
+}
+
+#[test]
+fn each_bad_value_names_its_variable() {
+    for (var, value) in [
+        ("APP_ENV", "staging"),
+        ("DATABASE_URL", "mysql://localhost/x"),
+        ("LISTEN_ADDR", "localhost"),
+        ("DEFAULT_PHONE_REGION", "USA"),
+        ("DEFAULT_TIMEZONE", "Mars/Olympus"),
+        ("TRUSTED_PROXIES", "10.0.0.0/8, not-an-ip"),
+        ("LOG_FORMAT", "xml"),
+        ("SMS_PROVIDER", "twilio"),
+        ("SMS_MESSAGE_TYPE", "MARKETING"),
+        ("SMS_AWS_ENDPOINT_URL", "localhost:4566"),
+        ("SMS_RATE_LIMIT_MPS", "-1"),
+        ("SMS_RATE_LIMIT_MPS", "fast"),
+        ("SMS_ALLOWED_COUNTRIES", "US,Canada"),
+        ("FRONTEND_URL", "allthrive.ai"),
+        ("SMS_WORKERS", "many"),
+        ("SMS_MAX_ATTEMPTS", "0"),
+        ("SMS_SEND_TIMEOUT", "0s"),
+        ("SMS_LEASE", "5s"),
+        ("SMS_SYNC_WAIT", "soon"),
+        ("VERIFY_RESEND_COOLDOWN", "a minute"),
+        ("QUIET_HOURS", "9pm-8am"),
+        ("REMINDER_LEAD_TIMES", "1h,soon"),
+        ("REMINDER_BATTLE_SCHEDULE", "every minute"),
+        ("STREAK_ALERT_TIME", "6pm"),
+        ("REMINDERS_ENABLED", "maybe"),
+        ("SMS_SELF_MANAGED_OPT_OUTS", "sometimes"),
+        ("SMS_GROUP_COMMIT_WINDOW", "1s"),
+        ("SMS_GROUP_COMMIT", "maybe"),
+        ("METRICS_ADDR", "everywhere"),
+        ("SNS_CERT_ALLOW_HTTP", "perhaps"),
+        ("SMS_STATE_RULES", "FL=evening"),
+        ("RECEIPTS_RECONCILE_SCHEDULE", "hourly"),
+        ("SMS_PRICES", "US:0.0075"),
+        ("SMS_PRICES", "US=cheap"),
+        ("SMS_DEFAULT_PRICE", "0.00000001"),
+        ("SMS_MONTHLY_SPEND_LIMIT_USD", "-1"),
+        ("SMS_TRANSACTIONAL_RESERVE", "1.5"),
+        ("SMS_USER_DAILY_LIMIT", "0"),
+        ("VERIFY_MAX_PER_PHONE_PER_HOUR", "0"),
+        ("VERIFY_MAX_PER_IP_PER_HOUR", "lots"),
+    ] {
+        let err = config(&[(var, value)]).expect_err(var);
+        assert_eq!(err.var, var);
+        assert!(err.to_string().starts_with(var), "{err}");
+    }
+}
+
+#[test]
+fn the_aws_provider_needs_an_origination_identity() {
+    let err = config(&[("SMS_PROVIDER", "aws")]).expect_err("no identity");
+    assert_eq!(err.var, "SMS_ORIGINATION_IDENTITY");
+    let c = config(&[
+        ("SMS_PROVIDER", "aws"),
+        ("SMS_ORIGINATION_IDENTITY", "+18663448034"),
+        ("SMS_ALLOWED_COUNTRIES", "us, ca,gb"),
+        ("SMS_RATE_LIMIT_MPS", "0.5"),
+    ])
+    .expect("valid");
+    assert_eq!(c.sms.provider, ProviderKind::Aws);
+    assert_eq!(c.sms.allowed_countries.len(), 3);
+    assert!((c.sms.rate_limit_mps - 0.5).abs() < f64::EPSILON);
+}
+
+#[test]
+fn production_refuses_the_development_secret() {
+    let err = config(&[("APP_ENV", "production")]).expect_err("no secret");
+    assert_eq!(err.var, "JWT_SECRET");
+    let err = config(&[
+        ("APP_ENV", "production"),
+        ("JWT_SECRET", DEVELOPMENT_JWT_SECRET),
+    ])
+    .expect_err("the development secret, spelled out");
+    assert_eq!(err.var, "JWT_SECRET");
+    let err =
+        config(&[("APP_ENV", "production"), ("JWT_SECRET", "short")]).expect_err("short secret");
+    assert_eq!(err.var, "JWT_SECRET");
+    let ok = config(&[
+        ("APP_ENV", "production"),
+        ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+    ])
+    .expect("a real secret");
+    assert!(!ok.jwt_secret_is_default);
+}
+
+#[test]
+fn sns_settings_and_their_production_limits() {
+    let c = config(&[("AWS_REGION", "eu-west-1")]).expect("defaults");
+    assert_eq!(c.sns.cert_hosts, ["sns.eu-west-1.amazonaws.com"]);
+    assert!(!c.sns.cert_allow_http && c.sns.events_topic_arn.is_none());
+    assert!(!c.sms.self_managed_opt_outs);
+    assert_eq!(c.sms.help_contact, "http://localhost:3000/help");
+    let c = config(&[
+        (
+            "SNS_EVENTS_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:123456789012:sms-events",
+        ),
+        ("SNS_CERT_HOSTS", "127.0.0.1, localhost"),
+        ("SNS_CERT_ALLOW_HTTP", "true"),
+        ("SMS_SELF_MANAGED_OPT_OUTS", "true"),
+        ("SMS_HELP_CONTACT", "help@allthrive.example"),
+    ])
+    .expect("test settings");
+    assert_eq!(c.sns.cert_hosts, ["127.0.0.1", "localhost"]);
+    assert!(c.sns.cert_allow_http && c.sms.self_managed_opt_outs);
+    assert_eq!(c.sms.help_contact, "help@allthrive.example");
+    let err = config(&[("SNS_INBOUND_TOPIC_ARN", "sms-inbound")]).expect_err("not an ARN");
+    assert_eq!(err.var, "SNS_INBOUND_TOPIC_ARN");
+    let production = [
+        ("APP_ENV", "production"),
+        ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+    ];
+    for (var, value) in [
+        ("SNS_CERT_HOSTS", "127.0.0.1"),
+        ("SNS_CERT_ALLOW_HTTP", "true"),
+    ] {
+        let mut pairs = production.to_vec();
+        pairs.push((var, value));
+        assert_eq!(config(&pairs).expect_err(var).var, var);
+    }
+}
+
+#[test]
+fn trusted_proxies_take_cidrs_and_single_addresses() {
+    let c = config(&[("TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1,::1")]).expect("valid");
+    assert_eq!(c.trusted_proxies.len(), 3);
+    assert!(c.trusted_proxies[1].contains(&"127.0.0.1".parse::<std::net::IpAddr>().expect("ip")));
+}
