@@ -382,7 +382,7 @@
     const list = $('#details-list');
     list.replaceChildren();
     const rows = [
-      ['Id', m.id], ['Status', m.status], ['Blocked because', m.blockedReason], ['Type', words(m.messageType)],
+      ['Id', m.id], ['Status', m.status], ['Blocked because', m.blockedReason && words(m.blockedReason)], ['Type', words(m.messageType)],
       ['Promotional', m.promotional ? 'yes' : 'no'], ['To', m.toPhone], ['Country', m.country], ['User', m.userId],
       ['Quiet hours zone', m.quietHoursZone], ['Segments', `${m.segments} (${m.encoding})`],
       ['Cost', m.cost == null ? null : `${dollars(m.cost)} (${m.costIsActual ? 'charged by AWS' : 'estimate'})`],

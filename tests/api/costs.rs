@@ -89,7 +89,7 @@ async fn prices_follow_country_and_segments(engine: Engine) {
             uk["blockedReason"].as_str(),
             uk["cost"].clone()
         ),
-        (Some("BLOCKED"), Some("no_price"), Value::Null)
+        (Some("BLOCKED"), Some("NO_PRICE"), Value::Null)
     );
     // With a default price it goes.
     let (app, _stub) = setup(engine, |c| {
@@ -127,13 +127,13 @@ async fn the_limit_is_reached_exactly_and_warned_about_once(engine: Engine) {
     }
     // Two segments no longer fit, one does: the last cent is used, not one more.
     let two = promo(&app, "u1", &"x".repeat(150)).await;
-    assert_eq!(two["blockedReason"], "spend_limit");
+    assert_eq!(two["blockedReason"], "SPEND_LIMIT");
     assert_eq!(promo(&app, "u1", "Hi").await["status"], "PENDING");
     assert_eq!(month().await.reserved_micros, 75_000);
     assert_eq!(month().await.warned_pct, 100);
     assert_eq!(
         promo(&app, "u1", "Hi").await["blockedReason"],
-        "spend_limit"
+        "SPEND_LIMIT"
     );
     assert_eq!(
         month().await.reserved_micros,
@@ -151,7 +151,7 @@ async fn promotions_never_eat_the_transactional_reserve(engine: Engine) {
     }
     assert_eq!(
         promo(&app, "u1", "Hi").await["blockedReason"],
-        "spend_limit"
+        "SPEND_LIMIT"
     );
     let alert = json!({ "i": { "userId": "u1", "what": "A new sign-in", "link": "/security" } });
     for _ in 0..2 {
@@ -162,7 +162,7 @@ async fn promotions_never_eat_the_transactional_reserve(engine: Engine) {
     }
     assert_eq!(
         data(&app.as_service(ALERT, alert).await)["sendSecurityAlert"]["blockedReason"],
-        "spend_limit"
+        "SPEND_LIMIT"
     );
 }
 
@@ -177,7 +177,7 @@ async fn free_texts_never_eat_the_transactional_reserve(engine: Engine) {
         assert_eq!(data(&sent)["sendSms"]["status"], "PENDING", "{sent}");
     }
     let ninth = app.as_service(SEND, free("one too many")).await;
-    assert_eq!(data(&ninth)["sendSms"]["blockedReason"], "spend_limit");
+    assert_eq!(data(&ninth)["sendSms"]["blockedReason"], "SPEND_LIMIT");
     // The reserve is still there for what it is for.
     let alert = json!({ "i": { "userId": "u1", "what": "A new sign-in", "link": "/security" } });
     for _ in 0..2 {
@@ -188,7 +188,7 @@ async fn free_texts_never_eat_the_transactional_reserve(engine: Engine) {
     }
     assert_eq!(
         data(&app.as_service(ALERT, alert).await)["sendSecurityAlert"]["blockedReason"],
-        "spend_limit"
+        "SPEND_LIMIT"
     );
 }
 
@@ -199,7 +199,7 @@ async fn a_failed_send_gives_its_reservation_back(engine: Engine) {
     promo(&app, "u1", "two").await;
     assert_eq!(
         promo(&app, "u1", "three").await["blockedReason"],
-        "spend_limit"
+        "SPEND_LIMIT"
     );
     stub.script([Answer::validation()]);
     app.run_outbox().await;
@@ -234,7 +234,7 @@ async fn the_daily_limit_counts_promotions_of_the_last_24_hours(engine: Engine) 
     }
     assert_eq!(
         promo(&app, "u1", "Hi").await["blockedReason"],
-        "user_daily_limit"
+        "USER_DAILY_LIMIT"
     );
     // Transactional texts do not count and are not counted.
     let alert = json!({ "i": { "userId": "u1", "what": "A new sign-in", "link": "/security" } });
@@ -247,7 +247,7 @@ async fn the_daily_limit_counts_promotions_of_the_last_24_hours(engine: Engine) 
     assert_eq!(promo(&app, "u1", "Hi").await["status"], "PENDING");
     assert_eq!(
         promo(&app, "u1", "Hi").await["blockedReason"],
-        "user_daily_limit"
+        "USER_DAILY_LIMIT"
     );
 }
 
@@ -322,7 +322,7 @@ async fn each_calendar_month_has_its_own_budget(engine: Engine) {
     assert_eq!(promo(&app, "u1", "late March").await["status"], "PENDING");
     assert_eq!(
         promo(&app, "u1", "too much").await["blockedReason"],
-        "spend_limit"
+        "SPEND_LIMIT"
     );
     app.clock.set(
         Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0)
@@ -393,7 +393,7 @@ async fn fifty_concurrent_senders_get_exactly_ten(engine: Engine) {
     let accepted = answers.iter().filter(|a| a["status"] == "PENDING").count();
     let refused = answers
         .iter()
-        .filter(|a| a["blockedReason"] == "spend_limit")
+        .filter(|a| a["blockedReason"] == "SPEND_LIMIT")
         .count();
     assert_eq!((accepted, refused), (10, 40));
     let month = spend_months::Entity::find_by_id("2026-03")
@@ -419,7 +419,7 @@ async fn sixty_concurrent_promotions_to_one_user_respect_the_daily_limit(engine:
         answers[range].iter().filter(|a| f(a)).count()
     };
     let accepted = count(0..60, &|a| a["status"] == "PENDING");
-    let limited = count(0..60, &|a| a["blockedReason"] == "user_daily_limit");
+    let limited = count(0..60, &|a| a["blockedReason"] == "USER_DAILY_LIMIT");
     assert_eq!((accepted, limited), (10, 50), "{answers:?}");
     assert_eq!(count(60..65, &|a| a["status"] == "PENDING"), 5);
     // The budget holds exactly what was accepted: the limited ones reserved nothing.

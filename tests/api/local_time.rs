@@ -126,7 +126,7 @@ async fn florida_ends_the_day_at_eight_and_caps_promotions_at_three(engine: Engi
     let fourth = promo(&app, "flo").await;
     assert_eq!(
         (fourth["status"].as_str(), fourth["blockedReason"].as_str()),
-        (Some("BLOCKED"), Some("state_daily_limit"))
+        (Some("BLOCKED"), Some("STATE_DAILY_LIMIT"))
     );
     // New York has no such cap.
     for _ in 0..4 {
@@ -267,7 +267,7 @@ async fn twenty_concurrent_promotions_to_a_florida_number_send_three(engine: Eng
     let pending = answers.iter().filter(|a| a["status"] == "PENDING").count();
     let capped = answers
         .iter()
-        .filter(|a| a["blockedReason"] == "state_daily_limit")
+        .filter(|a| a["blockedReason"] == "STATE_DAILY_LIMIT")
         .count();
     assert_eq!((pending, capped), (3, 17), "{answers:?}");
 }

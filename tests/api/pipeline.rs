@@ -205,7 +205,7 @@ async fn a_carrier_opt_out_joins_the_opt_out_list(engine: Engine) {
     assert_eq!(data(&response)["sendStreakAlert"]["status"], "BLOCKED");
     assert_eq!(
         data(&response)["sendStreakAlert"]["blockedReason"],
-        "opted_out"
+        "OPTED_OUT"
     );
     assert_eq!(stub.seen().len(), 1);
 }

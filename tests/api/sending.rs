@@ -44,7 +44,7 @@ async fn every_refusal_is_logged_with_its_reason(engine: Engine) {
     data(&app.as_user("nophone", "{ me { userId } }", json!({})).await);
     assert_eq!(
         blocked_reason(&app, STREAK, streak("nophone")).await,
-        "no_phone"
+        "NO_PHONE"
     );
     // A number never verified.
     data(
@@ -57,7 +57,7 @@ async fn every_refusal_is_logged_with_its_reason(engine: Engine) {
     );
     assert_eq!(
         blocked_reason(&app, STREAK, streak("unverified")).await,
-        "phone_not_verified"
+        "PHONE_NOT_VERIFIED"
     );
     // Verified, master switch off.
     data(
@@ -71,7 +71,7 @@ async fn every_refusal_is_logged_with_its_reason(engine: Engine) {
     verify_phone(&app, "off").await;
     assert_eq!(
         blocked_reason(&app, STREAK, streak("off")).await,
-        "sms_disabled"
+        "SMS_DISABLED"
     );
     // Opted in, category off.
     opted_in_user(&app, "nostreaks", "212 555 0003").await;
@@ -85,7 +85,7 @@ async fn every_refusal_is_logged_with_its_reason(engine: Engine) {
     );
     assert_eq!(
         blocked_reason(&app, STREAK, streak("nostreaks")).await,
-        "category_disabled"
+        "CATEGORY_DISABLED"
     );
     // Opted in, but the number replied STOP.
     opted_in_user(&app, "stopped", "212 555 0004").await;
@@ -99,18 +99,18 @@ async fn every_refusal_is_logged_with_its_reason(engine: Engine) {
     .expect("opt out");
     assert_eq!(
         blocked_reason(&app, STREAK, streak("stopped")).await,
-        "opted_out"
+        "OPTED_OUT"
     );
     // Opted in, a UK number: outside SMS_ALLOWED_COUNTRIES.
     opted_in_user(&app, "abroad", "+44 7911 123456").await;
     assert_eq!(
         blocked_reason(&app, STREAK, streak("abroad")).await,
-        "country_not_allowed"
+        "COUNTRY_NOT_ALLOWED"
     );
     // A promotion to a number with no account behind it has no consent.
     assert_eq!(
         blocked_reason(&app, SEND, json!({ "to": "212 555 0099", "body": "Hi" })).await,
-        "no_consent"
+        "NO_CONSENT"
     );
 
     // Nothing blocked reached the provider, and every decision is in the log.
@@ -163,7 +163,7 @@ async fn security_alerts_skip_preferences_but_not_stop(engine: Engine) {
     let response = app.as_service(alert, input).await;
     assert_eq!(
         data(&response)["sendSecurityAlert"]["blockedReason"],
-        "opted_out"
+        "OPTED_OUT"
     );
 }
 
@@ -177,7 +177,7 @@ async fn invitations_to_friends_without_an_account(engine: Engine) {
     data(&app.as_user("newbie", "{ me { userId } }", json!({})).await);
     assert_eq!(
         blocked_reason(&app, INVITE, invite("newbie", "(212) 555-0123")).await,
-        "inviter_not_verified"
+        "INVITER_NOT_VERIFIED"
     );
 
     opted_in_user(&app, "sam", "212 555 0100").await;
@@ -196,7 +196,7 @@ async fn invitations_to_friends_without_an_account(engine: Engine) {
     app.clock.advance(Duration::hours(23));
     assert_eq!(
         blocked_reason(&app, INVITE, invite("sam", "+1 212 555 0123")).await,
-        "recently_invited"
+        "RECENTLY_INVITED"
     );
     app.clock.advance(Duration::hours(1) + Duration::seconds(1));
     assert_eq!(
@@ -215,7 +215,7 @@ async fn invitations_to_friends_without_an_account(engine: Engine) {
     );
     assert_eq!(
         blocked_reason(&app, INVITE, invite("sam", "212 555 0200")).await,
-        "category_disabled"
+        "CATEGORY_DISABLED"
     );
 }
 

@@ -512,7 +512,7 @@ async fn stop_in_any_spelling_revokes_consent_and_cancels_promotions(engine: Eng
             .await;
         assert_eq!(
             data(&next)["sendSms"]["blockedReason"],
-            "opted_out",
+            "OPTED_OUT",
             "{word}"
         );
     }

@@ -49,6 +49,44 @@ pub enum SmsStatus {
     Blocked,
 }
 
+/// Why policy refused a message. A refused message is still in the log, `BLOCKED`; nothing was
+/// sent.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+#[graphql(remote = "crate::store::BlockedReason")]
+pub enum BlockedReason {
+    /// The recipient has no phone number.
+    NoPhone,
+    /// The number was never proven with a verification code.
+    PhoneNotVerified,
+    /// The recipient's master switch (`allowSmsInvitations`) is off.
+    SmsDisabled,
+    /// No valid consent: never given, or revoked (a STOP revokes it too).
+    NoConsent,
+    /// The recipient turned this message's category off.
+    CategoryDisabled,
+    /// The number is on the opt-out list: it texted STOP, or the carrier reported it opted out.
+    OptedOut,
+    /// The number's country is not in `SMS_ALLOWED_COUNTRIES`.
+    CountryNotAllowed,
+    /// An invitation to a number with no account needs an inviter whose own number is verified.
+    InviterNotVerified,
+    /// The number (with no account) got a battle invitation in the last 24 hours.
+    RecentlyInvited,
+    /// A scheduled message whose moment fell inside the recipient's quiet hours (`quietHoursZone`
+    /// says where), too late to send before them.
+    QuietHours,
+    /// The recipient already got `SMS_USER_DAILY_LIMIT` promotions in the last 24 hours.
+    UserDailyLimit,
+    /// The number's state caps promotions per number per 24 hours (`SMS_STATE_RULES`), and it
+    /// had them.
+    StateDailyLimit,
+    /// No price is configured for the number's country (`SMS_PRICES`, `SMS_DEFAULT_PRICE`).
+    NoPrice,
+    /// The month's budget (`SMS_MONTHLY_SPEND_LIMIT_USD`) cannot pay for it; for anything but codes
+    /// and security alerts, the transactional reserve is kept back.
+    SpendLimit,
+}
+
 /// One message decision: the audit trail of the SMS service.
 pub struct SmsLog(pub crate::store::MessageRow);
 
@@ -86,9 +124,9 @@ impl SmsLog {
         self.0.status.into()
     }
 
-    /// Why policy refused the message (`opted_out`, `no_consent`, `category_disabled`, ...).
-    async fn blocked_reason(&self) -> Option<&str> {
-        self.0.blocked_reason.map(|r| r.as_str())
+    /// Why policy refused the message; null unless the status is `BLOCKED`.
+    async fn blocked_reason(&self) -> Option<BlockedReason> {
+        self.0.blocked_reason.map(Into::into)
     }
 
     /// For a promotion: the recipient's time zone that decided its quiet hours. A text held for the
