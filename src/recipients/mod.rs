@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, DbErr, TransactionSession, TransactionTrait};
 
+pub use crate::store::recipients::CategoryChange;
 pub use crate::store::{
     consent::{ConsentAction, ConsentEvent, ConsentFilter, ConsentMethod, ConsentSource},
     recipients::Profile,
@@ -18,7 +19,7 @@ use crate::{
     reminders::facts::Facts,
     store::{
         consent,
-        recipients::{self as rows, CategoryChange, RecipientChange, begin_locked},
+        recipients::{self as rows, RecipientChange, begin_locked},
     },
 };
 
@@ -123,13 +124,9 @@ pub async fn answer_opt_in<C: ConnectionTrait + TransactionTrait>(
 /// A partial update of the settings page: `None` leaves a setting as it is.
 #[derive(Debug, Clone, Default)]
 pub struct PreferencesChange {
+    /// The master switch; consent goes with it.
     pub allow_sms: Option<bool>,
-    pub battle_invitations: Option<bool>,
-    pub battle_results: Option<bool>,
-    pub battle_reminders: Option<bool>,
-    pub streak_alerts: Option<bool>,
-    pub direct_messages: Option<bool>,
-    pub achievements: Option<bool>,
+    pub categories: CategoryChange,
 }
 
 /// Updates the master switch and categories. Turning the master switch on records consent
@@ -167,16 +164,8 @@ pub async fn update_preferences<C: ConnectionTrait + TransactionTrait>(
         };
         profile.recipient = rows::update(&txn, &profile.recipient, switch, now).await?;
     }
-    let categories = CategoryChange {
-        battle_invitations: change.battle_invitations,
-        battle_results: change.battle_results,
-        battle_reminders: change.battle_reminders,
-        streak_alerts: change.streak_alerts,
-        direct_messages: change.direct_messages,
-        achievements: change.achievements,
-    };
     profile.preferences =
-        rows::update_categories(&txn, &profile.preferences, categories, now).await?;
+        rows::update_categories(&txn, &profile.preferences, change.categories, now).await?;
     txn.commit().await?;
     Ok(profile)
 }

@@ -217,12 +217,14 @@ impl From<SmsPreferencesInput> for recipients::PreferencesChange {
     fn from(i: SmsPreferencesInput) -> Self {
         Self {
             allow_sms: i.allow_sms_invitations,
-            battle_invitations: i.sms_battle_invitations,
-            battle_results: i.sms_battle_results,
-            battle_reminders: i.sms_battle_reminders,
-            streak_alerts: i.sms_streak_alerts,
-            direct_messages: i.sms_direct_messages,
-            achievements: i.sms_achievements,
+            categories: recipients::CategoryChange {
+                battle_invitations: i.sms_battle_invitations,
+                battle_results: i.sms_battle_results,
+                battle_reminders: i.sms_battle_reminders,
+                streak_alerts: i.sms_streak_alerts,
+                direct_messages: i.sms_direct_messages,
+                achievements: i.sms_achievements,
+            },
         }
     }
 }
