@@ -59,6 +59,7 @@ fn request(i: usize) -> SendRequest {
         inviter_user_id: None,
         related: None,
         dedupe_key: None,
+        key_covers_request: false,
         quiet: Default::default(),
         keyword_answer: false,
     }

@@ -57,7 +57,7 @@ impl Handles {
             config.reminders.streak_alert_time,
         );
         Self {
-            inbound: Inbound::new(outbox.clone()),
+            inbound: Inbound::new(outbox.clone(), config.default_phone_region),
             recipients: Recipients::new(
                 (db.clone(), clock.clone()),
                 config.default_phone_region,

@@ -38,6 +38,9 @@ pub struct Claims {
     pub exp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
+    /// Not before: the token is refused until then (with 30 seconds of leeway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
 
 /// Who is asking.
@@ -58,6 +61,10 @@ pub enum AuthError {
     MalformedHeader,
     #[error("The token has expired; get a new one and try again.")]
     Expired,
+    #[error(
+        "The token is not valid yet (its 'nbf' is in the future); check the clock of its issuer."
+    )]
+    NotYetValid,
     #[error("The token is not valid ({0}); get a new one and try again.")]
     Invalid(String),
 }
@@ -86,7 +93,10 @@ impl JwtKeys {
     pub fn new(secret: &SecretString) -> Self {
         let bytes = secret.expose_secret().as_bytes();
         let mut validation = Validation::new(Algorithm::HS256);
+        // 30 seconds either way for clocks that disagree a little; a token whose `nbf` ("not before")
+        // is still ahead is refused like an expired one.
         validation.leeway = 30;
+        validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
             encoding: EncodingKey::from_secret(bytes),
@@ -108,6 +118,7 @@ impl JwtKeys {
             role,
             exp: expires_at.timestamp(),
             iat: Some(issued_at.timestamp()),
+            nbf: None,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }
@@ -117,6 +128,7 @@ impl JwtKeys {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::ImmatureSignature => AuthError::NotYetValid,
                 ErrorKind::InvalidSignature => AuthError::Invalid("bad signature".into()),
                 ErrorKind::InvalidAlgorithm => {
                     AuthError::Invalid("only HS256 tokens are accepted".into())
@@ -182,6 +194,29 @@ mod tests {
                 role: Role::Service
             })
         );
+    }
+
+    /// A token signed with `k`'s secret, with `nbf` set `ahead` seconds from now.
+    fn not_before(k: &JwtKeys, ahead: i64) -> String {
+        let now = Utc::now();
+        let claims = Claims {
+            sub: "u1".into(),
+            role: Role::User,
+            exp: (now + Duration::hours(1)).timestamp(),
+            iat: Some(now.timestamp()),
+            nbf: Some(now.timestamp() + ahead),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &k.encoding).expect("sign")
+    }
+
+    #[test]
+    fn a_future_nbf_is_refused_beyond_the_leeway() {
+        let k = keys("s3cret");
+        assert_eq!(k.verify(&not_before(&k, 3600)), Err(AuthError::NotYetValid));
+        assert_eq!(k.verify(&not_before(&k, 120)), Err(AuthError::NotYetValid));
+        // Within the 30 s leeway, and in the past, it is fine.
+        assert!(k.verify(&not_before(&k, 10)).is_ok());
+        assert!(k.verify(&not_before(&k, -60)).is_ok());
     }
 
     #[test]

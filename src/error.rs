@@ -15,6 +15,8 @@ pub enum ApiError {
     Forbidden(String),
     BadUserInput(String),
     NotFound(String),
+    /// The request contradicts an earlier one (an idempotency key reused for another message).
+    Conflict(String),
     RateLimited {
         message: String,
         retry_after_seconds: u64,
@@ -33,6 +35,7 @@ impl ApiError {
             Self::Forbidden(_) => "FORBIDDEN",
             Self::BadUserInput(_) => "BAD_USER_INPUT",
             Self::NotFound(_) => "NOT_FOUND",
+            Self::Conflict(_) => "CONFLICT",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::Internal(_) => "INTERNAL",
         }
@@ -45,6 +48,7 @@ impl ApiError {
             | Self::Forbidden(m)
             | Self::BadUserInput(m)
             | Self::NotFound(m)
+            | Self::Conflict(m)
             | Self::RateLimited { message: m, .. } => m,
             Self::Internal(_) => INTERNAL_MESSAGE,
         }
@@ -119,6 +123,7 @@ mod tests {
             (ApiError::Forbidden("x".into()), "FORBIDDEN"),
             (ApiError::BadUserInput("x".into()), "BAD_USER_INPUT"),
             (ApiError::NotFound("x".into()), "NOT_FOUND"),
+            (ApiError::Conflict("x".into()), "CONFLICT"),
             (ApiError::internal(anyhow::anyhow!("boom")), "INTERNAL"),
         ] {
             let (_, ext) = extensions(error);

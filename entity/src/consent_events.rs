@@ -14,6 +14,16 @@ pub enum ConsentAction {
     Revoked,
 }
 
+impl ConsentAction {
+    /// The stored name (`given`), as the consent export writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Given => "given",
+            Self::Revoked => "revoked",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "consent_events")]
 pub struct Model {

@@ -19,6 +19,19 @@ pub enum ConsentMethod {
     SmsKeyword,
 }
 
+impl ConsentMethod {
+    /// The stored name (`opt_in_modal`), as the consent export writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OptInModal => "opt_in_modal",
+            Self::SettingsPage => "settings_page",
+            Self::PhoneVerification => "phone_verification",
+            Self::Api => "api",
+            Self::SmsKeyword => "sms_keyword",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "sms_preferences")]
 pub struct Model {

@@ -172,11 +172,23 @@ fn csv_record(row: &crate::recipients::ConsentEvent) -> [String; 6] {
         row.occurred_at
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         row.user_id.clone(),
-        sea_orm::ActiveEnum::to_value(&row.action),
-        sea_orm::ActiveEnum::to_value(&row.method),
+        row.action.as_str().to_owned(),
+        row.method.as_str().to_owned(),
         row.phone_e164.clone().unwrap_or_default(),
         row.ip.clone().unwrap_or_default(),
     ]
+    .map(spreadsheet_safe)
+}
+
+/// A cell a spreadsheet shows as text, never runs: one that begins with `=`, `+`, `-`, `@`, a tab or
+/// a carriage return gets a leading `'` (OWASP's advice against CSV injection). Numbers in E.164
+/// (`+1...`) are escaped too, and so keep their plus in the spreadsheet.
+fn spreadsheet_safe(cell: String) -> String {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}")
+    } else {
+        cell
+    }
 }
 
 /// Refuses (401, 403, with the reason) a request without an admin token.
@@ -197,6 +209,23 @@ fn admin_only(state: &HttpState, headers: &HeaderMap) -> Result<(), (StatusCode,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formulas_never_reach_a_spreadsheet() {
+        for (cell, safe) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("+12125550001", "'+12125550001"),
+            ("-1+2", "'-1+2"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tcmd", "'\tcmd"),
+            ("\r=1", "'\r=1"),
+            ("ann", "ann"),
+            ("203.0.113.9", "203.0.113.9"),
+            ("", ""),
+        ] {
+            assert_eq!(spreadsheet_safe(cell.to_owned()), safe);
+        }
+    }
 
     #[test]
     fn the_console_url_carries_the_token_in_its_fragment() {

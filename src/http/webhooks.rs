@@ -48,7 +48,10 @@ async fn sns_webhook(State(state): State<HttpState>, body: axum::body::Bytes) ->
                 .into_response()
         }
         Err(WebhookError::BadMessage(why)) => {
-            tracing::warn!(reason = %why, "SNS message refused");
+            tracing::warn!(
+                reason = crate::inbound::loggable(&why),
+                "SNS message refused"
+            );
             (
                 StatusCode::BAD_REQUEST,
                 Json(serde_json::json!({ "error": why })),

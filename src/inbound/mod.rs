@@ -19,16 +19,43 @@ use crate::{
     },
 };
 
+/// The most of an outside value a log line or an error message carries.
+const LOGGED_CHARS: usize = 200;
+
+/// An outside value (a topic, a URL, an event type, a parse error) fit for a log line: control
+/// characters escaped, so it cannot forge a line of its own, and cut after `LOGGED_CHARS` characters,
+/// so a 60 KB field is not logged whole.
+pub fn loggable(value: &str) -> String {
+    let mut out = String::new();
+    for (n, c) in value.chars().enumerate() {
+        if n == LOGGED_CHARS {
+            out.push_str(&format!("...(cut, {} bytes in all)", value.len()));
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The inbound handle: receipts, replies, reconciliation and the webhook, and what they recorded.
 /// It answers keywords through the outbox, whose settings and signals it shares.
 #[derive(Clone)]
 pub struct Inbound {
     outbox: Outbox,
+    /// Region of numbers written without `+` (`DEFAULT_PHONE_REGION`).
+    default_region: phonenumber::country::Id,
 }
 
 impl Inbound {
-    pub fn new(outbox: Outbox) -> Self {
-        Self { outbox }
+    pub fn new(outbox: Outbox, default_region: phonenumber::country::Id) -> Self {
+        Self {
+            outbox,
+            default_region,
+        }
     }
 
     /// Verifies an SNS delivery and acts on it (`webhook::receive`).
@@ -37,7 +64,7 @@ impl Inbound {
         verifier: &sns::Verifier,
         body: &[u8],
     ) -> Result<webhook::Handled, webhook::WebhookError> {
-        webhook::receive(&self.outbox, verifier, body).await
+        webhook::receive(&self.outbox, self.default_region, verifier, body).await
     }
 
     /// Applies a delivery event (`receipts::record_delivery_event`).
@@ -85,5 +112,24 @@ impl Inbound {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.outbox.now()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable;
+
+    #[test]
+    fn outside_values_cannot_forge_or_flood_log_lines() {
+        assert_eq!(
+            loggable("arn:aws:sns:x\n2026-01-01 INFO forged"),
+            "arn:aws:sns:x\\n2026-01-01 INFO forged"
+        );
+        assert_eq!(loggable("tab\there\r"), "tab\\there\\r");
+        let long = "a".repeat(60_000);
+        let logged = loggable(&long);
+        assert!(logged.len() < 260, "{}", logged.len());
+        assert!(logged.ends_with("...(cut, 60000 bytes in all)"));
+        assert_eq!(loggable("plain"), "plain");
     }
 }

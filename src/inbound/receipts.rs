@@ -15,6 +15,12 @@ use crate::{
     },
 };
 
+/// The most one segment of a text can cost anywhere (AWS's dearest destinations charge well under a
+/// dollar), and so the most a whole text (10 segments at most) can: a receipt that says more is
+/// malformed, whatever its signature.
+pub const MAX_SEGMENT_PRICE_MICROS: i64 = 1_000_000;
+pub const MAX_TEXT_PRICE_MICROS: i64 = 10 * MAX_SEGMENT_PRICE_MICROS;
+
 /// A delivery event of AWS End User Messaging SMS (the `Message` of an SNS notification from the
 /// configuration set's event destination).
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +74,13 @@ impl DeliveryEvent {
                     .ok_or_else(|| format!("totalMessagePrice {n} is not an amount"))?,
             ),
         };
+        if let Some(price) = price_micros
+            && !(0..=MAX_TEXT_PRICE_MICROS).contains(&price)
+        {
+            return Err(format!(
+                "totalMessagePrice {price} micro-dollars is not what a text can cost (0 to $10)"
+            ));
+        }
         let event_at = Utc
             .timestamp_millis_opt(raw.event_timestamp)
             .single()
@@ -141,9 +154,11 @@ pub fn settlement(row: &MessageRow, event: &DeliveryEvent) -> Option<Settlement>
         .filter(|_| settles)
         .unwrap_or(row.status);
     let charged = !matches!(row.status, SmsStatus::Blocked | SmsStatus::Failed);
+    // A price above what this text's segments can cost is not applied (the event is still kept).
+    let ceiling = i64::from(row.segments.max(1)) * MAX_SEGMENT_PRICE_MICROS;
     let price_micros = event
         .price_micros
-        .filter(|_| row.priced_at.is_none() && charged);
+        .filter(|p| row.priced_at.is_none() && charged && *p <= ceiling);
     if status == row.status && price_micros.is_none() {
         return None;
     }
@@ -160,7 +175,7 @@ pub fn settlement(row: &MessageRow, event: &DeliveryEvent) -> Option<Settlement>
 /// Applies a delivery event to the message with its provider id: the event joins the message's
 /// history, and its `settlement` is applied with the month's spend and the cost rollup in the same
 /// transaction.
-#[tracing::instrument(skip_all, fields(event = %event.event_type))]
+#[tracing::instrument(skip_all, fields(event = %super::loggable(&event.event_type)))]
 pub async fn record_delivery_event(
     outbox: &Outbox,
     sns: Option<SnsDelivery<'_>>,
@@ -187,7 +202,7 @@ pub async fn record_delivery_event(
     let Some(row) = row else {
         txn.commit().await?;
         tracing::info!(
-            provider_id = event.message_id,
+            provider_id = super::loggable(&event.message_id),
             "delivery event for an unknown message kept"
         );
         return Ok(Recorded::Unmatched);
@@ -233,6 +248,13 @@ mod tests {
         assert_eq!(e.final_status(), Some(SmsStatus::Delivered));
         assert_eq!(e.event_at.timestamp(), 1_772_463_600);
         assert!(DeliveryEvent::parse("{}").is_err());
+        // Prices no text can cost are malformed.
+        for price in ["-5", "-0.000001", "10.000001", "1000"] {
+            let json = format!(
+                r#"{{"eventType":"TEXT_DELIVERED","isFinal":true,"messageId":"m-1","totalMessagePrice":{price},"eventTimestamp":1772463600000}}"#
+            );
+            assert!(DeliveryEvent::parse(&json).is_err(), "{price}");
+        }
         assert!(DeliveryEvent::parse("not json").is_err());
     }
 }

@@ -47,11 +47,20 @@ struct RawReply {
 
 impl InboundReply {
     /// Reads an inbound text; `received_at` is the SNS message's time.
-    pub fn parse(json: &str, received_at: DateTime<Utc>) -> Result<Self, String> {
+    /// The sender's number is normalised to E.164 (numbers without `+` in `region`), so a STOP
+    /// matches the number it was sent to however AWS wrote it; one that is no number is kept as it
+    /// came.
+    pub fn parse(
+        json: &str,
+        received_at: DateTime<Utc>,
+        region: phonenumber::country::Id,
+    ) -> Result<Self, String> {
         let raw: RawReply =
             serde_json::from_str(json).map_err(|e| format!("not an inbound text: {e}"))?;
+        let from = phone::normalize(&raw.origination_number, region)
+            .unwrap_or_else(|_| raw.origination_number.trim().to_owned());
         Ok(Self {
-            from: raw.origination_number,
+            from,
             to: raw.destination_number,
             body: raw.message_body,
             inbound_message_id: raw.inbound_message_id,

@@ -41,15 +41,15 @@ pub struct Envelope {
 /// refusals of something that claims to be SNS (403).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SnsError {
-    #[error("not an SNS message: {0}")]
+    #[error("not an SNS message: {}", super::loggable(.0))]
     NotSns(String),
-    #[error("topic {0} is not one this service subscribes to")]
+    #[error("topic {} is not one this service subscribes to", super::loggable(.0))]
     UnknownTopic(String),
-    #[error("the message is older than an hour ({0})")]
+    #[error("the message is older than an hour ({})", super::loggable(.0))]
     Stale(String),
-    #[error("the signing certificate URL {0} is not an SNS certificate URL")]
+    #[error("the signing certificate URL {} is not an SNS certificate URL", super::loggable(.0))]
     CertificateUrl(String),
-    #[error("the signing certificate could not be fetched: {0}")]
+    #[error("the signing certificate could not be fetched: {}", super::loggable(.0))]
     Certificate(String),
     #[error("the signature does not match")]
     BadSignature,

@@ -56,6 +56,7 @@ pub enum WebhookError {
 /// certificate all hold.
 pub async fn receive(
     outbox: &Outbox,
+    region: phonenumber::country::Id,
     verifier: &sns::Verifier,
     body: &[u8],
 ) -> Result<Handled, WebhookError> {
@@ -64,12 +65,15 @@ pub async fn receive(
     match envelope.kind.as_str() {
         "SubscriptionConfirmation" => {
             verifier.confirm_subscription(&envelope).await?;
-            tracing::info!(topic = envelope.topic_arn, "SNS subscription confirmed");
+            tracing::info!(
+                topic = super::loggable(&envelope.topic_arn),
+                "SNS subscription confirmed"
+            );
             return Ok(Handled::SubscriptionConfirmed);
         }
         "UnsubscribeConfirmation" => {
             tracing::warn!(
-                topic = envelope.topic_arn,
+                topic = super::loggable(&envelope.topic_arn),
                 "SNS says the subscription was removed"
             );
             return Ok(Handled::Unsubscribed);
@@ -93,8 +97,8 @@ pub async fn receive(
     let sent_at = chrono::DateTime::parse_from_rfc3339(&envelope.timestamp)
         .map(|t| t.with_timezone(&chrono::Utc))
         .unwrap_or(now);
-    let reply =
-        InboundReply::parse(&envelope.message, sent_at).map_err(WebhookError::BadMessage)?;
+    let reply = InboundReply::parse(&envelope.message, sent_at, region)
+        .map_err(WebhookError::BadMessage)?;
     let outcome = replies::handle_reply(outbox, Some(delivery), &reply).await?;
     Ok(if outcome.duplicate {
         Handled::Duplicate

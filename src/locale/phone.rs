@@ -21,9 +21,31 @@ pub enum PhoneError {
     Invalid { input: String, region: String },
 }
 
+/// Digits and pluses as other scripts and keyboards write them, read as ASCII: full-width forms (CJK
+/// keyboards type `＋４９`), Arabic-Indic and Eastern Arabic-Indic digits, and the ideographic space.
+/// libphonenumber reads every Unicode digit; the `phonenumber` crate would drop these, and with them
+/// the `+` that marks a country code.
+fn ascii_digits(input: &str) -> String {
+    input
+        .chars()
+        .map(|c| match c {
+            '\u{FF10}'..='\u{FF19}' => char::from(b'0' + (c as u32 - 0xFF10) as u8),
+            '\u{0660}'..='\u{0669}' => char::from(b'0' + (c as u32 - 0x0660) as u8),
+            '\u{06F0}'..='\u{06F9}' => char::from(b'0' + (c as u32 - 0x06F0) as u8),
+            '\u{FF0B}' => '+',
+            '\u{FF08}' => '(',
+            '\u{FF09}' => ')',
+            '\u{FF0D}' | '\u{2010}'..='\u{2015}' | '\u{2212}' => '-',
+            '\u{3000}' => ' ',
+            other => other,
+        })
+        .collect()
+}
+
 /// Normalises `input` to E.164 (`+14155551234`). Numbers without `+` are read in `default_region`.
 pub fn normalize(input: &str, default_region: country::Id) -> Result<String, PhoneError> {
-    let trimmed = input.trim();
+    let ascii = ascii_digits(input);
+    let trimmed = ascii.trim();
     let owned = || trimmed.to_owned();
     if !trimmed.chars().any(|c| c.is_ascii_digit()) {
         return Err(PhoneError::NotANumber { input: owned() });
@@ -132,6 +154,28 @@ mod tests {
     use super::*;
 
     const US: country::Id = country::Id::US;
+
+    #[test]
+    fn digits_of_other_scripts_read_as_ascii() {
+        let us = country::Id::US;
+        // A full-width plus keeps its country code: this is a German mobile, not +49 512...
+        assert_eq!(
+            normalize("＋４９ １５１２ ３４５６７８９", us).as_deref(),
+            Ok("+4915123456789")
+        );
+        assert_eq!(
+            normalize("＋49 1512 3456789", us).as_deref(),
+            Ok("+4915123456789")
+        );
+        assert_eq!(
+            normalize("（４１５）５５５－１２３４", us).as_deref(),
+            Ok("+14155551234")
+        );
+        assert_eq!(
+            normalize("+٩٧١ ٥٠ ١٢٣ ٤٥٦٧", us).as_deref(),
+            Ok("+971501234567")
+        );
+    }
 
     #[test]
     fn human_ways_of_writing_become_e164() {

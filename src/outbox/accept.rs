@@ -3,21 +3,19 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ConnectionTrait, DbErr};
+use chrono::Duration;
+use sea_orm::DbErr;
 
 use super::{
     catalogue::{self, Brand, MAX_SEGMENTS, Template},
-    policy::{self, StrangerInvitation},
+    facts::Facts,
 };
 use crate::{
     billing,
     locale::phone::{self, PhoneError},
     store::{
         MessageRow, MessageType, SmsStatus,
-        messages::{self as rows, Limits, NewMessage, Verdict},
-        opt_outs,
-        recipients::{self as recipient_rows, Profile},
+        messages::{self as rows, Limits},
     },
 };
 
@@ -42,6 +40,10 @@ pub struct SendRequest {
     pub related: Option<(String, String)>,
     /// A repeat with the same key returns the first row and sends nothing.
     pub dedupe_key: Option<String>,
+    /// The key is a client's idempotency key: a repeat must be the same request, or it is refused
+    /// (`Conflict`) rather than answered with another message's row. Scans' keys name a reminder
+    /// whose text may differ between runs (the time left), and leave this off.
+    pub key_covers_request: bool,
     /// What a promotion does inside the recipient's quiet hours.
     pub quiet: QuietPolicy,
     /// An answer to a keyword the number just texted (STOP's confirmation, HELP's text): it may go to
@@ -59,6 +61,7 @@ impl SendRequest {
             inviter_user_id: None,
             related: None,
             dedupe_key: None,
+            key_covers_request: false,
             quiet: QuietPolicy::Defer,
             keyword_answer: false,
         }
@@ -95,6 +98,9 @@ pub enum SendError {
     TooLong { segments: u32 },
     #[error("{0}")]
     Invalid(String),
+    /// An idempotency key used before for a different message.
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Db(#[from] DbErr),
     /// Something inside the pipeline failed (a batch that stopped, a row that could not be read
@@ -173,6 +179,13 @@ fn validate(template: &Template) -> Result<(), SendError> {
             require("link", link)
         }
         Template::Text { body, .. } if body.trim().is_empty() => Err(SendError::EmptyBody),
+        // The types that may spend the transactional reserve are written from the catalogue only.
+        Template::Text {
+            message_type: MessageType::PhoneVerification | MessageType::SecurityAlert,
+            ..
+        } => Err(SendError::Invalid(
+            "Codes and security alerts are written by the service, not as free text.".into(),
+        )),
         Template::Text { .. } => Ok(()),
     }
 }
@@ -187,10 +200,48 @@ pub struct Enqueued {
 pub type Answer = Result<Enqueued, SendError>;
 
 /// A request that passed validation, with its rendered body.
-struct Accepted {
-    index: usize,
-    request: SendRequest,
-    rendered: catalogue::Rendered,
+pub(super) struct Accepted {
+    pub(super) index: usize,
+    pub(super) request: SendRequest,
+    pub(super) rendered: catalogue::Rendered,
+}
+
+impl Accepted {
+    /// The answer to a request whose key already has `row`: that row, unless the key is a client's
+    /// idempotency key and `row` is another message (`Conflict`).
+    fn answer_with(&self, row: &MessageRow) -> Answer {
+        if self.request.key_covers_request && !self.is(row) {
+            return Err(SendError::Conflict(
+                "This idempotencyKey was used for a different message; use a new key for a new message, or repeat the first request exactly."
+                    .into(),
+            ));
+        }
+        Ok(Enqueued {
+            row: row.clone(),
+            created: false,
+        })
+    }
+
+    /// Whether `row` is this request's message: the same type, recipient, text and related object.
+    fn is(&self, row: &MessageRow) -> bool {
+        let request = &self.request;
+        let recipient = match &request.target {
+            Target::User(id) => row.user_id.as_deref() == Some(id.as_str()),
+            Target::Phone(e164) => row.to_phone == *e164,
+        };
+        recipient
+            && row.message_type == request.template.message_type()
+            && row.promotional == request.promotional
+            && row.body == self.rendered.body
+            && request
+                .related
+                .as_ref()
+                .map(|(t, i)| (t.as_str(), i.as_str()))
+                == row
+                    .related_object_type
+                    .as_deref()
+                    .zip(row.related_object_id.as_deref())
+    }
 }
 
 /// The answers of a batch, one per request, filled in as the batch goes.
@@ -199,7 +250,7 @@ struct Answers {
     /// Rows by dedupe key: found before the batch, or written by it.
     known: HashMap<String, MessageRow>,
     /// Requests that repeat a key earlier in the same batch: answered with that one's row.
-    repeats: Vec<(usize, String)>,
+    repeats: Vec<Accepted>,
 }
 
 impl Answers {
@@ -208,17 +259,15 @@ impl Answers {
     }
 
     fn finish(mut self) -> Vec<Answer> {
-        for (index, key) in std::mem::take(&mut self.repeats) {
-            let answer = match self.known.get(&key) {
-                Some(row) => Ok(Enqueued {
-                    row: row.clone(),
-                    created: false,
-                }),
+        for repeat in std::mem::take(&mut self.repeats) {
+            let key = repeat.request.dedupe_key.as_deref().unwrap_or_default();
+            let answer = match self.known.get(key) {
+                Some(row) => repeat.answer_with(row),
                 None => Err(SendError::Invalid(
                     "an earlier message with this idempotency key was refused".into(),
                 )),
             };
-            self.slots[index] = Some(answer);
+            self.slots[repeat.index] = Some(answer);
         }
         self.slots
             .into_iter()
@@ -300,23 +349,6 @@ fn triage(requests: Vec<SendRequest>, answers: &mut Answers, brand: &Brand) -> V
     let mut keys_in_batch = HashSet::new();
     let mut accepted = Vec::new();
     for (index, request) in requests.into_iter().enumerate() {
-        if let Some(key) = &request.dedupe_key {
-            if let Some(row) = answers.known.get(key) {
-                let row = row.clone();
-                answers.set(
-                    index,
-                    Ok(Enqueued {
-                        row,
-                        created: false,
-                    }),
-                );
-                continue;
-            }
-            if !keys_in_batch.insert(key.clone()) {
-                answers.repeats.push((index, key.clone()));
-                continue;
-            }
-        }
         if let Err(e) = validate(&request.template) {
             answers.set(index, Err(e));
             continue;
@@ -327,11 +359,23 @@ fn triage(requests: Vec<SendRequest>, answers: &mut Answers, brand: &Brand) -> V
             answers.set(index, Err(SendError::TooLong { segments }));
             continue;
         }
-        accepted.push(Accepted {
+        let item = Accepted {
             index,
             request,
             rendered,
-        });
+        };
+        if let Some(key) = item.request.dedupe_key.clone() {
+            if let Some(row) = answers.known.get(&key) {
+                let answer = item.answer_with(row);
+                answers.set(index, answer);
+                continue;
+            }
+            if !keys_in_batch.insert(key) {
+                answers.repeats.push(item);
+                continue;
+            }
+        }
+        accepted.push(item);
     }
     accepted
 }
@@ -393,191 +437,6 @@ async fn settle(
         answers.known.insert(key.clone(), row.clone());
     }
     Ok(Ok(Enqueued { row, created: true }))
-}
-
-/// Everyone and every number a batch is about, read in a fixed number of queries.
-struct Facts {
-    /// Users the batch names (recipients and inviters), and the verified owners of bare numbers.
-    profiles: HashMap<String, Profile>,
-    /// Bare numbers' verified owners: number -> user.
-    owners: HashMap<String, String>,
-    opted_out: HashSet<String>,
-    /// Numbers without an owner that got a battle invitation in the last 24 hours.
-    recently_invited: HashSet<String>,
-}
-
-impl Facts {
-    async fn load(
-        db: &impl ConnectionTrait,
-        batch: &[Accepted],
-        now: DateTime<Utc>,
-    ) -> Result<Self, DbErr> {
-        let user_ids = batch.iter().flat_map(|a| {
-            let target = match &a.request.target {
-                Target::User(id) => Some(id.as_str()),
-                Target::Phone(_) => None,
-            };
-            target
-                .into_iter()
-                .chain(a.request.inviter_user_id.as_deref())
-        });
-        let mut profiles = recipient_rows::load_many(db, user_ids.collect::<HashSet<_>>()).await?;
-        let bare = |a: &Accepted| match &a.request.target {
-            Target::Phone(p) => Some(p.clone()),
-            Target::User(_) => None,
-        };
-        let bare_numbers: HashSet<String> = batch.iter().filter_map(bare).collect();
-        let mut owners = HashMap::new();
-        for (phone, owner) in
-            recipient_rows::verified_owners(db, bare_numbers.iter().map(String::as_str)).await?
-        {
-            owners.insert(phone, owner.recipient.user_id.clone());
-            profiles
-                .entry(owner.recipient.user_id.clone())
-                .or_insert(owner);
-        }
-        let numbers: HashSet<&str> = batch
-            .iter()
-            .filter_map(|a| match &a.request.target {
-                Target::Phone(p) => Some(p.as_str()),
-                Target::User(id) => profiles
-                    .get(id)
-                    .and_then(|p| p.recipient.phone_e164.as_deref()),
-            })
-            .collect();
-        let opted_out = opt_outs::among(db, numbers).await?;
-        let strangers = batch
-            .iter()
-            .filter(|a| a.request.template.message_type() == MessageType::BattleInvitation)
-            .filter_map(bare)
-            .filter(|p| !owners.contains_key(p))
-            .collect::<Vec<_>>();
-        let since = now - Duration::hours(24);
-        let recently_invited =
-            rows::invited_since(db, strangers.iter().map(String::as_str), since).await?;
-        Ok(Self {
-            profiles,
-            owners,
-            opted_out,
-            recently_invited,
-        })
-    }
-
-    /// Who a message is for, and the number it goes to; `UnknownUser` for a user the service has
-    /// never seen. A bare number is its verified owner's, or nobody's.
-    fn target(&self, target: &Target) -> Result<(Option<&Profile>, Option<String>), SendError> {
-        Ok(match target {
-            Target::User(id) => {
-                let p = self
-                    .profiles
-                    .get(id)
-                    .ok_or_else(|| SendError::UnknownUser(id.clone()))?;
-                (Some(p), p.recipient.phone_e164.clone())
-            }
-            Target::Phone(e164) => (
-                self.owners
-                    .get(e164)
-                    .and_then(|user| self.profiles.get(user)),
-                Some(e164.clone()),
-            ),
-        })
-    }
-
-    /// For a battle invitation to a number nobody owns: whether the inviter may invite a stranger,
-    /// and whether the number was invited in the last 24 hours.
-    fn stranger_invitation(
-        &self,
-        request: &SendRequest,
-        profile: Option<&Profile>,
-        to: Option<&str>,
-    ) -> Option<StrangerInvitation> {
-        let to = to?;
-        if profile.is_some() || request.template.message_type() != MessageType::BattleInvitation {
-            return None;
-        }
-        Some(StrangerInvitation {
-            inviter_verified: request
-                .inviter_user_id
-                .as_ref()
-                .and_then(|i| self.profiles.get(i))
-                .is_some_and(|p| p.phone_verified()),
-            recently_invited: self.recently_invited.contains(to),
-        })
-    }
-
-    /// The message to write for one request, decided by policy; `UnknownUser` for a user the service
-    /// has never seen.
-    fn message(
-        &self,
-        outbox: &super::Outbox,
-        item: &Accepted,
-        brand: &Brand,
-        now: DateTime<Utc>,
-    ) -> Result<NewMessage, SendError> {
-        let request = &item.request;
-        let message_type = request.template.message_type();
-        let (profile, to_phone) = self.target(&request.target)?;
-        let country = to_phone.as_deref().and_then(phone::region_of);
-        let stranger_invitation = self.stranger_invitation(request, profile, to_phone.as_deref());
-        let locale = request.promotional.then(|| {
-            outbox.locale_rules.locale(
-                profile.and_then(|p| p.recipient.timezone.as_deref()),
-                to_phone.as_deref(),
-            )
-        });
-        // Only a transactional answer to a keyword may reach a number on the list.
-        let opt_out_exempt = !request.promotional && request.keyword_answer;
-        let facts = policy::Facts {
-            message_type,
-            promotional: request.promotional,
-            recipient: profile,
-            phone: to_phone.as_deref(),
-            country,
-            opted_out: !opt_out_exempt
-                && to_phone
-                    .as_ref()
-                    .is_some_and(|p| self.opted_out.contains(p)),
-            stranger_invitation,
-            locale: locale.as_ref(),
-            quiet: request.quiet,
-            segments: item.rendered.segments,
-        };
-        let rules = policy::Rules {
-            allowed_countries: &outbox.sms.allowed_countries,
-            prices: &outbox.costs.prices,
-            default_price: outbox.costs.default_price,
-        };
-        let decision = policy::decide(&facts, &rules, now);
-        // A code is stored in the clear only while it waits to be sent; the log shows it masked.
-        let (body, sensitive_body) =
-            match catalogue::redacted(&request.template, request.promotional, brand) {
-                Some(masked) => (masked.body, Some(item.rendered.body.clone())),
-                None => (item.rendered.body.clone(), None),
-            };
-        Ok(NewMessage {
-            user_id: profile.map(|p| p.recipient.user_id.clone()),
-            to_phone: to_phone.unwrap_or_default(),
-            country: country.map(|c| c.as_ref().to_owned()),
-            message_type,
-            promotional: request.promotional,
-            body,
-            sensitive_body,
-            segments: item.rendered.segments as i32,
-            encoding: item.rendered.encoding.as_str().to_owned(),
-            verdict: match decision.verdict {
-                Ok((due_at, cost_micros)) => Verdict::Accept {
-                    due_at,
-                    cost_micros,
-                },
-                Err(reason) => Verdict::Block(reason),
-            },
-            related: request.related.clone(),
-            dedupe_key: request.dedupe_key.clone(),
-            quiet_hours_zone: decision.quiet_zone.map(|z| z.name().to_owned()),
-            state_cap: decision.state_cap,
-            opt_out_exempt,
-        })
-    }
 }
 
 /// Exponential backoff with equal jitter: 2 s, 4 s, 8 s ... capped at 10 minutes, each between half and

@@ -3,6 +3,7 @@
 
 pub mod accept;
 pub mod catalogue;
+mod facts;
 pub mod gate;
 pub mod group_commit;
 pub mod policy;

@@ -151,8 +151,14 @@ impl<'a> SentGroup<'a> {
         }
         let now = workers.outbox.clock.now();
         let written = record_sent(workers, &self.rows, now).await?;
-        report.sent += written;
-        for (row, _) in &self.rows {
+        report.sent += written.len();
+        // Only the rows still held count as this worker's: the others were taken over.
+        let mine = || {
+            self.rows
+                .iter()
+                .filter(|(row, _)| written.contains(&row.id))
+        };
+        for (row, _) in mine() {
             workers
                 .outbox
                 .metrics
@@ -167,7 +173,7 @@ impl<'a> SentGroup<'a> {
         }
         if provider.simulates_receipts() {
             // Local work sees the whole loop: each text is reported delivered, as AWS would.
-            for (_, provider_id) in &self.rows {
+            for (_, provider_id) in mine() {
                 let event = receipts::DeliveryEvent::simulated_delivery(
                     provider_id,
                     workers.outbox.clock.now(),
@@ -175,8 +181,8 @@ impl<'a> SentGroup<'a> {
                 workers.inbound.record_delivery_event(None, &event).await?;
             }
         }
-        report.lease_lost += self.rows.len() - written;
-        for (row, _) in &self.rows {
+        report.lease_lost += self.rows.len() - written.len();
+        for (row, _) in mine() {
             tracing::info!(
                 id = row.id,
                 to = phone::mask(&row.to_phone),
@@ -185,9 +191,9 @@ impl<'a> SentGroup<'a> {
                 "message sent"
             );
         }
-        if written < self.rows.len() {
+        if written.len() < self.rows.len() {
             tracing::warn!(
-                lost = self.rows.len() - written,
+                lost = self.rows.len() - written.len(),
                 "sent, but some leases had passed to another worker"
             );
         }
@@ -217,7 +223,7 @@ async fn failed(
         .outbox
         .metrics
         .provider_errors
-        .with_label_values(&[error.code.as_str()])
+        .with_label_values(&[error.metric_code()])
         .inc();
     if outcome == Outcome::Failed {
         workers
@@ -238,7 +244,7 @@ async fn record_sent(
     workers: &Workers,
     rows: &[(&MessageRow, String)],
     now: DateTime<Utc>,
-) -> Result<usize, DbErr> {
+) -> Result<std::collections::HashSet<i64>, DbErr> {
     let give_up = tokio::time::Instant::now() + workers.outbox.sms.lease;
     let mut pause = Duration::from_millis(20);
     loop {

@@ -108,6 +108,7 @@ pub async fn run(scans: &Scans) -> Result<ScanReport, DbErr> {
                         inviter_user_id: None,
                         related: Some(("battle".into(), c.battle_id.clone())),
                         dedupe_key: Some(dedupe_key(&c.battle_id, &c.user_id, lead, c.deadline_at)),
+                        key_covers_request: false,
                         quiet: QuietPolicy::Block,
                         keyword_answer: false,
                     });

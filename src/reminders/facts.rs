@@ -125,7 +125,6 @@ impl Facts {
             ));
         }
         let now = self.clock.now();
-        let existing = rows::streak(&self.db, user_id).await?;
         let recipient = crate::recipients::load(&self.db, user_id)
             .await?
             .map(|p| p.recipient);
@@ -134,6 +133,8 @@ impl Facts {
             recipient.as_ref().and_then(|r| r.phone_e164.as_deref()),
         );
         let (alert_at, expires) = alert_window(last_activity, &locale, self.streak_alert_time);
+        // Read and written in one transaction that holds the row: a concurrent push waits.
+        let (txn, existing) = rows::begin_streak(&self.db, user_id).await?;
         // The same fact again must not re-arm an alert that was already handled.
         let already_handled = existing
             .as_ref()
@@ -146,7 +147,9 @@ impl Facts {
             next_alert_at: next,
             alert_expires_at: expires,
         };
-        Ok(rows::upsert_streak(&self.db, facts, now).await?)
+        let row = rows::upsert_streak(&txn, facts, now).await?;
+        sea_orm::TransactionSession::commit(txn).await?;
+        Ok(row)
     }
 
     /// After a user's time zone changes, moves their pending streak alert to the new local time.

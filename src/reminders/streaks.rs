@@ -73,6 +73,7 @@ pub async fn run(scans: &Scans) -> Result<ScanReport, DbErr> {
                 inviter_user_id: None,
                 related: None,
                 dedupe_key: Some(dedupe_key(&streak.user_id, streak.last_activity_date)),
+                key_covers_request: false,
                 quiet: QuietPolicy::Block,
                 keyword_answer: false,
             });

@@ -110,15 +110,15 @@ pub enum Outcome {
     LeaseLost,
 }
 
-/// Records several successful sends in one statement (group commit). Returns how many rows were still
+/// Records several successful sends in one statement (group commit). Returns the ids of the rows still
 /// held by this worker; the others had passed to another worker after a lease expired.
 pub async fn record_sent_many<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     sent: &[(&sms_log::Model, String)],
     now: DateTime<Utc>,
-) -> Result<usize, DbErr> {
+) -> Result<std::collections::HashSet<i64>, DbErr> {
     if sent.is_empty() {
-        return Ok(0);
+        return Ok(Default::default());
     }
     let backend = db.get_database_backend();
     let param = |n: usize| super::placeholder(backend, n);
@@ -157,7 +157,7 @@ pub async fn record_sent_many<C: ConnectionTrait + TransactionTrait>(
     }
     rollup_add(&txn, rollup).await?;
     txn.commit().await?;
-    Ok(updated.len())
+    Ok(updated)
 }
 
 /// Puts a claimed message back in the queue at `at` without spending its attempt.

@@ -153,6 +153,22 @@ pub struct StreakFacts {
     pub alert_expires_at: DateTime<Utc>,
 }
 
+/// Opens a transaction that holds the user's streak for writing, and reads it in it: a concurrent push
+/// of the same streak waits, so what is read stays true until the write commits.
+pub async fn begin_streak<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    user_id: &str,
+) -> Result<(C::Transaction, Option<StreakRow>), DbErr> {
+    let txn = db.begin().await?;
+    super::take_sqlite_write_lock(&txn).await?;
+    let mut query = streaks::Entity::find_by_id(user_id.to_owned());
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        query = query.lock_exclusive();
+    }
+    let existing = query.one(&txn).await?;
+    Ok((txn, existing))
+}
+
 /// Creates or replaces a user's streak; the row as it is now.
 pub async fn upsert_streak(
     db: &impl ConnectionTrait,

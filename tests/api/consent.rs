@@ -114,12 +114,12 @@ async fn consent_records_are_listed_and_exported(engine: Engine) {
     );
     assert_eq!(lines.len(), 4, "{csv}");
     assert!(
-        lines[1].starts_with("2026-03-02T15:00:00Z,ann,given,opt_in_modal,+12125550001"),
+        lines[1].starts_with("2026-03-02T15:00:00Z,ann,given,opt_in_modal,'+12125550001"),
         "{}",
         lines[1]
     );
     assert!(
-        lines[3].contains(",bob,revoked,settings_page,+12125550002"),
+        lines[3].contains(",bob,revoked,settings_page,'+12125550002"),
         "{}",
         lines[3]
     );

@@ -25,6 +25,7 @@ impl From<SendError> for ApiError {
         match e {
             SendError::Db(db) => db.into(),
             SendError::Internal(cause) => ApiError::internal(anyhow::anyhow!(cause)),
+            SendError::Conflict(why) => ApiError::Conflict(why),
             other => ApiError::BadUserInput(other.to_string()),
         }
     }
@@ -45,11 +46,12 @@ fn user(id: &ID, field: &str) -> ApiResult<Target> {
 /// for the outcome.
 async fn send(
     ctx: &Context<'_>,
+    operation: &str,
     mut request: SendRequest,
     send_async: bool,
     idempotency_key: Option<String>,
 ) -> ApiResult<SmsLog> {
-    require_role(ctx, &[Role::Service, Role::Admin])?;
+    let viewer = require_role(ctx, &[Role::Service, Role::Admin])?;
     let outbox = handle::<Outbox>(ctx)?;
     if let Some(key) = idempotency_key {
         let key = key.trim();
@@ -58,7 +60,11 @@ async fn send(
                 "idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY} characters."
             )));
         }
-        request.dedupe_key = Some(format!("api:{key}"));
+        // Scoped to the caller and the mutation: another caller's key, or the same key on another
+        // mutation, is another message.
+        let caller = format!("{}:{}", viewer.role.as_str(), viewer.user_id);
+        request.dedupe_key = Some(format!("api:{caller}:{operation}:{key}"));
+        request.key_covers_request = true;
     }
     let row = outbox.enqueue(request).await?;
     if send_async || is_settled(row.status) {
@@ -91,10 +97,18 @@ impl SmsMutation {
                 ));
             }
         };
-        if input.message_type == MessageType::PhoneVerification {
-            return Err(ApiError::bad_input(
-                "Verification codes are sent by startPhoneVerification, not sendSms.",
-            ));
+        match input.message_type {
+            MessageType::PhoneVerification => {
+                return Err(ApiError::bad_input(
+                    "Verification codes are sent by startPhoneVerification, not sendSms.",
+                ));
+            }
+            MessageType::SecurityAlert => {
+                return Err(ApiError::bad_input(
+                    "Security alerts are written by the service, not as free text: use sendSecurityAlert.",
+                ));
+            }
+            _ => {}
         }
         let message_type = input.message_type.into();
         let related = match (input.related_object_type, input.related_object_id) {
@@ -116,7 +130,14 @@ impl SmsMutation {
             input.promotional && !is_transactional(message_type),
         );
         request.related = related;
-        send(ctx, request, input.send_async, input.idempotency_key).await
+        send(
+            ctx,
+            "sendSms",
+            request,
+            input.send_async,
+            input.idempotency_key,
+        )
+        .await
     }
 
     /// A friend challenged someone. To a number that belongs to no user, it is sent only when the
@@ -148,7 +169,14 @@ impl SmsMutation {
         let mut request = SendRequest::new(target, template, true)
             .related("battle_invitation", input.invitation_id.map(|id| id.0));
         request.inviter_user_id = Some(input.inviter_user_id.0);
-        send(ctx, request, input.send_async, input.idempotency_key).await
+        send(
+            ctx,
+            "sendBattleInvitation",
+            request,
+            input.send_async,
+            input.idempotency_key,
+        )
+        .await
     }
 
     /// A battle was judged.
@@ -164,7 +192,14 @@ impl SmsMutation {
         };
         let request = SendRequest::new(user(&input.user_id, "userId")?, template, true)
             .related("battle", input.battle_id.map(|id| id.0));
-        send(ctx, request, input.send_async, input.idempotency_key).await
+        send(
+            ctx,
+            "sendBattleResult",
+            request,
+            input.send_async,
+            input.idempotency_key,
+        )
+        .await
     }
 
     /// A battle deadline is near.
@@ -180,7 +215,14 @@ impl SmsMutation {
         };
         let request = SendRequest::new(user(&input.user_id, "userId")?, template, true)
             .related("battle", input.battle_id.map(|id| id.0));
-        send(ctx, request, input.send_async, input.idempotency_key).await
+        send(
+            ctx,
+            "sendBattleReminder",
+            request,
+            input.send_async,
+            input.idempotency_key,
+        )
+        .await
     }
 
     /// A streak is about to end.
@@ -198,7 +240,14 @@ impl SmsMutation {
             link: input.action_link,
         };
         let request = SendRequest::new(user(&input.user_id, "userId")?, template, true);
-        send(ctx, request, input.send_async, input.idempotency_key).await
+        send(
+            ctx,
+            "sendStreakAlert",
+            request,
+            input.send_async,
+            input.idempotency_key,
+        )
+        .await
     }
 
     /// Someone wrote to a user who is offline. The text of the message is never sent.
@@ -213,7 +262,14 @@ impl SmsMutation {
         };
         let request = SendRequest::new(user(&input.user_id, "userId")?, template, true)
             .related("direct_message", input.message_id.map(|id| id.0));
-        send(ctx, request, input.send_async, input.idempotency_key).await
+        send(
+            ctx,
+            "sendDirectMessageNotification",
+            request,
+            input.send_async,
+            input.idempotency_key,
+        )
+        .await
     }
 
     /// A user unlocked an achievement.
@@ -228,7 +284,14 @@ impl SmsMutation {
         };
         let request = SendRequest::new(user(&input.user_id, "userId")?, template, true)
             .related("achievement", input.achievement_id.map(|id| id.0));
-        send(ctx, request, input.send_async, input.idempotency_key).await
+        send(
+            ctx,
+            "sendAchievementUnlocked",
+            request,
+            input.send_async,
+            input.idempotency_key,
+        )
+        .await
     }
 
     /// Something happened to a user's account. Transactional: it skips the master switch and
@@ -243,6 +306,13 @@ impl SmsMutation {
             link: input.link,
         };
         let request = SendRequest::new(user(&input.user_id, "userId")?, template, false);
-        send(ctx, request, input.send_async, input.idempotency_key).await
+        send(
+            ctx,
+            "sendSecurityAlert",
+            request,
+            input.send_async,
+            input.idempotency_key,
+        )
+        .await
     }
 }

@@ -24,10 +24,11 @@ impl SmsProvider for ConsoleProvider {
             "\n[CONSOLE SMS]\nTo:   {}\nType: {} (log {})\nId:   {id}\n{}\n[/CONSOLE SMS]\n",
             sms.to, sms.message_type, sms.log_id, sms.body
         );
-        // One write of the whole block, so concurrent workers do not interleave lines.
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(block.as_bytes());
-        let _ = out.flush();
+        // One write of the whole block, so concurrent workers do not interleave lines; through
+        // `print!`, which test harnesses capture (a direct write to stdout would leak into
+        // `cargo test`'s output).
+        print!("{block}");
+        let _ = std::io::stdout().flush();
         Ok(id)
     }
 }

@@ -46,7 +46,34 @@ pub struct ProviderError {
     pub message: String,
 }
 
+/// The error codes metrics name (`sms_provider_errors_total{code}`): AWS's exception names and the
+/// transport failures; any other code, whatever a provider returns, counts as `other`, so a label never
+/// takes values from outside.
+pub const METRIC_CODES: &[&str] = &[
+    "ThrottlingException",
+    "InternalServerException",
+    "ConflictException",
+    "ServiceQuotaExceededException",
+    "ValidationException",
+    "AccessDeniedException",
+    "ResourceNotFoundException",
+    "Timeout",
+    "ConnectionError",
+    "ResponseError",
+    "SdkError",
+];
+
 impl ProviderError {
+    /// The code as a metric label: one of `METRIC_CODES` (a reason after `:` is dropped), or `other`.
+    pub fn metric_code(&self) -> &'static str {
+        let exception = self.code.split(':').next().unwrap_or_default();
+        METRIC_CODES
+            .iter()
+            .find(|known| **known == exception)
+            .copied()
+            .unwrap_or("other")
+    }
+
     pub fn new(kind: FailureKind, code: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             kind,
@@ -76,5 +103,24 @@ pub async fn from_config(config: &SmsConfig) -> Arc<dyn SmsProvider> {
     match config.provider {
         ProviderKind::Console => Arc::new(ConsoleProvider),
         ProviderKind::Aws => Arc::new(AwsProvider::from_env(config).await),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_labels_come_from_a_closed_set() {
+        let label = |code: &str| ProviderError::new(FailureKind::Permanent, code, "").metric_code();
+        assert_eq!(label("ThrottlingException"), "ThrottlingException");
+        assert_eq!(
+            label("ConflictException:DESTINATION_PHONE_NUMBER_OPTED_OUT"),
+            "ConflictException"
+        );
+        assert_eq!(label("Timeout"), "Timeout");
+        for outside in ["MadeUpException", "x\ny", "", "ThrottlingException2"] {
+            assert_eq!(label(outside), "other", "{outside:?}");
+        }
     }
 }

@@ -1,0 +1,208 @@
+//! The facts a batch of messages is decided on: everyone and every number it is about, read in a fixed
+//! number of queries, then one `policy::decide` per message.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{ConnectionTrait, DbErr};
+
+use super::{
+    Outbox,
+    accept::{Accepted, SendError, SendRequest, Target},
+    catalogue::{self, Brand},
+    policy::{self, StrangerInvitation},
+};
+use crate::{
+    locale::phone,
+    store::{
+        MessageType,
+        messages::{self as rows, NewMessage, Verdict},
+        opt_outs,
+        recipients::{self as recipient_rows, Profile},
+    },
+};
+
+/// Everyone and every number a batch is about, read in a fixed number of queries.
+pub(super) struct Facts {
+    /// Users the batch names (recipients and inviters), and the verified owners of bare numbers.
+    profiles: HashMap<String, Profile>,
+    /// Bare numbers' verified owners: number -> user.
+    owners: HashMap<String, String>,
+    opted_out: HashSet<String>,
+    /// Numbers without an owner that got a battle invitation in the last 24 hours.
+    recently_invited: HashSet<String>,
+}
+
+impl Facts {
+    pub(super) async fn load(
+        db: &impl ConnectionTrait,
+        batch: &[Accepted],
+        now: DateTime<Utc>,
+    ) -> Result<Self, DbErr> {
+        let user_ids = batch.iter().flat_map(|a| {
+            let target = match &a.request.target {
+                Target::User(id) => Some(id.as_str()),
+                Target::Phone(_) => None,
+            };
+            target
+                .into_iter()
+                .chain(a.request.inviter_user_id.as_deref())
+        });
+        let mut profiles = recipient_rows::load_many(db, user_ids.collect::<HashSet<_>>()).await?;
+        let bare = |a: &Accepted| match &a.request.target {
+            Target::Phone(p) => Some(p.clone()),
+            Target::User(_) => None,
+        };
+        let bare_numbers: HashSet<String> = batch.iter().filter_map(bare).collect();
+        let mut owners = HashMap::new();
+        for (phone, owner) in
+            recipient_rows::verified_owners(db, bare_numbers.iter().map(String::as_str)).await?
+        {
+            owners.insert(phone, owner.recipient.user_id.clone());
+            profiles
+                .entry(owner.recipient.user_id.clone())
+                .or_insert(owner);
+        }
+        let numbers: HashSet<&str> = batch
+            .iter()
+            .filter_map(|a| match &a.request.target {
+                Target::Phone(p) => Some(p.as_str()),
+                Target::User(id) => profiles
+                    .get(id)
+                    .and_then(|p| p.recipient.phone_e164.as_deref()),
+            })
+            .collect();
+        let opted_out = opt_outs::among(db, numbers).await?;
+        let strangers = batch
+            .iter()
+            .filter(|a| a.request.template.message_type() == MessageType::BattleInvitation)
+            .filter_map(bare)
+            .filter(|p| !owners.contains_key(p))
+            .collect::<Vec<_>>();
+        let since = now - Duration::hours(24);
+        let recently_invited =
+            rows::invited_since(db, strangers.iter().map(String::as_str), since).await?;
+        Ok(Self {
+            profiles,
+            owners,
+            opted_out,
+            recently_invited,
+        })
+    }
+
+    /// Who a message is for, and the number it goes to; `UnknownUser` for a user the service has
+    /// never seen. A bare number is its verified owner's, or nobody's.
+    fn target(&self, target: &Target) -> Result<(Option<&Profile>, Option<String>), SendError> {
+        Ok(match target {
+            Target::User(id) => {
+                let p = self
+                    .profiles
+                    .get(id)
+                    .ok_or_else(|| SendError::UnknownUser(id.clone()))?;
+                (Some(p), p.recipient.phone_e164.clone())
+            }
+            Target::Phone(e164) => (
+                self.owners
+                    .get(e164)
+                    .and_then(|user| self.profiles.get(user)),
+                Some(e164.clone()),
+            ),
+        })
+    }
+
+    /// For a battle invitation to a number nobody owns: whether the inviter may invite a stranger,
+    /// and whether the number was invited in the last 24 hours.
+    fn stranger_invitation(
+        &self,
+        request: &SendRequest,
+        profile: Option<&Profile>,
+        to: Option<&str>,
+    ) -> Option<StrangerInvitation> {
+        let to = to?;
+        if profile.is_some() || request.template.message_type() != MessageType::BattleInvitation {
+            return None;
+        }
+        Some(StrangerInvitation {
+            inviter_verified: request
+                .inviter_user_id
+                .as_ref()
+                .and_then(|i| self.profiles.get(i))
+                .is_some_and(|p| p.phone_verified()),
+            recently_invited: self.recently_invited.contains(to),
+        })
+    }
+
+    /// The message to write for one request, decided by policy; `UnknownUser` for a user the service
+    /// has never seen.
+    pub(super) fn message(
+        &self,
+        outbox: &Outbox,
+        item: &Accepted,
+        brand: &Brand,
+        now: DateTime<Utc>,
+    ) -> Result<NewMessage, SendError> {
+        let request = &item.request;
+        let message_type = request.template.message_type();
+        let (profile, to_phone) = self.target(&request.target)?;
+        let country = to_phone.as_deref().and_then(phone::region_of);
+        let stranger_invitation = self.stranger_invitation(request, profile, to_phone.as_deref());
+        let locale = request.promotional.then(|| {
+            outbox.locale_rules.locale(
+                profile.and_then(|p| p.recipient.timezone.as_deref()),
+                to_phone.as_deref(),
+            )
+        });
+        // Only a transactional answer to a keyword may reach a number on the list.
+        let opt_out_exempt = !request.promotional && request.keyword_answer;
+        let facts = policy::Facts {
+            message_type,
+            promotional: request.promotional,
+            recipient: profile,
+            phone: to_phone.as_deref(),
+            country,
+            opted_out: !opt_out_exempt
+                && to_phone
+                    .as_ref()
+                    .is_some_and(|p| self.opted_out.contains(p)),
+            stranger_invitation,
+            locale: locale.as_ref(),
+            quiet: request.quiet,
+            segments: item.rendered.segments,
+        };
+        let rules = policy::Rules {
+            allowed_countries: &outbox.sms.allowed_countries,
+            prices: &outbox.costs.prices,
+            default_price: outbox.costs.default_price,
+        };
+        let decision = policy::decide(&facts, &rules, now);
+        // A code is stored in the clear only while it waits to be sent; the log shows it masked.
+        let (body, sensitive_body) =
+            match catalogue::redacted(&request.template, request.promotional, brand) {
+                Some(masked) => (masked.body, Some(item.rendered.body.clone())),
+                None => (item.rendered.body.clone(), None),
+            };
+        Ok(NewMessage {
+            user_id: profile.map(|p| p.recipient.user_id.clone()),
+            to_phone: to_phone.unwrap_or_default(),
+            country: country.map(|c| c.as_ref().to_owned()),
+            message_type,
+            promotional: request.promotional,
+            body,
+            sensitive_body,
+            segments: item.rendered.segments as i32,
+            encoding: item.rendered.encoding.as_str().to_owned(),
+            verdict: match decision.verdict {
+                Ok((due_at, cost_micros)) => Verdict::Accept {
+                    due_at,
+                    cost_micros,
+                },
+                Err(reason) => Verdict::Block(reason),
+            },
+            related: request.related.clone(),
+            dedupe_key: request.dedupe_key.clone(),
+            quiet_hours_zone: decision.quiet_zone.map(|z| z.name().to_owned()),
+            state_cap: decision.state_cap,
+            opt_out_exempt,
+        })
+    }
+}
