@@ -13,6 +13,7 @@ mod consent;
 mod console;
 mod costs;
 mod group_commit;
+mod hardening;
 mod health;
 mod layout;
 mod limits;

@@ -212,7 +212,7 @@ async fn counts(app: &TestApp) -> [u64; 4] {
 }
 
 /// A promotion to `user`, sent through the stub; returns its log id and the provider's id.
-async fn sent_promo(app: &TestApp, user: &str) -> (i64, String) {
+pub async fn sent_promo(app: &TestApp, user: &str) -> (i64, String) {
     let sent = app
         .as_service(
             "mutation($i: SendSmsInput!) { sendSms(input: $i) { id status } }",
@@ -230,7 +230,7 @@ async fn sent_promo(app: &TestApp, user: &str) -> (i64, String) {
     (id, row.provider_message_id.expect("a provider id"))
 }
 
-async fn setup_signed(
+pub async fn setup_signed(
     engine: crate::helpers::Engine,
     tweak: impl FnOnce(&mut sms_notify::Config),
 ) -> (TestApp, AwsStub, Signer) {
