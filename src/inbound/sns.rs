@@ -79,6 +79,13 @@ pub struct SnsConfig {
 }
 
 impl SnsConfig {
+    /// Whether only AWS's own SNS hosts are trusted (always so in production).
+    pub fn aws_hosts_only(&self) -> bool {
+        self.cert_hosts
+            .iter()
+            .all(|h| h.starts_with("sns.") && h.ends_with(".amazonaws.com"))
+    }
+
     /// Whether `topic` is one of ours.
     pub fn knows(&self, topic: &str) -> bool {
         [&self.events_topic_arn, &self.inbound_topic_arn]
@@ -90,6 +97,43 @@ impl SnsConfig {
 
 /// Most a signing certificate may weigh.
 const MAX_CERTIFICATE_BYTES: usize = 16 * 1024;
+/// Most certificates kept at once. SNS signs with one certificate per region at a time and rotates it
+/// rarely; more distinct URLs than this are someone trying them.
+const MAX_CACHED_CERTIFICATES: usize = 16;
+/// Most certificate fetches a minute, however many deliveries arrive: a flood of forged envelopes
+/// naming new URLs costs a few fetches, not one each. A genuine delivery refused for it is sent again
+/// by SNS.
+const FETCHES_PER_MINUTE: u32 = 6;
+
+/// One certificate URL's public key: fetched once, by the first delivery that names it, while the
+/// others that name it meanwhile wait for that one fetch.
+type KeyCell = Arc<tokio::sync::OnceCell<Arc<Vec<u8>>>>;
+
+/// The certificates known or being fetched, in the order they were first named (the oldest goes
+/// first when the cache is full).
+#[derive(Debug, Default)]
+struct Certificates {
+    cells: HashMap<String, KeyCell>,
+    order: std::collections::VecDeque<String>,
+}
+
+impl Certificates {
+    fn cell(&mut self, url: &str) -> KeyCell {
+        if let Some(cell) = self.cells.get(url) {
+            return cell.clone();
+        }
+        while self.cells.len() >= MAX_CACHED_CERTIFICATES {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            self.cells.remove(&oldest);
+        }
+        let cell = KeyCell::default();
+        self.cells.insert(url.to_owned(), cell.clone());
+        self.order.push_back(url.to_owned());
+        cell
+    }
+}
 
 /// Verifies SNS deliveries, with a cache of signing certificates' public keys by URL.
 #[derive(Debug, Clone)]
@@ -98,7 +142,8 @@ pub struct Verifier {
     /// Made on the first certificate fetch or confirmation: a service that never hears from SNS
     /// never sets up TLS for it.
     http: Arc<std::sync::OnceLock<reqwest::Client>>,
-    keys: Arc<Mutex<HashMap<String, Arc<Vec<u8>>>>>,
+    keys: Arc<Mutex<Certificates>>,
+    fetches: Arc<governor::DefaultDirectRateLimiter>,
 }
 
 impl Verifier {
@@ -107,6 +152,9 @@ impl Verifier {
             config: Arc::new(config),
             http: Arc::default(),
             keys: Arc::default(),
+            fetches: Arc::new(governor::RateLimiter::direct(governor::Quota::per_minute(
+                std::num::NonZeroU32::new(FETCHES_PER_MINUTE).unwrap_or(std::num::NonZeroU32::MIN),
+            ))),
         }
     }
 
@@ -177,6 +225,31 @@ impl Verifier {
         scheme_ok && host_ok && parsed.username().is_empty() && parsed.password().is_none()
     }
 
+    /// Whether `url` is a signing certificate's URL: a trusted URL, and, on AWS's own hosts (always in
+    /// production), exactly the shape AWS uses: `https://sns.<region>.amazonaws.com/
+    /// SimpleNotificationService-<hex>.pem` on port 443, with no query. The test settings, which trust
+    /// a loopback host, keep only the `.pem` ending.
+    pub fn certificate_url(&self, url: &str) -> bool {
+        if !self.trusted_url(url) {
+            return false;
+        }
+        let Ok(parsed) = reqwest::Url::parse(url) else {
+            return false;
+        };
+        if self.config.cert_allow_http || !self.config.aws_hosts_only() {
+            return parsed.path().ends_with(".pem");
+        }
+        let file = parsed.path().strip_prefix("/SimpleNotificationService-");
+        let shaped = file
+            .and_then(|f| f.strip_suffix(".pem"))
+            .is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_hexdigit()));
+        shaped
+            && parsed.scheme() == "https"
+            && parsed.port_or_known_default() == Some(443)
+            && parsed.query().is_none()
+            && parsed.fragment().is_none()
+    }
+
     /// Confirms a subscription by fetching its `SubscribeURL` (same host rule as certificates).
     pub async fn confirm_subscription(&self, envelope: &Envelope) -> Result<(), SnsError> {
         let url = envelope.subscribe_url.as_deref().ok_or_else(|| {
@@ -200,14 +273,32 @@ impl Verifier {
         Ok(())
     }
 
-    /// The public key of the certificate at `url`, fetched once.
+    /// The public key of the certificate at `url`: fetched once (deliveries naming it meanwhile wait
+    /// for that fetch), kept among the last `MAX_CACHED_CERTIFICATES`, and fetched at most
+    /// `FETCHES_PER_MINUTE` times a minute in all.
     async fn public_key(&self, url: &str) -> Result<Arc<Vec<u8>>, SnsError> {
-        if !self.trusted_url(url) || !url.ends_with(".pem") {
+        if !self.certificate_url(url) {
             return Err(SnsError::CertificateUrl(url.to_owned()));
         }
-        if let Some(key) = self.cached(url) {
-            return Ok(key);
-        }
+        let cell = match self.keys.lock() {
+            Ok(mut keys) => keys.cell(url),
+            Err(_) => KeyCell::default(),
+        };
+        let key = cell
+            .get_or_try_init(|| async {
+                if self.fetches.check().is_err() {
+                    return Err(SnsError::Certificate(
+                        "too many certificate fetches this minute; SNS will deliver again".into(),
+                    ));
+                }
+                self.fetch_key(url).await
+            })
+            .await?;
+        Ok(key.clone())
+    }
+
+    /// Downloads the certificate at `url` (5 s, 16 KiB at most, no redirects) and reads its key.
+    async fn fetch_key(&self, url: &str) -> Result<Arc<Vec<u8>>, SnsError> {
         let fetch = |e: reqwest::Error| SnsError::Certificate(e.to_string());
         let response = self.http().get(url).send().await.map_err(fetch)?;
         if !response.status().is_success() {
@@ -223,15 +314,7 @@ impl Verifier {
         if pem.len() > MAX_CERTIFICATE_BYTES {
             return Err(SnsError::Certificate("certificate too large".into()));
         }
-        let key = Arc::new(public_key_of(&pem)?);
-        if let Ok(mut keys) = self.keys.lock() {
-            keys.insert(url.to_owned(), key.clone());
-        }
-        Ok(key)
-    }
-
-    fn cached(&self, url: &str) -> Option<Arc<Vec<u8>>> {
-        self.keys.lock().ok()?.get(url).cloned()
+        Ok(Arc::new(public_key_of(&pem)?))
     }
 }
 
@@ -347,5 +430,47 @@ mod tests {
         ] {
             assert!(!verifier.trusted_url(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn on_aws_hosts_only_the_shape_aws_uses_is_fetched() {
+        let verifier = Verifier::new(SnsConfig {
+            events_topic_arn: None,
+            inbound_topic_arn: None,
+            cert_hosts: vec!["sns.us-east-1.amazonaws.com".into()],
+            cert_allow_http: false,
+        });
+        let good = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-01d088a6f77103d0fe307c0069e40ed6.pem";
+        assert!(verifier.certificate_url(good));
+        for bad in [
+            "https://sns.us-east-1.amazonaws.com:8443/SimpleNotificationService-01d088a6.pem",
+            "https://sns.us-east-1.amazonaws.com/anything/else.pem",
+            "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-.pem",
+            "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-zz.pem",
+            "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-01d0.pem?x=1",
+            "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-01d0.txt",
+        ] {
+            assert!(!verifier.certificate_url(bad), "{bad}");
+        }
+        // Test settings that trust a loopback host keep only the `.pem` ending.
+        let local = Verifier::new(SnsConfig {
+            events_topic_arn: None,
+            inbound_topic_arn: None,
+            cert_hosts: vec!["127.0.0.1".into()],
+            cert_allow_http: true,
+        });
+        assert!(local.certificate_url("http://127.0.0.1:9999/SimpleNotificationService-test.pem"));
+        assert!(!local.certificate_url("http://127.0.0.1:9999/secret.txt"));
+    }
+
+    #[test]
+    fn the_certificate_cache_is_bounded_oldest_first() {
+        let mut certificates = Certificates::default();
+        for n in 0..40 {
+            certificates.cell(&format!("https://sns/{n}.pem"));
+        }
+        assert_eq!(certificates.cells.len(), MAX_CACHED_CERTIFICATES);
+        assert!(certificates.cells.contains_key("https://sns/39.pem"));
+        assert!(!certificates.cells.contains_key("https://sns/0.pem"));
     }
 }

@@ -149,3 +149,37 @@ async fn a_stop_from_a_national_number_opts_the_number_out(engine: Engine) {
     .clone();
     assert_eq!(me["me"]["preferences"]["hasConsent"], false);
 }
+
+/// The verifier touches no table, so one engine is enough.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_deliveries_cost_a_few_certificate_fetches() {
+    let (app, _stub, signer) = setup_signed(Engine::Sqlite, |_| {}).await;
+    let now = app.clock.now();
+    let forged = |url: String| {
+        let mut envelope =
+            signer.notification(EVENTS, &json!({ "eventType": "TEXT_DELIVERED" }), now);
+        envelope["SigningCertURL"] = url.into();
+        envelope["Signature"] = "Zm9yZ2Vk".into();
+        envelope.to_string()
+    };
+    // 100 forgeries at once naming the real certificate: it is fetched once.
+    let same = (0..100).map(|_| post(&app, forged(signer.cert_url())));
+    for (status, _) in futures::future::join_all(same).await {
+        assert_eq!(status, 403);
+    }
+    assert_eq!(
+        signer
+            .certificate_fetches
+            .load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
+    // 50 forgeries naming 50 other certificates: a few fetches a minute, not 50.
+    let urls = (0..50).map(|n| format!("{}/SimpleNotificationService-{n}.pem", signer.base));
+    for url in urls {
+        assert_eq!(post(&app, forged(url)).await.0, 403);
+    }
+    let fetched = signer
+        .certificate_fetches
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert!(fetched <= 6, "{fetched} certificate fetches");
+}

@@ -51,6 +51,8 @@ pub struct Signer {
     key: Arc<RsaPrivateKey>,
     pub base: String,
     pub confirmations: Arc<AtomicUsize>,
+    /// Requests for any certificate (the real one, and any other path, which is not found).
+    pub certificate_fetches: Arc<AtomicUsize>,
 }
 
 impl Signer {
@@ -63,11 +65,20 @@ impl Signer {
         let pem = cert.pem();
         let confirmations = Arc::new(AtomicUsize::new(0));
         let counter = confirmations.clone();
+        let certificate_fetches = Arc::new(AtomicUsize::new(0));
+        let (served, missing) = (certificate_fetches.clone(), certificate_fetches.clone());
         let app = Router::new()
             .route(
                 "/SimpleNotificationService-test.pem",
-                get(move || async move { pem }),
+                get(move || async move {
+                    served.fetch_add(1, Ordering::SeqCst);
+                    pem
+                }),
             )
+            .fallback(move || async move {
+                missing.fetch_add(1, Ordering::SeqCst);
+                axum::http::StatusCode::NOT_FOUND
+            })
             .route(
                 "/confirm",
                 get(move || async move {
@@ -85,6 +96,7 @@ impl Signer {
             key: Arc::new(key),
             base: format!("http://{addr}"),
             confirmations,
+            certificate_fetches,
         }
     }
 
