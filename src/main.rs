@@ -83,6 +83,7 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(config.log_format);
+    warn_about_log_filter();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(error) => {
@@ -90,13 +91,53 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let format = config.log_format;
     match runtime.block_on(run(command, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "sms-notify stopped");
-            eprintln!("sms-notify: {error:#}");
+            // Said once: as a JSON event for log pipelines, as a sentence at a terminal.
+            match format {
+                LogFormat::Json => {
+                    tracing::error!(error = format!("{error:#}"), "sms-notify stopped")
+                }
+                LogFormat::Text => eprintln!("sms-notify: {error:#}"),
+            }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// How a person runs this command: `cargo run --` in a checkout (where `cargo run` set `CARGO`), else
+/// the installed `sms-notify`.
+fn command_name() -> &'static str {
+    if std::env::var_os("CARGO").is_some() {
+        "cargo run --"
+    } else {
+        "sms-notify"
+    }
+}
+
+/// Warns when `RUST_LOG` cannot be read, or sets no level for the service's own events (a typo such
+/// as `sms=debug` would otherwise silently turn them all off).
+fn warn_about_log_filter() {
+    let Ok(filter) = std::env::var("RUST_LOG") else {
+        return;
+    };
+    // Said on standard error directly: a filter that silences the service would silence a log line.
+    if EnvFilter::try_new(&filter).is_err() {
+        eprintln!("sms-notify: RUST_LOG '{filter}' is not a log filter; using the default");
+        return;
+    }
+    let ours = filter.split(',').map(str::trim).any(|directive| {
+        let target = directive.split(['=', '[']).next().unwrap_or_default();
+        let is_level = ["trace", "debug", "info", "warn", "error", "off"]
+            .contains(&target.to_ascii_lowercase().as_str());
+        directive.is_empty() || is_level || target.starts_with("sms_notify")
+    });
+    if !ours {
+        eprintln!(
+            "sms-notify: RUST_LOG '{filter}' sets no level for sms-notify's own events (target sms_notify), so they are off; add e.g. sms_notify=info"
+        );
     }
 }
 
@@ -139,9 +180,6 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             ttl,
             url,
         } => {
-            if config.jwt_secret_is_default {
-                eprintln!("note: signed with the development secret (JWT_SECRET is not set)");
-            }
             let user = match (user, role) {
                 (Some(user), _) => user,
                 (None, Role::Admin) => "admin".to_owned(),
@@ -150,6 +188,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     anyhow::bail!("a user's token speaks for one user: add --user USER_ID")
                 }
             };
+            if config.jwt_secret_is_default {
+                eprintln!("note: signed with the development secret (JWT_SECRET is not set)");
+            }
             let keys = sms_notify::auth::JwtKeys::new(&config.jwt_secret);
             let now = chrono::Utc::now();
             let ttl = chrono::Duration::from_std(ttl).context("--ttl is too long")?;
@@ -245,8 +286,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(addr = %server.addr, database, "sms-notify is listening");
     println!("GraphiQL playground: http://{}/graphql", server.addr);
     println!(
-        "Operator's console:  http://{}/admin (open it with: sms-notify token --role admin --url)",
-        server.addr
+        "Operator's console:  http://{}/admin (open it with: {} token --role admin --url)",
+        server.addr,
+        command_name()
     );
     tokio::spawn(async move {
         shutdown_signal().await;

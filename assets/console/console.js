@@ -87,7 +87,7 @@
       showSignIn(`Sign in again: ${error.message}`);
     } else if (error.code === 'FORBIDDEN') {
       showSignIn('Admin only: this console needs a token with role admin, and the one given is not one. '
-        + 'Make one with: sms-notify token --role admin --url');
+        + 'Make one with: cargo run -- token --role admin --url (in a checkout), or sms-notify token --role admin --url');
     } else {
       notice(error.message);
     }

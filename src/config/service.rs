@@ -12,8 +12,8 @@ use super::{
 /// `APP_ENV`.
 pub(super) fn app_env(var: &impl Fn(&str) -> Option<String>) -> Result<AppEnv, ConfigError> {
     let app_env = match var("APP_ENV").as_deref().map(str::trim) {
-        None | Some("development") | Some("dev") | Some("test") => AppEnv::Development,
-        Some("production") | Some("prod") => AppEnv::Production,
+        None | Some("development") => AppEnv::Development,
+        Some("production") => AppEnv::Production,
         Some(other) => {
             return Err(ConfigError::new(
                 "APP_ENV",

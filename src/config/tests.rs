@@ -39,6 +39,8 @@ fn defaults_are_the_documented_ones() {
 fn each_bad_value_names_its_variable() {
     for (var, value) in [
         ("APP_ENV", "staging"),
+        ("APP_ENV", "prod"),
+        ("APP_ENV", "dev"),
         ("DATABASE_URL", "mysql://localhost/x"),
         ("LISTEN_ADDR", "localhost"),
         ("DEFAULT_PHONE_REGION", "USA"),

@@ -54,10 +54,57 @@ pub async fn take_sqlite_write_lock(
     Ok(())
 }
 
-/// Opens the database at `database_url` (creating an SQLite file, in WAL mode).
+/// The file of an SQLite URL (`sqlite://path?mode=rwc`, `sqlite:path`); `None` for an in-memory one.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or(url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
+}
+
+/// Checks that PostgreSQL's address answers, so an unreachable server is reported as that (with the
+/// address) at once, instead of as the pool's timeout after ten seconds.
+async fn reach_postgres(database_url: &str) -> anyhow::Result<()> {
+    let Ok(url) = reqwest::Url::parse(database_url) else {
+        return Ok(());
+    };
+    let Some(host) = url.host_str().filter(|h| !h.is_empty()) else {
+        return Ok(()); // a Unix socket: the driver says what is wrong
+    };
+    let port = url.port().unwrap_or(5432);
+    let reached = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect((host, port)),
+    )
+    .await;
+    match reached {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(error)) => anyhow::bail!("cannot reach PostgreSQL at {host}:{port}: {error}"),
+        Err(_) => {
+            anyhow::bail!("cannot reach PostgreSQL at {host}:{port}: no answer within 5 seconds")
+        }
+    }
+}
+
+/// Opens the database at `database_url`: an SQLite file (created, with its folder, in WAL mode) or a
+/// PostgreSQL server.
 pub async fn connect(database_url: &SecretString) -> anyhow::Result<DatabaseConnection> {
     let database_url = database_url.expose_secret();
     let is_sqlite = database_url.starts_with("sqlite:");
+    if let Some(file) = sqlite_file(database_url)
+        && let Some(folder) = file.parent().filter(|f| !f.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(folder).with_context(|| {
+            format!(
+                "cannot create the folder {} of the SQLite file in DATABASE_URL",
+                folder.display()
+            )
+        })?;
+    }
+    if !is_sqlite {
+        reach_postgres(database_url).await?;
+    }
     let mut options = ConnectOptions::new(database_url.to_owned());
     options
         .max_connections(if is_sqlite { 8 } else { 20 })
@@ -68,7 +115,8 @@ pub async fn connect(database_url: &SecretString) -> anyhow::Result<DatabaseConn
             use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
             // WAL with NORMAL sync is durable across process crashes and needs no fsync per commit;
             // writers wait for each other instead of failing.
-            opts.journal_mode(SqliteJournalMode::Wal)
+            opts.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
@@ -111,6 +159,25 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::redact_url;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        use std::path::PathBuf;
+        assert_eq!(
+            super::sqlite_file("sqlite://data/x.db?mode=rwc"),
+            Some(PathBuf::from("data/x.db"))
+        );
+        assert_eq!(
+            super::sqlite_file("sqlite:x.db"),
+            Some(PathBuf::from("x.db"))
+        );
+        assert_eq!(
+            super::sqlite_file("sqlite:///tmp/a/b.db"),
+            Some(PathBuf::from("/tmp/a/b.db"))
+        );
+        assert_eq!(super::sqlite_file("sqlite::memory:"), None);
+        assert_eq!(super::sqlite_file("postgres://h/db"), None);
+    }
 
     #[test]
     fn passwords_never_reach_messages() {

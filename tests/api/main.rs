@@ -9,6 +9,7 @@ mod helpers;
 mod auth;
 mod aws;
 mod browser;
+mod cli;
 mod consent;
 mod console;
 mod costs;

@@ -1,0 +1,84 @@
+//! The command line as a newcomer meets it: what it creates, and each fatal error said once, plainly.
+
+use std::process::{Command, Output};
+
+fn sms_notify(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sms-notify"));
+    command
+        .args(args)
+        .env_remove("APP_ENV")
+        .env_remove("RUST_LOG");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("sms-notify runs")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_new_sqlite_file_and_its_folder_are_created() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("not/yet/there/fresh.db");
+    // Without `?mode=rwc`, as a newcomer would write it.
+    let url = format!("sqlite://{}", file.display());
+    let out = sms_notify(&["migrate"], &[("DATABASE_URL", &url)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(file.exists());
+}
+
+#[test]
+fn an_unreachable_postgresql_is_named_at_once() {
+    let started = std::time::Instant::now();
+    let url = "postgres://postgres@127.0.0.1:1/nothing";
+    let out = sms_notify(&["migrate"], &[("DATABASE_URL", url)]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("cannot reach PostgreSQL at 127.0.0.1:1"),
+        "{err}"
+    );
+    assert_eq!(err.matches("sms-notify:").count(), 1, "said once: {err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(8));
+}
+
+#[test]
+fn a_users_token_without_a_user_fails_once_and_quietly() {
+    let out = sms_notify(&["token", "--role", "user"], &[]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert_eq!(err.matches("add --user USER_ID").count(), 1, "{err}");
+    assert!(!err.contains("development secret"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn only_the_documented_environments_are_accepted() {
+    for value in ["prod", "dev", "staging"] {
+        let out = sms_notify(&["migrate"], &[("APP_ENV", value)]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{value}: {err}");
+        assert!(
+            err.contains("APP_ENV") && err.contains("'development' or 'production'"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_log_filter_that_silences_the_service_is_pointed_out() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("x.db").display());
+    let out = sms_notify(
+        &["migrate"],
+        &[("DATABASE_URL", &url), ("RUST_LOG", "sms=debug")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("sets no level for sms-notify's own events"),
+        "{err}"
+    );
+}
