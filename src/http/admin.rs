@@ -13,7 +13,7 @@ use axum::{
 
 use super::{
     HttpState,
-    assets::{CSS, JS, static_file},
+    assets::{CSS, JS, page, static_file},
 };
 
 pub(super) fn router() -> Router<HttpState> {
@@ -44,13 +44,8 @@ const CONSOLE_POLICY: &str = "default-src 'none'; script-src 'self'; style-src '
 /// The operator's console (see `assets/console/README.md`): a static page that signs in with an admin
 /// token and reads everything through the GraphQL API; nothing with data in it is rendered here.
 async fn console() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_SECURITY_POLICY, CONSOLE_POLICY),
-            (header::REFERRER_POLICY, "no-referrer"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
+    page(
+        CONSOLE_POLICY,
         Html(include_str!("../../assets/console/index.html")),
     )
 }

@@ -3,7 +3,7 @@
 
 use axum::{
     http::header,
-    response::{IntoResponse, Response},
+    response::{Html, IntoResponse, Response},
 };
 
 pub(super) const JS: &str = "text/javascript; charset=utf-8";
@@ -22,6 +22,22 @@ pub(super) fn static_file(
             (header::CACHE_CONTROL, cache),
         ],
         body,
+    )
+        .into_response()
+}
+
+/// A page of the service's own (GraphiQL, the console) with the headers both send: its
+/// Content-Security-Policy, no framing by other sites, no referrer, no sniffing, no caching.
+pub(super) fn page(policy: &'static str, html: Html<&'static str>) -> Response {
+    (
+        [
+            (header::CONTENT_SECURITY_POLICY, policy),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        html,
     )
         .into_response()
 }

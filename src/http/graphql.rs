@@ -15,7 +15,7 @@ use axum::{
 
 use super::{
     HttpState,
-    assets::{CSS, JS, static_file},
+    assets::{CSS, JS, page, static_file},
     client_ip,
 };
 use crate::graphql::{
@@ -97,8 +97,17 @@ async fn graphql(
 
 /// The GraphiQL playground, self-hosted (see `assets/graphiql/README.md`): it works without a CDN.
 async fn graphiql() -> impl IntoResponse {
-    Html(include_str!("../../assets/graphiql/index.html"))
+    page(
+        GRAPHIQL_POLICY,
+        Html(include_str!("../../assets/graphiql/index.html")),
+    )
 }
+
+/// What the playground may load and talk to: its own files and the API. GraphiQL (React, CodeMirror)
+/// sets inline styles, so styles alone may be inline; no inline script runs.
+const GRAPHIQL_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
+     frame-ancestors 'none'";
 
 async fn graphiql_asset(Path(file): Path<String>) -> Response {
     let (body, content_type): (&'static [u8], &str) = match file.as_str() {
@@ -115,6 +124,8 @@ async fn graphiql_asset(Path(file): Path<String>) -> Response {
             include_bytes!("../../assets/graphiql/react-dom.production.min.js"),
             JS,
         ),
+        "playground.js" => (include_bytes!("../../assets/graphiql/playground.js"), JS),
+        "playground.css" => (include_bytes!("../../assets/graphiql/playground.css"), CSS),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     // Vendored and versioned: a day in the browser's cache is safe.

@@ -666,3 +666,71 @@ async fn the_console_in_a_real_browser() {
     let _ = browser.client.close().await;
     app.stop().await;
 }
+
+/// GraphiQL runs under its Content-Security-Policy, and a token typed into its Headers tab stays in
+/// the page: nothing of it is written to the browser's storage, nothing comes back after a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphiql_keeps_no_token() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn_with(Engine::Sqlite, |c| c.sms.workers = 0).await;
+    let page = app
+        .http
+        .get(app.url("/graphql"))
+        .header("accept", "text/html")
+        .send()
+        .await;
+    let headers = page.expect("GraphiQL").headers().clone();
+    let policy = headers["content-security-policy"].to_str().expect("ascii");
+    assert!(policy.contains("script-src 'self';") && policy.contains("frame-ancestors 'none'"));
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+
+    let neutral = app.url("/healthz");
+    browser.client.goto(&neutral).await.expect("neutral page");
+    browser.js("localStorage.clear(); return 0;").await;
+    browser
+        .client
+        .goto(&app.url("/graphql"))
+        .await
+        .expect("GraphiQL");
+    let headers_editor = "document.querySelectorAll('.graphiql-editor-tool .CodeMirror')";
+    browser
+        .until(
+            "the headers editor",
+            &format!("{headers_editor}.length > 0"),
+        )
+        .await;
+    browser
+        .js(&format!(
+            "const eds = {headers_editor}; \
+             eds[eds.length - 1].CodeMirror.setValue('{{\"Authorization\": \"Bearer a-secret-token\"}}'); \
+             return 0;"
+        ))
+        .await;
+    // GraphiQL writes what it persists half a second after an edit.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let stored = browser
+        .js("return JSON.stringify(Object.assign({}, localStorage, sessionStorage));")
+        .await;
+    assert!(
+        !stored.to_string().contains("a-secret-token"),
+        "stored: {stored}"
+    );
+    browser.client.refresh().await.expect("reload");
+    browser
+        .until(
+            "the headers editor",
+            &format!("{headers_editor}.length > 0"),
+        )
+        .await;
+    let shown = browser
+        .js(&format!(
+            "const eds = {headers_editor}; return eds[eds.length - 1].CodeMirror.getValue();"
+        ))
+        .await;
+    assert!(!shown.to_string().contains("a-secret-token"), "{shown}");
+    let _ = browser.client.clone().close().await;
+    app.stop().await;
+}
