@@ -167,3 +167,15 @@ fn trusted_proxies_take_cidrs_and_single_addresses() {
     assert_eq!(c.trusted_proxies.len(), 3);
     assert!(c.trusted_proxies[1].contains(&"127.0.0.1".parse::<std::net::IpAddr>().expect("ip")));
 }
+
+#[test]
+fn debug_output_never_prints_a_secret() {
+    let c = config(&[
+        ("DATABASE_URL", "postgres://app:hunter2@db:5432/sms"),
+        ("JWT_SECRET", "a-secret-value-that-is-long-enough-to-use"),
+    ])
+    .expect("valid");
+    let printed = format!("{c:?}");
+    assert!(!printed.contains("hunter2"), "{printed}");
+    assert!(!printed.contains("a-secret-value"), "{printed}");
+}

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::{
-    Json, Router,
+    Router,
     extract::{Path, State},
     http::{HeaderMap, StatusCode, header},
     response::{Html, IntoResponse, Response},
@@ -14,6 +14,7 @@ use axum::{
 use super::{
     HttpState,
     assets::{CSS, JS, page, static_file},
+    refusal,
 };
 
 pub(super) fn router() -> Router<HttpState> {
@@ -94,15 +95,12 @@ async fn consent_csv(
     headers: HeaderMap,
     axum::extract::Query(range): axum::extract::Query<ExportRange>,
 ) -> Response {
-    let refuse = |status: StatusCode, message: String| {
-        (status, Json(serde_json::json!({ "error": message }))).into_response()
-    };
-    if let Err((status, why)) = admin_only(&state, &headers) {
-        return refuse(status, why);
+    if let Err((status, code, why)) = admin_only(&state, &headers) {
+        return refusal(status, code, &why);
     }
     let (from, to) = match range.days() {
         Ok(days) => days,
-        Err(why) => return refuse(StatusCode::BAD_REQUEST, why),
+        Err(why) => return refusal(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &why),
     };
     let start = |d: chrono::NaiveDate| d.and_time(chrono::NaiveTime::MIN).and_utc();
     let filter = crate::recipients::ConsentFilter {
@@ -110,44 +108,24 @@ async fn consent_csv(
         to: Some(start(to + chrono::Duration::days(1))),
         ..Default::default()
     };
-    let mut out = csv::Writer::from_writer(Vec::new());
-    let header_row = [
-        "occurred_at",
-        "user_id",
-        "action",
-        "method",
-        "phone_number",
-        "ip",
-    ];
-    if let Err(error) = out.write_record(header_row) {
-        tracing::error!(%error, "consent export");
-    }
-    let mut after = None;
-    loop {
-        let rows = match state
-            .recipients
-            .consent_events_in_order(&filter, after, 1_000)
-            .await
-        {
-            Ok(rows) => rows,
-            Err(error) => {
-                tracing::error!(%error, "consent export: the database failed");
-                return refuse(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "The export could not be read; try again.".into(),
-                );
-            }
-        };
-        let Some(last) = rows.last() else { break };
-        after = Some((last.occurred_at, last.id));
-        for row in &rows {
-            let record = csv_record(row);
-            if let Err(error) = out.write_record(&record) {
-                tracing::error!(%error, "consent export");
-            }
+    // The first page is read before answering, so a database that fails at once is a 500 that says so.
+    let first = match state
+        .recipients
+        .consent_events_in_order(&filter, None, EXPORT_PAGE)
+        .await
+    {
+        Ok(rows) => rows,
+        Err(error) => {
+            tracing::error!(%error, "consent export: the database failed");
+            let why = "The export could not be read; try again.";
+            return refusal(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", why);
         }
-    }
-    let body = out.into_inner().unwrap_or_default();
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    tokio::spawn(export(state.recipients.clone(), filter, first, tx));
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
     (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
@@ -156,9 +134,75 @@ async fn consent_csv(
                 format!("attachment; filename=\"consent-{from}-to-{to}.csv\""),
             ),
         ],
-        body,
+        axum::body::Body::from_stream(body),
     )
         .into_response()
+}
+
+/// Consent events read per page of the export.
+const EXPORT_PAGE: u64 = 1_000;
+
+type Chunk = Result<Vec<u8>, std::io::Error>;
+
+/// Writes the export a page at a time into `out`, so memory stays one page whatever the range. A
+/// database error after the first page ends the body with an error: the client sees a failed
+/// download, never a file that is silently short.
+async fn export(
+    recipients: crate::recipients::Recipients,
+    filter: crate::recipients::ConsentFilter,
+    mut rows: Vec<crate::recipients::ConsentEvent>,
+    out: tokio::sync::mpsc::Sender<Chunk>,
+) {
+    let header_row = [
+        "occurred_at",
+        "user_id",
+        "action",
+        "method",
+        "phone_number",
+        "ip",
+    ];
+    let mut page = csv_page(std::iter::once(header_row.map(str::to_owned)));
+    loop {
+        let Some(last) = rows.last() else { break };
+        let after = Some((last.occurred_at, last.id));
+        page = page.and_then(|mut bytes| {
+            bytes.extend(csv_page(rows.iter().map(csv_record))?);
+            Ok(bytes)
+        });
+        if out.send(page).await.is_err() {
+            return; // the client went away
+        }
+        page = Ok(Vec::new());
+        rows = match recipients
+            .consent_events_in_order(&filter, after, EXPORT_PAGE)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(error) => {
+                tracing::error!(%error, "consent export: the database failed mid-way");
+                let _ = out
+                    .send(Err(std::io::Error::other("the export could not be read")))
+                    .await;
+                return;
+            }
+        };
+    }
+    if let Ok(bytes) = &page
+        && !bytes.is_empty()
+    {
+        let _ = out.send(page).await;
+    }
+}
+
+/// Rows as CSV bytes.
+fn csv_page(records: impl Iterator<Item = [String; 6]>) -> Chunk {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for record in records {
+        writer.write_record(&record)?;
+    }
+    writer
+        .into_inner()
+        .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 /// One consent event as a CSV row, in the header's order.
@@ -186,8 +230,11 @@ fn spreadsheet_safe(cell: String) -> String {
     }
 }
 
-/// Refuses (401, 403, with the reason) a request without an admin token.
-fn admin_only(state: &HttpState, headers: &HeaderMap) -> Result<(), (StatusCode, String)> {
+/// Refuses (401, 403, with the code and the reason) a request without an admin token.
+fn admin_only(
+    state: &HttpState,
+    headers: &HeaderMap,
+) -> Result<(), (StatusCode, &'static str, String)> {
     match state
         .jwt
         .authenticate(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()))
@@ -195,15 +242,61 @@ fn admin_only(state: &HttpState, headers: &HeaderMap) -> Result<(), (StatusCode,
         Ok(viewer) if viewer.role == crate::auth::Role::Admin => Ok(()),
         Ok(_) => Err((
             StatusCode::FORBIDDEN,
+            "FORBIDDEN",
             "The consent export needs a token with role admin.".into(),
         )),
-        Err(e) => Err((StatusCode::UNAUTHORIZED, e.to_string())),
+        Err(e) => Err((StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", e.to_string())),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The export of a database that fails after the first page: that page, then an error that ends
+    /// the body, never a file that looks complete.
+    #[tokio::test]
+    async fn a_database_error_midway_ends_the_download_with_an_error() {
+        use sea_orm::ConnectionTrait;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config =
+            crate::Config::for_database(format!("sqlite://{}", dir.path().join("x.db").display()));
+        let db = crate::store::connect(&config.database_url)
+            .await
+            .expect("db");
+        crate::store::migrate(&db).await.expect("migrated");
+        let clock = std::sync::Arc::new(crate::SystemClock);
+        let handles = crate::Handles::new(&config, clock, db.clone());
+        let first = vec![crate::recipients::ConsentEvent {
+            id: 1,
+            user_id: "ann".into(),
+            action: crate::recipients::ConsentAction::Given,
+            method: crate::recipients::ConsentMethod::OptInModal,
+            phone_e164: Some("+12125550001".into()),
+            ip: None,
+            occurred_at: chrono::Utc::now(),
+        }];
+        db.execute_unprepared("ALTER TABLE consent_events RENAME TO consent_events_gone")
+            .await
+            .expect("the table goes away");
+        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+        export(handles.recipients, Default::default(), first, tx).await;
+        let page = rx
+            .recv()
+            .await
+            .expect("a first chunk")
+            .expect("the first page");
+        let text = String::from_utf8(page).expect("utf-8");
+        assert!(
+            text.starts_with("occurred_at,user_id") && text.contains("ann,given"),
+            "{text}"
+        );
+        assert!(
+            rx.recv().await.expect("a second chunk").is_err(),
+            "the body ends in an error"
+        );
+        assert!(rx.recv().await.is_none());
+    }
 
     #[test]
     fn formulas_never_reach_a_spreadsheet() {

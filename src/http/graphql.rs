@@ -3,9 +3,9 @@
 use std::net::SocketAddr;
 
 use async_graphql::ServerError;
-use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use async_graphql_axum::GraphQLResponse;
 use axum::{
-    Json, Router,
+    Router,
     extract::{ConnectInfo, Path, State},
     http::{HeaderMap, Method, Request, StatusCode, header},
     middleware::{self, Next},
@@ -16,7 +16,7 @@ use axum::{
 use super::{
     HttpState,
     assets::{CSS, JS, page, static_file},
-    client_ip,
+    client_ip, refusal,
 };
 use crate::graphql::{
     RequestContext,
@@ -41,16 +41,11 @@ async fn require_json(request: Request<axum::body::Body>, next: Next) -> Respons
     if request.method() != Method::POST || is_json(request.headers()) {
         return next.run(request).await;
     }
-    (
+    refusal(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        Json(serde_json::json!({
-            "errors": [{
-                "message": "Send the query as JSON, with the header Content-Type: application/json.",
-                "extensions": { "code": "UNSUPPORTED_MEDIA_TYPE" }
-            }]
-        })),
+        "UNSUPPORTED_MEDIA_TYPE",
+        "Send the query as JSON, with the header Content-Type: application/json.",
     )
-        .into_response()
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -61,12 +56,35 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
 }
 
+/// The GraphQL request in a body, or a sentence saying what is wrong with it: an empty body, one that
+/// is not JSON, a batch (one operation per request), or one without a `query` string.
+fn parse_request(body: &[u8]) -> Result<async_graphql::Request, String> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(r#"The request body is empty; send {"query": "..."} as JSON."#.into());
+    }
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| format!(r#"The request body is not JSON ({e}); send {{"query": "..."}}."#))?;
+    if value.is_array() {
+        return Err("Send one operation per request; batches are not accepted.".into());
+    }
+    if !value.get("query").is_some_and(serde_json::Value::is_string) {
+        return Err(r#"The body needs "query": the GraphQL document, as a string."#.into());
+    }
+    serde_json::from_value(value).map_err(|e| {
+        format!(r#"The request does not read as {{"query", "variables", "operationName"}}: {e}"#)
+    })
+}
+
 async fn graphql(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    request: GraphQLRequest,
-) -> GraphQLResponse {
+    body: axum::body::Bytes,
+) -> Response {
+    let request = match parse_request(&body) {
+        Ok(request) => request,
+        Err(why) => return refusal(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &why),
+    };
     let auth = state
         .jwt
         .authenticate(headers.get(header::AUTHORIZATION).map(|v| v.as_bytes()));
@@ -74,7 +92,7 @@ async fn graphql(
         auth,
         client_ip: Some(client_ip(peer.ip(), &headers, &state.trusted_proxies)),
     };
-    let mut request = request.into_inner().data(context);
+    let mut request = request.data(context);
     // Parsed and measured here, in linear time, before validation can expand anything.
     let measured = request.parsed_query().map_err(|e| vec![e]).and_then(|doc| {
         limits::check(doc, &DocumentLimits::SERVICE)
@@ -92,7 +110,7 @@ async fn graphql(
             extensions.set("code", "BAD_USER_INPUT");
         }
     }
-    response.into()
+    GraphQLResponse::from(response).into_response()
 }
 
 /// The GraphiQL playground, self-hosted (see `assets/graphiql/README.md`): it works without a CDN.

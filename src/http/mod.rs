@@ -10,15 +10,17 @@ mod health;
 pub mod metrics;
 mod webhooks;
 
-use std::{net::IpAddr, sync::Arc};
+use std::{net::IpAddr, sync::Arc, time::Duration};
 
 use axum::{
-    Router,
+    Json, Router,
     extract::MatchedPath,
-    http::{HeaderMap, Request},
+    http::{HeaderMap, Request, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
 };
 use ipnet::IpNet;
-use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
+use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer, trace::TraceLayer};
 
 pub use admin::console_url;
 
@@ -62,6 +64,61 @@ impl HttpState {
     }
 }
 
+/// Longest a request may take. The longest legitimate ones wait for a send's first outcome
+/// (`SMS_SYNC_WAIT`, 20 s) or run a reminder scan by hand; past this they are cut, and the client is
+/// told (503); a cut scan is safe to run again.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A refusal as every client of the API reads one: JSON with `errors[].message` and
+/// `extensions.code`.
+pub(crate) fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(serde_json::json!({
+            "errors": [{ "message": message, "extensions": { "code": code } }]
+        })),
+    )
+        .into_response()
+}
+
+/// Gives the refusals made below the handlers (a body over the limit, a timed-out request, a method
+/// or path that does not exist) the same JSON shape as every other refusal.
+async fn json_refusals(request: Request<axum::body::Body>, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "PAYLOAD_TOO_LARGE",
+            format!(
+                "The request body is larger than {} KiB.",
+                MAX_BODY_BYTES / 1024
+            ),
+        ),
+        StatusCode::REQUEST_TIMEOUT | StatusCode::SERVICE_UNAVAILABLE => (
+            "TIMEOUT",
+            format!(
+                "The request took longer than {} seconds and was stopped; try again.",
+                REQUEST_TIMEOUT.as_secs()
+            ),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "METHOD_NOT_ALLOWED",
+            "This address does not take that method.".to_owned(),
+        ),
+        StatusCode::NOT_FOUND => ("NOT_FOUND", "Nothing is served at this address.".to_owned()),
+        other => ("BAD_REQUEST", format!("The request was refused ({other}).")),
+    };
+    refusal(status, code, &message)
+}
+
 /// Every route of the API's address, with the body limit and a tracing span per request.
 pub fn router(state: HttpState) -> Router {
     Router::new()
@@ -70,6 +127,11 @@ pub fn router(state: HttpState) -> Router {
         .merge(admin::router())
         .merge(health::router())
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(middleware::from_fn(json_refusals))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                 let path = request

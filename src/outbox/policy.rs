@@ -365,4 +365,195 @@ mod tests {
         f.promotional = false;
         assert_eq!(check(&f, ALLOWED), Ok(()));
     }
+
+    /// A Manhattan number's locale with the federal window and the built-in state rules.
+    fn locale(phone: &str) -> Locale {
+        let federal = crate::locale::quiet::QuietHours::parse("21:00-08:00").expect("window");
+        Locale::of(
+            None,
+            Some(phone),
+            chrono_tz::America::New_York,
+            Some(federal),
+            &crate::locale::local_time::default_state_rules(),
+        )
+    }
+
+    const PRICES: &[(country::Id, i64)] = &[(country::Id::US, 7_500), (country::Id::CA, 7_500)];
+
+    fn rules(default_price: Option<i64>) -> Rules<'static> {
+        Rules {
+            allowed_countries: ALLOWED,
+            prices: PRICES,
+            default_price,
+        }
+    }
+
+    fn at(hour: u32, minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 2, hour, minute, 0)
+            .single()
+            .expect("time")
+    }
+
+    #[test]
+    fn decide_table() {
+        let p = opted_in();
+        let new_york = locale("+12125550001");
+        let florida = locale("+13055550001"); // Miami: 8:00 to 20:00 and 3 a day
+        let day = at(15, 0); // 10:00 in New York
+        let night = at(3, 0); // 22:00 in New York
+        let evening = at(1, 30); // 20:30 in Miami: quiet there, not yet in New York
+        struct Row<'a> {
+            name: &'a str,
+            promotional: bool,
+            quiet: QuietPolicy,
+            locale: &'a Locale,
+            segments: u32,
+            country: country::Id,
+            default_price: Option<i64>,
+            now: DateTime<Utc>,
+            verdict: Result<(DateTime<Utc>, i64), BlockedReason>,
+            state_cap: Option<u32>,
+        }
+        let next_morning = Utc
+            .with_ymd_and_hms(2026, 3, 2, 13, 0, 0)
+            .single()
+            .expect("t");
+        let table = [
+            Row {
+                name: "daytime promotion",
+                promotional: true,
+                quiet: QuietPolicy::Defer,
+                locale: &new_york,
+                segments: 1,
+                country: country::Id::US,
+                default_price: None,
+                now: day,
+                verdict: Ok((day, 7_500)),
+                state_cap: None,
+            },
+            Row {
+                name: "price times segments",
+                promotional: true,
+                quiet: QuietPolicy::Defer,
+                locale: &new_york,
+                segments: 3,
+                country: country::Id::US,
+                default_price: None,
+                now: day,
+                verdict: Ok((day, 22_500)),
+                state_cap: None,
+            },
+            Row {
+                name: "night promotion waits for 8:00",
+                promotional: true,
+                quiet: QuietPolicy::Defer,
+                locale: &new_york,
+                segments: 1,
+                country: country::Id::US,
+                default_price: None,
+                now: night,
+                verdict: Ok((next_morning, 7_500)),
+                state_cap: None,
+            },
+            Row {
+                name: "a scheduled one is refused",
+                promotional: true,
+                quiet: QuietPolicy::Block,
+                locale: &new_york,
+                segments: 1,
+                country: country::Id::US,
+                default_price: None,
+                now: night,
+                verdict: Err(BlockedReason::QuietHours),
+                state_cap: None,
+            },
+            Row {
+                name: "transactional ignores quiet hours",
+                promotional: false,
+                quiet: QuietPolicy::Block,
+                locale: &new_york,
+                segments: 1,
+                country: country::Id::US,
+                default_price: None,
+                now: night,
+                verdict: Ok((night, 7_500)),
+                state_cap: None,
+            },
+            Row {
+                name: "Florida's window closes at 20:00",
+                promotional: true,
+                quiet: QuietPolicy::Block,
+                locale: &florida,
+                segments: 1,
+                country: country::Id::US,
+                default_price: None,
+                now: evening,
+                verdict: Err(BlockedReason::QuietHours),
+                state_cap: Some(3),
+            },
+            Row {
+                name: "Florida by day carries its cap",
+                promotional: true,
+                quiet: QuietPolicy::Defer,
+                locale: &florida,
+                segments: 1,
+                country: country::Id::US,
+                default_price: None,
+                now: day,
+                verdict: Ok((day, 7_500)),
+                state_cap: Some(3),
+            },
+            Row {
+                name: "no price for the country",
+                promotional: false,
+                quiet: QuietPolicy::Defer,
+                locale: &new_york,
+                segments: 1,
+                country: country::Id::GB,
+                default_price: None,
+                now: day,
+                verdict: Err(BlockedReason::CountryNotAllowed),
+                state_cap: None,
+            },
+        ];
+        for row in table {
+            let mut f = facts(&p, MessageType::Other, row.promotional);
+            f.locale = Some(row.locale);
+            f.quiet = row.quiet;
+            f.segments = row.segments;
+            f.country = Some(row.country);
+            let decision = decide(&f, &rules(row.default_price), row.now);
+            assert_eq!(decision.verdict, row.verdict, "{}", row.name);
+            assert_eq!(decision.state_cap, row.state_cap, "{}", row.name);
+            if row.promotional && decision.verdict.is_ok() {
+                assert!(
+                    decision.quiet_zone.is_some(),
+                    "{}: the deciding zone",
+                    row.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_country_allowed_without_a_price_is_no_price() {
+        let p = opted_in();
+        let allowed = [country::Id::US, country::Id::GB];
+        let mut f = facts(&p, MessageType::Other, false);
+        f.country = Some(country::Id::GB);
+        let rules = |default_price| Rules {
+            allowed_countries: &allowed,
+            prices: PRICES,
+            default_price,
+        };
+        assert_eq!(
+            decide(&f, &rules(None), at(15, 0)).verdict,
+            Err(BlockedReason::NoPrice)
+        );
+        f.segments = 2;
+        assert_eq!(
+            decide(&f, &rules(Some(40_000)), at(15, 0)).verdict,
+            Ok((at(15, 0), 80_000))
+        );
+    }
 }

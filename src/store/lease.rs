@@ -30,11 +30,14 @@ pub async fn claim_due<C: ConnectionTrait + TransactionTrait>(
         sea_query::{LockBehavior, LockType},
     };
     // `FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has one writer and no row locks (sea-query
-    // leaves the clause out there).
+    // leaves the clause out there). The status test is written as the partial index of unsent rows
+    // writes it, with literals: a planner uses a partial index only when it can prove the query's
+    // condition implies the index's, which bound parameters hide (SQLite then scanned the whole log,
+    // a third of the batched pipeline's throughput).
     let due = sms_log::Entity::find()
         .select_only()
         .column(sms_log::Column::Id)
-        .filter(sms_log::Column::Status.is_in([SmsStatus::Pending, SmsStatus::Sending]))
+        .filter(Expr::cust(UNSENT))
         .filter(sms_log::Column::NextAttemptAt.lte(now))
         .order_by_asc(sms_log::Column::Priority)
         .order_by_asc(sms_log::Column::NextAttemptAt)
@@ -81,6 +84,9 @@ async fn drop_opted_out<C: ConnectionTrait + TransactionTrait>(
     );
     Ok(())
 }
+
+/// The condition of the partial index of unsent rows (`idx_sms_log_due`), word for word.
+pub(super) const UNSENT: &str = "status IN ('pending', 'sending')";
 
 /// At most `max` characters of a provider-supplied string, so an unusual answer always fits its column.
 fn clip(s: &str, max: usize) -> &str {

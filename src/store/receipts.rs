@@ -211,8 +211,10 @@ pub async fn mark_unknown_batch<C: ConnectionTrait + TransactionTrait>(
     use sea_orm::{QueryOrder, QuerySelect};
     let txn = db.begin().await?;
     take_sqlite_write_lock(&txn).await?;
+    // With a literal, as the partial index `idx_sms_log_awaiting_receipt` says it: a bound parameter
+    // would keep the planner from using that index.
     let mut query = sms_log::Entity::find()
-        .filter(sms_log::Column::Status.eq(SmsStatus::Sent))
+        .filter(Expr::cust("status = 'sent'"))
         .filter(sms_log::Column::SentAt.lt(cutoff))
         .order_by_asc(sms_log::Column::SentAt)
         .limit(500);

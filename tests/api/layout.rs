@@ -45,7 +45,9 @@ fn only_the_store_names_entities_and_tables() {
     let mut crossings = Vec::new();
     for file in files.iter().filter(|f| !f.starts_with(&store)) {
         let text = std::fs::read_to_string(file).expect("readable");
-        for (n, line) in text.lines().enumerate() {
+        // A file's unit tests (its last module) may set up what they test however they need.
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (n, line) in code.lines().enumerate() {
             let code = line.split("//").next().unwrap_or_default();
             if let Some(word) = STORE_ONLY.iter().find(|w| code.contains(*w)) {
                 let at = file.strip_prefix(&root).unwrap_or(file).display();

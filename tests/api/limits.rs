@@ -82,3 +82,85 @@ async fn exponential_fragments_are_refused_before_validation() {
     let broken = app.post_graphql(None, "{ me { ", json!({})).await;
     assert_eq!(error_code(&broken), "BAD_USER_INPUT");
 }
+
+/// A refusal's status, content type and JSON body.
+async fn refused(response: reqwest::Response) -> (u16, String, Value) {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = response.text().await.expect("a body");
+    let json = serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body:?}"));
+    (status, content_type, json)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refusal_is_json_with_a_code_and_a_sentence() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    for (body, says) in [
+        ("", "empty"),
+        ("not json at all", "not JSON"),
+        (r#"{"query": 5}"#, "\"query\""),
+        (r#"{"variables": {}}"#, "\"query\""),
+        (
+            r#"[{"query": "{ me { userId } }"}]"#,
+            "one operation per request",
+        ),
+        (
+            r#"{"query": "{ me { userId } }", "variables": 7}"#,
+            "does not read as",
+        ),
+    ] {
+        let response = app
+            .http
+            .post(app.url("/graphql"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("sent");
+        let (status, content_type, json) = refused(response).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            content_type.starts_with("application/json"),
+            "{content_type}"
+        );
+        assert_eq!(error_code(&json), "BAD_USER_INPUT", "{body}");
+        let message = error_message(&json);
+        assert!(message.contains(says), "{body}: {message}");
+        assert!(
+            !message.contains("InvalidRequest("),
+            "no Rust debug text: {message}"
+        );
+    }
+    // Refusals made below the handlers have the same shape.
+    let too_big = app
+        .http
+        .post(app.url("/graphql"))
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"query": "{}"}}"#, "x".repeat(70 * 1024)))
+        .send()
+        .await
+        .expect("sent");
+    let (status, _, json) = refused(too_big).await;
+    assert_eq!((status, error_code(&json)), (413, "PAYLOAD_TOO_LARGE"));
+    let nowhere = app
+        .http
+        .get(app.url("/nowhere"))
+        .send()
+        .await
+        .expect("sent");
+    let (status, _, json) = refused(nowhere).await;
+    assert_eq!((status, error_code(&json)), (404, "NOT_FOUND"));
+    let put = app
+        .http
+        .put(app.url("/graphql"))
+        .send()
+        .await
+        .expect("sent");
+    let (status, _, json) = refused(put).await;
+    assert_eq!((status, error_code(&json)), (405, "METHOD_NOT_ALLOWED"));
+}
