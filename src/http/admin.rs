@@ -162,8 +162,7 @@ async fn export(
         "ip",
     ];
     let mut page = csv_page(std::iter::once(header_row.map(str::to_owned)));
-    loop {
-        let Some(last) = rows.last() else { break };
+    while let Some(last) = rows.last() {
         let after = Some((last.occurred_at, last.id));
         page = page.and_then(|mut bytes| {
             bytes.extend(csv_page(rows.iter().map(csv_record))?);
