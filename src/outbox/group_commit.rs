@@ -104,8 +104,11 @@ impl<R: Send + 'static, A: Send + 'static> GroupCommit<R, A> {
         Fut: Future<Output = Result<Vec<A>, E>> + Send + 'static,
         E: std::fmt::Display + Send + 'static,
     {
-        // Whatever happens to this task, the queue is not left "flushing" with no flush running.
-        let _idle = Idle(&self);
+        // However this task ends, the queue is not left "flushing" with no flush running.
+        let mut idle = Idle {
+            group: &self,
+            finished: false,
+        };
         wait_for_company(window).await;
         while let Some(batch) = self.next_batch() {
             let (requests, callers): (Vec<R>, Vec<Slot<A>>) = batch.into_iter().unzip();
@@ -134,6 +137,9 @@ impl<R: Send + 'static, A: Send + 'static> GroupCommit<R, A> {
                 }
             }
         }
+        // `next_batch` marked the queue idle: a new caller may already have started the next flush,
+        // whose queue is not this one's to touch.
+        idle.finished = true;
     }
 
     /// The next batch, or `None` (and the queue marked idle) when nothing waits.
@@ -148,13 +154,21 @@ impl<R: Send + 'static, A: Send + 'static> GroupCommit<R, A> {
     }
 }
 
-/// Marks the queue idle when the flush task ends in any way; requests still waiting then (only when
-/// the flush itself failed) are answered with `Panicked` rather than left waiting forever.
-struct Idle<'a, R, A>(&'a GroupCommit<R, A>);
+/// Marks the queue idle when the flush task ends before its queue is empty (a panic outside a batch,
+/// or the task dropped), answering the requests still waiting with `Panicked` rather than leaving them
+/// waiting forever. A flush that ended normally leaves the queue alone: it was marked idle already, and
+/// may belong to the next flush.
+struct Idle<'a, R, A> {
+    group: &'a GroupCommit<R, A>,
+    finished: bool,
+}
 
 impl<R, A> Drop for Idle<'_, R, A> {
     fn drop(&mut self) {
-        let mut queue = self.0.queue.lock().unwrap_or_else(|p| p.into_inner());
+        if self.finished {
+            return;
+        }
+        let mut queue = self.group.queue.lock().unwrap_or_else(|p| p.into_inner());
         queue.flushing = false;
         for (_, caller) in queue.waiting.drain(..) {
             let _ = caller.send(Err(BatchFailure::Panicked));
@@ -254,5 +268,35 @@ mod tests {
             Err(BatchFailure::Failed("connection reset".to_owned()))
         );
         assert_eq!(group.submit(7, Duration::ZERO, decide).await, Ok(7));
+    }
+
+    /// One caller after another, each starting a flush as the last one ends: the pattern in which an
+    /// ending flush once took a new caller's request for its own and failed it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn back_to_back_callers_each_get_their_answer() {
+        let group: Arc<GroupCommit<u32, u32>> = Arc::default();
+        let ok = |batch: Vec<u32>| std::future::ready(Ok::<_, String>(batch));
+        for n in 0..5_000 {
+            assert_eq!(
+                group.submit(n, Duration::ZERO, ok).await,
+                Ok(n),
+                "request {n}"
+            );
+        }
+        // And from two tasks at once.
+        let runs: Vec<_> = (0..2)
+            .map(|t| {
+                let group = group.clone();
+                tokio::spawn(async move {
+                    for n in 0..2_000 {
+                        let n = t * 10_000 + n;
+                        assert_eq!(group.submit(n, Duration::ZERO, ok).await, Ok(n));
+                    }
+                })
+            })
+            .collect();
+        for run in runs {
+            run.await.expect("no failure");
+        }
     }
 }

@@ -213,7 +213,10 @@ async fn apply_daily_limits(
     if users.is_empty() && phones.is_empty() {
         return Ok(());
     }
-    recipients::lock_rows(txn, users.iter().map(String::as_str)).await?;
+    // On SQLite `insert_batch` holds the write lock already; row locks are PostgreSQL's.
+    if txn.get_database_backend() == DbBackend::Postgres {
+        recipients::lock_rows(txn, users.iter().map(String::as_str)).await?;
+    }
     lock_numbers(txn, &phones).await?;
     let since = now - Duration::hours(24);
     let users = users.iter().map(String::as_str);
