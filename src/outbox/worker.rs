@@ -58,12 +58,18 @@ fn micros_to_time(us: i64) -> DateTime<Utc> {
 }
 
 /// Waits for this message's slot under the deployment-wide rate limit. `false` when shutting down.
-async fn wait_for_slot(workers: &Workers, shutdown: &CancellationToken) -> Result<bool, DbErr> {
+/// AWS limits message *parts* per second: a text of `parts` segments takes that many slots of the
+/// gate, so a three-part text at 3 per second has a whole second to itself.
+async fn wait_for_slot(
+    workers: &Workers,
+    shutdown: &CancellationToken,
+    parts: i32,
+) -> Result<bool, DbErr> {
     let mps = workers.outbox.sms.rate_limit_mps;
     if mps <= 0.0 {
         return Ok(true);
     }
-    let interval = gate::interval_us(mps);
+    let interval = gate::interval_us(mps) * i64::from(parts.max(1));
     let lateness = gate::LATENESS.as_micros() as i64;
     loop {
         let slot = gate::reserve_slot(
@@ -346,7 +352,7 @@ async fn run_once(
             // About to wait for a slot: write what is done first.
             group.flush(workers, provider, &mut report).await?;
         }
-        if shutdown.is_cancelled() || !wait_for_slot(workers, shutdown).await? {
+        if shutdown.is_cancelled() || !wait_for_slot(workers, shutdown, row.segments).await? {
             // Shutting down: hand the unsent part of the batch back at once rather than at lease expiry.
             group.flush(workers, provider, &mut report).await?;
             for row in std::iter::once(row).chain(rest.by_ref()) {

@@ -33,6 +33,7 @@ storage_tests!(
     an_idle_pipeline_wakes_on_insert,
     send_slots_are_shared_and_spaced,
     concurrent_producers_and_workers_never_deadlock,
+    a_text_takes_one_slot_per_part,
 );
 
 /// The service with no background workers (the test runs them), no rate limit, the AWS provider.
@@ -497,4 +498,29 @@ async fn concurrent_producers_and_workers_never_deadlock(engine: Engine) {
     assert_eq!(stub.seen().len(), 800);
     let sent = sms_log::Entity::find().count(&app.db).await.expect("count");
     assert_eq!(sent, 800);
+}
+
+/// AWS counts message parts: a three-part text at 3 parts per second has the gate for a whole second.
+async fn a_text_takes_one_slot_per_part(engine: Engine) {
+    let (app, stub) = setup(engine, |c| c.sms.rate_limit_mps = 3.0).await;
+    opted_in_user(&app, "u1", "+1 212 555 1234").await;
+    // 400 plain characters: three GSM-7 segments.
+    let body = "Round two of Best haiku starts now. ".repeat(11);
+    let sent = app
+        .as_service(
+            "mutation($i: SendSmsInput!) { sendSms(input: $i) { id segments } }",
+            json!({ "i": { "userId": "u1", "body": body } }),
+        )
+        .await;
+    assert_eq!(data(&sent)["sendSms"]["segments"], 3);
+    let before = gate::reserve_slot(&app.db, 0, 0).await.expect("the gate");
+    assert_eq!(app.run_outbox().await.sent, 1);
+    assert_eq!(stub.seen().len(), 1);
+    let after = gate::reserve_slot(&app.db, 0, 0).await.expect("the gate");
+    let start = before.max(start_time().timestamp_micros());
+    assert_eq!(
+        after - start,
+        3 * gate::interval_us(3.0),
+        "three slots, a whole second"
+    );
 }
