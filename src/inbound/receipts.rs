@@ -117,7 +117,10 @@ impl DeliveryEvent {
             return None;
         }
         Some(match self.event_type.as_str() {
-            "TEXT_DELIVERED" | "TEXT_SUCCESSFUL" => SmsStatus::Delivered,
+            "TEXT_DELIVERED" => SmsStatus::Delivered,
+            // The carrier took the text; the handset's receipt may still come. Recorded (with its
+            // price), and the text stays SENT until a handset event (or 72 hours) settles it.
+            "TEXT_SUCCESSFUL" => return None,
             "TEXT_UNKNOWN" => SmsStatus::Unknown,
             _ => SmsStatus::Undelivered,
         })

@@ -99,9 +99,14 @@ pub fn keyword_of(body: &str) -> Keyword {
         .join(" ")
         .to_uppercase();
     match word.as_str() {
-        "STOP" | "STOPALL" | "STOP ALL" | "UNSUBSCRIBE" | "CANCEL" | "END" | "QUIT" | "REVOKE"
-        | "OPTOUT" | "OPT OUT" | "OPT-OUT" => Keyword::Stop,
-        "START" | "UNSTOP" | "YES" => Keyword::Start,
+        // AWS's opt-out keywords, so the app's consent and AWS's list agree; and the CTIA words
+        // that plainly revoke (the FCC's 2024 rule: any reasonable means), which put the number on
+        // the service's own list too, the safe side of any difference.
+        "ARRET" | "CANCEL" | "END" | "OPT-OUT" | "OPTOUT" | "QUIT" | "REMOVE" | "STOP" | "TD"
+        | "UNSUBSCRIBE" | "STOPALL" | "STOP ALL" | "REVOKE" | "OPT OUT" => Keyword::Stop,
+        // AWS's opt-in keywords exactly: a word AWS does not take as opting in must not take the
+        // number off the service's list while AWS still refuses it.
+        "START" | "UNSTOP" => Keyword::Start,
         "HELP" | "INFO" => Keyword::Help,
         _ => Keyword::None,
     }
@@ -327,10 +332,13 @@ mod tests {
             "optout",
             "Opt out",
             "opt-out",
+            "arret",
+            "TD",
+            "Remove",
         ] {
             assert_eq!(keyword_of(stop), Keyword::Stop, "{stop}");
         }
-        for start in ["START", "unstop", "Yes!"] {
+        for start in ["START", "unstop", "Unstop!"] {
             assert_eq!(keyword_of(start), Keyword::Start, "{start}");
         }
         for help in ["HELP", "help?", "Info"] {
@@ -339,6 +347,7 @@ mod tests {
         for other in [
             "Stop sending me battle invites please",
             "yes please",
+            "Yes",
             "",
             "🙂",
             "stopp",

@@ -18,6 +18,7 @@ storage_tests!(
     a_receipt_with_a_price_no_text_can_cost_changes_nothing,
     idempotency_keys_belong_to_a_caller_and_a_mutation,
     a_stop_from_a_national_number_opts_the_number_out,
+    the_carriers_acceptance_is_not_a_delivery,
 );
 
 const SEND: &str = "mutation($i: SendSmsInput!) { sendSms(input: $i) { id status blockedReason } }";
@@ -182,4 +183,43 @@ async fn forged_deliveries_cost_a_few_certificate_fetches() {
         .certificate_fetches
         .load(std::sync::atomic::Ordering::SeqCst);
     assert!(fetched <= 6, "{fetched} certificate fetches");
+}
+
+async fn the_carriers_acceptance_is_not_a_delivery(engine: Engine) {
+    let (app, _stub, signer) = setup_signed(engine, |_| {}).await;
+    opted_in_user(&app, "u1", "(212) 555-0001").await;
+    let (id, provider_id) = sent_promo(&app, "u1").await;
+    let now = app.clock.now();
+    let status = || async {
+        let row = sms_log::Entity::find_by_id(id)
+            .one(&app.db)
+            .await
+            .expect("q")
+            .expect("row");
+        (row.status, row.cost_micros, row.delivered_at.is_some())
+    };
+    // The carrier took it (and AWS priced it): still SENT, now at AWS's price.
+    let accepted = delivery(&provider_id, "TEXT_SUCCESSFUL", true, Some(0.00581), now);
+    let (code, _) = post(
+        &app,
+        signer.notification(EVENTS, &accepted, now).to_string(),
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        status().await,
+        (sms_log::SmsStatus::Sent, Some(5_810), false)
+    );
+    // The handset's receipt settles it.
+    let delivered = delivery(&provider_id, "TEXT_DELIVERED", true, None, now);
+    let (code, _) = post(
+        &app,
+        signer.notification(EVENTS, &delivered, now).to_string(),
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        status().await,
+        (sms_log::SmsStatus::Delivered, Some(5_810), true)
+    );
 }
