@@ -18,6 +18,8 @@ pub struct Model {
     pub description: Option<String>,
     /// `totalMessagePrice`, in millionths of a dollar.
     pub price_micros: Option<i64>,
+    /// `totalCarrierFee`, in millionths of a dollar.
+    pub carrier_fee_micros: Option<i64>,
     pub carrier_name: Option<String>,
     /// When AWS says it happened.
     pub event_at: DateTimeUtc,

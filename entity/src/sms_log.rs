@@ -171,6 +171,8 @@ pub struct Model {
     /// `cost_micros` becomes what AWS charged once a receipt says so (`priced_at`).
     pub estimated_cost_micros: Option<i64>,
     pub priced_at: Option<DateTimeUtc>,
+    /// Of `cost_micros` once priced: the carrier fees AWS passed on (`totalCarrierFee`).
+    pub carrier_fee_micros: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -33,6 +33,8 @@ pub struct DeliveryEvent {
     pub description: Option<String>,
     /// `totalMessagePrice`, exact, in millionths of a dollar.
     pub price_micros: Option<i64>,
+    /// `totalCarrierFee`: what carriers charge on top of the price (US toll-free and 10DLC texts).
+    pub carrier_fee_micros: Option<i64>,
     pub carrier_name: Option<String>,
     pub event_at: DateTime<Utc>,
 }
@@ -51,6 +53,8 @@ struct RawEvent {
     #[serde(default)]
     total_message_price: Option<serde_json::Number>,
     #[serde(default)]
+    total_carrier_fee: Option<serde_json::Number>,
+    #[serde(default)]
     carrier_name: Option<String>,
     event_timestamp: i64,
 }
@@ -60,41 +64,44 @@ impl DeliveryEvent {
     pub fn parse(json: &str) -> Result<Self, String> {
         let raw: RawEvent =
             serde_json::from_str(json).map_err(|e| format!("not a delivery event: {e}"))?;
-        let price_micros = match raw.total_message_price {
-            None => None,
-            Some(n) => Some(
-                cost::dollars_to_micros(&n.to_string())
-                    .or_else(|| {
-                        // More than six decimals: round to the micro-dollar.
-                        rust_decimal::Decimal::from_str_exact(&n.to_string())
-                            .ok()
-                            .map(|d| (d * rust_decimal::Decimal::from(cost::MICROS)).round())
-                            .and_then(|d| i64::try_from(d).ok())
-                    })
-                    .ok_or_else(|| format!("totalMessagePrice {n} is not an amount"))?,
-            ),
-        };
-        if let Some(price) = price_micros
-            && !(0..=MAX_TEXT_PRICE_MICROS).contains(&price)
-        {
-            return Err(format!(
-                "totalMessagePrice {price} micro-dollars is not what a text can cost (0 to $10)"
-            ));
-        }
-        let event_at = Utc
-            .timestamp_millis_opt(raw.event_timestamp)
-            .single()
-            .ok_or_else(|| format!("eventTimestamp {} is not a time", raw.event_timestamp))?;
-        Ok(Self {
+        let price_micros = raw
+            .total_message_price
+            .map(|n| amount_micros("totalMessagePrice", &n))
+            .transpose()?;
+        let carrier_fee_micros = raw
+            .total_carrier_fee
+            .map(|n| amount_micros("totalCarrierFee", &n))
+            .transpose()?;
+        let event = Self {
             event_type: raw.event_type,
             is_final: raw.is_final,
             message_id: raw.message_id,
             message_status: raw.message_status,
             description: raw.message_status_description,
             price_micros,
+            carrier_fee_micros,
             carrier_name: raw.carrier_name,
-            event_at,
-        })
+            event_at: Utc
+                .timestamp_millis_opt(raw.event_timestamp)
+                .single()
+                .ok_or_else(|| format!("eventTimestamp {} is not a time", raw.event_timestamp))?,
+        };
+        if let Some(cost) = event.cost_micros()
+            && cost > MAX_TEXT_PRICE_MICROS
+        {
+            return Err(format!(
+                "a price with carrier fees of {cost} micro-dollars is not what a text can cost (0 to $10)"
+            ));
+        }
+        Ok(event)
+    }
+
+    /// What the text cost: the message price plus the carrier fees, when the event carries either.
+    pub fn cost_micros(&self) -> Option<i64> {
+        match (self.price_micros, self.carrier_fee_micros) {
+            (None, None) => None,
+            (price, fee) => Some(price.unwrap_or(0) + fee.unwrap_or(0)),
+        }
     }
 
     /// The receipt the console provider reports for a text it printed: delivered, no price.
@@ -106,6 +113,7 @@ impl DeliveryEvent {
             message_status: Some("DELIVERED".into()),
             description: Some("Simulated by the console provider".into()),
             price_micros: None,
+            carrier_fee_micros: None,
             carrier_name: None,
             event_at: at,
         }
@@ -125,6 +133,26 @@ impl DeliveryEvent {
             _ => SmsStatus::Undelivered,
         })
     }
+}
+
+/// An amount of dollars in an event, exact to the micro-dollar (more decimals are rounded), between 0
+/// and the most a text can cost.
+fn amount_micros(name: &str, n: &serde_json::Number) -> Result<i64, String> {
+    let text = n.to_string();
+    let micros = cost::dollars_to_micros(&text)
+        .or_else(|| {
+            rust_decimal::Decimal::from_str_exact(&text)
+                .ok()
+                .map(|d| (d * rust_decimal::Decimal::from(cost::MICROS)).round())
+                .and_then(|d| i64::try_from(d).ok())
+        })
+        .ok_or_else(|| format!("{name} {n} is not an amount"))?;
+    if !(0..=MAX_TEXT_PRICE_MICROS).contains(&micros) {
+        return Err(format!(
+            "{name} {micros} micro-dollars is not what a text can cost (0 to $10)"
+        ));
+    }
+    Ok(micros)
 }
 
 /// An SNS message being handled: its id, recorded so a repeat changes nothing.
@@ -160,7 +188,7 @@ pub fn settlement(row: &MessageRow, event: &DeliveryEvent) -> Option<Settlement>
     // A price above what this text's segments can cost is not applied (the event is still kept).
     let ceiling = i64::from(row.segments.max(1)) * MAX_SEGMENT_PRICE_MICROS;
     let price_micros = event
-        .price_micros
+        .cost_micros()
         .filter(|p| row.priced_at.is_none() && charged && *p <= ceiling);
     if status == row.status && price_micros.is_none() {
         return None;
@@ -172,6 +200,7 @@ pub fn settlement(row: &MessageRow, event: &DeliveryEvent) -> Option<Settlement>
         error: (moved && status == SmsStatus::Undelivered)
             .then(|| (event.event_type.clone(), event.description.clone())),
         price_micros,
+        carrier_fee_micros: price_micros.map(|_| event.carrier_fee_micros.unwrap_or(0)),
     })
 }
 
@@ -198,6 +227,7 @@ pub async fn record_delivery_event(
         message_status: event.message_status.as_deref(),
         description: event.description.clone(),
         price_micros: event.price_micros,
+        carrier_fee_micros: event.carrier_fee_micros,
         carrier_name: event.carrier_name.as_deref(),
         event_at: event.event_at,
     };
@@ -248,6 +278,12 @@ mod tests {
         )
         .expect("an event");
         assert_eq!(e.price_micros, Some(5_810));
+        assert_eq!(e.carrier_fee_micros, Some(3_000));
+        assert_eq!(
+            e.cost_micros(),
+            Some(8_810),
+            "the price plus the carrier fee"
+        );
         assert_eq!(e.final_status(), Some(SmsStatus::Delivered));
         assert_eq!(e.event_at.timestamp(), 1_772_463_600);
         assert!(DeliveryEvent::parse("{}").is_err());
@@ -259,5 +295,18 @@ mod tests {
             assert!(DeliveryEvent::parse(&json).is_err(), "{price}");
         }
         assert!(DeliveryEvent::parse("not json").is_err());
+        // A fee alone is a cost; a negative fee, or a sum past what a text can cost, is malformed.
+        let with = |fields: &str| {
+            DeliveryEvent::parse(&format!(
+                r#"{{"eventType":"TEXT_DELIVERED","isFinal":true,"messageId":"m-1",{fields}"eventTimestamp":1772463600000}}"#
+            ))
+        };
+        assert_eq!(
+            with(r#""totalCarrierFee":0.0025,"#).map(|e| e.cost_micros()),
+            Ok(Some(2_500))
+        );
+        assert_eq!(with("").map(|e| e.cost_micros()), Ok(None));
+        assert!(with(r#""totalCarrierFee":-0.01,"#).is_err());
+        assert!(with(r#""totalMessagePrice":9.5,"totalCarrierFee":0.6,"#).is_err());
     }
 }

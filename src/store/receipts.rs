@@ -82,6 +82,7 @@ pub struct NewEvent<'a> {
     pub message_status: Option<&'a str>,
     pub description: Option<String>,
     pub price_micros: Option<i64>,
+    pub carrier_fee_micros: Option<i64>,
     pub carrier_name: Option<&'a str>,
     pub event_at: DateTime<Utc>,
 }
@@ -101,6 +102,7 @@ pub async fn insert_event(
         message_status: Set(event.message_status.map(|s| clip(s, 64))),
         description: Set(event.description),
         price_micros: Set(event.price_micros),
+        carrier_fee_micros: Set(event.carrier_fee_micros),
         carrier_name: Set(event.carrier_name.map(|s| clip(s, 128))),
         event_at: Set(event.event_at),
         received_at: Set(now),
@@ -118,8 +120,10 @@ pub struct Settlement {
     pub delivered_at: Option<DateTime<Utc>>,
     /// For `UNDELIVERED`: the event type and AWS's description.
     pub error: Option<(String, Option<String>)>,
-    /// What AWS charged, when this is the first price it reports.
+    /// What AWS charged (price and carrier fees), when this is the first price it reports.
     pub price_micros: Option<i64>,
+    /// Of `price_micros`, the carrier fees.
+    pub carrier_fee_micros: Option<i64>,
 }
 
 /// Applies a settlement to `row` in `txn`: the row, the month's spend corrected by the difference
@@ -146,6 +150,10 @@ pub async fn settle(
     if let Some(price) = change.price_micros {
         update = update
             .col_expr(sms_log::Column::CostMicros, Expr::value(price))
+            .col_expr(
+                sms_log::Column::CarrierFeeMicros,
+                Expr::value(change.carrier_fee_micros),
+            )
             .col_expr(sms_log::Column::PricedAt, Expr::value(now));
         if price != old_cost {
             spend::adjust(txn, &spend::month_of(row.created_at), price - old_cost).await?;

@@ -198,7 +198,7 @@ async fn the_carriers_acceptance_is_not_a_delivery(engine: Engine) {
             .expect("row");
         (row.status, row.cost_micros, row.delivered_at.is_some())
     };
-    // The carrier took it (and AWS priced it): still SENT, now at AWS's price.
+    // The carrier took it (and AWS priced it): still SENT, now at AWS's price with the carrier fee.
     let accepted = delivery(&provider_id, "TEXT_SUCCESSFUL", true, Some(0.00581), now);
     let (code, _) = post(
         &app,
@@ -208,7 +208,7 @@ async fn the_carriers_acceptance_is_not_a_delivery(engine: Engine) {
     assert_eq!(code, 200);
     assert_eq!(
         status().await,
-        (sms_log::SmsStatus::Sent, Some(5_810), false)
+        (sms_log::SmsStatus::Sent, Some(8_310), false)
     );
     // The handset's receipt settles it.
     let delivered = delivery(&provider_id, "TEXT_DELIVERED", true, None, now);
@@ -220,6 +220,6 @@ async fn the_carriers_acceptance_is_not_a_delivery(engine: Engine) {
     assert_eq!(code, 200);
     assert_eq!(
         status().await,
-        (sms_log::SmsStatus::Delivered, Some(5_810), true)
+        (sms_log::SmsStatus::Delivered, Some(8_310), true)
     );
 }

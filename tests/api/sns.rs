@@ -256,8 +256,8 @@ pub async fn setup_signed(
     (app, stub, signer)
 }
 
-const LOG: &str = "query($id: ID!) { smsLog(id: $id) { status cost estimatedCost costIsActual errorCode deliveredAt
-    events { eventType isFinal messageStatus description price carrierName occurredAt } } }";
+const LOG: &str = "query($id: ID!) { smsLog(id: $id) { status cost carrierFee estimatedCost costIsActual errorCode deliveredAt
+    events { eventType isFinal messageStatus description price carrierFee carrierName occurredAt } } }";
 
 async fn log(app: &TestApp, id: i64) -> Value {
     data(&app.as_service(LOG, json!({ "id": id.to_string() })).await)["smsLog"].clone()
@@ -326,19 +326,28 @@ async fn delivery_events_settle_messages_and_correct_costs(engine: Engine) {
         (
             settled["status"].as_str(),
             settled["cost"].as_str(),
+            settled["carrierFee"].as_str(),
             settled["estimatedCost"].as_str(),
             settled["costIsActual"].as_bool()
         ),
         (
             Some("DELIVERED"),
-            Some("0.00581"),
+            Some("0.00831"),
+            Some("0.0025"),
             Some("0.0075"),
             Some(true)
         ),
-        "{settled}"
+        "the whole price is the message price plus the carrier fee: {settled}"
     );
     assert_eq!(settled["events"].as_array().map(Vec::len), Some(2));
-    assert_eq!(settled["events"][1]["price"], "0.00581");
+    assert_eq!(
+        (
+            &settled["events"][1]["price"],
+            &settled["events"][1]["carrierFee"]
+        ),
+        (&json!("0.00581"), &json!("0.0025"))
+    );
+    assert_eq!(settled["events"][0]["carrierFee"], Value::Null);
     assert_eq!(
         settled["deliveredAt"],
         (now + Duration::seconds(3)).to_rfc3339()
@@ -358,7 +367,7 @@ async fn delivery_events_settle_messages_and_correct_costs(engine: Engine) {
             after["estimatedCost"].as_str(),
             after["monthToDate"].as_str()
         ),
-        (Some("0.00581"), Some("0"), Some("0.00581")),
+        (Some("0.00831"), Some("0"), Some("0.00831")),
         "{after}"
     );
     // SNS delivers at least once: the same message again changes nothing.
@@ -399,8 +408,8 @@ async fn delivery_events_settle_messages_and_correct_costs(engine: Engine) {
         now,
     );
     assert_eq!(post(&app, again.to_string()).await.0, 200);
-    assert_eq!(log(&app, id).await["cost"], "0.00581");
-    assert_eq!(costs().await["totalCost"], "0.00581");
+    assert_eq!(log(&app, id).await["cost"], "0.00831");
+    assert_eq!(costs().await["totalCost"], "0.00831");
 }
 
 async fn a_final_failure_is_undelivered_with_the_carriers_reason(engine: Engine) {

@@ -150,10 +150,19 @@ impl SmsLog {
         &self.0.encoding
     }
 
-    /// What the message costs, in US dollars: what AWS charged once a receipt said so (`costIsActual`),
-    /// until then the estimate. Null when nothing is charged (blocked, or the send failed).
+    /// What the message costs, in US dollars: what AWS charged once a receipt said so (`costIsActual`:
+    /// the message price plus the carrier fees), until then the estimate. Null when nothing is charged
+    /// (blocked, or the send failed).
     async fn cost(&self) -> Option<Decimal> {
         self.0.cost_micros.map(crate::billing::micros_to_dollars)
+    }
+
+    /// Of an actual `cost`, the carrier fees AWS passed on (`totalCarrierFee`), in US dollars. Null
+    /// until a receipt priced the message.
+    async fn carrier_fee(&self) -> Option<Decimal> {
+        self.0
+            .carrier_fee_micros
+            .map(crate::billing::micros_to_dollars)
     }
 
     /// The price estimated when the message was accepted: segments times the destination's price per
@@ -254,6 +263,13 @@ impl SmsEvent {
     /// `totalMessagePrice`, in US dollars, when the event carries it.
     async fn price(&self) -> Option<Decimal> {
         self.0.price_micros.map(crate::billing::micros_to_dollars)
+    }
+
+    /// `totalCarrierFee`, in US dollars, when the event carries it: charged on top of `price`.
+    async fn carrier_fee(&self) -> Option<Decimal> {
+        self.0
+            .carrier_fee_micros
+            .map(crate::billing::micros_to_dollars)
     }
 
     async fn carrier_name(&self) -> Option<&str> {
