@@ -195,6 +195,7 @@
     daily: smsCosts(from: $from, to: $to, groupBy: DAY, splitBy: MESSAGE_TYPE) {
       messageCount segmentCount totalCost estimatedCost
       monthToDate monthlyLimit remaining projectedMonthEnd transactionalReserve
+      fixedCost fixedCharges { name monthly }
       buckets { key cost parts { key cost } }
     }
     countries: smsCosts(from: $from, to: $to, groupBy: COUNTRY) {
@@ -226,6 +227,8 @@
     $('#range-segments').textContent = count(report.segmentCount);
     $('#range-actual').textContent = dollars(Number(report.totalCost) - Number(report.estimatedCost));
     $('#range-estimated').textContent = dollars(report.estimatedCost);
+    $('#range-fixed').textContent = dollars(report.fixedCost);
+    drawFixed(report.fixedCharges);
     drawDaily(daysBetween(first, last), report.buckets);
     const tbody = $('#country-table tbody');
     fill(tbody, data.countries.buckets, 5, 'No messages in this range.');
@@ -235,6 +238,15 @@
         cell(dollars(b.cost), 'num'), cell(dollars(b.estimatedCost), 'num'));
       tbody.append(tr);
     });
+  }
+
+  // The fixed monthly charges beside the month's texts; they are not part of the budget.
+  function drawFixed(charges) {
+    const monthly = charges.reduce((sum, c) => sum + Number(c.monthly), 0);
+    $('#fixed-month').hidden = charges.length === 0;
+    $('#fixed-month-total').textContent = dollars(monthly);
+    $('#fixed-month-names').textContent =
+      `(${charges.map((c) => `${c.name} ${dollars(c.monthly)}`).join(', ')})`;
   }
 
   function drawGauge(report) {

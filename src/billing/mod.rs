@@ -32,6 +32,11 @@ impl Billing {
         }
     }
 
+    /// The fixed monthly charges (`SMS_MONTHLY_FIXED_COSTS`).
+    pub fn fixed_costs(&self) -> &[crate::config::FixedCost] {
+        &self.costs.fixed_costs
+    }
+
     /// A cost report for the UTC days from `from` up to `to` (see `report`).
     pub async fn report(
         &self,
@@ -125,7 +130,20 @@ pub struct Report {
     pub transactional_reserve: i64,
     pub remaining: i64,
     pub projected_month_end: i64,
+    /// The fixed monthly charges for every calendar month (UTC) the range touches.
+    pub fixed_micros: i64,
     pub buckets: Vec<Bucket>,
+}
+
+/// The calendar months (UTC) that the range from `from` up to `to` (exclusive) touches: 1 for a range
+/// inside one month, 2 for one that crosses into the next, 0 for an empty range.
+pub fn months_touched(from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    if to <= from {
+        return 0;
+    }
+    let last = to - chrono::Duration::nanoseconds(1);
+    let index = |t: DateTime<Utc>| i64::from(t.year()) * 12 + i64::from(t.month0());
+    index(last) - index(from) + 1
 }
 
 /// Totals from the rollup for the UTC days from `from` up to `to` (exclusive), in buckets when
@@ -176,6 +194,12 @@ pub async fn report(
         transactional_reserve: budget.transactional_reserve,
         remaining: (limit - month_to_date).max(0),
         projected_month_end,
+        fixed_micros: budget
+            .fixed_costs
+            .iter()
+            .map(|f| f.monthly_micros)
+            .sum::<i64>()
+            .saturating_mul(months_touched(from, to)),
         buckets: if grouping.is_some() {
             buckets
         } else {
@@ -187,6 +211,22 @@ pub async fn report(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_range_touches_the_months_it_has_a_moment_in() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().expect("a time");
+        for (from, to, months) in [
+            ("2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z", 1),
+            ("2026-03-01T00:00:00Z", "2026-04-01T00:00:01Z", 2),
+            ("2026-03-31T23:00:00Z", "2026-04-01T01:00:00Z", 2),
+            ("2026-03-10T00:00:00Z", "2026-03-11T00:00:00Z", 1),
+            ("2025-12-15T00:00:00Z", "2026-02-01T00:00:00Z", 2),
+            ("2025-12-15T00:00:00Z", "2027-01-15T00:00:00Z", 14),
+            ("2026-03-01T00:00:00Z", "2026-03-01T00:00:00Z", 0),
+        ] {
+            assert_eq!(months_touched(at(from), at(to)), months, "{from} to {to}");
+        }
+    }
 
     #[test]
     fn dollars_and_micros_are_exact() {

@@ -20,6 +20,43 @@ pub struct CostConfig {
     pub transactional_reserve: i64,
     /// Promotional messages one user may get in any 24 hours.
     pub user_daily_limit: u32,
+    /// Fixed monthly charges (`SMS_MONTHLY_FIXED_COSTS`), such as a number's lease: reported beside the
+    /// texts' cost, never part of the sending budget (AWS's spend limit covers texts only).
+    pub fixed_costs: Vec<FixedCost>,
+}
+
+/// A charge AWS makes every month whatever is sent (a toll-free number's lease, say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixedCost {
+    pub name: String,
+    pub monthly_micros: i64,
+}
+
+/// `toll-free number=2.00,10DLC campaign=10.00`: names (unique, at most 64 characters) and dollars.
+fn fixed_costs(
+    s: &str,
+    dollars: impl Fn(&str) -> Result<i64, String>,
+) -> Result<Vec<FixedCost>, String> {
+    let mut out: Vec<FixedCost> = Vec::new();
+    for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, amount) = pair.rsplit_once('=').ok_or_else(|| {
+            format!("'{pair}' is not NAME=DOLLARS, such as toll-free number=2.00")
+        })?;
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 64 {
+            return Err(format!(
+                "'{pair}' needs a name of 1 to 64 characters before the '='"
+            ));
+        }
+        if out.iter().any(|f| f.name.eq_ignore_ascii_case(name)) {
+            return Err(format!("'{name}' is listed twice"));
+        }
+        out.push(FixedCost {
+            name: name.to_owned(),
+            monthly_micros: dollars(amount.trim())?,
+        });
+    }
+    Ok(out)
 }
 
 /// Reads prices, the budget and the daily limit.
@@ -63,5 +100,8 @@ pub(super) fn parse(var: &impl Fn(&str) -> Option<String>) -> Result<CostConfig,
         monthly_limit,
         transactional_reserve: crate::billing::share_of(monthly_limit, share),
         user_daily_limit: count(var, "SMS_USER_DAILY_LIMIT", "10")?,
+        fixed_costs: parsed(var, "SMS_MONTHLY_FIXED_COSTS", "", |s| {
+            fixed_costs(s, dollars)
+        })?,
     })
 }

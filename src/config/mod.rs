@@ -17,7 +17,7 @@ mod sms;
 mod sns;
 mod verification;
 
-pub use costs::CostConfig;
+pub use costs::{CostConfig, FixedCost};
 use read::parsed;
 pub use reminders::ReminderConfig;
 pub use sms::{AwsMessageType, ProviderKind, SmsConfig};

@@ -28,6 +28,12 @@ pub struct SmsConfig {
     pub provider: ProviderKind,
     pub aws_region: String,
     pub origination_identity: Option<String>,
+    /// Where verification codes are sent from, when not from `origination_identity`
+    /// (`SMS_ORIGINATION_IDENTITY_VERIFICATION`): AWS registers a toll-free number for one use case.
+    pub verification_identity: Option<String>,
+    /// Sender ids by destination country (`SMS_SENDER_IDS`, `GB=AllThrive`), for countries that allow
+    /// them; every text to that country is sent from it.
+    pub sender_ids: Vec<(phonenumber::country::Id, String)>,
     pub aws_message_type: AwsMessageType,
     pub configuration_set: Option<String>,
     pub aws_endpoint_url: Option<String>,
@@ -107,6 +113,32 @@ fn provider(var: &impl Fn(&str) -> Option<String>) -> Result<ProviderSettings, C
     ))
 }
 
+/// `GB=AllThrive,DE=AllThrive`: a sender id (1 to 11 letters and digits, at least one letter, as
+/// carriers require) per ISO country.
+fn sender_ids(s: &str) -> Result<Vec<(phonenumber::country::Id, String)>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (country, id) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("'{pair}' is not COUNTRY=SENDERID, such as GB=AllThrive"))?;
+            let country = phonenumber::country::Id::from_str(&country.trim().to_ascii_uppercase())
+                .map_err(|_| format!("'{}' is not an ISO country code", country.trim()))?;
+            let id = id.trim();
+            let valid = (1..=11).contains(&id.len())
+                && id.chars().all(|c| c.is_ascii_alphanumeric())
+                && id.chars().any(|c| c.is_ascii_alphabetic());
+            if !valid {
+                return Err(format!(
+                    "'{id}' is not a sender id: 1 to 11 letters and digits, at least one letter"
+                ));
+            }
+            Ok((country, id.to_owned()))
+        })
+        .collect()
+}
+
 pub(super) fn parse(var: &impl Fn(&str) -> Option<String>) -> Result<SmsConfig, ConfigError> {
     let (provider, origination_identity, aws_message_type, aws_endpoint_url) = provider(var)?;
     let rate_limit_mps = parsed(var, "SMS_RATE_LIMIT_MPS", "3", |s| match s.parse::<f64>() {
@@ -162,6 +194,10 @@ pub(super) fn parse(var: &impl Fn(&str) -> Option<String>) -> Result<SmsConfig, 
         provider,
         aws_region: var("AWS_REGION").unwrap_or_else(|| "us-east-1".to_owned()),
         origination_identity,
+        verification_identity: var("SMS_ORIGINATION_IDENTITY_VERIFICATION")
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty()),
+        sender_ids: parsed(var, "SMS_SENDER_IDS", "", sender_ids)?,
         aws_message_type,
         configuration_set: var("SMS_CONFIGURATION_SET").map(|s| s.trim().to_owned()),
         aws_endpoint_url,

@@ -78,6 +78,15 @@ fn each_bad_value_names_its_variable() {
         ("SMS_MONTHLY_SPEND_LIMIT_USD", "-1"),
         ("SMS_TRANSACTIONAL_RESERVE", "1.5"),
         ("SMS_USER_DAILY_LIMIT", "0"),
+        ("SMS_MONTHLY_FIXED_COSTS", "toll-free number:2.00"),
+        ("SMS_SENDER_IDS", "GB:AllThrive"),
+        ("SMS_SENDER_IDS", "XX=AllThrive"),
+        ("SMS_SENDER_IDS", "GB=All Thrive"),
+        ("SMS_SENDER_IDS", "GB=AllThriveApp1"),
+        ("SMS_SENDER_IDS", "GB=12345"),
+        ("SMS_MONTHLY_FIXED_COSTS", "=2.00"),
+        ("SMS_MONTHLY_FIXED_COSTS", "lease=two dollars"),
+        ("SMS_MONTHLY_FIXED_COSTS", "lease=2,Lease=3"),
         ("VERIFY_MAX_PER_PHONE_PER_HOUR", "0"),
         ("VERIFY_MAX_PER_IP_PER_HOUR", "lots"),
     ] {
@@ -178,4 +187,46 @@ fn debug_output_never_prints_a_secret() {
     let printed = format!("{c:?}");
     assert!(!printed.contains("hunter2"), "{printed}");
     assert!(!printed.contains("a-secret-value"), "{printed}");
+}
+
+#[test]
+fn fixed_monthly_costs_are_named_amounts() {
+    let c = config(&[(
+        "SMS_MONTHLY_FIXED_COSTS",
+        " toll-free number = 2.00 , 10DLC campaign=10,",
+    )])
+    .expect("valid");
+    let listed: Vec<_> = c
+        .costs
+        .fixed_costs
+        .iter()
+        .map(|f| (f.name.as_str(), f.monthly_micros))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("toll-free number", 2_000_000),
+            ("10DLC campaign", 10_000_000)
+        ]
+    );
+    assert!(config(&[]).expect("defaults").costs.fixed_costs.is_empty());
+}
+
+#[test]
+fn identities_by_use_and_sender_ids_by_country() {
+    let c = config(&[
+        ("SMS_ORIGINATION_IDENTITY_VERIFICATION", " +18005550199 "),
+        ("SMS_SENDER_IDS", "gb=AllThrive, DE=Thrive2"),
+    ])
+    .expect("valid");
+    assert_eq!(c.sms.verification_identity.as_deref(), Some("+18005550199"));
+    assert_eq!(
+        c.sms.sender_ids,
+        [
+            (phonenumber::country::Id::GB, "AllThrive".to_owned()),
+            (phonenumber::country::Id::DE, "Thrive2".to_owned())
+        ]
+    );
+    let none = config(&[]).expect("defaults");
+    assert!(none.sms.verification_identity.is_none() && none.sms.sender_ids.is_empty());
 }

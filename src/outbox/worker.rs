@@ -111,6 +111,7 @@ async fn call_provider(
         body: row.sensitive_body.as_deref().unwrap_or(&row.body),
         message_type: &message_type,
         transactional: !row.promotional,
+        country: row.country.as_deref(),
     };
     let timeout = workers.outbox.sms.send_timeout;
     match tokio::time::timeout(timeout, provider.send(&sms)).await {

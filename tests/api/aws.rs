@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use serde_json::{Value, json};
+
 use sms_notify::{
     Config,
     outbox::provider::{FailureKind, OutgoingSms, SmsProvider},
@@ -17,6 +19,7 @@ fn sms<'a>(transactional: bool) -> OutgoingSms<'a> {
         body: "AllThrive: Sam challenged you.\nReply STOP to unsubscribe.",
         message_type: "battle_invitation",
         transactional,
+        country: Some("US"),
     }
 }
 
@@ -57,6 +60,49 @@ async fn a_send_is_signed_and_carries_every_field() {
     assert_eq!(body["ConfigurationSetName"], "sms-events");
     assert_eq!(body["Context"]["sms_log_id"], "42");
     assert_eq!(body["Context"]["message_type"], "battle_invitation");
+}
+
+#[tokio::test]
+async fn each_use_and_country_sends_from_its_own_identity() {
+    let stub = AwsStub::start().await;
+    let mut c = config();
+    c.sms.origination_identity = Some("+18663448034".into());
+    c.sms.verification_identity = Some("pool-0123456789abcdef".into());
+    c.sms.sender_ids = vec![(phonenumber::country::Id::GB, "AllThrive".into())];
+    let provider = stub.provider(&c.sms);
+    let code = OutgoingSms {
+        message_type: "phone_verification",
+        body: "Your AllThrive code is 123456",
+        ..sms(true)
+    };
+    let uk = OutgoingSms {
+        to: "+447946095800",
+        country: Some("GB"),
+        ..sms(false)
+    };
+    let uk_code = OutgoingSms {
+        country: Some("GB"),
+        ..code.clone()
+    };
+    for message in [&sms(false), &code, &uk, &uk_code, &sms(true)] {
+        provider.send(message).await.expect("sent");
+    }
+    let from: Vec<Value> = stub
+        .seen()
+        .iter()
+        .map(|s| s.body["OriginationIdentity"].clone())
+        .collect();
+    assert_eq!(
+        from,
+        [
+            json!("+18663448034"),
+            json!("pool-0123456789abcdef"),
+            json!("AllThrive"),
+            json!("AllThrive"),
+            json!("+18663448034"),
+        ],
+        "battle invitation, code, UK invitation, UK code, security alert"
+    );
 }
 
 #[tokio::test]

@@ -286,7 +286,14 @@ async fn the_console_in_a_real_browser() {
     let Some(browser) = Browser::start().await else {
         return;
     };
-    let app = TestApp::spawn_with(Engine::Sqlite, |c| c.sms.workers = 0).await;
+    let app = TestApp::spawn_with(Engine::Sqlite, |c| {
+        c.sms.workers = 0;
+        c.costs.fixed_costs = vec![sms_notify::config::FixedCost {
+            name: "toll-free number".into(),
+            monthly_micros: 2_000_000,
+        }];
+    })
+    .await;
     seed(&app).await;
     let console = app.url("/admin");
     let neutral = app.url("/healthz");
@@ -462,6 +469,23 @@ async fn the_console_in_a_real_browser() {
         .parse()
         .expect("f64");
     assert_eq!(gauge, json!((mtd / limit * 100.0).round() as i64));
+    // The fixed charges: beside the month's texts, outside the budget; for the range, its two months.
+    assert_eq!(
+        browser.text("#fixed-month-total").await,
+        "$2.00",
+        "the toll-free number's lease"
+    );
+    assert_eq!(
+        browser.text("#fixed-month-names").await,
+        "(toll-free number $2.00)"
+    );
+    assert_eq!(browser.text("#range-fixed").await, "$4.00");
+    assert_eq!(
+        browser
+            .js("return document.querySelector('#fixed-month').hidden")
+            .await,
+        json!(false)
+    );
     let country_rows = browser
         .js("return [...document.querySelectorAll('#country-table tbody tr')].map(r => r.cells[0].textContent)")
         .await;

@@ -28,6 +28,7 @@ storage_tests!(
     the_report_matches_the_log,
     days_split_by_message_type_add_up,
     one_batch_that_outgrows_the_budget_blocks_its_tail,
+    fixed_charges_stand_beside_the_texts_outside_the_budget,
 );
 
 const SEND: &str =
@@ -794,4 +795,56 @@ async fn one_batch_that_outgrows_the_budget_blocks_its_tail(engine: Engine) {
             { "key": "PENDING", "messageCount": 3, "segmentCount": 3, "cost": "0.0225" }
         ])
     );
+}
+
+async fn fixed_charges_stand_beside_the_texts_outside_the_budget(engine: Engine) {
+    // A budget of two texts, and $3.50 a month of fixed charges that it could never hold.
+    let (app, _stub) = budget(engine, 2, "0", |c| {
+        c.costs.fixed_costs = vec![
+            sms_notify::config::FixedCost {
+                name: "toll-free number".into(),
+                monthly_micros: 2_000_000,
+            },
+            sms_notify::config::FixedCost {
+                name: "registration".into(),
+                monthly_micros: 1_500_000,
+            },
+        ];
+    })
+    .await;
+    opted_in_user(&app, "u1", "212 555 0001").await;
+    for _ in 0..2 {
+        assert_eq!(promo(&app, "u1", "Hi").await["status"], "PENDING");
+    }
+    assert_eq!(
+        promo(&app, "u1", "Hi").await["blockedReason"],
+        "SPEND_LIMIT",
+        "the budget is the texts' alone"
+    );
+    let report = |from: &str, to: &str| {
+        let (from, to) = (from.to_owned(), to.to_owned());
+        let app = &app;
+        async move {
+            let query = "query($f: DateTime!, $t: DateTime!) { smsCosts(from: $f, to: $t) {
+                totalCost fixedCost fixedCharges { name monthly } monthToDate monthlyLimit remaining } }";
+            let answer = app
+                .graphql_as("ops", Role::Admin, query, json!({ "f": from, "t": to }))
+                .await;
+            data(&answer)["smsCosts"].clone()
+        }
+    };
+    let march = report("2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z").await;
+    assert_eq!(
+        march,
+        json!({
+            "totalCost": "0.015", "fixedCost": "3.5",
+            "fixedCharges": [{ "name": "toll-free number", "monthly": "2" }, { "name": "registration", "monthly": "1.5" }],
+            "monthToDate": "0.015", "monthlyLimit": "0.015", "remaining": "0"
+        })
+    );
+    // A range that reaches into April touches two months; one inside March, one.
+    let across = report("2026-03-15T00:00:00Z", "2026-04-02T00:00:00Z").await;
+    assert_eq!(across["fixedCost"], "7");
+    let day = report("2026-03-02T00:00:00Z", "2026-03-03T00:00:00Z").await;
+    assert_eq!(day["fixedCost"], "3.5");
 }

@@ -44,7 +44,8 @@ impl CostsQuery {
             return Err(ApiError::bad_input("Ask for at most 400 days at a time."));
         }
         let grouping = (group_by.map(Into::into), split_by.map(Into::into));
-        let report = handle::<Billing>(ctx)?.report(from, to, grouping).await?;
-        Ok(report.into())
+        let billing = handle::<Billing>(ctx)?;
+        let report = billing.report(from, to, grouping).await?;
+        Ok(CostReport::new(report, billing.fixed_costs()))
     }
 }

@@ -73,13 +73,43 @@ pub struct CostReport {
     pub transactional_reserve: Decimal,
     /// The month's spending at its end if it goes on at the rate so far.
     pub projected_month_end: Decimal,
+    /// The fixed monthly charges (`SMS_MONTHLY_FIXED_COSTS`, such as the toll-free number's lease) for
+    /// every calendar month (UTC) the range touches. Not in `totalCost` and not part of the sending
+    /// budget: AWS's spend limit, and so `monthlyLimit`, covers texts only.
+    pub fixed_cost: Decimal,
+    /// The fixed monthly charges as configured, each for one month.
+    pub fixed_charges: Vec<MonthlyCharge>,
     /// Totals split by `groupBy` (empty without it).
     pub buckets: Vec<CostBucket>,
+}
+
+/// A charge made every month whatever is sent.
+#[derive(SimpleObject)]
+pub struct MonthlyCharge {
+    pub name: String,
+    /// US dollars a month.
+    pub monthly: Decimal,
+}
+
+impl CostReport {
+    pub fn new(r: cost::Report, fixed: &[crate::config::FixedCost]) -> Self {
+        let mut report = Self::from(r);
+        report.fixed_charges = fixed
+            .iter()
+            .map(|f| MonthlyCharge {
+                name: f.name.clone(),
+                monthly: micros_to_dollars(f.monthly_micros),
+            })
+            .collect();
+        report
+    }
 }
 
 impl From<cost::Report> for CostReport {
     fn from(r: cost::Report) -> Self {
         Self {
+            fixed_cost: micros_to_dollars(r.fixed_micros),
+            fixed_charges: Vec::new(),
             message_count: r.messages,
             segment_count: r.segments,
             total_cost: micros_to_dollars(r.cost_micros),

@@ -20,6 +20,8 @@ use crate::config::{AwsMessageType, SmsConfig};
 pub struct AwsProvider {
     client: Client,
     origination_identity: String,
+    verification_identity: Option<String>,
+    sender_ids: Vec<(String, String)>,
     promotional_type: MessageType,
     configuration_set: Option<String>,
 }
@@ -53,11 +55,33 @@ impl AwsProvider {
         Self {
             client: Client::from_conf(builder.build()),
             origination_identity: config.origination_identity.clone().unwrap_or_default(),
+            verification_identity: config.verification_identity.clone(),
+            sender_ids: config
+                .sender_ids
+                .iter()
+                .map(|(country, id)| (country.as_ref().to_owned(), id.clone()))
+                .collect(),
             promotional_type: match config.aws_message_type {
                 AwsMessageType::Transactional => MessageType::Transactional,
                 AwsMessageType::Promotional => MessageType::Promotional,
             },
             configuration_set: config.configuration_set.clone(),
+        }
+    }
+}
+
+impl AwsProvider {
+    /// Where a text is sent from: the destination country's sender id when it has one, else the
+    /// verification identity for codes when one is set, else `SMS_ORIGINATION_IDENTITY`.
+    pub fn identity_for(&self, sms: &OutgoingSms<'_>) -> &str {
+        if let Some(country) = sms.country
+            && let Some((_, id)) = self.sender_ids.iter().find(|(c, _)| c == country)
+        {
+            return id;
+        }
+        match &self.verification_identity {
+            Some(identity) if sms.message_type == "phone_verification" => identity,
+            _ => &self.origination_identity,
         }
     }
 }
@@ -78,7 +102,7 @@ impl SmsProvider for AwsProvider {
             .client
             .send_text_message()
             .destination_phone_number(sms.to)
-            .origination_identity(&self.origination_identity)
+            .origination_identity(self.identity_for(sms))
             .message_body(sms.body)
             .message_type(message_type)
             .context("sms_log_id", sms.log_id.to_string())

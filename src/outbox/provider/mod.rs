@@ -20,6 +20,8 @@ pub struct OutgoingSms<'a> {
     /// `message_type` of the log row (`battle_invitation`, ...).
     pub message_type: &'a str,
     pub transactional: bool,
+    /// ISO region of `to` (`US`), when it has one.
+    pub country: Option<&'a str>,
 }
 
 /// How a failed send should be treated.
