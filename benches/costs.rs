@@ -123,8 +123,16 @@ async fn main() -> anyhow::Result<()> {
             for _ in 0..21 {
                 let t = Instant::now();
                 report = Some(
-                    cost::report(db, from, to, (Some(grouping), None), &app.config.costs, end)
-                        .await?,
+                    cost::report(
+                        db,
+                        from,
+                        to,
+                        (Some(grouping), None),
+                        &app.config.costs,
+                        app.handles.billing.cap(),
+                        end,
+                    )
+                    .await?,
                 );
                 fast.push(t.elapsed().as_secs_f64() * 1000.0);
             }

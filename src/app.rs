@@ -66,7 +66,12 @@ impl Handles {
             ),
             verifier: Verifier::new(outbox.clone(), config.verification.clone()),
             scans: Scans::new(outbox.clone(), config.reminders.clone()),
-            billing: Billing::new(db.clone(), clock.clone(), config.costs.clone()),
+            billing: Billing::new(
+                db.clone(),
+                clock.clone(),
+                config.costs.clone(),
+                outbox.spend_cap(),
+            ),
             facts,
             outbox,
             metrics,
@@ -144,16 +149,16 @@ impl App {
         )
         .await?;
         tasks.extend(scheduler);
+        tasks.push(
+            jobs::spend_limits::start(
+                self.handles.outbox.spend_cap(),
+                self.provider.clone(),
+                shutdown.child_token(),
+            )
+            .await,
+        );
         let metrics_addr = match self.config.metrics_addr {
-            Some(addr) => Some(
-                http::metrics::serve(
-                    &self.handles,
-                    self.config.costs.monthly_limit,
-                    addr,
-                    shutdown.clone(),
-                )
-                .await?,
-            ),
+            Some(addr) => Some(http::metrics::serve(&self.handles, addr, shutdown.clone()).await?),
             None => None,
         };
         let router = http::router(http::HttpState::new(&self));

@@ -2,6 +2,8 @@
 //! Amounts are integers of millionths of a US dollar in the database and in Rust; `Decimal` only at the
 //! edges (configuration, GraphQL).
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use chrono::{DateTime, Datelike, Utc};
 use rust_decimal::Decimal;
 use sea_orm::{ConnectionTrait, DbErr};
@@ -11,12 +13,65 @@ pub use crate::store::rollup::{
 };
 use crate::store::{rollup, spend};
 
+/// The month's budget: `SMS_MONTHLY_SPEND_LIMIT_USD`, or AWS's enforced monthly limit for texts when
+/// that is lower (read from `DescribeSpendLimits` at start and hourly). One per instance, shared by the
+/// sends that reserve against it and the reports that show it.
+#[derive(Debug)]
+pub struct SpendCap {
+    configured: i64,
+    reserve: i64,
+    /// AWS's enforced limit for texts, in micro-dollars; -1 while unknown.
+    aws: AtomicI64,
+}
+
+impl SpendCap {
+    pub fn new(costs: &crate::config::CostConfig) -> Self {
+        Self {
+            configured: costs.monthly_limit,
+            reserve: costs.transactional_reserve,
+            aws: AtomicI64::new(-1),
+        }
+    }
+
+    /// AWS's enforced monthly limit for texts, when it was read.
+    pub fn aws_limit(&self) -> Option<i64> {
+        Some(self.aws.load(Ordering::Relaxed)).filter(|l| *l >= 0)
+    }
+
+    /// Records AWS's limit. True when it became the budget by this (it is lower than ours and the
+    /// limit known before was not): the moment to warn.
+    pub fn set_aws_limit(&self, micros: i64) -> bool {
+        let before = self.aws.swap(micros.max(0), Ordering::Relaxed);
+        let lower = |l: i64| l >= 0 && l < self.configured;
+        lower(micros) && (!lower(before) || before != micros)
+    }
+
+    /// The budget this month's sends reserve against.
+    pub fn monthly_limit(&self) -> i64 {
+        match self.aws_limit() {
+            Some(aws) => aws.min(self.configured),
+            None => self.configured,
+        }
+    }
+
+    /// The share of the budget kept for codes and security alerts, scaled with the budget.
+    pub fn transactional_reserve(&self) -> i64 {
+        let limit = self.monthly_limit();
+        if limit == self.configured || self.configured == 0 {
+            return self.reserve.min(limit);
+        }
+        i64::try_from(i128::from(self.reserve) * i128::from(limit) / i128::from(self.configured))
+            .unwrap_or(limit)
+    }
+}
+
 /// The billing handle: cost reports against the budget.
 #[derive(Clone)]
 pub struct Billing {
     db: sea_orm::DatabaseConnection,
     clock: std::sync::Arc<dyn crate::Clock>,
     costs: std::sync::Arc<crate::config::CostConfig>,
+    cap: std::sync::Arc<SpendCap>,
 }
 
 impl Billing {
@@ -24,12 +79,19 @@ impl Billing {
         db: sea_orm::DatabaseConnection,
         clock: std::sync::Arc<dyn crate::Clock>,
         costs: crate::config::CostConfig,
+        cap: std::sync::Arc<SpendCap>,
     ) -> Self {
         Self {
             db,
             clock,
             costs: std::sync::Arc::new(costs),
+            cap,
         }
+    }
+
+    /// The month's budget, ours or AWS's.
+    pub fn cap(&self) -> &SpendCap {
+        &self.cap
     }
 
     /// The fixed monthly charges (`SMS_MONTHLY_FIXED_COSTS`).
@@ -44,7 +106,16 @@ impl Billing {
         to: DateTime<Utc>,
         grouping: (Option<Grouping>, Option<Grouping>),
     ) -> Result<Report, DbErr> {
-        report(&self.db, from, to, grouping, &self.costs, self.clock.now()).await
+        report(
+            &self.db,
+            from,
+            to,
+            grouping,
+            &self.costs,
+            &self.cap,
+            self.clock.now(),
+        )
+        .await
     }
 }
 
@@ -132,6 +203,8 @@ pub struct Report {
     pub projected_month_end: i64,
     /// The fixed monthly charges for every calendar month (UTC) the range touches.
     pub fixed_micros: i64,
+    /// AWS's enforced monthly limit for texts, when it could be read.
+    pub aws_spend_limit: Option<i64>,
     pub buckets: Vec<Bucket>,
 }
 
@@ -156,9 +229,10 @@ pub async fn report(
     to: DateTime<Utc>,
     (grouping, split): (Option<Grouping>, Option<Grouping>),
     budget: &crate::config::CostConfig,
+    cap: &SpendCap,
     now: DateTime<Utc>,
 ) -> Result<Report, DbErr> {
-    let limit = budget.monthly_limit;
+    let limit = cap.monthly_limit();
     let buckets = rollup::totals(db, from, to, (grouping, split)).await?;
     let (messages, segments, cost_micros, priced_micros) =
         buckets.iter().fold((0, 0, 0, 0), |(m, s, c, p), b| {
@@ -191,7 +265,8 @@ pub async fn report(
         estimated_micros: cost_micros - priced_micros,
         month_to_date,
         monthly_limit: limit,
-        transactional_reserve: budget.transactional_reserve,
+        transactional_reserve: cap.transactional_reserve(),
+        aws_spend_limit: cap.aws_limit(),
         remaining: (limit - month_to_date).max(0),
         projected_month_end,
         fixed_micros: budget
@@ -211,6 +286,30 @@ pub async fn report(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lower_of_our_budget_and_aws_limit_is_the_budget() {
+        let costs = crate::config::Config::for_database("sqlite::memory:").costs;
+        let cap = SpendCap::new(&crate::config::CostConfig {
+            monthly_limit: 5_000_000,
+            transactional_reserve: 1_000_000,
+            ..costs
+        });
+        assert_eq!((cap.monthly_limit(), cap.aws_limit()), (5_000_000, None));
+        assert!(
+            !cap.set_aws_limit(10_000_000),
+            "AWS's is higher: ours holds"
+        );
+        assert_eq!(cap.monthly_limit(), 5_000_000);
+        assert!(cap.set_aws_limit(1_000_000), "AWS's is lower: warn");
+        assert!(!cap.set_aws_limit(1_000_000), "once");
+        assert_eq!(
+            (cap.monthly_limit(), cap.transactional_reserve()),
+            (1_000_000, 200_000),
+            "the reserve keeps its share"
+        );
+        assert!(cap.set_aws_limit(2_000_000), "a new lower limit is news");
+    }
 
     #[test]
     fn a_range_touches_the_months_it_has_a_moment_in() {

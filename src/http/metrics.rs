@@ -10,13 +10,11 @@ use crate::Handles;
 #[derive(Clone)]
 struct Scrape {
     handles: Handles,
-    monthly_limit: i64,
 }
 
 /// Serves `GET /metrics` on its own address until `shutdown`; returns the bound address.
 pub async fn serve(
     handles: &Handles,
-    monthly_limit: i64,
     addr: SocketAddr,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
@@ -27,7 +25,6 @@ pub async fn serve(
     let bound = listener.local_addr()?;
     let scrape = Scrape {
         handles: handles.clone(),
-        monthly_limit,
     };
     let router = Router::new()
         .route(
@@ -40,7 +37,7 @@ pub async fn serve(
                         "text/plain; version=0.0.4; charset=utf-8",
                     )],
                     h.metrics
-                        .render(&h.db, h.clock.now(), scrape.monthly_limit)
+                        .render(&h.db, h.clock.now(), h.billing.cap().monthly_limit())
                         .await,
                 )
             }),

@@ -11,6 +11,8 @@ use std::{
     },
 };
 
+pub mod spend_limits;
+
 use anyhow::Context as _;
 use tokio_cron_scheduler::{Job, JobScheduler};
 use tokio_util::sync::CancellationToken;

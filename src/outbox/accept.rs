@@ -320,14 +320,14 @@ pub async fn enqueue_many(
     let costs = &outbox.costs;
     let limits = Limits {
         user_daily_limit: costs.user_daily_limit,
-        monthly_limit: costs.monthly_limit,
-        transactional_reserve: costs.transactional_reserve,
+        monthly_limit: outbox.cap.monthly_limit(),
+        transactional_reserve: outbox.cap.transactional_reserve(),
     };
     let turn = outbox.sqlite_turn().await;
     let written = rows::insert_batch(&outbox.db, messages, limits, now).await?;
     drop(turn);
     if written.reserved {
-        billing::warn_thresholds(&outbox.db, &billing::month_of(now), costs.monthly_limit).await?;
+        billing::warn_thresholds(&outbox.db, &billing::month_of(now), limits.monthly_limit).await?;
     }
     let mut queued = false;
     for (item, row) in owners.into_iter().zip(written.rows) {

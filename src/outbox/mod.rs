@@ -38,6 +38,8 @@ pub struct Parts {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) sms: SmsConfig,
     pub(crate) costs: CostConfig,
+    /// The month's budget, ours or AWS's when lower.
+    pub(crate) cap: Arc<crate::billing::SpendCap>,
     pub(crate) locale_rules: LocaleRules,
     pub(crate) signals: Signals,
     pub(crate) group_commit: Arc<group_commit::GroupCommit<SendRequest, accept::Answer>>,
@@ -63,11 +65,17 @@ impl Outbox {
             clock,
             metrics,
             sms,
+            cap: Arc::new(crate::billing::SpendCap::new(&costs)),
             costs,
             locale_rules,
             signals: Signals::default(),
             group_commit: Arc::default(),
         }))
+    }
+
+    /// The month's budget, shared with the reports.
+    pub fn spend_cap(&self) -> Arc<crate::billing::SpendCap> {
+        self.cap.clone()
     }
 
     /// Renders, decides and records one message: `pending` when the policy allows it (the workers are

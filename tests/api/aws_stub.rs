@@ -1,5 +1,5 @@
 //! A loopback HTTP server that speaks AWS End User Messaging SMS's JSON protocol (awsJson1_0) well
-//! enough for `SendTextMessage`: it records each request and answers from a script, with the bodies and
+//! enough for `SendTextMessage` and `DescribeSpendLimits`: it records each request and answers from a script, with the bodies and
 //! `x-amzn-errortype` headers the real service sends.
 
 use std::{
@@ -90,6 +90,9 @@ pub struct Seen {
 struct Inner {
     script: VecDeque<Answer>,
     seen: Vec<Seen>,
+    /// What `DescribeSpendLimits` answers: the text limit in dollars, or an error; none listed when unset.
+    spend_limits: Option<Result<i64, Answer>>,
+    spend_limit_reads: usize,
 }
 
 #[derive(Clone)]
@@ -128,6 +131,17 @@ impl AwsStub {
         self.inner.lock().expect("lock").script.extend(answers);
     }
 
+    /// `DescribeSpendLimits` answers this text limit (whole dollars, as AWS states them), or `answer`.
+    pub fn spend_limits(&self, answer: Result<i64, Answer>) {
+        self.inner.lock().expect("lock").spend_limits = Some(answer);
+    }
+
+    /// How many times `DescribeSpendLimits` was called.
+    pub fn spend_limit_reads(&self) -> usize {
+        self.inner.lock().expect("lock").spend_limit_reads
+    }
+
+    /// The `SendTextMessage` requests, in order.
     pub fn seen(&self) -> Vec<Seen> {
         self.inner.lock().expect("lock").seen.clone()
     }
@@ -173,6 +187,32 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if target == "PinpointSMSVoiceV2.DescribeSpendLimits" {
+        let limits = {
+            let mut inner = inner.lock().expect("lock");
+            inner.spend_limit_reads += 1;
+            inner.spend_limits.clone()
+        };
+        let listed = match limits {
+            Some(Err(answer)) => return respond(answer, &body).await,
+            Some(Ok(dollars)) => json!([
+                { "Name": "TEXT_MESSAGE_MONTHLY_SPEND_LIMIT", "EnforcedLimit": dollars, "MaxLimit": dollars, "Overridden": false },
+                { "Name": "VOICE_MESSAGE_MONTHLY_SPEND_LIMIT", "EnforcedLimit": 1, "MaxLimit": 1, "Overridden": false },
+            ]),
+            None => json!([]),
+        };
+        let mut response =
+            (StatusCode::OK, json!({ "SpendLimits": listed }).to_string()).into_response();
+        response.headers_mut().insert(
+            "content-type",
+            HeaderValue::from_static("application/x-amz-json-1.0"),
+        );
+        return response;
+    }
     let answer = {
         let mut inner = inner.lock().expect("lock");
         inner.seen.push(Seen {
@@ -183,10 +223,15 @@ async fn handle(
         inner.script.pop_front().unwrap_or(Answer::Ok)
     };
     notify.notify_waiters();
+    respond(answer, &body).await
+}
+
+/// The response AWS would give for `answer`.
+async fn respond(answer: Answer, body: &Value) -> Response {
     let json_type = HeaderValue::from_static("application/x-amz-json-1.0");
     match answer {
         Answer::Ok => {
-            let id = format!("msg-{}", uuid_like(&body));
+            let id = format!("msg-{}", uuid_like(body));
             let mut response =
                 (StatusCode::OK, json!({ "MessageId": id }).to_string()).into_response();
             response.headers_mut().insert("content-type", json_type);

@@ -9,7 +9,7 @@ use sms_notify::{Config, auth::Role};
 use crate::{
     aws_stub::{Answer, AwsStub},
     helpers::{Engine, TestApp, data, error_code, opted_in_user},
-    pipeline::setup,
+    pipeline::{setup, setup_on},
     storage_tests,
 };
 
@@ -29,6 +29,8 @@ storage_tests!(
     days_split_by_message_type_add_up,
     one_batch_that_outgrows_the_budget_blocks_its_tail,
     fixed_charges_stand_beside_the_texts_outside_the_budget,
+    aws_spend_limit_below_ours_is_the_budget,
+    a_refused_spend_limit_read_leaves_our_budget,
 );
 
 const SEND: &str =
@@ -847,4 +849,71 @@ async fn fixed_charges_stand_beside_the_texts_outside_the_budget(engine: Engine)
     assert_eq!(across["fixedCost"], "7");
     let day = report("2026-03-02T00:00:00Z", "2026-03-03T00:00:00Z").await;
     assert_eq!(day["fixedCost"], "3.5");
+}
+
+const LIMITS: &str = "query($f: DateTime!, $t: DateTime!) { smsCosts(from: $f, to: $t) {
+    monthlyLimit awsSpendLimit transactionalReserve remaining } }";
+
+async fn limits(app: &TestApp) -> Value {
+    let range = json!({ "f": "2026-03-01T00:00:00Z", "t": "2026-04-01T00:00:00Z" });
+    data(&app.graphql_as("ops", Role::Admin, LIMITS, range).await)["smsCosts"].clone()
+}
+
+/// Ours: $5 a month, $1 of it kept for codes and security alerts.
+fn five_dollars(c: &mut Config) {
+    c.costs.monthly_limit = 5_000_000;
+    c.costs.transactional_reserve = 1_000_000;
+    c.costs.user_daily_limit = 1_000;
+}
+
+async fn aws_spend_limit_below_ours_is_the_budget(engine: Engine) {
+    let stub = AwsStub::start().await;
+    stub.spend_limits(Ok(1));
+    let (app, stub) = setup_on(stub, engine, five_dollars).await;
+    assert_eq!(stub.spend_limit_reads(), 1, "read once at start");
+    assert_eq!(
+        limits(&app).await,
+        json!({ "monthlyLimit": "1", "awsSpendLimit": "1", "transactionalReserve": "0.2", "remaining": "1" }),
+        "AWS's $1 is the budget, its reserve the same share"
+    );
+    opted_in_user(&app, "u1", "212 555 0001").await;
+    assert_eq!(promo(&app, "u1", "Hi").await["status"], "PENDING");
+    // The month has spent $0.795: under ours by far, but the next promotion would cross AWS's $0.80
+    // line for promotions.
+    spend_months::Entity::update(spend_months::ActiveModel {
+        month: sea_orm::Set("2026-03".into()),
+        reserved_micros: sea_orm::Set(795_000),
+        ..Default::default()
+    })
+    .exec(&app.db)
+    .await
+    .expect("update");
+    assert_eq!(
+        promo(&app, "u1", "Hi").await["blockedReason"],
+        "SPEND_LIMIT"
+    );
+    let alert = json!({ "i": { "userId": "u1", "what": "A new sign-in", "link": "/security" } });
+    assert_eq!(
+        data(&app.as_service(ALERT, alert).await)["sendSecurityAlert"]["status"],
+        "PENDING",
+        "the reserve is there for alerts"
+    );
+}
+
+async fn a_refused_spend_limit_read_leaves_our_budget(engine: Engine) {
+    let stub = AwsStub::start().await;
+    stub.spend_limits(Err(Answer::Error {
+        status: 400,
+        exception: "AccessDeniedException",
+        fields: json!({ "Reason": "ACCOUNT_DISABLED" }),
+        retry_after: None,
+    }));
+    let (app, stub) = setup_on(stub, engine, five_dollars).await;
+    assert_eq!(stub.spend_limit_reads(), 1);
+    assert_eq!(
+        limits(&app).await,
+        json!({ "monthlyLimit": "5", "awsSpendLimit": null, "transactionalReserve": "1", "remaining": "5" })
+    );
+    opted_in_user(&app, "u1", "212 555 0001").await;
+    assert_eq!(promo(&app, "u1", "Hi").await["status"], "PENDING");
 }

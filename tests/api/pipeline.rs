@@ -41,7 +41,15 @@ pub async fn setup(
     engine: Engine,
     configure: impl FnOnce(&mut sms_notify::Config),
 ) -> (TestApp, AwsStub) {
-    let stub = AwsStub::start().await;
+    setup_on(AwsStub::start().await, engine, configure).await
+}
+
+/// `setup` with a stub prepared beforehand (what AWS answers at the service's start).
+pub async fn setup_on(
+    stub: AwsStub,
+    engine: Engine,
+    configure: impl FnOnce(&mut sms_notify::Config),
+) -> (TestApp, AwsStub) {
     let for_provider = stub.clone();
     let app = TestApp::spawn_custom(
         engine,

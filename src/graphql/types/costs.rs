@@ -77,6 +77,9 @@ pub struct CostReport {
     /// every calendar month (UTC) the range touches. Not in `totalCost` and not part of the sending
     /// budget: AWS's spend limit, and so `monthlyLimit`, covers texts only.
     pub fixed_cost: Decimal,
+    /// AWS's enforced monthly spend limit for texts (`DescribeSpendLimits`, read at start and hourly),
+    /// when it could be read. When it is below `SMS_MONTHLY_SPEND_LIMIT_USD` it is `monthlyLimit`.
+    pub aws_spend_limit: Option<Decimal>,
     /// The fixed monthly charges as configured, each for one month.
     pub fixed_charges: Vec<MonthlyCharge>,
     /// Totals split by `groupBy` (empty without it).
@@ -109,6 +112,7 @@ impl From<cost::Report> for CostReport {
     fn from(r: cost::Report) -> Self {
         Self {
             fixed_cost: micros_to_dollars(r.fixed_micros),
+            aws_spend_limit: r.aws_spend_limit.map(micros_to_dollars),
             fixed_charges: Vec::new(),
             message_count: r.messages,
             segment_count: r.segments,

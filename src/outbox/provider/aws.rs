@@ -10,7 +10,9 @@ use aws_sdk_pinpointsmsvoicev2::{
     Client,
     error::{ProvideErrorMetadata, SdkError},
     operation::send_text_message::SendTextMessageError,
-    types::{ConflictExceptionReason, MessageType, ServiceQuotaExceededExceptionReason},
+    types::{
+        ConflictExceptionReason, MessageType, ServiceQuotaExceededExceptionReason, SpendLimitName,
+    },
 };
 
 use super::{FailureKind, OutgoingSms, ProviderError, SmsProvider};
@@ -114,6 +116,33 @@ impl SmsProvider for AwsProvider {
             Ok(output) => Ok(output.message_id().unwrap_or_default().to_owned()),
             Err(error) => Err(classify(error)),
         }
+    }
+
+    async fn text_spend_limit(&self) -> Result<Option<i64>, ProviderError> {
+        let output = self
+            .client
+            .describe_spend_limits()
+            .send()
+            .await
+            .map_err(|error| {
+                let (code, message) = match error.as_service_error() {
+                    Some(e) => (
+                        e.code().unwrap_or("Unknown").to_owned(),
+                        e.message().unwrap_or_default().to_owned(),
+                    ),
+                    None => (
+                        "NoAnswer".to_owned(),
+                        aws_sdk_pinpointsmsvoicev2::error::DisplayErrorContext(&error).to_string(),
+                    ),
+                };
+                ProviderError::new(FailureKind::Permanent, code, message)
+            })?;
+        // AWS states limits in whole dollars.
+        Ok(output
+            .spend_limits()
+            .iter()
+            .find(|l| *l.name() == SpendLimitName::TextMessageMonthlySpendLimit)
+            .map(|l| l.enforced_limit().saturating_mul(crate::billing::MICROS)))
     }
 }
 

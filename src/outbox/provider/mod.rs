@@ -93,6 +93,12 @@ pub trait SmsProvider: Send + Sync + std::fmt::Debug {
     /// Sends one text; returns the provider's message id.
     async fn send(&self, sms: &OutgoingSms<'_>) -> Result<String, ProviderError>;
 
+    /// The account's enforced monthly spend limit for texts, in micro-dollars; `None` where the
+    /// provider has none (the console).
+    async fn text_spend_limit(&self) -> Result<Option<i64>, ProviderError> {
+        Ok(None)
+    }
+
     /// Whether the service should report each sent text delivered itself (the console provider, so
     /// that local work shows the whole loop); real providers send receipts of their own.
     fn simulates_receipts(&self) -> bool {
