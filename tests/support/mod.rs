@@ -63,7 +63,8 @@ pub fn ms(d: std::time::Duration) -> f64 {
 #[derive(Debug, Default)]
 pub struct NoopProvider {
     pub sent: AtomicU64,
-    pub at: Mutex<Vec<Instant>>,
+    /// When each text was sent, and its parts (segments).
+    pub at: Mutex<Vec<(Instant, u32)>>,
 }
 
 #[async_trait::async_trait]
@@ -75,7 +76,10 @@ impl SmsProvider for NoopProvider {
     async fn send(&self, sms: &OutgoingSms<'_>) -> Result<String, ProviderError> {
         self.sent.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut at) = self.at.lock() {
-            at.push(Instant::now());
+            at.push((
+                Instant::now(),
+                sms_notify::outbox::catalogue::segments(sms.body).1,
+            ));
         }
         Ok(format!("noop-{}", sms.log_id))
     }
