@@ -1,10 +1,7 @@
 //! Prices and limits: exact integers of micro-dollars.
-
-use std::str::FromStr;
-
 use super::{
     ConfigError,
-    read::{count, parsed},
+    read::{count, country, pairs, parsed},
 };
 
 /// Prices and limits, in millionths of a US dollar (exact integers).
@@ -38,14 +35,11 @@ fn fixed_costs(
     dollars: impl Fn(&str) -> Result<i64, String>,
 ) -> Result<Vec<FixedCost>, String> {
     let mut out: Vec<FixedCost> = Vec::new();
-    for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, amount) = pair.rsplit_once('=').ok_or_else(|| {
-            format!("'{pair}' is not NAME=DOLLARS, such as toll-free number=2.00")
-        })?;
-        let name = name.trim();
+    for pair in pairs(s, "NAME=DOLLARS, such as toll-free number=2.00") {
+        let (name, amount) = pair?;
         if name.is_empty() || name.chars().count() > 64 {
             return Err(format!(
-                "'{pair}' needs a name of 1 to 64 characters before the '='"
+                "'{name}={amount}' needs a name of 1 to 64 characters before the '='"
             ));
         }
         if out.iter().any(|f| f.name.eq_ignore_ascii_case(name)) {
@@ -53,7 +47,7 @@ fn fixed_costs(
         }
         out.push(FixedCost {
             name: name.to_owned(),
-            monthly_micros: dollars(amount.trim())?,
+            monthly_micros: dollars(amount)?,
         });
     }
     Ok(out)
@@ -75,19 +69,10 @@ pub(super) fn parse(var: &impl Fn(&str) -> Option<String>) -> Result<CostConfig,
     })?;
     Ok(CostConfig {
         prices: parsed(var, "SMS_PRICES", "US=0.0075,CA=0.0075", |s| {
-            s.split(',')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
+            pairs(s, "COUNTRY=PRICE, such as US=0.0075")
                 .map(|pair| {
-                    let (country, price) = pair.split_once('=').ok_or_else(|| {
-                        format!("'{pair}' is not COUNTRY=PRICE, such as US=0.0075")
-                    })?;
-                    let country =
-                        phonenumber::country::Id::from_str(&country.trim().to_ascii_uppercase())
-                            .map_err(|_| {
-                                format!("'{}' is not an ISO country code", country.trim())
-                            })?;
-                    Ok((country, dollars(price.trim())?))
+                    let (code, price) = pair?;
+                    Ok((country(code)?, dollars(price)?))
                 })
                 .collect()
         })?,

@@ -6,6 +6,29 @@ use ipnet::IpNet;
 
 use super::ConfigError;
 
+/// The `KEY=VALUE` entries of a comma-separated list (blank entries skipped), each side trimmed; the
+/// last `=` splits. `form` shows the expected shape in the error: `COUNTRY=PRICE, such as US=0.0075`.
+pub(super) fn pairs<'a>(
+    s: &'a str,
+    form: &'a str,
+) -> impl Iterator<Item = Result<(&'a str, &'a str), String>> + 'a {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(move |pair| {
+            pair.rsplit_once('=')
+                .map(|(key, value)| (key.trim(), value.trim()))
+                .ok_or_else(|| format!("'{pair}' is not {form}"))
+        })
+}
+
+/// An ISO 3166 country code, in any case.
+pub(super) fn country(s: &str) -> Result<phonenumber::country::Id, String> {
+    use std::str::FromStr;
+    phonenumber::country::Id::from_str(&s.to_ascii_uppercase())
+        .map_err(|_| format!("'{s}' is not an ISO country code"))
+}
+
 /// The environment as the parsers see it: a variable's value, `None` when unset or blank.
 pub(super) fn duration(
     var: &impl Fn(&str) -> Option<String>,

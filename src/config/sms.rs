@@ -4,7 +4,7 @@ use std::{str::FromStr, time::Duration};
 
 use super::{
     ConfigError,
-    read::{duration, flag, parsed},
+    read::{country, duration, flag, pairs, parsed},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,16 +116,9 @@ fn provider(var: &impl Fn(&str) -> Option<String>) -> Result<ProviderSettings, C
 /// `GB=AllThrive,DE=AllThrive`: a sender id (1 to 11 letters and digits, at least one letter, as
 /// carriers require) per ISO country.
 fn sender_ids(s: &str) -> Result<Vec<(phonenumber::country::Id, String)>, String> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
+    pairs(s, "COUNTRY=SENDERID, such as GB=AllThrive")
         .map(|pair| {
-            let (country, id) = pair
-                .split_once('=')
-                .ok_or_else(|| format!("'{pair}' is not COUNTRY=SENDERID, such as GB=AllThrive"))?;
-            let country = phonenumber::country::Id::from_str(&country.trim().to_ascii_uppercase())
-                .map_err(|_| format!("'{}' is not an ISO country code", country.trim()))?;
-            let id = id.trim();
+            let (code, id) = pair?;
             let valid = (1..=11).contains(&id.len())
                 && id.chars().all(|c| c.is_ascii_alphanumeric())
                 && id.chars().any(|c| c.is_ascii_alphabetic());
@@ -134,7 +127,7 @@ fn sender_ids(s: &str) -> Result<Vec<(phonenumber::country::Id, String)>, String
                     "'{id}' is not a sender id: 1 to 11 letters and digits, at least one letter"
                 ));
             }
-            Ok((country, id.to_owned()))
+            Ok((country(code)?, id.to_owned()))
         })
         .collect()
 }
