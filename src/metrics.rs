@@ -28,6 +28,7 @@ pub struct Metrics {
     pub reminder_messages: IntCounterVec,
     queue: IntGaugeVec,
     oldest_pending: Gauge,
+    paused: Gauge,
     spend: Gauge,
     budget: Gauge,
     up: IntGauge,
@@ -112,6 +113,11 @@ impl Metrics {
                 "sms_queue_oldest_pending_age_seconds",
                 "How long the oldest due message has waited since it came due (0 when none).",
             ),
+            paused: gauge(
+                &registry,
+                "sms_sending_paused",
+                "1 while the provider refuses the account and sending is paused for the whole deployment.",
+            ),
             spend: gauge(
                 &registry,
                 "sms_spend_month_to_date_dollars",
@@ -166,6 +172,8 @@ impl Metrics {
         self.oldest_pending.set(queue.oldest_due.map_or(0.0, |at| {
             (now - at).num_milliseconds().max(0) as f64 / 1000.0
         }));
+        let paused = crate::store::gate::state(db).await?.account.is_some();
+        self.paused.set(if paused { 1.0 } else { 0.0 });
         let reserved = crate::billing::reserved(db, &crate::billing::month_of(now)).await?;
         self.spend
             .set(reserved as f64 / crate::billing::MICROS as f64);

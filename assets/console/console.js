@@ -106,7 +106,8 @@
   async function signIn(candidate) {
     token = candidate;
     try {
-      await gql('query SignIn { smsQueue { pending } }');
+      const data = await gql(`query SignIn { smsQueue { ${PAUSED} } }`);
+      showPause(data.smsQueue.paused);
     } catch (error) {
       failed(error);
       return;
@@ -117,6 +118,31 @@
     $('#tabs').hidden = false;
     $('#sign-out').hidden = false;
     route();
+  }
+
+  // ---- the pause banner (every view) ----
+
+  const PAUSED = 'paused { code reason since nextProbeAt }';
+
+  function showPause(paused) {
+    const banner = $('#paused-banner');
+    banner.hidden = !paused;
+    if (!paused) return;
+    $('#paused-why').textContent = `Since ${when(paused.since)} the provider refuses the account: `
+      + `${paused.code}${paused.reason ? ` (${paused.reason})` : ''}.`;
+    $('#paused-probe').textContent = `A DryRun probe runs at ${when(paused.nextProbeAt)} and resumes sending `
+      + 'when it passes. Fix the account first (IAM, the origination identity, the spend limit), or the next send pauses again.';
+  }
+
+  async function resumeSending() {
+    if (!window.confirm('Resume sending now? If the account is still refused, the next send pauses it again.')) return;
+    try {
+      const data = await gql(`mutation Resume { resumeSending { ${PAUSED} } }`);
+      showPause(data.resumeSending.paused);
+      notice('Sending resumed.', 'ok');
+    } catch (error) {
+      failed(error);
+    }
   }
 
   function currentView() {
@@ -432,7 +458,7 @@
   // ---- queue ----
 
   const QUEUE = `query Queue {
-    smsQueue { pending sending retrying due failedToday oldestDueWaitSeconds rateLimitPerSecond }
+    smsQueue { pending sending retrying due failedToday oldestDueWaitSeconds rateLimitPerSecond ${PAUSED} }
     reminderRuns(first: 20) { nodes { kind found enqueued skipped startedAt durationMs } }
   }`;
 
@@ -453,6 +479,7 @@
     }
     notice(null);
     const q = data.smsQueue;
+    showPause(q.paused);
     const cards = $('#queue-cards');
     cards.replaceChildren();
     [['Pending', count(q.pending), `${count(q.due)} due now`], ['Sending', count(q.sending), 'with a worker'],
@@ -472,7 +499,7 @@
       cards.append(card);
     });
     $('#queue-rate').textContent = q.rateLimitPerSecond > 0
-      ? `Sending at most ${q.rateLimitPerSecond} messages a second (SMS_RATE_LIMIT_MPS).`
+      ? `Sending at most ${q.rateLimitPerSecond} message parts a second (SMS_RATE_LIMIT_MPS).`
       : 'No rate limit.';
     const tbody = $('#runs-table tbody');
     const runs = data.reminderRuns.nodes;
@@ -597,6 +624,7 @@
     $('#log-form').addEventListener('submit', (e) => { e.preventDefault(); loadLog(true); });
     $('#log-more').addEventListener('click', () => loadLog(false));
     $('#queue-refresh').addEventListener('click', loadQueue);
+    $('#resume-sending').addEventListener('click', resumeSending);
     $('#consent-form').addEventListener('submit', (e) => { e.preventDefault(); lookUpConsent(); });
     $('#export-form').addEventListener('submit', (e) => { e.preventDefault(); exportConsent(); });
     defaultRange($('#export-form'), 30);

@@ -16,6 +16,7 @@ mod m20261124_000011_create_receipts_and_replies;
 mod m20261124_000012_index_consent_events;
 mod m20261124_000013_create_reminder_runs;
 mod m20261129_000014_add_carrier_fee;
+mod m20261129_000015_add_sending_pause;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000012_index_consent_events::Migration),
             Box::new(m20261124_000013_create_reminder_runs::Migration),
             Box::new(m20261129_000014_add_carrier_fee::Migration),
+            Box::new(m20261129_000015_add_sending_pause::Migration),
         ]
     }
 }

@@ -54,6 +54,9 @@ pub struct SmsConfig {
     pub sync_wait: Duration,
     /// How often idle workers look for work queued by other instances or come due.
     pub poll_interval: Duration,
+    /// While an account-level error pauses sending, how often a `DryRun` probe checks whether the
+    /// account sends again (`SMS_PAUSE_PROBE_INTERVAL`).
+    pub pause_probe_interval: Duration,
     /// The service answers STOP and START with a confirmation and HELP with the help text itself
     /// (`true`), or AWS answers keywords (`false`).
     pub self_managed_opt_outs: bool,
@@ -204,6 +207,7 @@ pub(super) fn parse(var: &impl Fn(&str) -> Option<String>) -> Result<SmsConfig, 
         send_timeout,
         sync_wait,
         poll_interval,
+        pause_probe_interval: duration(var, "SMS_PAUSE_PROBE_INTERVAL", "5m")?,
         self_managed_opt_outs: parsed(var, "SMS_SELF_MANAGED_OPT_OUTS", "false", flag)?,
         group_commit: parsed(var, "SMS_GROUP_COMMIT", "true", flag)?,
         group_commit_window: group_commit_window(var)?,

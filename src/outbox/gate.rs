@@ -19,4 +19,4 @@ pub fn interval_us(mps: f64) -> i64 {
     (SLOT_SPACING * 1_000_000.0 / mps).ceil() as i64
 }
 
-pub use crate::store::gate::{pause_until, paused_until, reserve_slot};
+pub use crate::store::gate::{GateState, pause_until, paused_until, reserve_slot, state};

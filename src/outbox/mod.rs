@@ -6,6 +6,7 @@ pub mod catalogue;
 mod facts;
 pub mod gate;
 pub mod group_commit;
+pub mod pause;
 pub mod policy;
 pub mod provider;
 pub mod worker;

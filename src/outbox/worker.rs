@@ -11,7 +11,7 @@ use super::Outbox;
 use super::{
     accept::backoff,
     gate,
-    provider::{FailureKind, OutgoingSms, ProviderError, SmsProvider},
+    provider::{FailureKind, ProviderError, SmsProvider},
 };
 use crate::{
     inbound::{Inbound, receipts},
@@ -105,14 +105,7 @@ async fn call_provider(
     row: &MessageRow,
 ) -> Result<String, ProviderError> {
     let message_type = sea_orm::ActiveEnum::to_value(&row.message_type);
-    let sms = OutgoingSms {
-        log_id: row.id,
-        to: &row.to_phone,
-        body: row.sensitive_body.as_deref().unwrap_or(&row.body),
-        message_type: &message_type,
-        transactional: !row.promotional,
-        country: row.country.as_deref(),
-    };
+    let sms = super::pause::outgoing(row, &message_type);
     let timeout = workers.outbox.sms.send_timeout;
     match tokio::time::timeout(timeout, provider.send(&sms)).await {
         Ok(result) => result,
@@ -291,6 +284,10 @@ async fn record_failure(
             );
             return lease::release(&workers.outbox.db, row, now + wait).await;
         }
+        FailureKind::Account => {
+            workers.outbox.pause_for(row, error).await?;
+            return lease::release(&workers.outbox.db, row, now).await;
+        }
         FailureKind::Transient if row.attempts < workers.outbox.sms.max_attempts as i32 => {
             let held =
                 lease::retry_later(&workers.outbox.db, row, what, now + backoff(row.attempts))
@@ -307,18 +304,12 @@ async fn record_failure(
     if !lease::fail(&workers.outbox.db, row, what, opted_out).await? {
         return Ok(Outcome::LeaseLost);
     }
-    match error.kind {
-        FailureKind::OptedOut => tracing::info!(
+    if opted_out.is_some() {
+        tracing::info!(
             id = row.id,
             to = phone::mask(&row.to_phone),
             "destination opted out with the carrier: added to the opt-out list"
-        ),
-        FailureKind::SpendLimit => tracing::error!(
-            alert = "sms_monthly_spend_limit",
-            id = row.id,
-            "OPERATOR ALERT: the AWS account's monthly SMS spend limit is reached; texts fail until it is raised (AWS Support) or the month ends"
-        ),
-        _ => {}
+        );
     }
     Ok(Outcome::Failed)
 }
@@ -331,7 +322,15 @@ async fn run_once(
 ) -> Result<BatchReport, DbErr> {
     let mut report = BatchReport::default();
     let now = workers.outbox.clock.now();
-    if gate::paused_until(&workers.outbox.db).await? > now.timestamp_micros() {
+    let state = gate::state(&workers.outbox.db).await?;
+    if let Some(pause) = &state.account {
+        // The account is refused: nothing is sent until a probe passes or an admin resumes.
+        if pause.next_probe_us <= now.timestamp_micros() {
+            workers.outbox.probe(provider, pause).await?;
+        }
+        return Ok(report);
+    }
+    if state.paused_until_us > now.timestamp_micros() {
         return Ok(report);
     }
     let lease = chrono::Duration::from_std(workers.outbox.sms.lease)
@@ -379,10 +378,11 @@ async fn run_once(
             }
             Err(error) => {
                 report.count(failed(workers, row, &error).await?);
-                if let FailureKind::Throttled { .. } = error.kind {
+                if let FailureKind::Throttled { .. } | FailureKind::Account = error.kind {
                     // The deployment is paused: the rest of the batch waits with it, attempts unspent.
                     group.flush(workers, provider, &mut report).await?;
-                    let resume = micros_to_time(gate::paused_until(&workers.outbox.db).await?);
+                    let until = gate::paused_until(&workers.outbox.db).await?;
+                    let resume = micros_to_time(until).max(workers.outbox.clock.now());
                     for row in rest.by_ref() {
                         report.count(lease::release(&workers.outbox.db, row, resume).await?);
                     }

@@ -152,7 +152,7 @@ async fn each_service_error_maps_to_its_handling() {
         ),
         (
             Answer::spend_limit(),
-            FailureKind::SpendLimit,
+            FailureKind::Account,
             "ServiceQuotaExceededException:MONTHLY_SPEND_LIMIT_REACHED_FOR_TEXT",
         ),
         (
@@ -162,8 +162,18 @@ async fn each_service_error_maps_to_its_handling() {
                 fields: serde_json::json!({ "Reason": "ACCOUNT_DISABLED" }),
                 retry_after: None,
             },
-            FailureKind::Permanent,
+            FailureKind::Account,
             "AccessDeniedException",
+        ),
+        (
+            Answer::not_found(),
+            FailureKind::Account,
+            "ResourceNotFoundException",
+        ),
+        (
+            Answer::not_active(),
+            FailureKind::Account,
+            "ConflictException:RESOURCE_NOT_ACTIVE",
         ),
     ];
     for (answer, kind, code) in cases {

@@ -1,6 +1,6 @@
 //! A loopback HTTP server that speaks AWS End User Messaging SMS's JSON protocol (awsJson1_0) well
-//! enough for `SendTextMessage` and `DescribeSpendLimits`: it records each request and answers from a script, with the bodies and
-//! `x-amzn-errortype` headers the real service sends.
+//! enough for `SendTextMessage` (also with `DryRun`) and `DescribeSpendLimits`: it records each request
+//! and answers from a script, with the bodies and `x-amzn-errortype` headers the real service sends.
 
 use std::{
     collections::VecDeque,
@@ -67,6 +67,30 @@ impl Answer {
             retry_after: None,
         }
     }
+    pub fn access_denied() -> Self {
+        Self::Error {
+            status: 400,
+            exception: "AccessDeniedException",
+            fields: json!({ "Reason": "ACCOUNT_DISABLED" }),
+            retry_after: None,
+        }
+    }
+    pub fn not_found() -> Self {
+        Self::Error {
+            status: 404,
+            exception: "ResourceNotFoundException",
+            fields: json!({ "ResourceType": "configuration-set", "ResourceId": "missing-set" }),
+            retry_after: None,
+        }
+    }
+    pub fn not_active() -> Self {
+        Self::Error {
+            status: 400,
+            exception: "ConflictException",
+            fields: json!({ "Reason": "RESOURCE_NOT_ACTIVE", "ResourceType": "phone-number", "ResourceId": "+18663448034" }),
+            retry_after: None,
+        }
+    }
     pub fn spend_limit() -> Self {
         Self::Error {
             status: 400,
@@ -90,6 +114,8 @@ pub struct Seen {
 struct Inner {
     script: VecDeque<Answer>,
     seen: Vec<Seen>,
+    /// `SendTextMessage` requests with `DryRun` (probes): checked, never sent.
+    dry_runs: Vec<Seen>,
     /// What `DescribeSpendLimits` answers: the text limit in dollars, or an error; none listed when unset.
     spend_limits: Option<Result<i64, Answer>>,
     spend_limit_reads: usize,
@@ -141,7 +167,12 @@ impl AwsStub {
         self.inner.lock().expect("lock").spend_limit_reads
     }
 
-    /// The `SendTextMessage` requests, in order.
+    /// The `SendTextMessage` requests with `DryRun`, in order.
+    pub fn dry_runs(&self) -> Vec<Seen> {
+        self.inner.lock().expect("lock").dry_runs.clone()
+    }
+
+    /// The `SendTextMessage` requests that send (not `DryRun`), in order.
     pub fn seen(&self) -> Vec<Seen> {
         self.inner.lock().expect("lock").seen.clone()
     }
@@ -215,11 +246,16 @@ async fn handle(
     }
     let answer = {
         let mut inner = inner.lock().expect("lock");
-        inner.seen.push(Seen {
+        let seen = Seen {
             headers: headers.clone(),
             body: body.clone(),
             at: std::time::Instant::now(),
-        });
+        };
+        if body["DryRun"] == Value::Bool(true) {
+            inner.dry_runs.push(seen);
+        } else {
+            inner.seen.push(seen);
+        }
         inner.script.pop_front().unwrap_or(Answer::Ok)
     };
     notify.notify_waiters();

@@ -614,6 +614,55 @@ async fn the_console_in_a_real_browser() {
     );
     browser.shot("queue").await;
 
+    // A pause shows as a banner on every view, and the banner resumes sending.
+    assert!(
+        browser
+            .js("return document.querySelector('#paused-banner').hidden")
+            .await
+            == json!(true),
+        "no banner while sending runs"
+    );
+    let now = sms_notify::Clock::now(app.clock.as_ref()).timestamp_micros();
+    sms_notify::store::gate::pause_account(
+        &app.db,
+        ("AccessDeniedException", "Account disabled"),
+        now,
+        now + 300_000_000,
+        1,
+    )
+    .await
+    .expect("paused");
+    browser.click("#queue-refresh").await;
+    browser
+        .until(
+            "the pause banner",
+            "!document.querySelector('#paused-banner').hidden",
+        )
+        .await;
+    let why = browser.text("#paused-why").await;
+    assert!(
+        why.contains("AccessDeniedException") && why.contains("Account disabled"),
+        "{why}"
+    );
+    assert!(browser.text("#paused-probe").await.contains("DryRun probe"));
+    browser.js("window.scrollTo(0, 0); return true").await;
+    browser.shot("paused").await;
+    browser.js("window.confirm = () => true; return true").await;
+    browser.click("#resume-sending").await;
+    browser
+        .until(
+            "the banner gone",
+            "document.querySelector('#paused-banner').hidden",
+        )
+        .await;
+    assert_eq!(
+        data(
+            &app.as_graphql_admin("{ smsQueue { paused { code } } }", json!({}))
+                .await
+        )["smsQueue"]["paused"],
+        Value::Null
+    );
+
     // Consent: a number's events and opt-out state, then the CSV export of one day.
     browser.click("a[data-view=consent]").await;
     browser

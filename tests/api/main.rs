@@ -23,6 +23,7 @@ mod logs;
 mod metrics;
 mod operations;
 mod opt_in;
+mod pause;
 mod pipeline;
 mod preferences;
 mod races;

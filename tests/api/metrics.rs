@@ -11,7 +11,7 @@ use crate::{
 storage_tests!(counters_move_by_what_happened,);
 
 /// The value of one series in Prometheus' text format (0 when absent).
-fn value(text: &str, series: &str) -> f64 {
+pub fn value(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|l| {
             l.strip_prefix(series)
@@ -21,7 +21,7 @@ fn value(text: &str, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-async fn scrape(app: &TestApp) -> String {
+pub async fn scrape(app: &TestApp) -> String {
     let addr = app
         .server
         .as_ref()

@@ -24,7 +24,6 @@ storage_tests!(
     attempts_run_out,
     permanent_errors_fail_at_once,
     a_carrier_opt_out_joins_the_opt_out_list,
-    the_account_spend_limit_fails_with_a_clear_code,
     throttling_pauses_the_deployment_without_spending_attempts,
     a_worker_killed_mid_send_leaves_a_lease_that_expires,
     transactional_messages_jump_the_queue,
@@ -217,20 +216,6 @@ async fn a_carrier_opt_out_joins_the_opt_out_list(engine: Engine) {
         "OPTED_OUT"
     );
     assert_eq!(stub.seen().len(), 1);
-}
-
-async fn the_account_spend_limit_fails_with_a_clear_code(engine: Engine) {
-    let (app, stub) = setup(engine, |_| {}).await;
-    opted_in_user(&app, "u1", "+1 212 555 1234").await;
-    stub.script([Answer::spend_limit()]);
-    let id = streak_alert(&app, "u1").await;
-    assert_eq!(app.run_outbox().await, report(1, 0, 0, 1));
-    let r = row(&app, id).await;
-    assert_eq!(r.status, SmsStatus::Failed);
-    assert_eq!(
-        r.error_code.as_deref(),
-        Some("ServiceQuotaExceededException:MONTHLY_SPEND_LIMIT_REACHED_FOR_TEXT")
-    );
 }
 
 async fn throttling_pauses_the_deployment_without_spending_attempts(engine: Engine) {

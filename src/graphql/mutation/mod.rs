@@ -1,3 +1,4 @@
+mod operations;
 mod recipient;
 mod reminders;
 mod sms;
@@ -7,6 +8,7 @@ use async_graphql::MergedObject;
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
+    operations::OperationsMutation,
     recipient::RecipientMutation,
     reminders::RemindersMutation,
     sms::SmsMutation,

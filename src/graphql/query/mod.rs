@@ -1,6 +1,6 @@
 mod consent;
 mod costs;
-mod operations;
+pub(crate) mod operations;
 mod recipient;
 mod sms;
 

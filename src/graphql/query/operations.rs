@@ -31,8 +31,52 @@ pub struct SmsQueue {
     pub failed_today: i64,
     /// How long the oldest due message has waited since it came due, in seconds (0 when none).
     pub oldest_due_wait_seconds: f64,
-    /// Sends per second the whole deployment may make (`SMS_RATE_LIMIT_MPS`; 0: no limit).
+    /// Message parts per second the whole deployment may send (`SMS_RATE_LIMIT_MPS`; 0: no limit).
     pub rate_limit_per_second: f64,
+    /// Set while the provider refuses the account itself and sending is paused for the whole
+    /// deployment (messages stay pending, no attempt spent); null while sending runs.
+    pub paused: Option<SendingPause>,
+}
+
+/// Why sending is paused: the provider refused the account (access denied, an origination identity
+/// or configuration set missing or not active, a registration not complete, AWS's spend limit).
+#[derive(SimpleObject)]
+pub struct SendingPause {
+    /// The provider's error code, e.g. `AccessDeniedException`.
+    pub code: String,
+    /// The provider's words for it.
+    pub reason: String,
+    /// When sending paused.
+    pub since: DateTime<Utc>,
+    /// When the next `DryRun` probe runs (every `SMS_PAUSE_PROBE_INTERVAL`); sending resumes when it
+    /// passes, or at once with `resumeSending`.
+    pub next_probe_at: DateTime<Utc>,
+}
+
+impl SmsQueue {
+    /// The outbox as it is now.
+    pub async fn now(outbox: &Outbox) -> ApiResult<Self> {
+        let now = outbox.now();
+        let state = outbox.queue_state().await?;
+        let paused = outbox.paused().await?.map(|p| SendingPause {
+            code: p.code,
+            reason: p.reason,
+            since: p.since,
+            next_probe_at: p.next_probe_at,
+        });
+        Ok(Self {
+            pending: state.pending,
+            sending: state.sending,
+            retrying: state.retrying,
+            due: state.due,
+            failed_today: state.failed_today,
+            oldest_due_wait_seconds: state.oldest_due.map_or(0.0, |at| {
+                (now - at).num_milliseconds().max(0) as f64 / 1000.0
+            }),
+            rate_limit_per_second: outbox.rate_limit_mps(),
+            paused,
+        })
+    }
 }
 
 /// One run of a reminder scan, as kept.
@@ -79,23 +123,11 @@ impl ReminderRunRecord {
 
 #[Object]
 impl OperationsQuery {
-    /// The outbox now (admin): counts by state, the oldest due wait, the rate limit.
+    /// The outbox now (admin): counts by state, the oldest due wait, the rate limit, and whether
+    /// sending is paused.
     async fn sms_queue(&self, ctx: &Context<'_>) -> ApiResult<SmsQueue> {
         require_role(ctx, &[Role::Admin])?;
-        let outbox = handle::<Outbox>(ctx)?;
-        let now = outbox.now();
-        let state = outbox.queue_state().await?;
-        Ok(SmsQueue {
-            pending: state.pending,
-            sending: state.sending,
-            retrying: state.retrying,
-            due: state.due,
-            failed_today: state.failed_today,
-            oldest_due_wait_seconds: state.oldest_due.map_or(0.0, |at| {
-                (now - at).num_milliseconds().max(0) as f64 / 1000.0
-            }),
-            rate_limit_per_second: outbox.rate_limit_mps(),
-        })
+        SmsQueue::now(handle::<Outbox>(ctx)?).await
     }
 
     /// What the reminder scans found, enqueued and skipped (admin), newest first, as a cursor

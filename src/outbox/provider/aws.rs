@@ -9,7 +9,7 @@ use aws_config::{BehaviorVersion, Region, retry::RetryConfig, timeout::TimeoutCo
 use aws_sdk_pinpointsmsvoicev2::{
     Client,
     error::{ProvideErrorMetadata, SdkError},
-    operation::send_text_message::SendTextMessageError,
+    operation::send_text_message::{SendTextMessageError, builders::SendTextMessageFluentBuilder},
     types::{
         ConflictExceptionReason, MessageType, ServiceQuotaExceededExceptionReason, SpendLimitName,
     },
@@ -73,6 +73,28 @@ impl AwsProvider {
 }
 
 impl AwsProvider {
+    /// The `SendTextMessage` request for `sms`.
+    fn request(&self, sms: &OutgoingSms<'_>) -> SendTextMessageFluentBuilder {
+        let message_type = if sms.transactional {
+            MessageType::Transactional
+        } else {
+            self.promotional_type.clone()
+        };
+        let request = self
+            .client
+            .send_text_message()
+            .destination_phone_number(sms.to)
+            .origination_identity(self.identity_for(sms))
+            .message_body(sms.body)
+            .message_type(message_type)
+            .context("sms_log_id", sms.log_id.to_string())
+            .context("message_type", sms.message_type);
+        match &self.configuration_set {
+            Some(set) => request.configuration_set_name(set),
+            None => request,
+        }
+    }
+
     /// Where a text is sent from: the destination country's sender id when it has one, else the
     /// verification identity for codes when one is set, else `SMS_ORIGINATION_IDENTITY`.
     pub fn identity_for(&self, sms: &OutgoingSms<'_>) -> &str {
@@ -95,25 +117,15 @@ impl SmsProvider for AwsProvider {
     }
 
     async fn send(&self, sms: &OutgoingSms<'_>) -> Result<String, ProviderError> {
-        let message_type = if sms.transactional {
-            MessageType::Transactional
-        } else {
-            self.promotional_type.clone()
-        };
-        let mut request = self
-            .client
-            .send_text_message()
-            .destination_phone_number(sms.to)
-            .origination_identity(self.identity_for(sms))
-            .message_body(sms.body)
-            .message_type(message_type)
-            .context("sms_log_id", sms.log_id.to_string())
-            .context("message_type", sms.message_type);
-        if let Some(set) = &self.configuration_set {
-            request = request.configuration_set_name(set);
-        }
-        match request.send().await {
+        match self.request(sms).send().await {
             Ok(output) => Ok(output.message_id().unwrap_or_default().to_owned()),
+            Err(error) => Err(classify(error)),
+        }
+    }
+
+    async fn probe(&self, sms: &OutgoingSms<'_>) -> Result<(), ProviderError> {
+        match self.request(sms).dry_run(true).send().await {
+            Ok(_) => Ok(()),
             Err(error) => Err(classify(error)),
         }
     }
@@ -145,6 +157,13 @@ impl SmsProvider for AwsProvider {
             .map(|l| l.enforced_limit().saturating_mul(crate::billing::MICROS)))
     }
 }
+
+/// Conflicts that describe the account's set-up rather than the message.
+const ACCOUNT_CONFLICTS: [ConflictExceptionReason; 3] = [
+    ConflictExceptionReason::ResourceNotActive,
+    ConflictExceptionReason::RegistrationNotComplete,
+    ConflictExceptionReason::NoOriginationIdentitiesFound,
+];
 
 /// Maps an SDK error to how the outbox treats it, by exception type and reason.
 fn classify(
@@ -200,13 +219,20 @@ fn classify(
             if e.reason()
                 == Some(&ServiceQuotaExceededExceptionReason::MonthlySpendLimitReachedForText) =>
         {
-            FailureKind::SpendLimit
+            FailureKind::Account
         }
+        SendTextMessageError::ConflictException(e)
+            if e.reason().is_some_and(|r| ACCOUNT_CONFLICTS.contains(r)) =>
+        {
+            FailureKind::Account
+        }
+        // Denied (IAM, a disabled account) or an identity or configuration set that is not there:
+        // every message would meet the same answer.
+        SendTextMessageError::AccessDeniedException(_)
+        | SendTextMessageError::ResourceNotFoundException(_) => FailureKind::Account,
         SendTextMessageError::ConflictException(_)
         | SendTextMessageError::ServiceQuotaExceededException(_)
-        | SendTextMessageError::ValidationException(_)
-        | SendTextMessageError::AccessDeniedException(_)
-        | SendTextMessageError::ResourceNotFoundException(_) => FailureKind::Permanent,
+        | SendTextMessageError::ValidationException(_) => FailureKind::Permanent,
         _ => FailureKind::Transient,
     };
     // ConflictException and ServiceQuotaExceededException say why in their reason.

@@ -31,12 +31,14 @@ pub enum FailureKind {
     Transient,
     /// The provider asks us to slow down: pause the whole deployment, do not count an attempt.
     Throttled { retry_after: Option<Duration> },
-    /// Will never succeed as it is: validation errors, access denied, unknown resources.
+    /// Will never succeed as it is: validation errors and the like.
     Permanent,
     /// The destination opted out with the carrier.
     OptedOut,
-    /// The account's monthly SMS spend limit is reached.
-    SpendLimit,
+    /// The account itself is refused, not the message: access denied, an origination identity or
+    /// configuration set that does not exist or is not active, a registration not complete, the
+    /// monthly spend limit reached. Every message would fail alike: the deployment pauses.
+    Account,
 }
 
 /// A failed send, with the provider's code and message.
@@ -92,6 +94,13 @@ pub trait SmsProvider: Send + Sync + std::fmt::Debug {
 
     /// Sends one text; returns the provider's message id.
     async fn send(&self, sms: &OutgoingSms<'_>) -> Result<String, ProviderError>;
+
+    /// Checks that `sms` would be accepted, without sending it or being charged (AWS's `DryRun`):
+    /// the probe that ends a pause.
+    async fn probe(&self, sms: &OutgoingSms<'_>) -> Result<(), ProviderError> {
+        let _ = sms;
+        Ok(())
+    }
 
     /// The account's enforced monthly spend limit for texts, in micro-dollars; `None` where the
     /// provider has none (the console).
