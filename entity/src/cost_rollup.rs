@@ -21,6 +21,8 @@ pub enum RollupStatus {
     Unknown,
     #[sea_orm(string_value = "blocked")]
     Blocked,
+    #[sea_orm(string_value = "expired")]
+    Expired,
 }
 
 impl From<super::sms_log::SmsStatus> for RollupStatus {
@@ -34,6 +36,7 @@ impl From<super::sms_log::SmsStatus> for RollupStatus {
             S::Undelivered => Self::Undelivered,
             S::Unknown => Self::Unknown,
             S::Blocked => Self::Blocked,
+            S::Expired => Self::Expired,
         }
     }
 }

@@ -50,6 +50,9 @@ pub enum SmsStatus {
     /// Refused by policy; never sent. `blocked_reason` says why.
     #[sea_orm(string_value = "blocked")]
     Blocked,
+    /// Its time passed before it could be sent (`expires_at`): never sent, nothing charged.
+    #[sea_orm(string_value = "expired")]
+    Expired,
 }
 
 /// Why a message was refused and never sent. Stored as its snake_case name.
@@ -148,6 +151,8 @@ pub struct Model {
     pub attempts: i32,
     /// When a pending message is due; while sending, when the worker's lease expires.
     pub next_attempt_at: Option<DateTimeUtc>,
+    /// Until when the message is worth sending; a queued message past it becomes `expired`.
+    pub expires_at: Option<DateTimeUtc>,
     pub provider_message_id: Option<String>,
     pub error_code: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]

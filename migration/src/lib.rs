@@ -17,6 +17,7 @@ mod m20261124_000012_index_consent_events;
 mod m20261124_000013_create_reminder_runs;
 mod m20261129_000014_add_carrier_fee;
 mod m20261129_000015_add_sending_pause;
+mod m20261129_000016_add_expires_at;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000013_create_reminder_runs::Migration),
             Box::new(m20261129_000014_add_carrier_fee::Migration),
             Box::new(m20261129_000015_add_sending_pause::Migration),
+            Box::new(m20261129_000016_add_expires_at::Migration),
         ]
     }
 }

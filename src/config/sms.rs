@@ -57,6 +57,9 @@ pub struct SmsConfig {
     /// While an account-level error pauses sending, how often a `DryRun` probe checks whether the
     /// account sends again (`SMS_PAUSE_PROBE_INTERVAL`).
     pub pause_probe_interval: Duration,
+    /// How long a message is worth sending when neither its sender nor its type says
+    /// (`SMS_DEFAULT_VALIDITY`, at most AWS's 72 hours).
+    pub default_validity: Duration,
     /// The service answers STOP and START with a confirmation and HELP with the help text itself
     /// (`true`), or AWS answers keywords (`false`).
     pub self_managed_opt_outs: bool,
@@ -208,6 +211,7 @@ pub(super) fn parse(var: &impl Fn(&str) -> Option<String>) -> Result<SmsConfig, 
         sync_wait,
         poll_interval,
         pause_probe_interval: duration(var, "SMS_PAUSE_PROBE_INTERVAL", "5m")?,
+        default_validity: default_validity(var)?,
         self_managed_opt_outs: parsed(var, "SMS_SELF_MANAGED_OPT_OUTS", "false", flag)?,
         group_commit: parsed(var, "SMS_GROUP_COMMIT", "true", flag)?,
         group_commit_window: group_commit_window(var)?,
@@ -231,4 +235,16 @@ fn group_commit_window(var: &impl Fn(&str) -> Option<String>) -> Result<Duration
                 )
             }),
     })
+}
+
+/// `SMS_DEFAULT_VALIDITY`: from a minute to AWS's longest time to live, 72 hours.
+fn default_validity(var: &impl Fn(&str) -> Option<String>) -> Result<Duration, ConfigError> {
+    let validity = duration(var, "SMS_DEFAULT_VALIDITY", "24h")?;
+    if validity < Duration::from_secs(60) || validity > Duration::from_secs(72 * 3600) {
+        return Err(ConfigError::new(
+            "SMS_DEFAULT_VALIDITY",
+            "must be from 1m to 72h (AWS keeps trying a text for at most 72 hours)",
+        ));
+    }
+    Ok(validity)
 }

@@ -184,7 +184,10 @@ pub fn settlement(row: &MessageRow, event: &DeliveryEvent) -> Option<Settlement>
         .final_status()
         .filter(|_| settles)
         .unwrap_or(row.status);
-    let charged = !matches!(row.status, SmsStatus::Blocked | SmsStatus::Failed);
+    let charged = !matches!(
+        row.status,
+        SmsStatus::Blocked | SmsStatus::Failed | SmsStatus::Expired
+    );
     // A price above what this text's segments can cost is not applied (the event is still kept).
     let ceiling = i64::from(row.segments.max(1)) * MAX_SEGMENT_PRICE_MICROS;
     let price_micros = event

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use sea_orm::DbErr;
 
 use super::{
@@ -49,6 +49,8 @@ pub struct SendRequest {
     /// An answer to a keyword the number just texted (STOP's confirmation, HELP's text): it may go to
     /// a number on the opt-out list, as carriers require.
     pub keyword_answer: bool,
+    /// Until when it is worth sending; `None` takes its type's default (`policy::valid_until`).
+    pub valid_until: Option<DateTime<Utc>>,
 }
 
 impl SendRequest {
@@ -64,7 +66,14 @@ impl SendRequest {
             key_covers_request: false,
             quiet: QuietPolicy::Defer,
             keyword_answer: false,
+            valid_until: None,
         }
+    }
+
+    /// The message is worth sending until `at`, not its type's default.
+    pub fn valid_until(mut self, at: DateTime<Utc>) -> Self {
+        self.valid_until = Some(at);
+        self
     }
 
     /// Records the object the message is about (`battle`, `b42`), when there is one.

@@ -168,11 +168,14 @@ impl Facts {
             locale: locale.as_ref(),
             quiet: request.quiet,
             segments: item.rendered.segments,
+            valid_until: request.valid_until,
         };
         let rules = policy::Rules {
             allowed_countries: &outbox.sms.allowed_countries,
             prices: &outbox.costs.prices,
             default_price: outbox.costs.default_price,
+            default_validity: chrono::Duration::from_std(outbox.sms.default_validity)
+                .unwrap_or(chrono::Duration::hours(24)),
         };
         let decision = policy::decide(&facts, &rules, now);
         // A code is stored in the clear only while it waits to be sent; the log shows it masked.
@@ -202,6 +205,7 @@ impl Facts {
             dedupe_key: request.dedupe_key.clone(),
             quiet_hours_zone: decision.quiet_zone.map(|z| z.name().to_owned()),
             state_cap: decision.state_cap,
+            expires_at: decision.expires_at,
             opt_out_exempt,
         })
     }

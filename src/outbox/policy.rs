@@ -1,7 +1,7 @@
 //! Whether a message may be sent: one function, one reason per refusal. A refused message is still
 //! written to `sms_log` as `blocked` with the reason, so every decision can be audited.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use phonenumber::country;
 
@@ -32,6 +32,9 @@ pub struct Facts<'a> {
     pub quiet: QuietPolicy,
     /// The rendered body's segments, which the price is per.
     pub segments: u32,
+    /// Until when the sender says the message is worth sending (a code's expiry, a battle's deadline,
+    /// `validForSeconds`); `None` takes the type's default.
+    pub valid_until: Option<DateTime<Utc>>,
 }
 
 /// The deployment's rules, from its configuration.
@@ -42,6 +45,9 @@ pub struct Rules<'a> {
     pub prices: &'a [(country::Id, i64)],
     /// Price of one segment anywhere else; `None` refuses those messages (`no_price`).
     pub default_price: Option<i64>,
+    /// How long a message is worth sending when neither the sender nor its type says
+    /// (`SMS_DEFAULT_VALIDITY`).
+    pub default_validity: Duration,
 }
 
 /// What policy decided about one message before it is written. The daily limits, the opt-out list
@@ -54,16 +60,43 @@ pub struct Decision {
     pub quiet_zone: Option<Tz>,
     /// For a promotion: the number's state cap on promotions per 24 hours.
     pub state_cap: Option<u32>,
+    /// Until when the message is worth sending (`valid_until`).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// How long a security alert is worth sending: after an hour the person has seen it elsewhere or it
+/// is stale.
+pub const SECURITY_ALERT_VALIDITY: Duration = Duration::hours(1);
+
+/// Until when a message is worth sending: what the sender said (a code until it expires, a battle
+/// reminder until the deadline, `validForSeconds`), else a security alert for an hour, a streak alert
+/// until local midnight (when the streak is lost, in the recipient's primary zone), anything else
+/// `SMS_DEFAULT_VALIDITY`.
+pub fn valid_until(facts: &Facts<'_>, rules: &Rules<'_>, now: DateTime<Utc>) -> DateTime<Utc> {
+    if let Some(at) = facts.valid_until {
+        return at;
+    }
+    match (facts.message_type, facts.locale) {
+        (MessageType::SecurityAlert, _) => now + SECURITY_ALERT_VALIDITY,
+        (MessageType::StreakAlert, Some(locale)) => {
+            let tz = locale.primary();
+            let tomorrow = now.with_timezone(&tz).date_naive() + Duration::days(1);
+            crate::locale::quiet::local_instant(tz, tomorrow, chrono::NaiveTime::MIN)
+        }
+        _ => now + rules.default_validity,
+    }
 }
 
 /// The whole decision, pure: `check` (who may be texted), then for a promotion quiet hours in every
 /// zone the recipient may be in (deferred to their end, or refused for a scheduled message whose
 /// moment has passed) and the state's cap, then the price (segments times the country's price).
 pub fn decide(facts: &Facts<'_>, rules: &Rules<'_>, now: DateTime<Utc>) -> Decision {
+    let expires_at = valid_until(facts, rules, now);
     let mut decision = Decision {
         verdict: Err(BlockedReason::NoPrice),
         quiet_zone: None,
         state_cap: None,
+        expires_at,
     };
     let due_at = check(facts, rules.allowed_countries).and_then(|()| {
         let Some(locale) = facts.locale.filter(|_| facts.promotional) else {
@@ -96,7 +129,9 @@ pub fn decide(facts: &Facts<'_>, rules: &Rules<'_>, now: DateTime<Utc>) -> Decis
         .or(rules.default_price);
     decision.verdict = due_at.and_then(|due| {
         let price = price.ok_or(BlockedReason::NoPrice)?;
-        Ok((due, price * i64::from(facts.segments)))
+        // Held past its time (quiet hours that end after it), it comes due when it expires, and
+        // the worker marks it expired instead of sending it.
+        Ok((due.min(expires_at), price * i64::from(facts.segments)))
     });
     decision
 }
@@ -239,6 +274,7 @@ mod tests {
             locale: None,
             quiet: QuietPolicy::Defer,
             segments: 1,
+            valid_until: None,
         }
     }
 
@@ -344,6 +380,7 @@ mod tests {
             locale: None,
             quiet: QuietPolicy::Defer,
             segments: 1,
+            valid_until: None,
         };
         assert_eq!(check(&stranger(true, false), ALLOWED), Ok(()));
         assert_eq!(
@@ -385,6 +422,7 @@ mod tests {
             allowed_countries: ALLOWED,
             prices: PRICES,
             default_price,
+            default_validity: Duration::hours(24),
         }
     }
 
@@ -545,6 +583,7 @@ mod tests {
             allowed_countries: &allowed,
             prices: PRICES,
             default_price,
+            default_validity: Duration::hours(24),
         };
         assert_eq!(
             decide(&f, &rules(None), at(15, 0)).verdict,

@@ -31,6 +31,8 @@ pub struct BatchReport {
     pub failed: usize,
     pub released: usize,
     pub lease_lost: usize,
+    /// Claimed past their time (`expires_at`): marked expired, never sent.
+    pub expired: usize,
 }
 
 impl BatchReport {
@@ -105,7 +107,7 @@ async fn call_provider(
     row: &MessageRow,
 ) -> Result<String, ProviderError> {
     let message_type = sea_orm::ActiveEnum::to_value(&row.message_type);
-    let sms = super::pause::outgoing(row, &message_type);
+    let sms = super::pause::outgoing(row, &message_type, workers.outbox.clock.now());
     let timeout = workers.outbox.sms.send_timeout;
     match tokio::time::timeout(timeout, provider.send(&sms)).await {
         Ok(result) => result,
@@ -289,9 +291,10 @@ async fn record_failure(
             return lease::release(&workers.outbox.db, row, now).await;
         }
         FailureKind::Transient if row.attempts < workers.outbox.sms.max_attempts as i32 => {
-            let held =
-                lease::retry_later(&workers.outbox.db, row, what, now + backoff(row.attempts))
-                    .await?;
+            // A retry due after the message's time comes due at that time, and is expired then.
+            let at = (now + backoff(row.attempts))
+                .min(row.expires_at.unwrap_or(DateTime::<Utc>::MAX_UTC));
+            let held = lease::retry_later(&workers.outbox.db, row, what, at).await?;
             return Ok(if held {
                 Outcome::Retrying
             } else {
@@ -312,6 +315,41 @@ async fn record_failure(
         );
     }
     Ok(Outcome::Failed)
+}
+
+/// Whether `row` can no longer be sent in time: it expires within AWS's shortest time to live.
+fn too_late(row: &MessageRow, now: DateTime<Utc>) -> bool {
+    row.expires_at
+        .is_some_and(|at| at - now < super::pause::MIN_TIME_TO_LIVE)
+}
+
+/// Marks claimed messages whose time passed expired, with their log line and metrics.
+async fn expire(
+    workers: &Workers,
+    rows: &[&MessageRow],
+    report: &mut BatchReport,
+) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let expired = lease::expire(&workers.outbox.db, rows).await?;
+    report.expired += expired.len();
+    report.lease_lost += rows.len() - expired.len();
+    for row in rows.iter().filter(|r| expired.contains(&r.id)) {
+        tracing::info!(
+            id = row.id,
+            to = phone::mask(&row.to_phone),
+            "message expired before it could be sent"
+        );
+        workers
+            .outbox
+            .metrics
+            .messages
+            .with_label_values(&[row.message_type_label().as_str(), "expired"])
+            .inc();
+    }
+    workers.outbox.signals.outcome_recorded();
+    Ok(())
 }
 
 /// Claims one batch of due messages and works through it.
@@ -345,8 +383,12 @@ async fn run_once(
     .await?;
     drop(turn);
     report.claimed = batch.len();
+    let (late, batch): (Vec<_>, Vec<_>) = batch
+        .iter()
+        .partition(|row| too_late(row, workers.outbox.clock.now()));
+    expire(workers, &late, &mut report).await?;
     let mut group = SentGroup::new();
-    let mut rest = batch.iter();
+    let mut rest = batch.into_iter();
     while let Some(row) = rest.next() {
         if workers.outbox.sms.rate_limit_mps > 0.0 {
             // About to wait for a slot: write what is done first.
@@ -361,6 +403,11 @@ async fn run_once(
                 );
             }
             break;
+        }
+        if too_late(row, workers.outbox.clock.now()) {
+            // Its time passed while it waited for a slot.
+            expire(workers, &[row], &mut report).await?;
+            continue;
         }
         let call = std::time::Instant::now();
         let answer = call_provider(workers, provider, row).await;

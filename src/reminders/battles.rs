@@ -111,6 +111,8 @@ pub async fn run(scans: &Scans) -> Result<ScanReport, DbErr> {
                         key_covers_request: false,
                         quiet: QuietPolicy::Block,
                         keyword_answer: false,
+                        // Worth sending until the turn's deadline.
+                        valid_until: Some(c.deadline_at),
                     });
                 }
             }

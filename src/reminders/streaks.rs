@@ -76,6 +76,8 @@ pub async fn run(scans: &Scans) -> Result<ScanReport, DbErr> {
                 key_covers_request: false,
                 quiet: QuietPolicy::Block,
                 keyword_answer: false,
+                // Worth sending until the streak is lost.
+                valid_until: streak.alert_expires_at,
             });
         }
         count(&mut report, scans.outbox.enqueue_many(requests).await?);

@@ -116,6 +116,51 @@ pub enum Outcome {
     LeaseLost,
 }
 
+/// Marks claimed messages whose time passed `expired`: never sent, their reserved cost released, the
+/// rollup moved. Returns the ids still held by this worker (the others had passed to another).
+pub async fn expire<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    rows: &[&sms_log::Model],
+) -> Result<Vec<i64>, DbErr> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let txn = db.begin().await?;
+    let mut expired = Vec::new();
+    let mut rollup = Vec::new();
+    let mut released = std::collections::BTreeMap::<String, i64>::new();
+    for row in rows {
+        let update = super::messages::never_sent(
+            sms_log::Entity::update_many()
+                .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Expired)),
+        )
+        .filter(held(row));
+        if update.exec(&txn).await?.rows_affected != 1 {
+            continue;
+        }
+        expired.push(row.id);
+        *released
+            .entry(crate::billing::month_of(row.created_at))
+            .or_default() += row.cost_micros.unwrap_or(0);
+        rollup.push((
+            rollup_key(row, RollupStatus::Pending),
+            measures(row).map(|v| -v),
+        ));
+        rollup.push((
+            rollup_key(row, RollupStatus::Expired),
+            [1, i64::from(row.segments), 0, 0],
+        ));
+    }
+    for (month, charged) in released {
+        if charged > 0 {
+            spend::adjust(&txn, &month, -charged).await?;
+        }
+    }
+    rollup_add(&txn, rollup).await?;
+    txn.commit().await?;
+    Ok(expired)
+}
+
 /// Records several successful sends in one statement (group commit). Returns the ids of the rows still
 /// held by this worker; the others had passed to another worker after a lease expired.
 pub async fn record_sent_many<C: ConnectionTrait + TransactionTrait>(

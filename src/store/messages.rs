@@ -46,6 +46,8 @@ pub struct NewMessage {
     /// A transactional answer to a keyword the number just texted: it may reach a number on the
     /// opt-out list, as carriers require.
     pub opt_out_exempt: bool,
+    /// Until when it is worth sending.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// What policy decided before the write.
@@ -339,6 +341,7 @@ fn active_model(message: NewMessage, now: DateTime<Utc>) -> sms_log::ActiveModel
         blocked_reason: Set(blocked),
         attempts: Set(0),
         next_attempt_at: Set(due),
+        expires_at: Set(Some(message.expires_at)),
         cost_micros: Set(cost),
         estimated_cost_micros: Set(cost),
         segments: Set(message.segments),

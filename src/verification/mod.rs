@@ -290,7 +290,9 @@ async fn start(
                 Template::PhoneVerification { code },
                 false,
             )
-            .related("phone_verification", Some(record.id.to_string())),
+            .related("phone_verification", Some(record.id.to_string()))
+            // A code is worth sending until it expires.
+            .valid_until(record.expires_at),
         )
         .await
         .map_err(|e| match e {

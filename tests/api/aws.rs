@@ -20,6 +20,7 @@ fn sms<'a>(transactional: bool) -> OutgoingSms<'a> {
         message_type: "battle_invitation",
         transactional,
         country: Some("US"),
+        time_to_live: Some(chrono::Duration::minutes(10)),
     }
 }
 
@@ -60,6 +61,8 @@ async fn a_send_is_signed_and_carries_every_field() {
     assert_eq!(body["ConfigurationSetName"], "sms-events");
     assert_eq!(body["Context"]["sms_log_id"], "42");
     assert_eq!(body["Context"]["message_type"], "battle_invitation");
+    assert_eq!(body["TimeToLive"], 600, "what is left of its validity");
+    assert!(body.get("DryRun").is_none(), "a real send");
 }
 
 #[tokio::test]

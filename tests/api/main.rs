@@ -13,6 +13,7 @@ mod cli;
 mod consent;
 mod console;
 mod costs;
+mod expiry;
 mod group_commit;
 mod hardening;
 mod health;

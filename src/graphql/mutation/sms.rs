@@ -20,6 +20,9 @@ use crate::{
     recipients::Recipients,
 };
 
+/// The range of `validForSeconds`: a minute to AWS's longest time to live, 72 hours.
+const VALID_FOR_SECONDS: std::ops::RangeInclusive<i32> = 60..=259_200;
+
 impl From<SendError> for ApiError {
     fn from(e: SendError) -> Self {
         match e {
@@ -130,6 +133,15 @@ impl SmsMutation {
             input.promotional && !is_transactional(message_type),
         );
         request.related = related;
+        if let Some(seconds) = input.valid_for_seconds {
+            if !VALID_FOR_SECONDS.contains(&seconds) {
+                return Err(ApiError::bad_input(
+                    "validForSeconds must be from 60 (a minute) to 259200 (72 hours, the longest AWS keeps trying a text).",
+                ));
+            }
+            let now = handle::<Outbox>(ctx)?.now();
+            request = request.valid_until(now + chrono::Duration::seconds(i64::from(seconds)));
+        }
         send(
             ctx,
             "sendSms",
@@ -213,8 +225,16 @@ impl SmsMutation {
             time_remaining: input.time_remaining,
             link: input.battle_link,
         };
-        let request = SendRequest::new(user(&input.user_id, "userId")?, template, true)
+        let mut request = SendRequest::new(user(&input.user_id, "userId")?, template, true)
             .related("battle", input.battle_id.map(|id| id.0));
+        if let Some(deadline) = input.deadline_at {
+            if deadline <= handle::<Outbox>(ctx)?.now() {
+                return Err(ApiError::bad_input(
+                    "deadlineAt has passed: a reminder for it would never be sent.",
+                ));
+            }
+            request = request.valid_until(deadline);
+        }
         send(
             ctx,
             "sendBattleReminder",

@@ -47,6 +47,8 @@ pub enum SmsStatus {
     Unknown,
     /// Policy refused it; see blockedReason. Nothing was sent.
     Blocked,
+    /// Its time passed (expiresAt) before it could be sent: never sent, nothing charged.
+    Expired,
 }
 
 /// Why policy refused a message. A refused message is still in the log, `BLOCKED`; nothing was
@@ -222,6 +224,14 @@ impl SmsLog {
         self.0.sent_at
     }
 
+    /// Until when the message is worth sending: a code until it expires, a battle reminder until the
+    /// deadline, a streak alert until the recipient's midnight, a security alert for an hour, others
+    /// `validForSeconds` or `SMS_DEFAULT_VALIDITY`. Not sent by then, it is `EXPIRED`. Null for a
+    /// message written before messages had one.
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expires_at
+    }
+
     async fn delivered_at(&self) -> Option<DateTime<Utc>> {
         self.0.delivered_at
     }
@@ -358,6 +368,10 @@ pub struct SendSmsInput {
     pub send_async: bool,
     /// A repeat with the same key returns the first SmsLog and sends nothing.
     pub idempotency_key: Option<String>,
+    /// How long the text is worth sending, in seconds, from 60 to 259200 (72 hours, AWS's longest).
+    /// A text not sent by then is never sent (`EXPIRED`); the provider stops trying when it is up.
+    /// Default: `SMS_DEFAULT_VALIDITY` (24 hours).
+    pub valid_for_seconds: Option<i32>,
 }
 
 /// Exactly one of `toPhone` (a friend who may not be a user yet) and `toUserId`.
@@ -395,6 +409,9 @@ pub struct BattleReminderInput {
     pub time_remaining: String,
     pub battle_link: String,
     pub battle_id: Option<ID>,
+    /// The deadline the reminder is about: the reminder is not sent after it (`EXPIRED`). Default:
+    /// `SMS_DEFAULT_VALIDITY` from now.
+    pub deadline_at: Option<DateTime<Utc>>,
     #[graphql(default = true)]
     pub send_async: bool,
     pub idempotency_key: Option<String>,

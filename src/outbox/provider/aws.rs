@@ -89,6 +89,10 @@ impl AwsProvider {
             .message_type(message_type)
             .context("sms_log_id", sms.log_id.to_string())
             .context("message_type", sms.message_type);
+        let request = match sms.time_to_live {
+            Some(ttl) => request.time_to_live(i32::try_from(ttl.num_seconds()).unwrap_or(i32::MAX)),
+            None => request,
+        };
         match &self.configuration_set {
             Some(set) => request.configuration_set_name(set),
             None => request,

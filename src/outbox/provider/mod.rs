@@ -22,6 +22,9 @@ pub struct OutgoingSms<'a> {
     pub transactional: bool,
     /// ISO region of `to` (`US`), when it has one.
     pub country: Option<&'a str>,
+    /// How long the provider may keep trying to hand it to the carrier: what is left of its
+    /// validity (AWS's `TimeToLive`, 5 seconds to 72 hours).
+    pub time_to_live: Option<chrono::Duration>,
 }
 
 /// How a failed send should be treated.
