@@ -153,6 +153,9 @@ pub struct Model {
     pub next_attempt_at: Option<DateTimeUtc>,
     /// Until when the message is worth sending; a queued message past it becomes `expired`.
     pub expires_at: Option<DateTimeUtc>,
+    /// What copies of this text sent by an attempt whose outcome was unclear cost (their receipts
+    /// found it by the service's id in the provider's context); part of `cost_micros`.
+    pub duplicate_cost_micros: Option<i64>,
     pub provider_message_id: Option<String>,
     pub error_code: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]

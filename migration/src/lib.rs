@@ -18,6 +18,7 @@ mod m20261124_000013_create_reminder_runs;
 mod m20261129_000014_add_carrier_fee;
 mod m20261129_000015_add_sending_pause;
 mod m20261129_000016_add_expires_at;
+mod m20261129_000017_add_duplicate_cost;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000014_add_carrier_fee::Migration),
             Box::new(m20261129_000015_add_sending_pause::Migration),
             Box::new(m20261129_000016_add_expires_at::Migration),
+            Box::new(m20261129_000017_add_duplicate_cost::Migration),
         ]
     }
 }

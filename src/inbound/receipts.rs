@@ -37,6 +37,9 @@ pub struct DeliveryEvent {
     pub carrier_fee_micros: Option<i64>,
     pub carrier_name: Option<String>,
     pub event_at: DateTime<Utc>,
+    /// The service's own id of the message, from the `Context` it sent (`sms_log_id`): finds the
+    /// message when the provider's id is not on it (a send whose outcome was unclear).
+    pub log_id: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -57,6 +60,8 @@ struct RawEvent {
     #[serde(default)]
     carrier_name: Option<String>,
     event_timestamp: i64,
+    #[serde(default)]
+    context: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl DeliveryEvent {
@@ -81,6 +86,12 @@ impl DeliveryEvent {
             price_micros,
             carrier_fee_micros,
             carrier_name: raw.carrier_name,
+            log_id: raw
+                .context
+                .as_ref()
+                .and_then(|c| c.get("sms_log_id"))
+                .and_then(|v| v.as_str())
+                .and_then(|id| id.parse().ok()),
             event_at: Utc
                 .timestamp_millis_opt(raw.event_timestamp)
                 .single()
@@ -116,6 +127,7 @@ impl DeliveryEvent {
             carrier_fee_micros: None,
             carrier_name: None,
             event_at: at,
+            log_id: None,
         }
     }
 
@@ -207,6 +219,17 @@ pub fn settlement(row: &MessageRow, event: &DeliveryEvent) -> Option<Settlement>
     })
 }
 
+/// How a receipt relates to the message it was matched to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Matched {
+    /// Its provider id is the message's.
+    Itself,
+    /// A message with no provider id, `UNKNOWN` after an unclear send: the receipt says it went out.
+    Adopted,
+    /// Another copy of a message that has (or will have) its own: sent by an unclear attempt.
+    Duplicate,
+}
+
 /// Applies a delivery event to the message with its provider id: the event joins the message's
 /// history, and its `settlement` is applied with the month's spend and the cost rollup in the same
 /// transaction.
@@ -222,7 +245,33 @@ pub async fn record_delivery_event(
     if !rows::begin_delivery(&txn, sns.map(|s| (s.message_id, s.topic_arn)), now).await? {
         return Ok(Recorded::Duplicate);
     }
-    let row = rows::message_by_provider_id(&txn, &event.message_id).await?;
+    let (row, copy) = match rows::message_by_provider_id(&txn, &event.message_id).await? {
+        Some(row) => (Some(row), Matched::Itself),
+        // Not a provider id we recorded: a send whose outcome was unclear. The service's own id in
+        // the context finds the message.
+        None => match event.log_id {
+            Some(id) => {
+                let row = rows::message_by_id(&txn, id).await?;
+                let copy = match &row {
+                    Some(r)
+                        if r.provider_message_id.is_none() && r.status == SmsStatus::Unknown =>
+                    {
+                        Matched::Adopted
+                    }
+                    _ => Matched::Duplicate,
+                };
+                (row, copy)
+            }
+            None => (None, Matched::Itself),
+        },
+    };
+    let first_price_of_copy = match (&row, copy) {
+        (Some(r), Matched::Duplicate) => {
+            event.cost_micros().is_some()
+                && !rows::copy_priced(&txn, r.id, &event.message_id).await?
+        }
+        _ => false,
+    };
     let kept = NewEvent {
         provider_message_id: &event.message_id,
         event_type: &event.event_type,
@@ -235,7 +284,7 @@ pub async fn record_delivery_event(
         event_at: event.event_at,
     };
     rows::insert_event(&txn, row.as_ref().map(|r| r.id), kept, now).await?;
-    let Some(row) = row else {
+    let Some(mut row) = row else {
         txn.commit().await?;
         tracing::info!(
             provider_id = super::loggable(&event.message_id),
@@ -243,6 +292,35 @@ pub async fn record_delivery_event(
         );
         return Ok(Recorded::Unmatched);
     };
+    match copy {
+        Matched::Itself => {}
+        Matched::Adopted => {
+            // The text did go out: its id is the message's from now on.
+            rows::adopt_provider_id(&txn, row.id, &event.message_id).await?;
+            row.provider_message_id = Some(event.message_id.clone());
+        }
+        Matched::Duplicate => {
+            // A second copy went out (a code tried again after a timeout): its price counts, its
+            // status does not settle the message.
+            if first_price_of_copy {
+                let price = event.cost_micros().unwrap_or(0);
+                let ceiling = i64::from(row.segments.max(1)) * MAX_SEGMENT_PRICE_MICROS;
+                if price <= ceiling {
+                    rows::add_copy_cost(&txn, &row, price).await?;
+                }
+            }
+            txn.commit().await?;
+            tracing::info!(
+                id = row.id,
+                provider_id = super::loggable(&event.message_id),
+                "receipt of a second copy of a message (an unclear attempt did go out)"
+            );
+            return Ok(Recorded::Applied {
+                log_id: row.id,
+                status: row.status,
+            });
+        }
+    }
     let Some(change) = settlement(&row, event) else {
         txn.commit().await?;
         return Ok(Recorded::Applied {

@@ -157,7 +157,7 @@ impl Outbox {
             .await
             .unwrap_or_else(|_| {
                 Err(ProviderError::new(
-                    FailureKind::Transient,
+                    FailureKind::Ambiguous,
                     "Timeout",
                     "no answer to the probe",
                 ))
@@ -173,7 +173,7 @@ impl Outbox {
             Err(error)
                 if matches!(
                     error.kind,
-                    FailureKind::Transient | FailureKind::Throttled { .. }
+                    FailureKind::Transient | FailureKind::Ambiguous | FailureKind::Throttled { .. }
                 ) =>
             {
                 tracing::warn!(code = %error.code, "probe: no clear answer; trying again at the next probe");

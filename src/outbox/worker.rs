@@ -31,6 +31,8 @@ pub struct BatchReport {
     pub failed: usize,
     pub released: usize,
     pub lease_lost: usize,
+    /// Promotions whose send may have gone out (a timeout): `UNKNOWN`, not tried again.
+    pub unknown: usize,
     /// Claimed past their time (`expires_at`): marked expired, never sent.
     pub expired: usize,
 }
@@ -42,6 +44,7 @@ impl BatchReport {
             Outcome::Failed => self.failed += 1,
             Outcome::Released => self.released += 1,
             Outcome::LeaseLost => self.lease_lost += 1,
+            Outcome::Unknown => self.unknown += 1,
         }
     }
 }
@@ -112,9 +115,9 @@ async fn call_provider(
     match tokio::time::timeout(timeout, provider.send(&sms)).await {
         Ok(result) => result,
         Err(_) => Err(ProviderError::new(
-            FailureKind::Transient,
+            FailureKind::Ambiguous,
             "Timeout",
-            format!("no answer from the provider within {timeout:?}"),
+            format!("no answer from the provider within {timeout:?}; the text may have been sent"),
         )),
     }
 }
@@ -227,12 +230,17 @@ async fn failed(
         .provider_errors
         .with_label_values(&[error.metric_code()])
         .inc();
-    if outcome == Outcome::Failed {
+    let settled = match outcome {
+        Outcome::Failed => Some("failed"),
+        Outcome::Unknown => Some("unknown"),
+        _ => None,
+    };
+    if let Some(status) = settled {
         workers
             .outbox
             .metrics
             .messages
-            .with_label_values(&[row.message_type_label().as_str(), "failed"])
+            .with_label_values(&[row.message_type_label().as_str(), status])
             .inc();
     }
     workers.outbox.signals.outcome_recorded();
@@ -290,7 +298,18 @@ async fn record_failure(
             workers.outbox.pause_for(row, error).await?;
             return lease::release(&workers.outbox.db, row, now).await;
         }
-        FailureKind::Transient if row.attempts < workers.outbox.sms.max_attempts as i32 => {
+        FailureKind::Ambiguous if row.promotional => {
+            // A second copy of a promotion is worse than none: a receipt settles this one.
+            let held = lease::unknown(&workers.outbox.db, row, what).await?;
+            return Ok(if held {
+                Outcome::Unknown
+            } else {
+                Outcome::LeaseLost
+            });
+        }
+        FailureKind::Transient | FailureKind::Ambiguous
+            if row.attempts < workers.outbox.sms.max_attempts as i32 =>
+        {
             // A retry due after the message's time comes due at that time, and is expired then.
             let at = (now + backoff(row.attempts))
                 .min(row.expires_at.unwrap_or(DateTime::<Utc>::MAX_UTC));

@@ -114,6 +114,8 @@ pub enum Outcome {
     Released,
     /// Another worker took the message over after this worker's lease expired.
     LeaseLost,
+    /// The send may or may not have gone out; not tried again (a promotion), a receipt settles it.
+    Unknown,
 }
 
 /// Marks claimed messages whose time passed `expired`: never sent, their reserved cost released, the
@@ -248,6 +250,45 @@ pub async fn retry_later(
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+/// Records a claimed promotion whose send may have gone out (a timeout, a connection broken after the
+/// request left) as `unknown`, not to be tried again: a receipt, matched by the message's own id in
+/// the provider's context, settles it. Its estimated cost stays reserved (the provider may have charged
+/// it); the rollup moves from pending to unknown. False when the lease had passed to another worker.
+pub async fn unknown<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    row: &sms_log::Model,
+    (code, message): (&str, &str),
+) -> Result<bool, DbErr> {
+    let txn = db.begin().await?;
+    let update = sms_log::Entity::update_many()
+        .col_expr(sms_log::Column::ErrorCode, Expr::value(clip(code, 128)))
+        .col_expr(sms_log::Column::ErrorMessage, Expr::value(message))
+        .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Unknown))
+        .col_expr(
+            sms_log::Column::NextAttemptAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            sms_log::Column::SensitiveBody,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(held(row));
+    if update.exec(&txn).await?.rows_affected != 1 {
+        return Ok(false);
+    }
+    let delta = measures(row);
+    rollup_add(
+        &txn,
+        vec![
+            (rollup_key(row, RollupStatus::Pending), delta.map(|v| -v)),
+            (rollup_key(row, RollupStatus::Unknown), delta),
+        ],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(true)
 }
 
 /// Fails a claimed message for good, in one transaction: the row (no next attempt, no code in the

@@ -73,6 +73,91 @@ pub async fn message_by_provider_id(
     query.one(txn).await
 }
 
+/// The message with this id, locked like `message_by_provider_id`.
+pub async fn message_by_id(
+    txn: &impl ConnectionTrait,
+    id: i64,
+) -> Result<Option<sms_log::Model>, DbErr> {
+    use sea_orm::QuerySelect;
+    let mut query = sms_log::Entity::find_by_id(id);
+    if txn.get_database_backend() == DbBackend::Postgres {
+        query = query.lock_exclusive();
+    }
+    query.one(txn).await
+}
+
+/// Whether an earlier event of the copy `provider_id` of message `log_id` carried a price (AWS
+/// reports the price on more than one event of a text; it is counted once).
+pub async fn copy_priced(
+    txn: &impl ConnectionTrait,
+    log_id: i64,
+    provider_id: &str,
+) -> Result<bool, DbErr> {
+    use sea_orm::PaginatorTrait;
+    let priced = sms_events::Entity::find()
+        .filter(sms_events::Column::SmsLogId.eq(log_id))
+        .filter(sms_events::Column::ProviderMessageId.eq(provider_id))
+        .filter(
+            sea_orm::Condition::any()
+                .add(sms_events::Column::PriceMicros.is_not_null())
+                .add(sms_events::Column::CarrierFeeMicros.is_not_null()),
+        )
+        .count(txn)
+        .await?;
+    Ok(priced > 0)
+}
+
+/// Gives an `UNKNOWN` message the provider id its receipt revealed.
+pub async fn adopt_provider_id(
+    txn: &impl ConnectionTrait,
+    id: i64,
+    provider_id: &str,
+) -> Result<(), DbErr> {
+    sms_log::Entity::update_many()
+        .col_expr(
+            sms_log::Column::ProviderMessageId,
+            Expr::value(clip(provider_id, 200)),
+        )
+        .filter(sms_log::Column::Id.eq(id))
+        .filter(sms_log::Column::ProviderMessageId.is_null())
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Adds what a second copy of `row` cost to its cost (kept apart in `duplicate_cost_micros`, so the
+/// first copy's own price, when it comes, does not replace it), to the month's spend and to the
+/// rollup (as priced once the message is).
+pub async fn add_copy_cost(
+    txn: &impl ConnectionTrait,
+    row: &sms_log::Model,
+    price: i64,
+) -> Result<(), DbErr> {
+    use sea_orm::sea_query::{ExprTrait, Func};
+    let plus = |column: sms_log::Column| {
+        Expr::expr(Func::coalesce([Expr::col(column), Expr::value(0i64)])).add(price)
+    };
+    sms_log::Entity::update_many()
+        .col_expr(
+            sms_log::Column::CostMicros,
+            plus(sms_log::Column::CostMicros),
+        )
+        .col_expr(
+            sms_log::Column::DuplicateCostMicros,
+            plus(sms_log::Column::DuplicateCostMicros),
+        )
+        .filter(sms_log::Column::Id.eq(row.id))
+        .exec(txn)
+        .await?;
+    spend::adjust(txn, &spend::month_of(row.created_at), price).await?;
+    let priced = if row.priced_at.is_some() { price } else { 0 };
+    rollup_add(
+        txn,
+        vec![(rollup_key(row, row.status.into()), [0, 0, price, priced])],
+    )
+    .await
+}
+
 /// A delivery event as it is kept.
 #[derive(Debug, Clone)]
 pub struct NewEvent<'a> {
@@ -146,8 +231,10 @@ pub async fn settle(
             .col_expr(sms_log::Column::ErrorMessage, Expr::value(message.clone()));
     }
     let old_cost = row.cost_micros.unwrap_or(0);
-    let new_cost = change.price_micros.unwrap_or(old_cost);
-    if let Some(price) = change.price_micros {
+    // Copies sent by unclear attempts stay counted beside this text's own price.
+    let copies = row.duplicate_cost_micros.unwrap_or(0);
+    let new_cost = change.price_micros.map_or(old_cost, |p| p + copies);
+    if let Some(price) = change.price_micros.map(|p| p + copies) {
         update = update
             .col_expr(sms_log::Column::CostMicros, Expr::value(price))
             .col_expr(

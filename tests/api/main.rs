@@ -6,6 +6,7 @@ mod support;
 mod aws_stub;
 mod helpers;
 
+mod ambiguous;
 mod auth;
 mod aws;
 mod browser;

@@ -162,6 +162,22 @@ impl SmsProvider for AwsProvider {
     }
 }
 
+/// Whether a dispatch failure happened before a connection was made (so the request never left): a
+/// connect error of the HTTP client anywhere in the error's sources.
+fn never_connected(connector_error: Option<&(dyn std::error::Error + 'static)>) -> bool {
+    let mut next = connector_error;
+    while let Some(error) = next {
+        if error
+            .downcast_ref::<hyper_util::client::legacy::Error>()
+            .is_some_and(|e| e.is_connect())
+        {
+            return true;
+        }
+        next = error.source();
+    }
+    false
+}
+
 /// Conflicts that describe the account's set-up rather than the message.
 const ACCOUNT_CONFLICTS: [ConflictExceptionReason; 3] = [
     ConflictExceptionReason::ResourceNotActive,
@@ -185,23 +201,40 @@ fn classify(
         }
         SdkError::TimeoutError(_) => {
             return ProviderError::new(
-                FailureKind::Transient,
+                FailureKind::Ambiguous,
                 "Timeout",
-                "AWS did not answer in time",
+                "AWS did not answer in time; the text may have been sent",
             );
         }
         SdkError::DispatchFailure(failure) => {
-            return ProviderError::new(
-                FailureKind::Transient,
-                "ConnectionError",
-                format!("cannot reach AWS: {failure:?}"),
-            );
+            let cause = failure
+                .as_connector_error()
+                .map(|e| e as &(dyn std::error::Error + 'static));
+            let detail = match failure.as_connector_error() {
+                Some(e) => aws_sdk_pinpointsmsvoicev2::error::DisplayErrorContext(e).to_string(),
+                None => format!("{failure:?}"),
+            };
+            return if never_connected(cause) {
+                ProviderError::new(
+                    FailureKind::Transient,
+                    "ConnectionError",
+                    format!("cannot reach AWS: {detail}"),
+                )
+            } else {
+                ProviderError::new(
+                    FailureKind::Ambiguous,
+                    "ConnectionError",
+                    format!(
+                        "the connection to AWS broke after the request left; the text may have been sent: {detail}"
+                    ),
+                )
+            };
         }
         SdkError::ResponseError(_) => {
             return ProviderError::new(
-                FailureKind::Transient,
+                FailureKind::Ambiguous,
                 "ResponseError",
-                "AWS sent a response that could not be read",
+                "AWS sent a response that could not be read; the text may have been sent",
             );
         }
         other => {

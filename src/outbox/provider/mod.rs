@@ -30,8 +30,13 @@ pub struct OutgoingSms<'a> {
 /// How a failed send should be treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
-    /// Worth another attempt later: 5xx, timeouts, connection errors.
+    /// Worth another attempt later: 5xx, a connection that could not be made.
     Transient,
+    /// The request may have reached the provider, and the text may be out: a timeout, a connection
+    /// broken after the request left, an answer that could not be read. A promotion is not tried again
+    /// (`UNKNOWN` until a receipt settles it; a second copy would annoy); a code or another
+    /// transactional text is (a code that never arrives is worse than two).
+    Ambiguous,
     /// The provider asks us to slow down: pause the whole deployment, do not count an attempt.
     Throttled { retry_after: Option<Duration> },
     /// Will never succeed as it is: validation errors and the like.
