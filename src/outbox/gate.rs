@@ -1,5 +1,6 @@
 //! The deployment-wide send gate, kept in the database so that every instance on one PostgreSQL obeys
-//! it: a GCRA rate limiter (one row holds the next free slot) and a pause after provider throttling.
+//! it: a GCRA rate limiter per origination identity (one row holds its next free slot; AWS limits each
+//! identity apart) and the pauses after provider throttling or while the account is refused.
 //!
 //! Each send reserves the next slot in one atomic `UPDATE ... RETURNING`; slots are spaced
 //! `SLOT_SPACING / mps` apart and a sender that wakes more than `LATENESS` after its slot gives the slot
@@ -19,4 +20,6 @@ pub fn interval_us(mps: f64) -> i64 {
     (SLOT_SPACING * 1_000_000.0 / mps).ceil() as i64
 }
 
-pub use crate::store::gate::{GateState, pause_until, paused_until, reserve_slot, state};
+pub use crate::store::gate::{
+    GATE, GateState, gate_name, pause_until, paused_until, reserve_slot, state,
+};

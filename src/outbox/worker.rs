@@ -62,13 +62,14 @@ fn micros_to_time(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or_default()
 }
 
-/// Waits for this message's slot under the deployment-wide rate limit. `false` when shutting down.
+/// Waits for this message's slot under its sender's rate limit, shared by the whole deployment.
+/// `false` when shutting down.
 /// AWS limits message *parts* per second: a text of `parts` segments takes that many slots of the
 /// gate, so a three-part text at 3 per second has a whole second to itself.
 async fn wait_for_slot(
     workers: &Workers,
     shutdown: &CancellationToken,
-    parts: i32,
+    (sender, parts): (&str, i32),
 ) -> Result<bool, DbErr> {
     let mps = workers.outbox.sms.rate_limit_mps;
     if mps <= 0.0 {
@@ -79,6 +80,7 @@ async fn wait_for_slot(
     loop {
         let slot = gate::reserve_slot(
             &workers.outbox.db,
+            sender,
             workers.outbox.clock.now().timestamp_micros(),
             interval,
         )
@@ -413,7 +415,13 @@ async fn run_once(
             // About to wait for a slot: write what is done first.
             group.flush(workers, provider, &mut report).await?;
         }
-        if shutdown.is_cancelled() || !wait_for_slot(workers, shutdown, row.segments).await? {
+        let sender = {
+            let message_type = sea_orm::ActiveEnum::to_value(&row.message_type);
+            let now = workers.outbox.clock.now();
+            provider.sender(&super::pause::outgoing(row, &message_type, now))
+        };
+        let slot = (sender.as_deref().unwrap_or(gate::GATE), row.segments);
+        if shutdown.is_cancelled() || !wait_for_slot(workers, shutdown, slot).await? {
             // Shutting down: hand the unsent part of the batch back at once rather than at lease expiry.
             group.flush(workers, provider, &mut report).await?;
             for row in std::iter::once(row).chain(rest.by_ref()) {

@@ -9,13 +9,53 @@ use sea_orm::{
     sea_query::{Expr, Func, OnConflict},
 };
 
-/// The gate's row for the (single) origination identity.
+/// The deployment's gate row: the pauses, and the rate limit of texts no identity claims (the console
+/// provider's).
 pub const GATE: &str = "sms";
 
-/// Creates the gate's row if it is missing.
+/// Creates the deployment's gate row (the default rate limit, and the pauses) if it is missing.
 pub async fn ensure(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    ensure_named(db, GATE).await
+}
+
+/// The gate row of an origination identity: each has its own rate limit at AWS. Names longer than the
+/// column keep their end (an ARN's unique part).
+pub fn gate_name(identity: &str) -> &str {
+    match identity.char_indices().rev().nth(63) {
+        Some((start, _)) => &identity[start..],
+        None => identity,
+    }
+}
+
+/// Reserves the next free slot at or after `now_us` on gate `name` (created on first use) in one
+/// atomic statement (`GREATEST`, `MAX` on SQLite); returns the slot's time in microseconds.
+pub async fn reserve_slot(
+    db: &impl ConnectionTrait,
+    name: &str,
+    now_us: i64,
+    interval_us: i64,
+) -> Result<i64, DbErr> {
+    let name = gate_name(name);
+    for _ in 0..2 {
+        let next = Func::greatest([Expr::col(Column::NextSlotUs), Expr::value(now_us)]);
+        let row = Entity::update_many()
+            .col_expr(Column::NextSlotUs, Expr::expr(next).add(interval_us))
+            .filter(Column::Name.eq(name))
+            .exec_with_returning(db)
+            .await?
+            .pop();
+        match row {
+            Some(row) => return Ok(row.next_slot_us - interval_us),
+            None => ensure_named(db, name).await?,
+        }
+    }
+    Err(DbErr::RecordNotFound(format!("the send_gate row {name}")))
+}
+
+/// Creates gate `name` if it is missing.
+async fn ensure_named(db: &impl ConnectionTrait, name: &str) -> Result<(), DbErr> {
     Entity::insert(send_gate::ActiveModel {
-        name: Set(GATE.to_owned()),
+        name: Set(name.to_owned()),
         next_slot_us: Set(0),
         paused_until_us: Set(0),
         ..Default::default()
@@ -24,24 +64,6 @@ pub async fn ensure(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     .exec_without_returning(db)
     .await?;
     Ok(())
-}
-
-/// Reserves the next free slot at or after `now_us` in one atomic statement (`GREATEST`, `MAX` on
-/// SQLite); returns the slot's time in microseconds.
-pub async fn reserve_slot(
-    db: &impl ConnectionTrait,
-    now_us: i64,
-    interval_us: i64,
-) -> Result<i64, DbErr> {
-    let next = Func::greatest([Expr::col(Column::NextSlotUs), Expr::value(now_us)]);
-    let row = Entity::update_many()
-        .col_expr(Column::NextSlotUs, Expr::expr(next).add(interval_us))
-        .filter(Column::Name.eq(GATE))
-        .exec_with_returning(db)
-        .await?
-        .pop()
-        .ok_or_else(|| DbErr::RecordNotFound("the send_gate row".into()))?;
-    Ok(row.next_slot_us - interval_us)
 }
 
 /// Pauses sending for the whole deployment until `until_us` (never shortens a longer pause).

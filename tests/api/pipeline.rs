@@ -33,6 +33,7 @@ storage_tests!(
     send_slots_are_shared_and_spaced,
     concurrent_producers_and_workers_never_deadlock,
     a_text_takes_one_slot_per_part,
+    each_sender_has_its_own_rate_limit,
 );
 
 /// The service with no background workers (the test runs them), no rate limit, the AWS provider.
@@ -393,7 +394,11 @@ async fn send_slots_are_shared_and_spaced(engine: Engine) {
         async move {
             let mut mine = Vec::new();
             for _ in 0..5 {
-                mine.push(gate::reserve_slot(&db, now, interval).await.expect("slot"));
+                mine.push(
+                    gate::reserve_slot(&db, gate::GATE, now, interval)
+                        .await
+                        .expect("slot"),
+                );
             }
             mine
         }
@@ -506,14 +511,77 @@ async fn a_text_takes_one_slot_per_part(engine: Engine) {
         )
         .await;
     assert_eq!(data(&sent)["sendSms"]["segments"], 3);
-    let before = gate::reserve_slot(&app.db, 0, 0).await.expect("the gate");
+    let sender = "+18663448034";
+    let before = gate::reserve_slot(&app.db, sender, 0, 0)
+        .await
+        .expect("the gate");
     assert_eq!(app.run_outbox().await.sent, 1);
     assert_eq!(stub.seen().len(), 1);
-    let after = gate::reserve_slot(&app.db, 0, 0).await.expect("the gate");
+    let after = gate::reserve_slot(&app.db, sender, 0, 0)
+        .await
+        .expect("the gate");
     let start = before.max(start_time().timestamp_micros());
     assert_eq!(
         after - start,
         3 * gate::interval_us(3.0),
         "three slots, a whole second"
+    );
+}
+
+async fn each_sender_has_its_own_rate_limit(engine: Engine) {
+    let codes_from = "+18005550199";
+    let (app, stub) = setup(engine, |c| {
+        c.sms.rate_limit_mps = 3.0;
+        c.sms.verification_identity = Some(codes_from.into());
+    })
+    .await;
+    opted_in_user(&app, "u1", "+1 212 555 1234").await;
+    let body = "Round two of Best haiku starts now. ".repeat(11);
+    data(
+        &app.as_service(
+            "mutation($i: SendSmsInput!) { sendSms(input: $i) { id } }",
+            json!({ "i": { "userId": "u1", "body": body } }),
+        )
+        .await,
+    );
+    data(
+        &app.as_user(
+            "u2",
+            "mutation($p: String!) { setPhoneNumber(phoneNumber: $p) { userId } }",
+            json!({ "p": "+1 212 555 0102" }),
+        )
+        .await,
+    );
+    data(
+        &app.as_user(
+            "u2",
+            "mutation { startPhoneVerification { expiresAt } }",
+            json!({}),
+        )
+        .await,
+    );
+    assert_eq!(app.run_outbox().await.sent, 2);
+    let identities: Vec<_> = stub
+        .seen()
+        .iter()
+        .map(|s| s.body["OriginationIdentity"].clone())
+        .collect();
+    assert_eq!(identities, [json!(codes_from), json!("+18663448034")]);
+    // The code's one part and the promotion's three went through two gates: neither waited for the
+    // other's slots.
+    let start = start_time().timestamp_micros();
+    let next = |sender: &'static str| {
+        let db = app.db.clone();
+        async move {
+            gate::reserve_slot(&db, sender, 0, 0)
+                .await
+                .expect("the gate")
+        }
+    };
+    let slot = gate::interval_us(3.0);
+    assert!(next(codes_from).await - start <= slot, "one slot");
+    assert!(
+        next("+18663448034").await - start <= 3 * slot,
+        "three slots, none taken by the code"
     );
 }

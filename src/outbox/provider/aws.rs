@@ -120,6 +120,10 @@ impl SmsProvider for AwsProvider {
         "aws"
     }
 
+    fn sender(&self, sms: &OutgoingSms<'_>) -> Option<String> {
+        Some(self.identity_for(sms).to_owned())
+    }
+
     async fn send(&self, sms: &OutgoingSms<'_>) -> Result<String, ProviderError> {
         match self.request(sms).send().await {
             Ok(output) => Ok(output.message_id().unwrap_or_default().to_owned()),

@@ -100,6 +100,13 @@ pub trait SmsProvider: Send + Sync + std::fmt::Debug {
     /// A short name for logs.
     fn name(&self) -> &'static str;
 
+    /// The sender `sms` goes out from, whose own rate limit it counts against (AWS limits each
+    /// origination identity apart); `None`: the deployment's one limit.
+    fn sender(&self, sms: &OutgoingSms<'_>) -> Option<String> {
+        let _ = sms;
+        None
+    }
+
     /// Sends one text; returns the provider's message id.
     async fn send(&self, sms: &OutgoingSms<'_>) -> Result<String, ProviderError>;
 
