@@ -94,9 +94,22 @@ pub struct App {
 impl App {
     /// Connects, migrates and builds the service from `config`, reading time from `clock`.
     pub async fn build(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        Self::build_with(config, clock, None).await
+    }
+
+    /// `build`, sending through `provider` rather than `SMS_PROVIDER`'s when one is given (tests aim
+    /// the real AWS provider at a loopback server).
+    pub async fn build_with(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        provider: Option<Arc<dyn SmsProvider>>,
+    ) -> anyhow::Result<Self> {
         let db = store::connect(&config.database_url).await?;
         store::migrate(&db).await?;
-        let provider = crate::outbox::provider::from_config(&config.sms).await;
+        let provider = match provider {
+            Some(provider) => provider,
+            None => crate::outbox::provider::from_config(&config.sms).await,
+        };
         Ok(Self::with_database(config, clock, db, provider))
     }
 
@@ -108,7 +121,7 @@ impl App {
     ) -> Self {
         let jwt = auth::JwtKeys::new(&config.jwt_secret);
         let handles = Handles::new(&config, clock, db);
-        let schema = graphql::build_schema(&handles, &config);
+        let schema = graphql::build_schema(&handles, &config, provider.clone());
         Self {
             config: Arc::new(config),
             handles,

@@ -41,6 +41,11 @@ enum Command {
         /// What the person texted, e.g. STOP.
         text: String,
     },
+    /// Check the AWS account the service sends through (SMS_PROVIDER=aws).
+    Aws {
+        #[command(subcommand)]
+        command: AwsCommand,
+    },
     /// Print a signed bearer token for GraphiQL and scripts, made with JWT_SECRET.
     Token {
         /// The user id the token speaks for (its `sub` claim). Needed for a user's token; an admin's
@@ -57,6 +62,18 @@ enum Command {
         /// instead of the bare token. The token rides in the fragment, which browsers never send.
         #[arg(long)]
         url: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AwsCommand {
+    /// Print a checklist of the account: each origination identity's status and registration, the
+    /// spend limit, the configuration set's SNS event destination, and with --to a DryRun send; each
+    /// refused call names the IAM permission to grant. Exits non-zero when something needs doing.
+    Check {
+        /// A destination for a DryRun send (validated by AWS, not delivered, not charged).
+        #[arg(long)]
+        to: Option<String>,
     },
 }
 
@@ -231,8 +248,32 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::SimulateReply { from, text } => simulate_reply(config, &from, &text).await,
+        Command::Aws {
+            command: AwsCommand::Check { to },
+        } => aws_check(config, to.as_deref()).await,
         Command::Schema => Ok(()),
     }
+}
+
+async fn aws_check(config: Config, to: Option<&str>) -> anyhow::Result<()> {
+    if config.sms.provider != sms_notify::config::ProviderKind::Aws {
+        anyhow::bail!("sms-notify aws check checks the AWS account: set SMS_PROVIDER=aws");
+    }
+    let to = to
+        .map(|to| sms_notify::locale::phone::normalize(to, config.default_phone_region))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+    let provider = sms_notify::outbox::provider::from_config(&config.sms).await;
+    let report = provider.account(to.as_deref()).await;
+    println!(
+        "AWS End User Messaging SMS in {} (SMS_PROVIDER=aws)",
+        config.sms.aws_region
+    );
+    print!("{}", report.checklist());
+    if !report.healthy() {
+        anyhow::bail!("the AWS account is not ready to send: see the checklist above");
+    }
+    Ok(())
 }
 
 async fn simulate_reply(config: Config, from: &str, text: &str) -> anyhow::Result<()> {

@@ -480,6 +480,7 @@
     notice(null);
     const q = data.smsQueue;
     showPause(q.paused);
+    loadAccount();
     const cards = $('#queue-cards');
     cards.replaceChildren();
     [['Pending', count(q.pending), `${count(q.due)} due now`], ['Sending', count(q.sending), 'with a worker'],
@@ -509,6 +510,50 @@
       tr.append(cell(when(r.startedAt)), cell(words(r.kind)), cell(count(r.found), 'num'),
         cell(count(r.enqueued), 'num'), cell(count(r.skipped), 'num'), cell(`${r.durationMs} ms`, 'num'));
       tbody.append(tr);
+    });
+  }
+
+  // ---- the provider account (on the queue view) ----
+
+  const ACCOUNT = `query Account { smsProviderAccount { provider healthy awsSpendLimit
+    identities { identity kind uses status registrationStatus }
+    configurationSet { name found publishesToSns }
+    checks { what permission status detail } } }`;
+
+  async function loadAccount() {
+    let data;
+    try {
+      data = await gql(ACCOUNT);
+    } catch (error) {
+      $('#account-summary').textContent = `The account could not be read: ${error.message}`;
+      return;
+    }
+    const a = data.smsProviderAccount;
+    const parts = [`Provider: ${a.provider}.`];
+    if (a.awsSpendLimit != null) parts.push(`AWS's monthly spend limit for texts: ${dollars(a.awsSpendLimit)}.`);
+    if (a.configurationSet) {
+      const c = a.configurationSet;
+      parts.push(`Configuration set ${c.name}: ${c.found === false ? 'not found'
+        : c.publishesToSns ? 'publishes events to SNS' : 'no SNS event destination'}.`);
+    }
+    parts.push(a.healthy ? 'Every check passed.' : 'Some checks need attention (below).');
+    $('#account-summary').textContent = parts.join(' ');
+    const tbody = $('#account-table tbody');
+    fill(tbody, a.identities, 5, 'No origination identity (the console provider prints texts).');
+    a.identities.forEach((i) => {
+      const tr = document.createElement('tr');
+      tr.append(cell(i.identity), cell(i.kind), cell(i.uses.join(', ')), cell(i.status || 'unknown'),
+        cell(i.registrationStatus || '–'));
+      tbody.append(tr);
+    });
+    const list = $('#account-checks');
+    list.replaceChildren();
+    a.checks.forEach((c) => {
+      const li = document.createElement('li');
+      li.className = `check-${c.status.toLowerCase()}`;
+      const permission = c.status === 'DENIED' ? ` Grant ${c.permission}.` : '';
+      li.textContent = `${words(c.status)}: ${c.what}: ${c.detail}.${permission}`;
+      list.append(li);
     });
   }
 

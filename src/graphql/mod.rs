@@ -54,8 +54,13 @@ pub fn sdl() -> String {
 }
 
 /// The schema with the handles its resolvers use, each its own piece of data.
-pub fn build_schema(handles: &Handles, _config: &crate::Config) -> AppSchema {
+pub fn build_schema(
+    handles: &Handles,
+    _config: &crate::Config,
+    provider: std::sync::Arc<dyn crate::outbox::provider::SmsProvider>,
+) -> AppSchema {
     schema_builder()
+        .data(provider)
         .data(handles.outbox.clone())
         .data(handles.inbound.clone())
         .data(handles.recipients.clone())

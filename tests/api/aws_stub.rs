@@ -1,5 +1,6 @@
 //! A loopback HTTP server that speaks AWS End User Messaging SMS's JSON protocol (awsJson1_0) well
-//! enough for `SendTextMessage` (also with `DryRun`) and `DescribeSpendLimits`: it records each request
+//! enough for `SendTextMessage` (also with `DryRun`), `DescribeSpendLimits`, `DescribePhoneNumbers`,
+//! `DescribeRegistrations`, `DescribeSenderIds` and `DescribeConfigurationSets`: it records each request
 //! and answers from a script, with the bodies and `x-amzn-errortype` headers the real service sends.
 
 use std::{
@@ -119,6 +120,39 @@ struct Inner {
     /// What `DescribeSpendLimits` answers: the text limit in dollars, or an error; none listed when unset.
     spend_limits: Option<Result<i64, Answer>>,
     spend_limit_reads: usize,
+    /// The account as the `Describe*` operations answer it.
+    account: Account,
+    /// Operations refused with an answer (e.g. `AccessDeniedException` for a missing permission).
+    refused: std::collections::HashMap<String, Answer>,
+}
+
+/// The account the `Describe*` operations describe.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// Phone numbers: (number, status, registration id).
+    pub phone_numbers: Vec<(String, &'static str, Option<String>)>,
+    /// Registrations: (id, status).
+    pub registrations: Vec<(String, &'static str)>,
+    /// Sender ids: (id, country, registered).
+    pub sender_ids: Vec<(String, String, bool)>,
+    /// Configuration sets: (name, whether it has an enabled SNS event destination).
+    pub configuration_sets: Vec<(String, bool)>,
+}
+
+impl Default for Account {
+    /// A healthy account: the default number active and registered, `sms-events` publishing to SNS.
+    fn default() -> Self {
+        Self {
+            phone_numbers: vec![(
+                "+18663448034".into(),
+                "ACTIVE",
+                Some("registration-1".into()),
+            )],
+            registrations: vec![("registration-1".into(), "COMPLETE")],
+            sender_ids: Vec::new(),
+            configuration_sets: vec![("sms-events".into(), true)],
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -160,6 +194,20 @@ impl AwsStub {
     /// `DescribeSpendLimits` answers this text limit (whole dollars, as AWS states them), or `answer`.
     pub fn spend_limits(&self, answer: Result<i64, Answer>) {
         self.inner.lock().expect("lock").spend_limits = Some(answer);
+    }
+
+    /// What the `Describe*` operations answer.
+    pub fn account(&self, account: Account) {
+        self.inner.lock().expect("lock").account = account;
+    }
+
+    /// Refuses `operation` (e.g. `DescribePhoneNumbers`) with `answer`.
+    pub fn refuse(&self, operation: &str, answer: Answer) {
+        self.inner
+            .lock()
+            .expect("lock")
+            .refused
+            .insert(operation.to_owned(), answer);
     }
 
     /// How many times `DescribeSpendLimits` was called.
@@ -222,6 +270,25 @@ async fn handle(
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    let operation = target.trim_start_matches("PinpointSMSVoiceV2.");
+    let refused = inner.lock().expect("lock").refused.get(operation).cloned();
+    if let Some(answer) = refused {
+        if operation == "SendTextMessage" {
+            inner.lock().expect("lock").dry_runs.push(Seen {
+                headers: headers.clone(),
+                body: body.clone(),
+                at: std::time::Instant::now(),
+            });
+        }
+        return respond(answer, &body).await;
+    }
+    if operation.starts_with("Describe") && operation != "DescribeSpendLimits" {
+        let account = inner.lock().expect("lock").account.clone();
+        return match describe(operation, &account, &body) {
+            Ok(payload) => json_response(payload),
+            Err(answer) => respond(answer, &body).await,
+        };
+    }
     if target == "PinpointSMSVoiceV2.DescribeSpendLimits" {
         let limits = {
             let mut inner = inner.lock().expect("lock");
@@ -260,6 +327,137 @@ async fn handle(
     };
     notify.notify_waiters();
     respond(answer, &body).await
+}
+
+fn json_response(payload: Value) -> Response {
+    let mut response = (StatusCode::OK, payload.to_string()).into_response();
+    response.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/x-amz-json-1.0"),
+    );
+    response
+}
+
+/// What a `Describe*` operation answers about `account`, narrowed by the request as AWS narrows it; as
+/// AWS, an id asked for and not there is `ResourceNotFoundException`.
+fn describe(operation: &str, account: &Account, body: &Value) -> Result<Value, Answer> {
+    let all_found = |wanted: usize, found: &[Value], key: &str| {
+        if found.len() < wanted {
+            Err(Answer::Error {
+                status: 404,
+                exception: "ResourceNotFoundException",
+                fields: json!({ "ResourceType": key, "ResourceId": "unknown" }),
+                retry_after: None,
+            })
+        } else {
+            Ok(())
+        }
+    };
+    let asked = |field: &str| -> Option<Vec<String>> {
+        body[field].as_array().map(|ids| {
+            ids.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+    };
+    let created = 1_767_225_600;
+    match operation {
+        "DescribePhoneNumbers" => {
+            let numbers: Vec<Value> = account
+                .phone_numbers
+                .iter()
+                .map(|(number, status, registration)| {
+                    json!({
+                        "PhoneNumberArn": format!("arn:aws:sms-voice:us-east-1:123456789012:phone-number/phone-{}", &number[1..]),
+                        "PhoneNumberId": format!("phone-{}", &number[1..]),
+                        "PhoneNumber": number, "Status": status, "IsoCountryCode": "US",
+                        "MessageType": "TRANSACTIONAL", "NumberCapabilities": ["SMS"],
+                        "NumberType": "TOLL_FREE", "MonthlyLeasingPrice": "2.00",
+                        "TwoWayEnabled": true, "SelfManagedOptOutsEnabled": false,
+                        "OptOutListName": "Default", "InternationalSendingEnabled": false,
+                        "DeletionProtectionEnabled": false, "RegistrationId": registration,
+                        "CreatedTimestamp": created,
+                    })
+                })
+                .collect();
+            Ok(json!({ "PhoneNumbers": numbers }))
+        }
+        "DescribeRegistrations" => {
+            let wanted = asked("RegistrationIds").unwrap_or_default();
+            let found: Vec<Value> = account
+                .registrations
+                .iter()
+                .filter(|(id, _)| wanted.is_empty() || wanted.contains(id))
+                .map(|(id, status)| {
+                    json!({
+                        "RegistrationArn": format!("arn:aws:sms-voice:us-east-1:123456789012:registration/{id}"),
+                        "RegistrationId": id, "RegistrationType": "US_TOLL_FREE_REGISTRATION",
+                        "RegistrationStatus": status, "CurrentVersionNumber": 1,
+                        "CreatedTimestamp": created,
+                    })
+                })
+                .collect();
+            all_found(wanted.len(), &found, "registration")?;
+            Ok(json!({ "Registrations": found }))
+        }
+        "DescribeSenderIds" => {
+            let wanted: Vec<(String, String)> = body["SenderIds"]
+                .as_array()
+                .map(|ids| {
+                    ids.iter()
+                        .map(|v| {
+                            (
+                                v["SenderId"].as_str().unwrap_or_default().to_owned(),
+                                v["IsoCountryCode"].as_str().unwrap_or_default().to_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let found: Vec<Value> = account
+                .sender_ids
+                .iter()
+                .filter(|(id, country, _)| {
+                    wanted.is_empty() || wanted.contains(&(id.clone(), country.clone()))
+                })
+                .map(|(id, country, registered)| {
+                    json!({
+                        "SenderIdArn": format!("arn:aws:sms-voice:us-east-1:123456789012:sender-id/{id}/{country}"),
+                        "SenderId": id, "IsoCountryCode": country, "MessageTypes": ["TRANSACTIONAL"],
+                        "MonthlyLeasingPrice": "0.00", "DeletionProtectionEnabled": false,
+                        "Registered": registered,
+                    })
+                })
+                .collect();
+            all_found(wanted.len(), &found, "sender-id")?;
+            Ok(json!({ "SenderIds": found }))
+        }
+        "DescribeConfigurationSets" => {
+            let wanted = asked("ConfigurationSetNames").unwrap_or_default();
+            let found: Vec<Value> = account
+                .configuration_sets
+                .iter()
+                .filter(|(name, _)| wanted.is_empty() || wanted.contains(name))
+                .map(|(name, sns)| {
+                    let destinations = if *sns {
+                        json!([{ "EventDestinationName": "to-sns", "Enabled": true,
+                                 "MatchingEventTypes": ["ALL"],
+                                 "SnsDestination": { "TopicArn": "arn:aws:sns:us-east-1:123456789012:sms-events" } }])
+                    } else {
+                        json!([])
+                    };
+                    json!({
+                        "ConfigurationSetArn": format!("arn:aws:sms-voice:us-east-1:123456789012:configuration-set/{name}"),
+                        "ConfigurationSetName": name, "EventDestinations": destinations,
+                        "CreatedTimestamp": created,
+                    })
+                })
+                .collect();
+            all_found(wanted.len(), &found, "configuration-set")?;
+            Ok(json!({ "ConfigurationSets": found }))
+        }
+        _ => Ok(json!({})),
+    }
 }
 
 /// The response AWS would give for `answer`.

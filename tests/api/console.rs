@@ -612,6 +612,26 @@ async fn the_console_in_a_real_browser() {
         browser.text("#queue-cards .card:first-child .count").await,
         queue.to_string()
     );
+    browser
+        .until(
+            "the provider account",
+            "document.querySelector('#account-summary').textContent.startsWith('Provider:')",
+        )
+        .await;
+    assert!(
+        browser
+            .text("#account-summary")
+            .await
+            .contains("Provider: console. Every check passed."),
+        "{}",
+        browser.text("#account-summary").await
+    );
+    assert!(
+        browser
+            .text("#account-checks")
+            .await
+            .contains("Skipped: the console provider")
+    );
     browser.shot("queue").await;
 
     // A pause shows as a banner on every view, and the banner resumes sending.

@@ -111,12 +111,9 @@ impl TestApp {
         configure(&mut config);
         let custom_provider = provider(&config);
         let clock = Arc::new(ManualClock::new(start_time()));
-        let mut app = App::build(config, clock.clone())
+        let app = App::build_with(config, clock.clone(), custom_provider)
             .await
             .expect("the app builds");
-        if let Some(p) = custom_provider {
-            app.provider = p;
-        }
         let handles = app.handles.clone();
         let workers = app.workers();
         let config = app.config.clone();

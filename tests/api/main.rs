@@ -6,6 +6,7 @@ mod support;
 mod aws_stub;
 mod helpers;
 
+mod account;
 mod ambiguous;
 mod auth;
 mod aws;

@@ -79,6 +79,77 @@ impl SmsQueue {
     }
 }
 
+/// The SMS provider's account at a glance (`smsProviderAccount`).
+#[derive(SimpleObject)]
+pub struct SmsProviderAccount {
+    /// `aws` or `console` (`SMS_PROVIDER`).
+    pub provider: String,
+    /// Each origination identity the service sends from, with its use and AWS's statuses.
+    pub identities: Vec<OriginationIdentity>,
+    /// AWS's monthly spend limit for texts, in dollars, when it could be read.
+    pub aws_spend_limit: Option<rust_decimal::Decimal>,
+    /// The configuration set texts are sent with (`SMS_CONFIGURATION_SET`), when one is set.
+    pub configuration_set: Option<ConfigurationSetStatus>,
+    /// Set while sending is paused because the account is refused.
+    pub paused: Option<SendingPause>,
+    /// Whether every check passed.
+    pub healthy: bool,
+    /// Every check, with the IAM permission it needs.
+    pub checks: Vec<ProviderCheck>,
+}
+
+/// An origination identity: a phone number, pool or sender id.
+#[derive(SimpleObject)]
+pub struct OriginationIdentity {
+    /// As configured (`SMS_ORIGINATION_IDENTITY`, `SMS_ORIGINATION_IDENTITY_VERIFICATION`,
+    /// `SMS_SENDER_IDS`).
+    pub identity: String,
+    /// `phone number`, `pool` or `sender id`.
+    pub kind: String,
+    /// What it sends: `default`, `verification codes`, `sender id for GB`.
+    pub uses: Vec<String>,
+    /// AWS's status (`ACTIVE`, `PENDING`, ...; `REGISTERED` or `UNREGISTERED` for a sender id); null
+    /// when it could not be read or is not in the account.
+    pub status: Option<String>,
+    /// Its registration's status (`COMPLETE`, `REVIEWING`, ...), when it has one.
+    pub registration_status: Option<String>,
+}
+
+/// The configuration set and its event destination.
+#[derive(SimpleObject)]
+pub struct ConfigurationSetStatus {
+    pub name: String,
+    /// Whether the account has it; null when it could not be read.
+    pub found: Option<bool>,
+    /// Whether an enabled SNS event destination publishes its events (receipts and prices).
+    pub publishes_to_sns: bool,
+}
+
+/// How a check went.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+pub enum CheckStatus {
+    /// The account answered, and all is well.
+    Passed,
+    /// The account answered, and the answer is a problem.
+    Failed,
+    /// The call was refused: grant the permission.
+    Denied,
+    /// Not run.
+    Skipped,
+}
+
+/// One check of the provider account.
+#[derive(SimpleObject)]
+pub struct ProviderCheck {
+    /// What was checked, in words.
+    pub what: String,
+    /// The IAM action it calls, e.g. `sms-voice:DescribePhoneNumbers` (empty when none).
+    pub permission: String,
+    pub status: CheckStatus,
+    /// What the account said, or what to do.
+    pub detail: String,
+}
+
 /// One run of a reminder scan, as kept.
 pub struct ReminderRunRecord(pub crate::store::reminders::ScanRunRow);
 
@@ -128,6 +199,56 @@ impl OperationsQuery {
     async fn sms_queue(&self, ctx: &Context<'_>) -> ApiResult<SmsQueue> {
         require_role(ctx, &[Role::Admin])?;
         SmsQueue::now(handle::<Outbox>(ctx)?).await
+    }
+
+    /// The SMS provider's account at a glance (admin): each origination identity with its use, status
+    /// and registration, AWS's spend limit, the configuration set and its event destination, the pause
+    /// state, and each check with the IAM permission it needs. Calls AWS's `Describe*` operations.
+    async fn sms_provider_account(&self, ctx: &Context<'_>) -> ApiResult<SmsProviderAccount> {
+        use crate::outbox::provider::{CheckOutcome, SmsProvider};
+        require_role(ctx, &[Role::Admin])?;
+        let provider = handle::<std::sync::Arc<dyn SmsProvider>>(ctx)?;
+        let report = provider.account(None).await;
+        let queue = SmsQueue::now(handle::<Outbox>(ctx)?).await?;
+        Ok(SmsProviderAccount {
+            provider: provider.name().to_owned(),
+            healthy: report.healthy(),
+            identities: report
+                .identities
+                .into_iter()
+                .map(|i| OriginationIdentity {
+                    identity: i.identity,
+                    kind: i.kind.to_owned(),
+                    uses: i.uses,
+                    status: i.status,
+                    registration_status: i.registration_status,
+                })
+                .collect(),
+            aws_spend_limit: report
+                .text_spend_limit
+                .map(crate::billing::micros_to_dollars),
+            configuration_set: report.configuration_set.map(|c| ConfigurationSetStatus {
+                name: c.name,
+                found: c.found,
+                publishes_to_sns: c.publishes_to_sns,
+            }),
+            paused: queue.paused,
+            checks: report
+                .checks
+                .into_iter()
+                .map(|c| ProviderCheck {
+                    what: c.what,
+                    permission: c.permission.to_owned(),
+                    status: match c.outcome {
+                        CheckOutcome::Passed => CheckStatus::Passed,
+                        CheckOutcome::Failed => CheckStatus::Failed,
+                        CheckOutcome::Denied => CheckStatus::Denied,
+                        CheckOutcome::Skipped => CheckStatus::Skipped,
+                    },
+                    detail: c.detail,
+                })
+                .collect(),
+        })
     }
 
     /// What the reminder scans found, enqueued and skipped (admin), newest first, as a cursor

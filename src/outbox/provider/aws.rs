@@ -20,12 +20,12 @@ use crate::config::{AwsMessageType, SmsConfig};
 
 #[derive(Debug, Clone)]
 pub struct AwsProvider {
-    client: Client,
-    origination_identity: String,
-    verification_identity: Option<String>,
-    sender_ids: Vec<(String, String)>,
+    pub(super) client: Client,
+    pub(super) origination_identity: String,
+    pub(super) verification_identity: Option<String>,
+    pub(super) sender_ids: Vec<(String, String)>,
     promotional_type: MessageType,
-    configuration_set: Option<String>,
+    pub(super) configuration_set: Option<String>,
 }
 
 impl AwsProvider {
@@ -136,6 +136,10 @@ impl SmsProvider for AwsProvider {
             Ok(_) => Ok(()),
             Err(error) => Err(classify(error)),
         }
+    }
+
+    async fn account(&self, dry_run_to: Option<&str>) -> super::AccountReport {
+        self.account_report(dry_run_to).await
     }
 
     async fn text_spend_limit(&self) -> Result<Option<i64>, ProviderError> {

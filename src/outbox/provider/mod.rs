@@ -1,10 +1,13 @@
 //! SMS providers behind one trait: `console` for local work, `aws` for AWS End User Messaging SMS.
 
+mod account;
 mod aws;
+mod aws_account;
 mod console;
 
 use std::{sync::Arc, time::Duration};
 
+pub use account::{AccountReport, Check, CheckOutcome, ConfigurationSetReport, IdentityReport};
 pub use aws::AwsProvider;
 pub use console::ConsoleProvider;
 
@@ -115,6 +118,20 @@ pub trait SmsProvider: Send + Sync + std::fmt::Debug {
     async fn probe(&self, sms: &OutgoingSms<'_>) -> Result<(), ProviderError> {
         let _ = sms;
         Ok(())
+    }
+
+    /// The account at a glance: identities, spend limit, configuration set, and a `DryRun` send to
+    /// `dry_run_to` when given; every check names the permission it needs.
+    async fn account(&self, dry_run_to: Option<&str>) -> AccountReport {
+        let _ = dry_run_to;
+        let mut report = AccountReport::default();
+        report.checks.push(Check {
+            what: format!("the {} provider", self.name()),
+            permission: "",
+            outcome: CheckOutcome::Skipped,
+            detail: "texts are printed, not sent: there is no provider account to check".into(),
+        });
+        report
     }
 
     /// The account's enforced monthly spend limit for texts, in micro-dollars; `None` where the
