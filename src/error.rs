@@ -21,6 +21,9 @@ pub enum ApiError {
         message: String,
         retry_after_seconds: u64,
     },
+    /// A verification code refused before it was made: the fraud guard holds the number's range, codes
+    /// to its country are switched off, or codes reached the day's ceiling.
+    VerificationBlocked(String),
     /// A failure on our side; the cause is logged, never sent.
     Internal(Arc<anyhow::Error>),
 }
@@ -37,6 +40,7 @@ impl ApiError {
             Self::NotFound(_) => "NOT_FOUND",
             Self::Conflict(_) => "CONFLICT",
             Self::RateLimited { .. } => "RATE_LIMITED",
+            Self::VerificationBlocked(_) => "VERIFICATION_BLOCKED",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -49,6 +53,7 @@ impl ApiError {
             | Self::BadUserInput(m)
             | Self::NotFound(m)
             | Self::Conflict(m)
+            | Self::VerificationBlocked(m)
             | Self::RateLimited { message: m, .. } => m,
             Self::Internal(_) => INTERNAL_MESSAGE,
         }

@@ -2,8 +2,10 @@
 
 pub mod battle_participants;
 pub mod battles;
+pub mod code_spend_days;
 pub mod consent_events;
 pub mod cost_rollup;
+pub mod country_sending;
 pub mod opt_outs;
 pub mod phone_verifications;
 pub mod recipients;
@@ -15,6 +17,7 @@ pub mod sms_preferences;
 pub mod sms_replies;
 pub mod spend_months;
 pub mod streaks;
+pub mod verification_guard_lifts;
 
 pub mod prelude {
     pub use super::battle_participants::Entity as BattleParticipants;

@@ -21,6 +21,9 @@ pub struct Model {
     pub consumed_at: Option<DateTimeUtc>,
     /// Replaced by a newer code, or the user changed their number.
     pub invalidated_at: Option<DateTimeUtc>,
+    /// The block of numbers `phone_e164` is in (`+1212555`, `+44770`): the fraud guard counts codes
+    /// sent and confirmed per range.
+    pub phone_range: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -101,6 +101,16 @@ pub enum BlockedReason {
     /// The message would take the month's spending past the limit (or into the transactional reserve).
     #[sea_orm(string_value = "spend_limit")]
     SpendLimit,
+    /// A verification code to a range of numbers whose codes are sent and never entered (SMS pumping):
+    /// the fraud guard holds it.
+    #[sea_orm(string_value = "fraud_guard")]
+    FraudGuard,
+    /// Codes reached their share of the month's budget for the UTC day (`VERIFY_DAILY_SPEND_SHARE`).
+    #[sea_orm(string_value = "verification_ceiling")]
+    VerificationCeiling,
+    /// An admin switched texts (or codes) to the destination's country off (`setCountrySending`).
+    #[sea_orm(string_value = "country_paused")]
+    CountryPaused,
 }
 
 impl BlockedReason {
@@ -121,6 +131,9 @@ impl BlockedReason {
             Self::StateDailyLimit => "state_daily_limit",
             Self::NoPrice => "no_price",
             Self::SpendLimit => "spend_limit",
+            Self::FraudGuard => "fraud_guard",
+            Self::VerificationCeiling => "verification_ceiling",
+            Self::CountryPaused => "country_paused",
         }
     }
 }

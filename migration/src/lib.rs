@@ -19,6 +19,7 @@ mod m20261129_000014_add_carrier_fee;
 mod m20261129_000015_add_sending_pause;
 mod m20261129_000016_add_expires_at;
 mod m20261129_000017_add_duplicate_cost;
+mod m20261130_000018_create_fraud_guard;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000015_add_sending_pause::Migration),
             Box::new(m20261129_000016_add_expires_at::Migration),
             Box::new(m20261129_000017_add_duplicate_cost::Migration),
+            Box::new(m20261130_000018_create_fraud_guard::Migration),
         ]
     }
 }

@@ -17,6 +17,9 @@ pub struct CostConfig {
     pub transactional_reserve: i64,
     /// Promotional messages one user may get in any 24 hours.
     pub user_daily_limit: u32,
+    /// The share of the month's budget verification codes may reserve per UTC day
+    /// (`VERIFY_DAILY_SPEND_SHARE`): an attack that slips past the fraud guard cannot empty the month.
+    pub code_daily_share: rust_decimal::Decimal,
     /// Fixed monthly charges (`SMS_MONTHLY_FIXED_COSTS`), such as a number's lease: reported beside the
     /// texts' cost, never part of the sending budget (AWS's spend limit covers texts only).
     pub fixed_costs: Vec<FixedCost>,
@@ -61,12 +64,17 @@ pub(super) fn parse(var: &impl Fn(&str) -> Option<String>) -> Result<CostConfig,
         })
     };
     let monthly_limit = parsed(var, "SMS_MONTHLY_SPEND_LIMIT_USD", "1.00", dollars)?;
-    let share = parsed(var, "SMS_TRANSACTIONAL_RESERVE", "0.2", |s| {
-        rust_decimal::Decimal::from_str_exact(s)
-            .ok()
-            .filter(|d| *d >= rust_decimal::Decimal::ZERO && *d <= rust_decimal::Decimal::ONE)
-            .ok_or_else(|| format!("'{s}' is not a share of the budget from 0 to 1, such as 0.2"))
-    })?;
+    let share = |name, default| {
+        parsed(var, name, default, |s| {
+            rust_decimal::Decimal::from_str_exact(s)
+                .ok()
+                .filter(|d| *d >= rust_decimal::Decimal::ZERO && *d <= rust_decimal::Decimal::ONE)
+                .ok_or_else(|| {
+                    format!("'{s}' is not a share of the budget from 0 to 1, such as 0.2")
+                })
+        })
+    };
+    let reserve_share = share("SMS_TRANSACTIONAL_RESERVE", "0.2")?;
     Ok(CostConfig {
         prices: parsed(var, "SMS_PRICES", "US=0.0075,CA=0.0075", |s| {
             pairs(s, "COUNTRY=PRICE, such as US=0.0075")
@@ -83,7 +91,8 @@ pub(super) fn parse(var: &impl Fn(&str) -> Option<String>) -> Result<CostConfig,
             None => None,
         },
         monthly_limit,
-        transactional_reserve: crate::billing::share_of(monthly_limit, share),
+        transactional_reserve: crate::billing::share_of(monthly_limit, reserve_share),
+        code_daily_share: share("VERIFY_DAILY_SPEND_SHARE", "0.25")?,
         user_daily_limit: count(var, "SMS_USER_DAILY_LIMIT", "10")?,
         fixed_costs: parsed(var, "SMS_MONTHLY_FIXED_COSTS", "", |s| {
             fixed_costs(s, dollars)

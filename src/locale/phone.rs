@@ -125,6 +125,18 @@ fn country_code_of(region: country::Id) -> Option<u16> {
 }
 
 /// The ISO region of an E.164 number (`+14155551234` -> `US`), when it has one.
+/// The block of numbers an operator holds that `e164` is in: for +1 (the NANP) the area code and
+/// the exchange (`+1212555`), elsewhere the country code and the first three national digits
+/// (`+44770`). The verification fraud guard counts codes per block.
+pub fn range_of(e164: &str) -> Option<String> {
+    let number = phonenumber::parse(None, e164).ok()?;
+    let code = number.code().value().to_string();
+    let digits = if code == "1" { 6 } else { 3 };
+    let prefix_len = 1 + code.len() + digits;
+    (e164.starts_with('+') && e164.len() >= prefix_len && e164.is_char_boundary(prefix_len))
+        .then(|| e164[..prefix_len].to_owned())
+}
+
 pub fn region_of(e164: &str) -> Option<country::Id> {
     phonenumber::parse(None, e164).ok()?.country().id()
 }

@@ -14,7 +14,7 @@ use crate::{
     billing,
     locale::phone::{self, PhoneError},
     store::{
-        MessageRow, MessageType, SmsStatus,
+        BlockedReason, MessageRow, MessageType, SmsStatus,
         messages::{self as rows, Limits},
     },
 };
@@ -51,6 +51,9 @@ pub struct SendRequest {
     pub keyword_answer: bool,
     /// Until when it is worth sending; `None` takes its type's default (`policy::valid_until`).
     pub valid_until: Option<DateTime<Utc>>,
+    /// Refused before policy (the verification fraud guard, the codes' daily ceiling): written
+    /// `BLOCKED` with this reason, so the log keeps the refusal.
+    pub refused: Option<BlockedReason>,
 }
 
 impl SendRequest {
@@ -67,6 +70,7 @@ impl SendRequest {
             quiet: QuietPolicy::Defer,
             keyword_answer: false,
             valid_until: None,
+            refused: None,
         }
     }
 
@@ -331,6 +335,7 @@ pub async fn enqueue_many(
         user_daily_limit: costs.user_daily_limit,
         monthly_limit: outbox.cap.monthly_limit(),
         transactional_reserve: outbox.cap.transactional_reserve(),
+        code_daily_limit: Some(outbox.code_daily_limit()),
     };
     let turn = outbox.sqlite_turn().await;
     let written = rows::insert_batch(&outbox.db, messages, limits, now).await?;

@@ -15,7 +15,7 @@ use super::{
 use crate::{
     locale::phone,
     store::{
-        MessageType,
+        MessageType, countries,
         messages::{self as rows, NewMessage, Verdict},
         opt_outs,
         recipients::{self as recipient_rows, Profile},
@@ -31,6 +31,8 @@ pub(super) struct Facts {
     opted_out: HashSet<String>,
     /// Numbers without an owner that got a battle invitation in the last 24 hours.
     recently_invited: HashSet<String>,
+    /// Countries an admin switched codes (`.0`) or other texts (`.1`) off for.
+    paused_countries: (HashSet<String>, HashSet<String>),
 }
 
 impl Facts {
@@ -82,11 +84,21 @@ impl Facts {
         let since = now - Duration::hours(24);
         let recently_invited =
             rows::invited_since(db, strangers.iter().map(String::as_str), since).await?;
+        let mut paused_countries = (HashSet::new(), HashSet::new());
+        for switch in countries::switched_off(db).await? {
+            if !switch.verification {
+                paused_countries.0.insert(switch.country.clone());
+            }
+            if !switch.messages {
+                paused_countries.1.insert(switch.country);
+            }
+        }
         Ok(Self {
             profiles,
             owners,
             opted_out,
             recently_invited,
+            paused_countries,
         })
     }
 
@@ -169,6 +181,15 @@ impl Facts {
             quiet: request.quiet,
             segments: item.rendered.segments,
             valid_until: request.valid_until,
+            country_paused: country.is_some_and(|c| {
+                let paused = if message_type == MessageType::PhoneVerification {
+                    &self.paused_countries.0
+                } else {
+                    &self.paused_countries.1
+                };
+                paused.contains(c.as_ref())
+            }),
+            refused: request.refused,
         };
         let rules = policy::Rules {
             allowed_countries: &outbox.sms.allowed_countries,

@@ -9,6 +9,7 @@ pub mod group_commit;
 pub mod pause;
 pub mod policy;
 pub mod provider;
+pub mod validity;
 pub mod worker;
 
 pub use accept::{Enqueued, QuietPolicy, SendError, SendRequest, Target};
@@ -143,6 +144,58 @@ impl Outbox {
     /// The queue now: what waits, what is being sent, what is retrying, what is due.
     pub async fn queue_state(&self) -> Result<store::history::QueueState, DbErr> {
         store::history::queue_state(&self.db, self.now()).await
+    }
+
+    /// The countries texts may go to at all (`SMS_ALLOWED_COUNTRIES`).
+    pub fn allowed_countries(&self) -> &[phonenumber::country::Id] {
+        &self.sms.allowed_countries
+    }
+
+    /// Every allowed country's switches (on where none was ever set).
+    pub async fn country_sending(&self) -> Result<Vec<store::countries::CountrySwitch>, DbErr> {
+        let set = store::countries::all(&self.db).await?;
+        Ok(self
+            .sms
+            .allowed_countries
+            .iter()
+            .map(|c| {
+                set.iter()
+                    .find(|s| s.country == c.as_ref())
+                    .cloned()
+                    .unwrap_or_else(|| store::countries::CountrySwitch {
+                        country: c.as_ref().to_owned(),
+                        verification: true,
+                        messages: true,
+                        updated_at: DateTime::<Utc>::UNIX_EPOCH,
+                        updated_by: String::new(),
+                    })
+            })
+            .collect())
+    }
+
+    /// Sets a country's switches; logged with who.
+    pub async fn set_country_sending(
+        &self,
+        country: &str,
+        switches: (Option<bool>, Option<bool>),
+        by: &str,
+    ) -> Result<store::countries::CountrySwitch, DbErr> {
+        let switch =
+            store::countries::set(&self.db, country, switches, by, self.clock.now()).await?;
+        tracing::warn!(
+            country,
+            verification = switch.verification,
+            messages = switch.messages,
+            by,
+            "country sending switched"
+        );
+        Ok(switch)
+    }
+
+    /// What verification codes may reserve per UTC day: `VERIFY_DAILY_SPEND_SHARE` of the month's
+    /// budget (ours, or AWS's when lower).
+    pub fn code_daily_limit(&self) -> i64 {
+        crate::billing::share_of(self.cap.monthly_limit(), self.costs.code_daily_share)
     }
 
     /// Sends per second for the whole deployment (`SMS_RATE_LIMIT_MPS`; 0 is no limit).

@@ -35,6 +35,10 @@ pub struct Facts<'a> {
     /// Until when the sender says the message is worth sending (a code's expiry, a battle's deadline,
     /// `validForSeconds`); `None` takes the type's default.
     pub valid_until: Option<DateTime<Utc>>,
+    /// An admin switched texts of this kind to the destination's country off.
+    pub country_paused: bool,
+    /// Refused before it reached policy (the verification fraud guard): written as such.
+    pub refused: Option<BlockedReason>,
 }
 
 /// The deployment's rules, from its configuration.
@@ -64,34 +68,11 @@ pub struct Decision {
     pub expires_at: DateTime<Utc>,
 }
 
-/// How long a security alert is worth sending: after an hour the person has seen it elsewhere or it
-/// is stale.
-pub const SECURITY_ALERT_VALIDITY: Duration = Duration::hours(1);
-
-/// Until when a message is worth sending: what the sender said (a code until it expires, a battle
-/// reminder until the deadline, `validForSeconds`), else a security alert for an hour, a streak alert
-/// until local midnight (when the streak is lost, in the recipient's primary zone), anything else
-/// `SMS_DEFAULT_VALIDITY`.
-pub fn valid_until(facts: &Facts<'_>, rules: &Rules<'_>, now: DateTime<Utc>) -> DateTime<Utc> {
-    if let Some(at) = facts.valid_until {
-        return at;
-    }
-    match (facts.message_type, facts.locale) {
-        (MessageType::SecurityAlert, _) => now + SECURITY_ALERT_VALIDITY,
-        (MessageType::StreakAlert, Some(locale)) => {
-            let tz = locale.primary();
-            let tomorrow = now.with_timezone(&tz).date_naive() + Duration::days(1);
-            crate::locale::quiet::local_instant(tz, tomorrow, chrono::NaiveTime::MIN)
-        }
-        _ => now + rules.default_validity,
-    }
-}
-
 /// The whole decision, pure: `check` (who may be texted), then for a promotion quiet hours in every
 /// zone the recipient may be in (deferred to their end, or refused for a scheduled message whose
 /// moment has passed) and the state's cap, then the price (segments times the country's price).
 pub fn decide(facts: &Facts<'_>, rules: &Rules<'_>, now: DateTime<Utc>) -> Decision {
-    let expires_at = valid_until(facts, rules, now);
+    let expires_at = super::validity::valid_until(facts, rules, now);
     let mut decision = Decision {
         verdict: Err(BlockedReason::NoPrice),
         quiet_zone: None,
@@ -146,6 +127,9 @@ pub struct StrangerInvitation {
 /// which they exist to prove); security alerts skip the switch, consent and categories. Nothing skips
 /// the opt-out list or the country list.
 pub fn check(facts: &Facts<'_>, allowed_countries: &[country::Id]) -> Result<(), BlockedReason> {
+    if let Some(reason) = facts.refused {
+        return Err(reason);
+    }
     if facts.phone.is_none() {
         return Err(BlockedReason::NoPhone);
     }
@@ -154,6 +138,9 @@ pub fn check(facts: &Facts<'_>, allowed_countries: &[country::Id]) -> Result<(),
         .is_some_and(|c| allowed_countries.contains(&c))
     {
         return Err(BlockedReason::CountryNotAllowed);
+    }
+    if facts.country_paused {
+        return Err(BlockedReason::CountryPaused);
     }
     if facts.opted_out {
         return Err(BlockedReason::OptedOut);
@@ -275,6 +262,8 @@ mod tests {
             quiet: QuietPolicy::Defer,
             segments: 1,
             valid_until: None,
+            country_paused: false,
+            refused: None,
         }
     }
 
@@ -381,6 +370,8 @@ mod tests {
             quiet: QuietPolicy::Defer,
             segments: 1,
             valid_until: None,
+            country_paused: false,
+            refused: None,
         };
         assert_eq!(check(&stranger(true, false), ALLOWED), Ok(()));
         assert_eq!(

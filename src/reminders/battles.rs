@@ -113,6 +113,7 @@ pub async fn run(scans: &Scans) -> Result<ScanReport, DbErr> {
                         keyword_answer: false,
                         // Worth sending until the turn's deadline.
                         valid_until: Some(c.deadline_at),
+                        refused: None,
                     });
                 }
             }

@@ -78,6 +78,7 @@ pub async fn run(scans: &Scans) -> Result<ScanReport, DbErr> {
                 keyword_answer: false,
                 // Worth sending until the streak is lost.
                 valid_until: streak.alert_expires_at,
+                refused: None,
             });
         }
         count(&mut report, scans.outbox.enqueue_many(requests).await?);

@@ -85,6 +85,18 @@ async fn drop_opted_out<C: ConnectionTrait + TransactionTrait>(
     Ok(())
 }
 
+/// Gives a code that was never sent its share of its day's code budget back.
+async fn give_back_code_day(
+    txn: &impl ConnectionTrait,
+    row: &sms_log::Model,
+    charged: i64,
+) -> Result<(), DbErr> {
+    if row.message_type != entity::sms_log::MessageType::PhoneVerification || charged <= 0 {
+        return Ok(());
+    }
+    super::code_spend::give_back(txn, &super::rollup::day_of(row.created_at), charged).await
+}
+
 /// The condition of the partial index of unsent rows (`idx_sms_log_due`), word for word.
 pub(super) const UNSENT: &str = "status IN ('pending', 'sending')";
 
@@ -141,6 +153,7 @@ pub async fn expire<C: ConnectionTrait + TransactionTrait>(
             continue;
         }
         expired.push(row.id);
+        give_back_code_day(&txn, row, row.cost_micros.unwrap_or(0)).await?;
         *released
             .entry(crate::billing::month_of(row.created_at))
             .or_default() += row.cost_micros.unwrap_or(0);
@@ -315,6 +328,7 @@ pub async fn fail<C: ConnectionTrait + TransactionTrait>(
     let charged = row.cost_micros.unwrap_or(0);
     if charged > 0 {
         spend::adjust(&txn, &crate::billing::month_of(row.created_at), -charged).await?;
+        give_back_code_day(&txn, row, charged).await?;
     }
     let delta = measures(row);
     rollup_add(

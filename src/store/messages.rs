@@ -67,6 +67,8 @@ pub struct Limits {
     pub user_daily_limit: u32,
     pub monthly_limit: i64,
     pub transactional_reserve: i64,
+    /// What verification codes may reserve per UTC day (`VERIFY_DAILY_SPEND_SHARE` of the month).
+    pub code_daily_limit: Option<i64>,
 }
 
 /// What a batch wrote: each message's row in order (`None` where its dedupe key already existed and
@@ -145,7 +147,17 @@ pub async fn insert_batch(
     recheck_opt_outs(&txn, &mut messages).await?;
     apply_daily_limits(&txn, &mut messages, limits.user_daily_limit, now).await?;
     let mut rows = insert_rows(&txn, messages, now).await?;
-    let reserved = reserve_budget(&txn, &mut rows, limits, &spend::month_of(now)).await?;
+    let month = spend::month_of(now);
+    let reserved = reserve_budget(&txn, &mut rows, limits, &month).await?;
+    if let Some(cap) = limits.code_daily_limit {
+        super::code_spend::reserve_codes(
+            &txn,
+            &mut rows,
+            (&month, &super::rollup::day_of(now)),
+            cap,
+        )
+        .await?;
+    }
     let rollup = rows
         .iter()
         .flatten()
@@ -480,7 +492,7 @@ pub(super) fn never_sent(
 
 /// Turns rows this transaction inserted (`rows[i]` for each of `which`) into blocked ones, in the
 /// database and in `rows`.
-async fn block_inserted(
+pub(super) async fn block_inserted(
     txn: &impl ConnectionTrait,
     rows: &mut [Option<sms_log::Model>],
     which: &[usize],

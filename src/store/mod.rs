@@ -4,8 +4,11 @@
 //! Checks that must hold with a write (the opt-out list, the daily limits, the month's budget) run
 //! inside that write's transaction, here. The few statements written as SQL text say why beside them.
 
+pub mod code_spend;
 pub mod consent;
+pub mod countries;
 pub mod gate;
+pub mod guard;
 pub mod history;
 pub mod lease;
 pub mod messages;

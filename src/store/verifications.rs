@@ -66,6 +66,8 @@ pub struct NewCode {
     pub code_hash: String,
     pub client_ip: Option<String>,
     pub expires_at: DateTime<Utc>,
+    /// The range of numbers `phone_e164` is in, for the fraud guard.
+    pub phone_range: Option<String>,
 }
 
 /// Replaces the user's open codes with a new one.
@@ -91,13 +93,14 @@ pub async fn replace(
         attempts: Set(0),
         consumed_at: Set(None),
         invalidated_at: Set(None),
+        phone_range: Set(code.phone_range),
         ..Default::default()
     }
     .insert(txn)
     .await
 }
 
-/// Voids one code (its text could not be sent).
+/// Voids one code whose text could not be sent; it no longer counts as sent to its range.
 pub async fn invalidate(
     db: &impl ConnectionTrait,
     id: i64,
@@ -105,6 +108,7 @@ pub async fn invalidate(
 ) -> Result<(), DbErr> {
     Entity::update_many()
         .col_expr(Column::InvalidatedAt, Expr::value(now))
+        .col_expr(Column::PhoneRange, Expr::value(Option::<String>::None))
         .filter(Column::Id.eq(id))
         .exec(db)
         .await?;
@@ -151,4 +155,27 @@ pub async fn consume(
         .exec(txn)
         .await?;
     Ok(consumed.rows_affected == 1)
+}
+
+/// Codes sent to `range` since `since`, and how many of them were entered: one count over the
+/// `(phone_range, created_at)` index.
+pub async fn range_counts(
+    db: &impl ConnectionTrait,
+    range: &str,
+    since: DateTime<Utc>,
+) -> Result<(i64, i64), DbErr> {
+    use sea_orm::{QuerySelect, sea_query::Func};
+    let counted: Option<(i64, i64)> = Entity::find()
+        .select_only()
+        .column_as(Expr::col(Column::Id).count(), "sent")
+        .column_as(
+            Expr::expr(Func::count(Expr::col(Column::ConsumedAt))),
+            "confirmed",
+        )
+        .filter(Column::PhoneRange.eq(range))
+        .filter(Column::CreatedAt.gt(since))
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(counted.unwrap_or((0, 0)))
 }

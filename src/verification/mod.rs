@@ -2,6 +2,10 @@
 //! hashes, valid 10 minutes and 5 tries, sent through the pipeline as a transactional message, with
 //! per-user, per-number and per-IP limits counted in the database.
 
+mod guard;
+
+pub use guard::{BLOCKED_SENTENCE, RangeState};
+
 use std::sync::{Arc, OnceLock};
 
 use argon2::{
@@ -89,11 +93,22 @@ pub async fn check_code(code: String, hash: String) -> Result<bool, Verification
 pub struct Verifier {
     outbox: Outbox,
     limits: VerificationConfig,
+    /// Codes hashed by this handle: what a request that was not refused early costs.
+    hashed: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Verifier {
     pub fn new(outbox: Outbox, limits: VerificationConfig) -> Self {
-        Self { outbox, limits }
+        Self {
+            outbox,
+            limits,
+            hashed: Arc::default(),
+        }
+    }
+
+    /// How many codes this handle hashed (argon2 runs once per code made).
+    pub fn codes_hashed(&self) -> u64 {
+        self.hashed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Makes and sends a new code for the user's stored number (see `start`).
@@ -150,6 +165,9 @@ pub enum VerificationError {
     WrongCode { remaining: i32 },
     #[error("That code is not right, and it was the last try; ask for a new one.")]
     WrongCodeLastTry,
+    /// Refused before a code was made (the fraud guard, a country switched off, the day's ceiling).
+    #[error("{0}")]
+    Blocked(String),
     #[error("internal: {0}")]
     Internal(String),
     #[error(transparent)]
@@ -239,6 +257,11 @@ fn not_sendable(reason: Option<BlockedReason>, phone: &str) -> VerificationError
         Some(BlockedReason::SpendLimit) => {
             "We cannot send texts right now; try again later.".to_owned()
         }
+        Some(
+            BlockedReason::FraudGuard
+            | BlockedReason::VerificationCeiling
+            | BlockedReason::CountryPaused,
+        ) => return VerificationError::Blocked(BLOCKED_SENTENCE.to_owned()),
         other => format!(
             "The code could not be sent to {masked} ({}).",
             other.map_or("refused", BlockedReason::as_str)
@@ -264,13 +287,20 @@ async fn start(
     if profile.phone_verified() {
         return Err(VerificationError::AlreadyVerified(phone));
     }
+    // Cheap refusals first, before argon2 runs: the limits (read here, and again below where they
+    // hold), the country switch, the fraud guard, the day's ceiling for codes.
+    let limits = &verifier.limits;
+    check_limits(db, limits, (user_id, &phone, client_ip.as_deref()), now).await?;
+    verifier.refuse_early(user_id, &phone, now).await?;
     // The limits are checked and the new code recorded in one transaction that holds the user's row,
     // so two requests of one user cannot both pass; each limit counts rows in an indexed range.
     let code = new_code();
+    verifier
+        .hashed
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let hash = hash_code(code.clone()).await?;
     let txn = db.begin().await?;
     recipient_rows::lock_row(&txn, user_id, now).await?;
-    let limits = &verifier.limits;
     check_limits(&txn, limits, (user_id, &phone, client_ip.as_deref()), now).await?;
     let new = NewCode {
         user_id: user_id.to_owned(),
@@ -278,6 +308,7 @@ async fn start(
         code_hash: hash,
         client_ip,
         expires_at: now + CODE_TTL,
+        phone_range: phone::range_of(&phone),
     };
     let record = codes::replace(&txn, new, now).await?;
     txn.commit().await?;

@@ -16,6 +16,7 @@ mod consent;
 mod console;
 mod costs;
 mod expiry;
+mod fraud;
 mod group_commit;
 mod hardening;
 mod health;

@@ -2,7 +2,7 @@ mod operations;
 mod recipient;
 mod reminders;
 mod sms;
-mod verification;
+pub(crate) mod verification;
 
 use async_graphql::MergedObject;
 

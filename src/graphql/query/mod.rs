@@ -1,5 +1,6 @@
 mod consent;
 mod costs;
+mod guard;
 pub(crate) mod operations;
 mod recipient;
 mod sms;
@@ -13,4 +14,5 @@ pub struct Query(
     costs::CostsQuery,
     consent::ConsentQuery,
     operations::OperationsQuery,
+    guard::GuardQuery,
 );

@@ -87,6 +87,13 @@ pub enum BlockedReason {
     /// The month's budget (`SMS_MONTHLY_SPEND_LIMIT_USD`) cannot pay for it; for anything but codes
     /// and security alerts, the transactional reserve is kept back.
     SpendLimit,
+    /// A verification code to a range of numbers whose codes are sent and never entered (SMS
+    /// pumping): the fraud guard holds the range (`VERIFY_GUARD_*`).
+    FraudGuard,
+    /// Codes reached their share of the month's budget for the UTC day (`VERIFY_DAILY_SPEND_SHARE`).
+    VerificationCeiling,
+    /// An admin switched texts, or codes, to the destination's country off (`setCountrySending`).
+    CountryPaused,
 }
 
 /// One message decision: the audit trail of the SMS service.
