@@ -18,6 +18,10 @@ pub struct Metrics {
     pub blocked: IntCounterVec,
     /// Failed provider calls, by the provider's error code.
     pub provider_errors: IntCounterVec,
+    /// Verification codes by destination country (an allowed one, else `other`) and outcome: `sent`,
+    /// `confirmed`, or the reason a code was refused (`fraud_guard`, `verification_ceiling`,
+    /// `country_paused`, `rate_limited`, ...).
+    pub verification_codes: IntCounterVec,
     pub provider_call: Histogram,
     /// From the message's creation to the provider's acceptance.
     pub queued_to_sent: Histogram,
@@ -73,6 +77,12 @@ impl Metrics {
                 "sms_blocked_total",
                 "Messages policy refused, by reason.",
                 &["reason"],
+            ),
+            verification_codes: counter(
+                &registry,
+                "sms_verification_codes_total",
+                "Verification codes by destination country and outcome (sent, confirmed, or why refused).",
+                &["country", "outcome"],
             ),
             provider_errors: counter(
                 &registry,

@@ -2,7 +2,7 @@
 //! first, filtered, paged by id (each page is one indexed range scan).
 
 use chrono::{DateTime, Utc};
-use entity::sms_log::{self, MessageType, SmsStatus};
+use entity::sms_log::{self, BlockedReason, MessageType, SmsStatus};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -178,4 +178,34 @@ pub async fn queue_state(
         None => 0,
     };
     Ok(state)
+}
+
+/// The codes refused from `from` up to `to`, by number and reason (the verification report groups
+/// them by range or country).
+pub async fn refused_codes(
+    db: &impl ConnectionTrait,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(String, BlockedReason, i64)>, DbErr> {
+    use sea_orm::QuerySelect;
+    sms_log::Entity::find()
+        .select_only()
+        .column(sms_log::Column::ToPhone)
+        .column(sms_log::Column::BlockedReason)
+        .column_as(
+            sea_orm::sea_query::Expr::expr(sea_orm::sea_query::Func::count(
+                sea_orm::sea_query::Expr::col(sms_log::Column::Id),
+            )),
+            "n",
+        )
+        .filter(sms_log::Column::MessageType.eq(MessageType::PhoneVerification))
+        .filter(sms_log::Column::Status.eq(SmsStatus::Blocked))
+        .filter(sms_log::Column::CreatedAt.gte(from))
+        .filter(sms_log::Column::CreatedAt.lt(to))
+        .filter(sms_log::Column::BlockedReason.is_not_null())
+        .group_by(sms_log::Column::ToPhone)
+        .group_by(sms_log::Column::BlockedReason)
+        .into_tuple()
+        .all(db)
+        .await
 }

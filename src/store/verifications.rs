@@ -179,3 +179,29 @@ pub async fn range_counts(
         .await?;
     Ok(counted.unwrap_or((0, 0)))
 }
+
+/// Per range, the codes made from `from` up to `to`: one sample number (for its country), how many,
+/// and how many were entered. Grouped in the database.
+pub async fn sent_by_range(
+    db: &impl ConnectionTrait,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<(String, String, i64, i64)>, DbErr> {
+    use sea_orm::{QuerySelect, sea_query::Func};
+    Entity::find()
+        .select_only()
+        .column(Column::PhoneRange)
+        .column_as(Expr::col(Column::PhoneE164).max(), "sample")
+        .column_as(Expr::col(Column::Id).count(), "sent")
+        .column_as(
+            Expr::expr(Func::count(Expr::col(Column::ConsumedAt))),
+            "confirmed",
+        )
+        .filter(Column::PhoneRange.is_not_null())
+        .filter(Column::CreatedAt.gte(from))
+        .filter(Column::CreatedAt.lt(to))
+        .group_by(Column::PhoneRange)
+        .into_tuple()
+        .all(db)
+        .await
+}

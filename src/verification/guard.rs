@@ -91,6 +91,7 @@ impl Verifier {
             reason = reason.as_str(),
             "verification code refused before it was made"
         );
+        self.count(phone_e164, reason.as_str());
         Err(VerificationError::Blocked(BLOCKED_SENTENCE.to_owned()))
     }
 

@@ -3,6 +3,7 @@
 //! per-user, per-number and per-IP limits counted in the database.
 
 mod guard;
+pub mod stats;
 
 pub use guard::{BLOCKED_SENTENCE, RangeState};
 
@@ -118,6 +119,19 @@ impl Verifier {
         client_ip: Option<String>,
     ) -> Result<Started, VerificationError> {
         start(self, user_id, client_ip).await
+    }
+
+    /// Counts a code's outcome in `sms_verification_codes_total`, by country (an allowed one, else
+    /// `other`, so the label takes no value from outside).
+    pub(crate) fn count(&self, phone_e164: &str, outcome: &str) {
+        let country = phone::region_of(phone_e164)
+            .filter(|c| self.outbox.allowed_countries().contains(c))
+            .map_or_else(|| "other".to_owned(), |c| c.as_ref().to_owned());
+        self.outbox
+            .metrics
+            .verification_codes
+            .with_label_values(&[country.as_str(), outcome])
+            .inc();
     }
 
     /// Checks a code (see `confirm`).
@@ -290,7 +304,11 @@ async fn start(
     // Cheap refusals first, before argon2 runs: the limits (read here, and again below where they
     // hold), the country switch, the fraud guard, the day's ceiling for codes.
     let limits = &verifier.limits;
-    check_limits(db, limits, (user_id, &phone, client_ip.as_deref()), now).await?;
+    let early = check_limits(db, limits, (user_id, &phone, client_ip.as_deref()), now).await;
+    if early.is_err() {
+        verifier.count(&phone, "rate_limited");
+    }
+    early?;
     verifier.refuse_early(user_id, &phone, now).await?;
     // The limits are checked and the new code recorded in one transaction that holds the user's row,
     // so two requests of one user cannot both pass; each limit counts rows in an indexed range.
@@ -333,9 +351,14 @@ async fn start(
     if sent.status == SmsStatus::Blocked {
         // Nothing was sent: the code must not stay usable, and the user must know why.
         codes::invalidate(db, record.id, now).await?;
+        verifier.count(
+            &phone,
+            sent.blocked_reason.map_or("refused", BlockedReason::as_str),
+        );
         return Err(not_sendable(sent.blocked_reason, &phone));
     }
     tracing::info!(phone = phone::mask(&phone), "verification code sent");
+    verifier.count(&phone, "sent");
     let cooldown = Duration::from_std(limits.resend_cooldown).unwrap_or(Duration::seconds(60));
     Ok(Started {
         expires_at: record.expires_at,
@@ -409,5 +432,6 @@ async fn confirm(
         phone = phone::mask(&pending.phone_e164),
         "phone number verified"
     );
+    verifier.count(&pending.phone_e164, "confirmed");
     Ok(profile)
 }

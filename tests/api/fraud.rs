@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::{
     aws_stub::AwsStub,
     helpers::{Engine, TestApp, data, error_code, error_message, opted_in_user},
+    metrics::{scrape, value},
     pipeline::setup,
     storage_tests,
 };
@@ -201,6 +202,7 @@ async fn an_attack_and_a_normal_day_at_once(engine: Engine) {
     let (app, stub) = setup(engine, |c| {
         with_gb(c);
         c.costs.monthly_limit = 100_000_000;
+        c.metrics_addr = Some("127.0.0.1:0".parse().expect("addr"));
     })
     .await;
     let mut refused: HashMap<&str, usize> = HashMap::new();
@@ -261,6 +263,38 @@ async fn an_attack_and_a_normal_day_at_once(engine: Engine) {
     let spent = texts_to(&stub, "+44") as i64 * 40_000 + texts_to(&stub, "+1") as i64 * 7_500;
     let ceiling = app.handles.outbox.code_daily_limit();
     assert!(spent <= ceiling, "{spent} of {ceiling}");
+
+    // Operators see it: the report by range, and the metrics by country.
+    let stats = data(
+        &app.as_graphql_admin(
+            "query($f: DateTime!, $t: DateTime!) { verificationStats(from: $f, to: $t, groupBy: RANGE) { key sent confirmed conversion refused refusedByReason { reason count } } }",
+            json!({ "f": "2026-03-01T00:00:00Z", "t": "2026-03-03T00:00:00Z" }),
+        )
+        .await,
+    )["verificationStats"]
+        .clone();
+    assert_eq!(
+        stats,
+        json!([
+            { "key": "+44740", "sent": attacked, "confirmed": 0, "conversion": 0.0, "refused": 300 - attacked,
+              "refusedByReason": [{ "reason": "FRAUD_GUARD", "count": 300 - attacked }] },
+            { "key": "+1212555", "sent": 30, "confirmed": 30, "conversion": 1.0, "refused": 0,
+              "refusedByReason": [] },
+        ])
+    );
+    let metrics = scrape(&app).await;
+    let series = |country: &str, outcome: &str| {
+        value(
+            &metrics,
+            &format!("sms_verification_codes_total{{country=\"{country}\",outcome=\"{outcome}\"}}"),
+        )
+    };
+    assert_eq!(series("GB", "sent"), attacked as f64);
+    assert_eq!(series("GB", "fraud_guard"), (300 - attacked) as f64);
+    assert_eq!(
+        (series("US", "sent"), series("US", "confirmed")),
+        (30.0, 30.0)
+    );
 }
 
 async fn codes_stop_at_the_days_ceiling(engine: Engine) {

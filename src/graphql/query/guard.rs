@@ -1,16 +1,53 @@
-use async_graphql::{Context, Object};
+use async_graphql::{Context, Enum, Object, SimpleObject};
+use chrono::{DateTime, Utc};
 
 use crate::{
     auth::Role,
+    error::ApiError,
     error::ApiResult,
+    graphql::types::sms::BlockedReason,
     graphql::{
         handle,
         mutation::verification::{CountrySending, VerificationRange, valid_range},
         require_role,
     },
     outbox::Outbox,
-    verification::Verifier,
+    verification::{Verifier, stats},
 };
+
+/// How `verificationStats` groups codes.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum VerificationGrouping {
+    /// By the destination's country (ISO code).
+    Country,
+    /// By range of numbers: for +1 the area code and exchange (`+1212555`), elsewhere the country code
+    /// and three digits.
+    Range,
+}
+
+/// Codes to one country or range over a period.
+#[derive(SimpleObject)]
+pub struct VerificationBucket {
+    /// The country's ISO code, or the range.
+    pub key: String,
+    /// Codes made and handed to the pipeline.
+    pub sent: i64,
+    /// Of those, the ones entered.
+    pub confirmed: i64,
+    /// confirmed / sent; null when none were sent.
+    pub conversion: Option<f64>,
+    /// Codes refused, all reasons together.
+    pub refused: i64,
+    /// Codes refused, by reason (the fraud guard, the day's ceiling, a country switched off, ...).
+    pub refused_by_reason: Vec<RefusalCount>,
+}
+
+/// Refusals for one reason.
+#[derive(SimpleObject)]
+pub struct RefusalCount {
+    pub reason: BlockedReason,
+    pub count: i64,
+}
 
 #[derive(Default)]
 pub struct GuardQuery;
@@ -32,6 +69,50 @@ impl GuardQuery {
                     out.updated_by = None;
                 }
                 out
+            })
+            .collect())
+    }
+
+    /// Verification codes from `from` up to `to` (admin), grouped by country or range, the busiest
+    /// first: sent, entered, the conversion, and refusals by reason. At most `first` buckets (default
+    /// 100, at most 1000).
+    async fn verification_stats(
+        &self,
+        ctx: &Context<'_>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        #[graphql(default_with = "VerificationGrouping::Country")] group_by: VerificationGrouping,
+        #[graphql(default = 100)] first: i32,
+    ) -> ApiResult<Vec<VerificationBucket>> {
+        require_role(ctx, &[Role::Admin])?;
+        if from >= to {
+            return Err(ApiError::bad_input("`from` must be before `to`."));
+        }
+        if !(1..=1000).contains(&first) {
+            return Err(ApiError::bad_input("`first` must be from 1 to 1000."));
+        }
+        let grouping = match group_by {
+            VerificationGrouping::Country => stats::Grouping::Country,
+            VerificationGrouping::Range => stats::Grouping::Range,
+        };
+        let buckets = handle::<Verifier>(ctx)?.stats((from, to), grouping).await?;
+        Ok(buckets
+            .into_iter()
+            .take(first as usize)
+            .map(|b| VerificationBucket {
+                refused: b.refused_total(),
+                conversion: (b.sent > 0).then(|| b.confirmed as f64 / b.sent as f64),
+                key: b.key,
+                sent: b.sent,
+                confirmed: b.confirmed,
+                refused_by_reason: b
+                    .refused
+                    .into_values()
+                    .map(|(reason, count)| RefusalCount {
+                        reason: reason.into(),
+                        count,
+                    })
+                    .collect(),
             })
             .collect())
     }
