@@ -170,6 +170,12 @@ impl App {
             )
             .await,
         );
+        tasks.push(
+            self.handles
+                .verifier
+                .clone()
+                .start_feedback(self.provider.clone(), shutdown.child_token()),
+        );
         let metrics_addr = match self.config.metrics_addr {
             Some(addr) => Some(http::metrics::serve(&self.handles, addr, shutdown.clone()).await?),
             None => None,

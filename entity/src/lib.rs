@@ -6,6 +6,7 @@ pub mod code_spend_days;
 pub mod consent_events;
 pub mod cost_rollup;
 pub mod country_sending;
+pub mod message_feedback;
 pub mod opt_outs;
 pub mod phone_verifications;
 pub mod recipients;

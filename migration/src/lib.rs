@@ -20,6 +20,7 @@ mod m20261129_000015_add_sending_pause;
 mod m20261129_000016_add_expires_at;
 mod m20261129_000017_add_duplicate_cost;
 mod m20261130_000018_create_fraud_guard;
+mod m20261130_000019_create_message_feedback;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000016_add_expires_at::Migration),
             Box::new(m20261129_000017_add_duplicate_cost::Migration),
             Box::new(m20261130_000018_create_fraud_guard::Migration),
+            Box::new(m20261130_000019_create_message_feedback::Migration),
         ]
     }
 }

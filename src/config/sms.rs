@@ -36,6 +36,10 @@ pub struct SmsConfig {
     pub sender_ids: Vec<(phonenumber::country::Id, String)>,
     pub aws_message_type: AwsMessageType,
     pub configuration_set: Option<String>,
+    /// AWS Protect configuration for every text (`SMS_PROTECT_CONFIGURATION_ID`).
+    pub protect_configuration: Option<String>,
+    /// AWS Protect configuration for codes, instead (`SMS_PROTECT_CONFIGURATION_ID_VERIFICATION`).
+    pub protect_configuration_verification: Option<String>,
     pub aws_endpoint_url: Option<String>,
     /// Sends per second for the whole deployment; 0 turns the limiter off.
     pub rate_limit_mps: f64,
@@ -199,6 +203,9 @@ pub(super) fn parse(var: &impl Fn(&str) -> Option<String>) -> Result<SmsConfig, 
         sender_ids: parsed(var, "SMS_SENDER_IDS", "", sender_ids)?,
         aws_message_type,
         configuration_set: var("SMS_CONFIGURATION_SET").map(|s| s.trim().to_owned()),
+        protect_configuration: var("SMS_PROTECT_CONFIGURATION_ID").map(|s| s.trim().to_owned()),
+        protect_configuration_verification: var("SMS_PROTECT_CONFIGURATION_ID_VERIFICATION")
+            .map(|s| s.trim().to_owned()),
         aws_endpoint_url,
         rate_limit_mps,
         allowed_countries,

@@ -7,6 +7,7 @@
 pub mod code_spend;
 pub mod consent;
 pub mod countries;
+pub mod feedback;
 pub mod gate;
 pub mod guard;
 pub mod history;

@@ -2,6 +2,7 @@
 //! hashes, valid 10 minutes and 5 tries, sent through the pipeline as a transactional message, with
 //! per-user, per-number and per-IP limits counted in the database.
 
+pub mod feedback;
 mod guard;
 pub mod stats;
 
@@ -357,6 +358,7 @@ async fn start(
         );
         return Err(not_sendable(sent.blocked_reason, &phone));
     }
+    feedback::expect_for(db, record.id, sent.id, record.expires_at).await?;
     tracing::info!(phone = phone::mask(&phone), "verification code sent");
     verifier.count(&phone, "sent");
     let cooldown = Duration::from_std(limits.resend_cooldown).unwrap_or(Duration::seconds(60));
@@ -410,6 +412,7 @@ async fn confirm(
     {
         return Err(VerificationError::NoPendingCode);
     }
+    crate::store::feedback::received(&txn, pending.id, now).await?;
     let profile = recipients::load(&txn, user_id)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("recipient {user_id}")))?;

@@ -124,6 +124,8 @@ struct Inner {
     account: Account,
     /// Operations refused with an answer (e.g. `AccessDeniedException` for a missing permission).
     refused: std::collections::HashMap<String, Answer>,
+    /// `PutMessageFeedback` calls taken: (message id, status).
+    feedback: Vec<(String, String)>,
 }
 
 /// The account the `Describe*` operations describe.
@@ -210,6 +212,16 @@ impl AwsStub {
             .insert(operation.to_owned(), answer);
     }
 
+    /// Answers `operation` normally again.
+    pub fn allow(&self, operation: &str) {
+        self.inner.lock().expect("lock").refused.remove(operation);
+    }
+
+    /// The `PutMessageFeedback` calls taken: (message id, status).
+    pub fn feedback(&self) -> Vec<(String, String)> {
+        self.inner.lock().expect("lock").feedback.clone()
+    }
+
     /// How many times `DescribeSpendLimits` was called.
     pub fn spend_limit_reads(&self) -> usize {
         self.inner.lock().expect("lock").spend_limit_reads
@@ -281,6 +293,19 @@ async fn handle(
             });
         }
         return respond(answer, &body).await;
+    }
+    if operation == "PutMessageFeedback" {
+        let id = body["MessageId"].as_str().unwrap_or_default().to_owned();
+        let status = body["MessageFeedbackStatus"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        inner
+            .lock()
+            .expect("lock")
+            .feedback
+            .push((id.clone(), status.clone()));
+        return json_response(json!({ "MessageId": id, "MessageFeedbackStatus": status }));
     }
     if operation.starts_with("Describe") && operation != "DescribeSpendLimits" {
         let account = inner.lock().expect("lock").account.clone();

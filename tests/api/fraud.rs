@@ -19,6 +19,7 @@ storage_tests!(
     an_attack_and_a_normal_day_at_once,
     codes_stop_at_the_days_ceiling,
     countries_are_switched_at_run_time,
+    codes_report_their_fate_to_aws,
 );
 
 const START: &str = "mutation { startPhoneVerification { expiresAt } }";
@@ -394,4 +395,101 @@ async fn countries_are_switched_at_run_time(engine: Engine) {
             .await,
     );
     data(&ask(&app, "u1", "+44 7400 123456", "198.51.100.1").await);
+}
+
+/// Codes ask AWS for feedback and go through the Protect configuration; what became of each is
+/// reported, durably.
+async fn codes_report_their_fate_to_aws(engine: Engine) {
+    let (app, stub) = setup(engine, |c| {
+        c.sms.protect_configuration = Some("protect-all".into());
+        c.sms.protect_configuration_verification = Some("protect-codes".into());
+    })
+    .await;
+    let provider = stub.provider(&app.config.sms);
+    opted_in_user(&app, "promo", "+1 212 555 0100").await;
+    data(&ask(&app, "u1", "+1 212 555 0101", "198.51.100.1").await);
+    data(&ask(&app, "u2", "+1 212 555 0102", "198.51.100.1").await);
+    data(
+        &app.as_service(
+            "mutation($i: SendSmsInput!) { sendSms(input: $i) { id } }",
+            json!({ "i": { "userId": "promo", "body": "Round two" } }),
+        )
+        .await,
+    );
+    app.run_outbox().await;
+    let seen = stub.seen();
+    let by_number = |n: &str| {
+        seen.iter()
+            .find(|s| s.body["DestinationPhoneNumber"] == n)
+            .expect("sent")
+            .body
+            .clone()
+    };
+    let code = by_number("+12125550101");
+    assert_eq!(code["MessageFeedbackEnabled"], true);
+    assert_eq!(code["ProtectConfigurationId"], "protect-codes");
+    let promo = by_number("+12125550100");
+    assert!(promo.get("MessageFeedbackEnabled").is_none());
+    assert_eq!(promo["ProtectConfigurationId"], "protect-all");
+
+    // u1 enters the code; u2 never does.
+    let entered = code_sent_to(&stub, "+12125550101");
+    data(&app.as_user("u1", CONFIRM, json!({ "c": entered })).await);
+    // AWS refuses the first report: it waits and goes later.
+    stub.refuse("PutMessageFeedback", crate::aws_stub::Answer::internal());
+    let first = app
+        .handles
+        .verifier
+        .report_feedback(&provider)
+        .await
+        .expect("pass");
+    assert_eq!((first.reported, first.retrying), (0, 1));
+    stub.allow("PutMessageFeedback");
+    app.clock.advance(Duration::seconds(31));
+    let second = app
+        .handles
+        .verifier
+        .report_feedback(&provider)
+        .await
+        .expect("pass");
+    assert_eq!(second.reported, 1);
+    let id_of = |n: &str| {
+        format!(
+            "msg-{}",
+            by_number(n)["Context"]["sms_log_id"].as_str().expect("id")
+        )
+    };
+    assert_eq!(
+        stub.feedback(),
+        [(id_of("+12125550101"), "RECEIVED".to_owned())]
+    );
+    // The unused code is reported FAILED once it expired, and only then.
+    app.clock.advance(Duration::minutes(11));
+    assert_eq!(
+        app.handles
+            .verifier
+            .report_feedback(&provider)
+            .await
+            .expect("pass")
+            .reported,
+        1
+    );
+    assert_eq!(
+        stub.feedback()[1],
+        (id_of("+12125550102"), "FAILED".to_owned())
+    );
+    assert_eq!(
+        app.handles
+            .verifier
+            .report_feedback(&provider)
+            .await
+            .expect("pass")
+            .reported,
+        0
+    );
+    assert_eq!(
+        app.db_count("message_feedback").await,
+        0,
+        "nothing left queued"
+    );
 }

@@ -26,6 +26,8 @@ pub struct AwsProvider {
     pub(super) sender_ids: Vec<(String, String)>,
     promotional_type: MessageType,
     pub(super) configuration_set: Option<String>,
+    /// AWS Protect configurations: for every text, and for codes when one is set for them.
+    protect: (Option<String>, Option<String>),
 }
 
 impl AwsProvider {
@@ -68,6 +70,10 @@ impl AwsProvider {
                 AwsMessageType::Promotional => MessageType::Promotional,
             },
             configuration_set: config.configuration_set.clone(),
+            protect: (
+                config.protect_configuration.clone(),
+                config.protect_configuration_verification.clone(),
+            ),
         }
     }
 }
@@ -89,6 +95,17 @@ impl AwsProvider {
             .message_type(message_type)
             .context("sms_log_id", sms.log_id.to_string())
             .context("message_type", sms.message_type);
+        let code = sms.message_type == "phone_verification";
+        // Codes ask for feedback, so AWS's fraud models learn which reached a person.
+        let request = request.set_message_feedback_enabled(code.then_some(true));
+        let protect = match &self.protect {
+            (_, Some(codes)) if code => Some(codes),
+            (all, _) => all.as_ref(),
+        };
+        let request = match protect {
+            Some(id) => request.protect_configuration_id(id),
+            None => request,
+        };
         let request = match sms.time_to_live {
             Some(ttl) => request.time_to_live(i32::try_from(ttl.num_seconds()).unwrap_or(i32::MAX)),
             None => request,
@@ -140,6 +157,38 @@ impl SmsProvider for AwsProvider {
 
     async fn account(&self, dry_run_to: Option<&str>) -> super::AccountReport {
         self.account_report(dry_run_to).await
+    }
+
+    async fn message_feedback(
+        &self,
+        provider_message_id: &str,
+        received: bool,
+    ) -> Result<(), ProviderError> {
+        use aws_sdk_pinpointsmsvoicev2::types::MessageFeedbackStatus;
+        let status = if received {
+            MessageFeedbackStatus::Received
+        } else {
+            MessageFeedbackStatus::Failed
+        };
+        self.client
+            .put_message_feedback()
+            .message_id(provider_message_id)
+            .message_feedback_status(status)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|error| {
+                let code = error
+                    .as_service_error()
+                    .and_then(|e| e.code())
+                    .unwrap_or("NoAnswer")
+                    .to_owned();
+                ProviderError::new(
+                    FailureKind::Transient,
+                    code,
+                    aws_sdk_pinpointsmsvoicev2::error::DisplayErrorContext(&error).to_string(),
+                )
+            })
     }
 
     async fn text_spend_limit(&self) -> Result<Option<i64>, ProviderError> {

@@ -134,6 +134,17 @@ pub trait SmsProvider: Send + Sync + std::fmt::Debug {
         report
     }
 
+    /// Tells the provider whether a text reached its person (`PutMessageFeedback`: a code entered is
+    /// `received`, one that expired unused is not). Nothing for providers without feedback.
+    async fn message_feedback(
+        &self,
+        provider_message_id: &str,
+        received: bool,
+    ) -> Result<(), ProviderError> {
+        let _ = (provider_message_id, received);
+        Ok(())
+    }
+
     /// The account's enforced monthly spend limit for texts, in micro-dollars; `None` where the
     /// provider has none (the console).
     async fn text_spend_limit(&self) -> Result<Option<i64>, ProviderError> {
