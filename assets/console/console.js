@@ -6,7 +6,7 @@
   const TOKEN_KEY = 'sms-notify-admin-token';
   // Okabe-Ito: distinguishable with the common colour-vision deficiencies.
   const PALETTE = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#56B4E9', '#D55E00', '#F0E442', '#000000', '#999999'];
-  const VIEWS = ['costs', 'log', 'queue', 'consent'];
+  const VIEWS = ['costs', 'log', 'queue', 'consent', 'verification'];
   const PAGE = 25;
 
   const $ = (selector, root = document) => root.querySelector(selector);
@@ -160,7 +160,7 @@
     });
     if (!loaded.has(view)) {
       loaded.add(view);
-      ({ costs: loadCosts, log: () => loadLog(true), queue: loadQueue, consent: () => {} })[view]();
+      ({ costs: loadCosts, log: () => loadLog(true), queue: loadQueue, consent: () => {}, verification: loadVerification })[view]();
     }
   }
 
@@ -557,6 +557,110 @@
     });
   }
 
+  // ---- verification: countries, the guard, conversion ----
+
+  const percent = (share) => (share == null ? '–' : `${Math.round(share * 100)}%`);
+
+  function verificationQuery(last) {
+    const days = [];
+    for (let i = 6; i >= 0; i -= 1) {
+      const from = new Date(Date.UTC(last.getUTCFullYear(), last.getUTCMonth(), last.getUTCDate() - i));
+      const to = new Date(from.getTime() + 86400000);
+      days.push({ alias: `d${6 - i}`, day: isoDay(from), from: from.toISOString(), to: to.toISOString() });
+    }
+    const parts = days.map((d) => `${d.alias}: verificationStats(from: "${d.from}", to: "${d.to}", groupBy: COUNTRY) { key sent confirmed conversion refused }`);
+    return {
+      days,
+      query: `query Verification {
+        countrySending { country verification messages updatedAt updatedBy }
+        verificationGuard { enabled windowSeconds minSample minConversion heldRanges { range sent confirmed conversion } }
+        ${parts.join('\n')}
+      }`,
+    };
+  }
+
+  function actionButton(label, run) {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = label;
+    button.addEventListener('click', run);
+    return button;
+  }
+
+  async function act(question, mutation, variables, done) {
+    if (!window.confirm(question)) return;
+    try {
+      await gql(mutation, variables);
+      notice(done, 'ok');
+      loadVerification();
+    } catch (error) {
+      failed(error);
+    }
+  }
+
+  const SET_COUNTRY = `mutation SetCountry($c: String!, $v: Boolean, $m: Boolean) {
+    setCountrySending(country: $c, verification: $v, messages: $m) { country } }`;
+  const LIFT = 'mutation Lift($r: String!) { liftVerificationGuard(range: $r) { held } }';
+
+  async function loadVerification() {
+    const input = $('#verification-form [name=to]');
+    if (!input.value) input.value = isoDay(new Date());
+    const { days, query } = verificationQuery(new Date(`${input.value}T00:00:00Z`));
+    let data;
+    try {
+      data = await gql(query);
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    const countries = $('#countries-table tbody');
+    fill(countries, data.countrySending, 5, 'No country allowed.');
+    data.countrySending.forEach((c) => {
+      const tr = document.createElement('tr');
+      tr.dataset.country = c.country;
+      const actions = cell('');
+      actions.append(
+        actionButton(c.verification ? 'Stop codes' : 'Allow codes', () => act(
+          `${c.verification ? 'Stop' : 'Allow'} verification codes to ${c.country}?`,
+          SET_COUNTRY, { c: c.country, v: !c.verification }, `Codes to ${c.country} ${c.verification ? 'stopped' : 'allowed'}.`,
+        )),
+        actionButton(c.messages ? 'Stop texts' : 'Allow texts', () => act(
+          `${c.messages ? 'Stop' : 'Allow'} every other text to ${c.country}?`,
+          SET_COUNTRY, { c: c.country, m: !c.messages }, `Texts to ${c.country} ${c.messages ? 'stopped' : 'allowed'}.`,
+        )),
+      );
+      tr.append(cell(c.country), cell(c.verification ? 'on' : 'off'), cell(c.messages ? 'on' : 'off'),
+        cell(c.updatedBy ? `${when(c.updatedAt)} by ${c.updatedBy}` : 'never'), actions);
+      countries.append(tr);
+    });
+    const g = data.verificationGuard;
+    $('#guard-settings').textContent = g.enabled
+      ? `Holds a range when, over ${duration(g.windowSeconds)}, at least ${g.minSample} codes went there and fewer than ${percent(g.minConversion)} were entered.`
+      : 'The guard is off (VERIFY_GUARD_ENABLED=false).';
+    const held = $('#held-table tbody');
+    fill(held, g.heldRanges, 5, 'No range is held.');
+    g.heldRanges.forEach((r) => {
+      const tr = document.createElement('tr');
+      const actions = cell('');
+      actions.append(actionButton('Lift', () => act(
+        `Lift the guard for ${r.range}? Codes sent there so far will no longer count.`,
+        LIFT, { r: r.range }, `The guard no longer holds ${r.range}.`,
+      )));
+      tr.append(cell(r.range), cell(count(r.sent), 'num'), cell(count(r.confirmed), 'num'),
+        cell(percent(r.conversion), 'num'), actions);
+      held.append(tr);
+    });
+    const rows = days.flatMap((d) => data[d.alias].map((b) => ({ day: d.day, ...b })));
+    const conversion = $('#conversion-table tbody');
+    fill(conversion, rows, 6, 'No code in the last 7 days.');
+    rows.forEach((r) => {
+      const tr = document.createElement('tr');
+      tr.append(cell(r.day), cell(r.key), cell(count(r.sent), 'num'), cell(count(r.confirmed), 'num'),
+        cell(percent(r.conversion), 'num'), cell(count(r.refused), 'num'));
+      conversion.append(tr);
+    });
+  }
+
   // ---- consent ----
 
   const CONSENT = `query Consent($userId: ID, $phone: String, $filter: SmsLogFilter) {
@@ -670,6 +774,11 @@
     $('#log-more').addEventListener('click', () => loadLog(false));
     $('#queue-refresh').addEventListener('click', loadQueue);
     $('#resume-sending').addEventListener('click', resumeSending);
+    $('#verification-refresh').addEventListener('click', loadVerification);
+    $('#verification-form').addEventListener('submit', (event) => {
+      event.preventDefault();
+      loadVerification();
+    });
     $('#consent-form').addEventListener('submit', (e) => { e.preventDefault(); lookUpConsent(); });
     $('#export-form').addEventListener('submit', (e) => { e.preventDefault(); exportConsent(); });
     defaultRange($('#export-form'), 30);

@@ -52,6 +52,44 @@ impl Verifier {
         })
     }
 
+    /// The ranges the guard holds now (at most `limit`, the most codes first).
+    pub async fn held_ranges(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<(String, RangeState)>, DbErr> {
+        let window = Duration::from_std(self.limits.guard_window).unwrap_or(Duration::hours(1));
+        let mut candidates: Vec<(String, i64)> =
+            codes::sent_by_range(&self.outbox.db, now - window, now + Duration::seconds(1))
+                .await?
+                .into_iter()
+                .filter(|(_, _, sent, _)| *sent >= i64::from(self.limits.guard_min_sample))
+                .map(|(range, _, sent, _)| (range, sent))
+                .collect();
+        candidates.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let mut held = Vec::new();
+        for (range, _) in candidates {
+            let state = self.range_state(&range, now).await?;
+            if state.held {
+                held.push((range, state));
+                if held.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(held)
+    }
+
+    /// The guard's settings: enabled, window, minimum sample, minimum conversion.
+    pub fn guard_settings(&self) -> (bool, std::time::Duration, u32, f64) {
+        (
+            self.limits.guard_enabled,
+            self.limits.guard_window,
+            self.limits.guard_min_sample,
+            self.limits.guard_min_conversion,
+        )
+    }
+
     /// Lifts the guard for `range` (an admin): the codes sent there so far no longer count.
     pub async fn lift_guard(&self, range: &str, by: &str) -> Result<RangeState, DbErr> {
         let now = self.outbox.now();

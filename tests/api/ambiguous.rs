@@ -89,14 +89,7 @@ async fn an_unclear_promotion_is_not_sent_twice(engine: Engine) {
 
 async fn an_unclear_code_is_sent_again_and_each_copy_is_paid_for(engine: Engine) {
     let (app, stub, signer) = setup(engine).await;
-    data(
-        &app.as_user(
-            "u1",
-            "mutation($p: String!) { setPhoneNumber(phoneNumber: $p) { userId } }",
-            json!({ "p": "+1 212 555 0101" }),
-        )
-        .await,
-    );
+    crate::helpers::set_phone(&app, "u1", "+1 212 555 0101").await;
     data(
         &app.as_user(
             "u1",

@@ -243,14 +243,7 @@ async fn seed(app: &TestApp) {
             .await,
         );
     }
-    data(
-        &app.as_user(
-            "u4",
-            "mutation($p: String!) { setPhoneNumber(phoneNumber: $p) { userId } }",
-            json!({ "p": "(212) 555-0104" }),
-        )
-        .await,
-    );
+    crate::helpers::set_phone(app, "u4", "(212) 555-0104").await;
     data(
         &app.as_user(
             "u4",
@@ -288,6 +281,8 @@ async fn the_console_in_a_real_browser() {
     };
     let app = TestApp::spawn_with(Engine::Sqlite, |c| {
         c.sms.workers = 0;
+        // Two codes never entered hold a range, for the verification view.
+        c.verification.guard_min_sample = 2;
         c.costs.fixed_costs = vec![sms_notify::config::FixedCost {
             name: "toll-free number".into(),
             monthly_micros: 2_000_000,
@@ -756,8 +751,137 @@ async fn the_console_in_a_real_browser() {
     users.sort_unstable();
     assert_eq!(users, ["u1", "u2"], "2 March's consent, not 3 March's (u3)");
 
+    verification_view(&app, &browser).await;
     let _ = browser.client.close().await;
     app.stop().await;
+}
+
+/// The verification view: switch a country, lift a held range, read conversion by country and day.
+async fn verification_view(app: &TestApp, browser: &Browser) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    let ask = |user: &'static str, phone: &'static str| async move {
+        crate::helpers::set_phone(app, user, phone).await;
+        data(
+            &app.as_user(
+                user,
+                "mutation { startPhoneVerification { expiresAt } }",
+                json!({}),
+            )
+            .await,
+        );
+    };
+    // On 3 March: two codes to one Manhattan exchange never entered; one elsewhere entered.
+    ask("v1", "(646) 555-0111").await;
+    ask("v2", "(646) 555-0112").await;
+    ask("v3", "(212) 555-0105").await;
+    let text = entity::sms_log::Entity::find()
+        .filter(entity::sms_log::Column::UserId.eq("v3"))
+        .order_by_desc(entity::sms_log::Column::Id)
+        .one(&app.db)
+        .await
+        .expect("query")
+        .expect("v3's code");
+    let code: String = text
+        .sensitive_body
+        .expect("the code waits to be sent")
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .expect("a code")
+        .to_owned();
+    data(
+        &app.as_user(
+            "v3",
+            "mutation($c: String!) { confirmPhoneVerification(code: $c) { phoneVerified } }",
+            json!({ "c": code }),
+        )
+        .await,
+    );
+
+    browser.click("a[data-view=verification]").await;
+    browser
+        .until(
+            "the countries",
+            "document.querySelectorAll('#countries-table tbody tr').length === 2",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .js("return [...document.querySelectorAll('#countries-table tbody tr')].map(r => [r.cells[0].textContent, r.cells[1].textContent, r.cells[2].textContent])")
+            .await,
+        json!([["US", "on", "on"], ["CA", "on", "on"]])
+    );
+    assert!(
+        browser
+            .text("#guard-settings")
+            .await
+            .contains("at least 2 codes")
+    );
+    assert_eq!(
+        browser
+            .js("return [...document.querySelectorAll('#held-table tbody tr')].map(r => [r.cells[0].textContent, r.cells[1].textContent, r.cells[3].textContent])")
+            .await,
+        json!([["+1646555", "2", "0%"]])
+    );
+    browser
+        .set("#verification-form [name=to]", "2026-03-03")
+        .await;
+    browser.click("#verification-form button").await;
+    browser
+        .until(
+            "conversion by country",
+            "[...document.querySelectorAll('#conversion-table tbody tr')].some(r => r.cells[0].textContent === '2026-03-03')",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .js("return [...document.querySelectorAll('#conversion-table tbody tr')].map(r => [...r.cells].map(c => c.textContent))")
+            .await,
+        json!([["2026-03-03", "US", "4", "1", "25%", "0"]]),
+        "u4's code and v1, v2, v3's: one entered"
+    );
+    browser.js("window.scrollTo(0, 0); return true").await;
+    browser.shot("verification").await;
+
+    // Stop codes to the US, confirmed in the page; then lift the held range.
+    browser.js("window.confirm = () => true; return true").await;
+    browser
+        .click("#countries-table tr[data-country=US] button")
+        .await;
+    browser
+        .until(
+            "codes to the US off",
+            "document.querySelector('#countries-table tr[data-country=US]').cells[1].textContent === 'off'",
+        )
+        .await;
+    let switched = data(
+        &app.as_graphql_admin(
+            "{ countrySending { country verification updatedBy } }",
+            json!({}),
+        )
+        .await,
+    )["countrySending"][0]
+        .clone();
+    assert_eq!(
+        switched,
+        json!({ "country": "US", "verification": false, "updatedBy": "ops" })
+    );
+    browser.click("#held-table tbody button").await;
+    browser
+        .until(
+            "no range held",
+            "document.querySelector('#held-table tbody').textContent.includes('No range is held.')",
+        )
+        .await;
+    assert_eq!(
+        data(
+            &app.as_graphql_admin(
+                "{ verificationRange(range: \"+1646555\") { held sent } }",
+                json!({})
+            )
+            .await
+        )["verificationRange"],
+        json!({ "held": false, "sent": 0 })
+    );
 }
 
 /// GraphiQL runs under its Content-Security-Policy, and a token typed into its Headers tab stays in

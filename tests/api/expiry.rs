@@ -161,14 +161,7 @@ async fn each_kind_of_text_has_its_validity(engine: Engine) {
         at(deadline)
     );
     // A code: until it expires, ten minutes.
-    data(
-        &app.as_user(
-            "u2",
-            "mutation($p: String!) { setPhoneNumber(phoneNumber: $p) { userId } }",
-            json!({ "p": "+1 212 555 0102" }),
-        )
-        .await,
-    );
+    crate::helpers::set_phone(&app, "u2", "+1 212 555 0102").await;
     data(
         &app.as_user(
             "u2",

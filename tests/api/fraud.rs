@@ -37,14 +37,7 @@ fn with_gb(c: &mut sms_notify::Config) {
 
 /// `startPhoneVerification` as `user` for `phone`, from client address `ip` (via the proxy).
 async fn ask(app: &TestApp, user: &str, phone: &str, ip: &str) -> Value {
-    let set = app
-        .as_user(
-            user,
-            "mutation($p: String!) { setPhoneNumber(phoneNumber: $p) { userId } }",
-            json!({ "p": phone }),
-        )
-        .await;
-    data(&set);
+    crate::helpers::set_phone(app, user, phone).await;
     let response = app
         .http
         .post(app.url("/graphql"))

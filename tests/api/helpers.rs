@@ -242,7 +242,8 @@ impl TestApp {
 }
 
 /// A user who can receive promotions: a verified number, the master switch on, consent recorded.
-pub async fn opted_in_user(app: &TestApp, user: &str, phone: &str) {
+/// Gives `user` the number `phone` (not verified).
+pub async fn set_phone(app: &TestApp, user: &str, phone: &str) {
     data(
         &app.as_user(
             user,
@@ -251,6 +252,10 @@ pub async fn opted_in_user(app: &TestApp, user: &str, phone: &str) {
         )
         .await,
     );
+}
+
+pub async fn opted_in_user(app: &TestApp, user: &str, phone: &str) {
+    set_phone(app, user, phone).await;
     crate::recipients::verify_phone(app, user).await;
     data(
         &app.as_user(

@@ -544,14 +544,7 @@ async fn each_sender_has_its_own_rate_limit(engine: Engine) {
         )
         .await,
     );
-    data(
-        &app.as_user(
-            "u2",
-            "mutation($p: String!) { setPhoneNumber(phoneNumber: $p) { userId } }",
-            json!({ "p": "+1 212 555 0102" }),
-        )
-        .await,
-    );
+    crate::helpers::set_phone(&app, "u2", "+1 212 555 0102").await;
     data(
         &app.as_user(
             "u2",

@@ -29,14 +29,7 @@ const START: &str =
 const CONFIRM: &str = "mutation($c: String!) { confirmPhoneVerification(code: $c) { phoneVerified allowSmsInvitations preferences { hasConsent consentMethod } } }";
 
 async fn set_phone(app: &TestApp, user: &str, phone: &str) {
-    data(
-        &app.as_user(
-            user,
-            "mutation($p: String!) { setPhoneNumber(phoneNumber: $p) { userId } }",
-            json!({ "p": phone }),
-        )
-        .await,
-    );
+    crate::helpers::set_phone(app, user, phone).await;
 }
 
 /// Sends what is queued and reads the newest code the stub received.

@@ -42,6 +42,21 @@ pub struct VerificationBucket {
     pub refused_by_reason: Vec<RefusalCount>,
 }
 
+/// The verification fraud guard now.
+#[derive(SimpleObject)]
+pub struct VerificationGuard {
+    /// Whether it runs (`VERIFY_GUARD_ENABLED`).
+    pub enabled: bool,
+    /// How far back it counts codes (`VERIFY_GUARD_WINDOW`), in seconds.
+    pub window_seconds: i64,
+    /// Codes to a range in the window before it may hold it (`VERIFY_GUARD_MIN_SAMPLE`).
+    pub min_sample: i32,
+    /// The share of those that must be entered (`VERIFY_GUARD_MIN_CONVERSION`).
+    pub min_conversion: f64,
+    /// The ranges it holds now, the most codes first (at most 100).
+    pub held_ranges: Vec<VerificationRange>,
+}
+
 /// Refusals for one reason.
 #[derive(SimpleObject)]
 pub struct RefusalCount {
@@ -115,6 +130,26 @@ impl GuardQuery {
                     .collect(),
             })
             .collect())
+    }
+
+    /// The verification fraud guard now (admin): its settings and the ranges it holds.
+    async fn verification_guard(&self, ctx: &Context<'_>) -> ApiResult<VerificationGuard> {
+        require_role(ctx, &[Role::Admin])?;
+        let verifier = handle::<Verifier>(ctx)?;
+        let (enabled, window, min_sample, min_conversion) = verifier.guard_settings();
+        let held = verifier
+            .held_ranges(handle::<Outbox>(ctx)?.now(), 100)
+            .await?;
+        Ok(VerificationGuard {
+            enabled,
+            window_seconds: window.as_secs() as i64,
+            min_sample: i32::try_from(min_sample).unwrap_or(i32::MAX),
+            min_conversion,
+            held_ranges: held
+                .into_iter()
+                .map(|(range, state)| VerificationRange::new(range, state))
+                .collect(),
+        })
     }
 
     /// What the verification fraud guard knows of a range of numbers now (admin): codes sent and
