@@ -21,6 +21,7 @@ mod m20261129_000016_add_expires_at;
 mod m20261129_000017_add_duplicate_cost;
 mod m20261130_000018_create_fraud_guard;
 mod m20261130_000019_create_message_feedback;
+mod m20261130_000020_index_codes_by_time;
 
 pub struct Migrator;
 
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000017_add_duplicate_cost::Migration),
             Box::new(m20261130_000018_create_fraud_guard::Migration),
             Box::new(m20261130_000019_create_message_feedback::Migration),
+            Box::new(m20261130_000020_index_codes_by_time::Migration),
         ]
     }
 }
