@@ -66,6 +66,7 @@ fn request(i: usize) -> SendRequest {
         // Not the alert's own local midnight: a run near it would expire texts and measure that.
         valid_until: Some(chrono::Utc::now() + chrono::Duration::hours(24)),
         refused: None,
+        retry_of: None,
     }
 }
 

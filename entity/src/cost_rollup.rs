@@ -23,6 +23,8 @@ pub enum RollupStatus {
     Blocked,
     #[sea_orm(string_value = "expired")]
     Expired,
+    #[sea_orm(string_value = "cancelled")]
+    Cancelled,
 }
 
 impl From<super::sms_log::SmsStatus> for RollupStatus {
@@ -37,6 +39,7 @@ impl From<super::sms_log::SmsStatus> for RollupStatus {
             S::Unknown => Self::Unknown,
             S::Blocked => Self::Blocked,
             S::Expired => Self::Expired,
+            S::Cancelled => Self::Cancelled,
         }
     }
 }

@@ -53,6 +53,9 @@ pub enum SmsStatus {
     /// Its time passed before it could be sent (`expires_at`): never sent, nothing charged.
     #[sea_orm(string_value = "expired")]
     Expired,
+    /// An admin cancelled it before it was sent: never sent, nothing charged.
+    #[sea_orm(string_value = "cancelled")]
+    Cancelled,
 }
 
 /// Why a message was refused and never sent. Stored as its snake_case name.
@@ -169,6 +172,8 @@ pub struct Model {
     /// What copies of this text sent by an attempt whose outcome was unclear cost (their receipts
     /// found it by the service's id in the provider's context); part of `cost_micros`.
     pub duplicate_cost_micros: Option<i64>,
+    /// For an admin's retry: the message it sends again.
+    pub retry_of: Option<i64>,
     pub provider_message_id: Option<String>,
     pub error_code: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]

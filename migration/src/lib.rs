@@ -22,6 +22,7 @@ mod m20261129_000017_add_duplicate_cost;
 mod m20261130_000018_create_fraud_guard;
 mod m20261130_000019_create_message_feedback;
 mod m20261130_000020_index_codes_by_time;
+mod m20261130_000021_add_retry_of;
 
 pub struct Migrator;
 
@@ -49,6 +50,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000018_create_fraud_guard::Migration),
             Box::new(m20261130_000019_create_message_feedback::Migration),
             Box::new(m20261130_000020_index_codes_by_time::Migration),
+            Box::new(m20261130_000021_add_retry_of::Migration),
         ]
     }
 }

@@ -54,6 +54,8 @@ pub struct SendRequest {
     /// Refused before policy (the verification fraud guard, the codes' daily ceiling): written
     /// `BLOCKED` with this reason, so the log keeps the refusal.
     pub refused: Option<BlockedReason>,
+    /// An admin's retry of this message (`retrySms`).
+    pub retry_of: Option<i64>,
 }
 
 impl SendRequest {
@@ -71,6 +73,7 @@ impl SendRequest {
             keyword_answer: false,
             valid_until: None,
             refused: None,
+            retry_of: None,
         }
     }
 

@@ -227,6 +227,7 @@ impl Facts {
             quiet_hours_zone: decision.quiet_zone.map(|z| z.name().to_owned()),
             state_cap: decision.state_cap,
             expires_at: decision.expires_at,
+            retry_of: request.retry_of,
             opt_out_exempt,
         })
     }

@@ -2,6 +2,7 @@
 //! providers and the workers that claim due rows and record their outcomes.
 
 pub mod accept;
+pub mod actions;
 pub mod catalogue;
 mod facts;
 pub mod gate;

@@ -114,6 +114,7 @@ pub async fn run(scans: &Scans) -> Result<ScanReport, DbErr> {
                         // Worth sending until the turn's deadline.
                         valid_until: Some(c.deadline_at),
                         refused: None,
+                        retry_of: None,
                     });
                 }
             }

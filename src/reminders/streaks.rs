@@ -79,6 +79,7 @@ pub async fn run(scans: &Scans) -> Result<ScanReport, DbErr> {
                 // Worth sending until the streak is lost.
                 valid_until: streak.alert_expires_at,
                 refused: None,
+                retry_of: None,
             });
         }
         count(&mut report, scans.outbox.enqueue_many(requests).await?);

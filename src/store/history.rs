@@ -16,6 +16,7 @@ pub struct LogFilter {
     pub phone: Option<String>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
+    pub provider_message_id: Option<String>,
 }
 
 /// Up to `limit` rows matching `filter` with ids below `before_id`, newest first.
@@ -37,6 +38,9 @@ pub async fn list(
     }
     if let Some(phone) = &filter.phone {
         query = query.filter(sms_log::Column::ToPhone.eq(phone.as_str()));
+    }
+    if let Some(id) = &filter.provider_message_id {
+        query = query.filter(sms_log::Column::ProviderMessageId.eq(id.as_str()));
     }
     if let Some(after) = filter.created_after {
         query = query.filter(sms_log::Column::CreatedAt.gte(after));

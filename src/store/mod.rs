@@ -4,6 +4,8 @@
 //! Checks that must hold with a write (the opt-out list, the daily limits, the month's budget) run
 //! inside that write's transaction, here. The few statements written as SQL text say why beside them.
 
+pub mod actions;
+pub mod budget;
 pub mod code_spend;
 pub mod consent;
 pub mod countries;

@@ -7,6 +7,7 @@ mod aws_stub;
 mod helpers;
 
 mod account;
+mod actions;
 mod ambiguous;
 mod auth;
 mod aws;

@@ -109,6 +109,7 @@ impl SmsQuery {
             phone,
             created_after: filter.created_after,
             created_before: filter.created_before,
+            provider_message_id: filter.provider_message_id.map(|id| id.trim().to_owned()),
         };
         let rows = handle::<Outbox>(ctx)?
             .messages(&domain, before_id, first as u64 + 1)

@@ -49,6 +49,8 @@ pub enum SmsStatus {
     Blocked,
     /// Its time passed (expiresAt) before it could be sent: never sent, nothing charged.
     Expired,
+    /// An admin cancelled it before it was sent (`cancelSms`): never sent, nothing charged.
+    Cancelled,
 }
 
 /// Why policy refused a message. A refused message is still in the log, `BLOCKED`; nothing was
@@ -231,6 +233,11 @@ impl SmsLog {
         self.0.sent_at
     }
 
+    /// For an admin's retry (`retrySms`): the message this one sends again.
+    async fn retry_of(&self) -> Option<ID> {
+        self.0.retry_of.map(|id| ID(id.to_string()))
+    }
+
     /// Until when the message is worth sending: a code until it expires, a battle reminder until the
     /// deadline, a streak alert until the recipient's midnight, a security alert for an hour, others
     /// `validForSeconds` or `SMS_DEFAULT_VALIDITY`. Not sent by then, it is `EXPIRED`. Null for a
@@ -354,6 +361,9 @@ pub struct SmsLogFilter {
     pub created_after: Option<DateTime<Utc>>,
     /// Created before this moment.
     pub created_before: Option<DateTime<Utc>>,
+    /// The id AWS gave the text (`SendTextMessage`'s `MessageId`, as AWS's console and support cases
+    /// show it).
+    pub provider_message_id: Option<String>,
 }
 
 /// A free text. Exactly one of `to` and `userId`.

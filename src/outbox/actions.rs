@@ -1,0 +1,92 @@
+//! Admins' actions on one message: cancel it before it is sent, or send a failed one again as a new
+//! message linked to the first, through the same policy as any send.
+
+use sea_orm::DbErr;
+
+use super::{Outbox, SendError, SendRequest, Target, catalogue::Template};
+use crate::store::{MessageRow, MessageType, SmsStatus, actions, history};
+
+/// Why an action was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("No message has the id {0}.")]
+    NotFound(i64),
+    /// The message is not in a state the action applies to; the sentence says which it is in.
+    #[error("{0}")]
+    WrongState(String),
+    #[error(transparent)]
+    Send(#[from] SendError),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+fn status_name(status: SmsStatus) -> String {
+    sea_orm::ActiveEnum::to_value(&status).to_ascii_uppercase()
+}
+
+impl Outbox {
+    /// Cancels message `id` while it waits to be sent (`PENDING`, also between retries): it becomes
+    /// `CANCELLED` and its reserved cost goes back to the budget.
+    pub async fn cancel(&self, id: i64, by: &str) -> Result<MessageRow, ActionError> {
+        let turn = self.sqlite_turn().await;
+        let cancelled = actions::cancel(&self.db, id).await?;
+        drop(turn);
+        let Some(row) = cancelled else {
+            return Err(match history::get(&self.db, id).await? {
+                None => ActionError::NotFound(id),
+                Some(row) => ActionError::WrongState(format!(
+                    "Message {id} is {}: only a message waiting to be sent (PENDING) can be cancelled.",
+                    status_name(row.status)
+                )),
+            });
+        };
+        tracing::warn!(id, by, "message cancelled");
+        self.metrics
+            .messages
+            .with_label_values(&[row.message_type_label().as_str(), "cancelled"])
+            .inc();
+        self.signals.outcome_recorded();
+        Ok(row)
+    }
+
+    /// Sends a `FAILED`, `UNKNOWN` or `EXPIRED` message again: a new message with the same text, to the
+    /// same user or number, linked by `retry_of`, decided by the same policy as any send (an opt-out
+    /// since, quiet hours, the budget). A code is never sent again: its person asks for a new one.
+    pub async fn retry(&self, id: i64, by: &str) -> Result<MessageRow, ActionError> {
+        let row = history::get(&self.db, id)
+            .await?
+            .ok_or(ActionError::NotFound(id))?;
+        if !matches!(
+            row.status,
+            SmsStatus::Failed | SmsStatus::Unknown | SmsStatus::Expired
+        ) {
+            return Err(ActionError::WrongState(format!(
+                "Message {id} is {}: only a FAILED, UNKNOWN or EXPIRED message can be sent again.",
+                status_name(row.status)
+            )));
+        }
+        if row.message_type == MessageType::PhoneVerification {
+            return Err(ActionError::WrongState(
+                "A verification code is never sent again: the person asks for a new one (startPhoneVerification)."
+                    .into(),
+            ));
+        }
+        let target = match &row.user_id {
+            Some(user) => Target::User(user.clone()),
+            None => Target::Phone(row.to_phone.clone()),
+        };
+        let template = Template::Text {
+            message_type: row.message_type,
+            body: row.body.clone(),
+        };
+        let mut request = SendRequest::new(target, template, row.promotional);
+        request.related = row
+            .related_object_type
+            .clone()
+            .zip(row.related_object_id.clone());
+        request.retry_of = Some(row.id);
+        let again = self.enqueue(request).await?;
+        tracing::warn!(id, retry = again.id, by, "message sent again");
+        Ok(again)
+    }
+}

@@ -1,0 +1,193 @@
+//! Operators act on one message: cancel it before it is sent, send a failed one again, find it by the
+//! id AWS gave it.
+
+use entity::sms_log::SmsStatus;
+use serde_json::{Value, json};
+
+use crate::{
+    aws_stub::Answer,
+    helpers::{Engine, TestApp, data, error_code, error_message, opted_in_user, start_time},
+    pipeline::{row, setup, streak_alert},
+    storage_tests,
+};
+
+storage_tests!(
+    a_pending_message_is_cancelled_and_its_budget_released,
+    a_failed_message_is_sent_again_through_the_policy,
+    messages_are_found_by_the_providers_id,
+);
+
+const CANCEL: &str = "mutation($id: ID!) { cancelSms(id: $id) { id status cost } }";
+const RETRY: &str =
+    "mutation($id: ID!) { retrySms(id: $id) { id status retryOf blockedReason body } }";
+
+async fn reserved(app: &TestApp) -> i64 {
+    sms_notify::billing::reserved(&app.db, &sms_notify::billing::month_of(start_time()))
+        .await
+        .expect("spend")
+}
+
+async fn a_pending_message_is_cancelled_and_its_budget_released(engine: Engine) {
+    let (app, stub) = setup(engine, |_| {}).await;
+    opted_in_user(&app, "u1", "+1 212 555 0101").await;
+    let id = streak_alert(&app, "u1").await;
+    assert!(reserved(&app).await > 0);
+    for response in [
+        app.as_user("u1", CANCEL, json!({ "id": id.to_string() }))
+            .await,
+        app.as_service(CANCEL, json!({ "id": id.to_string() }))
+            .await,
+    ] {
+        assert_eq!(error_code(&response), "FORBIDDEN", "{response}");
+    }
+    assert_eq!(
+        row(&app, id).await.status,
+        SmsStatus::Pending,
+        "refused callers change nothing"
+    );
+
+    let cancelled = data(
+        &app.as_graphql_admin(CANCEL, json!({ "id": id.to_string() }))
+            .await,
+    )["cancelSms"]
+        .clone();
+    assert_eq!(
+        cancelled,
+        json!({ "id": id.to_string(), "status": "CANCELLED", "cost": null })
+    );
+    assert_eq!(reserved(&app).await, 0, "its reservation went back");
+    assert_eq!(app.run_outbox().await.claimed, 0);
+    assert!(stub.seen().is_empty(), "never sent");
+
+    // Twice, or a message that is not waiting: refused with its status; an unknown id: not found.
+    let again = app
+        .as_graphql_admin(CANCEL, json!({ "id": id.to_string() }))
+        .await;
+    assert_eq!(error_code(&again), "BAD_USER_INPUT");
+    assert_eq!(
+        error_message(&again),
+        format!(
+            "Message {id} is CANCELLED: only a message waiting to be sent (PENDING) can be cancelled."
+        )
+    );
+    let sent = streak_alert(&app, "u1").await;
+    app.run_outbox().await;
+    let response = app
+        .as_graphql_admin(CANCEL, json!({ "id": sent.to_string() }))
+        .await;
+    assert!(error_message(&response).contains("is SENT"), "{response}");
+    let missing = app
+        .as_graphql_admin(CANCEL, json!({ "id": "999999" }))
+        .await;
+    assert_eq!(error_code(&missing), "NOT_FOUND");
+    let garbage = app.as_graphql_admin(CANCEL, json!({ "id": "abc" })).await;
+    assert_eq!(error_code(&garbage), "BAD_USER_INPUT");
+}
+
+async fn a_failed_message_is_sent_again_through_the_policy(engine: Engine) {
+    let (app, stub) = setup(engine, |_| {}).await;
+    opted_in_user(&app, "u1", "+1 212 555 0101").await;
+    let id = streak_alert(&app, "u1").await;
+    // Not failed yet: nothing to retry.
+    let early = app
+        .as_graphql_admin(RETRY, json!({ "id": id.to_string() }))
+        .await;
+    assert_eq!(error_code(&early), "BAD_USER_INPUT");
+    assert!(error_message(&early).contains("is PENDING"));
+    stub.script([Answer::validation()]);
+    app.run_outbox().await;
+    assert_eq!(row(&app, id).await.status, SmsStatus::Failed);
+
+    let again: Value = data(
+        &app.as_graphql_admin(RETRY, json!({ "id": id.to_string() }))
+            .await,
+    )["retrySms"]
+        .clone();
+    assert_eq!(again["status"], "PENDING");
+    assert_eq!(again["retryOf"], id.to_string());
+    assert_eq!(
+        again["body"],
+        row(&app, id).await.body,
+        "the same text, one footer"
+    );
+    assert_eq!(app.run_outbox().await.sent, 1);
+    assert_eq!(stub.seen().len(), 2);
+
+    // The same policy as any send: a text that failed because the number opted out with the
+    // carrier is blocked when sent again, and says why.
+    stub.script([Answer::opted_out()]);
+    let other = streak_alert(&app, "u1").await;
+    app.run_outbox().await;
+    assert_eq!(row(&app, other).await.status, SmsStatus::Failed);
+    let blocked = data(
+        &app.as_graphql_admin(RETRY, json!({ "id": other.to_string() }))
+            .await,
+    )["retrySms"]
+        .clone();
+    assert_eq!(
+        (
+            &blocked["status"],
+            &blocked["blockedReason"],
+            &blocked["retryOf"]
+        ),
+        (
+            &json!("BLOCKED"),
+            &json!("OPTED_OUT"),
+            &json!(other.to_string())
+        )
+    );
+    assert_eq!(app.run_outbox().await.claimed, 0);
+
+    // A code is never sent again.
+    crate::helpers::set_phone(&app, "u2", "+1 212 555 0102").await;
+    stub.script([Answer::validation()]);
+    data(
+        &app.as_user(
+            "u2",
+            "mutation { startPhoneVerification { expiresAt } }",
+            json!({}),
+        )
+        .await,
+    );
+    app.run_outbox().await;
+    let code = data(
+        &app.as_graphql_admin(
+            "{ smsLogs(filter: { messageType: PHONE_VERIFICATION }, first: 1) { nodes { id status } } }",
+            json!({}),
+        )
+        .await,
+    )["smsLogs"]["nodes"][0]
+        .clone();
+    assert_eq!(code["status"], "FAILED");
+    let response = app
+        .as_graphql_admin(RETRY, json!({ "id": code["id"] }))
+        .await;
+    assert_eq!(error_code(&response), "BAD_USER_INPUT");
+    assert!(error_message(&response).contains("never sent again"));
+}
+
+async fn messages_are_found_by_the_providers_id(engine: Engine) {
+    let (app, _stub) = setup(engine, |_| {}).await;
+    opted_in_user(&app, "u1", "+1 212 555 0101").await;
+    let first = streak_alert(&app, "u1").await;
+    app.run_outbox().await;
+    let provider_id = row(&app, first).await.provider_message_id.expect("an id");
+    let found = data(
+        &app.as_graphql_admin(
+            "query($p: String!) { smsLogs(filter: { providerMessageId: $p }, first: 5) { nodes { id } } }",
+            json!({ "p": format!(" {provider_id} ") }),
+        )
+        .await,
+    )["smsLogs"]["nodes"]
+        .clone();
+    assert_eq!(found, json!([{ "id": first.to_string() }]));
+    let none = data(
+        &app.as_graphql_admin(
+            "{ smsLogs(filter: { providerMessageId: \"msg-none\" }, first: 5) { nodes { id } } }",
+            json!({}),
+        )
+        .await,
+    )["smsLogs"]["nodes"]
+        .clone();
+    assert_eq!(none, json!([]));
+}
