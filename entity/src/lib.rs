@@ -1,5 +1,6 @@
 //! sea-orm entities of sms-notify, one module per table. Only this crate knows table shapes.
 
+pub mod admin_actions;
 pub mod battle_participants;
 pub mod battles;
 pub mod code_spend_days;

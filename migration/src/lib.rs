@@ -23,6 +23,7 @@ mod m20261130_000018_create_fraud_guard;
 mod m20261130_000019_create_message_feedback;
 mod m20261130_000020_index_codes_by_time;
 mod m20261130_000021_add_retry_of;
+mod m20261130_000022_create_admin_actions;
 
 pub struct Migrator;
 
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000019_create_message_feedback::Migration),
             Box::new(m20261130_000020_index_codes_by_time::Migration),
             Box::new(m20261130_000021_add_retry_of::Migration),
+            Box::new(m20261130_000022_create_admin_actions::Migration),
         ]
     }
 }

@@ -1,10 +1,14 @@
 //! Admins' actions on one message: cancel it before it is sent, or send a failed one again as a new
 //! message linked to the first, through the same policy as any send.
 
-use sea_orm::DbErr;
+use sea_orm::{DbErr, TransactionTrait};
 
 use super::{Outbox, SendError, SendRequest, Target, catalogue::Template};
-use crate::store::{MessageRow, MessageType, SmsStatus, actions, history};
+use crate::store::{
+    MessageRow, MessageType, SmsStatus, actions,
+    audit::{self, NewAction},
+    history,
+};
 
 /// Why an action was not taken.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +33,21 @@ impl Outbox {
     /// `CANCELLED` and its reserved cost goes back to the budget.
     pub async fn cancel(&self, id: i64, by: &str) -> Result<MessageRow, ActionError> {
         let turn = self.sqlite_turn().await;
-        let cancelled = actions::cancel(&self.db, id).await?;
+        // The cancellation and its audit record are one transaction.
+        let txn = self.db.begin().await?;
+        let cancelled = actions::cancel(&txn, id).await?;
+        if cancelled.is_some() {
+            let target = id.to_string();
+            let action = NewAction {
+                actor: by,
+                action: "cancel_sms",
+                target: &target,
+                note: None,
+                detail: None,
+            };
+            audit::record(&txn, action, self.clock.now()).await?;
+        }
+        txn.commit().await?;
         drop(turn);
         let Some(row) = cancelled else {
             return Err(match history::get(&self.db, id).await? {
@@ -87,6 +105,55 @@ impl Outbox {
         request.retry_of = Some(row.id);
         let again = self.enqueue(request).await?;
         tracing::warn!(id, retry = again.id, by, "message sent again");
+        // The new message is written by the pipeline's own batch: the record follows it.
+        let target = id.to_string();
+        let detail = format!(
+            "sent again as message {} ({})",
+            again.id,
+            status_name(again.status)
+        );
+        let action = NewAction {
+            actor: by,
+            action: "retry_sms",
+            target: &target,
+            note: None,
+            detail: Some(detail),
+        };
+        audit::record(&self.db, action, self.clock.now()).await?;
         Ok(again)
+    }
+}
+
+impl Outbox {
+    /// The audit trail of admins' writes, newest first: up to `limit` with ids below `before_id`.
+    pub async fn admin_actions(
+        &self,
+        before_id: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<audit::ActionRow>, DbErr> {
+        audit::list(&self.db, before_id, limit).await
+    }
+
+    /// Lifts a pause for an admin, recorded with the lift in one transaction; true when sending was
+    /// paused.
+    pub async fn resume_sending_for(&self, actor: &str) -> Result<bool, DbErr> {
+        let txn = self.db.begin().await?;
+        let lifted = crate::store::gate::resume(&txn).await?;
+        if lifted {
+            let action = NewAction {
+                actor,
+                action: "resume_sending",
+                target: "sending",
+                note: None,
+                detail: None,
+            };
+            audit::record(&txn, action, self.clock.now()).await?;
+        }
+        txn.commit().await?;
+        if lifted {
+            tracing::warn!(by = actor, "sending resumed");
+            self.signals.work_queued();
+        }
+        Ok(lifted)
     }
 }

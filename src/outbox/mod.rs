@@ -181,8 +181,25 @@ impl Outbox {
         switches: (Option<bool>, Option<bool>),
         by: &str,
     ) -> Result<store::countries::CountrySwitch, DbErr> {
-        let switch =
-            store::countries::set(&self.db, country, switches, by, self.clock.now()).await?;
+        use sea_orm::TransactionTrait;
+        let now = self.clock.now();
+        // The change and its audit record are one transaction.
+        let txn = self.db.begin().await?;
+        let switch = store::countries::set(&txn, country, switches, by, now).await?;
+        let detail = format!(
+            "verification {}, messages {}",
+            if switch.verification { "on" } else { "off" },
+            if switch.messages { "on" } else { "off" }
+        );
+        let action = store::audit::NewAction {
+            actor: by,
+            action: "set_country_sending",
+            target: country,
+            note: None,
+            detail: Some(detail),
+        };
+        store::audit::record(&txn, action, now).await?;
+        txn.commit().await?;
         tracing::warn!(
             country,
             verification = switch.verification,

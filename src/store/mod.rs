@@ -5,6 +5,7 @@
 //! inside that write's transaction, here. The few statements written as SQL text say why beside them.
 
 pub mod actions;
+pub mod audit;
 pub mod budget;
 pub mod code_spend;
 pub mod consent;

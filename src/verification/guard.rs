@@ -92,8 +92,20 @@ impl Verifier {
 
     /// Lifts the guard for `range` (an admin): the codes sent there so far no longer count.
     pub async fn lift_guard(&self, range: &str, by: &str) -> Result<RangeState, DbErr> {
+        use sea_orm::TransactionTrait;
         let now = self.outbox.now();
-        lifts::lift(&self.outbox.db, range, by, now).await?;
+        // The lift and its audit record are one transaction.
+        let txn = self.outbox.db.begin().await?;
+        lifts::lift(&txn, range, by, now).await?;
+        let action = crate::store::audit::NewAction {
+            actor: by,
+            action: "lift_verification_guard",
+            target: range,
+            note: None,
+            detail: None,
+        };
+        crate::store::audit::record(&txn, action, now).await?;
+        txn.commit().await?;
         tracing::warn!(range, by, "verification fraud guard lifted for a range");
         self.range_state(range, now).await
     }

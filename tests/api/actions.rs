@@ -15,6 +15,7 @@ storage_tests!(
     a_pending_message_is_cancelled_and_its_budget_released,
     a_failed_message_is_sent_again_through_the_policy,
     messages_are_found_by_the_providers_id,
+    every_admin_write_is_in_the_audit_trail,
 );
 
 const CANCEL: &str = "mutation($id: ID!) { cancelSms(id: $id) { id status cost } }";
@@ -190,4 +191,94 @@ async fn messages_are_found_by_the_providers_id(engine: Engine) {
     )["smsLogs"]["nodes"]
         .clone();
     assert_eq!(none, json!([]));
+}
+
+async fn every_admin_write_is_in_the_audit_trail(engine: Engine) {
+    let (app, stub) = setup(engine, |_| {}).await;
+    opted_in_user(&app, "u1", "+1 212 555 0101").await;
+    let pending = streak_alert(&app, "u1").await;
+    data(
+        &app.as_graphql_admin(CANCEL, json!({ "id": pending.to_string() }))
+            .await,
+    );
+    stub.script([Answer::validation()]);
+    let failed = streak_alert(&app, "u1").await;
+    app.run_outbox().await;
+    let again = data(
+        &app.as_graphql_admin(RETRY, json!({ "id": failed.to_string() }))
+            .await,
+    )["retrySms"]["id"]
+        .clone();
+    data(
+        &app.as_graphql_admin(
+            "mutation { setCountrySending(country: \"CA\", messages: false) { country } }",
+            json!({}),
+        )
+        .await,
+    );
+    data(
+        &app.as_graphql_admin(
+            "mutation { liftVerificationGuard(range: \"+1212555\") { held } }",
+            json!({}),
+        )
+        .await,
+    );
+    // A refused write is not recorded: the message is no longer pending.
+    let refused = app
+        .as_graphql_admin(CANCEL, json!({ "id": pending.to_string() }))
+        .await;
+    assert_eq!(error_code(&refused), "BAD_USER_INPUT");
+
+    const TRAIL: &str = "query($after: String) { adminActions(first: 3, after: $after) { nodes { actor action target detail createdAt } pageInfo { hasNextPage endCursor } } }";
+    let first = data(&app.as_graphql_admin(TRAIL, json!({})).await)["adminActions"].clone();
+    assert_eq!(first["pageInfo"]["hasNextPage"], true);
+    let second = data(
+        &app.as_graphql_admin(TRAIL, json!({ "after": first["pageInfo"]["endCursor"] }))
+            .await,
+    )["adminActions"]
+        .clone();
+    let mut trail: Vec<Value> = first["nodes"].as_array().expect("nodes").clone();
+    trail.extend(second["nodes"].as_array().expect("nodes").clone());
+    let rows: Vec<(String, String, String)> = trail
+        .iter()
+        .map(|a| {
+            assert_eq!(a["actor"], "ops", "{a}");
+            assert_eq!(a["createdAt"], "2026-03-02T15:00:00+00:00");
+            (
+                a["action"].as_str().unwrap_or_default().to_owned(),
+                a["target"].as_str().unwrap_or_default().to_owned(),
+                a["detail"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (
+                "lift_verification_guard".into(),
+                "+1212555".into(),
+                String::new()
+            ),
+            (
+                "set_country_sending".into(),
+                "CA".into(),
+                "verification on, messages off".into()
+            ),
+            (
+                "retry_sms".into(),
+                failed.to_string(),
+                format!(
+                    "sent again as message {} (PENDING)",
+                    again.as_str().unwrap_or_default()
+                )
+            ),
+            ("cancel_sms".into(), pending.to_string(), String::new()),
+        ]
+    );
+    for response in [
+        app.as_user("u1", TRAIL, json!({})).await,
+        app.as_service(TRAIL, json!({})).await,
+    ] {
+        assert_eq!(error_code(&response), "FORBIDDEN");
+    }
 }

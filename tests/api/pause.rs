@@ -195,8 +195,20 @@ async fn an_admin_resumes_sending(engine: Engine) {
     assert_eq!(app.run_outbox().await.sent, 3);
     assert!(stub.dry_runs().is_empty(), "resumed without a probe");
     all_sent(&app, &ids).await;
-    // Resuming when nothing is paused is harmless.
+    // Resuming when nothing is paused is harmless, and not recorded.
     assert_eq!(resume(&app).await["paused"], Value::Null);
+    let trail = data(
+        &app.as_graphql_admin(
+            "{ adminActions(first: 10) { nodes { actor action target } } }",
+            json!({}),
+        )
+        .await,
+    )["adminActions"]["nodes"]
+        .clone();
+    assert_eq!(
+        trail,
+        json!([{ "actor": "ops", "action": "resume_sending", "target": "sending" }])
+    );
 }
 
 async fn all_sent(app: &TestApp, ids: &[i64]) {

@@ -34,9 +34,7 @@ impl OperationsMutation {
     async fn resume_sending(&self, ctx: &Context<'_>) -> ApiResult<SmsQueue> {
         let viewer = require_role(ctx, &[Role::Admin])?;
         let outbox = handle::<Outbox>(ctx)?;
-        outbox
-            .resume_sending(&format!("admin {}", viewer.user_id))
-            .await?;
+        outbox.resume_sending_for(&viewer.user_id).await?;
         SmsQueue::now(outbox).await
     }
 

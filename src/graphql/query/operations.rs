@@ -150,6 +150,24 @@ pub struct ProviderCheck {
     pub detail: String,
 }
 
+/// One admin write, as the audit trail keeps it.
+#[derive(SimpleObject)]
+pub struct AdminAction {
+    pub id: ID,
+    /// The admin token's subject.
+    pub actor: String,
+    /// What was done: `cancel_sms`, `retry_sms`, `resume_sending`, `set_country_sending`,
+    /// `lift_verification_guard`.
+    pub action: String,
+    /// On what: a message id, a country, a range of numbers, `sending`.
+    pub target: String,
+    /// The admin's note, when one was given.
+    pub note: Option<String>,
+    /// What changed.
+    pub detail: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
 /// One run of a reminder scan, as kept.
 pub struct ReminderRunRecord(pub crate::store::reminders::ScanRunRow);
 
@@ -249,6 +267,36 @@ impl OperationsQuery {
                 })
                 .collect(),
         })
+    }
+
+    /// Every admin write, newest first (admin), as a cursor connection (`first` up to 100): who (the
+    /// token's subject), what, on what, when, with the note. Kept in the transaction of the write
+    /// where it has one.
+    async fn admin_actions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> ApiResult<Connection<OpaqueCursor<i64>, AdminAction>> {
+        require_role(ctx, &[Role::Admin])?;
+        let (first, before_id) = page(first, after)?;
+        let rows = handle::<Outbox>(ctx)?
+            .admin_actions(before_id, first as u64 + 1)
+            .await?;
+        Ok(connection(rows, first, before_id, |row| {
+            (
+                row.id,
+                AdminAction {
+                    id: ID(row.id.to_string()),
+                    actor: row.actor,
+                    action: row.action,
+                    target: row.target,
+                    note: row.note,
+                    detail: row.detail,
+                    created_at: row.created_at,
+                },
+            )
+        }))
     }
 
     /// What the reminder scans found, enqueued and skipped (admin), newest first, as a cursor
