@@ -21,6 +21,9 @@ pub enum ApiError {
         message: String,
         retry_after_seconds: u64,
     },
+    /// The SMS provider refused a change the service must make there too (AWS's opt-out list); nothing
+    /// was changed on our side.
+    ProviderRefused(String),
     /// A verification code refused before it was made: the fraud guard holds the number's range, codes
     /// to its country are switched off, or codes reached the day's ceiling.
     VerificationBlocked(String),
@@ -41,6 +44,7 @@ impl ApiError {
             Self::Conflict(_) => "CONFLICT",
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::VerificationBlocked(_) => "VERIFICATION_BLOCKED",
+            Self::ProviderRefused(_) => "PROVIDER_REFUSED",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -54,6 +58,7 @@ impl ApiError {
             | Self::NotFound(m)
             | Self::Conflict(m)
             | Self::VerificationBlocked(m)
+            | Self::ProviderRefused(m)
             | Self::RateLimited { message: m, .. } => m,
             Self::Internal(_) => INTERNAL_MESSAGE,
         }

@@ -36,6 +36,8 @@ pub struct SmsConfig {
     pub sender_ids: Vec<(phonenumber::country::Id, String)>,
     pub aws_message_type: AwsMessageType,
     pub configuration_set: Option<String>,
+    /// The AWS opt-out list admins' changes to the opt-out list are copied to (`SMS_OPT_OUT_LIST`).
+    pub opt_out_list: Option<String>,
     /// AWS Protect configuration for every text (`SMS_PROTECT_CONFIGURATION_ID`).
     pub protect_configuration: Option<String>,
     /// AWS Protect configuration for codes, instead (`SMS_PROTECT_CONFIGURATION_ID_VERIFICATION`).
@@ -203,6 +205,7 @@ pub(super) fn parse(var: &impl Fn(&str) -> Option<String>) -> Result<SmsConfig, 
         sender_ids: parsed(var, "SMS_SENDER_IDS", "", sender_ids)?,
         aws_message_type,
         configuration_set: var("SMS_CONFIGURATION_SET").map(|s| s.trim().to_owned()),
+        opt_out_list: var("SMS_OPT_OUT_LIST").map(|s| s.trim().to_owned()),
         protect_configuration: var("SMS_PROTECT_CONFIGURATION_ID").map(|s| s.trim().to_owned()),
         protect_configuration_verification: var("SMS_PROTECT_CONFIGURATION_ID_VERIFICATION")
             .map(|s| s.trim().to_owned()),

@@ -113,6 +113,68 @@ impl Inbound {
     pub fn now(&self) -> DateTime<Utc> {
         self.outbox.now()
     }
+
+    /// Puts a number on the opt-out list for an admin (source `ADMIN`), recorded in the audit trail in
+    /// the same transaction. A number already on it keeps its entry.
+    pub async fn admin_add_opt_out(
+        &self,
+        e164: &str,
+        note: Option<&str>,
+        actor: &str,
+    ) -> Result<OptOut, DbErr> {
+        use sea_orm::TransactionTrait;
+        let now = self.outbox.now();
+        let txn = self.outbox.db.begin().await?;
+        store::opt_outs::add(&txn, e164, store::opt_outs::OptOutSource::Admin, now).await?;
+        let entry = store::opt_outs::get(&txn, e164)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound(format!("opt-out {e164}")))?;
+        let action = store::audit::NewAction {
+            actor,
+            action: "add_opt_out",
+            target: e164,
+            note,
+            detail: None,
+        };
+        store::audit::record(&txn, action, now).await?;
+        txn.commit().await?;
+        tracing::warn!(
+            to = crate::locale::phone::mask(e164),
+            by = actor,
+            "number put on the opt-out list"
+        );
+        Ok(entry)
+    }
+
+    /// Takes a number off the opt-out list for an admin, with the note saying how the person asked to
+    /// come back, recorded in the same transaction; false when it was not on the list.
+    pub async fn admin_remove_opt_out(
+        &self,
+        e164: &str,
+        note: &str,
+        actor: &str,
+    ) -> Result<bool, DbErr> {
+        use sea_orm::TransactionTrait;
+        let txn = self.outbox.db.begin().await?;
+        if !store::opt_outs::remove(&txn, e164).await? {
+            return Ok(false);
+        }
+        let action = store::audit::NewAction {
+            actor,
+            action: "remove_opt_out",
+            target: e164,
+            note: Some(note),
+            detail: None,
+        };
+        store::audit::record(&txn, action, self.outbox.now()).await?;
+        txn.commit().await?;
+        tracing::warn!(
+            to = crate::locale::phone::mask(e164),
+            by = actor,
+            "number taken off the opt-out list"
+        );
+        Ok(true)
+    }
 }
 
 #[cfg(test)]

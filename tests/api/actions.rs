@@ -16,6 +16,7 @@ storage_tests!(
     a_failed_message_is_sent_again_through_the_policy,
     messages_are_found_by_the_providers_id,
     every_admin_write_is_in_the_audit_trail,
+    admins_keep_the_opt_out_list_and_awss_in_step,
 );
 
 const CANCEL: &str = "mutation($id: ID!) { cancelSms(id: $id) { id status cost } }";
@@ -281,4 +282,93 @@ async fn every_admin_write_is_in_the_audit_trail(engine: Engine) {
     ] {
         assert_eq!(error_code(&response), "FORBIDDEN");
     }
+}
+
+async fn admins_keep_the_opt_out_list_and_awss_in_step(engine: Engine) {
+    let (app, stub) = setup(engine, |c| c.sms.opt_out_list = Some("Default".into())).await;
+    opted_in_user(&app, "u1", "+1 212 555 0101").await;
+    const ADD: &str = "mutation($p: String!, $n: String) { addOptOut(phone: $p, note: $n) { phoneNumber source } }";
+    const REMOVE: &str = "mutation($p: String!, $n: String!) { removeOptOut(phone: $p, note: $n) }";
+    let added = data(
+        &app.as_graphql_admin(ADD, json!({ "p": "(212) 555-0101", "n": "asked by phone" }))
+            .await,
+    )["addOptOut"]
+        .clone();
+    assert_eq!(
+        added,
+        json!({ "phoneNumber": "+12125550101", "source": "ADMIN" })
+    );
+    assert_eq!(
+        stub.opted_out(),
+        [("Default".to_owned(), "+12125550101".to_owned())]
+    );
+    // A promotion to it is now refused.
+    let promo = app
+        .as_service(
+            "mutation($i: SendSmsInput!) { sendSms(input: $i) { blockedReason } }",
+            json!({ "i": { "userId": "u1", "body": "Hi" } }),
+        )
+        .await;
+    assert_eq!(data(&promo)["sendSms"]["blockedReason"], "OPTED_OUT");
+
+    // Removing needs a note; a number not on the list is not found; other roles are refused.
+    let blank = app
+        .as_graphql_admin(REMOVE, json!({ "p": "+12125550101", "n": "  " }))
+        .await;
+    assert_eq!(error_code(&blank), "BAD_USER_INPUT");
+    let absent = app
+        .as_graphql_admin(REMOVE, json!({ "p": "+12125550199", "n": "asked" }))
+        .await;
+    assert_eq!(error_code(&absent), "NOT_FOUND");
+    let user = app
+        .as_user("u1", REMOVE, json!({ "p": "+12125550101", "n": "me" }))
+        .await;
+    assert_eq!(error_code(&user), "FORBIDDEN");
+
+    // AWS refuses: ours is unchanged, and the answer says so.
+    stub.refuse("DeleteOptedOutNumber", Answer::access_denied());
+    let refused = app
+        .as_graphql_admin(
+            REMOVE,
+            json!({ "p": "+12125550101", "n": "texted support" }),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "PROVIDER_REFUSED", "{refused}");
+    assert!(error_message(&refused).contains("unchanged"));
+    let still = data(
+        &app.as_graphql_admin(
+            "{ smsOptOut(phone: \"+12125550101\") { source } }",
+            json!({}),
+        )
+        .await,
+    )["smsOptOut"]
+        .clone();
+    assert_eq!(still, json!({ "source": "ADMIN" }));
+
+    stub.allow("DeleteOptedOutNumber");
+    let removed = data(
+        &app.as_graphql_admin(
+            REMOVE,
+            json!({ "p": "+12125550101", "n": "texted support to come back" }),
+        )
+        .await,
+    )["removeOptOut"]
+        .clone();
+    assert_eq!(removed, true);
+    assert!(stub.opted_out().is_empty(), "AWS's list too");
+    let trail = data(
+        &app.as_graphql_admin(
+            "{ adminActions(first: 5) { nodes { action target note } } }",
+            json!({}),
+        )
+        .await,
+    )["adminActions"]["nodes"]
+        .clone();
+    assert_eq!(
+        trail,
+        json!([
+            { "action": "remove_opt_out", "target": "+12125550101", "note": "texted support to come back" },
+            { "action": "add_opt_out", "target": "+12125550101", "note": "asked by phone" },
+        ])
+    );
 }

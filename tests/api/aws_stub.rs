@@ -126,6 +126,8 @@ struct Inner {
     refused: std::collections::HashMap<String, Answer>,
     /// `PutMessageFeedback` calls taken: (message id, status).
     feedback: Vec<(String, String)>,
+    /// The opt-out lists as `PutOptedOutNumber` and `DeleteOptedOutNumber` left them: (list, number).
+    opted_out: std::collections::BTreeSet<(String, String)>,
 }
 
 /// The account the `Describe*` operations describe.
@@ -217,6 +219,17 @@ impl AwsStub {
         self.inner.lock().expect("lock").refused.remove(operation);
     }
 
+    /// The opt-out lists' numbers: (list, number).
+    pub fn opted_out(&self) -> Vec<(String, String)> {
+        self.inner
+            .lock()
+            .expect("lock")
+            .opted_out
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     /// The `PutMessageFeedback` calls taken: (message id, status).
     pub fn feedback(&self) -> Vec<(String, String)> {
         self.inner.lock().expect("lock").feedback.clone()
@@ -293,6 +306,27 @@ async fn handle(
             });
         }
         return respond(answer, &body).await;
+    }
+    if operation == "PutOptedOutNumber" || operation == "DeleteOptedOutNumber" {
+        let list = body["OptOutListName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let number = body["OptedOutNumber"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let mut inner = inner.lock().expect("lock");
+        if operation == "PutOptedOutNumber" {
+            inner.opted_out.insert((list.clone(), number.clone()));
+        } else {
+            inner.opted_out.remove(&(list.clone(), number.clone()));
+        }
+        return json_response(json!({
+            "OptOutListArn": format!("arn:aws:sms-voice:us-east-1:123456789012:opt-out-list/{list}"),
+            "OptOutListName": list, "OptedOutNumber": number,
+            "OptedOutTimestamp": 1_767_225_600, "EndUserOptedOut": false,
+        }));
     }
     if operation == "PutMessageFeedback" {
         let id = body["MessageId"].as_str().unwrap_or_default().to_owned();

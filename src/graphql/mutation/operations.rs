@@ -3,9 +3,40 @@ use async_graphql::{Context, ID, Object};
 use crate::{
     auth::Role,
     error::{ApiError, ApiResult},
-    graphql::{handle, query::operations::SmsQueue, require_role, types::sms::SmsLog},
-    outbox::{Outbox, actions::ActionError},
+    graphql::{
+        handle,
+        query::{consent::SmsOptOut, operations::SmsQueue},
+        require_role,
+        types::sms::SmsLog,
+    },
+    inbound::Inbound,
+    locale::phone,
+    outbox::{Outbox, actions::ActionError, provider::SmsProvider},
+    recipients::Recipients,
 };
+
+/// `phone` in E.164, or why not.
+fn number(ctx: &Context<'_>, phone: &str) -> ApiResult<String> {
+    let region = handle::<Recipients>(ctx)?.default_region();
+    phone::normalize(phone, region).map_err(|e| ApiError::bad_input(e.to_string()))
+}
+
+/// Copies an opt-out change to the provider's list first: a refusal there changes nothing here.
+async fn sync(ctx: &Context<'_>, e164: &str, opted_out: bool) -> ApiResult<()> {
+    let provider = handle::<std::sync::Arc<dyn SmsProvider>>(ctx)?;
+    provider
+        .sync_opt_out(e164, opted_out)
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            ApiError::ProviderRefused(format!(
+                "AWS refused to change its opt-out list ({}: {}); the service's list is unchanged. Check SMS_OPT_OUT_LIST and the permission sms-voice:{}OptedOutNumber, then try again.",
+                e.code,
+                e.message,
+                if opted_out { "Put" } else { "Delete" }
+            ))
+        })
+}
 
 impl From<ActionError> for ApiError {
     fn from(e: ActionError) -> Self {
@@ -36,6 +67,63 @@ impl OperationsMutation {
         let outbox = handle::<Outbox>(ctx)?;
         outbox.resume_sending_for(&viewer.user_id).await?;
         SmsQueue::now(outbox).await
+    }
+
+    /// Puts a number (any usual writing) on the opt-out list (admin, source `ADMIN`): no promotion goes
+    /// to it until it is taken off or the person texts START. With `SMS_OPT_OUT_LIST`, AWS's list gets
+    /// it first; AWS refusing changes nothing here (`PROVIDER_REFUSED`). Recorded with `note`.
+    async fn add_opt_out(
+        &self,
+        ctx: &Context<'_>,
+        phone: String,
+        note: Option<String>,
+    ) -> ApiResult<SmsOptOut> {
+        let viewer = require_role(ctx, &[Role::Admin])?;
+        let e164 = number(ctx, &phone)?;
+        sync(ctx, &e164, true).await?;
+        let note = note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+        let entry = handle::<Inbound>(ctx)?
+            .admin_add_opt_out(&e164, note, &viewer.user_id)
+            .await?;
+        Ok(SmsOptOut(entry))
+    }
+
+    /// Takes a number off the opt-out list (admin). `note` must say how the person asked to come back
+    /// (a number that texted STOP may be texted again only at their request). With `SMS_OPT_OUT_LIST`,
+    /// AWS's list drops it first; AWS refusing changes nothing here. `NOT_FOUND` when it is not on the
+    /// list. Answers true.
+    async fn remove_opt_out(
+        &self,
+        ctx: &Context<'_>,
+        phone: String,
+        note: String,
+    ) -> ApiResult<bool> {
+        let viewer = require_role(ctx, &[Role::Admin])?;
+        let note = note.trim();
+        if note.is_empty() {
+            return Err(ApiError::bad_input(
+                "Say in the note how the person asked to come back, e.g. 'asked by email on 2 March'.",
+            ));
+        }
+        let e164 = number(ctx, &phone)?;
+        let inbound = handle::<Inbound>(ctx)?;
+        if inbound.opt_out(&e164).await?.is_none() {
+            return Err(ApiError::NotFound(format!(
+                "{} is not on the opt-out list.",
+                phone::mask(&e164)
+            )));
+        }
+        sync(ctx, &e164, false).await?;
+        if !inbound
+            .admin_remove_opt_out(&e164, note, &viewer.user_id)
+            .await?
+        {
+            return Err(ApiError::NotFound(format!(
+                "{} is not on the opt-out list.",
+                phone::mask(&e164)
+            )));
+        }
+        Ok(true)
     }
 
     /// Cancels a message that waits to be sent (admin): `PENDING`, also between retries, and one held

@@ -76,7 +76,7 @@ pub enum OptOutSource {
 }
 
 /// A number on the opt-out list: no text goes to it until the person texts START.
-pub struct SmsOptOut(crate::store::opt_outs::OptOut);
+pub struct SmsOptOut(pub crate::store::opt_outs::OptOut);
 
 #[Object]
 impl SmsOptOut {

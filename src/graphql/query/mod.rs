@@ -1,4 +1,4 @@
-mod consent;
+pub(crate) mod consent;
 mod costs;
 mod guard;
 pub(crate) mod operations;

@@ -28,6 +28,8 @@ pub struct AwsProvider {
     pub(super) configuration_set: Option<String>,
     /// AWS Protect configurations: for every text, and for codes when one is set for them.
     protect: (Option<String>, Option<String>),
+    /// The opt-out list admins' changes are copied to (`SMS_OPT_OUT_LIST`).
+    opt_out_list: Option<String>,
 }
 
 impl AwsProvider {
@@ -74,6 +76,7 @@ impl AwsProvider {
                 config.protect_configuration.clone(),
                 config.protect_configuration_verification.clone(),
             ),
+            opt_out_list: config.opt_out_list.clone(),
         }
     }
 }
@@ -189,6 +192,55 @@ impl SmsProvider for AwsProvider {
                     aws_sdk_pinpointsmsvoicev2::error::DisplayErrorContext(&error).to_string(),
                 )
             })
+    }
+
+    async fn sync_opt_out(&self, e164: &str, opted_out: bool) -> Result<bool, ProviderError> {
+        let Some(list) = &self.opt_out_list else {
+            return Ok(false);
+        };
+        let refused = |code: Option<&str>, message: String| {
+            ProviderError::new(
+                FailureKind::Permanent,
+                code.unwrap_or("NoAnswer").to_owned(),
+                message,
+            )
+        };
+        if opted_out {
+            self.client
+                .put_opted_out_number()
+                .opt_out_list_name(list)
+                .opted_out_number(e164)
+                .send()
+                .await
+                .map_err(|e| {
+                    let code = e
+                        .as_service_error()
+                        .and_then(|s| s.code())
+                        .map(str::to_owned);
+                    refused(
+                        code.as_deref(),
+                        aws_sdk_pinpointsmsvoicev2::error::DisplayErrorContext(&e).to_string(),
+                    )
+                })?;
+        } else {
+            self.client
+                .delete_opted_out_number()
+                .opt_out_list_name(list)
+                .opted_out_number(e164)
+                .send()
+                .await
+                .map_err(|e| {
+                    let code = e
+                        .as_service_error()
+                        .and_then(|s| s.code())
+                        .map(str::to_owned);
+                    refused(
+                        code.as_deref(),
+                        aws_sdk_pinpointsmsvoicev2::error::DisplayErrorContext(&e).to_string(),
+                    )
+                })?;
+        }
+        Ok(true)
     }
 
     async fn text_spend_limit(&self) -> Result<Option<i64>, ProviderError> {

@@ -145,6 +145,14 @@ pub trait SmsProvider: Send + Sync + std::fmt::Debug {
         Ok(())
     }
 
+    /// Puts `e164` on the provider's opt-out list (`opted_out`) or takes it off, so the two lists never
+    /// disagree. `Ok(false)` when the provider keeps no list for the service (the console, or AWS
+    /// without `SMS_OPT_OUT_LIST`).
+    async fn sync_opt_out(&self, e164: &str, opted_out: bool) -> Result<bool, ProviderError> {
+        let _ = (e164, opted_out);
+        Ok(false)
+    }
+
     /// The account's enforced monthly spend limit for texts, in micro-dollars; `None` where the
     /// provider has none (the console).
     async fn text_spend_limit(&self) -> Result<Option<i64>, ProviderError> {
