@@ -6,7 +6,7 @@
   const TOKEN_KEY = 'sms-notify-admin-token';
   // Okabe-Ito: distinguishable with the common colour-vision deficiencies.
   const PALETTE = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#56B4E9', '#D55E00', '#F0E442', '#000000', '#999999'];
-  const VIEWS = ['costs', 'log', 'queue', 'consent', 'verification'];
+  const VIEWS = ['costs', 'log', 'queue', 'consent', 'verification', 'audit'];
   const PAGE = 25;
 
   const $ = (selector, root = document) => root.querySelector(selector);
@@ -160,7 +160,7 @@
     });
     if (!loaded.has(view)) {
       loaded.add(view);
-      ({ costs: loadCosts, log: () => loadLog(true), queue: loadQueue, consent: () => {}, verification: loadVerification })[view]();
+      ({ costs: loadCosts, log: () => loadLog(true), queue: loadQueue, consent: () => {}, verification: loadVerification, audit: () => loadAudit(true) })[view]();
     }
   }
 
@@ -661,6 +661,33 @@
     });
   }
 
+  // ---- the audit trail ----
+
+  const AUDIT = `query Audit($after: String) { adminActions(first: ${PAGE}, after: $after) {
+    nodes { createdAt actor action target note detail } pageInfo { hasNextPage endCursor } } }`;
+  let auditCursor = null;
+
+  async function loadAudit(fresh) {
+    let data;
+    try {
+      data = await gql(AUDIT, { after: fresh ? null : auditCursor });
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    const page = data.adminActions;
+    const tbody = $('#audit-table tbody');
+    if (fresh) fill(tbody, page.nodes, 6, 'No admin has changed anything yet.');
+    page.nodes.forEach((a) => {
+      const tr = document.createElement('tr');
+      tr.append(cell(when(a.createdAt)), cell(a.actor), cell(words(a.action.toUpperCase())), cell(a.target),
+        cell(a.note || '–'), cell(a.detail || '–'));
+      tbody.append(tr);
+    });
+    auditCursor = page.pageInfo.endCursor;
+    $('#audit-more').hidden = !page.pageInfo.hasNextPage;
+  }
+
   // ---- consent ----
 
   const CONSENT = `query Consent($userId: ID, $phone: String, $filter: SmsLogFilter) {
@@ -775,6 +802,8 @@
     $('#queue-refresh').addEventListener('click', loadQueue);
     $('#resume-sending').addEventListener('click', resumeSending);
     $('#verification-refresh').addEventListener('click', loadVerification);
+    $('#audit-refresh').addEventListener('click', () => loadAudit(true));
+    $('#audit-more').addEventListener('click', () => loadAudit(false));
     $('#verification-form').addEventListener('submit', (event) => {
       event.preventDefault();
       loadVerification();

@@ -882,6 +882,26 @@ async fn verification_view(app: &TestApp, browser: &Browser) {
         )["verificationRange"],
         json!({ "held": false, "sent": 0 })
     );
+
+    // The audit view lists every change made in the page, newest first.
+    browser.click("a[data-view=audit]").await;
+    browser
+        .until(
+            "the audit trail",
+            "document.querySelectorAll('#audit-table tbody tr').length === 3",
+        )
+        .await;
+    assert_eq!(
+        browser
+            .js("return [...document.querySelectorAll('#audit-table tbody tr')].map(r => [r.cells[1].textContent, r.cells[2].textContent, r.cells[3].textContent, r.cells[5].textContent])")
+            .await,
+        json!([
+            ["ops", "Lift verification guard", "+1646555", "–"],
+            ["ops", "Set country sending", "US", "verification off, messages on"],
+            ["ops", "Resume sending", "sending", "–"],
+        ])
+    );
+    browser.shot("audit").await;
 }
 
 /// GraphiQL runs under its Content-Security-Policy, and a token typed into its Headers tab stays in
