@@ -67,6 +67,8 @@ fn request(i: usize) -> SendRequest {
         valid_until: Some(chrono::Utc::now() + chrono::Duration::hours(24)),
         refused: None,
         retry_of: None,
+        send_at: None,
+        valid_from_now: false,
     }
 }
 

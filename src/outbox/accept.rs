@@ -56,6 +56,10 @@ pub struct SendRequest {
     pub refused: Option<BlockedReason>,
     /// An admin's retry of this message (`retrySms`).
     pub retry_of: Option<i64>,
+    /// A scheduled send: it waits until then, and the rules of time are decided for that moment.
+    pub send_at: Option<DateTime<Utc>>,
+    /// `valid_until` was given as a span from now (`validForSeconds`): a scheduled send moves it.
+    pub valid_from_now: bool,
 }
 
 impl SendRequest {
@@ -74,6 +78,8 @@ impl SendRequest {
             valid_until: None,
             refused: None,
             retry_of: None,
+            send_at: None,
+            valid_from_now: false,
         }
     }
 

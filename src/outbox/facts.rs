@@ -198,7 +198,8 @@ impl Facts {
             default_validity: chrono::Duration::from_std(outbox.sms.default_validity)
                 .unwrap_or(chrono::Duration::hours(24)),
         };
-        let decision = policy::decide(&facts, &rules, now);
+        // A scheduled send is decided for its moment: quiet hours, windows, its validity.
+        let decision = policy::decide(&facts, &rules, request.send_at.unwrap_or(now));
         // A code is stored in the clear only while it waits to be sent; the log shows it masked.
         let (body, sensitive_body) =
             match catalogue::redacted(&request.template, request.promotional, brand) {

@@ -115,6 +115,8 @@ pub async fn run(scans: &Scans) -> Result<ScanReport, DbErr> {
                         valid_until: Some(c.deadline_at),
                         refused: None,
                         retry_of: None,
+                        send_at: None,
+                        valid_from_now: false,
                     });
                 }
             }

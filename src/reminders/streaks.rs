@@ -80,6 +80,8 @@ pub async fn run(scans: &Scans) -> Result<ScanReport, DbErr> {
                 valid_until: streak.alert_expires_at,
                 refused: None,
                 retry_of: None,
+                send_at: None,
+                valid_from_now: false,
             });
         }
         count(&mut report, scans.outbox.enqueue_many(requests).await?);

@@ -35,6 +35,7 @@ mod races;
 mod readme;
 mod recipients;
 mod reminders;
+mod scheduled;
 mod schema;
 mod sending;
 mod sns;

@@ -20,6 +20,9 @@ use crate::{
     recipients::Recipients,
 };
 
+/// How far ahead a message may be scheduled (`sendAt`).
+const MAX_SCHEDULE_DAYS: i64 = 35;
+
 /// The range of `validForSeconds`: a minute to AWS's longest time to live, 72 hours.
 const VALID_FOR_SECONDS: std::ops::RangeInclusive<i32> = 60..=259_200;
 
@@ -52,10 +55,28 @@ async fn send(
     operation: &str,
     mut request: SendRequest,
     send_async: bool,
-    idempotency_key: Option<String>,
+    (idempotency_key, send_at): (Option<String>, Option<chrono::DateTime<chrono::Utc>>),
 ) -> ApiResult<SmsLog> {
     let viewer = require_role(ctx, &[Role::Service, Role::Admin])?;
     let outbox = handle::<Outbox>(ctx)?;
+    if let Some(at) = send_at {
+        let now = outbox.now();
+        if at <= now {
+            return Err(ApiError::bad_input(
+                "sendAt is not in the future: leave it out to send now.",
+            ));
+        }
+        if at > now + chrono::Duration::days(MAX_SCHEDULE_DAYS) {
+            return Err(ApiError::bad_input(format!(
+                "sendAt is more than {MAX_SCHEDULE_DAYS} days ahead; schedule it nearer the time."
+            )));
+        }
+        // Its validity counts from when it goes.
+        if let Some(until) = request.valid_until.filter(|_| request.valid_from_now) {
+            request.valid_until = Some(at + (until - now));
+        }
+        request.send_at = Some(at);
+    }
     if let Some(key) = idempotency_key {
         let key = key.trim();
         if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
@@ -141,13 +162,14 @@ impl SmsMutation {
             }
             let now = handle::<Outbox>(ctx)?.now();
             request = request.valid_until(now + chrono::Duration::seconds(i64::from(seconds)));
+            request.valid_from_now = true;
         }
         send(
             ctx,
             "sendSms",
             request,
             input.send_async,
-            input.idempotency_key,
+            (input.idempotency_key, input.send_at),
         )
         .await
     }
@@ -186,7 +208,7 @@ impl SmsMutation {
             "sendBattleInvitation",
             request,
             input.send_async,
-            input.idempotency_key,
+            (input.idempotency_key, input.send_at),
         )
         .await
     }
@@ -209,7 +231,7 @@ impl SmsMutation {
             "sendBattleResult",
             request,
             input.send_async,
-            input.idempotency_key,
+            (input.idempotency_key, input.send_at),
         )
         .await
     }
@@ -240,7 +262,7 @@ impl SmsMutation {
             "sendBattleReminder",
             request,
             input.send_async,
-            input.idempotency_key,
+            (input.idempotency_key, input.send_at),
         )
         .await
     }
@@ -265,7 +287,7 @@ impl SmsMutation {
             "sendStreakAlert",
             request,
             input.send_async,
-            input.idempotency_key,
+            (input.idempotency_key, input.send_at),
         )
         .await
     }
@@ -287,7 +309,7 @@ impl SmsMutation {
             "sendDirectMessageNotification",
             request,
             input.send_async,
-            input.idempotency_key,
+            (input.idempotency_key, input.send_at),
         )
         .await
     }
@@ -309,7 +331,7 @@ impl SmsMutation {
             "sendAchievementUnlocked",
             request,
             input.send_async,
-            input.idempotency_key,
+            (input.idempotency_key, input.send_at),
         )
         .await
     }
@@ -331,7 +353,7 @@ impl SmsMutation {
             "sendSecurityAlert",
             request,
             input.send_async,
-            input.idempotency_key,
+            (input.idempotency_key, input.send_at),
         )
         .await
     }

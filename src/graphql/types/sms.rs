@@ -385,6 +385,9 @@ pub struct SendSmsInput {
     pub send_async: bool,
     /// A repeat with the same key returns the first SmsLog and sends nothing.
     pub idempotency_key: Option<String>,
+    /// Send it then rather than now: it waits `PENDING` until this moment (at most 35 days ahead), and
+    /// quiet hours and the other rules of time are decided for it; `cancelSms` can cancel it meanwhile.
+    pub send_at: Option<DateTime<Utc>>,
     /// How long the text is worth sending, in seconds, from 60 to 259200 (72 hours, AWS's longest).
     /// A text not sent by then is never sent (`EXPIRED`); the provider stops trying when it is up.
     /// Default: `SMS_DEFAULT_VALIDITY` (24 hours).
@@ -404,6 +407,9 @@ pub struct BattleInvitationInput {
     #[graphql(default = true)]
     pub send_async: bool,
     pub idempotency_key: Option<String>,
+    /// Send it then rather than now: it waits `PENDING` until this moment (at most 35 days ahead), and
+    /// quiet hours and the other rules of time are decided for it; `cancelSms` can cancel it meanwhile.
+    pub send_at: Option<DateTime<Utc>>,
 }
 
 #[derive(InputObject, Debug)]
@@ -416,6 +422,9 @@ pub struct BattleResultInput {
     #[graphql(default = true)]
     pub send_async: bool,
     pub idempotency_key: Option<String>,
+    /// Send it then rather than now: it waits `PENDING` until this moment (at most 35 days ahead), and
+    /// quiet hours and the other rules of time are decided for it; `cancelSms` can cancel it meanwhile.
+    pub send_at: Option<DateTime<Utc>>,
 }
 
 #[derive(InputObject, Debug)]
@@ -432,6 +441,9 @@ pub struct BattleReminderInput {
     #[graphql(default = true)]
     pub send_async: bool,
     pub idempotency_key: Option<String>,
+    /// Send it then rather than now: it waits `PENDING` until this moment (at most 35 days ahead), and
+    /// quiet hours and the other rules of time are decided for it; `cancelSms` can cancel it meanwhile.
+    pub send_at: Option<DateTime<Utc>>,
 }
 
 #[derive(InputObject, Debug)]
@@ -442,6 +454,9 @@ pub struct StreakAlertInput {
     #[graphql(default = true)]
     pub send_async: bool,
     pub idempotency_key: Option<String>,
+    /// Send it then rather than now: it waits `PENDING` until this moment (at most 35 days ahead), and
+    /// quiet hours and the other rules of time are decided for it; `cancelSms` can cancel it meanwhile.
+    pub send_at: Option<DateTime<Utc>>,
 }
 
 /// Tells a user someone wrote to them; never carries the message itself.
@@ -454,6 +469,9 @@ pub struct DirectMessageInput {
     #[graphql(default = true)]
     pub send_async: bool,
     pub idempotency_key: Option<String>,
+    /// Send it then rather than now: it waits `PENDING` until this moment (at most 35 days ahead), and
+    /// quiet hours and the other rules of time are decided for it; `cancelSms` can cancel it meanwhile.
+    pub send_at: Option<DateTime<Utc>>,
 }
 
 #[derive(InputObject, Debug)]
@@ -465,6 +483,9 @@ pub struct AchievementUnlockedInput {
     #[graphql(default = true)]
     pub send_async: bool,
     pub idempotency_key: Option<String>,
+    /// Send it then rather than now: it waits `PENDING` until this moment (at most 35 days ahead), and
+    /// quiet hours and the other rules of time are decided for it; `cancelSms` can cancel it meanwhile.
+    pub send_at: Option<DateTime<Utc>>,
 }
 
 /// Always sent to a verified phone, whatever the user's preferences (never to an opted-out number).
@@ -477,4 +498,7 @@ pub struct SecurityAlertInput {
     #[graphql(default = true)]
     pub send_async: bool,
     pub idempotency_key: Option<String>,
+    /// Send it then rather than now: it waits `PENDING` until this moment (at most 35 days ahead), and
+    /// quiet hours and the other rules of time are decided for it; `cancelSms` can cancel it meanwhile.
+    pub send_at: Option<DateTime<Utc>>,
 }
