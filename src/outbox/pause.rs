@@ -11,7 +11,7 @@ use sea_orm::DbErr;
 
 use super::{
     Outbox,
-    provider::{FailureKind, OutgoingSms, ProviderError, SmsProvider},
+    provider::{FailureKind, ProviderError, SmsProvider},
 };
 use crate::{
     locale::phone,
@@ -46,30 +46,6 @@ impl From<AccountPause> for Paused {
             since: time(pause.since_us),
             next_probe_at: time(pause.next_probe_us),
         }
-    }
-}
-
-/// AWS's shortest time to live: a message with less time left than this is expired, not sent.
-pub const MIN_TIME_TO_LIVE: chrono::Duration = chrono::Duration::seconds(5);
-/// AWS's longest time to live (and its default): 72 hours.
-pub const MAX_TIME_TO_LIVE: chrono::Duration = chrono::Duration::hours(72);
-
-/// The text `row` is, as the provider is handed it at `now`: with the time it has left.
-pub(super) fn outgoing<'a>(
-    row: &'a MessageRow,
-    message_type: &'a str,
-    now: DateTime<Utc>,
-) -> OutgoingSms<'a> {
-    OutgoingSms {
-        time_to_live: row
-            .expires_at
-            .map(|at| (at - now).clamp(MIN_TIME_TO_LIVE, MAX_TIME_TO_LIVE)),
-        log_id: row.id,
-        to: &row.to_phone,
-        body: row.sensitive_body.as_deref().unwrap_or(&row.body),
-        message_type,
-        transactional: !row.promotional,
-        country: row.country.as_deref(),
     }
 }
 
@@ -152,7 +128,7 @@ impl Outbox {
             return Ok(());
         };
         let message_type = sea_orm::ActiveEnum::to_value(&row.message_type);
-        let sms = outgoing(&row, &message_type, now);
+        let sms = super::validity::outgoing(&row, &message_type, now);
         let answer = tokio::time::timeout(self.sms.send_timeout, provider.probe(&sms))
             .await
             .unwrap_or_else(|_| {

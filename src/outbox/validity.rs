@@ -2,8 +2,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::policy::{Facts, Rules};
-use crate::store::MessageType;
+use super::{
+    policy::{Facts, Rules},
+    provider::OutgoingSms,
+};
+use crate::store::{MessageRow, MessageType};
 
 /// How long a security alert is worth sending: after an hour the person has seen it elsewhere or it
 /// is stale.
@@ -25,5 +28,29 @@ pub fn valid_until(facts: &Facts<'_>, rules: &Rules<'_>, now: DateTime<Utc>) -> 
             crate::locale::quiet::local_instant(tz, tomorrow, chrono::NaiveTime::MIN)
         }
         _ => now + rules.default_validity,
+    }
+}
+
+/// AWS's shortest time to live: a message with less time left than this is expired, not sent.
+pub const MIN_TIME_TO_LIVE: chrono::Duration = chrono::Duration::seconds(5);
+/// AWS's longest time to live (and its default): 72 hours.
+pub const MAX_TIME_TO_LIVE: chrono::Duration = chrono::Duration::hours(72);
+
+/// The text `row` is, as the provider is handed it at `now`: with the time it has left.
+pub(super) fn outgoing<'a>(
+    row: &'a MessageRow,
+    message_type: &'a str,
+    now: DateTime<Utc>,
+) -> OutgoingSms<'a> {
+    OutgoingSms {
+        time_to_live: row
+            .expires_at
+            .map(|at| (at - now).clamp(MIN_TIME_TO_LIVE, MAX_TIME_TO_LIVE)),
+        log_id: row.id,
+        to: &row.to_phone,
+        body: row.sensitive_body.as_deref().unwrap_or(&row.body),
+        message_type,
+        transactional: !row.promotional,
+        country: row.country.as_deref(),
     }
 }

@@ -112,7 +112,7 @@ async fn call_provider(
     row: &MessageRow,
 ) -> Result<String, ProviderError> {
     let message_type = sea_orm::ActiveEnum::to_value(&row.message_type);
-    let sms = super::pause::outgoing(row, &message_type, workers.outbox.clock.now());
+    let sms = super::validity::outgoing(row, &message_type, workers.outbox.clock.now());
     let timeout = workers.outbox.sms.send_timeout;
     match tokio::time::timeout(timeout, provider.send(&sms)).await {
         Ok(result) => result,
@@ -341,7 +341,7 @@ async fn record_failure(
 /// Whether `row` can no longer be sent in time: it expires within AWS's shortest time to live.
 fn too_late(row: &MessageRow, now: DateTime<Utc>) -> bool {
     row.expires_at
-        .is_some_and(|at| at - now < super::pause::MIN_TIME_TO_LIVE)
+        .is_some_and(|at| at - now < super::validity::MIN_TIME_TO_LIVE)
 }
 
 /// Marks claimed messages whose time passed expired, with their log line and metrics.
@@ -418,7 +418,7 @@ async fn run_once(
         let sender = {
             let message_type = sea_orm::ActiveEnum::to_value(&row.message_type);
             let now = workers.outbox.clock.now();
-            provider.sender(&super::pause::outgoing(row, &message_type, now))
+            provider.sender(&super::validity::outgoing(row, &message_type, now))
         };
         let slot = (sender.as_deref().unwrap_or(gate::GATE), row.segments);
         if shutdown.is_cancelled() || !wait_for_slot(workers, shutdown, slot).await? {

@@ -7,9 +7,8 @@ use entity::{
     sms_log::{self, BlockedReason, MessageType, SmsStatus},
 };
 use sea_orm::{
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait, QueryFilter, QuerySelect,
-    sea_query::{Expr, OnConflict},
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, ExprTrait, QueryFilter,
+    QuerySelect, sea_query::Expr,
 };
 
 /// Reserves `micros` of `day`'s code budget unless that would pass `cap`.
@@ -19,26 +18,18 @@ pub async fn reserve(
     micros: i64,
     cap: i64,
 ) -> Result<bool, DbErr> {
-    let update = || {
-        Entity::update_many()
-            .col_expr(
-                Column::ReservedMicros,
-                Expr::col(Column::ReservedMicros).add(micros),
-            )
-            .filter(Column::Day.eq(day))
-            .filter(Expr::col(Column::ReservedMicros).add(micros).lte(cap))
-    };
-    if update().exec(db).await?.rows_affected == 1 {
-        return Ok(true);
-    }
-    Entity::insert(code_spend_days::ActiveModel {
+    let blank = code_spend_days::ActiveModel {
         day: Set(day.to_owned()),
         reserved_micros: Set(0),
-    })
-    .on_conflict(OnConflict::column(Column::Day).do_nothing().to_owned())
-    .exec_without_returning(db)
-    .await?;
-    Ok(update().exec(db).await?.rows_affected == 1)
+    };
+    super::spend::reserve_in::<Entity, _>(
+        db,
+        (Column::Day, Column::ReservedMicros),
+        day,
+        (micros, cap),
+        blank,
+    )
+    .await
 }
 
 /// Gives `micros` back to `day` (a code that failed or expired unsent).

@@ -16,29 +16,51 @@ pub async fn reserve(
     micros: i64,
     cap: i64,
 ) -> Result<bool, DbErr> {
+    let blank = spend_months::ActiveModel {
+        month: Set(month.to_owned()),
+        reserved_micros: Set(0),
+        warned_pct: Set(0),
+    };
+    reserve_in::<Entity, _>(
+        db,
+        (Column::Month, Column::ReservedMicros),
+        month,
+        (micros, cap),
+        blank,
+    )
+    .await
+}
+
+/// Adds `micros` to the amount of the row whose `key` column is `key`, unless that would pass `cap`:
+/// one atomic conditional update, so concurrent senders (and instances) can never pass the cap. The
+/// budget rows of the month and of the codes' day share it.
+pub(super) async fn reserve_in<E, A>(
+    db: &impl ConnectionTrait,
+    (key_column, amount): (E::Column, E::Column),
+    key: &str,
+    (micros, cap): (i64, i64),
+    blank: A,
+) -> Result<bool, DbErr>
+where
+    E: EntityTrait,
+    A: sea_orm::ActiveModelTrait<Entity = E> + Send,
+{
     let update = || {
-        Entity::update_many()
-            .col_expr(
-                Column::ReservedMicros,
-                Expr::col(Column::ReservedMicros).add(micros),
-            )
-            .filter(Column::Month.eq(month))
-            .filter(Expr::col(Column::ReservedMicros).add(micros).lte(cap))
+        E::update_many()
+            .col_expr(amount, Expr::col(amount).add(micros))
+            .filter(key_column.eq(key))
+            .filter(Expr::col(amount).add(micros).lte(cap))
     };
     if update().exec(db).await?.rows_affected == 1 {
         return Ok(true);
     }
-    // The month has no row yet, or the amount does not fit. Creating the row first on every call
-    // would make each sender wait for the budget row's current holder twice (PostgreSQL's
-    // INSERT ... ON CONFLICT waits for it to commit), so it is done only here.
-    Entity::insert(spend_months::ActiveModel {
-        month: Set(month.to_owned()),
-        reserved_micros: Set(0),
-        warned_pct: Set(0),
-    })
-    .on_conflict(OnConflict::column(Column::Month).do_nothing().to_owned())
-    .exec_without_returning(db)
-    .await?;
+    // No row yet, or the amount does not fit. Creating the row first on every call would make each
+    // sender wait for the row's current holder twice (PostgreSQL's INSERT ... ON CONFLICT waits for
+    // it to commit), so it is done only here.
+    E::insert(blank)
+        .on_conflict(OnConflict::column(key_column).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
     Ok(update().exec(db).await?.rows_affected == 1)
 }
 
