@@ -16,6 +16,7 @@ use crate::{
     jobs,
     metrics::Metrics,
     outbox::{Outbox, provider::SmsProvider, worker::Workers},
+    privacy::Privacy,
     recipients::Recipients,
     reminders::{Scans, facts::Facts},
     store,
@@ -33,6 +34,7 @@ pub struct Handles {
     pub facts: Facts,
     pub scans: Scans,
     pub billing: Billing,
+    pub privacy: Privacy,
     pub metrics: Arc<Metrics>,
     /// The database, for readiness checks and the metrics' gauges.
     pub db: DatabaseConnection,
@@ -61,8 +63,12 @@ impl Handles {
             recipients: Recipients::new(
                 (db.clone(), clock.clone()),
                 config.default_phone_region,
-                locale_rules,
-                facts.clone(),
+                (locale_rules, facts.clone()),
+                config.app_env == crate::config::AppEnv::Production,
+            ),
+            privacy: Privacy::new(
+                (db.clone(), clock.clone(), metrics.clone()),
+                config.privacy.clone(),
             ),
             verifier: Verifier::new(outbox.clone(), config.verification.clone()),
             scans: Scans::new(outbox.clone(), config.reminders.clone()),
@@ -157,6 +163,7 @@ impl App {
         let scheduler = jobs::start(
             self.handles.scans.clone(),
             self.handles.inbound.clone(),
+            self.handles.privacy.clone(),
             self.config.reconcile_schedule.clone(),
             shutdown.child_token(),
         )

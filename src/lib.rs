@@ -14,6 +14,7 @@ pub mod jobs;
 pub mod locale;
 pub mod metrics;
 pub mod outbox;
+pub mod privacy;
 pub mod recipients;
 pub mod reminders;
 pub mod store;

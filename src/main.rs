@@ -41,6 +41,17 @@ enum Command {
         /// What the person texted, e.g. STOP.
         text: String,
     },
+    /// Erase a person: profile, preferences, codes and waiting messages go; messages stay for
+    /// accounting without text or number; consent events keep a keyed hash of the number (prints what
+    /// was done, table by table, as JSON).
+    Erase {
+        /// The app's user id of the person to erase.
+        #[arg(long)]
+        user: String,
+    },
+    /// Run the retention purge now (texts, replies and records past their periods) and print what it
+    /// removed, as JSON.
+    Purge,
     /// Check the AWS account the service sends through (SMS_PROVIDER=aws).
     Aws {
         #[command(subcommand)]
@@ -248,11 +259,62 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::SimulateReply { from, text } => simulate_reply(config, &from, &text).await,
+        Command::Erase { user } => {
+            let app = quiet_app(config).await?;
+            let Some(erased) = app.handles.privacy.erase(&user, "cli", "command").await? else {
+                anyhow::bail!(
+                    "the service holds no profile of user '{user}': nothing to erase (erased already, or never seen)"
+                );
+            };
+            println!(
+                "{}",
+                serde_json::json!({
+                    "userId": user,
+                    "numbers": erased.numbers.len(),
+                    "messagesCancelled": erased.messages_cancelled,
+                    "messagesScrubbed": erased.messages_scrubbed,
+                    "verificationsDeleted": erased.verifications_deleted,
+                    "consentEventsPseudonymized": erased.consent_events_pseudonymized,
+                    "repliesScrubbed": erased.replies_scrubbed,
+                    "streaksDeleted": erased.streaks_deleted,
+                    "battleParticipationsDeleted": erased.battle_participations_deleted,
+                })
+            );
+            Ok(())
+        }
+        Command::Purge => {
+            let app = quiet_app(config).await?;
+            let run = app
+                .handles
+                .privacy
+                .purge(sms_notify::privacy::Trigger::Command)
+                .await?;
+            println!(
+                "{}",
+                serde_json::json!({
+                    "messageBodies": run.message_bodies,
+                    "replyBodies": run.reply_bodies,
+                    "consentEvents": run.consent_events,
+                    "webhookDeliveries": run.webhook_deliveries,
+                    "scanRuns": run.scan_runs,
+                    "startedAt": run.started_at,
+                    "finishedAt": run.finished_at,
+                })
+            );
+            Ok(())
+        }
         Command::Aws {
             command: AwsCommand::Check { to },
         } => aws_check(config, to.as_deref()).await,
         Command::Schema => Ok(()),
     }
+}
+
+/// The service built for a one-off command: migrated, with no workers and no scans of its own.
+async fn quiet_app(mut config: Config) -> anyhow::Result<App> {
+    config.sms.workers = 0;
+    config.reminders.enabled = false;
+    App::build(config, Arc::new(SystemClock)).await
 }
 
 async fn aws_check(config: Config, to: Option<&str>) -> anyhow::Result<()> {

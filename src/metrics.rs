@@ -30,6 +30,11 @@ pub struct Metrics {
     pub reminder_scan: HistogramVec,
     /// What reminder scans found, enqueued and skipped.
     pub reminder_messages: IntCounterVec,
+    /// Rows the retention purge removed, by kind (`message_body`, `reply_body`, `consent_event`,
+    /// `webhook_delivery`, `scan_run`).
+    pub retention_purged: IntCounterVec,
+    /// People erased, by who asked (`api`, `command`).
+    pub erasures: IntCounterVec,
     queue: IntGaugeVec,
     oldest_pending: Gauge,
     paused: Gauge,
@@ -116,6 +121,18 @@ impl Metrics {
                 "sms_reminder_messages_total",
                 "What reminder scans found, enqueued and skipped.",
                 &["kind", "outcome"],
+            ),
+            retention_purged: counter(
+                &registry,
+                "sms_retention_purged_total",
+                "Rows the retention purge removed, by kind.",
+                &["kind"],
+            ),
+            erasures: counter(
+                &registry,
+                "sms_erasures_total",
+                "People erased, by who asked (api, command).",
+                &["via"],
             ),
             queue,
             oldest_pending: gauge(

@@ -12,6 +12,9 @@ pub enum ConsentAction {
     Given,
     #[sea_orm(string_value = "revoked")]
     Revoked,
+    /// The person was erased: their number in the earlier events became a keyed hash.
+    #[sea_orm(string_value = "erased")]
+    Erased,
 }
 
 impl ConsentAction {
@@ -20,6 +23,7 @@ impl ConsentAction {
         match self {
             Self::Given => "given",
             Self::Revoked => "revoked",
+            Self::Erased => "erased",
         }
     }
 }
@@ -33,10 +37,21 @@ pub struct Model {
     pub action: ConsentAction,
     /// How consent was given; for a revocation, where it was revoked.
     pub method: ConsentMethod,
-    /// The number the consent covers, E.164, when the user had one.
+    /// The number the consent covers, E.164, when the user had one; `None` once the person is erased.
     pub phone_e164: Option<String>,
     pub ip: Option<String>,
     pub occurred_at: DateTimeUtc,
+    /// The disclosure the person was shown (its version and the SHA-256 of its text).
+    pub disclosure_version: Option<String>,
+    pub disclosure_sha256: Option<String>,
+    pub user_agent: Option<String>,
+    /// The page of the app the consent was given on.
+    pub page: Option<String>,
+    /// After an erasure: the number's keyed hash (HMAC-SHA256, hex) and its last four digits.
+    pub phone_hash: Option<String>,
+    pub phone_last4: Option<String>,
+    /// When the person's next event was written (the retention purge counts from it).
+    pub superseded_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

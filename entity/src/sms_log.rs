@@ -199,6 +199,8 @@ pub struct Model {
     pub priced_at: Option<DateTimeUtc>,
     /// Of `cost_micros` once priced: the carrier fees AWS passed on (`totalCarrierFee`).
     pub carrier_fee_micros: Option<i64>,
+    /// When the text was removed (retention or erasure); the body is empty from then on.
+    pub body_purged_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -17,6 +17,9 @@ pub enum ConsentMethod {
     /// A keyword texted to the service's number (STOP revokes, START gives consent again).
     #[sea_orm(string_value = "sms_keyword")]
     SmsKeyword,
+    /// The person's data was erased (`deleteRecipient`, `sms-notify erase`).
+    #[sea_orm(string_value = "erasure")]
+    Erasure,
 }
 
 impl ConsentMethod {
@@ -28,6 +31,7 @@ impl ConsentMethod {
             Self::PhoneVerification => "phone_verification",
             Self::Api => "api",
             Self::SmsKeyword => "sms_keyword",
+            Self::Erasure => "erasure",
         }
     }
 }

@@ -17,6 +17,8 @@ pub struct Model {
     pub keyword: String,
     pub inbound_message_id: Option<String>,
     pub received_at: DateTimeUtc,
+    /// When the text was removed (retention or erasure); the body is empty from then on.
+    pub body_purged_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -24,6 +24,7 @@ mod m20261130_000019_create_message_feedback;
 mod m20261130_000020_index_codes_by_time;
 mod m20261130_000021_add_retry_of;
 mod m20261130_000022_create_admin_actions;
+mod m20261130_000023_add_privacy;
 
 pub struct Migrator;
 
@@ -53,6 +54,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000020_index_codes_by_time::Migration),
             Box::new(m20261130_000021_add_retry_of::Migration),
             Box::new(m20261130_000022_create_admin_actions::Migration),
+            Box::new(m20261130_000023_add_privacy::Migration),
         ]
     }
 }

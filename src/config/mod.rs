@@ -10,6 +10,7 @@ use crate::locale::local_time::LocaleRules;
 
 mod costs;
 mod locale;
+mod privacy;
 mod read;
 mod reminders;
 mod service;
@@ -18,6 +19,7 @@ mod sns;
 mod verification;
 
 pub use costs::{CostConfig, FixedCost};
+pub use privacy::PrivacyConfig;
 use read::parsed;
 pub use reminders::ReminderConfig;
 pub use sms::{AwsMessageType, ProviderKind, SmsConfig};
@@ -67,6 +69,8 @@ pub struct Config {
     pub reconcile_schedule: Option<String>,
     /// Where Prometheus metrics are served (`GET /metrics`); none by default.
     pub metrics_addr: Option<SocketAddr>,
+    /// Retention periods and the erasure's hash key.
+    pub privacy: PrivacyConfig,
 }
 
 /// A setting that cannot be used, with the variable's name and what is wrong, in words.
@@ -107,6 +111,7 @@ impl Config {
         })?;
         let sms = sms::parse(&var)?;
         let sns = sns::parse(&var, app_env, &sms.aws_region)?;
+        let privacy = privacy::parse(&var, app_env, &jwt_secret)?;
         Ok(Self {
             app_env,
             database_url: service::database_url(&var)?,
@@ -125,6 +130,7 @@ impl Config {
             sns,
             reconcile_schedule: read::cron(&var, "RECEIPTS_RECONCILE_SCHEDULE", "0 0 * * * *")?,
             metrics_addr: service::metrics_addr(&var)?,
+            privacy,
         })
     }
 

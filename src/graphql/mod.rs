@@ -30,6 +30,8 @@ pub struct RequestContext {
     pub auth: Result<Viewer, AuthError>,
     /// The client's address: the socket peer, or `X-Forwarded-For` when the peer is a trusted proxy.
     pub client_ip: Option<IpAddr>,
+    /// The browser's `User-Agent`, kept with a consent given in the app.
+    pub user_agent: Option<String>,
 }
 
 /// The schema without its data: enough for `sms-notify schema`.
@@ -68,6 +70,7 @@ pub fn build_schema(
         .data(handles.facts.clone())
         .data(handles.scans.clone())
         .data(handles.billing.clone())
+        .data(handles.privacy.clone())
         .finish()
 }
 

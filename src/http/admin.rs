@@ -87,8 +87,8 @@ impl ExportRange {
     }
 }
 
-/// `GET /admin/consent.csv?from=YYYY-MM-DD&to=YYYY-MM-DD` (admin token): every consent given or
-/// revoked on those UTC days (`to` included), oldest first, as CSV: the records a business keeps for the
+/// `GET /admin/consent.csv?from=YYYY-MM-DD&to=YYYY-MM-DD` (admin token): every consent given,
+/// revoked or closed by an erasure on those UTC days (`to` included), oldest first, as CSV: the records a business keeps for the
 /// TCPA's four-year limitation period. Read in pages of 1,000 through the `occurred_at` index.
 async fn consent_csv(
     State(state): State<HttpState>,
@@ -160,6 +160,11 @@ async fn export(
         "method",
         "phone_number",
         "ip",
+        "phone_last4",
+        "disclosure_version",
+        "disclosure_sha256",
+        "user_agent",
+        "page",
     ];
     let mut page = csv_page(std::iter::once(header_row.map(str::to_owned)));
     while let Some(last) = rows.last() {
@@ -194,7 +199,7 @@ async fn export(
 }
 
 /// Rows as CSV bytes.
-fn csv_page(records: impl Iterator<Item = [String; 6]>) -> Chunk {
+fn csv_page(records: impl Iterator<Item = [String; COLUMNS]>) -> Chunk {
     let mut writer = csv::Writer::from_writer(Vec::new());
     for record in records {
         writer.write_record(&record)?;
@@ -204,8 +209,11 @@ fn csv_page(records: impl Iterator<Item = [String; 6]>) -> Chunk {
         .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
+/// Columns of the consent export.
+const COLUMNS: usize = 11;
+
 /// One consent event as a CSV row, in the header's order.
-fn csv_record(row: &crate::recipients::ConsentEvent) -> [String; 6] {
+fn csv_record(row: &crate::recipients::ConsentEvent) -> [String; COLUMNS] {
     [
         row.occurred_at
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -214,6 +222,11 @@ fn csv_record(row: &crate::recipients::ConsentEvent) -> [String; 6] {
         row.method.as_str().to_owned(),
         row.phone_e164.clone().unwrap_or_default(),
         row.ip.clone().unwrap_or_default(),
+        row.phone_last4.clone().unwrap_or_default(),
+        row.disclosure_version.clone().unwrap_or_default(),
+        row.disclosure_sha256.clone().unwrap_or_default(),
+        row.user_agent.clone().unwrap_or_default(),
+        row.page.clone().unwrap_or_default(),
     ]
     .map(spreadsheet_safe)
 }
@@ -274,6 +287,13 @@ mod tests {
             phone_e164: Some("+12125550001".into()),
             ip: None,
             occurred_at: chrono::Utc::now(),
+            disclosure_version: None,
+            disclosure_sha256: None,
+            user_agent: None,
+            page: None,
+            phone_hash: None,
+            phone_last4: None,
+            superseded_at: None,
         }];
         db.execute_unprepared("ALTER TABLE consent_events RENAME TO consent_events_gone")
             .await

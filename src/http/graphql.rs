@@ -91,6 +91,10 @@ async fn graphql(
     let context = RequestContext {
         auth,
         client_ip: Some(client_ip(peer.ip(), &headers, &state.trusted_proxies)),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
     };
     let mut request = request.data(context);
     // Parsed and measured here, in linear time, before validation can expand anything.

@@ -240,10 +240,7 @@ async fn answer_keyword(
 
 /// The consent source of a keyword.
 fn keyword_source() -> ConsentSource {
-    ConsentSource {
-        method: ConsentMethod::SmsKeyword,
-        ip: None,
-    }
+    ConsentSource::plain(ConsentMethod::SmsKeyword, None)
 }
 
 /// STOP: the number goes on the opt-out list, every user with that number loses their consent (a

@@ -1,5 +1,5 @@
 //! The scheduler: tokio-cron-scheduler wires cron strings to the jobs (the battle scan, the streak
-//! scan, the receipts' reconciliation), each with its own switch. A job is a plain async function;
+//! scan, the receipts' reconciliation, the retention purge), each with its own switch. A job is a plain async function;
 //! here each run gets a tracing span, never overlaps its previous run, and a run that fails or
 //! panics is logged and leaves the job scheduled. Stopped by the shared shutdown token.
 
@@ -20,6 +20,7 @@ use tracing::Instrument;
 
 use crate::{
     inbound::Inbound,
+    privacy::{Privacy, Trigger},
     reminders::{ReminderKind, Scans},
 };
 
@@ -111,6 +112,7 @@ where
 pub async fn start(
     scans: Scans,
     inbound: Inbound,
+    privacy: Privacy,
     reconcile_schedule: Option<String>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
@@ -138,6 +140,15 @@ pub async fn start(
         add(&scheduler, "receipt reconciliation", schedule, move || {
             let inbound = inbound.clone();
             async move { Ok(inbound.reconcile().await.map(|_| ())?) }
+        })
+        .await?;
+        jobs += 1;
+    }
+    if let Some(schedule) = privacy.schedule().map(str::to_owned) {
+        // Texts, replies and records past their retention periods.
+        add(&scheduler, "retention purge", &schedule, move || {
+            let privacy = privacy.clone();
+            async move { Ok(privacy.purge(Trigger::Schedule).await.map(|_| ())?) }
         })
         .await?;
         jobs += 1;

@@ -89,6 +89,12 @@ impl Outbox {
                     .into(),
             ));
         }
+        if let Some(at) = row.body_purged_at {
+            return Err(ActionError::WrongState(format!(
+                "Message {id}'s text was removed on {} (retention period, or its person was erased): it cannot be sent again; send a new message.",
+                at.format("%Y-%m-%d")
+            )));
+        }
         let target = match &row.user_id {
             Some(user) => Target::User(user.clone()),
             None => Target::Phone(row.to_phone.clone()),

@@ -35,6 +35,8 @@ pub struct BatchReport {
     pub unknown: usize,
     /// Claimed past their time (`expires_at`): marked expired, never sent.
     pub expired: usize,
+    /// Claimed after their person was erased (no number left): cancelled, never sent.
+    pub cancelled: usize,
 }
 
 impl BatchReport {
@@ -344,29 +346,37 @@ fn too_late(row: &MessageRow, now: DateTime<Utc>) -> bool {
         .is_some_and(|at| at - now < super::validity::MIN_TIME_TO_LIVE)
 }
 
-/// Marks claimed messages whose time passed expired, with their log line and metrics.
+/// Marks claimed messages that will never be sent: `Expired` (their time passed) or `Cancelled`
+/// (their person was erased after they were claimed), with their log line and metrics.
 async fn expire(
     workers: &Workers,
     rows: &[&MessageRow],
+    status: SmsStatus,
     report: &mut BatchReport,
 ) -> Result<(), DbErr> {
     if rows.is_empty() {
         return Ok(());
     }
-    let expired = lease::expire(&workers.outbox.db, rows).await?;
-    report.expired += expired.len();
-    report.lease_lost += rows.len() - expired.len();
-    for row in rows.iter().filter(|r| expired.contains(&r.id)) {
+    let ended = lease::end_unsent(&workers.outbox.db, rows, status).await?;
+    let label = if status == SmsStatus::Cancelled {
+        report.cancelled += ended.len();
+        "cancelled"
+    } else {
+        report.expired += ended.len();
+        "expired"
+    };
+    report.lease_lost += rows.len() - ended.len();
+    for row in rows.iter().filter(|r| ended.contains(&r.id)) {
         tracing::info!(
             id = row.id,
             to = phone::mask(&row.to_phone),
-            "message expired before it could be sent"
+            "message {label} before it could be sent"
         );
         workers
             .outbox
             .metrics
             .messages
-            .with_label_values(&[row.message_type_label().as_str(), "expired"])
+            .with_label_values(&[row.message_type_label().as_str(), label])
             .inc();
     }
     workers.outbox.signals.outcome_recorded();
@@ -404,10 +414,12 @@ async fn run_once(
     .await?;
     drop(turn);
     report.claimed = batch.len();
+    let (erased, batch): (Vec<_>, Vec<_>) = batch.iter().partition(|row| row.to_phone.is_empty());
+    expire(workers, &erased, SmsStatus::Cancelled, &mut report).await?;
     let (late, batch): (Vec<_>, Vec<_>) = batch
-        .iter()
+        .into_iter()
         .partition(|row| too_late(row, workers.outbox.clock.now()));
-    expire(workers, &late, &mut report).await?;
+    expire(workers, &late, SmsStatus::Expired, &mut report).await?;
     let mut group = SentGroup::new();
     let mut rest = batch.into_iter();
     while let Some(row) = rest.next() {
@@ -433,7 +445,7 @@ async fn run_once(
         }
         if too_late(row, workers.outbox.clock.now()) {
             // Its time passed while it waited for a slot.
-            expire(workers, &[row], &mut report).await?;
+            expire(workers, &[row], SmsStatus::Expired, &mut report).await?;
             continue;
         }
         let call = std::time::Instant::now();

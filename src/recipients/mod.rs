@@ -7,7 +7,10 @@ use sea_orm::{ConnectionTrait, DbErr, TransactionSession, TransactionTrait};
 
 pub use crate::store::recipients::CategoryChange;
 pub use crate::store::{
-    consent::{ConsentAction, ConsentEvent, ConsentFilter, ConsentMethod, ConsentSource},
+    consent::{
+        ConsentAction, ConsentEvent, ConsentFilter, ConsentMethod, ConsentProof, ConsentSource,
+    },
+    disclosures::Disclosure,
     recipients::Profile,
 };
 use crate::{
@@ -23,6 +26,29 @@ use crate::{
     },
 };
 
+/// Why a disclosure was not published.
+#[derive(Debug, thiserror::Error)]
+pub enum DisclosureError {
+    #[error(
+        "Version '{0}' is published with another text, and a published text never changes: publish the new text under a new version."
+    )]
+    Conflict(String),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// SHA-256 of `bytes`, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .fold(String::with_capacity(64), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
 /// No prompt within this long of sign-up: let the user look around first.
 pub const PROMPT_GRACE_AFTER_SIGNUP: Duration = Duration::minutes(3);
 /// A prompt that was shown (or deferred) is not shown again for this long.
@@ -34,6 +60,14 @@ pub enum RecipientError {
     InvalidPhone(#[from] PhoneError),
     #[error("'{0}' is not an IANA time zone name such as America/New_York or Asia/Kathmandu")]
     InvalidTimezone(String),
+    #[error(
+        "No consent disclosure has the version '{0}': publish it first (publishConsentDisclosure), or name one that is published."
+    )]
+    UnknownDisclosure(String),
+    #[error(
+        "disclosureVersion is required: name the version of the consent text the person was shown (consentDisclosure gives the latest)."
+    )]
+    DisclosureRequired,
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -96,7 +130,7 @@ pub async fn answer_opt_in<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     user_id: &str,
     action: OptInAction,
-    ip: Option<String>,
+    (ip, proof): (Option<String>, ConsentProof),
     now: DateTime<Utc>,
 ) -> Result<Profile, DbErr> {
     let (txn, mut profile) = begin_locked(db, user_id, now).await?;
@@ -108,6 +142,7 @@ pub async fn answer_opt_in<C: ConnectionTrait + TransactionTrait>(
                 let source = ConsentSource {
                     method: ConsentMethod::OptInModal,
                     ip,
+                    proof,
                 };
                 profile.preferences =
                     consent::record(&txn, &profile, ConsentAction::Given, &source, now).await?;
@@ -136,13 +171,14 @@ pub async fn update_preferences<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     user_id: &str,
     change: PreferencesChange,
-    ip: Option<String>,
+    (ip, proof): (Option<String>, ConsentProof),
     now: DateTime<Utc>,
 ) -> Result<Profile, DbErr> {
     let (txn, mut profile) = begin_locked(db, user_id, now).await?;
     let source = ConsentSource {
         method: ConsentMethod::SettingsPage,
         ip,
+        proof,
     };
     match change.allow_sms {
         Some(true) if !profile.preferences.has_consent() => {
@@ -248,14 +284,25 @@ pub struct Recipients {
     default_region: phonenumber::country::Id,
     locale_rules: std::sync::Arc<LocaleRules>,
     facts: Facts,
+    /// Production: an opt-in must name the disclosure the person was shown.
+    require_disclosure: bool,
+}
+
+/// What the app says about where an opt-in was given: the disclosure's version, the page, the browser.
+#[derive(Debug, Clone, Default)]
+pub struct OptInContext {
+    pub ip: Option<String>,
+    pub disclosure_version: Option<String>,
+    pub page: Option<String>,
+    pub user_agent: Option<String>,
 }
 
 impl Recipients {
     pub fn new(
         (db, clock): (sea_orm::DatabaseConnection, std::sync::Arc<dyn Clock>),
         default_region: phonenumber::country::Id,
-        locale_rules: std::sync::Arc<LocaleRules>,
-        facts: Facts,
+        (locale_rules, facts): (std::sync::Arc<LocaleRules>, Facts),
+        require_disclosure: bool,
     ) -> Self {
         Self {
             db,
@@ -263,6 +310,81 @@ impl Recipients {
             default_region,
             locale_rules,
             facts,
+            require_disclosure,
+        }
+    }
+
+    /// The proof an opt-in keeps: the named disclosure (which must be published, and in production
+    /// must be named when `giving` consent), the page and the browser.
+    async fn proof(
+        &self,
+        context: OptInContext,
+        giving: bool,
+    ) -> Result<(Option<String>, ConsentProof), RecipientError> {
+        let disclosure = match context.disclosure_version {
+            Some(version) => {
+                let found = crate::store::disclosures::get(&self.db, &version).await?;
+                let found = found.ok_or(RecipientError::UnknownDisclosure(version))?;
+                Some((found.version, found.text_sha256))
+            }
+            None if giving && self.require_disclosure => {
+                return Err(RecipientError::DisclosureRequired);
+            }
+            None => None,
+        };
+        let clip = |s: Option<String>| s.map(|s| s.chars().take(512).collect::<String>());
+        let proof = ConsentProof {
+            disclosure,
+            user_agent: clip(context.user_agent),
+            page: clip(context.page),
+        };
+        Ok((context.ip, proof))
+    }
+
+    /// Publishes a consent disclosure text under `version` for `by`. A version is published once:
+    /// the same text again is answered with the stored one; another text is refused
+    /// (`DisclosureConflict`).
+    pub async fn publish_disclosure(
+        &self,
+        version: &str,
+        text: &str,
+        by: &str,
+    ) -> Result<Disclosure, DisclosureError> {
+        let sha = sha256_hex(text.as_bytes());
+        let txn = self.db.begin().await?;
+        let (stored, published) = crate::store::disclosures::publish(
+            &txn,
+            Disclosure {
+                version: version.to_owned(),
+                text: text.to_owned(),
+                text_sha256: sha.clone(),
+                published_at: self.clock.now(),
+                published_by: by.to_owned(),
+            },
+        )
+        .await?;
+        if stored.text_sha256 != sha {
+            return Err(DisclosureError::Conflict(version.to_owned()));
+        }
+        if published {
+            let action = crate::store::audit::NewAction {
+                actor: by,
+                action: "publish_consent_disclosure",
+                target: version,
+                note: None,
+                detail: Some(format!("sha256 {sha}")),
+            };
+            crate::store::audit::record(&txn, action, self.clock.now()).await?;
+        }
+        txn.commit().await?;
+        Ok(stored)
+    }
+
+    /// The disclosure of `version`, or the latest published one.
+    pub async fn disclosure(&self, version: Option<&str>) -> Result<Option<Disclosure>, DbErr> {
+        match version {
+            Some(v) => crate::store::disclosures::get(&self.db, v).await,
+            None => crate::store::disclosures::latest(&self.db).await,
         }
     }
 
@@ -305,24 +427,27 @@ impl Recipients {
         Ok(profile)
     }
 
-    /// Applies the user's answer to the opt-in modal.
+    /// Applies the user's answer to the opt-in modal; an opt-in keeps the disclosure shown.
     pub async fn answer_opt_in(
         &self,
         user_id: &str,
         action: OptInAction,
-        ip: Option<String>,
-    ) -> Result<Profile, DbErr> {
-        answer_opt_in(&self.db, user_id, action, ip, self.clock.now()).await
+        context: OptInContext,
+    ) -> Result<Profile, RecipientError> {
+        let proof = self.proof(context, action == OptInAction::OptIn).await?;
+        Ok(answer_opt_in(&self.db, user_id, action, proof, self.clock.now()).await?)
     }
 
-    /// Updates the master switch and categories (consent with the switch).
+    /// Updates the master switch and categories (consent with the switch, keeping the disclosure
+    /// shown when it is turned on).
     pub async fn update_preferences(
         &self,
         user_id: &str,
         change: PreferencesChange,
-        ip: Option<String>,
-    ) -> Result<Profile, DbErr> {
-        update_preferences(&self.db, user_id, change, ip, self.clock.now()).await
+        context: OptInContext,
+    ) -> Result<Profile, RecipientError> {
+        let proof = self.proof(context, change.allow_sms == Some(true)).await?;
+        Ok(update_preferences(&self.db, user_id, change, proof, self.clock.now()).await?)
     }
 
     /// Creates or updates a recipient from the app's facts; a new zone moves a pending streak alert.

@@ -6,7 +6,7 @@ pub use entity::consent_events::{ConsentAction, ConsentMethod, Model as ConsentE
 use entity::{consent_events, sms_preferences};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 
 use super::recipients::{PreferencesRow, Profile};
@@ -16,6 +16,27 @@ use super::recipients::{PreferencesRow, Profile};
 pub struct ConsentSource {
     pub method: ConsentMethod,
     pub ip: Option<String>,
+    pub proof: ConsentProof,
+}
+
+/// What proves an opt-in given in the app: the disclosure shown, the browser, the page.
+#[derive(Debug, Clone, Default)]
+pub struct ConsentProof {
+    /// The published disclosure's version and the SHA-256 of its text.
+    pub disclosure: Option<(String, String)>,
+    pub user_agent: Option<String>,
+    pub page: Option<String>,
+}
+
+impl ConsentSource {
+    /// A source with no proof beyond its method and address.
+    pub fn plain(method: ConsentMethod, ip: Option<String>) -> Self {
+        Self {
+            method,
+            ip,
+            proof: ConsentProof::default(),
+        }
+    }
 }
 
 /// Records a consent given or revoked at `now`: the current state on the preferences and an event in
@@ -35,29 +56,140 @@ pub async fn record(
             prefs.consent_ip = Set(source.ip.clone());
             prefs.consent_revoked_at = Set(None);
         }
-        ConsentAction::Revoked => prefs.consent_revoked_at = Set(Some(now)),
+        ConsentAction::Revoked | ConsentAction::Erased => prefs.consent_revoked_at = Set(Some(now)),
     }
     prefs.updated_at = Set(now);
     let prefs: sms_preferences::Model = prefs.update(txn).await?;
+    append(
+        txn,
+        &profile.recipient.user_id,
+        action,
+        source,
+        profile.recipient.phone_e164.clone(),
+        now,
+    )
+    .await?;
+    Ok(prefs)
+}
+
+/// Appends an event to `user_id`'s history; their previous newest event is superseded from `now`.
+async fn append(
+    txn: &impl ConnectionTrait,
+    user_id: &str,
+    action: ConsentAction,
+    source: &ConsentSource,
+    phone: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    use consent_events::Column;
+    consent_events::Entity::update_many()
+        .col_expr(Column::SupersededAt, Expr::value(now))
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::SupersededAt.is_null())
+        .exec(txn)
+        .await?;
+    let (version, sha256) = source.proof.disclosure.clone().unzip();
     consent_events::ActiveModel {
-        user_id: Set(profile.recipient.user_id.clone()),
+        user_id: Set(user_id.to_owned()),
         action: Set(action),
         method: Set(source.method),
-        phone_e164: Set(profile.recipient.phone_e164.clone()),
+        phone_e164: Set(phone),
         ip: Set(source.ip.clone()),
         occurred_at: Set(now),
+        disclosure_version: Set(version),
+        disclosure_sha256: Set(sha256),
+        user_agent: Set(source.proof.user_agent.clone()),
+        page: Set(source.proof.page.clone()),
         ..Default::default()
     }
     .insert(txn)
     .await?;
-    Ok(prefs)
+    Ok(())
+}
+
+/// The erasure's part: `user_id`'s events keep their proof but not the number, which becomes its keyed
+/// hash and last four digits (`numbers` maps each number to them), and a final `erased` event closes the
+/// history. Returns how many events were rewritten.
+pub async fn pseudonymize(
+    txn: &impl ConnectionTrait,
+    user_id: &str,
+    numbers: &[(String, String, String)],
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    use consent_events::Column;
+    let mut rewritten = 0;
+    for (phone, hash, last4) in numbers {
+        rewritten += consent_events::Entity::update_many()
+            .col_expr(Column::PhoneE164, Expr::value(Option::<String>::None))
+            .col_expr(Column::PhoneHash, Expr::value(hash.clone()))
+            .col_expr(Column::PhoneLast4, Expr::value(last4.clone()))
+            .filter(Column::UserId.eq(user_id))
+            .filter(Column::PhoneE164.eq(phone.as_str()))
+            .exec(txn)
+            .await?
+            .rows_affected;
+    }
+    let source = ConsentSource::plain(ConsentMethod::Erasure, None);
+    append(txn, user_id, ConsentAction::Erased, &source, None, now).await?;
+    if let Some((_, hash, last4)) = numbers.first() {
+        consent_events::Entity::update_many()
+            .col_expr(Column::PhoneHash, Expr::value(hash.clone()))
+            .col_expr(Column::PhoneLast4, Expr::value(last4.clone()))
+            .filter(Column::UserId.eq(user_id))
+            .filter(Column::SupersededAt.is_null())
+            .exec(txn)
+            .await?;
+    }
+    Ok(rewritten)
+}
+
+/// Deletes, `batch` at a time, the events past `cutoff` that no longer prove anything current: one
+/// superseded before `cutoff`, or a person's last event that ended their consent (revoked, erased)
+/// before it. A person's standing consent is never deleted, however old. Returns how many went.
+pub async fn purge(
+    db: &impl ConnectionTrait,
+    cutoff: DateTime<Utc>,
+    batch: u64,
+) -> Result<u64, DbErr> {
+    use consent_events::Column;
+    let mut deleted = 0;
+    loop {
+        let superseded: Vec<i64> = consent_events::Entity::find()
+            .select_only()
+            .column(Column::Id)
+            .filter(Column::SupersededAt.lt(cutoff))
+            .limit(batch)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let ended: Vec<i64> = consent_events::Entity::find()
+            .select_only()
+            .column(Column::Id)
+            .filter(Column::SupersededAt.is_null())
+            .filter(Column::Action.ne(ConsentAction::Given))
+            .filter(Column::OccurredAt.lt(cutoff))
+            .limit(batch)
+            .into_tuple()
+            .all(db)
+            .await?;
+        let ids: Vec<i64> = superseded.into_iter().chain(ended).collect();
+        if ids.is_empty() {
+            return Ok(deleted);
+        }
+        deleted += consent_events::Entity::delete_many()
+            .filter(Column::Id.is_in(ids))
+            .exec(db)
+            .await?
+            .rows_affected;
+    }
 }
 
 /// Which consent records to read.
 #[derive(Debug, Clone, Default)]
 pub struct ConsentFilter {
     pub user_id: Option<String>,
-    pub phone: Option<String>,
+    /// The number, E.164, with its keyed hash: an erased person's events are found by it too.
+    pub phone: Option<(String, String)>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
 }
@@ -71,8 +203,12 @@ impl ConsentFilter {
         if let Some(user) = &self.user_id {
             query = query.filter(Column::UserId.eq(user.as_str()));
         }
-        if let Some(phone) = &self.phone {
-            query = query.filter(Column::PhoneE164.eq(phone.as_str()));
+        if let Some((phone, hash)) = &self.phone {
+            query = query.filter(
+                sea_orm::Condition::any()
+                    .add(Column::PhoneE164.eq(phone.as_str()))
+                    .add(Column::PhoneHash.eq(hash.as_str())),
+            );
         }
         if let Some(from) = self.from {
             query = query.filter(Column::OccurredAt.gte(from));

@@ -130,11 +130,12 @@ pub enum Outcome {
     Unknown,
 }
 
-/// Marks claimed messages whose time passed `expired`: never sent, their reserved cost released, the
-/// rollup moved. Returns the ids still held by this worker (the others had passed to another).
-pub async fn expire<C: ConnectionTrait + TransactionTrait>(
+/// Ends claimed messages that will never be sent with `status` (`expired`: their time passed;
+/// `cancelled`: their person was erased): their reserved cost released, the rollup moved. Returns the ids still held by this worker (the others had passed to another).
+pub async fn end_unsent<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     rows: &[&sms_log::Model],
+    status: SmsStatus,
 ) -> Result<Vec<i64>, DbErr> {
     if rows.is_empty() {
         return Ok(Vec::new());
@@ -145,8 +146,7 @@ pub async fn expire<C: ConnectionTrait + TransactionTrait>(
     let mut released = std::collections::BTreeMap::<String, i64>::new();
     for row in rows {
         let update = super::messages::never_sent(
-            sms_log::Entity::update_many()
-                .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Expired)),
+            sms_log::Entity::update_many().col_expr(sms_log::Column::Status, Expr::value(status)),
         )
         .filter(held(row));
         if update.exec(&txn).await?.rows_affected != 1 {
@@ -162,7 +162,7 @@ pub async fn expire<C: ConnectionTrait + TransactionTrait>(
             measures(row).map(|v| -v),
         ));
         rollup.push((
-            rollup_key(row, RollupStatus::Expired),
+            rollup_key(row, status.into()),
             [1, i64::from(row.segments), 0, 0],
         ));
     }

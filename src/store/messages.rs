@@ -146,6 +146,7 @@ pub async fn insert_batch(
     let txn = db.begin().await?;
     // SQLite: the write lock first, so nothing read below can change before commit.
     take_sqlite_write_lock(&txn).await?;
+    recheck_recipients(&txn, &mut messages).await?;
     recheck_opt_outs(&txn, &mut messages).await?;
     apply_daily_limits(&txn, &mut messages, limits.user_daily_limit, now).await?;
     let mut rows = insert_rows(&txn, messages, now).await?;
@@ -168,6 +169,39 @@ pub async fn insert_batch(
     rollup_add(&txn, rollup).await?;
     txn.commit().await?;
     Ok(Written { rows, reserved })
+}
+
+/// Holds the rows of the accepted messages' users until commit (in key order on PostgreSQL, one
+/// statement; SQLite's write lock is held already), and blocks (`no_phone`, with neither number nor
+/// text kept) those whose user was erased since the caller read them: an erasure waits for this batch
+/// and then finds its messages, or this batch finds no one.
+async fn recheck_recipients(
+    txn: &impl ConnectionTrait,
+    messages: &mut [NewMessage],
+) -> Result<(), DbErr> {
+    let users: BTreeSet<&str> = messages
+        .iter()
+        .filter(|m| accepted(m))
+        .filter_map(|m| m.user_id.as_deref())
+        .collect();
+    if users.is_empty() {
+        return Ok(());
+    }
+    let present = recipients::lock_present(txn, users.into_iter()).await?;
+    for message in messages.iter_mut() {
+        if accepted(message)
+            && message
+                .user_id
+                .as_ref()
+                .is_some_and(|u| !present.contains(u))
+        {
+            block(message, BlockedReason::NoPhone);
+            message.to_phone.clear();
+            message.body.clear();
+            message.sensitive_body = None;
+        }
+    }
+    Ok(())
 }
 
 /// Blocks (`opted_out`) accepted messages whose number is on the opt-out list now.
@@ -206,8 +240,8 @@ fn block(message: &mut NewMessage, reason: BlockedReason) {
 ///
 /// Blocks, with `user_daily_limit`, each accepted promotion whose user already has `user_limit`
 /// promotions in the last 24 hours, and with `state_daily_limit` each whose number is under a state
-/// rule and already got that many; both count the batch's earlier rows. First it locks what it
-/// counts: the users' rows in key order, then an advisory lock per capped number in order
+/// rule and already got that many; both count the batch's earlier rows. What it counts is locked: the
+/// users' rows (since `recheck_recipients`) and an advisory lock per capped number in order
 /// (PostgreSQL), or the database's write lock (SQLite), so the counts cannot change before commit.
 async fn apply_daily_limits(
     txn: &impl ConnectionTrait,
@@ -229,10 +263,7 @@ async fn apply_daily_limits(
     if users.is_empty() && phones.is_empty() {
         return Ok(());
     }
-    // On SQLite `insert_batch` holds the write lock already; row locks are PostgreSQL's.
-    if txn.get_database_backend() == DbBackend::Postgres {
-        recipients::lock_rows(txn, users.iter().map(String::as_str)).await?;
-    }
+    // The users' rows are held since `recheck_recipients`.
     lock_numbers(txn, &phones).await?;
     let since = now - Duration::hours(24);
     let users = users.iter().map(String::as_str);

@@ -224,6 +224,34 @@ pub async fn lock_row(
     Ok(())
 }
 
+/// Of `users`, those that exist, with their rows held for the rest of the transaction: on PostgreSQL a
+/// row lock each, taken in key order in one statement; on SQLite the caller holds the write lock.
+pub async fn lock_present<'a>(
+    txn: &impl ConnectionTrait,
+    users: impl Iterator<Item = &'a str>,
+) -> Result<std::collections::HashSet<String>, DbErr> {
+    let backend = txn.get_database_backend();
+    let users: Vec<&str> = users.collect();
+    let list = (1..=users.len())
+        .map(|n| placeholder(backend, n))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let lock = if backend == DbBackend::Postgres {
+        " ORDER BY user_id FOR UPDATE"
+    } else {
+        ""
+    };
+    let sql = format!("SELECT user_id FROM recipients WHERE user_id IN ({list}){lock}");
+    let values: Vec<sea_orm::Value> = users.into_iter().map(Into::into).collect();
+    txn.query_all_raw(sea_orm::Statement::from_sql_and_values(
+        backend, sql, values,
+    ))
+    .await?
+    .iter()
+    .map(|row| row.try_get::<String>("", "user_id"))
+    .collect()
+}
+
 /// Holds the rows of `users` for the rest of the transaction: on PostgreSQL a row lock each, taken in
 /// key order so that two transactions never wait for each other in a circle; on SQLite the database's
 /// write lock.

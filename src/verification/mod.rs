@@ -420,10 +420,7 @@ async fn confirm(
         recipients::record_consent_given(
             &txn,
             profile,
-            &ConsentSource {
-                method: ConsentMethod::PhoneVerification,
-                ip: client_ip,
-            },
+            &ConsentSource::plain(ConsentMethod::PhoneVerification, client_ip),
             now,
         )
         .await?

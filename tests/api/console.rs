@@ -743,7 +743,9 @@ async fn the_console_in_a_real_browser() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next(),
-        Some("occurred_at,user_id,action,method,phone_number,ip")
+        Some(
+            "occurred_at,user_id,action,method,phone_number,ip,phone_last4,disclosure_version,disclosure_sha256,user_agent,page"
+        )
     );
     let mut users: Vec<&str> = lines
         .map(|l| l.split(',').nth(1).expect("user_id"))

@@ -113,7 +113,7 @@ pub async fn seed_recipients(db: &sea_orm::DatabaseConnection, users: usize) -> 
             db,
             &user,
             sms_notify::recipients::OptInAction::OptIn,
-            None,
+            (None, Default::default()),
             now,
         )
         .await?;

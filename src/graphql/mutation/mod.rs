@@ -1,4 +1,5 @@
 mod operations;
+mod privacy;
 mod recipient;
 mod reminders;
 mod sms;
@@ -9,6 +10,7 @@ use async_graphql::MergedObject;
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     operations::OperationsMutation,
+    privacy::PrivacyMutation,
     recipient::RecipientMutation,
     reminders::RemindersMutation,
     sms::SmsMutation,

@@ -13,12 +13,30 @@ use crate::{
 impl From<RecipientError> for ApiError {
     fn from(e: RecipientError) -> Self {
         match e {
-            RecipientError::InvalidPhone(_) | RecipientError::InvalidTimezone(_) => {
-                ApiError::BadUserInput(e.to_string())
-            }
+            RecipientError::InvalidPhone(_)
+            | RecipientError::InvalidTimezone(_)
+            | RecipientError::UnknownDisclosure(_)
+            | RecipientError::DisclosureRequired => ApiError::BadUserInput(e.to_string()),
             RecipientError::Db(db) => db.into(),
         }
     }
+}
+
+/// Where an opt-in was given, from the request and the client's words.
+fn opt_in_context(
+    ctx: &Context<'_>,
+    disclosure_version: Option<String>,
+    page: Option<String>,
+) -> ApiResult<recipients::OptInContext> {
+    let request = request(ctx)?;
+    Ok(recipients::OptInContext {
+        ip: request.client_ip.map(|ip| ip.to_string()),
+        disclosure_version: disclosure_version
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty()),
+        page: page.map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()),
+        user_agent: request.user_agent.clone(),
+    })
 }
 
 #[derive(Default)]
@@ -42,12 +60,24 @@ impl RecipientMutation {
     }
 
     /// Records the user's answer to the SMS opt-in modal. OPT_IN turns the master switch on and
-    /// records consent with the time and the client's IP address.
-    async fn sms_opt_in(&self, ctx: &Context<'_>, action: SmsOptInAction) -> ApiResult<Recipient> {
+    /// records consent with the time, the client's IP address and user agent, the page and the version
+    /// of the disclosure the person was shown (`disclosureVersion`, a published version; required in
+    /// production).
+    async fn sms_opt_in(
+        &self,
+        ctx: &Context<'_>,
+        action: SmsOptInAction,
+        #[graphql(
+            desc = "The version of the consent disclosure shown in the modal (see consentDisclosure). Required for OPT_IN in production."
+        )]
+        disclosure_version: Option<String>,
+        #[graphql(desc = "The page of the app the modal was shown on (up to 512 characters).")]
+        page: Option<String>,
+    ) -> ApiResult<Recipient> {
         let viewer = require_role(ctx, &[Role::User])?;
-        let ip = request(ctx)?.client_ip.map(|ip| ip.to_string());
+        let context = opt_in_context(ctx, disclosure_version, page)?;
         let profile = handle::<Recipients>(ctx)?
-            .answer_opt_in(&viewer.user_id, action.into(), ip)
+            .answer_opt_in(&viewer.user_id, action.into(), context)
             .await?;
         Ok(Recipient(profile))
     }
@@ -59,9 +89,9 @@ impl RecipientMutation {
         input: SmsPreferencesInput,
     ) -> ApiResult<Recipient> {
         let viewer = require_role(ctx, &[Role::User])?;
-        let ip = request(ctx)?.client_ip.map(|ip| ip.to_string());
+        let context = opt_in_context(ctx, input.disclosure_version.clone(), input.page.clone())?;
         let profile = handle::<Recipients>(ctx)?
-            .update_preferences(&viewer.user_id, input.into(), ip)
+            .update_preferences(&viewer.user_id, (&input).into(), context)
             .await?;
         Ok(Recipient(profile))
     }

@@ -8,9 +8,11 @@ use super::sms::{connection, page};
 use crate::{
     auth::Role,
     error::{ApiError, ApiResult},
+    graphql::types::privacy::{ConsentDisclosure, RetentionStatus},
     graphql::{handle, require_role, types::recipient::ConsentMethod},
     inbound::Inbound,
     locale::phone,
+    privacy::Privacy,
     recipients::Recipients,
 };
 
@@ -22,6 +24,8 @@ pub struct ConsentQuery;
 pub enum ConsentAction {
     Given,
     Revoked,
+    /// The person was erased: the events before keep the number only as its keyed hash.
+    Erased,
 }
 
 /// One consent given or revoked: the record a business keeps for the TCPA.
@@ -41,6 +45,7 @@ impl ConsentEvent {
         match self.0.action {
             crate::store::consent::ConsentAction::Given => ConsentAction::Given,
             crate::store::consent::ConsentAction::Revoked => ConsentAction::Revoked,
+            crate::store::consent::ConsentAction::Erased => ConsentAction::Erased,
         }
     }
 
@@ -49,9 +54,35 @@ impl ConsentEvent {
         self.0.method.into()
     }
 
-    /// The number the consent covered, E.164.
+    /// The number the consent covered, E.164; null after the person was erased (see phoneLast4).
     async fn phone_number(&self) -> Option<&str> {
         self.0.phone_e164.as_deref()
+    }
+
+    /// After an erasure, the last four digits of the number the consent covered. Searching by
+    /// `phone` still finds these events (by the number's keyed hash).
+    async fn phone_last4(&self) -> Option<&str> {
+        self.0.phone_last4.as_deref()
+    }
+
+    /// The version of the consent disclosure the person was shown.
+    async fn disclosure_version(&self) -> Option<&str> {
+        self.0.disclosure_version.as_deref()
+    }
+
+    /// SHA-256 of that disclosure's text, lowercase hex.
+    async fn disclosure_sha256(&self) -> Option<&str> {
+        self.0.disclosure_sha256.as_deref()
+    }
+
+    /// The browser's User-Agent when consent was given in the app.
+    async fn user_agent(&self) -> Option<&str> {
+        self.0.user_agent.as_deref()
+    }
+
+    /// The page of the app consent was given on, as the app named it.
+    async fn page(&self) -> Option<&str> {
+        self.0.page.as_deref()
     }
 
     /// The client's address when it was given in the app.
@@ -101,6 +132,36 @@ impl SmsOptOut {
 
 #[Object]
 impl ConsentQuery {
+    /// A published consent disclosure (any signed-in role): the one of `version`, or without it the
+    /// latest, to show in the opt-in modal and name in smsOptIn. Null when none is published.
+    async fn consent_disclosure(
+        &self,
+        ctx: &Context<'_>,
+        version: Option<String>,
+    ) -> ApiResult<Option<ConsentDisclosure>> {
+        require_role(ctx, &[Role::User, Role::Service, Role::Admin])?;
+        let found = handle::<Recipients>(ctx)?
+            .disclosure(version.as_deref().map(str::trim))
+            .await?;
+        Ok(found.map(ConsentDisclosure))
+    }
+
+    /// What is kept and for how long, and the retention purge's last run (admin).
+    async fn retention_status(&self, ctx: &Context<'_>) -> ApiResult<RetentionStatus> {
+        require_role(ctx, &[Role::Admin])?;
+        let privacy = handle::<Privacy>(ctx)?;
+        let periods = privacy.periods();
+        let days = |d: std::time::Duration| d.as_secs_f64() / 86_400.0;
+        Ok(RetentionStatus {
+            body_retention_days: days(periods.body),
+            consent_retention_days: days(periods.consent),
+            webhook_dedup_retention_days: days(periods.sns_dedup),
+            scan_run_retention_days: days(periods.scan_runs),
+            schedule: privacy.schedule().map(str::to_owned),
+            last_run: privacy.last_run().await?.map(Into::into),
+        })
+    }
+
     /// Whether a number (any usual writing) is on the opt-out list (admin): null when it is not.
     async fn sms_opt_out(&self, ctx: &Context<'_>, phone: String) -> ApiResult<Option<SmsOptOut>> {
         require_role(ctx, &[Role::Admin])?;
@@ -112,7 +173,7 @@ impl ConsentQuery {
     }
 
     /// Consent given and revoked (admin), newest first, as a cursor connection: narrowed to a user, a
-    /// number (any usual writing) and a time range (`from` inclusive, `to` exclusive). The same
+    /// number (any usual writing; an erased person's events are found by its keyed hash) and a time range (`from` inclusive, `to` exclusive). The same
     /// records export as CSV at `GET /admin/consent.csv?from=YYYY-MM-DD&to=YYYY-MM-DD`.
     #[allow(clippy::too_many_arguments)]
     async fn consent_events(
@@ -134,10 +195,12 @@ impl ConsentQuery {
             return Err(ApiError::bad_input("`from` must be before `to`."));
         }
         let phone = match phone {
-            Some(p) => Some(
-                phone::normalize(&p, recipients.default_region())
-                    .map_err(|e| ApiError::bad_input(e.to_string()))?,
-            ),
+            Some(p) => {
+                let e164 = phone::normalize(&p, recipients.default_region())
+                    .map_err(|e| ApiError::bad_input(e.to_string()))?;
+                let (hash, _) = handle::<Privacy>(ctx)?.pseudonym(&e164);
+                Some((e164, hash))
+            }
             None => None,
         };
         let filter = crate::recipients::ConsentFilter {

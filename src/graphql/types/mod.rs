@@ -1,6 +1,7 @@
 //! GraphQL output and input types, separate from the table models.
 
 pub mod costs;
+pub mod privacy;
 pub mod recipient;
 pub mod reminders;
 pub mod scalars;

@@ -22,6 +22,8 @@ pub enum ConsentMethod {
     Api,
     /// A keyword texted to the service's number: STOP revokes, START gives consent again.
     SmsKeyword,
+    /// The person's data was erased (`deleteRecipient`): the history ends here.
+    Erasure,
 }
 
 impl From<DbConsentMethod> for ConsentMethod {
@@ -32,6 +34,7 @@ impl From<DbConsentMethod> for ConsentMethod {
             DbConsentMethod::PhoneVerification => Self::PhoneVerification,
             DbConsentMethod::Api => Self::Api,
             DbConsentMethod::SmsKeyword => Self::SmsKeyword,
+            DbConsentMethod::Erasure => Self::Erasure,
         }
     }
 }
@@ -211,10 +214,15 @@ pub struct SmsPreferencesInput {
     pub sms_streak_alerts: Option<bool>,
     pub sms_direct_messages: Option<bool>,
     pub sms_achievements: Option<bool>,
+    /// When the master switch is turned on: the version of the consent disclosure the person was
+    /// shown (published with publishConsentDisclosure). Required in production.
+    pub disclosure_version: Option<String>,
+    /// The page of the app the switch was turned on, kept with the consent (up to 512 characters).
+    pub page: Option<String>,
 }
 
-impl From<SmsPreferencesInput> for recipients::PreferencesChange {
-    fn from(i: SmsPreferencesInput) -> Self {
+impl From<&SmsPreferencesInput> for recipients::PreferencesChange {
+    fn from(i: &SmsPreferencesInput) -> Self {
         Self {
             allow_sms: i.allow_sms_invitations,
             categories: recipients::CategoryChange {

@@ -146,9 +146,16 @@ impl SmsLog {
         self.0.quiet_hours_zone.as_deref()
     }
 
-    /// The text as rendered (with the STOP footer on promotional messages).
+    /// The text as rendered (with the STOP footer on promotional messages); empty once it was
+    /// removed (see bodyPurgedAt).
     async fn body(&self) -> &str {
         &self.0.body
+    }
+
+    /// When the text (and, after an erasure, the number) was removed: SMS_BODY_RETENTION after the
+    /// message was written, or when its person was erased. Null while it is kept.
+    async fn body_purged_at(&self) -> Option<DateTime<Utc>> {
+        self.0.body_purged_at
     }
 
     /// Billed parts: 160 GSM-7 characters or 70 UCS-2 units for one, 153 or 67 per part beyond.

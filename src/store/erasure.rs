@@ -1,0 +1,233 @@
+//! A person's erasure, in one transaction across the tables that hold them: what must go goes, what
+//! the business must keep (messages for accounting, consent events as legal proof) loses what names
+//! the person.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use entity::{
+    battle_participants, consent_events, phone_verifications, recipients, sms_log, sms_preferences,
+    sms_replies, streaks,
+};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    TransactionSession, TransactionTrait,
+    sea_query::{Expr, ExprTrait},
+};
+
+use super::{
+    SmsStatus, actions,
+    audit::{self, NewAction},
+    consent,
+};
+
+/// What an erasure did, table by table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Erased {
+    /// The numbers the person had (current and earlier), E.164.
+    pub numbers: Vec<String>,
+    /// Messages that were waiting to be sent, now `cancelled`.
+    pub messages_cancelled: u64,
+    /// Messages kept for accounting without their text, number or user.
+    pub messages_scrubbed: u64,
+    pub verifications_deleted: u64,
+    /// Consent events whose number became its keyed hash.
+    pub consent_events_pseudonymized: u64,
+    /// Replies from the person's numbers, kept without their text or number.
+    pub replies_scrubbed: u64,
+    pub streaks_deleted: u64,
+    pub battle_participations_deleted: u64,
+}
+
+impl Erased {
+    /// One line for the audit trail.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} number(s); messages: {} cancelled, {} kept without text or number; {} verification(s) \
+             deleted; {} consent event(s) pseudonymized; {} repl(ies) scrubbed; {} streak(s), {} battle \
+             participation(s) deleted",
+            self.numbers.len(),
+            self.messages_cancelled,
+            self.messages_scrubbed,
+            self.verifications_deleted,
+            self.consent_events_pseudonymized,
+            self.replies_scrubbed,
+            self.streaks_deleted,
+            self.battle_participations_deleted
+        )
+    }
+}
+
+/// Erases `user_id` for `actor`, recorded in the audit trail in the same transaction: `None` when the
+/// service holds no profile of theirs. `pseudonym` gives each number's keyed hash and last four digits.
+pub async fn erase<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    (user_id, actor): (&str, &str),
+    pseudonym: impl Fn(&str) -> (String, String),
+    now: DateTime<Utc>,
+) -> Result<Option<Erased>, DbErr> {
+    let txn = db.begin().await?;
+    // The recipient's row first, for writing: a send that read the profile holds it until it commits
+    // (`messages::insert_batch`), so its message is found below; one after finds no one.
+    super::take_sqlite_write_lock(&txn).await?;
+    let Some(recipient) = lock_for_delete(&txn, user_id).await? else {
+        return Ok(None);
+    };
+    let current = recipient.phone_e164.clone();
+    let mut numbers: BTreeSet<String> = recipient.phone_e164.into_iter().collect();
+    let earlier: Vec<Option<String>> = consent_events::Entity::find()
+        .select_only()
+        .column(consent_events::Column::PhoneE164)
+        .distinct()
+        .filter(consent_events::Column::UserId.eq(user_id))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    numbers.extend(earlier.into_iter().flatten());
+    let tried: Vec<String> = phone_verifications::Entity::find()
+        .select_only()
+        .column(phone_verifications::Column::PhoneE164)
+        .distinct()
+        .filter(phone_verifications::Column::UserId.eq(user_id))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    numbers.extend(tried);
+    let numbers: Vec<String> = numbers.into_iter().collect();
+    let mut erased = Erased {
+        numbers: numbers.clone(),
+        ..Default::default()
+    };
+
+    // Messages to the person: theirs, and those sent to their numbers without a user.
+    let theirs = || {
+        Condition::any()
+            .add(sms_log::Column::UserId.eq(user_id))
+            .add(
+                Condition::all()
+                    .add(sms_log::Column::UserId.is_null())
+                    .add(sms_log::Column::ToPhone.is_in(numbers.clone())),
+            )
+    };
+    let pending: Vec<i64> = sms_log::Entity::find()
+        .select_only()
+        .column(sms_log::Column::Id)
+        .filter(theirs())
+        .filter(sms_log::Column::Status.eq(SmsStatus::Pending))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    for id in pending {
+        if actions::cancel(&txn, id).await?.is_some() {
+            erased.messages_cancelled += 1;
+        }
+    }
+    erased.messages_scrubbed = sms_log::Entity::update_many()
+        .col_expr(sms_log::Column::Body, Expr::value(""))
+        .col_expr(
+            sms_log::Column::SensitiveBody,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(sms_log::Column::ToPhone, Expr::value(""))
+        .col_expr(sms_log::Column::UserId, Expr::value(Option::<String>::None))
+        .col_expr(
+            sms_log::Column::DedupeKey,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            sms_log::Column::BodyPurgedAt,
+            Expr::col(sms_log::Column::BodyPurgedAt).if_null(now),
+        )
+        .filter(theirs())
+        .exec(&txn)
+        .await?
+        .rows_affected;
+
+    erased.verifications_deleted = phone_verifications::Entity::delete_many()
+        .filter(phone_verifications::Column::UserId.eq(user_id))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    // The current number first: the final event carries its hash.
+    let mut ordered = numbers.clone();
+    if let Some(current) = &current {
+        ordered.retain(|n| n != current);
+        ordered.insert(0, current.clone());
+    }
+    let hashed: Vec<(String, String, String)> = ordered
+        .iter()
+        .map(|n| {
+            let (hash, last4) = pseudonym(n);
+            (n.clone(), hash, last4)
+        })
+        .collect();
+    erased.consent_events_pseudonymized =
+        consent::pseudonymize(&txn, user_id, &hashed, now).await?;
+
+    // Replies from numbers nobody else still has.
+    let shared: Vec<String> = recipients::Entity::find()
+        .select_only()
+        .column(recipients::Column::PhoneE164)
+        .filter(recipients::Column::PhoneE164.is_in(numbers.clone()))
+        .filter(recipients::Column::UserId.ne(user_id))
+        .into_tuple::<Option<String>>()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .flatten()
+        .collect();
+    let only_theirs: Vec<&String> = numbers.iter().filter(|n| !shared.contains(n)).collect();
+    if !only_theirs.is_empty() {
+        erased.replies_scrubbed = sms_replies::Entity::update_many()
+            .col_expr(sms_replies::Column::Body, Expr::value(""))
+            .col_expr(sms_replies::Column::FromPhone, Expr::value(""))
+            .col_expr(
+                sms_replies::Column::BodyPurgedAt,
+                Expr::col(sms_replies::Column::BodyPurgedAt).if_null(now),
+            )
+            .filter(sms_replies::Column::FromPhone.is_in(only_theirs.into_iter().cloned()))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+    }
+
+    erased.streaks_deleted = streaks::Entity::delete_many()
+        .filter(streaks::Column::UserId.eq(user_id))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    erased.battle_participations_deleted = battle_participants::Entity::delete_many()
+        .filter(battle_participants::Column::UserId.eq(user_id))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    sms_preferences::Entity::delete_by_id(user_id.to_owned())
+        .exec(&txn)
+        .await?;
+    recipients::Entity::delete_by_id(user_id.to_owned())
+        .exec(&txn)
+        .await?;
+    let action = NewAction {
+        actor,
+        action: "delete_recipient",
+        target: user_id,
+        note: None,
+        detail: Some(erased.summary()),
+    };
+    audit::record(&txn, action, now).await?;
+    txn.commit().await?;
+    Ok(Some(erased))
+}
+
+/// The recipient's row, locked for the rest of the transaction (PostgreSQL; SQLite holds its write
+/// lock already).
+async fn lock_for_delete(
+    txn: &impl ConnectionTrait,
+    user_id: &str,
+) -> Result<Option<recipients::Model>, DbErr> {
+    let mut query = recipients::Entity::find_by_id(user_id.to_owned());
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        query = query.lock_exclusive();
+    }
+    query.one(txn).await
+}
