@@ -1,6 +1,6 @@
 use secrecy::ExposeSecret;
 
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use super::*;
 
@@ -229,4 +229,37 @@ fn identities_by_use_and_sender_ids_by_country() {
     );
     let none = config(&[]).expect("defaults");
     assert!(none.sms.verification_identity.is_none() && none.sms.sender_ids.is_empty());
+}
+
+#[test]
+fn retention_periods_and_their_production_floor() {
+    let c = config(&[]).expect("defaults");
+    assert_eq!(c.privacy.body_retention, Duration::from_secs(30 * 86_400));
+    assert_eq!(c.privacy.consent_retention.as_secs(), 5 * 31_557_600);
+    assert_eq!(
+        c.privacy.retention_schedule.as_deref(),
+        Some("0 30 3 * * *")
+    );
+    let c = config(&[
+        ("RETENTION_SCHEDULE", "off"),
+        ("SMS_BODY_RETENTION", "7days"),
+    ])
+    .expect("a week, no job");
+    assert_eq!(c.privacy.retention_schedule, None);
+    assert_eq!(c.privacy.body_retention, Duration::from_secs(7 * 86_400));
+    for (var, value) in [("SMS_BODY_RETENTION", "12h"), ("CONSENT_RETENTION", "soon")] {
+        let err = config(&[(var, value)]).expect_err("not a period of days");
+        assert_eq!(err.var, var);
+        assert!(err.reason.contains("at least a day"), "{}", err.reason);
+    }
+    let secret = ("JWT_SECRET", "0123456789abcdef0123456789abcdef");
+    let production = ("APP_ENV", "production");
+    let err = config(&[production, secret, ("CONSENT_RETENTION", "3years")])
+        .expect_err("under the TCPA's four years");
+    assert_eq!(err.var, "CONSENT_RETENTION");
+    assert!(err.reason.contains("4 years"), "{}", err.reason);
+    config(&[production, secret, ("CONSENT_RETENTION", "4years")]).expect("four years");
+    config(&[("CONSENT_RETENTION", "30days")]).expect("development may keep less");
+    let err = config(&[("ERASURE_HASH_KEY", "short")]).expect_err("a short key");
+    assert_eq!(err.var, "ERASURE_HASH_KEY");
 }

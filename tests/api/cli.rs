@@ -82,3 +82,44 @@ fn a_log_filter_that_silences_the_service_is_pointed_out() {
         "{err}"
     );
 }
+
+#[test]
+fn erase_and_purge_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("cli.db").display());
+    let env = [("DATABASE_URL", url.as_str())];
+    let out = sms_notify(&["migrate"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let db = sms_notify::store::connect(&secrecy::SecretString::from(url.clone()))
+            .await
+            .expect("db");
+        sms_notify::recipients::set_phone(
+            &db,
+            "ann",
+            "+1 212 555 0101",
+            phonenumber::country::Id::US,
+            chrono::Utc::now(),
+        )
+        .await
+        .expect("a recipient");
+    });
+    let out = sms_notify(&["erase", "--user", "ann"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let erased: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(erased["userId"], "ann");
+    assert_eq!(erased["numbers"], 1);
+    let again = sms_notify(&["erase", "--user", "ann"], &env);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("no profile of user 'ann'"),
+        "{}",
+        stderr(&again)
+    );
+    let out = sms_notify(&["purge"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(run["messageBodies"], 0);
+    assert!(run["finishedAt"].is_string(), "{run}");
+}

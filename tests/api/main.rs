@@ -31,6 +31,7 @@ mod opt_in;
 mod pause;
 mod pipeline;
 mod preferences;
+mod privacy;
 mod races;
 mod readme;
 mod recipients;
