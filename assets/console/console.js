@@ -355,7 +355,7 @@
     smsLog(id: $id) {
       id toPhone country userId messageType promotional status blockedReason quietHoursZone body segments
       encoding cost estimatedCost costIsActual attempts errorCode errorMessage providerMessageId
-      createdAt sentAt deliveredAt nextAttemptAt relatedObjectType relatedObjectId
+      createdAt sentAt deliveredAt nextAttemptAt relatedObjectType relatedObjectId bodyPurgedAt retryOf
       events { eventType isFinal messageStatus description price carrierName occurredAt }
     }
   }`;
@@ -404,6 +404,46 @@
     $('#log-count').textContent = `${count(shown)} shown${page.pageInfo.hasNextPage ? ', more below' : ''}`;
   }
 
+  const CANCEL = 'mutation Cancel($id: ID!) { cancelSms(id: $id) { id status } }';
+  const RETRY = 'mutation Retry($id: ID!) { retrySms(id: $id) { id status blockedReason } }';
+
+  // Cancel (while it waits) and send again (after it failed) from the message's details, each confirmed.
+  function detailsActions(m) {
+    const box = $('#details-actions');
+    box.replaceChildren();
+    if (m.status === 'PENDING') {
+      box.append(actionButton('Cancel message', () => messageAction(
+        `Cancel message ${m.id}? It will not be sent and its reserved cost goes back to the budget.`,
+        CANCEL, m.id, (r) => `Message ${r.cancelSms.id} is ${words(r.cancelSms.status).toLowerCase()}.`,
+      )));
+    }
+    const again = ['FAILED', 'UNKNOWN', 'EXPIRED'].includes(m.status)
+      && m.messageType !== 'PHONE_VERIFICATION' && !m.bodyPurgedAt;
+    if (again) {
+      box.append(actionButton('Send again', () => messageAction(
+        `Send message ${m.id} again as a new message? It goes through every rule again (opt-outs, quiet hours, the budget).`,
+        RETRY, m.id, (r) => `Sent again as message ${r.retrySms.id}: ${words(r.retrySms.status).toLowerCase()}`
+          + `${r.retrySms.blockedReason ? ` (${words(r.retrySms.blockedReason).toLowerCase()})` : ''}.`,
+      )));
+    }
+  }
+
+  async function messageAction(question, mutation, id, said) {
+    if (!window.confirm(question)) return;
+    const result = $('#details-result');
+    try {
+      const answer = await gql(mutation, { id });
+      await openDetails(id);
+      result.textContent = said(answer);
+      result.className = 'ok';
+      loadLog(true);
+    } catch (error) {
+      result.textContent = error.message;
+      result.className = 'bad';
+    }
+    result.hidden = false;
+  }
+
   async function openDetails(id) {
     let data;
     try {
@@ -429,6 +469,8 @@
       ['Next attempt', m.nextAttemptAt && when(m.nextAttemptAt)], ['Provider id', m.providerMessageId],
       ['Created', when(m.createdAt)], ['Sent', m.sentAt && when(m.sentAt)], ['Delivered', m.deliveredAt && when(m.deliveredAt)],
       ['About', m.relatedObjectType ? `${m.relatedObjectType} ${m.relatedObjectId || ''}` : null],
+      ['Sends again', m.retryOf && `message ${m.retryOf}`],
+      ['Text removed', m.bodyPurgedAt && when(m.bodyPurgedAt)],
     ];
     rows.filter(([, v]) => v != null && v !== '').forEach(([k, v]) => {
       const dt = document.createElement('dt');
@@ -437,7 +479,9 @@
       dd.textContent = v;
       list.append(dt, dd);
     });
-    $('#details-body').textContent = m.body;
+    $('#details-body').textContent = m.bodyPurgedAt ? '(removed after the retention period, or at an erasure)' : m.body;
+    $('#details-result').hidden = true;
+    detailsActions(m);
     const events = $('#details-events');
     events.replaceChildren();
     if (!m.events.length) {
@@ -452,7 +496,7 @@
         + `${e.price != null ? ` ${dollars(e.price)}` : ''}${e.carrierName ? ` via ${e.carrierName}` : ''}`;
       events.append(li);
     });
-    $('#log-details').showModal();
+    if (!$('#log-details').open) $('#log-details').showModal();
   }
 
   // ---- queue ----
@@ -667,7 +711,33 @@
     nodes { createdAt actor action target note detail } pageInfo { hasNextPage endCursor } } }`;
   let auditCursor = null;
 
+  const RETENTION = `query Retention { retentionStatus { bodyRetentionDays consentRetentionDays
+    webhookDedupRetentionDays scanRunRetentionDays schedule
+    lastRun { trigger messageBodies replyBodies consentEvents webhookDeliveries scanRuns startedAt finishedAt } } }`;
+
+  async function loadRetention() {
+    let r;
+    try {
+      r = (await gql(RETENTION)).retentionStatus;
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    const years = (days) => (days >= 365 ? `${(days / 365.25).toFixed(1)} years` : `${Math.round(days)} days`);
+    $('#retention-periods').textContent = `Texts of messages and replies are kept ${years(r.bodyRetentionDays)}, `
+      + `consent records ${years(r.consentRetentionDays)} after they stop proving a standing consent, `
+      + `SNS deduplication rows ${years(r.webhookDedupRetentionDays)}, scan records ${years(r.scanRunRetentionDays)}. `
+      + (r.schedule ? `The purge runs on '${r.schedule}' (UTC).` : 'The scheduled purge is off (RETENTION_SCHEDULE=off).');
+    const run = r.lastRun;
+    $('#retention-last').textContent = run
+      ? `Last run ${when(run.finishedAt)} (${words(run.trigger).toLowerCase()}): removed ${count(run.messageBodies)} message texts, `
+        + `${count(run.replyBodies)} reply texts, ${count(run.consentEvents)} consent events, `
+        + `${count(run.webhookDeliveries)} deduplication rows, ${count(run.scanRuns)} scan records.`
+      : 'The purge has not run yet.';
+  }
+
   async function loadAudit(fresh) {
+    if (fresh) loadRetention();
     let data;
     try {
       data = await gql(AUDIT, { after: fresh ? null : auditCursor });
@@ -692,7 +762,7 @@
 
   const CONSENT = `query Consent($userId: ID, $phone: String, $filter: SmsLogFilter) {
     consentEvents(userId: $userId, phone: $phone, first: 100) {
-      nodes { occurredAt action method userId phoneNumber ip }
+      nodes { occurredAt action method userId phoneNumber phoneLast4 ip disclosureVersion }
     }
     smsLogs(filter: $filter, first: ${PAGE}) { nodes { id createdAt messageType status toPhone } }
   }`;
@@ -703,6 +773,46 @@
     if (!optOut) return `${phone} is not on the opt-out list.`;
     const how = { KEYWORD: 'the person texted STOP', PROVIDER: 'AWS reported it opted out', ADMIN: 'an operator' }[optOut.source];
     return `${optOut.phoneNumber} is on the opt-out list since ${when(optOut.optedOutAt)} (${how}).`;
+  }
+
+  const ADD_OPT_OUT = 'mutation Add($p: String!, $n: String) { addOptOut(phone: $p, note: $n) { phoneNumber } }';
+  const REMOVE_OPT_OUT = 'mutation Remove($p: String!, $n: String!) { removeOptOut(phone: $p, note: $n) }';
+
+  // Put a number on the opt-out list, or take it off (with a note saying how the person asked back).
+  function optOutAction(number, optOut) {
+    const box = $('#consent-actions');
+    box.replaceChildren();
+    if (!number) return;
+    if (optOut) {
+      box.append(actionButton('Remove from the opt-out list', async () => {
+        const note = window.prompt(`Take ${number} off the opt-out list? Promotions may reach it again. `
+          + 'Say how the person asked to come back (needed):');
+        if (note === null) return;
+        if (!note.trim()) {
+          notice('Removing a number needs a note saying how the person asked to come back.');
+          return;
+        }
+        await optOutChange(REMOVE_OPT_OUT, { p: number, n: note.trim() }, `${number} is off the opt-out list.`);
+      }));
+    } else {
+      box.append(actionButton('Add to the opt-out list', async () => {
+        const note = window.prompt(`Put ${number} on the opt-out list? No promotion goes to it until it is taken off `
+          + 'or the person texts START. A note (optional):');
+        if (note === null) return;
+        await optOutChange(ADD_OPT_OUT, { p: number, n: note.trim() || null }, `${number} is on the opt-out list.`);
+      }));
+    }
+  }
+
+  async function optOutChange(mutation, variables, said) {
+    try {
+      await gql(mutation, variables);
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    await lookUpConsent();
+    notice(said, 'ok');
   }
 
   async function lookUpConsent() {
@@ -725,7 +835,9 @@
           + `SMS ${r.allowSmsInvitations ? 'on (consent given)' : 'off'}.`);
         number = r.phoneNumber;
       }
-      if (number) state.push(optOutWords(number, (await gql(OPT_OUT, { phone: number })).smsOptOut));
+      const optOut = number ? (await gql(OPT_OUT, { phone: number })).smsOptOut : null;
+      if (number) state.push(optOutWords(number, optOut));
+      optOutAction(number && (optOut ? optOut.phoneNumber : number), optOut);
     } catch (error) {
       failed(error);
       return;
@@ -734,11 +846,12 @@
     $('#consent-state').textContent = state.join(' ');
     const events = data.consentEvents.nodes;
     const tbody = $('#consent-table tbody');
-    fill(tbody, events, 6, 'No consent recorded.');
+    fill(tbody, events, 7, 'No consent recorded.');
     events.forEach((e) => {
       const tr = document.createElement('tr');
+      const phone = e.phoneNumber || (e.phoneLast4 ? `erased, …${e.phoneLast4}` : '–');
       tr.append(cell(when(e.occurredAt)), cell(words(e.action)), cell(words(e.method)), cell(e.userId),
-        cell(e.phoneNumber || '–'), cell(e.ip || '–'));
+        cell(phone), cell(e.ip || '–'), cell(e.disclosureVersion || '–'));
       tbody.append(tr);
     });
     const messages = data.smsLogs.nodes;

@@ -754,6 +754,7 @@ async fn the_console_in_a_real_browser() {
     assert_eq!(users, ["u1", "u2"], "2 March's consent, not 3 March's (u3)");
 
     verification_view(&app, &browser).await;
+    actions_view(&app, &browser).await;
     let _ = browser.client.close().await;
     app.stop().await;
 }
@@ -904,6 +905,175 @@ async fn verification_view(app: &TestApp, browser: &Browser) {
         ])
     );
     browser.shot("audit").await;
+}
+
+/// The console acts: cancel and send again from a message's details, add and remove a number on the
+/// opt-out list from the consent view, each confirmed; the audit view shows them and the retention.
+async fn actions_view(app: &TestApp, browser: &Browser) {
+    let send = |body: &'static str| async move {
+        let sent = app
+            .as_service(
+                SEND,
+                json!({ "i": { "userId": "u3", "promotional": false, "body": body } }),
+            )
+            .await;
+        data(&sent)["sendSms"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    };
+    let waiting = send("Cancel me").await;
+    let failed = send("Send me again").await;
+    use sea_orm::ConnectionTrait;
+    app.db
+        .execute_unprepared(&format!(
+            "UPDATE sms_log SET status = 'failed', next_attempt_at = NULL WHERE id = {failed}"
+        ))
+        .await
+        .expect("a failed message");
+
+    let open = |id: String| async move {
+        browser.click("a[data-view=log]").await;
+        browser.set("#log-form [name=status]", "").await;
+        browser.set("#log-form [name=messageType]", "").await;
+        browser.set("#log-form [name=userId]", "u3").await;
+        browser.click("#log-form button").await;
+        let row = format!("#log-table tr[data-id='{id}']");
+        browser
+            .until(
+                "the message's row",
+                &format!("document.querySelector(\"{row}\")"),
+            )
+            .await;
+        browser.click(&row).await;
+        browser
+            .until("the details", "document.querySelector('#log-details').open")
+            .await;
+    };
+    browser.js("window.confirm = () => true; return true").await;
+    open(waiting.clone()).await;
+    assert_eq!(browser.text("#details-actions").await, "Cancel message");
+    browser.click("#details-actions button").await;
+    browser
+        .until(
+            "the cancellation",
+            "document.querySelector('#details-result').textContent.includes('is cancelled')",
+        )
+        .await;
+    assert!(browser.text("#details-list").await.contains("CANCELLED"));
+    assert_eq!(
+        browser.text("#details-actions").await,
+        "",
+        "nothing more to do"
+    );
+    browser.shot("details-cancelled").await;
+    browser.click("#log-details .close").await;
+    open(failed.clone()).await;
+    browser.click("#details-actions button").await;
+    browser
+        .until(
+            "the new message",
+            "document.querySelector('#details-result').textContent.startsWith('Sent again as message')",
+        )
+        .await;
+    let again = data(
+        &app.as_graphql_admin(
+            "{ smsLogs(first: 1) { nodes { retryOf status } } }",
+            json!({}),
+        )
+        .await,
+    )["smsLogs"]["nodes"][0]
+        .clone();
+    assert_eq!(again, json!({ "retryOf": failed, "status": "PENDING" }));
+    browser.click("#log-details .close").await;
+
+    // The opt-out list from the consent view: a note is asked for, and needed to take a number off.
+    browser.click("a[data-view=consent]").await;
+    browser.set("#consent-form [name=userId]", "").await;
+    browser
+        .set("#consent-form [name=phone]", "(212) 555-0103")
+        .await;
+    browser.click("#consent-form button").await;
+    let state = "document.querySelector('#consent-state').textContent";
+    browser
+        .until(
+            "u3's number",
+            &format!("{state}.includes('is not on the opt-out list')"),
+        )
+        .await;
+    browser
+        .js("window.prompt = () => 'Asked by email'; return true")
+        .await;
+    browser.click("#consent-actions button").await;
+    browser
+        .until(
+            "on the list",
+            &format!("{state}.includes('is on the opt-out list')"),
+        )
+        .await;
+    let listed = "{ smsOptOut(phone: \"+12125550103\") { source } }";
+    assert_eq!(
+        data(&app.as_graphql_admin(listed, json!({})).await)["smsOptOut"],
+        json!({ "source": "ADMIN" })
+    );
+    browser.js("window.prompt = () => '  '; return true").await;
+    browser.click("#consent-actions button").await;
+    browser
+        .until(
+            "the note asked for",
+            "document.querySelector('#notice').textContent.includes('needs a note')",
+        )
+        .await;
+    assert_ne!(
+        data(&app.as_graphql_admin(listed, json!({})).await)["smsOptOut"],
+        Value::Null,
+        "still listed"
+    );
+    browser
+        .js("window.prompt = () => 'Called support to come back'; return true")
+        .await;
+    browser.click("#consent-actions button").await;
+    browser
+        .until(
+            "off the list",
+            &format!("{state}.includes('is not on the opt-out list')"),
+        )
+        .await;
+    browser.shot("consent-actions").await;
+
+    // The audit view: each of these, and the retention purge's last run.
+    app.handles
+        .privacy
+        .purge(sms_notify::privacy::Trigger::Command)
+        .await
+        .expect("purge");
+    browser.click("a[data-view=audit]").await;
+    browser.click("#audit-refresh").await;
+    browser
+        .until(
+            "the retention",
+            "document.querySelector('#retention-last').textContent.startsWith('Last run')",
+        )
+        .await;
+    assert!(
+        browser
+            .text("#retention-periods")
+            .await
+            .starts_with("Texts of messages and replies are kept 30 days")
+    );
+    let trail = browser
+        .js("return [...document.querySelectorAll('#audit-table tbody tr')].slice(0, 4).map(r => [r.cells[2].textContent, r.cells[4].textContent])")
+        .await;
+    assert_eq!(
+        trail,
+        json!([
+            ["Remove opt out", "Called support to come back"],
+            ["Add opt out", "Asked by email"],
+            ["Retry sms", "–"],
+            ["Cancel sms", "–"],
+        ])
+    );
+    browser.shot("audit-retention").await;
 }
 
 /// GraphiQL runs under its Content-Security-Policy, and a token typed into its Headers tab stays in
