@@ -14,6 +14,7 @@ use crate::{
     graphql, http,
     inbound::Inbound,
     jobs,
+    live::Live,
     metrics::Metrics,
     outbox::{Outbox, provider::SmsProvider, worker::Workers},
     privacy::Privacy,
@@ -35,6 +36,8 @@ pub struct Handles {
     pub scans: Scans,
     pub billing: Billing,
     pub privacy: Privacy,
+    /// Live updates of messages, for subscriptions.
+    pub live: Live,
     pub metrics: Arc<Metrics>,
     /// The database, for readiness checks and the metrics' gauges.
     pub db: DatabaseConnection,
@@ -66,6 +69,7 @@ impl Handles {
                 (locale_rules, facts.clone()),
                 config.app_env == crate::config::AppEnv::Production,
             ),
+            live: Live::new(db.clone()),
             privacy: Privacy::new(
                 (db.clone(), clock.clone(), metrics.clone()),
                 config.privacy.clone(),
@@ -169,6 +173,9 @@ impl App {
         )
         .await?;
         tasks.extend(scheduler);
+        tasks.push(tokio::spawn(
+            self.handles.live.clone().run(shutdown.child_token()),
+        ));
         tasks.push(
             jobs::spend_limits::start(
                 self.handles.outbox.spend_cap(),

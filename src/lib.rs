@@ -11,6 +11,7 @@ pub mod graphql;
 pub mod http;
 pub mod inbound;
 pub mod jobs;
+pub mod live;
 pub mod locale;
 pub mod metrics;
 pub mod outbox;

@@ -297,6 +297,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     "consentEvents": run.consent_events,
                     "webhookDeliveries": run.webhook_deliveries,
                     "scanRuns": run.scan_runs,
+                    "feedChanges": run.feed_changes,
                     "startedAt": run.started_at,
                     "finishedAt": run.finished_at,
                 })

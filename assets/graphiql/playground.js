@@ -22,8 +22,18 @@ query Me {
 mutation SetPhone {
   setPhoneNumber(phoneNumber: "(415) 555-1234") { phoneNumber phoneVerified }
 }
+
+# Live: each change of your messages' status as it happens (over /graphql/ws).
+subscription MyMessages {
+  smsMessageUpdates { status message { id messageType createdAt } }
+}
 `;
-const fetcher = GraphiQL.createFetcher({ url: "/graphql" });
+// Subscriptions go over WebSocket (graphql-transport-ws); the Headers tab rides in its init payload.
+const scheme = window.location.protocol === "https:" ? "wss" : "ws";
+const fetcher = GraphiQL.createFetcher({
+  url: "/graphql",
+  subscriptionUrl: `${scheme}://${window.location.host}/graphql/ws`,
+});
 ReactDOM.createRoot(document.getElementById("graphiql")).render(
   React.createElement(GraphiQL, {
     fetcher,

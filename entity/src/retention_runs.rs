@@ -19,6 +19,8 @@ pub struct Model {
     pub webhook_deliveries: i64,
     /// Reminder scan runs deleted.
     pub scan_runs: i64,
+    /// Rows of the message change feed deleted (a day after they were written).
+    pub feed_changes: i64,
     pub started_at: DateTimeUtc,
     pub finished_at: DateTimeUtc,
 }

@@ -25,6 +25,7 @@ mod m20261130_000020_index_codes_by_time;
 mod m20261130_000021_add_retry_of;
 mod m20261130_000022_create_admin_actions;
 mod m20261130_000023_add_privacy;
+mod m20261130_000024_create_message_changes;
 
 pub struct Migrator;
 
@@ -55,6 +56,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000021_add_retry_of::Migration),
             Box::new(m20261130_000022_create_admin_actions::Migration),
             Box::new(m20261130_000023_add_privacy::Migration),
+            Box::new(m20261130_000024_create_message_changes::Migration),
         ]
     }
 }

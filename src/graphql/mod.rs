@@ -4,11 +4,12 @@
 pub mod limits;
 pub mod mutation;
 pub mod query;
+pub mod subscription;
 pub mod types;
 
 use std::net::IpAddr;
 
-use async_graphql::{Context, EmptySubscription, Schema, SchemaBuilder};
+use async_graphql::{Context, Schema, SchemaBuilder};
 
 use crate::{
     Handles,
@@ -16,7 +17,7 @@ use crate::{
     error::{ApiError, ApiResult},
 };
 
-pub type AppSchema = Schema<query::Query, mutation::Mutation, EmptySubscription>;
+pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
 /// Deepest selection a query may nest. The deepest legitimate query is GraphiQL's own introspection
 /// query (about 13 levels); the API's own types nest 3 levels.
@@ -35,11 +36,12 @@ pub struct RequestContext {
 }
 
 /// The schema without its data: enough for `sms-notify schema`.
-pub fn schema_builder() -> SchemaBuilder<query::Query, mutation::Mutation, EmptySubscription> {
+pub fn schema_builder()
+-> SchemaBuilder<query::Query, mutation::Mutation, subscription::Subscription> {
     Schema::build(
         query::Query::default(),
         mutation::Mutation::default(),
-        EmptySubscription,
+        subscription::Subscription,
     )
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
@@ -71,6 +73,7 @@ pub fn build_schema(
         .data(handles.scans.clone())
         .data(handles.billing.clone())
         .data(handles.privacy.clone())
+        .data(handles.live.clone())
         .finish()
 }
 

@@ -22,6 +22,8 @@ use crate::{
 pub const SNS_DEDUP_RETENTION: Duration = Duration::from_secs(14 * 86_400);
 /// Reminder scans' run records are kept this long (the console shows the recent ones).
 pub const SCAN_RUN_RETENTION: Duration = Duration::from_secs(90 * 86_400);
+/// The message change feed is kept this long: every instance reads it within a second.
+pub const FEED_RETENTION: Duration = Duration::from_secs(86_400);
 
 /// What started a purge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,12 +147,19 @@ impl Privacy {
         let webhook_deliveries =
             retention::purge_sns_deliveries(&self.db, before(periods.sns_dedup)).await?;
         let scan_runs = retention::purge_scan_runs(&self.db, before(periods.scan_runs)).await?;
+        let feed_changes = crate::store::changes::purge(
+            &self.db,
+            before(FEED_RETENTION).timestamp_micros(),
+            retention::BATCH,
+        )
+        .await?;
         for (kind, n) in [
             ("message_body", message_bodies),
             ("reply_body", reply_bodies),
             ("consent_event", consent_events),
             ("webhook_delivery", webhook_deliveries),
             ("scan_run", scan_runs),
+            ("feed_change", feed_changes),
         ] {
             self.metrics
                 .retention_purged
@@ -168,6 +177,7 @@ impl Privacy {
                 consent_events: count(consent_events),
                 webhook_deliveries: count(webhook_deliveries),
                 scan_runs: count(scan_runs),
+                feed_changes: count(feed_changes),
                 started_at,
                 finished_at: self.clock.now(),
             },
@@ -180,6 +190,7 @@ impl Privacy {
             consent_events,
             webhook_deliveries,
             scan_runs,
+            feed_changes,
             "retention purge done"
         );
         Ok(run)

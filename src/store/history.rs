@@ -213,3 +213,14 @@ pub async fn refused_codes(
         .all(db)
         .await
 }
+
+/// The messages with these ids, in no particular order (one query).
+pub async fn by_ids(db: &impl ConnectionTrait, ids: Vec<i64>) -> Result<Vec<sms_log::Model>, DbErr> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    sms_log::Entity::find()
+        .filter(sms_log::Column::Id.is_in(ids))
+        .all(db)
+        .await
+}

@@ -7,6 +7,7 @@
 pub mod actions;
 pub mod audit;
 pub mod budget;
+pub mod changes;
 pub mod code_spend;
 pub mod consent;
 pub mod countries;

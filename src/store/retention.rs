@@ -44,6 +44,8 @@ pub async fn purge_message_bodies(
             .col_expr(Column::SensitiveBody, Expr::value(Option::<String>::None))
             .col_expr(Column::BodyPurgedAt, Expr::value(now))
             .filter(Column::Id.is_in(ids))
+            // Another instance's purge may have taken them meanwhile.
+            .filter(Column::BodyPurgedAt.is_null())
             .exec(db)
             .await?
             .rows_affected;
@@ -75,6 +77,8 @@ pub async fn purge_reply_bodies(
             .col_expr(Column::Body, Expr::value(""))
             .col_expr(Column::BodyPurgedAt, Expr::value(now))
             .filter(Column::Id.is_in(ids))
+            // Another instance's purge may have taken them meanwhile.
+            .filter(Column::BodyPurgedAt.is_null())
             .exec(db)
             .await?
             .rows_affected;
@@ -149,6 +153,7 @@ pub async fn record_run(
         consent_events: Set(run.consent_events),
         webhook_deliveries: Set(run.webhook_deliveries),
         scan_runs: Set(run.scan_runs),
+        feed_changes: Set(run.feed_changes),
         started_at: Set(run.started_at),
         finished_at: Set(run.finished_at),
         ..Default::default()

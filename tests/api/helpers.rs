@@ -91,6 +91,16 @@ impl TestApp {
         Self::spawn_custom(engine, configure, |_| None).await
     }
 
+    /// A second instance of the service on this one's database and clock (and settings): what a
+    /// deployment of several instances looks like.
+    pub async fn another_instance(&self) -> Self {
+        let config = (*self.config).clone();
+        let app = App::build_with(config, self.clock.clone(), None)
+            .await
+            .expect("the second instance builds");
+        Self::serve(app, self.clock.clone(), None).await
+    }
+
     /// Starts the service with `configure`d settings and, when `provider` gives one, that provider.
     /// Tests that drive the outbox themselves set `config.sms.workers = 0`.
     pub async fn spawn_custom(
@@ -114,6 +124,11 @@ impl TestApp {
         let app = App::build_with(config, clock.clone(), custom_provider)
             .await
             .expect("the app builds");
+        Self::serve(app, clock, dir).await
+    }
+
+    /// Starts `app` on a free loopback port.
+    async fn serve(app: App, clock: Arc<ManualClock>, dir: Option<tempfile::TempDir>) -> Self {
         let handles = app.handles.clone();
         let workers = app.workers();
         let config = app.config.clone();

@@ -13,6 +13,71 @@ fn schema_graphql_matches_the_code() {
     );
 }
 
+/// Every type, field, argument, input field and enum value says what it is: a client reads the
+/// schema, not the code.
+#[test]
+fn every_schema_element_is_described() {
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+    let sdl = sms_notify::graphql::sdl();
+    let doc = async_graphql::parser::parse_schema(&sdl).expect("the SDL parses");
+    let mut missing = Vec::new();
+    let described = |d: &Option<async_graphql::Positioned<String>>| {
+        d.as_ref().is_some_and(|d| !d.node.trim().is_empty())
+    };
+    for definition in &doc.definitions {
+        let TypeSystemDefinition::Type(ty) = definition else {
+            continue;
+        };
+        let ty = &ty.node;
+        let name = ty.name.node.as_str();
+        if !described(&ty.description) {
+            missing.push(name.to_owned());
+        }
+        let mut inputs = Vec::new();
+        match &ty.kind {
+            TypeKind::Object(o) => {
+                for field in &o.fields {
+                    let field = &field.node;
+                    let path = format!("{name}.{}", field.name.node);
+                    if !described(&field.description) {
+                        missing.push(path.clone());
+                    }
+                    inputs.extend(field.arguments.iter().map(|a| (path.clone(), &a.node)));
+                }
+            }
+            TypeKind::Interface(i) => {
+                for field in &i.fields {
+                    if !described(&field.node.description) {
+                        missing.push(format!("{name}.{}", field.node.name.node));
+                    }
+                }
+            }
+            TypeKind::InputObject(i) => {
+                inputs.extend(i.fields.iter().map(|f| (name.to_owned(), &f.node)));
+            }
+            TypeKind::Enum(e) => {
+                for value in &e.values {
+                    if !described(&value.node.description) {
+                        missing.push(format!("{name}.{}", value.node.value.node));
+                    }
+                }
+            }
+            TypeKind::Scalar | TypeKind::Union(_) => {}
+        }
+        for (owner, input) in inputs {
+            if !described(&input.description) {
+                missing.push(format!("{owner}({})", input.name.node));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{} schema elements have no description:\n{}",
+        missing.len(),
+        missing.join("\n")
+    );
+}
+
 /// The API speaks its own language: no Rust type names (`NaiveDate`, `DateTime<Utc>`, `Option<...>`) in
 /// the contract, dates are the scalar `Date`.
 #[test]

@@ -88,6 +88,8 @@ pub struct RetentionRun {
     pub webhook_deliveries: i64,
     /// Reminder scan records deleted.
     pub scan_runs: i64,
+    /// Rows of the message change feed (behind smsMessageUpdates) deleted, a day after they were written.
+    pub feed_changes: i64,
     pub started_at: DateTime<Utc>,
     pub finished_at: DateTime<Utc>,
 }
@@ -101,6 +103,7 @@ impl From<crate::privacy::RetentionRun> for RetentionRun {
             consent_events: r.consent_events,
             webhook_deliveries: r.webhook_deliveries,
             scan_runs: r.scan_runs,
+            feed_changes: r.feed_changes,
             started_at: r.started_at,
             finished_at: r.finished_at,
         }

@@ -1,0 +1,56 @@
+//! `message_changes`, the change feed the database's triggers write: read in order by `seq`, and purged
+//! once every instance has long read it.
+
+use entity::message_changes::{self, Column, Entity};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+pub use entity::message_changes::Model as ChangeRow;
+
+/// Up to `limit` changes after `after`, in order.
+pub async fn after(
+    db: &impl ConnectionTrait,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<ChangeRow>, DbErr> {
+    Entity::find()
+        .filter(Column::Seq.gt(after))
+        .order_by_asc(Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// The newest change's `seq` (0 before any).
+pub async fn latest(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    Ok(Entity::find()
+        .select_only()
+        .column_as(Column::Seq.max(), "seq")
+        .into_tuple::<Option<i64>>()
+        .one(db)
+        .await?
+        .flatten()
+        .unwrap_or(0))
+}
+
+/// Deletes the changes made before `before_us` (microseconds since the epoch), a batch at a time.
+pub async fn purge(db: &impl ConnectionTrait, before_us: i64, batch: u64) -> Result<u64, DbErr> {
+    let mut deleted = 0;
+    loop {
+        let seqs: Vec<i64> = Entity::find()
+            .select_only()
+            .column(Column::Seq)
+            .filter(Column::ChangedAtUs.lt(before_us))
+            .limit(batch)
+            .into_tuple()
+            .all(db)
+            .await?;
+        if seqs.is_empty() {
+            return Ok(deleted);
+        }
+        deleted += message_changes::Entity::delete_many()
+            .filter(Column::Seq.is_in(seqs))
+            .exec(db)
+            .await?
+            .rows_affected;
+    }
+}
