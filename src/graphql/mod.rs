@@ -1,6 +1,7 @@
 //! The GraphQL API: thin resolvers split by domain. They parse, authorise, call a domain function and
 //! map its result; no SQL here.
 
+mod codes;
 pub mod limits;
 pub mod mutation;
 pub mod query;
@@ -46,6 +47,7 @@ pub fn schema_builder()
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
     .extension(limits::ValidationOffWorkers)
+    .extension(codes::Guard)
     .override_output_type_description::<chrono::DateTime<chrono::Utc>>(
         types::scalars::DATE_TIME_DESCRIPTION,
     )

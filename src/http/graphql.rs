@@ -149,7 +149,9 @@ async fn get_graphql(
     let params = match axum::extract::Query::<GetParams>::try_from_uri(&uri) {
         Ok(axum::extract::Query(params)) => params,
         Err(e) => {
-            let why = format!("The address's parameters do not read as query, variables, operationName: {e}");
+            let why = format!(
+                "The address's parameters do not read as query, variables, operationName: {e}"
+            );
             return refusal(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &why);
         }
     };
@@ -171,7 +173,15 @@ async fn get_graphql(
     if let Some(name) = params.operation_name.filter(|n| !n.is_empty()) {
         request = request.operation_name(name);
     }
-    execute(&state, peer, &headers, request, Method::GET, Media::accepted(&headers)).await
+    execute(
+        &state,
+        peer,
+        &headers,
+        request,
+        Method::GET,
+        Media::accepted(&headers),
+    )
+    .await
 }
 
 /// The parameters of `GET /graphql?query=...`.
@@ -281,7 +291,9 @@ async fn execute(
         let mut refused = refusal(
             StatusCode::METHOD_NOT_ALLOWED,
             "METHOD_NOT_ALLOWED",
-            &format!("A {kind} changes things or streams: send it with POST (or over /graphql/ws), not GET."),
+            &format!(
+                "A {kind} changes things or streams: send it with POST (or over /graphql/ws), not GET."
+            ),
         );
         refused
             .headers_mut()

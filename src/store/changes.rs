@@ -2,7 +2,9 @@
 //! once every instance has long read it.
 
 use entity::message_changes::{self, Column, Entity};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
 pub use entity::message_changes::Model as ChangeRow;
 

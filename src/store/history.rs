@@ -215,7 +215,10 @@ pub async fn refused_codes(
 }
 
 /// The messages with these ids, in no particular order (one query).
-pub async fn by_ids(db: &impl ConnectionTrait, ids: Vec<i64>) -> Result<Vec<sms_log::Model>, DbErr> {
+pub async fn by_ids(
+    db: &impl ConnectionTrait,
+    ids: Vec<i64>,
+) -> Result<Vec<sms_log::Model>, DbErr> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }

@@ -137,21 +137,30 @@ async fn queries_run_over_get_and_mutations_do_not() {
         &app,
         "application/json",
         &[
-            ("query", "query Me($u: ID!) { recipient(userId: $u) { userId } } query Other { __typename }"),
+            (
+                "query",
+                "query Me($u: ID!) { recipient(userId: $u) { userId } } query Other { __typename }",
+            ),
             ("variables", r#"{"u":"ann"}"#),
             ("operationName", "Me"),
         ],
         Some(&token),
     )
     .await;
-    assert_eq!((a.status, a.content_type.as_str()), (200, "application/json"));
+    assert_eq!(
+        (a.status, a.content_type.as_str()),
+        (200, "application/json")
+    );
     assert_eq!(data(&a.body)["recipient"]["userId"], "ann");
 
     // A mutation over GET: 405, Allow: POST, nothing done.
     let response = app
         .http
         .get(app.url("/graphql"))
-        .query(&[("query", "mutation { setPhoneNumber(phoneNumber: \"+12125550101\") { userId } }")])
+        .query(&[(
+            "query",
+            "mutation { setPhoneNumber(phoneNumber: \"+12125550101\") { userId } }",
+        )])
         .header(ACCEPT, URQL_ACCEPT)
         .header(AUTHORIZATION, format!("Bearer {token}"))
         .send()
@@ -160,17 +169,46 @@ async fn queries_run_over_get_and_mutations_do_not() {
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers().get(ALLOW).expect("Allow"), "POST");
     let refused = answer(response).await;
-    assert_eq!(refused.body["errors"][0]["extensions"]["code"], "METHOD_NOT_ALLOWED");
-    let phone = get(&app, "application/json", &[("query", "{ me { phoneNumber } }")], Some(&token)).await;
-    assert_eq!(data(&phone.body)["me"]["phoneNumber"], Value::Null, "nothing written");
+    assert_eq!(
+        refused.body["errors"][0]["extensions"]["code"],
+        "METHOD_NOT_ALLOWED"
+    );
+    let phone = get(
+        &app,
+        "application/json",
+        &[("query", "{ me { phoneNumber } }")],
+        Some(&token),
+    )
+    .await;
+    assert_eq!(
+        data(&phone.body)["me"]["phoneNumber"],
+        Value::Null,
+        "nothing written"
+    );
     // Variables that are not a JSON object.
-    let a = get(&app, URQL_ACCEPT, &[("query", "{ __typename }"), ("variables", "[1")], None).await;
+    let a = get(
+        &app,
+        URQL_ACCEPT,
+        &[("query", "{ __typename }"), ("variables", "[1")],
+        None,
+    )
+    .await;
     assert_eq!(a.status, 400);
     assert_eq!(a.body["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
     // A browser asking for the page gets GraphiQL, with or without a query.
     for params in [vec![], vec![("query", "{ __typename }")]] {
-        let page = get(&app, "text/html,application/xhtml+xml,*/*;q=0.8", &params, None).await;
+        let page = get(
+            &app,
+            "text/html,application/xhtml+xml,*/*;q=0.8",
+            &params,
+            None,
+        )
+        .await;
         assert_eq!(page.status, 200);
-        assert!(page.content_type.starts_with("text/html"), "{}", page.content_type);
+        assert!(
+            page.content_type.starts_with("text/html"),
+            "{}",
+            page.content_type
+        );
     }
 }
