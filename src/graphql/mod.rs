@@ -18,6 +18,10 @@ use crate::{
     error::{ApiError, ApiResult},
 };
 
+/// A cursor connection of the API (every list that grows).
+type Page<T> =
+    async_graphql::connection::Connection<async_graphql::connection::OpaqueCursor<i64>, T>;
+
 pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subscription>;
 
 /// Deepest selection a query may nest. The deepest legitimate query is GraphiQL's own introspection
@@ -52,6 +56,21 @@ pub fn schema_builder()
         types::scalars::DATE_TIME_DESCRIPTION,
     )
     .override_output_type_description::<rust_decimal::Decimal>(types::scalars::DECIMAL_DESCRIPTION)
+    .override_output_type_description::<Page<types::sms::SmsLog>>(
+        "A page of messages, newest first: `nodes` (or `edges` with their cursors) and `pageInfo`; pass `pageInfo.endCursor` as `after` for the next page.",
+    )
+    .override_output_type_description::<Page<types::sms::SmsReply>>(
+        "A page of replies, newest first; pass `pageInfo.endCursor` as `after` for the next page.",
+    )
+    .override_output_type_description::<Page<query::consent::ConsentEvent>>(
+        "A page of consent records, newest first; pass `pageInfo.endCursor` as `after` for the next page.",
+    )
+    .override_output_type_description::<Page<query::operations::AdminAction>>(
+        "A page of the audit trail, newest first; pass `pageInfo.endCursor` as `after` for the next page.",
+    )
+    .override_output_type_description::<Page<query::operations::ReminderRunRecord>>(
+        "A page of reminder scan records, newest first; pass `pageInfo.endCursor` as `after` for the next page.",
+    )
 }
 
 /// The SDL of the API: the content of `schema.graphql`.

@@ -7,6 +7,7 @@ pub(crate) mod verification;
 
 use async_graphql::MergedObject;
 
+/// What can be changed: settings, verification, sends, the reminder engine's facts and the operators' actions.
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     operations::OperationsMutation,

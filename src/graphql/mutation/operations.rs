@@ -75,8 +75,8 @@ impl OperationsMutation {
     async fn add_opt_out(
         &self,
         ctx: &Context<'_>,
-        phone: String,
-        note: Option<String>,
+        #[graphql(desc = "The number to put on the list, in any usual writing.")] phone: String,
+        #[graphql(desc = "Why, for the audit trail (optional).")] note: Option<String>,
     ) -> ApiResult<SmsOptOut> {
         let viewer = require_role(ctx, &[Role::Admin])?;
         let e164 = number(ctx, &phone)?;
@@ -95,7 +95,8 @@ impl OperationsMutation {
     async fn remove_opt_out(
         &self,
         ctx: &Context<'_>,
-        phone: String,
+        #[graphql(desc = "The number to take off the list, in any usual writing.")] phone: String,
+        #[graphql(desc = "How the person asked to come back (required), for the audit trail.")]
         note: String,
     ) -> ApiResult<bool> {
         let viewer = require_role(ctx, &[Role::Admin])?;
@@ -129,7 +130,11 @@ impl OperationsMutation {
     /// Cancels a message that waits to be sent (admin): `PENDING`, also between retries, and one held
     /// for quiet hours. It becomes `CANCELLED` and its reserved cost goes back to the budget. A message
     /// being sent, sent or settled cannot be cancelled (`BAD_USER_INPUT` says its status).
-    async fn cancel_sms(&self, ctx: &Context<'_>, id: ID) -> ApiResult<SmsLog> {
+    async fn cancel_sms(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The message's id (SmsLog.id).")] id: ID,
+    ) -> ApiResult<SmsLog> {
         let viewer = require_role(ctx, &[Role::Admin])?;
         let row = handle::<Outbox>(ctx)?
             .cancel(message_id(&id)?, &viewer.user_id)
@@ -140,7 +145,11 @@ impl OperationsMutation {
     /// Sends a `FAILED`, `UNKNOWN` or `EXPIRED` message again (admin): a new message with the same text
     /// to the same user or number, linked by `retryOf`, decided by the same policy as any send (it may
     /// be `BLOCKED`, e.g. after an opt-out). A verification code is never sent again.
-    async fn retry_sms(&self, ctx: &Context<'_>, id: ID) -> ApiResult<SmsLog> {
+    async fn retry_sms(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id of the FAILED, UNKNOWN or EXPIRED message to send again.")] id: ID,
+    ) -> ApiResult<SmsLog> {
         let viewer = require_role(ctx, &[Role::Admin])?;
         let row = handle::<Outbox>(ctx)?
             .retry(message_id(&id)?, &viewer.user_id)

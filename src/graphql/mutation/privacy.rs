@@ -31,7 +31,12 @@ impl PrivacyMutation {
     /// events stay for CONSENT_RETENTION as legal proof, the number replaced by a keyed hash and its
     /// last four digits, closed by an ERASED event. The opt-out list keeps their number if it was
     /// there. Recorded in adminActions. NOT_FOUND when the service holds no profile of theirs.
-    async fn delete_recipient(&self, ctx: &Context<'_>, user_id: ID) -> ApiResult<Erasure> {
+    async fn delete_recipient(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The app's user id of the person to erase (1 to 128 characters).")]
+        user_id: ID,
+    ) -> ApiResult<Erasure> {
         let viewer = require_role(ctx, &[Role::Admin, Role::Service])?;
         let user_id = user_id.0.trim();
         if user_id.is_empty() || user_id.len() > 128 {

@@ -51,6 +51,9 @@ impl RecipientMutation {
     async fn set_phone_number(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The number in any usual writing (\"(415) 555-1234\", \"+44 20 7946 0958\"); \"\" removes it."
+        )]
         phone_number: String,
     ) -> ApiResult<Recipient> {
         let viewer = require_role(ctx, &[Role::User])?;
@@ -66,7 +69,7 @@ impl RecipientMutation {
     async fn sms_opt_in(
         &self,
         ctx: &Context<'_>,
-        action: SmsOptInAction,
+        #[graphql(desc = "What the user chose in the modal.")] action: SmsOptInAction,
         #[graphql(
             desc = "The version of the consent disclosure shown in the modal (see consentDisclosure). Required for OPT_IN in production."
         )]
@@ -86,6 +89,7 @@ impl RecipientMutation {
     async fn update_sms_preferences(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The settings to change; omitted ones keep their value.")]
         input: SmsPreferencesInput,
     ) -> ApiResult<Recipient> {
         let viewer = require_role(ctx, &[Role::User])?;
@@ -100,7 +104,7 @@ impl RecipientMutation {
     async fn upsert_recipient(
         &self,
         ctx: &Context<'_>,
-        input: RecipientInput,
+        #[graphql(desc = "The user's facts as the app knows them.")] input: RecipientInput,
     ) -> ApiResult<Recipient> {
         require_role(ctx, &[Role::Service, Role::Admin])?;
         let user_id = input.user_id.0.trim().to_owned();

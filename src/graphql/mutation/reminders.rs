@@ -30,7 +30,11 @@ pub struct RemindersMutation;
 impl RemindersMutation {
     /// Creates or replaces a battle: its topic, link, status, the deadline of the current turn and the
     /// participants (with whether each has submitted). Idempotent.
-    async fn upsert_battle(&self, ctx: &Context<'_>, input: BattleInput) -> ApiResult<Battle> {
+    async fn upsert_battle(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The battle as it is now.")] input: BattleInput,
+    ) -> ApiResult<Battle> {
         require_role(ctx, &[Role::Service, Role::Admin])?;
         let facts = BattleFacts {
             battle_id: input.battle_id.0,
@@ -51,8 +55,8 @@ impl RemindersMutation {
     async fn record_battle_submission(
         &self,
         ctx: &Context<'_>,
-        battle_id: ID,
-        user_id: ID,
+        #[graphql(desc = "The battle the participant submitted to.")] battle_id: ID,
+        #[graphql(desc = "The participant who submitted.")] user_id: ID,
     ) -> ApiResult<Battle> {
         require_role(ctx, &[Role::Service, Role::Admin])?;
         Ok(handle::<Facts>(ctx)?
@@ -63,7 +67,11 @@ impl RemindersMutation {
 
     /// Creates or updates a user's streak and schedules its alert at the alert time of the user's own
     /// day after `lastActivityDate`. Idempotent.
-    async fn upsert_streak(&self, ctx: &Context<'_>, input: StreakInput) -> ApiResult<Streak> {
+    async fn upsert_streak(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The user's streak as it is now.")] input: StreakInput,
+    ) -> ApiResult<Streak> {
         require_role(ctx, &[Role::Service, Role::Admin])?;
         Ok(handle::<Facts>(ctx)?
             .upsert_streak(
@@ -79,7 +87,7 @@ impl RemindersMutation {
     async fn run_reminder_scan(
         &self,
         ctx: &Context<'_>,
-        kind: ReminderKind,
+        #[graphql(desc = "Which scan to run now.")] kind: ReminderKind,
     ) -> ApiResult<ReminderRun> {
         require_role(ctx, &[Role::Admin])?;
         Ok(handle::<Scans>(ctx)?.run(kind.into()).await?.into())

@@ -107,7 +107,11 @@ pub struct SmsMutation;
 #[Object]
 impl SmsMutation {
     /// A free text to a user or a number.
-    async fn send_sms(&self, ctx: &Context<'_>, input: SendSmsInput) -> ApiResult<SmsLog> {
+    async fn send_sms(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The text, its recipient and how to send it.")] input: SendSmsInput,
+    ) -> ApiResult<SmsLog> {
         require_role(ctx, &[Role::Service, Role::Admin])?;
         let target = match (&input.to, &input.user_id) {
             (Some(to), None) => Target::Phone(
@@ -180,7 +184,7 @@ impl SmsMutation {
     async fn send_battle_invitation(
         &self,
         ctx: &Context<'_>,
-        input: BattleInvitationInput,
+        #[graphql(desc = "Who invites whom to what.")] input: BattleInvitationInput,
     ) -> ApiResult<SmsLog> {
         require_role(ctx, &[Role::Service, Role::Admin])?;
         let target = match (&input.to_phone, &input.to_user_id) {
@@ -217,7 +221,7 @@ impl SmsMutation {
     async fn send_battle_result(
         &self,
         ctx: &Context<'_>,
-        input: BattleResultInput,
+        #[graphql(desc = "Whose battle ended, and how.")] input: BattleResultInput,
     ) -> ApiResult<SmsLog> {
         let template = Template::BattleResult {
             topic: input.battle_topic,
@@ -240,7 +244,7 @@ impl SmsMutation {
     async fn send_battle_reminder(
         &self,
         ctx: &Context<'_>,
-        input: BattleReminderInput,
+        #[graphql(desc = "Whose deadline is near.")] input: BattleReminderInput,
     ) -> ApiResult<SmsLog> {
         let template = Template::BattleReminder {
             topic: input.battle_topic,
@@ -271,7 +275,7 @@ impl SmsMutation {
     async fn send_streak_alert(
         &self,
         ctx: &Context<'_>,
-        input: StreakAlertInput,
+        #[graphql(desc = "Whose streak is about to end.")] input: StreakAlertInput,
     ) -> ApiResult<SmsLog> {
         let days = u32::try_from(input.streak_count)
             .ok()
@@ -296,7 +300,7 @@ impl SmsMutation {
     async fn send_direct_message_notification(
         &self,
         ctx: &Context<'_>,
-        input: DirectMessageInput,
+        #[graphql(desc = "Who wrote to whom (never the text itself).")] input: DirectMessageInput,
     ) -> ApiResult<SmsLog> {
         let template = Template::DirectMessage {
             sender: input.sender_name,
@@ -318,7 +322,7 @@ impl SmsMutation {
     async fn send_achievement_unlocked(
         &self,
         ctx: &Context<'_>,
-        input: AchievementUnlockedInput,
+        #[graphql(desc = "Who unlocked what.")] input: AchievementUnlockedInput,
     ) -> ApiResult<SmsLog> {
         let template = Template::AchievementUnlocked {
             name: input.achievement_name,
@@ -341,7 +345,7 @@ impl SmsMutation {
     async fn send_security_alert(
         &self,
         ctx: &Context<'_>,
-        input: SecurityAlertInput,
+        #[graphql(desc = "Whose account, and where to look.")] input: SecurityAlertInput,
     ) -> ApiResult<SmsLog> {
         let template = Template::SecurityAlert {
             what: input.what,

@@ -64,7 +64,7 @@ impl VerificationMutation {
     async fn confirm_phone_verification(
         &self,
         ctx: &Context<'_>,
-        code: String,
+        #[graphql(desc = "The 6-digit code from the text.")] code: String,
     ) -> ApiResult<Recipient> {
         let viewer = require_role(ctx, &[Role::User])?;
         let ip = request(ctx)?.client_ip.map(|ip| ip.to_string());
@@ -81,8 +81,11 @@ impl VerificationMutation {
     async fn set_country_sending(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "An ISO 3166 country code of SMS_ALLOWED_COUNTRIES (US, CA, ...).")]
         country: String,
+        #[graphql(desc = "Whether verification codes may go to the country; omitted keeps it.")]
         verification: Option<bool>,
+        #[graphql(desc = "Whether every other text may go to the country; omitted keeps it.")]
         messages: Option<bool>,
     ) -> ApiResult<CountrySending> {
         let viewer = require_role(ctx, &[Role::Admin])?;
@@ -100,6 +103,7 @@ impl VerificationMutation {
     async fn lift_verification_guard(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The held range, as verificationGuard lists it (+1212555).")]
         range: String,
     ) -> ApiResult<VerificationRange> {
         let viewer = require_role(ctx, &[Role::Admin])?;

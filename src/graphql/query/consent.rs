@@ -22,7 +22,9 @@ pub struct ConsentQuery;
 /// Whether consent was given or revoked.
 #[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ConsentAction {
+    /// Consent was given (the modal, the settings page, a verified number with texts on, START).
     Given,
+    /// Consent was revoked (the settings page, STOP).
     Revoked,
     /// The person was erased: the events before keep the number only as its keyed hash.
     Erased,
@@ -31,16 +33,20 @@ pub enum ConsentAction {
 /// One consent given or revoked: the record a business keeps for the TCPA.
 pub struct ConsentEvent(pub crate::store::consent::ConsentEvent);
 
+/// One consent given or revoked: the record a business keeps for the TCPA.
 #[Object]
 impl ConsentEvent {
+    /// The record's id (increasing).
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
+    /// Whose consent it is.
     async fn user_id(&self) -> ID {
         ID(self.0.user_id.clone())
     }
 
+    /// Given, revoked, or closed by an erasure.
     async fn action(&self) -> ConsentAction {
         match self.0.action {
             crate::store::consent::ConsentAction::Given => ConsentAction::Given,
@@ -90,6 +96,7 @@ impl ConsentEvent {
         self.0.ip.as_deref()
     }
 
+    /// When it happened.
     async fn occurred_at(&self) -> DateTime<Utc> {
         self.0.occurred_at
     }
@@ -109,6 +116,7 @@ pub enum OptOutSource {
 /// A number on the opt-out list: no text goes to it until the person texts START.
 pub struct SmsOptOut(pub crate::store::opt_outs::OptOut);
 
+/// A number on the opt-out list: no text goes to it until the person texts START.
 #[Object]
 impl SmsOptOut {
     /// E.164.
@@ -116,6 +124,7 @@ impl SmsOptOut {
         &self.0.phone_e164
     }
 
+    /// How it got on the list.
     async fn source(&self) -> OptOutSource {
         use crate::store::opt_outs::OptOutSource as Stored;
         match self.0.source {
@@ -125,6 +134,7 @@ impl SmsOptOut {
         }
     }
 
+    /// Since when.
     async fn opted_out_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -137,7 +147,9 @@ impl ConsentQuery {
     async fn consent_disclosure(
         &self,
         ctx: &Context<'_>,
-        version: Option<String>,
+        #[graphql(desc = "The version to read; without it, the latest published.")] version: Option<
+            String,
+        >,
     ) -> ApiResult<Option<ConsentDisclosure>> {
         require_role(ctx, &[Role::User, Role::Service, Role::Admin])?;
         let found = handle::<Recipients>(ctx)?
@@ -163,7 +175,11 @@ impl ConsentQuery {
     }
 
     /// Whether a number (any usual writing) is on the opt-out list (admin): null when it is not.
-    async fn sms_opt_out(&self, ctx: &Context<'_>, phone: String) -> ApiResult<Option<SmsOptOut>> {
+    async fn sms_opt_out(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The number, in any usual writing.")] phone: String,
+    ) -> ApiResult<Option<SmsOptOut>> {
         require_role(ctx, &[Role::Admin])?;
         let region = handle::<Recipients>(ctx)?.default_region();
         let phone =
@@ -179,11 +195,17 @@ impl ConsentQuery {
     async fn consent_events(
         &self,
         ctx: &Context<'_>,
-        user_id: Option<ID>,
+        #[graphql(desc = "Only this user's records.")] user_id: Option<ID>,
+        #[graphql(
+            desc = "Only records of this number (any usual writing), erased people's included."
+        )]
         phone: Option<String>,
-        from: Option<DateTime<Utc>>,
-        to: Option<DateTime<Utc>>,
-        first: Option<i32>,
+        #[graphql(desc = "Only records at or after this moment.")] from: Option<DateTime<Utc>>,
+        #[graphql(desc = "Only records before this moment; must be after `from`.")] to: Option<
+            DateTime<Utc>,
+        >,
+        #[graphql(desc = "How many records to return: 1 to 100, default 20.")] first: Option<i32>,
+        #[graphql(desc = "The endCursor of the previous page, to read the next (older) one.")]
         after: Option<String>,
     ) -> ApiResult<Connection<OpaqueCursor<i64>, ConsentEvent>> {
         require_role(ctx, &[Role::Admin])?;

@@ -23,9 +23,16 @@ impl CostsQuery {
     async fn sms_costs(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The first moment counted (UTC days: the day it falls on).")]
         from: DateTime<Utc>,
-        to: DateTime<Utc>,
+        #[graphql(desc = "The end of the range, exclusive; must be after `from`.")] to: DateTime<
+            Utc,
+        >,
+        #[graphql(
+            desc = "How to split the range into buckets (DAY, MESSAGE_TYPE, STATUS or COUNTRY); none gives totals only."
+        )]
         group_by: Option<CostGrouping>,
+        #[graphql(desc = "Splits each bucket again by a second grouping; needs groupBy.")]
         split_by: Option<CostGrouping>,
     ) -> ApiResult<CostReport> {
         require_role(ctx, &[Role::Admin])?;

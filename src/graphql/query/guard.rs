@@ -60,7 +60,9 @@ pub struct VerificationGuard {
 /// Refusals for one reason.
 #[derive(SimpleObject)]
 pub struct RefusalCount {
+    /// Why codes were refused (fraud_guard, verification_ceiling, country_paused, ...).
     pub reason: BlockedReason,
+    /// How many.
     pub count: i64,
 }
 
@@ -94,10 +96,20 @@ impl GuardQuery {
     async fn verification_stats(
         &self,
         ctx: &Context<'_>,
-        from: DateTime<Utc>,
-        to: DateTime<Utc>,
-        #[graphql(default_with = "VerificationGrouping::Country")] group_by: VerificationGrouping,
-        #[graphql(default = 100)] first: i32,
+        #[graphql(desc = "The first moment counted.")] from: DateTime<Utc>,
+        #[graphql(desc = "The end of the range, exclusive; must be after `from`.")] to: DateTime<
+            Utc,
+        >,
+        #[graphql(
+            desc = "How to group the codes: COUNTRY (the default) or RANGE (the fraud guard's ranges).",
+            default_with = "VerificationGrouping::Country"
+        )]
+        group_by: VerificationGrouping,
+        #[graphql(
+            desc = "How many groups to return: 1 to 1,000, default 100.",
+            default = 100
+        )]
+        first: i32,
     ) -> ApiResult<Vec<VerificationBucket>> {
         require_role(ctx, &[Role::Admin])?;
         if from >= to {
@@ -158,6 +170,9 @@ impl GuardQuery {
     async fn verification_range(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "The range: for +1 numbers the country code, area code and exchange (+1212555); elsewhere the country code and three digits (+44740)."
+        )]
         range: String,
     ) -> ApiResult<VerificationRange> {
         require_role(ctx, &[Role::Admin])?;

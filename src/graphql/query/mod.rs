@@ -7,6 +7,7 @@ mod sms;
 
 use async_graphql::MergedObject;
 
+/// What can be read: the signed-in user's settings, messages, costs, consent records, the queue and the audit trail.
 #[derive(MergedObject, Default)]
 pub struct Query(
     recipient::RecipientQuery,

@@ -118,6 +118,7 @@ pub struct OriginationIdentity {
 /// The configuration set and its event destination.
 #[derive(SimpleObject)]
 pub struct ConfigurationSetStatus {
+    /// The configuration set's name (SMS_CONFIGURATION_SET).
     pub name: String,
     /// Whether the account has it; null when it could not be read.
     pub found: Option<bool>,
@@ -145,6 +146,7 @@ pub struct ProviderCheck {
     pub what: String,
     /// The IAM action it calls, e.g. `sms-voice:DescribePhoneNumbers` (empty when none).
     pub permission: String,
+    /// Whether this part of the account is ready.
     pub status: CheckStatus,
     /// What the account said, or what to do.
     pub detail: String,
@@ -153,6 +155,7 @@ pub struct ProviderCheck {
 /// One admin write, as the audit trail keeps it.
 #[derive(SimpleObject)]
 pub struct AdminAction {
+    /// The action's id (increasing).
     pub id: ID,
     /// The admin token's subject.
     pub actor: String,
@@ -165,18 +168,22 @@ pub struct AdminAction {
     pub note: Option<String>,
     /// What changed.
     pub detail: Option<String>,
+    /// When it was done.
     pub created_at: DateTime<Utc>,
 }
 
 /// One run of a reminder scan, as kept.
 pub struct ReminderRunRecord(pub crate::store::reminders::ScanRunRow);
 
+/// One scan as recorded (kept 90 days).
 #[Object(name = "ReminderRunRecord")]
 impl ReminderRunRecord {
+    /// The record's id (increasing).
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
+    /// Which scan ran.
     async fn kind(&self) -> ReminderKind {
         match self.0.kind {
             crate::store::ScanKind::Battles => ReminderKind::Battles,
@@ -184,22 +191,27 @@ impl ReminderRunRecord {
         }
     }
 
+    /// Recipients it found due.
     async fn found(&self) -> i64 {
         self.0.found
     }
 
+    /// Reminders it queued.
     async fn enqueued(&self) -> i64 {
         self.0.enqueued
     }
 
+    /// Found but not queued (sent already, refused by policy).
     async fn skipped(&self) -> i64 {
         self.0.skipped
     }
 
+    /// When it started.
     async fn started_at(&self) -> DateTime<Utc> {
         self.0.started_at
     }
 
+    /// When it finished.
     async fn finished_at(&self) -> DateTime<Utc> {
         self.0.finished_at
     }
@@ -275,7 +287,8 @@ impl OperationsQuery {
     async fn admin_actions(
         &self,
         ctx: &Context<'_>,
-        first: Option<i32>,
+        #[graphql(desc = "How many actions to return: 1 to 100, default 20.")] first: Option<i32>,
+        #[graphql(desc = "The endCursor of the previous page, to read the next (older) one.")]
         after: Option<String>,
     ) -> ApiResult<Connection<OpaqueCursor<i64>, AdminAction>> {
         require_role(ctx, &[Role::Admin])?;
@@ -304,8 +317,11 @@ impl OperationsQuery {
     async fn reminder_runs(
         &self,
         ctx: &Context<'_>,
-        kind: Option<ReminderKind>,
-        first: Option<i32>,
+        #[graphql(desc = "Only runs of this scan (BATTLES or STREAKS).")] kind: Option<
+            ReminderKind,
+        >,
+        #[graphql(desc = "How many runs to return: 1 to 100, default 20.")] first: Option<i32>,
+        #[graphql(desc = "The endCursor of the previous page, to read the next (older) one.")]
         after: Option<String>,
     ) -> ApiResult<Connection<OpaqueCursor<i64>, ReminderRunRecord>> {
         require_role(ctx, &[Role::Admin])?;

@@ -20,7 +20,11 @@ impl RecipientQuery {
     }
 
     /// One user's SMS settings. A user may read only their own; the back end and admins any.
-    async fn recipient(&self, ctx: &Context<'_>, user_id: ID) -> ApiResult<Recipient> {
+    async fn recipient(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The app's user id. A user may only name themselves.")] user_id: ID,
+    ) -> ApiResult<Recipient> {
         let viewer = require_role(ctx, &[Role::User, Role::Service, Role::Admin])?;
         if viewer.role == Role::User && viewer.user_id != user_id.as_str() {
             return Err(ApiError::Forbidden(

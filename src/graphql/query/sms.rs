@@ -36,7 +36,11 @@ pub struct SmsQuery;
 impl SmsQuery {
     /// One message by id: a user may read their own texts to their verified number; the back end
     /// and admins any. Null when there is no such message (or it is not the user's to read).
-    async fn sms_log(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Option<SmsLog>> {
+    async fn sms_log(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The message's id (SmsLog.id).")] id: ID,
+    ) -> ApiResult<Option<SmsLog>> {
         let viewer = require_role(ctx, &[Role::User, Role::Service, Role::Admin])?;
         let id: i64 = id
             .parse()
@@ -60,8 +64,12 @@ impl SmsQuery {
     async fn sms_logs(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "Conditions that must all hold; none lists everything the viewer may see."
+        )]
         filter: Option<SmsLogFilter>,
-        first: Option<i32>,
+        #[graphql(desc = "How many messages to return: 1 to 100, default 20.")] first: Option<i32>,
+        #[graphql(desc = "The endCursor of the previous page, to read the next (older) one.")]
         after: Option<String>,
     ) -> ApiResult<Connection<OpaqueCursor<i64>, SmsLog>> {
         let viewer = require_role(ctx, &[Role::User, Role::Service, Role::Admin])?;
@@ -125,8 +133,11 @@ impl SmsQuery {
     async fn sms_replies(
         &self,
         ctx: &Context<'_>,
-        from_phone: Option<String>,
-        first: Option<i32>,
+        #[graphql(desc = "Only replies from this number (any usual writing).")] from_phone: Option<
+            String,
+        >,
+        #[graphql(desc = "How many replies to return: 1 to 100, default 20.")] first: Option<i32>,
+        #[graphql(desc = "The endCursor of the previous page, to read the next (older) one.")]
         after: Option<String>,
     ) -> ApiResult<Connection<OpaqueCursor<i64>, SmsReply>> {
         require_role(ctx, &[Role::Admin])?;

@@ -34,6 +34,7 @@ pub struct SmsMessageUpdatesFilter {
 /// One change of one message.
 pub struct SmsMessageUpdate(Arc<Change>);
 
+/// One change of one message.
 #[Object]
 impl SmsMessageUpdate {
     /// The status the message moved to with this change (the message may have moved on since).
@@ -92,6 +93,8 @@ impl Scope {
 #[derive(Default)]
 pub struct Subscription;
 
+/// Live updates over WebSocket at /graphql/ws (graphql-transport-ws; the token in the connection_init
+/// payload).
 #[Subscription]
 impl Subscription {
     /// Each change of a message's status as it happens: written (PENDING or BLOCKED), SENDING, SENT,
@@ -101,6 +104,9 @@ impl Subscription {
     async fn sms_message_updates(
         &self,
         ctx: &Context<'_>,
+        #[graphql(
+            desc = "For the back end and admins: which messages to follow. A user may leave it out (or name only themselves)."
+        )]
         filter: Option<SmsMessageUpdatesFilter>,
     ) -> Result<impl Stream<Item = SmsMessageUpdate> + use<>, ApiError> {
         let viewer = require_role(ctx, &[Role::User, Role::Service, Role::Admin])?;

@@ -27,10 +27,14 @@ impl From<CostGrouping> for cost::Grouping {
     }
 }
 
+/// One bucket of a cost report: a day, a type, a status or a country.
 #[derive(SimpleObject)]
 pub struct CostBucket {
+    /// The bucket: a UTC day (YYYY-MM-DD), a message type, a status or a country code.
     pub key: String,
+    /// Messages in the bucket.
     pub message_count: i64,
+    /// Their billed parts.
     pub segment_count: i64,
     /// US dollars: what AWS charged where a delivery receipt said so, the estimate elsewhere.
     pub cost: Decimal,
@@ -58,6 +62,7 @@ impl From<cost::Bucket> for CostBucket {
 pub struct CostReport {
     /// Messages created in the range, every status included (blocked ones cost nothing).
     pub message_count: i64,
+    /// Billed parts in the range.
     pub segment_count: i64,
     /// What the messages of the range cost (queued and sent; blocked and failed ones are not charged):
     /// what AWS charged where a delivery receipt said so, the estimate elsewhere.
@@ -66,7 +71,9 @@ pub struct CostReport {
     pub estimated_cost: Decimal,
     /// Reserved against this month's budget so far (UTC calendar month).
     pub month_to_date: Decimal,
+    /// The month's budget for texts (SMS_MONTHLY_SPEND_LIMIT_USD, or AWS's lower limit).
     pub monthly_limit: Decimal,
+    /// What is left of the budget this month.
     pub remaining: Decimal,
     /// The part of `monthlyLimit` kept for verification codes and security alerts: other texts stop
     /// when the month's spend reaches `monthlyLimit - transactionalReserve`.
@@ -89,6 +96,7 @@ pub struct CostReport {
 /// A charge made every month whatever is sent.
 #[derive(SimpleObject)]
 pub struct MonthlyCharge {
+    /// What the charge is for (SMS_MONTHLY_FIXED_COSTS).
     pub name: String,
     /// US dollars a month.
     pub monthly: Decimal,

@@ -6,12 +6,15 @@ use crate::{privacy::Erased, recipients::Disclosure};
 /// A text people are shown when they opt in to texts, as published.
 pub struct ConsentDisclosure(pub Disclosure);
 
+/// A text people are shown when they opt in to texts, as published.
 #[Object]
 impl ConsentDisclosure {
+    /// The version opt-ins name (disclosureVersion).
     async fn version(&self) -> &str {
         &self.0.version
     }
 
+    /// The text as people are shown it.
     async fn text(&self) -> &str {
         &self.0.text
     }
@@ -21,6 +24,7 @@ impl ConsentDisclosure {
         &self.0.text_sha256
     }
 
+    /// When it was published.
     async fn published_at(&self) -> DateTime<Utc> {
         self.0.published_at
     }
@@ -37,8 +41,10 @@ pub struct Erasure {
     pub erased: Erased,
 }
 
+/// What an erasure did, table by table.
 #[Object]
 impl Erasure {
+    /// The person erased.
     async fn user_id(&self) -> ID {
         ID(self.user_id.clone())
     }
@@ -58,6 +64,7 @@ impl Erasure {
         self.erased.messages_scrubbed
     }
 
+    /// Verification codes deleted.
     async fn verifications_deleted(&self) -> u64 {
         self.erased.verifications_deleted
     }
@@ -90,7 +97,9 @@ pub struct RetentionRun {
     pub scan_runs: i64,
     /// Rows of the message change feed (behind smsMessageUpdates) deleted, a day after they were written.
     pub feed_changes: i64,
+    /// When the purge started.
     pub started_at: DateTime<Utc>,
+    /// When it finished.
     pub finished_at: DateTime<Utc>,
 }
 

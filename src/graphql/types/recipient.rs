@@ -82,6 +82,7 @@ impl Recipient {
     }
 }
 
+/// A user's SMS settings: the phone number, the master switch, categories and consent.
 #[Object]
 impl Recipient {
     /// The app's user id.
@@ -175,13 +176,20 @@ impl Recipient {
     }
 }
 
+/// A user's SMS categories and consent.
 #[derive(SimpleObject)]
 pub struct SmsPreferences {
+    /// Texts when a friend challenges the user.
     pub sms_battle_invitations: bool,
+    /// Texts when a battle is judged.
     pub sms_battle_results: bool,
+    /// Texts when a battle's deadline is near.
     pub sms_battle_reminders: bool,
+    /// Texts when a streak is about to end.
     pub sms_streak_alerts: bool,
+    /// Texts when someone writes to the user.
     pub sms_direct_messages: bool,
+    /// Texts when the user unlocks an achievement.
     pub sms_achievements: bool,
     /// Consent to receive texts was given and not revoked since.
     pub has_consent: bool,
@@ -193,13 +201,16 @@ pub struct SmsPreferences {
     pub consent_revoked_at: Option<DateTime<Utc>>,
 }
 
+/// Whether the app should show the SMS opt-in modal now.
 #[derive(SimpleObject)]
 pub struct SmsOptInStatus {
     /// Show the opt-in modal now.
     pub show_prompt: bool,
     /// The user has a verified phone and the master switch on.
     pub already_opted_in: bool,
+    /// The user's number, E.164, if any.
     pub phone_number: Option<String>,
+    /// Whether the user proved the number with a code.
     pub phone_verified: bool,
 }
 
@@ -208,11 +219,17 @@ pub struct SmsOptInStatus {
 pub struct SmsPreferencesInput {
     /// The master switch. Turning it on records consent (method SETTINGS_PAGE); off revokes it.
     pub allow_sms_invitations: Option<bool>,
+    /// Texts when a friend challenges the user.
     pub sms_battle_invitations: Option<bool>,
+    /// Texts when a battle is judged.
     pub sms_battle_results: Option<bool>,
+    /// Texts when a battle's deadline is near.
     pub sms_battle_reminders: Option<bool>,
+    /// Texts when a streak is about to end.
     pub sms_streak_alerts: Option<bool>,
+    /// Texts when someone writes to the user.
     pub sms_direct_messages: Option<bool>,
+    /// Texts when the user unlocks an achievement.
     pub sms_achievements: Option<bool>,
     /// When the master switch is turned on: the version of the consent disclosure the person was
     /// shown (published with publishConsentDisclosure). Required in production.
@@ -240,6 +257,7 @@ impl From<&SmsPreferencesInput> for recipients::PreferencesChange {
 /// Facts about a user pushed by the app's back end.
 #[derive(InputObject, Debug)]
 pub struct RecipientInput {
+    /// The app's user id (1 to 128 characters).
     pub user_id: ID,
     /// IANA time zone name such as `America/Los_Angeles`; `""` falls back to the service default.
     pub timezone: Option<String>,

@@ -5,18 +5,24 @@ use super::scalars::Date;
 
 use crate::reminders::{self, facts::BattleWithParticipants};
 
+/// Where a battle is in its life.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 #[graphql(remote = "crate::store::BattleStatus")]
 pub enum BattleStatus {
     /// Running: participants who have not submitted get reminders.
     Active,
+    /// Over: no more reminders.
     Completed,
+    /// Called off: no more reminders.
     Cancelled,
 }
 
+/// The reminder engine's scans.
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ReminderKind {
+    /// Participants of active battles whose deadline is near.
     Battles,
+    /// Users whose streak ends at their local midnight.
     Streaks,
 }
 
@@ -38,21 +44,29 @@ impl From<reminders::ReminderKind> for ReminderKind {
     }
 }
 
+/// One participant of a battle.
 #[derive(SimpleObject)]
 pub struct BattleParticipant {
+    /// The participant's user id.
     pub user_id: ID,
     /// When they submitted their entry for the current turn (null: reminders may go out).
     pub submitted_at: Option<DateTime<Utc>>,
 }
 
+/// A battle as the app pushed it: what the battle scan reads.
 #[derive(SimpleObject)]
 pub struct Battle {
+    /// The app's id of the battle.
     pub battle_id: ID,
+    /// What the battle is about, as reminders name it.
     pub topic: String,
+    /// Where the battle is in the app (a path or URL).
     pub link: String,
+    /// Whether it runs (reminders go) or ended.
     pub status: BattleStatus,
     /// The deadline of the current turn.
     pub deadline_at: DateTime<Utc>,
+    /// Who takes part, with when each submitted.
     pub participants: Vec<BattleParticipant>,
 }
 
@@ -75,9 +89,12 @@ impl From<BattleWithParticipants> for Battle {
     }
 }
 
+/// A user's daily streak as the app pushed it: what the streak scan reads.
 #[derive(SimpleObject)]
 pub struct Streak {
+    /// Whose streak it is.
     pub user_id: ID,
+    /// Days in a row so far.
     pub current_days: i32,
     /// The last day with activity, in the user's local calendar.
     pub last_activity_date: Date,
@@ -99,6 +116,7 @@ impl From<crate::store::reminders::StreakRow> for Streak {
 /// What one scan found, queued and skipped.
 #[derive(SimpleObject)]
 pub struct ReminderRun {
+    /// Which scan ran.
     pub kind: ReminderKind,
     /// Reminders due now.
     pub found: i32,
@@ -106,7 +124,9 @@ pub struct ReminderRun {
     pub enqueued: i32,
     /// Due but not queued: sent before, refused by policy (logged as blocked), too late, unknown user.
     pub skipped: i32,
+    /// When it started.
     pub started_at: DateTime<Utc>,
+    /// When it finished.
     pub finished_at: DateTime<Utc>,
 }
 
@@ -124,26 +144,38 @@ impl From<reminders::ReminderRun> for ReminderRun {
     }
 }
 
+/// One participant of a battle, as the app knows them.
 #[derive(InputObject, Debug)]
 pub struct BattleParticipantInput {
+    /// The participant's user id.
     pub user_id: ID,
+    /// When they submitted this turn; null while they have not (they get reminders).
     pub submitted_at: Option<DateTime<Utc>>,
 }
 
 /// A battle as it is now; participants not listed are removed.
 #[derive(InputObject, Debug)]
 pub struct BattleInput {
+    /// The app's id of the battle.
     pub battle_id: ID,
+    /// What the battle is about (reminders name it).
     pub topic: String,
+    /// Where the battle is in the app (a path or URL).
     pub link: String,
+    /// ACTIVE while it runs; COMPLETED or CANCELLED stop its reminders.
     pub status: BattleStatus,
+    /// When the current turn ends: reminders come the lead times before (REMINDER_LEAD_TIMES).
     pub deadline_at: DateTime<Utc>,
+    /// Everyone taking part; participants not listed are removed.
     pub participants: Vec<BattleParticipantInput>,
 }
 
+/// A user's streak as the app knows it.
 #[derive(InputObject, Debug)]
 pub struct StreakInput {
+    /// Whose streak it is.
     pub user_id: ID,
+    /// Days in a row so far (0 or more).
     pub current_days: i32,
     /// The last day with activity in the user's local calendar (YYYY-MM-DD).
     pub last_activity_date: Date,

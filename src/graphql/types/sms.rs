@@ -24,6 +24,7 @@ pub enum MessageType {
     AchievementUnlocked,
     /// Something happened to the account (transactional: always sent to a verified phone).
     SecurityAlert,
+    /// Anything else (sendSms).
     Other,
 }
 
@@ -101,8 +102,10 @@ pub enum BlockedReason {
 /// One message decision: the audit trail of the SMS service.
 pub struct SmsLog(pub crate::store::MessageRow);
 
+/// One message decision: the audit trail of the SMS service.
 #[Object]
 impl SmsLog {
+    /// The message's id (increasing).
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
@@ -122,6 +125,7 @@ impl SmsLog {
         self.0.country.as_deref()
     }
 
+    /// What it is about.
     async fn message_type(&self) -> MessageType {
         self.0.message_type.into()
     }
@@ -131,6 +135,7 @@ impl SmsLog {
         self.0.promotional
     }
 
+    /// Where it is in its life.
     async fn status(&self) -> SmsStatus {
         self.0.status.into()
     }
@@ -206,6 +211,7 @@ impl SmsLog {
             .collect())
     }
 
+    /// The id AWS gave the text (as AWS's console and support cases show it).
     async fn provider_message_id(&self) -> Option<&str> {
         self.0.provider_message_id.as_deref()
     }
@@ -215,6 +221,7 @@ impl SmsLog {
         self.0.error_code.as_deref()
     }
 
+    /// The provider's words when sending failed.
     async fn error_message(&self) -> Option<&str> {
         self.0.error_message.as_deref()
     }
@@ -232,10 +239,12 @@ impl SmsLog {
         }
     }
 
+    /// When it was written (accepted or refused).
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
 
+    /// When the provider accepted it.
     async fn sent_at(&self) -> Option<DateTime<Utc>> {
         self.0.sent_at
     }
@@ -253,14 +262,17 @@ impl SmsLog {
         self.0.expires_at
     }
 
+    /// When the carrier confirmed delivery.
     async fn delivered_at(&self) -> Option<DateTime<Utc>> {
         self.0.delivered_at
     }
 
+    /// What it is about in the app (battle, invitation, ...).
     async fn related_object_type(&self) -> Option<&str> {
         self.0.related_object_type.as_deref()
     }
 
+    /// The app's id of that object.
     async fn related_object_id(&self) -> Option<ID> {
         self.0.related_object_id.clone().map(ID)
     }
@@ -269,6 +281,7 @@ impl SmsLog {
 /// One delivery event of a message, as AWS End User Messaging SMS reported it.
 pub struct SmsEvent(pub crate::store::receipts::EventRow);
 
+/// One delivery event of a message, as AWS End User Messaging SMS reported it.
 #[Object]
 impl SmsEvent {
     /// `TEXT_QUEUED`, `TEXT_PENDING`, `TEXT_DELIVERED`, `TEXT_CARRIER_UNREACHABLE`, ...
@@ -303,6 +316,7 @@ impl SmsEvent {
             .map(crate::billing::micros_to_dollars)
     }
 
+    /// The carrier that reported it, when AWS names it.
     async fn carrier_name(&self) -> Option<&str> {
         self.0.carrier_name.as_deref()
     }
@@ -321,8 +335,10 @@ impl SmsEvent {
 /// A text someone sent to the service's number.
 pub struct SmsReply(pub crate::store::receipts::ReplyRow);
 
+/// A text someone sent to the service's number.
 #[Object]
 impl SmsReply {
+    /// The reply's id (increasing).
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
@@ -337,6 +353,7 @@ impl SmsReply {
         &self.0.to_number
     }
 
+    /// What they texted; empty once removed (SMS_BODY_RETENTION).
     async fn body(&self) -> &str {
         &self.0.body
     }
@@ -351,6 +368,7 @@ impl SmsReply {
         }
     }
 
+    /// When it arrived.
     async fn received_at(&self) -> DateTime<Utc> {
         self.0.received_at
     }
@@ -359,8 +377,11 @@ impl SmsReply {
 /// Narrows `smsLogs`. All conditions must hold.
 #[derive(InputObject, Debug, Default)]
 pub struct SmsLogFilter {
+    /// Only messages in this status.
     pub status: Option<SmsStatus>,
+    /// Only messages of this type.
     pub message_type: Option<MessageType>,
+    /// Only this user's messages (a user may name only themselves).
     pub user_id: Option<ID>,
     /// Any usual way of writing the number.
     pub phone: Option<String>,
@@ -378,14 +399,19 @@ pub struct SmsLogFilter {
 pub struct SendSmsInput {
     /// A phone number (any usual writing); the preferences of the user it belongs to apply.
     pub to: Option<String>,
+    /// A user of the app: their verified number and preferences apply.
     pub user_id: Option<ID>,
+    /// The text, up to 10 segments; promotions get the STOP footer.
     pub body: String,
+    /// What it is about (any but PHONE_VERIFICATION); decides the category toggle.
     #[graphql(default_with = "MessageType::Other")]
     pub message_type: MessageType,
     /// Promotional texts get the STOP footer and need consent; transactional ones do not.
     #[graphql(default = true)]
     pub promotional: bool,
+    /// What it is about in the app (battle, invitation, ...), kept with the message.
     pub related_object_type: Option<String>,
+    /// The app's id of that object.
     pub related_object_id: Option<ID>,
     /// false: wait (up to SMS_SYNC_WAIT) for the outcome before answering.
     #[graphql(default = true)]
@@ -404,62 +430,100 @@ pub struct SendSmsInput {
 /// Exactly one of `toPhone` (a friend who may not be a user yet) and `toUserId`.
 #[derive(InputObject, Debug)]
 pub struct BattleInvitationInput {
+    /// The user who invites (they must have verified their own number).
     pub inviter_user_id: ID,
+    /// The inviter's name as the text shows it.
     pub inviter_name: String,
+    /// A friend's number (any usual writing), who may have no account.
     pub to_phone: Option<String>,
+    /// A user of the app to invite.
     pub to_user_id: Option<ID>,
+    /// What the battle is about.
     pub battle_topic: String,
+    /// Where the invitation opens (a path or URL).
     pub invitation_link: String,
+    /// The app's id of the invitation: one text per invitation, however often this is called.
     pub invitation_id: Option<ID>,
+    /// true (the default): answer at once with the message PENDING; false: wait up to SMS_SYNC_WAIT
+    /// for the first attempt's outcome.
     #[graphql(default = true)]
     pub send_async: bool,
+    /// 1 to 128 characters: a repeat with the same key (same caller, same mutation) answers the first
+    /// message and sends nothing; the same key for a different message is CONFLICT.
     pub idempotency_key: Option<String>,
     /// Send it then rather than now: it waits `PENDING` until this moment (at most 35 days ahead), and
     /// quiet hours and the other rules of time are decided for it; `cancelSms` can cancel it meanwhile.
     pub send_at: Option<DateTime<Utc>>,
 }
 
+/// A battle's result for one participant (promotional).
 #[derive(InputObject, Debug)]
 pub struct BattleResultInput {
+    /// The participant to tell.
     pub user_id: ID,
+    /// What the battle was about.
     pub battle_topic: String,
+    /// The result in a few words ("You won 3 to 1").
     pub result_summary: String,
+    /// Where the result is in the app (a path or URL).
     pub result_link: String,
+    /// The app's id of the battle: one result text per battle and user, however often this is called.
     pub battle_id: Option<ID>,
+    /// true (the default): answer at once with the message PENDING; false: wait up to SMS_SYNC_WAIT
+    /// for the first attempt's outcome.
     #[graphql(default = true)]
     pub send_async: bool,
+    /// 1 to 128 characters: a repeat with the same key (same caller, same mutation) answers the first
+    /// message and sends nothing; the same key for a different message is CONFLICT.
     pub idempotency_key: Option<String>,
     /// Send it then rather than now: it waits `PENDING` until this moment (at most 35 days ahead), and
     /// quiet hours and the other rules of time are decided for it; `cancelSms` can cancel it meanwhile.
     pub send_at: Option<DateTime<Utc>>,
 }
 
+/// A reminder that a battle's deadline is near (promotional).
 #[derive(InputObject, Debug)]
 pub struct BattleReminderInput {
+    /// The participant to remind.
     pub user_id: ID,
+    /// What the battle is about.
     pub battle_topic: String,
     /// In words, e.g. "45 minutes".
     pub time_remaining: String,
+    /// Where the battle is in the app (a path or URL).
     pub battle_link: String,
+    /// The app's id of the battle, linked to the message.
     pub battle_id: Option<ID>,
     /// The deadline the reminder is about: the reminder is not sent after it (`EXPIRED`). Default:
     /// `SMS_DEFAULT_VALIDITY` from now.
     pub deadline_at: Option<DateTime<Utc>>,
+    /// true (the default): answer at once with the message PENDING; false: wait up to SMS_SYNC_WAIT
+    /// for the first attempt's outcome.
     #[graphql(default = true)]
     pub send_async: bool,
+    /// 1 to 128 characters: a repeat with the same key (same caller, same mutation) answers the first
+    /// message and sends nothing; the same key for a different message is CONFLICT.
     pub idempotency_key: Option<String>,
     /// Send it then rather than now: it waits `PENDING` until this moment (at most 35 days ahead), and
     /// quiet hours and the other rules of time are decided for it; `cancelSms` can cancel it meanwhile.
     pub send_at: Option<DateTime<Utc>>,
 }
 
+/// A warning that a user's streak ends soon (promotional).
 #[derive(InputObject, Debug)]
 pub struct StreakAlertInput {
+    /// The user whose streak it is.
     pub user_id: ID,
+    /// Days in a row so far, as the text says.
     pub streak_count: i32,
+    /// Where to keep the streak going (a path or URL).
     pub action_link: String,
+    /// true (the default): answer at once with the message PENDING; false: wait up to SMS_SYNC_WAIT
+    /// for the first attempt's outcome.
     #[graphql(default = true)]
     pub send_async: bool,
+    /// 1 to 128 characters: a repeat with the same key (same caller, same mutation) answers the first
+    /// message and sends nothing; the same key for a different message is CONFLICT.
     pub idempotency_key: Option<String>,
     /// Send it then rather than now: it waits `PENDING` until this moment (at most 35 days ahead), and
     /// quiet hours and the other rules of time are decided for it; `cancelSms` can cancel it meanwhile.
@@ -469,26 +533,43 @@ pub struct StreakAlertInput {
 /// Tells a user someone wrote to them; never carries the message itself.
 #[derive(InputObject, Debug)]
 pub struct DirectMessageInput {
+    /// The user who got the message.
     pub user_id: ID,
+    /// Who wrote, as the text names them.
     pub sender_name: String,
+    /// Where the message is in the app (a path or URL).
     pub link: String,
+    /// The app's id of the message: one text per message, however often this is called.
     pub message_id: Option<ID>,
+    /// true (the default): answer at once with the message PENDING; false: wait up to SMS_SYNC_WAIT
+    /// for the first attempt's outcome.
     #[graphql(default = true)]
     pub send_async: bool,
+    /// 1 to 128 characters: a repeat with the same key (same caller, same mutation) answers the first
+    /// message and sends nothing; the same key for a different message is CONFLICT.
     pub idempotency_key: Option<String>,
     /// Send it then rather than now: it waits `PENDING` until this moment (at most 35 days ahead), and
     /// quiet hours and the other rules of time are decided for it; `cancelSms` can cancel it meanwhile.
     pub send_at: Option<DateTime<Utc>>,
 }
 
+/// An achievement a user unlocked (promotional).
 #[derive(InputObject, Debug)]
 pub struct AchievementUnlockedInput {
+    /// The user who unlocked it.
     pub user_id: ID,
+    /// Its name as the user sees it.
     pub achievement_name: String,
+    /// Where the app shows it (a path or URL).
     pub link: String,
+    /// The app's id of the achievement: with the user, one text per achievement, however often this is called.
     pub achievement_id: Option<ID>,
+    /// true (the default): answer at once with the message PENDING; false: wait up to SMS_SYNC_WAIT
+    /// for the first attempt's outcome.
     #[graphql(default = true)]
     pub send_async: bool,
+    /// 1 to 128 characters: a repeat with the same key (same caller, same mutation) answers the first
+    /// message and sends nothing; the same key for a different message is CONFLICT.
     pub idempotency_key: Option<String>,
     /// Send it then rather than now: it waits `PENDING` until this moment (at most 35 days ahead), and
     /// quiet hours and the other rules of time are decided for it; `cancelSms` can cancel it meanwhile.
@@ -498,12 +579,18 @@ pub struct AchievementUnlockedInput {
 /// Always sent to a verified phone, whatever the user's preferences (never to an opted-out number).
 #[derive(InputObject, Debug)]
 pub struct SecurityAlertInput {
+    /// The user whose account it is.
     pub user_id: ID,
     /// What happened, e.g. "A new sign-in from Firefox on Linux".
     pub what: String,
+    /// Where the user can look (a path or URL).
     pub link: String,
+    /// true (the default): answer at once with the message PENDING; false: wait up to SMS_SYNC_WAIT
+    /// for the first attempt's outcome.
     #[graphql(default = true)]
     pub send_async: bool,
+    /// 1 to 128 characters: a repeat with the same key (same caller, same mutation) answers the first
+    /// message and sends nothing; the same key for a different message is CONFLICT.
     pub idempotency_key: Option<String>,
     /// Send it then rather than now: it waits `PENDING` until this moment (at most 35 days ahead), and
     /// quiet hours and the other rules of time are decided for it; `cancelSms` can cancel it meanwhile.
