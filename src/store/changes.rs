@@ -34,25 +34,37 @@ pub async fn latest(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
         .unwrap_or(0))
 }
 
-/// Deletes the changes made before `before_us` (microseconds since the epoch), a batch at a time.
+/// Deletes the changes made before `before_us` (microseconds since the epoch), a batch at a time from
+/// the head of the feed: `seq` grows with time, so the oldest are first and no index on the time is
+/// needed. Stops at the first change that is recent enough.
 pub async fn purge(db: &impl ConnectionTrait, before_us: i64, batch: u64) -> Result<u64, DbErr> {
     let mut deleted = 0;
     loop {
-        let seqs: Vec<i64> = Entity::find()
+        let head: Vec<(i64, i64)> = Entity::find()
             .select_only()
             .column(Column::Seq)
-            .filter(Column::ChangedAtUs.lt(before_us))
+            .column(Column::ChangedAtUs)
+            .order_by_asc(Column::Seq)
             .limit(batch)
             .into_tuple()
             .all(db)
             .await?;
-        if seqs.is_empty() {
+        let old: Vec<i64> = head
+            .iter()
+            .take_while(|(_, at)| *at < before_us)
+            .map(|(seq, _)| *seq)
+            .collect();
+        if old.is_empty() {
             return Ok(deleted);
         }
+        let whole_batch = old.len() == head.len();
         deleted += message_changes::Entity::delete_many()
-            .filter(Column::Seq.is_in(seqs))
+            .filter(Column::Seq.is_in(old))
             .exec(db)
             .await?
             .rows_affected;
+        if !whole_batch {
+            return Ok(deleted);
+        }
     }
 }

@@ -287,6 +287,13 @@ async fn a_send_racing_an_erasure_leaves_no_number_behind(engine: Engine) {
 
 async fn the_purge_removes_texts_and_records_past_their_periods(engine: Engine) {
     let (app, _stub) = setup(engine, |_| {}).await;
+    // The change feed's oldest row, from long ago (the feed is purged from its head, a day after).
+    app.db
+        .execute_unprepared(
+            "INSERT INTO message_changes (sms_log_id, status, changed_at_us) VALUES (0, 'pending', 0)",
+        )
+        .await
+        .expect("an old change");
     opted_in_user(&app, "ann", "+1 212 555 0101").await;
     let old = id(&data(&app.as_service(SEND, send("ann", "Old news", None)).await)["sendSms"]);
     let scheduled = id(&data(
@@ -341,6 +348,10 @@ async fn the_purge_removes_texts_and_records_past_their_periods(engine: Engine) 
         ),
         (1, 1, 1, 0, 0),
         "{run:?}"
+    );
+    assert_eq!(
+        run.feed_changes, 1,
+        "only the old change: the rest were written just now"
     );
     let old_row = row(&app, old).await;
     assert_eq!(
