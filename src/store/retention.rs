@@ -16,6 +16,22 @@ use super::{SmsStatus, placeholder};
 /// Rows changed per statement: short transactions that never hold many rows at once.
 pub const BATCH: u64 = 1_000;
 
+/// Runs `step` (one batch: select up to `BATCH` rows, act on them) until a batch changes nothing, and
+/// sums what they changed. Each batch is its own short statement.
+async fn in_batches<F, Fut>(mut step: F) -> Result<u64, DbErr>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, DbErr>>,
+{
+    let mut total = 0;
+    loop {
+        match step().await? {
+            0 => return Ok(total),
+            n => total += n,
+        }
+    }
+}
+
 /// Removes the texts (and any code still kept) of messages written before `cutoff` that are no longer
 /// waiting to be sent. Returns how many.
 pub async fn purge_message_bodies(
@@ -24,8 +40,7 @@ pub async fn purge_message_bodies(
     now: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
     use sms_log::Column;
-    let mut purged = 0;
-    loop {
+    in_batches(|| async {
         let ids: Vec<i64> = sms_log::Entity::find()
             .select_only()
             .column(Column::Id)
@@ -37,9 +52,9 @@ pub async fn purge_message_bodies(
             .all(db)
             .await?;
         if ids.is_empty() {
-            return Ok(purged);
+            return Ok(0);
         }
-        purged += sms_log::Entity::update_many()
+        Ok(sms_log::Entity::update_many()
             .col_expr(Column::Body, Expr::value(""))
             .col_expr(Column::SensitiveBody, Expr::value(Option::<String>::None))
             .col_expr(Column::BodyPurgedAt, Expr::value(now))
@@ -48,8 +63,9 @@ pub async fn purge_message_bodies(
             .filter(Column::BodyPurgedAt.is_null())
             .exec(db)
             .await?
-            .rows_affected;
-    }
+            .rows_affected)
+    })
+    .await
 }
 
 /// Removes the texts of replies received before `cutoff`. Returns how many.
@@ -59,8 +75,7 @@ pub async fn purge_reply_bodies(
     now: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
     use sms_replies::Column;
-    let mut purged = 0;
-    loop {
+    in_batches(|| async {
         let ids: Vec<i64> = sms_replies::Entity::find()
             .select_only()
             .column(Column::Id)
@@ -71,18 +86,18 @@ pub async fn purge_reply_bodies(
             .all(db)
             .await?;
         if ids.is_empty() {
-            return Ok(purged);
+            return Ok(0);
         }
-        purged += sms_replies::Entity::update_many()
+        Ok(sms_replies::Entity::update_many()
             .col_expr(Column::Body, Expr::value(""))
             .col_expr(Column::BodyPurgedAt, Expr::value(now))
             .filter(Column::Id.is_in(ids))
-            // Another instance's purge may have taken them meanwhile.
             .filter(Column::BodyPurgedAt.is_null())
             .exec(db)
             .await?
-            .rows_affected;
-    }
+            .rows_affected)
+    })
+    .await
 }
 
 /// Deletes the SNS deduplication rows received before `cutoff` (SNS stops retrying long before).
@@ -97,21 +112,11 @@ pub async fn purge_sns_deliveries(
          (SELECT message_id FROM sns_deliveries WHERE received_at < {} LIMIT {BATCH})",
         placeholder(backend, 1)
     );
-    let mut deleted = 0;
-    loop {
-        let n = db
-            .execute_raw(Statement::from_sql_and_values(
-                backend,
-                sql.clone(),
-                [cutoff.into()],
-            ))
-            .await?
-            .rows_affected();
-        deleted += n;
-        if n == 0 {
-            return Ok(deleted);
-        }
-    }
+    in_batches(|| async {
+        let statement = Statement::from_sql_and_values(backend, sql.clone(), [cutoff.into()]);
+        Ok(db.execute_raw(statement).await?.rows_affected())
+    })
+    .await
 }
 
 /// Deletes the reminder scans' run records started before `cutoff`.
@@ -120,8 +125,7 @@ pub async fn purge_scan_runs(
     cutoff: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
     use reminder_runs::Column;
-    let mut deleted = 0;
-    loop {
+    in_batches(|| async {
         let ids: Vec<i64> = reminder_runs::Entity::find()
             .select_only()
             .column(Column::Id)
@@ -130,15 +134,13 @@ pub async fn purge_scan_runs(
             .into_tuple()
             .all(db)
             .await?;
-        if ids.is_empty() {
-            return Ok(deleted);
-        }
-        deleted += reminder_runs::Entity::delete_many()
+        Ok(reminder_runs::Entity::delete_many()
             .filter(Column::Id.is_in(ids))
             .exec(db)
             .await?
-            .rows_affected;
-    }
+            .rows_affected)
+    })
+    .await
 }
 
 /// Records a finished purge.
