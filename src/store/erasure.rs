@@ -74,6 +74,13 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
         return Ok(None);
     };
     let current = recipient.phone_e164.clone();
+    // The number they proved is theirs: texts to it without a user, and replies from it, are theirs
+    // too. A number they only typed may be someone else's.
+    let proven: Vec<String> = current
+        .clone()
+        .filter(|_| recipient.phone_verified_at.is_some())
+        .into_iter()
+        .collect();
     let mut numbers: BTreeSet<String> = recipient.phone_e164.into_iter().collect();
     let earlier: Vec<Option<String>> = consent_events::Entity::find()
         .select_only()
@@ -99,14 +106,14 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
         ..Default::default()
     };
 
-    // Messages to the person: theirs, and those sent to their numbers without a user.
+    // Messages to the person: theirs, and those sent to their proven number without a user.
     let theirs = || {
         Condition::any()
             .add(sms_log::Column::UserId.eq(user_id))
             .add(
                 Condition::all()
                     .add(sms_log::Column::UserId.is_null())
-                    .add(sms_log::Column::ToPhone.is_in(numbers.clone())),
+                    .add(sms_log::Column::ToPhone.is_in(proven.clone())),
             )
     };
     let pending: Vec<i64> = sms_log::Entity::find()
@@ -164,11 +171,11 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
     erased.consent_events_pseudonymized =
         consent::pseudonymize(&txn, user_id, &hashed, now).await?;
 
-    // Replies from numbers nobody else still has.
+    // Replies from their proven number, unless somebody else has it now.
     let shared: Vec<String> = recipients::Entity::find()
         .select_only()
         .column(recipients::Column::PhoneE164)
-        .filter(recipients::Column::PhoneE164.is_in(numbers.clone()))
+        .filter(recipients::Column::PhoneE164.is_in(proven.clone()))
         .filter(recipients::Column::UserId.ne(user_id))
         .into_tuple::<Option<String>>()
         .all(&txn)
@@ -176,7 +183,7 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
         .into_iter()
         .flatten()
         .collect();
-    let only_theirs: Vec<&String> = numbers.iter().filter(|n| !shared.contains(n)).collect();
+    let only_theirs: Vec<&String> = proven.iter().filter(|n| !shared.contains(n)).collect();
     if !only_theirs.is_empty() {
         erased.replies_scrubbed = sms_replies::Entity::update_many()
             .col_expr(sms_replies::Column::Body, Expr::value(""))

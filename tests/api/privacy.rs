@@ -79,7 +79,8 @@ async fn erasing_a_person_leaves_only_what_must_stay(engine: Engine) {
         "Texts about your battles. Msg & data rates may apply. Reply STOP to stop.",
     )
     .await;
-    set_phone(&app, "ann", "+1 212 555 0101").await;
+    // Ann first types a number that is not hers and asks for a code there; then gives her own.
+    set_phone(&app, "ann", "+1 212 555 0199").await;
     data(
         &app.as_user(
             "ann",
@@ -88,7 +89,17 @@ async fn erasing_a_person_leaves_only_what_must_stay(engine: Engine) {
         )
         .await,
     );
+    set_phone(&app, "ann", "+1 212 555 0101").await;
     crate::recipients::verify_phone(&app, "ann").await;
+    // Someone texts the number Ann typed: that text is not Ann's.
+    let others = data(
+        &app.as_service(
+            SEND,
+            json!({ "i": { "to": "+1 212 555 0199", "body": "Hi from the app", "promotional": false } }),
+        )
+        .await,
+    )["sendSms"]
+        .clone();
     data(
         &app.as_user(
             "ann",
@@ -139,7 +150,7 @@ async fn erasing_a_person_leaves_only_what_must_stay(engine: Engine) {
         data(&app.as_service(ERASE, json!({ "u": "ann" })).await)["deleteRecipient"].clone();
     assert_eq!(
         erased,
-        json!({ "userId": "ann", "numbers": 1, "messagesCancelled": 1, "messagesScrubbed": 3,
+        json!({ "userId": "ann", "numbers": 2, "messagesCancelled": 1, "messagesScrubbed": 3,
                 "verificationsDeleted": 1, "consentEventsPseudonymized": 1, "repliesScrubbed": 1 })
     );
 
@@ -162,8 +173,22 @@ async fn erasing_a_person_leaves_only_what_must_stay(engine: Engine) {
         .all(&app.db)
         .await
         .expect("messages");
-    assert_eq!(messages.len(), 3, "the code, the text, the scheduled one");
-    for m in &messages {
+    assert_eq!(
+        messages.len(),
+        4,
+        "the code, the other's text, Ann's text, the scheduled one"
+    );
+    let others = row(&app, id(&others)).await;
+    assert_eq!(
+        (
+            others.to_phone.as_str(),
+            others.body.as_str(),
+            others.status
+        ),
+        ("+12125550199", "Hi from the app", sms_log::SmsStatus::Sent),
+        "a text to a number Ann only typed is left alone"
+    );
+    for m in messages.iter().filter(|m| m.id != others.id) {
         assert_eq!((m.body.as_str(), m.to_phone.as_str()), ("", ""), "{m:?}");
         assert_eq!((m.user_id.clone(), m.sensitive_body.clone()), (None, None));
         assert!(m.body_purged_at.is_some());
