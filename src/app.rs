@@ -22,6 +22,7 @@ use crate::{
     reminders::{Scans, facts::Facts},
     store,
     verification::Verifier,
+    webhooks::Webhooks,
 };
 
 /// Every capability's handle, each cheap to clone. The surfaces take the ones they need; domain code
@@ -38,6 +39,8 @@ pub struct Handles {
     pub privacy: Privacy,
     /// Live updates of messages, for subscriptions.
     pub live: Live,
+    /// Signed webhooks to the app's endpoints.
+    pub webhooks: Webhooks,
     pub metrics: Arc<Metrics>,
     /// The database, for readiness checks and the metrics' gauges.
     pub db: DatabaseConnection,
@@ -70,6 +73,7 @@ impl Handles {
                 config.app_env == crate::config::AppEnv::Production,
             ),
             live: Live::new(db.clone()),
+            webhooks: Webhooks::new(db.clone(), clock.clone(), config.webhook_allow_private_urls),
             privacy: Privacy::new(
                 (db.clone(), clock.clone(), metrics.clone()),
                 config.privacy.clone(),
@@ -175,6 +179,9 @@ impl App {
         tasks.extend(scheduler);
         tasks.push(tokio::spawn(
             self.handles.live.clone().run(shutdown.child_token()),
+        ));
+        tasks.push(tokio::spawn(
+            self.handles.webhooks.clone().run(shutdown.child_token()),
         ));
         tasks.push(
             jobs::spend_limits::start(

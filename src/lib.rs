@@ -20,6 +20,7 @@ pub mod recipients;
 pub mod reminders;
 pub mod store;
 pub mod verification;
+pub mod webhooks;
 
 pub use crate::{
     app::{App, Handles, Server},

@@ -23,6 +23,9 @@ pub mod sms_replies;
 pub mod spend_months;
 pub mod streaks;
 pub mod verification_guard_lifts;
+pub mod webhook_attempts;
+pub mod webhook_deliveries;
+pub mod webhook_endpoints;
 
 pub mod prelude {
     pub use super::battle_participants::Entity as BattleParticipants;

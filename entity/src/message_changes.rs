@@ -15,6 +15,8 @@ pub struct Model {
     pub status: SmsStatus,
     /// The database's clock, microseconds since the epoch.
     pub changed_at_us: i64,
+    /// Whether the `message.updated` webhooks of this change were made.
+    pub webhooked: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -26,6 +26,7 @@ mod m20261130_000021_add_retry_of;
 mod m20261130_000022_create_admin_actions;
 mod m20261130_000023_add_privacy;
 mod m20261130_000024_create_message_changes;
+mod m20261130_000025_create_webhooks;
 
 pub struct Migrator;
 
@@ -57,6 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000022_create_admin_actions::Migration),
             Box::new(m20261130_000023_add_privacy::Migration),
             Box::new(m20261130_000024_create_message_changes::Migration),
+            Box::new(m20261130_000025_create_webhooks::Migration),
         ]
     }
 }

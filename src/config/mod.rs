@@ -71,6 +71,9 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     /// Retention periods and the erasure's hash key.
     pub privacy: PrivacyConfig,
+    /// Tests only (`WEBHOOK_ALLOW_PRIVATE_URLS`): webhook endpoints may be plain http and on loopback or
+    /// private addresses. Refused in production.
+    pub webhook_allow_private_urls: bool,
 }
 
 /// A setting that cannot be used, with the variable's name and what is wrong, in words.
@@ -112,6 +115,14 @@ impl Config {
         let sms = sms::parse(&var)?;
         let sns = sns::parse(&var, app_env, &sms.aws_region)?;
         let privacy = privacy::parse(&var, app_env, &jwt_secret)?;
+        let webhook_allow_private_urls =
+            parsed(&var, "WEBHOOK_ALLOW_PRIVATE_URLS", "false", read::flag)?;
+        if webhook_allow_private_urls && app_env == AppEnv::Production {
+            return Err(ConfigError::new(
+                "WEBHOOK_ALLOW_PRIVATE_URLS",
+                "APP_ENV=production sends webhooks to public https addresses only; remove the setting",
+            ));
+        }
         Ok(Self {
             app_env,
             database_url: service::database_url(&var)?,
@@ -131,6 +142,7 @@ impl Config {
             reconcile_schedule: read::cron(&var, "RECEIPTS_RECONCILE_SCHEDULE", "0 0 * * * *")?,
             metrics_addr: service::metrics_addr(&var)?,
             privacy,
+            webhook_allow_private_urls,
         })
     }
 

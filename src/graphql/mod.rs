@@ -68,6 +68,9 @@ pub fn schema_builder()
     .override_output_type_description::<Page<query::operations::AdminAction>>(
         "A page of the audit trail, newest first; pass `pageInfo.endCursor` as `after` for the next page.",
     )
+    .override_output_type_description::<Page<types::webhooks::WebhookDelivery>>(
+        "A page of webhook deliveries, newest first; pass `pageInfo.endCursor` as `after` for the next page.",
+    )
     .override_output_type_description::<Page<query::operations::ReminderRunRecord>>(
         "A page of reminder scan records, newest first; pass `pageInfo.endCursor` as `after` for the next page.",
     )
@@ -95,6 +98,7 @@ pub fn build_schema(
         .data(handles.billing.clone())
         .data(handles.privacy.clone())
         .data(handles.live.clone())
+        .data(handles.webhooks.clone())
         .finish()
 }
 

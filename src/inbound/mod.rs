@@ -156,7 +156,7 @@ impl Inbound {
     ) -> Result<bool, DbErr> {
         use sea_orm::TransactionTrait;
         let txn = self.outbox.db.begin().await?;
-        if !store::opt_outs::remove(&txn, e164).await? {
+        if !store::opt_outs::remove(&txn, e164, self.outbox.clock.now()).await? {
             return Ok(false);
         }
         let action = store::audit::NewAction {

@@ -275,7 +275,7 @@ async fn start(
     reply: &InboundReply,
     outcome: &mut ReplyOutcome,
 ) -> Result<(), DbErr> {
-    opt_outs::remove(txn, &reply.from).await?;
+    opt_outs::remove(txn, &reply.from, reply.received_at).await?;
     let owners = recipient_rows::users_with_number(txn, &reply.from, true).await?;
     recipient_rows::lock_rows(txn, owners.iter().map(String::as_str)).await?;
     for user in &owners {

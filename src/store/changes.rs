@@ -40,10 +40,11 @@ pub async fn latest(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
 pub async fn purge(db: &impl ConnectionTrait, before_us: i64, batch: u64) -> Result<u64, DbErr> {
     let mut deleted = 0;
     loop {
-        let head: Vec<(i64, i64)> = Entity::find()
+        let head: Vec<(i64, i64, bool)> = Entity::find()
             .select_only()
             .column(Column::Seq)
             .column(Column::ChangedAtUs)
+            .column(Column::Webhooked)
             .order_by_asc(Column::Seq)
             .limit(batch)
             .into_tuple()
@@ -51,8 +52,9 @@ pub async fn purge(db: &impl ConnectionTrait, before_us: i64, batch: u64) -> Res
             .await?;
         let old: Vec<i64> = head
             .iter()
-            .take_while(|(_, at)| *at < before_us)
-            .map(|(seq, _)| *seq)
+            // A change whose webhooks are not made yet stays, however old.
+            .take_while(|(_, at, hooked)| *at < before_us && *hooked)
+            .map(|(seq, _, _)| *seq)
             .collect();
         if old.is_empty() {
             return Ok(deleted);

@@ -27,6 +27,7 @@ pub mod retention;
 pub mod rollup;
 pub mod spend;
 pub mod verifications;
+pub mod webhooks;
 
 use std::time::Duration;
 

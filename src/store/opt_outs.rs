@@ -18,7 +18,7 @@ pub async fn add(
     source: OptOutSource,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    Entity::insert(opt_outs::ActiveModel {
+    let added = Entity::insert(opt_outs::ActiveModel {
         phone_e164: Set(e164.to_owned()),
         source: Set(source),
         created_at: Set(now),
@@ -30,16 +30,32 @@ pub async fn add(
     )
     .exec_without_returning(db)
     .await?;
+    if added == 1 {
+        let source = sea_orm::ActiveEnum::to_value(&source).to_ascii_uppercase();
+        let data = serde_json::json!({ "phoneNumber": e164, "source": source });
+        let event = super::webhooks::NewEvent::new("opt_out.added", data, now);
+        super::webhooks::emit(db, &[event], now).await?;
+    }
     Ok(())
 }
 
-/// Takes a number off the list; true when it was on it.
-pub async fn remove(db: &impl ConnectionTrait, e164: &str) -> Result<bool, DbErr> {
+/// Takes a number off the list at `now`; true when it was on it.
+pub async fn remove(
+    db: &impl ConnectionTrait,
+    e164: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
     let result = Entity::delete_many()
         .filter(Column::PhoneE164.eq(e164))
         .exec(db)
         .await?;
-    Ok(result.rows_affected > 0)
+    let removed = result.rows_affected > 0;
+    if removed {
+        let data = serde_json::json!({ "phoneNumber": e164 });
+        let event = super::webhooks::NewEvent::new("opt_out.removed", data, now);
+        super::webhooks::emit(db, &[event], now).await?;
+    }
+    Ok(removed)
 }
 
 /// The list's entry for a number, if it is on it.

@@ -413,6 +413,12 @@ async fn confirm(
         return Err(VerificationError::NoPendingCode);
     }
     crate::store::feedback::received(&txn, pending.id, now).await?;
+    let event = crate::store::webhooks::NewEvent::new(
+        "verification.succeeded",
+        serde_json::json!({ "userId": user_id, "phoneNumber": pending.phone_e164 }),
+        now,
+    );
+    crate::store::webhooks::emit(&txn, &[event], now).await?;
     let profile = recipients::load(&txn, user_id)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("recipient {user_id}")))?;

@@ -945,7 +945,12 @@ async fn actions_view(app: &TestApp, browser: &Browser) {
                 &format!("document.querySelector(\"{row}\")"),
             )
             .await;
-        browser.click(&row).await;
+        // The log may be drawn again meanwhile (an action reloads it): click through the page.
+        browser
+            .js(&format!(
+                "document.querySelector(\"{row}\").click(); return 0;"
+            ))
+            .await;
         browser
             .until("the details", "document.querySelector('#log-details').open")
             .await;
@@ -953,7 +958,9 @@ async fn actions_view(app: &TestApp, browser: &Browser) {
     browser.js("window.confirm = () => true; return true").await;
     open(waiting.clone()).await;
     assert_eq!(browser.text("#details-actions").await, "Cancel message");
-    browser.click("#details-actions button").await;
+    browser
+        .js("document.querySelector('#details-actions button').click(); return 0;")
+        .await;
     browser
         .until(
             "the cancellation",
@@ -969,7 +976,9 @@ async fn actions_view(app: &TestApp, browser: &Browser) {
     browser.shot("details-cancelled").await;
     browser.click("#log-details .close").await;
     open(failed.clone()).await;
-    browser.click("#details-actions button").await;
+    browser
+        .js("document.querySelector('#details-actions button').click(); return 0;")
+        .await;
     browser
         .until(
             "the new message",
@@ -998,13 +1007,15 @@ async fn actions_view(app: &TestApp, browser: &Browser) {
     browser
         .until(
             "u3's number",
-            &format!("{state}.includes('is not on the opt-out list')"),
+            &format!("{state}.includes('(212) 555-0103 is not on the opt-out list')"),
         )
         .await;
     browser
         .js("window.prompt = () => 'Asked by email'; return true")
         .await;
-    browser.click("#consent-actions button").await;
+    browser
+        .js("document.querySelector('#consent-actions button').click(); return 0;")
+        .await;
     browser
         .until(
             "on the list",
@@ -1017,7 +1028,9 @@ async fn actions_view(app: &TestApp, browser: &Browser) {
         json!({ "source": "ADMIN" })
     );
     browser.js("window.prompt = () => '  '; return true").await;
-    browser.click("#consent-actions button").await;
+    browser
+        .js("document.querySelector('#consent-actions button').click(); return 0;")
+        .await;
     browser
         .until(
             "the note asked for",
@@ -1032,7 +1045,9 @@ async fn actions_view(app: &TestApp, browser: &Browser) {
     browser
         .js("window.prompt = () => 'Called support to come back'; return true")
         .await;
-    browser.click("#consent-actions button").await;
+    browser
+        .js("document.querySelector('#consent-actions button').click(); return 0;")
+        .await;
     browser
         .until(
             "off the list",

@@ -29,6 +29,7 @@ mod logs;
 mod metrics;
 mod operations;
 mod opt_in;
+mod outbound_webhooks;
 mod pause;
 mod pipeline;
 mod preferences;

@@ -4,6 +4,7 @@ mod recipient;
 mod reminders;
 mod sms;
 pub(crate) mod verification;
+mod webhooks;
 
 use async_graphql::MergedObject;
 
@@ -16,4 +17,5 @@ pub struct Mutation(
     reminders::RemindersMutation,
     sms::SmsMutation,
     verification::VerificationMutation,
+    webhooks::WebhooksMutation,
 );

@@ -4,6 +4,7 @@ mod guard;
 pub(crate) mod operations;
 mod recipient;
 mod sms;
+mod webhooks;
 
 use async_graphql::MergedObject;
 
@@ -16,4 +17,5 @@ pub struct Query(
     consent::ConsentQuery,
     operations::OperationsQuery,
     guard::GuardQuery,
+    webhooks::WebhooksQuery,
 );

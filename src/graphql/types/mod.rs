@@ -6,3 +6,4 @@ pub mod recipient;
 pub mod reminders;
 pub mod scalars;
 pub mod sms;
+pub mod webhooks;

@@ -1,0 +1,420 @@
+//! The webhook tables: endpoints, deliveries (one per event and endpoint, unique) and attempts. Events
+//! are fanned out to the endpoints that want them in the transaction of the change they tell of, so a
+//! change and its deliveries commit together.
+
+use chrono::{DateTime, Duration, Utc};
+use entity::{message_changes, webhook_attempts, webhook_deliveries, webhook_endpoints};
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionSession, TransactionTrait,
+    sea_query::{Expr, ExprTrait, OnConflict},
+};
+
+pub use entity::{
+    message_changes::Model as ChangeRow, webhook_attempts::Model as AttemptRow,
+    webhook_deliveries::Model as DeliveryRow, webhook_endpoints::Model as EndpointRow,
+};
+
+/// Registers an endpoint, enabled.
+pub async fn create_endpoint(
+    db: &impl ConnectionTrait,
+    (url, event_types, secret): (&str, &str, &str),
+    now: DateTime<Utc>,
+) -> Result<EndpointRow, DbErr> {
+    webhook_endpoints::ActiveModel {
+        url: Set(url.to_owned()),
+        event_types: Set(event_types.to_owned()),
+        secret: Set(secret.to_owned()),
+        enabled: Set(true),
+        disabled_reason: Set(None),
+        failing_since: Set(None),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+}
+
+/// Every endpoint, oldest first (a handful).
+pub async fn endpoints(db: &impl ConnectionTrait) -> Result<Vec<EndpointRow>, DbErr> {
+    webhook_endpoints::Entity::find()
+        .order_by_asc(webhook_endpoints::Column::Id)
+        .all(db)
+        .await
+}
+
+pub async fn endpoint(db: &impl ConnectionTrait, id: i64) -> Result<Option<EndpointRow>, DbErr> {
+    webhook_endpoints::Entity::find_by_id(id).one(db).await
+}
+
+/// Turns an endpoint on or off (`reason` says why it is off); `None` when there is no such endpoint.
+pub async fn set_enabled(
+    db: &impl ConnectionTrait,
+    id: i64,
+    enabled: bool,
+    reason: Option<String>,
+) -> Result<Option<EndpointRow>, DbErr> {
+    use webhook_endpoints::Column;
+    let mut update = webhook_endpoints::Entity::update_many()
+        .col_expr(Column::Enabled, Expr::value(enabled))
+        .col_expr(Column::DisabledReason, Expr::value(reason));
+    if enabled {
+        update = update.col_expr(
+            Column::FailingSince,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        );
+    }
+    update.filter(Column::Id.eq(id)).exec(db).await?;
+    endpoint(db, id).await
+}
+
+/// Gives an endpoint a new secret; `None` when there is no such endpoint.
+pub async fn set_secret(
+    db: &impl ConnectionTrait,
+    id: i64,
+    secret: &str,
+) -> Result<Option<EndpointRow>, DbErr> {
+    use webhook_endpoints::Column;
+    webhook_endpoints::Entity::update_many()
+        .col_expr(Column::Secret, Expr::value(secret))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    endpoint(db, id).await
+}
+
+/// Deletes an endpoint with its deliveries and their attempts; false when there was none.
+pub async fn delete_endpoint<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    id: i64,
+) -> Result<bool, DbErr> {
+    let txn = db.begin().await?;
+    let deliveries: Vec<i64> = webhook_deliveries::Entity::find()
+        .select_only()
+        .column(webhook_deliveries::Column::Id)
+        .filter(webhook_deliveries::Column::EndpointId.eq(id))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    for chunk in deliveries.chunks(500) {
+        webhook_attempts::Entity::delete_many()
+            .filter(webhook_attempts::Column::DeliveryId.is_in(chunk.to_vec()))
+            .exec(&txn)
+            .await?;
+    }
+    webhook_deliveries::Entity::delete_many()
+        .filter(webhook_deliveries::Column::EndpointId.eq(id))
+        .exec(&txn)
+        .await?;
+    let gone = webhook_endpoints::Entity::delete_by_id(id)
+        .exec(&txn)
+        .await?
+        .rows_affected
+        == 1;
+    txn.commit().await?;
+    Ok(gone)
+}
+
+/// An event to fan out: its stable id, its type and the signed body.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub id: String,
+    pub event_type: &'static str,
+    pub payload: String,
+}
+
+impl NewEvent {
+    /// A new event of `event_type` with `data`, under a fresh id (`evt_...`): the Standard Webhooks
+    /// body `{"type", "timestamp", "data"}`.
+    pub fn new(event_type: &'static str, data: serde_json::Value, now: DateTime<Utc>) -> Self {
+        Self::with_id(
+            format!("evt_{}", uuid::Uuid::new_v4().simple()),
+            event_type,
+            data,
+            now,
+        )
+    }
+
+    /// The same, under a given id (a change of the feed has its own: `msg_<seq>`).
+    pub fn with_id(
+        id: String,
+        event_type: &'static str,
+        data: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let payload = serde_json::json!({
+            "type": event_type,
+            "timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "data": data,
+        })
+        .to_string();
+        Self {
+            id,
+            event_type,
+            payload,
+        }
+    }
+}
+
+/// Writes one pending delivery of each event per enabled endpoint that wants its type (due at once).
+/// An event already delivered to an endpoint is not written again. Returns how many were written.
+pub async fn emit(
+    db: &impl ConnectionTrait,
+    events: &[NewEvent],
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let endpoints = webhook_endpoints::Entity::find()
+        .filter(webhook_endpoints::Column::Enabled.eq(true))
+        .all(db)
+        .await?;
+    let mut rows = Vec::new();
+    for event in events {
+        for endpoint in &endpoints {
+            if endpoint
+                .event_types
+                .split(',')
+                .any(|t| t == event.event_type)
+            {
+                rows.push(webhook_deliveries::ActiveModel {
+                    endpoint_id: Set(endpoint.id),
+                    event_id: Set(event.id.clone()),
+                    event_type: Set(event.event_type.to_owned()),
+                    payload: Set(event.payload.clone()),
+                    status: Set("pending".into()),
+                    attempts: Set(0),
+                    next_attempt_at: Set(Some(now)),
+                    last_status_code: Set(None),
+                    last_error: Set(None),
+                    created_at: Set(now),
+                    delivered_at: Set(None),
+                    ..Default::default()
+                });
+            }
+        }
+    }
+    let mut written = 0;
+    for chunk in rows.chunks(200) {
+        written += webhook_deliveries::Entity::insert_many(chunk.to_vec())
+            .on_conflict(
+                OnConflict::columns([
+                    webhook_deliveries::Column::EndpointId,
+                    webhook_deliveries::Column::EventId,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(written)
+}
+
+/// Whether any change of the feed waits for its webhooks (one indexed read, no lock).
+pub async fn any_unhooked(db: &impl ConnectionTrait) -> Result<bool, DbErr> {
+    Ok(message_changes::Entity::find()
+        .select_only()
+        .column(message_changes::Column::Seq)
+        .filter(message_changes::Column::Webhooked.eq(false))
+        .into_tuple::<i64>()
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Up to `limit` changes of the feed whose webhooks are not made yet, oldest first; on PostgreSQL
+/// locked, skipping those another instance is making (SQLite: the caller holds the write lock).
+pub async fn unhooked_changes(
+    txn: &impl ConnectionTrait,
+    limit: u64,
+) -> Result<Vec<ChangeRow>, DbErr> {
+    super::take_sqlite_write_lock(txn).await?;
+    let mut query = message_changes::Entity::find()
+        .filter(message_changes::Column::Webhooked.eq(false))
+        .order_by_asc(message_changes::Column::Seq)
+        .limit(limit);
+    if txn.get_database_backend() == DbBackend::Postgres {
+        query = query.lock_with_behavior(
+            sea_orm::sea_query::LockType::Update,
+            sea_orm::sea_query::LockBehavior::SkipLocked,
+        );
+    }
+    query.all(txn).await
+}
+
+/// Marks changes whose webhooks are made.
+pub async fn mark_hooked(txn: &impl ConnectionTrait, seqs: Vec<i64>) -> Result<(), DbErr> {
+    message_changes::Entity::update_many()
+        .col_expr(message_changes::Column::Webhooked, Expr::value(true))
+        .filter(message_changes::Column::Seq.is_in(seqs))
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Claims up to `limit` deliveries due at `now`: each is held for `lease` (its next attempt moved
+/// there), so no other worker takes it meanwhile.
+pub async fn claim_due<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    now: DateTime<Utc>,
+    lease: Duration,
+    limit: u64,
+) -> Result<Vec<DeliveryRow>, DbErr> {
+    use webhook_deliveries::Column;
+    // A read first: an idle queue costs one indexed query, no lock.
+    let any = webhook_deliveries::Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::Status.eq("pending"))
+        .filter(Column::NextAttemptAt.lte(now))
+        .into_tuple::<i64>()
+        .one(db)
+        .await?;
+    if any.is_none() {
+        return Ok(Vec::new());
+    }
+    let txn = db.begin().await?;
+    super::take_sqlite_write_lock(&txn).await?;
+    let mut query = webhook_deliveries::Entity::find()
+        .filter(Column::Status.eq("pending"))
+        .filter(Column::NextAttemptAt.lte(now))
+        .order_by_asc(Column::NextAttemptAt)
+        .limit(limit);
+    if txn.get_database_backend() == DbBackend::Postgres {
+        query = query.lock_with_behavior(
+            sea_orm::sea_query::LockType::Update,
+            sea_orm::sea_query::LockBehavior::SkipLocked,
+        );
+    }
+    let rows = query.all(&txn).await?;
+    if !rows.is_empty() {
+        webhook_deliveries::Entity::update_many()
+            .col_expr(Column::NextAttemptAt, Expr::value(now + lease))
+            .filter(Column::Id.is_in(rows.iter().map(|r| r.id)))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(rows)
+}
+
+/// What became of a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Delivered,
+    RetryAt(DateTime<Utc>),
+    GiveUp,
+}
+
+/// One attempt's outcome.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub at: DateTime<Utc>,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+/// Records an attempt and what follows it, with the endpoint's failing streak, in one transaction.
+/// Returns since when the endpoint has been failing (`None` once it answered).
+pub async fn record_attempt<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    delivery: &DeliveryRow,
+    attempt: Attempt,
+    next: Next,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    use webhook_deliveries::Column;
+    let txn = db.begin().await?;
+    webhook_attempts::ActiveModel {
+        delivery_id: Set(delivery.id),
+        attempted_at: Set(attempt.at),
+        status_code: Set(attempt.status_code),
+        error: Set(attempt.error.clone()),
+        duration_ms: Set(attempt.duration_ms),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let (status, next_at, delivered_at) = match next {
+        Next::Delivered => ("delivered", None, Some(attempt.at)),
+        Next::RetryAt(at) => ("pending", Some(at), None),
+        Next::GiveUp => ("failed", None, None),
+    };
+    webhook_deliveries::Entity::update_many()
+        .col_expr(Column::Status, Expr::value(status))
+        .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+        .col_expr(Column::NextAttemptAt, Expr::value(next_at))
+        .col_expr(Column::DeliveredAt, Expr::value(delivered_at))
+        .col_expr(Column::LastStatusCode, Expr::value(attempt.status_code))
+        .col_expr(Column::LastError, Expr::value(attempt.error))
+        .filter(Column::Id.eq(delivery.id))
+        .exec(&txn)
+        .await?;
+    use webhook_endpoints::Column as E;
+    let failing = if next == Next::Delivered {
+        None
+    } else {
+        Some(Expr::col(E::FailingSince).if_null(attempt.at))
+    };
+    let mut update = webhook_endpoints::Entity::update_many();
+    update = match failing {
+        None => update.col_expr(E::FailingSince, Expr::value(Option::<DateTime<Utc>>::None)),
+        Some(expr) => update.col_expr(E::FailingSince, expr),
+    };
+    update
+        .filter(E::Id.eq(delivery.endpoint_id))
+        .exec(&txn)
+        .await?;
+    let since = endpoint(&txn, delivery.endpoint_id)
+        .await?
+        .and_then(|e| e.failing_since);
+    txn.commit().await?;
+    Ok(since)
+}
+
+/// Up to `limit` deliveries of an endpoint with ids below `before_id`, newest first.
+pub async fn deliveries(
+    db: &impl ConnectionTrait,
+    endpoint_id: i64,
+    before_id: Option<i64>,
+    limit: u64,
+) -> Result<Vec<DeliveryRow>, DbErr> {
+    use webhook_deliveries::Column;
+    let mut query = webhook_deliveries::Entity::find().filter(Column::EndpointId.eq(endpoint_id));
+    if let Some(id) = before_id {
+        query = query.filter(Column::Id.lt(id));
+    }
+    query.order_by_desc(Column::Id).limit(limit).all(db).await
+}
+
+/// The attempts of a delivery, oldest first.
+pub async fn attempts(
+    db: &impl ConnectionTrait,
+    delivery_id: i64,
+) -> Result<Vec<AttemptRow>, DbErr> {
+    webhook_attempts::Entity::find()
+        .filter(webhook_attempts::Column::DeliveryId.eq(delivery_id))
+        .order_by_asc(webhook_attempts::Column::Id)
+        .all(db)
+        .await
+}
+
+/// Sends a delivery again, under the same event id: pending, due now. `None` when there is none.
+pub async fn replay(
+    db: &impl ConnectionTrait,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<DeliveryRow>, DbErr> {
+    use webhook_deliveries::Column;
+    webhook_deliveries::Entity::update_many()
+        .col_expr(Column::Status, Expr::value("pending"))
+        .col_expr(Column::NextAttemptAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    webhook_deliveries::Entity::find_by_id(id).one(db).await
+}

@@ -1,0 +1,307 @@
+//! Signed webhooks to a real receiver on loopback, verified with an independent implementation of
+//! Standard Webhooks (the `standardwebhooks` crate): the events arrive signed; a receiver that is down
+//! gets the delivery later under the same id; a replay is the same event again; admins manage it all.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU16, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{extract::State, http::HeaderMap, routing::post};
+use chrono::Duration as Span;
+use serde_json::{Value, json};
+use sms_notify::auth::Role;
+
+use crate::{
+    helpers::{Engine, TestApp, data, error_code, opted_in_user},
+    pipeline::setup,
+    storage_tests,
+};
+
+storage_tests!(signed_webhooks_arrive_and_survive_a_receiver_that_is_down,);
+
+/// What the receiver got: each request's headers and body.
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<(HeaderMap, String)>>>,
+    answer: Arc<AtomicU16>,
+}
+
+async fn receive(
+    State(r): State<Receiver>,
+    headers: HeaderMap,
+    body: String,
+) -> axum::http::StatusCode {
+    r.got.lock().expect("lock").push((headers, body));
+    axum::http::StatusCode::from_u16(r.answer.load(Ordering::SeqCst)).expect("status")
+}
+
+impl Receiver {
+    async fn start() -> (Self, String) {
+        let receiver = Self::default();
+        receiver.answer.store(200, Ordering::SeqCst);
+        let app = axum::Router::new()
+            .route("/hooks", post(receive))
+            .with_state(receiver.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/hooks", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (receiver, url)
+    }
+
+    /// The requests so far, once `enough` says there are enough (10 s at most).
+    async fn wait(
+        &self,
+        what: &str,
+        enough: impl Fn(&[(HeaderMap, String)]) -> bool,
+    ) -> Vec<(HeaderMap, String)> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let got = self.got.lock().expect("lock").clone();
+            if enough(&got) {
+                return got;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}: {} requests",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn body(request: &(HeaderMap, String)) -> Value {
+    serde_json::from_str(&request.1).expect("a JSON body")
+}
+
+fn event_id(request: &(HeaderMap, String)) -> String {
+    request.0["webhook-id"].to_str().expect("ascii").to_owned()
+}
+
+const CREATE: &str = "mutation($u: String!, $t: [WebhookEventType!]!) { createWebhookEndpoint(url: $u, eventTypes: $t) { secret endpoint { id url eventTypes enabled } } }";
+const DELIVERIES: &str = "query($e: ID!) { webhookDeliveries(endpointId: $e, first: 50) { nodes { id eventId eventType status attemptCount attempts { statusCode } } } }";
+
+async fn signed_webhooks_arrive_and_survive_a_receiver_that_is_down(engine: Engine) {
+    let (app, _stub) = setup(engine, |c| c.webhook_allow_private_urls = true).await;
+    let (receiver, url) = Receiver::start().await;
+    let types = json!(["MESSAGE_UPDATED", "OPT_OUT_ADDED"]);
+    let refused = app
+        .as_service(CREATE, json!({ "u": url, "t": types }))
+        .await;
+    assert_eq!(error_code(&refused), "FORBIDDEN");
+    let bad = app
+        .as_graphql_admin(CREATE, json!({ "u": "ftp://example.com/x", "t": types }))
+        .await;
+    assert_eq!(error_code(&bad), "BAD_USER_INPUT", "{bad}");
+    let created = data(
+        &app.as_graphql_admin(CREATE, json!({ "u": url, "t": types }))
+            .await,
+    )["createWebhookEndpoint"]
+        .clone();
+    let secret = created["secret"].as_str().expect("secret").to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    assert_eq!(
+        created["endpoint"]["eventTypes"],
+        json!(["MESSAGE_UPDATED", "OPT_OUT_ADDED"])
+    );
+    let endpoint = created["endpoint"]["id"].as_str().expect("id").to_owned();
+    let verifier = standardwebhooks::Webhook::new(&secret).expect("the secret reads");
+
+    // A text: its three statuses arrive, each signed.
+    opted_in_user(&app, "ann", "+1 212 555 0101").await;
+    let sent = data(
+        &app.as_service(
+            "mutation { sendSms(input: { userId: \"ann\", body: \"Hi\" }) { id } }",
+            json!({}),
+        )
+        .await,
+    )["sendSms"]["id"]
+        .clone();
+    app.run_outbox().await;
+    let got = receiver
+        .wait("three message.updated", |g| g.len() >= 3)
+        .await;
+    for request in &got {
+        verifier
+            .verify(request.1.as_bytes(), &request.0)
+            .unwrap_or_else(|e| panic!("signature: {e:?}"));
+    }
+    let statuses: Vec<Value> = got
+        .iter()
+        .map(|r| body(r)["data"]["status"].clone())
+        .collect();
+    assert_eq!(
+        statuses,
+        [json!("PENDING"), json!("SENDING"), json!("SENT")]
+    );
+    assert!(
+        got.iter()
+            .all(|r| body(r)["type"] == "message.updated" && body(r)["data"]["id"] == sent)
+    );
+    // A tampered body does not verify.
+    assert!(
+        verifier
+            .verify(b"{\"type\":\"forged\"}", &got[0].0)
+            .is_err()
+    );
+
+    // The receiver is down: the delivery waits and arrives later, under the same id.
+    receiver.answer.store(503, Ordering::SeqCst);
+    data(
+        &app.as_graphql_admin(
+            "mutation { addOptOut(phone: \"+1 212 555 0199\", note: \"asked\") { phoneNumber } }",
+            json!({}),
+        )
+        .await,
+    );
+    let got = receiver
+        .wait("the first attempt", |g| {
+            g.iter().any(|r| body(r)["type"] == "opt_out.added")
+        })
+        .await;
+    let first = got
+        .iter()
+        .find(|r| body(r)["type"] == "opt_out.added")
+        .expect("attempt")
+        .clone();
+    receiver.answer.store(200, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let count = |g: &[(HeaderMap, String)]| {
+        g.iter()
+            .filter(|r| body(r)["type"] == "opt_out.added")
+            .count()
+    };
+    assert_eq!(
+        count(&receiver.got.lock().expect("lock")),
+        1,
+        "not before its backoff"
+    );
+    app.clock.advance(Span::seconds(6));
+    let got = receiver.wait("the retry", |g| count(g) == 2).await;
+    let attempts: Vec<_> = got
+        .iter()
+        .filter(|r| body(r)["type"] == "opt_out.added")
+        .collect();
+    assert_eq!(
+        event_id(attempts[0]),
+        event_id(attempts[1]),
+        "the same event, the same id"
+    );
+    assert_eq!(event_id(&first), event_id(attempts[1]));
+    assert_eq!(body(attempts[1])["data"]["phoneNumber"], "+12125550199");
+
+    // Each attempt is listed; a replay sends the same event again.
+    let deliveries = data(
+        &app.as_graphql_admin(DELIVERIES, json!({ "e": endpoint }))
+            .await,
+    )["webhookDeliveries"]["nodes"]
+        .clone();
+    let opt_out = deliveries
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .find(|d| d["eventType"] == "opt_out.added")
+        .expect("the opt-out's delivery")
+        .clone();
+    assert_eq!(opt_out["status"], "DELIVERED");
+    assert_eq!(
+        opt_out["attempts"],
+        json!([{ "statusCode": 503 }, { "statusCode": 200 }])
+    );
+    let replay = "mutation($d: ID!) { replayWebhookDelivery(id: $d) { eventId status } }";
+    let replayed = data(
+        &app.as_graphql_admin(replay, json!({ "d": opt_out["id"] }))
+            .await,
+    )["replayWebhookDelivery"]
+        .clone();
+    assert_eq!(
+        replayed,
+        json!({ "eventId": opt_out["eventId"], "status": "PENDING" })
+    );
+    let got = receiver.wait("the replay", |g| count(g) == 3).await;
+    // Never one event under two ids: each (message, status) and the opt-out have one id each.
+    let mut ids: HashMap<String, HashSet<String>> = HashMap::new();
+    for request in &got {
+        let b = body(request);
+        let key = format!("{}:{}:{}", b["type"], b["data"]["id"], b["data"]["status"]);
+        ids.entry(key).or_default().insert(event_id(request));
+    }
+    assert!(ids.values().all(|set| set.len() == 1), "{ids:?}");
+    assert_eq!(ids.len(), 4, "three statuses and one opt-out");
+
+    // Off, nothing more goes; the audit trail has the admin's writes.
+    let off = "mutation($e: ID!) { setWebhookEndpointEnabled(id: $e, enabled: false) { enabled disabledReason } }";
+    let off = data(&app.as_graphql_admin(off, json!({ "e": endpoint })).await)["setWebhookEndpointEnabled"].clone();
+    assert_eq!(
+        off,
+        json!({ "enabled": false, "disabledReason": "disabled by ops" })
+    );
+    data(
+        &app.as_graphql_admin(
+            "mutation { addOptOut(phone: \"+1 212 555 0198\") { phoneNumber } }",
+            json!({}),
+        )
+        .await,
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        count(&receiver.got.lock().expect("lock")),
+        3,
+        "a disabled endpoint gets nothing"
+    );
+    let trail = "{ adminActions(first: 20) { nodes { action } } }";
+    let actions =
+        data(&app.as_graphql_admin(trail, json!({})).await)["adminActions"]["nodes"].clone();
+    for action in [
+        "create_webhook_endpoint",
+        "replay_webhook_delivery",
+        "disable_webhook_endpoint",
+    ] {
+        assert!(
+            actions
+                .as_array()
+                .expect("nodes")
+                .iter()
+                .any(|a| a["action"] == action),
+            "{action}: {actions}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn endpoints_must_be_public_https_addresses() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    let types = json!(["REPLY_RECEIVED"]);
+    for (url, why) in [
+        ("http://example.com/hooks", "https://"),
+        ("https://127.0.0.1/hooks", "loopback or private"),
+        ("https://10.0.0.5/hooks", "loopback or private"),
+        ("https://[::1]/hooks", "loopback or private"),
+        ("https://user:pw@example.com/hooks", "credentials"),
+        ("not a url", "not an address"),
+    ] {
+        let refused = app
+            .graphql_as("ops", Role::Admin, CREATE, json!({ "u": url, "t": types }))
+            .await;
+        assert_eq!(error_code(&refused), "BAD_USER_INPUT", "{url}: {refused}");
+        let message = refused["errors"][0]["message"].as_str().expect("message");
+        assert!(message.contains(why), "{url}: {message}");
+    }
+    let none = app
+        .graphql_as(
+            "ops",
+            Role::Admin,
+            CREATE,
+            json!({ "u": "https://example.com/x", "t": [] }),
+        )
+        .await;
+    assert_eq!(error_code(&none), "BAD_USER_INPUT");
+    assert_eq!(app.db_count("webhook_endpoints").await, 0);
+}
