@@ -6,7 +6,7 @@
   const TOKEN_KEY = 'sms-notify-admin-token';
   // Okabe-Ito: distinguishable with the common colour-vision deficiencies.
   const PALETTE = ['#0072B2', '#E69F00', '#009E73', '#CC79A7', '#56B4E9', '#D55E00', '#F0E442', '#000000', '#999999'];
-  const VIEWS = ['costs', 'log', 'queue', 'consent', 'verification', 'audit'];
+  const VIEWS = ['costs', 'log', 'queue', 'consent', 'verification', 'webhooks', 'audit'];
   const PAGE = 25;
 
   const $ = (selector, root = document) => root.querySelector(selector);
@@ -160,7 +160,7 @@
     });
     if (!loaded.has(view)) {
       loaded.add(view);
-      ({ costs: loadCosts, log: () => loadLog(true), queue: loadQueue, consent: () => {}, verification: loadVerification, audit: () => loadAudit(true) })[view]();
+      ({ costs: loadCosts, log: () => loadLog(true), queue: loadQueue, consent: () => {}, verification: loadVerification, webhooks: loadWebhooks, audit: () => loadAudit(true) })[view]();
     }
   }
 
@@ -705,6 +705,79 @@
     });
   }
 
+  // ---- webhooks ----
+
+  const ENDPOINTS = '{ webhookEndpoints { id url eventTypes enabled disabledReason failingSince createdAt } }';
+  const DELIVERIES = `query Deliveries($e: ID!) { webhookDeliveries(endpointId: $e, first: ${PAGE}) {
+    nodes { id eventId eventType status attemptCount lastStatusCode lastError createdAt deliveredAt } } }`;
+  const REPLAY = 'mutation Replay($d: ID!) { replayWebhookDelivery(id: $d) { id status } }';
+  let shownEndpoint = null;
+  const EVENT_NAMES = {
+    MESSAGE_UPDATED: 'message.updated', REPLY_RECEIVED: 'reply.received', OPT_OUT_ADDED: 'opt_out.added',
+    OPT_OUT_REMOVED: 'opt_out.removed', VERIFICATION_SUCCEEDED: 'verification.succeeded',
+  };
+
+  async function loadWebhooks() {
+    let data;
+    try {
+      data = await gql(ENDPOINTS);
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    const tbody = $('#endpoints-table tbody');
+    fill(tbody, data.webhookEndpoints, 5, 'No webhook endpoint is registered (createWebhookEndpoint).');
+    data.webhookEndpoints.forEach((e) => {
+      const tr = document.createElement('tr');
+      tr.dataset.endpoint = e.id;
+      const state = e.enabled
+        ? (e.failingSince ? `on, failing since ${when(e.failingSince)}` : 'on')
+        : `off (${e.disabledReason || 'disabled'})`;
+      const actions = cell('');
+      actions.append(actionButton('Deliveries', () => loadDeliveries(e.id, e.url)));
+      tr.append(cell(e.url), cell(e.eventTypes.map((t) => EVENT_NAMES[t] || t).join(', ')), cell(state),
+        cell(when(e.createdAt)), actions);
+      tbody.append(tr);
+    });
+    if (shownEndpoint) loadDeliveries(shownEndpoint.id, shownEndpoint.url);
+  }
+
+  async function loadDeliveries(id, url) {
+    shownEndpoint = { id, url };
+    let data;
+    try {
+      data = await gql(DELIVERIES, { e: id });
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    $('#deliveries-title').textContent = `Recent deliveries to ${url}`;
+    const tbody = $('#deliveries-table tbody');
+    const rows = data.webhookDeliveries.nodes;
+    fill(tbody, rows, 6, 'Nothing was delivered to it yet.');
+    rows.forEach((d) => {
+      const tr = document.createElement('tr');
+      tr.dataset.delivery = d.id;
+      const last = d.lastStatusCode ? `HTTP ${d.lastStatusCode}` : (d.lastError || '–');
+      const actions = cell('');
+      actions.append(actionButton('Replay', async () => {
+        if (!window.confirm(`Post ${d.eventType} (${d.eventId}) to ${url} again, under the same id?`)) return;
+        try {
+          await gql(REPLAY, { d: d.id });
+        } catch (error) {
+          failed(error);
+          return;
+        }
+        notice(`${d.eventId} is queued again; it goes within a second.`, 'ok');
+        loadDeliveries(id, url);
+      }));
+      tr.append(cell(when(d.createdAt)), cell(d.eventType), statusCell(d.status), cell(String(d.attemptCount), 'num'),
+        cell(last), actions);
+      tbody.append(tr);
+    });
+    $('#deliveries').hidden = false;
+  }
+
   // ---- the audit trail ----
 
   const AUDIT = `query Audit($after: String) { adminActions(first: ${PAGE}, after: $after) {
@@ -916,6 +989,7 @@
     $('#resume-sending').addEventListener('click', resumeSending);
     $('#verification-refresh').addEventListener('click', loadVerification);
     $('#audit-refresh').addEventListener('click', () => loadAudit(true));
+    $('#webhooks-refresh').addEventListener('click', loadWebhooks);
     $('#audit-more').addEventListener('click', () => loadAudit(false));
     $('#verification-form').addEventListener('submit', (event) => {
       event.preventDefault();

@@ -1213,3 +1213,88 @@ async fn graphiql_runs_a_subscription() {
     let _ = browser.client.clone().close().await;
     app.stop().await;
 }
+
+/// The webhooks view: endpoints with their state, an endpoint's recent deliveries, a replay confirmed in
+/// the page that reaches the receiver again under the same id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_lists_webhooks_and_replays_one() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn_with(Engine::Sqlite, |c| {
+        c.sms.workers = 0;
+        c.webhook_allow_private_urls = true;
+    })
+    .await;
+    let (receiver, url) = crate::outbound_webhooks::Receiver::start().await;
+    let create = "mutation($u: String!) { createWebhookEndpoint(url: $u, eventTypes: [OPT_OUT_ADDED]) { endpoint { id } } }";
+    data(&app.as_graphql_admin(create, json!({ "u": url })).await);
+    data(
+        &app.as_graphql_admin(
+            "mutation { addOptOut(phone: \"+1 212 555 0199\", note: \"asked by email\") { phoneNumber } }",
+            json!({}),
+        )
+        .await,
+    );
+    let first = receiver.wait("the event", |g| g.len() == 1).await;
+
+    let admin = app.token("ops", Role::Admin);
+    browser
+        .open(
+            &app.url("/healthz"),
+            &format!("{}#token={admin}", app.url("/admin")),
+        )
+        .await;
+    browser
+        .until("the tabs", "!document.querySelector('#tabs').hidden")
+        .await;
+    browser.click("a[data-view=webhooks]").await;
+    browser
+        .until(
+            "the endpoint",
+            "document.querySelectorAll('#endpoints-table tbody tr[data-endpoint]').length === 1",
+        )
+        .await;
+    let row = browser
+        .js("return [...document.querySelector('#endpoints-table tbody tr').cells].slice(0, 3).map(c => c.textContent)")
+        .await;
+    assert_eq!(row, json!([url, "opt_out.added", "on"]));
+    browser
+        .js("document.querySelector('#endpoints-table tbody button').click(); return 0;")
+        .await;
+    browser
+        .until(
+            "the deliveries",
+            "document.querySelectorAll('#deliveries-table tbody tr[data-delivery]').length === 1",
+        )
+        .await;
+    let delivery = browser
+        .js("return [...document.querySelector('#deliveries-table tbody tr').cells].slice(1, 5).map(c => c.textContent)")
+        .await;
+    assert_eq!(
+        delivery,
+        json!(["opt_out.added", "DELIVERED", "1", "HTTP 200"])
+    );
+    browser.shot("webhooks").await;
+    browser.js("window.confirm = () => true; return 0;").await;
+    browser
+        .js("document.querySelector('#deliveries-table tbody button').click(); return 0;")
+        .await;
+    let got = receiver.wait("the replay", |g| g.len() == 2).await;
+    assert_eq!(
+        got[1].0["webhook-id"], first[0].0["webhook-id"],
+        "the same event, the same id"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    browser
+        .js("document.querySelector('#webhooks-refresh').click(); return 0;")
+        .await;
+    browser
+        .until(
+            "the second attempt",
+            "document.querySelector('#deliveries-table tbody tr') && document.querySelector('#deliveries-table tbody tr').cells[3].textContent === '2'",
+        )
+        .await;
+    let _ = browser.client.clone().close().await;
+    app.stop().await;
+}

@@ -26,9 +26,9 @@ storage_tests!(signed_webhooks_arrive_and_survive_a_receiver_that_is_down,);
 
 /// What the receiver got: each request's headers and body.
 #[derive(Clone, Default)]
-struct Receiver {
-    got: Arc<Mutex<Vec<(HeaderMap, String)>>>,
-    answer: Arc<AtomicU16>,
+pub(crate) struct Receiver {
+    pub(crate) got: Arc<Mutex<Vec<(HeaderMap, String)>>>,
+    pub(crate) answer: Arc<AtomicU16>,
 }
 
 async fn receive(
@@ -41,7 +41,7 @@ async fn receive(
 }
 
 impl Receiver {
-    async fn start() -> (Self, String) {
+    pub(crate) async fn start() -> (Self, String) {
         let receiver = Self::default();
         receiver.answer.store(200, Ordering::SeqCst);
         let app = axum::Router::new()
@@ -56,7 +56,7 @@ impl Receiver {
     }
 
     /// The requests so far, once `enough` says there are enough (10 s at most).
-    async fn wait(
+    pub(crate) async fn wait(
         &self,
         what: &str,
         enough: impl Fn(&[(HeaderMap, String)]) -> bool,
