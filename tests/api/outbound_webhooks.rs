@@ -305,3 +305,117 @@ async fn endpoints_must_be_public_https_addresses() {
     assert_eq!(error_code(&none), "BAD_USER_INPUT");
     assert_eq!(app.db_count("webhook_endpoints").await, 0);
 }
+
+storage_tests!(an_endpoint_that_fails_for_days_is_disabled,);
+
+/// A receiver that redirects is a failure (redirects are not followed); three days of failures
+/// disable the endpoint; a rotated secret signs from then on; a deleted endpoint is gone.
+async fn an_endpoint_that_fails_for_days_is_disabled(engine: Engine) {
+    let (app, _stub) = setup(engine, |c| c.webhook_allow_private_urls = true).await;
+    let (receiver, url) = Receiver::start().await;
+    receiver.answer.store(307, Ordering::SeqCst);
+    let created = data(
+        &app.as_graphql_admin(CREATE, json!({ "u": url, "t": ["OPT_OUT_ADDED"] }))
+            .await,
+    )["createWebhookEndpoint"]
+        .clone();
+    let endpoint = created["endpoint"]["id"].as_str().expect("id").to_owned();
+    data(
+        &app.as_graphql_admin(
+            "mutation { addOptOut(phone: \"+1 212 555 0199\") { phoneNumber } }",
+            json!({}),
+        )
+        .await,
+    );
+    receiver.wait("the first attempt", |g| g.len() == 1).await;
+    // Retried with backoff until three days have passed since the first failure.
+    for hours in [1, 12, 24, 48, 73] {
+        let before = receiver.got.lock().expect("lock").len();
+        app.clock
+            .set(crate::helpers::start_time() + Span::hours(hours));
+        receiver.wait("a retry", |g| g.len() == before + 1).await;
+    }
+    let list = "{ webhookEndpoints { id enabled disabledReason failingSince } }";
+    let state = data(&app.as_graphql_admin(list, json!({})).await)["webhookEndpoints"][0].clone();
+    assert_eq!(state["enabled"], false, "{state}");
+    assert!(
+        state["disabledReason"]
+            .as_str()
+            .expect("why")
+            .starts_with("every delivery failed since"),
+        "{state}"
+    );
+    let deliveries = data(
+        &app.as_graphql_admin(DELIVERIES, json!({ "e": endpoint }))
+            .await,
+    )["webhookDeliveries"]["nodes"]
+        .clone();
+    assert_eq!(
+        deliveries[0]["status"], "FAILED",
+        "given up after three days: {deliveries}"
+    );
+    assert!(
+        deliveries[0]["attempts"]
+            .as_array()
+            .expect("attempts")
+            .iter()
+            .all(|a| a["statusCode"] == 307)
+    );
+
+    // Enabled again with a new secret: the next event is signed with it, and only it.
+    let on = "mutation($e: ID!) { setWebhookEndpointEnabled(id: $e, enabled: true) { enabled failingSince } }";
+    assert_eq!(
+        data(&app.as_graphql_admin(on, json!({ "e": endpoint })).await)["setWebhookEndpointEnabled"],
+        json!({ "enabled": true, "failingSince": null })
+    );
+    let rotate = "mutation($e: ID!) { rotateWebhookSecret(id: $e) { secret } }";
+    let secret =
+        data(&app.as_graphql_admin(rotate, json!({ "e": endpoint })).await)["rotateWebhookSecret"]
+            ["secret"]
+            .as_str()
+            .expect("secret")
+            .to_owned();
+    assert_ne!(secret, created["secret"].as_str().expect("old"));
+    receiver.answer.store(200, Ordering::SeqCst);
+    let before = receiver.got.lock().expect("lock").len();
+    data(
+        &app.as_graphql_admin(
+            "mutation { addOptOut(phone: \"+1 212 555 0198\") { phoneNumber } }",
+            json!({}),
+        )
+        .await,
+    );
+    let got = receiver
+        .wait("the next event", |g| g.len() == before + 1)
+        .await;
+    let last = got.last().expect("last");
+    standardwebhooks::Webhook::new(&secret)
+        .expect("secret")
+        .verify(last.1.as_bytes(), &last.0)
+        .expect("signed with the new secret");
+    let old =
+        standardwebhooks::Webhook::new(created["secret"].as_str().expect("old")).expect("secret");
+    assert!(
+        old.verify(last.1.as_bytes(), &last.0).is_err(),
+        "not with the old one"
+    );
+
+    // Deleted: gone, with its deliveries; nothing more is posted.
+    let delete = "mutation($e: ID!) { deleteWebhookEndpoint(id: $e) }";
+    assert_eq!(
+        data(&app.as_graphql_admin(delete, json!({ "e": endpoint })).await)["deleteWebhookEndpoint"],
+        true
+    );
+    let again = app.as_graphql_admin(delete, json!({ "e": endpoint })).await;
+    assert_eq!(error_code(&again), "NOT_FOUND");
+    assert_eq!(app.db_count("webhook_deliveries").await, 0);
+    data(
+        &app.as_graphql_admin(
+            "mutation { addOptOut(phone: \"+1 212 555 0197\") { phoneNumber } }",
+            json!({}),
+        )
+        .await,
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(receiver.got.lock().expect("lock").len(), before + 1);
+}
