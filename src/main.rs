@@ -298,6 +298,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     "webhookDeliveries": run.webhook_deliveries,
                     "scanRuns": run.scan_runs,
                     "feedChanges": run.feed_changes,
+                    "outboundWebhooks": run.outbound_webhooks,
                     "startedAt": run.started_at,
                     "finishedAt": run.finished_at,
                 })

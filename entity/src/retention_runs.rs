@@ -21,6 +21,8 @@ pub struct Model {
     pub scan_runs: i64,
     /// Rows of the message change feed deleted (a day after they were written).
     pub feed_changes: i64,
+    /// Finished webhook deliveries (with their attempts) deleted after `SMS_BODY_RETENTION`.
+    pub outbound_webhooks: i64,
     pub started_at: DateTimeUtc,
     pub finished_at: DateTimeUtc,
 }

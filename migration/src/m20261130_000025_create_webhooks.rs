@@ -2,7 +2,8 @@ use sea_orm_migration::{prelude::*, schema::*};
 
 /// Signed webhooks (Standard Webhooks): the endpoints admins register, one delivery per event and
 /// endpoint (unique, so an event is never delivered under two ids), each attempt kept; and the change
-/// feed's `webhooked` mark, so that `message.updated` events are made from every change exactly once.
+/// feed's `webhooked` mark, so that `message.updated` events are made from every change exactly once;
+/// finished deliveries (their bodies carry numbers and reply texts) go with the texts' retention.
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -81,13 +82,32 @@ impl MigrationTrait for Migration {
              WHERE status = 'pending'",
             "CREATE INDEX idx_webhook_attempts_delivery ON webhook_attempts (delivery_id, id)",
             "CREATE INDEX idx_message_changes_unhooked ON message_changes (seq) WHERE webhooked = false",
+            // The retention purge reads finished deliveries by age.
+            "CREATE INDEX idx_webhook_deliveries_finished ON webhook_deliveries (created_at) \
+             WHERE status <> 'pending'",
         ] {
             db.execute_unprepared(statement).await?;
         }
-        Ok(())
+        // What each retention purge removed of them.
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(RetentionRuns::Table)
+                    .add_column(big_integer(RetentionRuns::OutboundWebhooks).default(0))
+                    .to_owned(),
+            )
+            .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(RetentionRuns::Table)
+                    .drop_column(RetentionRuns::OutboundWebhooks)
+                    .to_owned(),
+            )
+            .await?;
         let db = manager.get_connection();
         db.execute_unprepared("DROP INDEX idx_message_changes_unhooked")
             .await?;
@@ -157,4 +177,10 @@ enum WebhookAttempts {
 enum MessageChanges {
     Table,
     Webhooked,
+}
+
+#[derive(DeriveIden)]
+enum RetentionRuns {
+    Table,
+    OutboundWebhooks,
 }

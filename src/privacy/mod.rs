@@ -147,6 +147,8 @@ impl Privacy {
         let webhook_deliveries =
             retention::purge_sns_deliveries(&self.db, before(periods.sns_dedup)).await?;
         let scan_runs = retention::purge_scan_runs(&self.db, before(periods.scan_runs)).await?;
+        let outbound_webhooks =
+            crate::store::webhooks::purge(&self.db, before(periods.body), retention::BATCH).await?;
         let feed_changes = crate::store::changes::purge(
             &self.db,
             before(FEED_RETENTION).timestamp_micros(),
@@ -160,6 +162,7 @@ impl Privacy {
             ("webhook_delivery", webhook_deliveries),
             ("scan_run", scan_runs),
             ("feed_change", feed_changes),
+            ("outbound_webhook", outbound_webhooks),
         ] {
             self.metrics
                 .retention_purged
@@ -178,6 +181,7 @@ impl Privacy {
                 webhook_deliveries: count(webhook_deliveries),
                 scan_runs: count(scan_runs),
                 feed_changes: count(feed_changes),
+                outbound_webhooks: count(outbound_webhooks),
                 started_at,
                 finished_at: self.clock.now(),
             },
@@ -191,6 +195,7 @@ impl Privacy {
             webhook_deliveries,
             scan_runs,
             feed_changes,
+            outbound_webhooks,
             "retention purge done"
         );
         Ok(run)

@@ -156,6 +156,7 @@ pub async fn record_run(
         webhook_deliveries: Set(run.webhook_deliveries),
         scan_runs: Set(run.scan_runs),
         feed_changes: Set(run.feed_changes),
+        outbound_webhooks: Set(run.outbound_webhooks),
         started_at: Set(run.started_at),
         finished_at: Set(run.finished_at),
         ..Default::default()

@@ -418,3 +418,37 @@ pub async fn replay(
         .await?;
     webhook_deliveries::Entity::find_by_id(id).one(db).await
 }
+
+/// Deletes, `batch` at a time, finished deliveries (delivered or given up) made before `cutoff`, with
+/// their attempts: their bodies carry numbers and reply texts. Returns how many deliveries went.
+pub async fn purge(
+    db: &impl ConnectionTrait,
+    cutoff: DateTime<Utc>,
+    batch: u64,
+) -> Result<u64, DbErr> {
+    use webhook_deliveries::Column;
+    let mut deleted = 0;
+    loop {
+        let ids: Vec<i64> = webhook_deliveries::Entity::find()
+            .select_only()
+            .column(Column::Id)
+            .filter(Column::Status.ne("pending"))
+            .filter(Column::CreatedAt.lt(cutoff))
+            .limit(batch)
+            .into_tuple()
+            .all(db)
+            .await?;
+        if ids.is_empty() {
+            return Ok(deleted);
+        }
+        webhook_attempts::Entity::delete_many()
+            .filter(webhook_attempts::Column::DeliveryId.is_in(ids.clone()))
+            .exec(db)
+            .await?;
+        deleted += webhook_deliveries::Entity::delete_many()
+            .filter(Column::Id.is_in(ids))
+            .exec(db)
+            .await?
+            .rows_affected;
+    }
+}

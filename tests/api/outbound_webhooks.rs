@@ -273,6 +273,17 @@ async fn signed_webhooks_arrive_and_survive_a_receiver_that_is_down(engine: Engi
             "{action}: {actions}"
         );
     }
+    // The texts' retention takes the finished deliveries, which carry numbers and texts, with it.
+    app.clock.advance(Span::days(31));
+    let run = app
+        .handles
+        .privacy
+        .purge(sms_notify::privacy::Trigger::Command)
+        .await
+        .expect("purge");
+    assert_eq!(run.outbound_webhooks, 4, "three statuses and the opt-out");
+    assert_eq!(app.db_count("webhook_deliveries").await, 0);
+    assert_eq!(app.db_count("webhook_attempts").await, 0);
 }
 
 #[tokio::test]

@@ -315,7 +315,7 @@ async fn the_purge_removes_texts_and_records_past_their_periods(engine: Engine) 
     // The change feed's oldest row, from long ago (the feed is purged from its head, a day after).
     app.db
         .execute_unprepared(
-            "INSERT INTO message_changes (sms_log_id, status, changed_at_us) VALUES (0, 'pending', 0)",
+            "INSERT INTO message_changes (sms_log_id, status, changed_at_us, webhooked) VALUES (0, 'pending', 0, true)",
         )
         .await
         .expect("an old change");

@@ -130,7 +130,7 @@ async fn a_user_follows_their_own_messages_and_no_one_elses(engine: Engine) {
     let bobs = send(&app, "bob", "For Bob").await;
     let anns = send(&app, "ann", "For Ann").await;
     app.run_outbox().await;
-    let updates = ann.updates(Duration::from_secs(2)).await;
+    let updates = ann.updates(Duration::from_secs(3)).await;
     assert_eq!(
         updates,
         [
@@ -207,7 +207,7 @@ async fn the_back_end_follows_every_message_through_a_filter(engine: Engine) {
     let anns = send(&app, "ann", "For Ann").await;
     let bobs = send(&app, "bob", "For Bob").await;
     app.run_outbox().await;
-    let mut sent = backend.updates(Duration::from_secs(2)).await;
+    let mut sent = backend.updates(Duration::from_secs(3)).await;
     sent.sort_by(|a, b| a.2.cmp(&b.2));
     assert_eq!(
         sent,
@@ -237,7 +237,7 @@ async fn an_update_on_one_instance_reaches_a_subscriber_of_another(engine: Engin
     ann.subscribe("1", Value::Null).await;
     let id = send(&first, "ann", "Sent by the first instance").await;
     first.run_outbox().await;
-    let updates = ann.updates(Duration::from_secs(2)).await;
+    let updates = ann.updates(Duration::from_secs(3)).await;
     assert_eq!(
         updates
             .iter()

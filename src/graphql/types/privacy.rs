@@ -97,6 +97,8 @@ pub struct RetentionRun {
     pub scan_runs: i64,
     /// Rows of the message change feed (behind smsMessageUpdates) deleted, a day after they were written.
     pub feed_changes: i64,
+    /// Finished webhook deliveries deleted (with their attempts) after SMS_BODY_RETENTION.
+    pub outbound_webhooks: i64,
     /// When the purge started.
     pub started_at: DateTime<Utc>,
     /// When it finished.
@@ -113,6 +115,7 @@ impl From<crate::privacy::RetentionRun> for RetentionRun {
             webhook_deliveries: r.webhook_deliveries,
             scan_runs: r.scan_runs,
             feed_changes: r.feed_changes,
+            outbound_webhooks: r.outbound_webhooks,
             started_at: r.started_at,
             finished_at: r.finished_at,
         }
