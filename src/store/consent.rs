@@ -152,8 +152,7 @@ pub async fn purge(
     batch: u64,
 ) -> Result<u64, DbErr> {
     use consent_events::Column;
-    let mut deleted = 0;
-    loop {
+    super::in_batches(|| async {
         let superseded: Vec<i64> = consent_events::Entity::find()
             .select_only()
             .column(Column::Id)
@@ -173,15 +172,13 @@ pub async fn purge(
             .all(db)
             .await?;
         let ids: Vec<i64> = superseded.into_iter().chain(ended).collect();
-        if ids.is_empty() {
-            return Ok(deleted);
-        }
-        deleted += consent_events::Entity::delete_many()
+        Ok(consent_events::Entity::delete_many()
             .filter(Column::Id.is_in(ids))
             .exec(db)
             .await?
-            .rows_affected;
-    }
+            .rows_affected)
+    })
+    .await
 }
 
 /// Which consent records to read.

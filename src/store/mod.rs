@@ -42,6 +42,22 @@ pub use entity::{
     sms_log::{BlockedReason, MessageType, Model as MessageRow, SmsStatus},
 };
 
+/// Runs `step` (one batch: select a batch of rows, act on them) until a batch changes nothing, and
+/// sums what they changed. Each batch is its own short statement.
+pub(crate) async fn in_batches<F, Fut>(mut step: F) -> Result<u64, sea_orm::DbErr>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, sea_orm::DbErr>>,
+{
+    let mut total = 0;
+    loop {
+        match step().await? {
+            0 => return Ok(total),
+            n => total += n,
+        }
+    }
+}
+
 /// The `n`-th bind parameter: `$n` on PostgreSQL, `?n` on SQLite.
 pub fn placeholder(backend: DbBackend, n: usize) -> String {
     match backend {

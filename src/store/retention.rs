@@ -11,26 +11,10 @@ use sea_orm::{
 
 pub use entity::retention_runs::Model as RetentionRun;
 
-use super::{SmsStatus, placeholder};
+use super::{SmsStatus, in_batches, placeholder};
 
 /// Rows changed per statement: short transactions that never hold many rows at once.
 pub const BATCH: u64 = 1_000;
-
-/// Runs `step` (one batch: select up to `BATCH` rows, act on them) until a batch changes nothing, and
-/// sums what they changed. Each batch is its own short statement.
-async fn in_batches<F, Fut>(mut step: F) -> Result<u64, DbErr>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<u64, DbErr>>,
-{
-    let mut total = 0;
-    loop {
-        match step().await? {
-            0 => return Ok(total),
-            n => total += n,
-        }
-    }
-}
 
 /// Removes the texts (and any code still kept) of messages written before `cutoff` that are no longer
 /// waiting to be sent. Returns how many.

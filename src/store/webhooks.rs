@@ -427,8 +427,7 @@ pub async fn purge(
     batch: u64,
 ) -> Result<u64, DbErr> {
     use webhook_deliveries::Column;
-    let mut deleted = 0;
-    loop {
+    super::in_batches(|| async {
         let ids: Vec<i64> = webhook_deliveries::Entity::find()
             .select_only()
             .column(Column::Id)
@@ -439,16 +438,17 @@ pub async fn purge(
             .all(db)
             .await?;
         if ids.is_empty() {
-            return Ok(deleted);
+            return Ok(0);
         }
         webhook_attempts::Entity::delete_many()
             .filter(webhook_attempts::Column::DeliveryId.is_in(ids.clone()))
             .exec(db)
             .await?;
-        deleted += webhook_deliveries::Entity::delete_many()
+        Ok(webhook_deliveries::Entity::delete_many()
             .filter(Column::Id.is_in(ids))
             .exec(db)
             .await?
-            .rows_affected;
-    }
+            .rows_affected)
+    })
+    .await
 }

@@ -174,6 +174,16 @@ impl Browser {
             .unwrap_or_else(|e| panic!("cannot click {selector}: {e}"));
     }
 
+    /// Clicks through the page rather than a held element: React, or a reload after an action, may
+    /// draw the element again between finding and clicking it.
+    async fn click_in_page(&self, selector: &str) {
+        self.js(&format!(
+            "document.querySelector({}).click(); return 0;",
+            json!(selector)
+        ))
+        .await;
+    }
+
     async fn set(&self, selector: &str, value: &str) {
         self.js(&format!(
             "document.querySelector({}).value = {};",
@@ -945,12 +955,8 @@ async fn actions_view(app: &TestApp, browser: &Browser) {
                 &format!("document.querySelector(\"{row}\")"),
             )
             .await;
-        // The log may be drawn again meanwhile (an action reloads it): click through the page.
-        browser
-            .js(&format!(
-                "document.querySelector(\"{row}\").click(); return 0;"
-            ))
-            .await;
+        // The log may be drawn again meanwhile (an action reloads it).
+        browser.click_in_page(&row).await;
         browser
             .until("the details", "document.querySelector('#log-details').open")
             .await;
@@ -958,9 +964,7 @@ async fn actions_view(app: &TestApp, browser: &Browser) {
     browser.js("window.confirm = () => true; return true").await;
     open(waiting.clone()).await;
     assert_eq!(browser.text("#details-actions").await, "Cancel message");
-    browser
-        .js("document.querySelector('#details-actions button').click(); return 0;")
-        .await;
+    browser.click_in_page("#details-actions button").await;
     browser
         .until(
             "the cancellation",
@@ -976,9 +980,7 @@ async fn actions_view(app: &TestApp, browser: &Browser) {
     browser.shot("details-cancelled").await;
     browser.click("#log-details .close").await;
     open(failed.clone()).await;
-    browser
-        .js("document.querySelector('#details-actions button').click(); return 0;")
-        .await;
+    browser.click_in_page("#details-actions button").await;
     browser
         .until(
             "the new message",
@@ -1013,9 +1015,7 @@ async fn actions_view(app: &TestApp, browser: &Browser) {
     browser
         .js("window.prompt = () => 'Asked by email'; return true")
         .await;
-    browser
-        .js("document.querySelector('#consent-actions button').click(); return 0;")
-        .await;
+    browser.click_in_page("#consent-actions button").await;
     browser
         .until(
             "on the list",
@@ -1028,9 +1028,7 @@ async fn actions_view(app: &TestApp, browser: &Browser) {
         json!({ "source": "ADMIN" })
     );
     browser.js("window.prompt = () => '  '; return true").await;
-    browser
-        .js("document.querySelector('#consent-actions button').click(); return 0;")
-        .await;
+    browser.click_in_page("#consent-actions button").await;
     browser
         .until(
             "the note asked for",
@@ -1045,9 +1043,7 @@ async fn actions_view(app: &TestApp, browser: &Browser) {
     browser
         .js("window.prompt = () => 'Called support to come back'; return true")
         .await;
-    browser
-        .js("document.querySelector('#consent-actions button').click(); return 0;")
-        .await;
+    browser.click_in_page("#consent-actions button").await;
     browser
         .until(
             "off the list",
@@ -1189,9 +1185,7 @@ async fn graphiql_runs_a_subscription() {
         .await;
     // React renders the toolbar again after the edits: click through the page, not a held element.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    browser
-        .js("document.querySelector('.graphiql-execute-button').click(); return 0;")
-        .await;
+    browser.click_in_page(".graphiql-execute-button").await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     data(
         &app.as_service(
@@ -1259,9 +1253,7 @@ async fn the_console_lists_webhooks_and_replays_one() {
         .js("return [...document.querySelector('#endpoints-table tbody tr').cells].slice(0, 3).map(c => c.textContent)")
         .await;
     assert_eq!(row, json!([url, "opt_out.added", "on"]));
-    browser
-        .js("document.querySelector('#endpoints-table tbody button').click(); return 0;")
-        .await;
+    browser.click_in_page("#endpoints-table tbody button").await;
     browser
         .until(
             "the deliveries",
@@ -1278,7 +1270,7 @@ async fn the_console_lists_webhooks_and_replays_one() {
     browser.shot("webhooks").await;
     browser.js("window.confirm = () => true; return 0;").await;
     browser
-        .js("document.querySelector('#deliveries-table tbody button').click(); return 0;")
+        .click_in_page("#deliveries-table tbody button")
         .await;
     let got = receiver.wait("the replay", |g| g.len() == 2).await;
     assert_eq!(
@@ -1286,9 +1278,7 @@ async fn the_console_lists_webhooks_and_replays_one() {
         "the same event, the same id"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    browser
-        .js("document.querySelector('#webhooks-refresh').click(); return 0;")
-        .await;
+    browser.click_in_page("#webhooks-refresh").await;
     browser
         .until(
             "the second attempt",
