@@ -73,7 +73,11 @@ impl Handles {
                 config.app_env == crate::config::AppEnv::Production,
             ),
             live: Live::new(db.clone()),
-            webhooks: Webhooks::new(db.clone(), clock.clone(), config.webhook_allow_private_urls),
+            webhooks: Webhooks::new(
+                db.clone(),
+                (clock.clone(), outbox.clone()),
+                config.webhook_allow_private_urls,
+            ),
             privacy: Privacy::new(
                 (db.clone(), clock.clone(), metrics.clone()),
                 config.privacy.clone(),

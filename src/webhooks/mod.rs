@@ -55,6 +55,8 @@ pub enum WebhookError {
 #[derive(Clone)]
 pub struct Webhooks {
     db: DatabaseConnection,
+    /// The outbox, for its SQLite write turn: this process's writers take turns (see `sqlite_turn`).
+    outbox: crate::outbox::Outbox,
     clock: Arc<dyn Clock>,
     http: reqwest::Client,
     /// Tests only: endpoints may be plain http and on loopback or private addresses.
@@ -116,7 +118,11 @@ fn public(ip: IpAddr) -> bool {
 }
 
 impl Webhooks {
-    pub fn new(db: DatabaseConnection, clock: Arc<dyn Clock>, allow_private: bool) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        (clock, outbox): (Arc<dyn Clock>, crate::outbox::Outbox),
+        allow_private: bool,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(ATTEMPT_TIMEOUT)
@@ -125,6 +131,7 @@ impl Webhooks {
             .unwrap_or_default();
         Self {
             db,
+            outbox,
             clock,
             http,
             allow_private,
@@ -303,6 +310,7 @@ impl Webhooks {
             return Ok(0);
         }
         let now = self.clock.now();
+        let _turn = self.outbox.sqlite_turn().await;
         let txn = self.db.begin().await?;
         let changes = rows::unhooked_changes(&txn, 500).await?;
         if changes.is_empty() {
@@ -348,7 +356,9 @@ impl Webhooks {
     /// Posts the deliveries that are due, up to 50; returns how many were attempted.
     pub async fn deliver_due(&self) -> Result<usize, DbErr> {
         let now = self.clock.now();
+        let turn = self.outbox.sqlite_turn().await;
         let due = rows::claim_due(&self.db, now, chrono::Duration::seconds(60), 50).await?;
+        drop(turn);
         if due.is_empty() {
             return Ok(0);
         }
@@ -396,7 +406,9 @@ impl Webhooks {
             error,
             duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
         };
+        let turn = self.outbox.sqlite_turn().await;
         let failing_since = rows::record_attempt(&self.db, delivery, attempt, next).await?;
+        drop(turn);
         if let (Some(since), Some(endpoint)) = (failing_since, endpoint)
             && endpoint.enabled
             && at - since >= DISABLE_AFTER
