@@ -114,6 +114,10 @@ pub enum BlockedReason {
     /// An admin switched texts (or codes) to the destination's country off (`setCountrySending`).
     #[sea_orm(string_value = "country_paused")]
     CountryPaused,
+    /// The person changed their number after the text was queued, and it could not follow them
+    /// (a code for the old number, or a new number in another country): never sent to the old one.
+    #[sea_orm(string_value = "phone_changed")]
+    PhoneChanged,
 }
 
 impl BlockedReason {
@@ -137,6 +141,7 @@ impl BlockedReason {
             Self::FraudGuard => "fraud_guard",
             Self::VerificationCeiling => "verification_ceiling",
             Self::CountryPaused => "country_paused",
+            Self::PhoneChanged => "phone_changed",
         }
     }
 }

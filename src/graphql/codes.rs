@@ -47,6 +47,8 @@ impl Extension for GuardExtension {
         mut request: Request,
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
+        super::text::check(&request.query, &request.variables)
+            .map_err(|refusal| ServerError::new(refusal, None))?;
         let doc = request.parsed_query()?;
         limits::check(doc, &DocumentLimits::SERVICE)
             .map_err(|too_large| ServerError::new(too_large.to_string(), None))?;

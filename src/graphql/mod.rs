@@ -6,6 +6,7 @@ pub mod limits;
 pub mod mutation;
 pub mod query;
 pub mod subscription;
+pub mod text;
 pub mod types;
 
 use std::net::IpAddr;

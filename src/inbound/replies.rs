@@ -59,11 +59,14 @@ impl InboundReply {
             serde_json::from_str(json).map_err(|e| format!("not an inbound text: {e}"))?;
         let from = phone::normalize(&raw.origination_number, region)
             .unwrap_or_else(|_| raw.origination_number.trim().to_owned());
+        // What a phone sent is kept, but a byte no engine can store (PostgreSQL refuses NUL) is
+        // shown as the replacement character, so one odd text never fails the notification.
+        let storable = crate::locale::text::storable_text;
         Ok(Self {
-            from,
-            to: raw.destination_number,
-            body: raw.message_body,
-            inbound_message_id: raw.inbound_message_id,
+            from: storable(from),
+            to: storable(raw.destination_number),
+            body: storable(raw.message_body),
+            inbound_message_id: raw.inbound_message_id.map(storable),
             received_at,
         })
     }
@@ -215,7 +218,7 @@ async fn answer_keyword(
             .inbound_message_id
             .as_deref()
             .or(sns.map(|s| s.message_id))
-            .map(str::to_owned);
+            .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
         let mut request = SendRequest::new(
             Target::Phone(reply.from.clone()),
             Template::Text {
@@ -225,7 +228,8 @@ async fn answer_keyword(
             false,
         );
         request.keyword_answer = true;
-        request.dedupe_key = id.map(|id| format!("keyword_answer:{id}"));
+        // The key marks the answer as one, so the claim lets it reach a number on the list too.
+        request.dedupe_key = Some(format!("{}{id}", crate::outbox::accept::KEYWORD_ANSWER_KEY));
         return match outbox.enqueue(request).await {
             Ok(row) => Ok(Some(row.id)),
             Err(SendError::Db(e)) => Err(e),

@@ -4,6 +4,7 @@
 pub mod local_time;
 pub mod phone;
 pub mod quiet;
+pub mod text;
 #[rustfmt::skip]
 pub mod zone_data;
 pub mod zones;

@@ -96,6 +96,10 @@ impl SendRequest {
     }
 }
 
+/// The dedupe key's prefix of an answer to a keyword (`keyword_answer:<inbound id>`): how the claim
+/// knows the row may reach a number on the opt-out list.
+pub const KEYWORD_ANSWER_KEY: &str = "keyword_answer:";
+
 /// What happens to a promotional message asked for inside the recipient's quiet hours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum QuietPolicy {
@@ -140,8 +144,20 @@ impl SendError {
 /// The longest a single template input may be.
 const MAX_FIELD_CHARS: usize = 500;
 
+/// Whether `text` shows nothing: only white space and invisible format characters (zero-width
+/// spaces and joiners, the byte-order mark, word joiners).
+pub fn blank(text: &str) -> bool {
+    text.chars().all(|c| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{180E}' | '\u{00AD}'
+            )
+    })
+}
+
 fn require(field: &str, value: &str) -> Result<(), SendError> {
-    if value.trim().is_empty() {
+    if blank(value) {
         return Err(SendError::Invalid(format!("{field} must not be empty.")));
     }
     if value.chars().count() > MAX_FIELD_CHARS {
@@ -200,7 +216,7 @@ fn validate(template: &Template) -> Result<(), SendError> {
             require("what", what)?;
             require("link", link)
         }
-        Template::Text { body, .. } if body.trim().is_empty() => Err(SendError::EmptyBody),
+        Template::Text { body, .. } if blank(body) => Err(SendError::EmptyBody),
         // The types that may spend the transactional reserve are written from the catalogue only.
         Template::Text {
             message_type: MessageType::PhoneVerification | MessageType::SecurityAlert,
@@ -364,6 +380,35 @@ pub async fn enqueue_many(
         outbox.signals.work_queued();
     }
     Ok(answers.finish())
+}
+
+/// `enqueue_many` for the group commit, where requests of many callers share a batch: a batch that
+/// fails whole (one request's row refused by the database) is decided again one request at a time, so
+/// that the failure stays with the request that caused it. A database that cannot be reached fails
+/// the batch at once: trying each request alone would only wait longer.
+pub async fn enqueue_isolating(
+    outbox: &super::Outbox,
+    requests: Vec<SendRequest>,
+) -> Result<Vec<Answer>, DbErr> {
+    if requests.len() < 2 {
+        return enqueue_many(outbox, requests).await;
+    }
+    let error = match enqueue_many(outbox, requests.clone()).await {
+        Ok(answers) => return Ok(answers),
+        Err(error) if crate::store::unreachable(&error) => return Err(error),
+        Err(error) => error,
+    };
+    tracing::warn!(%error, batch = requests.len(), "a batch failed whole; deciding its requests one by one");
+    let mut answers = Vec::with_capacity(requests.len());
+    for request in requests {
+        answers.push(match enqueue_many(outbox, vec![request]).await {
+            Ok(mut one) => one
+                .pop()
+                .unwrap_or_else(|| Err(SendError::internal("no answer"))),
+            Err(error) => Err(SendError::Db(error)),
+        });
+    }
+    Ok(answers)
 }
 
 /// Answers what needs no database: a key already known, a key repeated in the batch, input that is

@@ -31,8 +31,47 @@ pub(super) struct Facts {
     opted_out: HashSet<String>,
     /// Numbers without an owner that got a battle invitation in the last 24 hours.
     recently_invited: HashSet<String>,
-    /// Countries an admin switched codes (`.0`) or other texts (`.1`) off for.
-    paused_countries: (HashSet<String>, HashSet<String>),
+    paused_countries: PausedCountries,
+}
+
+/// Countries an admin switched codes or other texts off for (`setCountrySending`).
+#[derive(Debug, Default)]
+pub(super) struct PausedCountries {
+    codes: HashSet<String>,
+    texts: HashSet<String>,
+}
+
+impl PausedCountries {
+    pub(super) async fn load(db: &impl ConnectionTrait) -> Result<Self, DbErr> {
+        let mut paused = Self::default();
+        for switch in countries::switched_off(db).await? {
+            if !switch.verification {
+                paused.codes.insert(switch.country.clone());
+            }
+            if !switch.messages {
+                paused.texts.insert(switch.country);
+            }
+        }
+        Ok(paused)
+    }
+
+    /// Whether texts of `message_type` to `country` are switched off.
+    pub(super) fn covers(&self, message_type: MessageType, country: Option<&str>) -> bool {
+        let paused = if message_type == MessageType::PhoneVerification {
+            &self.codes
+        } else {
+            &self.texts
+        };
+        country.is_some_and(|c| paused.contains(c))
+    }
+
+    #[cfg(test)]
+    pub(super) fn texts_to(country: &str) -> Self {
+        Self {
+            codes: HashSet::new(),
+            texts: HashSet::from([country.to_owned()]),
+        }
+    }
 }
 
 impl Facts {
@@ -84,15 +123,7 @@ impl Facts {
         let since = now - Duration::hours(24);
         let recently_invited =
             rows::invited_since(db, strangers.iter().map(String::as_str), since).await?;
-        let mut paused_countries = (HashSet::new(), HashSet::new());
-        for switch in countries::switched_off(db).await? {
-            if !switch.verification {
-                paused_countries.0.insert(switch.country.clone());
-            }
-            if !switch.messages {
-                paused_countries.1.insert(switch.country);
-            }
-        }
+        let paused_countries = PausedCountries::load(db).await?;
         Ok(Self {
             profiles,
             owners,
@@ -181,14 +212,9 @@ impl Facts {
             quiet: request.quiet,
             segments: item.rendered.segments,
             valid_until: request.valid_until,
-            country_paused: country.is_some_and(|c| {
-                let paused = if message_type == MessageType::PhoneVerification {
-                    &self.paused_countries.0
-                } else {
-                    &self.paused_countries.1
-                };
-                paused.contains(c.as_ref())
-            }),
+            country_paused: self
+                .paused_countries
+                .covers(message_type, country.as_ref().map(AsRef::as_ref)),
             refused: request.refused,
         };
         let rules = policy::Rules {

@@ -4,12 +4,14 @@
 pub mod accept;
 pub mod actions;
 pub mod catalogue;
+mod claimed;
 mod facts;
 pub mod gate;
 pub mod group_commit;
 pub mod pause;
 pub mod policy;
 pub mod provider;
+mod recheck;
 pub mod validity;
 pub mod worker;
 
@@ -95,7 +97,7 @@ impl Outbox {
         let outbox = self.clone();
         let decide = move |batch: Vec<SendRequest>| {
             let outbox = outbox.clone();
-            async move { accept::enqueue_many(&outbox, batch).await }
+            async move { accept::enqueue_isolating(&outbox, batch).await }
         };
         let window = self.sms.group_commit_window;
         match self.group_commit.submit(request, window, decide).await {

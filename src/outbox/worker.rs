@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::Outbox;
 use super::{
     accept::backoff,
+    claimed::{decide_again, end_unsent},
     gate,
     provider::{FailureKind, ProviderError, SmsProvider},
 };
@@ -37,6 +38,11 @@ pub struct BatchReport {
     pub expired: usize,
     /// Claimed after their person was erased (no number left): cancelled, never sent.
     pub cancelled: usize,
+    /// Refused by the rules decided again at the claim (a STOP, a switch turned off, a number
+    /// changed since they were queued): blocked, never sent.
+    pub blocked: usize,
+    /// Promotions claimed inside the recipient's quiet hours: back in the queue until they end.
+    pub deferred: usize,
 }
 
 impl BatchReport {
@@ -346,43 +352,6 @@ fn too_late(row: &MessageRow, now: DateTime<Utc>) -> bool {
         .is_some_and(|at| at - now < super::validity::MIN_TIME_TO_LIVE)
 }
 
-/// Marks claimed messages that will never be sent: `Expired` (their time passed) or `Cancelled`
-/// (their person was erased after they were claimed), with their log line and metrics.
-async fn expire(
-    workers: &Workers,
-    rows: &[&MessageRow],
-    status: SmsStatus,
-    report: &mut BatchReport,
-) -> Result<(), DbErr> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let ended = lease::end_unsent(&workers.outbox.db, rows, status).await?;
-    let label = if status == SmsStatus::Cancelled {
-        report.cancelled += ended.len();
-        "cancelled"
-    } else {
-        report.expired += ended.len();
-        "expired"
-    };
-    report.lease_lost += rows.len() - ended.len();
-    for row in rows.iter().filter(|r| ended.contains(&r.id)) {
-        tracing::info!(
-            id = row.id,
-            to = phone::mask(&row.to_phone),
-            "message {label} before it could be sent"
-        );
-        workers
-            .outbox
-            .metrics
-            .messages
-            .with_label_values(&[row.message_type_label().as_str(), label])
-            .inc();
-    }
-    workers.outbox.signals.outcome_recorded();
-    Ok(())
-}
-
 /// Claims one batch of due messages and works through it.
 async fn run_once(
     workers: &Workers,
@@ -414,14 +383,14 @@ async fn run_once(
     .await?;
     drop(turn);
     report.claimed = batch.len();
-    let (erased, batch): (Vec<_>, Vec<_>) = batch.iter().partition(|row| row.to_phone.is_empty());
-    expire(workers, &erased, SmsStatus::Cancelled, &mut report).await?;
     let (late, batch): (Vec<_>, Vec<_>) = batch
         .into_iter()
-        .partition(|row| too_late(row, workers.outbox.clock.now()));
-    expire(workers, &late, SmsStatus::Expired, &mut report).await?;
+        .partition(|row| !row.to_phone.is_empty() && too_late(row, workers.outbox.clock.now()));
+    let late: Vec<&MessageRow> = late.iter().collect();
+    end_unsent(workers, &late, (SmsStatus::Expired, None), &mut report).await?;
+    let batch = decide_again(workers, batch, &mut report).await?;
     let mut group = SentGroup::new();
-    let mut rest = batch.into_iter();
+    let mut rest = batch.iter();
     while let Some(row) = rest.next() {
         if workers.outbox.sms.rate_limit_mps > 0.0 {
             // About to wait for a slot: write what is done first.
@@ -445,7 +414,8 @@ async fn run_once(
         }
         if too_late(row, workers.outbox.clock.now()) {
             // Its time passed while it waited for a slot.
-            expire(workers, &[row], SmsStatus::Expired, &mut report).await?;
+            let expired = (SmsStatus::Expired, None);
+            end_unsent(workers, &[row], expired, &mut report).await?;
             continue;
         }
         let call = std::time::Instant::now();
@@ -483,7 +453,7 @@ async fn run_once(
 /// The outbox's workers: they claim due messages, call the provider and record each outcome.
 #[derive(Clone)]
 pub struct Workers {
-    outbox: Outbox,
+    pub(super) outbox: Outbox,
     /// Receipts, for the console provider's simulated deliveries.
     inbound: Inbound,
     provider: Arc<dyn SmsProvider>,

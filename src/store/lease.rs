@@ -11,6 +11,7 @@ use sea_orm::{
 use sea_orm::{ExprTrait, TransactionSession};
 
 use super::{
+    BlockedReason,
     opt_outs::{self, OptOutSource},
     rollup::{RollupStatus, measures, rollup_add, rollup_key},
     spend,
@@ -55,34 +56,7 @@ pub async fn claim_due<C: ConnectionTrait + TransactionTrait>(
         .exec_with_returning(db)
         .await?;
     claimed.sort_by_key(|m| (m.priority, m.id));
-    drop_opted_out(db, &mut claimed).await?;
     Ok(claimed)
-}
-
-/// The opt-out list, checked again as a worker claims: a promotion whose number opted out after it
-/// was queued (a STOP that raced its send) is blocked (`opted_out`) instead of sent, and leaves
-/// `claimed`.
-async fn drop_opted_out<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
-    claimed: &mut Vec<sms_log::Model>,
-) -> Result<(), DbErr> {
-    let promotional = claimed.iter().filter(|r| r.promotional);
-    let listed = opt_outs::among(db, promotional.map(|r| r.to_phone.as_str())).await?;
-    if listed.is_empty() {
-        return Ok(());
-    }
-    let (blocked, kept): (Vec<_>, Vec<_>) = std::mem::take(claimed)
-        .into_iter()
-        .partition(|r| r.promotional && listed.contains(&r.to_phone));
-    *claimed = kept;
-    let txn = db.begin().await?;
-    super::messages::block_opted_out(&txn, &blocked).await?;
-    txn.commit().await?;
-    tracing::info!(
-        blocked = blocked.len(),
-        "claimed promotions to numbers that opted out since they were queued: blocked"
-    );
-    Ok(())
 }
 
 /// Gives a code that was never sent its share of its day's code budget back.
@@ -131,11 +105,13 @@ pub enum Outcome {
 }
 
 /// Ends claimed messages that will never be sent with `status` (`expired`: their time passed;
-/// `cancelled`: their person was erased): their reserved cost released, the rollup moved. Returns the ids still held by this worker (the others had passed to another).
+/// `cancelled`: their person was erased; `blocked` with `reason`: the rules decided again at the claim
+/// refuse them now): their reserved cost released, the rollup moved. Returns the ids still held by
+/// this worker (the others had passed to another).
 pub async fn end_unsent<C: ConnectionTrait + TransactionTrait>(
     db: &C,
     rows: &[&sms_log::Model],
-    status: SmsStatus,
+    (status, reason): (SmsStatus, Option<BlockedReason>),
 ) -> Result<Vec<i64>, DbErr> {
     if rows.is_empty() {
         return Ok(Vec::new());
@@ -146,7 +122,9 @@ pub async fn end_unsent<C: ConnectionTrait + TransactionTrait>(
     let mut released = std::collections::BTreeMap::<String, i64>::new();
     for row in rows {
         let update = super::messages::never_sent(
-            sms_log::Entity::update_many().col_expr(sms_log::Column::Status, Expr::value(status)),
+            sms_log::Entity::update_many()
+                .col_expr(sms_log::Column::Status, Expr::value(status))
+                .col_expr(sms_log::Column::BlockedReason, Expr::value(reason)),
         )
         .filter(held(row));
         if update.exec(&txn).await?.rows_affected != 1 {
@@ -174,6 +152,21 @@ pub async fn end_unsent<C: ConnectionTrait + TransactionTrait>(
     rollup_add(&txn, rollup).await?;
     txn.commit().await?;
     Ok(expired)
+}
+
+/// Points a claimed message at its person's new number (same country): the rules decided again at the
+/// claim let it follow them. False when the lease had passed to another worker.
+pub async fn follow(
+    db: &impl ConnectionTrait,
+    row: &sms_log::Model,
+    to_phone: &str,
+) -> Result<bool, DbErr> {
+    let result = sms_log::Entity::update_many()
+        .col_expr(sms_log::Column::ToPhone, Expr::value(to_phone))
+        .filter(held(row))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected == 1)
 }
 
 /// Records several successful sends in one statement (group commit). Returns the ids of the rows still

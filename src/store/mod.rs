@@ -58,6 +58,23 @@ where
     }
 }
 
+/// Whether `error` says the database cannot be reached (no connection could be had, or the one in
+/// hand broke), rather than that it refused a statement.
+pub fn unreachable(error: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr, sqlx::Error as SqlxError};
+    match error {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
+            e.as_ref(),
+            SqlxError::Io(_)
+                | SqlxError::PoolTimedOut
+                | SqlxError::PoolClosed
+                | SqlxError::WorkerCrashed
+        ),
+        _ => false,
+    }
+}
+
 /// The `n`-th bind parameter: `$n` on PostgreSQL, `?n` on SQLite.
 pub fn placeholder(backend: DbBackend, n: usize) -> String {
     match backend {

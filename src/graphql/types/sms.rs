@@ -97,6 +97,8 @@ pub enum BlockedReason {
     VerificationCeiling,
     /// An admin switched texts, or codes, to the destination's country off (`setCountrySending`).
     CountryPaused,
+    /// The person's number changed after it was queued and it could not follow (a code, another country).
+    PhoneChanged,
 }
 
 /// One message decision: the audit trail of the SMS service.
