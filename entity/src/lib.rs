@@ -12,6 +12,7 @@ pub mod message_changes;
 pub mod message_feedback;
 pub mod opt_outs;
 pub mod phone_verifications;
+pub mod proven_numbers;
 pub mod recipients;
 pub mod reminder_runs;
 pub mod retention_runs;

@@ -23,6 +23,8 @@ pub struct Model {
     pub feed_changes: i64,
     /// Finished webhook deliveries (with their attempts) deleted after `SMS_BODY_RETENTION`.
     pub outbound_webhooks: i64,
+    /// Verification rows (numbers, IPs) deleted after `SMS_BODY_RETENTION` past their expiry.
+    pub verifications: i64,
     pub started_at: DateTimeUtc,
     pub finished_at: DateTimeUtc,
 }

@@ -23,6 +23,12 @@ pub struct Model {
     pub last_error: Option<String>,
     pub created_at: DateTimeUtc,
     pub delivered_at: Option<DateTimeUtc>,
+    /// The user the body is about, if any: an erasure finds the copies by it.
+    pub subject_user_id: Option<String>,
+    /// The number the body is about, if any (E.164).
+    pub subject_phone: Option<String>,
+    /// When an erasure rewrote the body without the person; such a delivery is never replayed.
+    pub erased_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -27,6 +27,7 @@ mod m20261130_000022_create_admin_actions;
 mod m20261130_000023_add_privacy;
 mod m20261130_000024_create_message_changes;
 mod m20261130_000025_create_webhooks;
+mod m20261204_000026_add_erasure_reach;
 
 pub struct Migrator;
 
@@ -59,6 +60,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000023_add_privacy::Migration),
             Box::new(m20261130_000024_create_message_changes::Migration),
             Box::new(m20261130_000025_create_webhooks::Migration),
+            Box::new(m20261204_000026_add_erasure_reach::Migration),
         ]
     }
 }

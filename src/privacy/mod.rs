@@ -149,6 +149,7 @@ impl Privacy {
         let scan_runs = retention::purge_scan_runs(&self.db, before(periods.scan_runs)).await?;
         let outbound_webhooks =
             crate::store::webhooks::purge(&self.db, before(periods.body), retention::BATCH).await?;
+        let verifications = retention::purge_verifications(&self.db, before(periods.body)).await?;
         let feed_changes = crate::store::changes::purge(
             &self.db,
             before(FEED_RETENTION).timestamp_micros(),
@@ -163,6 +164,7 @@ impl Privacy {
             ("scan_run", scan_runs),
             ("feed_change", feed_changes),
             ("outbound_webhook", outbound_webhooks),
+            ("verification", verifications),
         ] {
             self.metrics
                 .retention_purged
@@ -182,6 +184,7 @@ impl Privacy {
                 scan_runs: count(scan_runs),
                 feed_changes: count(feed_changes),
                 outbound_webhooks: count(outbound_webhooks),
+                verifications: count(verifications),
                 started_at,
                 finished_at: self.clock.now(),
             },
@@ -196,6 +199,7 @@ impl Privacy {
             scan_runs,
             feed_changes,
             outbound_webhooks,
+            verifications,
             "retention purge done"
         );
         Ok(run)

@@ -47,6 +47,23 @@ pub async fn record(
     Ok(())
 }
 
+/// The erasure's part: actions whose target is `number` name its keyed hash instead. Returns how many.
+pub async fn mask_target(
+    txn: &impl ConnectionTrait,
+    number: &str,
+    hash: &str,
+) -> Result<u64, DbErr> {
+    Ok(Entity::update_many()
+        .col_expr(
+            Column::Target,
+            sea_orm::sea_query::Expr::value(format!("erased:{hash}")),
+        )
+        .filter(Column::Target.eq(number))
+        .exec(txn)
+        .await?
+        .rows_affected)
+}
+
 /// Up to `limit` actions with ids below `before_id`, newest first.
 pub async fn list(
     db: &impl ConnectionTrait,

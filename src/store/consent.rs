@@ -143,6 +143,22 @@ pub async fn pseudonymize(
     Ok(rewritten)
 }
 
+/// The erasure's last part: `user_id`'s events are filed under `pseudonym` (a keyed hash of the id)
+/// from now on, so their proof stays together without naming the person.
+pub async fn rename_user(
+    txn: &impl ConnectionTrait,
+    user_id: &str,
+    pseudonym: &str,
+) -> Result<u64, DbErr> {
+    use consent_events::Column;
+    Ok(consent_events::Entity::update_many()
+        .col_expr(Column::UserId, Expr::value(pseudonym))
+        .filter(Column::UserId.eq(user_id))
+        .exec(txn)
+        .await?
+        .rows_affected)
+}
+
 /// Deletes, `batch` at a time, the events past `cutoff` that no longer prove anything current: one
 /// superseded before `cutoff`, or a person's last event that ended their consent (revoked, erased)
 /// before it. A person's standing consent is never deleted, however old. Returns how many went.

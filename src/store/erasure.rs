@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 use entity::{
-    battle_participants, consent_events, phone_verifications, recipients, sms_log, sms_preferences,
-    sms_replies, streaks,
+    battle_participants, consent_events, phone_verifications, proven_numbers, recipients, sms_log,
+    sms_preferences, sms_replies, streaks,
 };
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
@@ -35,6 +35,10 @@ pub struct Erased {
     pub consent_events_pseudonymized: u64,
     /// Replies from the person's numbers, kept without their text or number.
     pub replies_scrubbed: u64,
+    /// Webhook deliveries about the person (queued or delivered) rewritten without them.
+    pub webhook_deliveries_scrubbed: u64,
+    /// Admin actions whose target was one of the person's numbers, now its keyed hash.
+    pub admin_actions_masked: u64,
     pub streaks_deleted: u64,
     pub battle_participations_deleted: u64,
 }
@@ -44,14 +48,16 @@ impl Erased {
     pub fn summary(&self) -> String {
         format!(
             "{} number(s); messages: {} cancelled, {} kept without text or number; {} verification(s) \
-             deleted; {} consent event(s) pseudonymized; {} repl(ies) scrubbed; {} streak(s), {} battle \
-             participation(s) deleted",
+             deleted; {} consent event(s) pseudonymized; {} repl(ies) scrubbed; {} webhook delivery(ies) \
+             scrubbed; {} admin action target(s) masked; {} streak(s), {} battle participation(s) deleted",
             self.numbers.len(),
             self.messages_cancelled,
             self.messages_scrubbed,
             self.verifications_deleted,
             self.consent_events_pseudonymized,
             self.replies_scrubbed,
+            self.webhook_deliveries_scrubbed,
+            self.admin_actions_masked,
             self.streaks_deleted,
             self.battle_participations_deleted
         )
@@ -74,14 +80,25 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
         return Ok(None);
     };
     let current = recipient.phone_e164.clone();
-    // The number they proved is theirs: texts to it without a user, and replies from it, are theirs
-    // too. A number they only typed may be someone else's.
-    let proven: Vec<String> = current
+    // The numbers they proved (now and earlier) are theirs: texts to them without a user, and replies
+    // from them, are theirs too. A number they only typed may be someone else's.
+    let mut proven: BTreeSet<String> = current
         .clone()
         .filter(|_| recipient.phone_verified_at.is_some())
         .into_iter()
         .collect();
+    proven.extend(
+        proven_numbers::Entity::find()
+            .select_only()
+            .column(proven_numbers::Column::PhoneE164)
+            .filter(proven_numbers::Column::UserId.eq(user_id))
+            .into_tuple::<String>()
+            .all(&txn)
+            .await?,
+    );
+    let proven: Vec<String> = proven.into_iter().collect();
     let mut numbers: BTreeSet<String> = recipient.phone_e164.into_iter().collect();
+    numbers.extend(proven.iter().cloned());
     let earlier: Vec<Option<String>> = consent_events::Entity::find()
         .select_only()
         .column(consent_events::Column::PhoneE164)
@@ -198,6 +215,25 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
             .rows_affected;
     }
 
+    erased.webhook_deliveries_scrubbed = super::webhooks::erase_subject(
+        &txn,
+        (user_id, &proven),
+        |payload| scrub_payload(payload, user_id, &numbers),
+        now,
+    )
+    .await?;
+    // Targets naming one of their numbers (opt-out changes) keep the number's keyed hash only.
+    for (number, hash, _) in &hashed {
+        erased.admin_actions_masked += audit::mask_target(&txn, number, hash).await?;
+    }
+    // Consent events keep their proof under a keyed hash of the user id, not the id itself.
+    let pseudonymous_id = format!("erased:{}", pseudonym(user_id).0);
+    consent::rename_user(&txn, user_id, &pseudonymous_id).await?;
+    proven_numbers::Entity::delete_many()
+        .filter(proven_numbers::Column::UserId.eq(user_id))
+        .exec(&txn)
+        .await?;
+
     erased.streaks_deleted = streaks::Entity::delete_many()
         .filter(streaks::Column::UserId.eq(user_id))
         .exec(&txn)
@@ -224,6 +260,40 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
     audit::record(&txn, action, now).await?;
     txn.commit().await?;
     Ok(Some(erased))
+}
+
+/// A webhook body without the person: every string of its data that is their user id or one of their
+/// numbers becomes null, and texts (`body`) become empty. A body that is not JSON is emptied.
+fn scrub_payload(payload: &str, user_id: &str, numbers: &[String]) -> String {
+    fn walk(value: &mut serde_json::Value, user_id: &str, numbers: &[String]) {
+        match value {
+            serde_json::Value::String(s) if s == user_id || numbers.contains(s) => {
+                *value = serde_json::Value::Null;
+            }
+            serde_json::Value::Array(items) => {
+                items.iter_mut().for_each(|v| walk(v, user_id, numbers));
+            }
+            serde_json::Value::Object(fields) => {
+                for (key, v) in fields.iter_mut() {
+                    if key == "body" && v.is_string() {
+                        *v = serde_json::Value::String(String::new());
+                    } else {
+                        walk(v, user_id, numbers);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    match serde_json::from_str::<serde_json::Value>(payload) {
+        Ok(mut body) => {
+            if let Some(data) = body.get_mut("data") {
+                walk(data, user_id, numbers);
+            }
+            body.to_string()
+        }
+        Err(_) => "{}".to_owned(),
+    }
 }
 
 /// The recipient's row, locked for the rest of the transaction (PostgreSQL; SQLite holds its write

@@ -33,7 +33,8 @@ pub async fn add(
     if added == 1 {
         let source = sea_orm::ActiveEnum::to_value(&source).to_ascii_uppercase();
         let data = serde_json::json!({ "phoneNumber": e164, "source": source });
-        let event = super::webhooks::NewEvent::new("opt_out.added", data, now);
+        let event =
+            super::webhooks::NewEvent::new("opt_out.added", data, now).about(None, Some(e164));
         super::webhooks::emit(db, &[event], now).await?;
     }
     Ok(())
@@ -52,7 +53,8 @@ pub async fn remove(
     let removed = result.rows_affected > 0;
     if removed {
         let data = serde_json::json!({ "phoneNumber": e164 });
-        let event = super::webhooks::NewEvent::new("opt_out.removed", data, now);
+        let event =
+            super::webhooks::NewEvent::new("opt_out.removed", data, now).about(None, Some(e164));
         super::webhooks::emit(db, &[event], now).await?;
     }
     Ok(removed)

@@ -300,7 +300,8 @@ pub async fn insert_reply(txn: &impl ConnectionTrait, reply: NewReply<'_>) -> Re
         "keyword": reply.keyword.to_ascii_uppercase(),
         "receivedAt": reply.received_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     });
-    let event = super::webhooks::NewEvent::new("reply.received", data, reply.received_at);
+    let event = super::webhooks::NewEvent::new("reply.received", data, reply.received_at)
+        .about(None, Some(reply.from_phone));
     super::webhooks::emit(txn, &[event], reply.received_at).await?;
     Ok(())
 }

@@ -323,6 +323,12 @@ pub async fn update(
     use sea_orm::{ActiveModelTrait, IntoActiveModel};
     let mut row = recipient.clone().into_active_model();
     if let Some(phone) = change.phone {
+        // A number given up stays known as one the person proved (erasure finds their replies).
+        if let (Some(old), Some(at)) = (&recipient.phone_e164, recipient.phone_verified_at)
+            && phone.as_ref() != Some(old)
+        {
+            record_proven(txn, &recipient.user_id, old, at).await?;
+        }
         row.phone_e164 = Set(phone);
         row.phone_verified_at = Set(None);
         // A code sent to the old number must not verify the new one.
@@ -430,5 +436,31 @@ pub async fn mark_verified(
         .filter(recipients::Column::PhoneE164.eq(phone))
         .exec(txn)
         .await?;
+    if verified.rows_affected == 1 {
+        record_proven(txn, user_id, phone, now).await?;
+    }
     Ok(verified.rows_affected == 1)
+}
+
+/// Remembers that `user_id` proved `phone` (once; the first time counts).
+async fn record_proven(
+    txn: &impl ConnectionTrait,
+    user_id: &str,
+    phone: &str,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    use entity::proven_numbers::{ActiveModel, Column, Entity};
+    Entity::insert(ActiveModel {
+        user_id: Set(user_id.to_owned()),
+        phone_e164: Set(phone.to_owned()),
+        proven_at: Set(at),
+    })
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::columns([Column::UserId, Column::PhoneE164])
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
 }

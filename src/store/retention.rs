@@ -127,6 +127,31 @@ pub async fn purge_scan_runs(
     .await
 }
 
+/// Deletes the verification codes' rows (a number, the requester's IP) that expired before `cutoff`:
+/// the fraud guard and the code statistics read only the last days.
+pub async fn purge_verifications(
+    db: &impl ConnectionTrait,
+    cutoff: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    use entity::phone_verifications::{Column, Entity};
+    in_batches(|| async {
+        let ids: Vec<i64> = Entity::find()
+            .select_only()
+            .column(Column::Id)
+            .filter(Column::ExpiresAt.lt(cutoff))
+            .limit(BATCH)
+            .into_tuple()
+            .all(db)
+            .await?;
+        Ok(Entity::delete_many()
+            .filter(Column::Id.is_in(ids))
+            .exec(db)
+            .await?
+            .rows_affected)
+    })
+    .await
+}
+
 /// Records a finished purge.
 pub async fn record_run(
     db: &impl ConnectionTrait,
@@ -141,6 +166,7 @@ pub async fn record_run(
         scan_runs: Set(run.scan_runs),
         feed_changes: Set(run.feed_changes),
         outbound_webhooks: Set(run.outbound_webhooks),
+        verifications: Set(run.verifications),
         started_at: Set(run.started_at),
         finished_at: Set(run.finished_at),
         ..Default::default()

@@ -7,8 +7,8 @@ use entity::{message_changes, webhook_attempts, webhook_deliveries, webhook_endp
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionSession, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
     sea_query::{Expr, ExprTrait, OnConflict},
 };
 
@@ -123,6 +123,8 @@ pub struct NewEvent {
     pub id: String,
     pub event_type: &'static str,
     pub payload: String,
+    /// Whom the body is about (a user, a number): an erasure finds its copies by them.
+    pub subject: (Option<String>, Option<String>),
 }
 
 impl NewEvent {
@@ -154,7 +156,17 @@ impl NewEvent {
             id,
             event_type,
             payload,
+            subject: (None, None),
         }
+    }
+
+    /// Says whom the body is about: the user, the number (E.164).
+    pub fn about(mut self, user_id: Option<&str>, phone: Option<&str>) -> Self {
+        self.subject = (
+            user_id.map(str::to_owned),
+            phone.filter(|p| !p.is_empty()).map(str::to_owned),
+        );
+        self
     }
 }
 
@@ -192,6 +204,9 @@ pub async fn emit(
                     last_error: Set(None),
                     created_at: Set(now),
                     delivered_at: Set(None),
+                    subject_user_id: Set(event.subject.0.clone()),
+                    subject_phone: Set(event.subject.1.clone()),
+                    erased_at: Set(None),
                     ..Default::default()
                 });
             }
@@ -403,20 +418,65 @@ pub async fn attempts(
         .await
 }
 
-/// Sends a delivery again, under the same event id: pending, due now. `None` when there is none.
+/// One delivery by id.
+pub async fn delivery(db: &impl ConnectionTrait, id: i64) -> Result<Option<DeliveryRow>, DbErr> {
+    webhook_deliveries::Entity::find_by_id(id).one(db).await
+}
+
+/// Sends a delivery again, under the same event id: pending, due now, its history kept (a delivered
+/// one keeps its `delivered_at`; the new attempts are recorded beside the old). Never one an erasure
+/// rewrote. `None` when no such delivery could be replayed.
 pub async fn replay(
     db: &impl ConnectionTrait,
     id: i64,
     now: DateTime<Utc>,
 ) -> Result<Option<DeliveryRow>, DbErr> {
     use webhook_deliveries::Column;
-    webhook_deliveries::Entity::update_many()
+    let replayed = webhook_deliveries::Entity::update_many()
         .col_expr(Column::Status, Expr::value("pending"))
         .col_expr(Column::NextAttemptAt, Expr::value(now))
         .filter(Column::Id.eq(id))
+        .filter(Column::ErasedAt.is_null())
         .exec(db)
         .await?;
-    webhook_deliveries::Entity::find_by_id(id).one(db).await
+    if replayed.rows_affected == 0 {
+        return Ok(None);
+    }
+    delivery(db, id).await
+}
+
+/// The erasure's part: every delivery about `user_id` or one of `numbers`, queued or finished, gets a
+/// body without them (`scrub` rewrites it) and loses its subject; it is marked erased and never
+/// replayed. Returns how many were rewritten.
+pub async fn erase_subject(
+    txn: &impl ConnectionTrait,
+    (user_id, numbers): (&str, &[String]),
+    scrub: impl Fn(&str) -> String,
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    use webhook_deliveries::Column;
+    let about = Condition::any()
+        .add(Column::SubjectUserId.eq(user_id))
+        .add(Column::SubjectPhone.is_in(numbers.iter().map(String::as_str)));
+    let copies: Vec<(i64, String)> = webhook_deliveries::Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .column(Column::Payload)
+        .filter(about)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    for (id, payload) in &copies {
+        webhook_deliveries::Entity::update_many()
+            .col_expr(Column::Payload, Expr::value(scrub(payload)))
+            .col_expr(Column::SubjectUserId, Expr::value(Option::<String>::None))
+            .col_expr(Column::SubjectPhone, Expr::value(Option::<String>::None))
+            .col_expr(Column::ErasedAt, Expr::value(now))
+            .filter(Column::Id.eq(*id))
+            .exec(txn)
+            .await?;
+    }
+    Ok(copies.len() as u64)
 }
 
 /// Deletes, `batch` at a time, finished deliveries (delivered or given up) made before `cutoff`, with

@@ -417,7 +417,8 @@ async fn confirm(
         "verification.succeeded",
         serde_json::json!({ "userId": user_id, "phoneNumber": pending.phone_e164 }),
         now,
-    );
+    )
+    .about(Some(user_id), Some(&pending.phone_e164));
     crate::store::webhooks::emit(&txn, &[event], now).await?;
     let profile = recipients::load(&txn, user_id)
         .await?

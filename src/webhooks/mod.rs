@@ -47,6 +47,11 @@ pub enum WebhookError {
     BadUrl(String),
     #[error("No webhook endpoint has the id {0}.")]
     NotFound(i64),
+    #[error("No webhook delivery has the id {0}.")]
+    DeliveryNotFound(i64),
+    /// A replay that would rewrite history or send what must not be sent again.
+    #[error("{0}")]
+    ReplayRefused(String),
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -289,9 +294,25 @@ impl Webhooks {
     /// Sends a delivery again now, under the same event id, for `by`.
     pub async fn replay(&self, id: i64, by: &str) -> Result<DeliveryRow, WebhookError> {
         let now = self.clock.now();
+        let found = rows::delivery(&self.db, id)
+            .await?
+            .ok_or(WebhookError::DeliveryNotFound(id))?;
+        if found.erased_at.is_some() {
+            return Err(WebhookError::ReplayRefused(format!(
+                "Delivery {id} was about a person who has since been erased; it is never sent again."
+            )));
+        }
+        let enabled = rows::endpoint(&self.db, found.endpoint_id)
+            .await?
+            .is_some_and(|e| e.enabled);
+        if !enabled {
+            return Err(WebhookError::ReplayRefused(format!(
+                "The endpoint of delivery {id} is disabled; fix the receiver and enable the endpoint, then replay."
+            )));
+        }
         let delivery = rows::replay(&self.db, id, now)
             .await?
-            .ok_or(WebhookError::NotFound(id))?;
+            .ok_or(WebhookError::DeliveryNotFound(id))?;
         let action = NewAction {
             actor: by,
             action: "replay_webhook_delivery",
@@ -339,12 +360,10 @@ impl Webhooks {
                     "relatedObjectId": m.related_object_id,
                     "createdAt": m.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 });
-                Some(NewEvent::with_id(
-                    format!("msg_{}", change.seq),
-                    "message.updated",
-                    data,
-                    now,
-                ))
+                Some(
+                    NewEvent::with_id(format!("msg_{}", change.seq), "message.updated", data, now)
+                        .about(m.user_id.as_deref(), Some(&m.to_phone)),
+                )
             })
             .collect();
         rows::emit(&txn, &events, now).await?;

@@ -17,6 +17,7 @@ mod cli;
 mod consent;
 mod console;
 mod costs;
+mod erasure_reach;
 mod expiry;
 mod fraud;
 mod graphql_http;

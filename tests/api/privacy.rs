@@ -201,8 +201,15 @@ async fn erasing_a_person_leaves_only_what_must_stay(engine: Engine) {
         row(&app, id(&later)).await.status,
         sms_log::SmsStatus::Cancelled
     );
-    // Consent events: the proof stays, the number becomes its keyed hash and last four digits.
-    let events = user_events(&app, "ann").await;
+    // Consent events: the proof stays, the number becomes its keyed hash and last four digits, and
+    // the user id a keyed hash of it.
+    assert!(user_events(&app, "ann").await.is_empty());
+    let events = consent_events::Entity::find()
+        .filter(consent_events::Column::UserId.starts_with("erased:"))
+        .order_by_asc(consent_events::Column::Id)
+        .all(&app.db)
+        .await
+        .expect("events");
     assert_eq!(events.len(), 2);
     for e in &events {
         assert_eq!(e.phone_e164, None);
@@ -320,6 +327,16 @@ async fn the_purge_removes_texts_and_records_past_their_periods(engine: Engine) 
         .await
         .expect("an old change");
     opted_in_user(&app, "ann", "+1 212 555 0101").await;
+    // A code asked for by someone else (a number and an IP), expired ten minutes later.
+    set_phone(&app, "cy", "+1 212 555 0155").await;
+    data(
+        &app.as_user(
+            "cy",
+            "mutation { startPhoneVerification { expiresAt } }",
+            json!({}),
+        )
+        .await,
+    );
     let old = id(&data(&app.as_service(SEND, send("ann", "Old news", None)).await)["sendSms"]);
     let scheduled = id(&data(
         &app.as_service(
@@ -356,6 +373,15 @@ async fn the_purge_removes_texts_and_records_past_their_periods(engine: Engine) 
     app.clock.advance(Duration::days(20));
     let recent = id(&data(&app.as_service(SEND, send("ann", "Fresh news", None)).await)["sendSms"]);
     app.run_outbox().await;
+    // A code asked for now stays: it expired less than SMS_BODY_RETENTION ago.
+    data(
+        &app.as_user(
+            "cy",
+            "mutation { startPhoneVerification { expiresAt } }",
+            json!({}),
+        )
+        .await,
+    );
     app.clock.advance(Duration::days(11));
     let run = app
         .handles
@@ -371,13 +397,18 @@ async fn the_purge_removes_texts_and_records_past_their_periods(engine: Engine) 
             run.scan_runs,
             run.consent_events
         ),
-        (1, 1, 1, 0, 0),
-        "{run:?}"
+        (2, 1, 1, 0, 0),
+        "the old text and the old code's: {run:?}"
     );
     assert_eq!(
         run.feed_changes, 1,
         "only the old change: the rest were written just now"
     );
+    assert_eq!(
+        run.verifications, 1,
+        "the old code's row, not the recent one"
+    );
+    assert_eq!(app.db_count("phone_verifications").await, 1);
     let old_row = row(&app, old).await;
     assert_eq!(
         (old_row.body.as_str(), old_row.to_phone.as_str()),

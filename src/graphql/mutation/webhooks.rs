@@ -16,7 +16,10 @@ impl From<WebhookError> for ApiError {
     fn from(e: WebhookError) -> Self {
         match e {
             WebhookError::BadUrl(_) => ApiError::BadUserInput(e.to_string()),
-            WebhookError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            WebhookError::NotFound(_) | WebhookError::DeliveryNotFound(_) => {
+                ApiError::NotFound(e.to_string())
+            }
+            WebhookError::ReplayRefused(_) => ApiError::Conflict(e.to_string()),
             WebhookError::Db(db) => db.into(),
         }
     }

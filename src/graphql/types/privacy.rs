@@ -78,6 +78,17 @@ impl Erasure {
     async fn replies_scrubbed(&self) -> u64 {
         self.erased.replies_scrubbed
     }
+
+    /// Webhook deliveries about the person, queued or delivered, rewritten without them (never
+    /// replayed).
+    async fn webhook_deliveries_scrubbed(&self) -> u64 {
+        self.erased.webhook_deliveries_scrubbed
+    }
+
+    /// Admin actions whose target was one of the person's numbers, now naming its keyed hash.
+    async fn admin_actions_masked(&self) -> u64 {
+        self.erased.admin_actions_masked
+    }
 }
 
 /// One run of the retention purge: what it removed.
@@ -99,6 +110,8 @@ pub struct RetentionRun {
     pub feed_changes: i64,
     /// Finished webhook deliveries deleted (with their attempts) after SMS_BODY_RETENTION.
     pub outbound_webhooks: i64,
+    /// Verification codes' rows (number, IP) deleted SMS_BODY_RETENTION after they expired.
+    pub verifications: i64,
     /// When the purge started.
     pub started_at: DateTime<Utc>,
     /// When it finished.
@@ -116,6 +129,7 @@ impl From<crate::privacy::RetentionRun> for RetentionRun {
             scan_runs: r.scan_runs,
             feed_changes: r.feed_changes,
             outbound_webhooks: r.outbound_webhooks,
+            verifications: r.verifications,
             started_at: r.started_at,
             finished_at: r.finished_at,
         }
