@@ -27,9 +27,18 @@ pub enum ApiError {
     /// A verification code refused before it was made: the fraud guard holds the number's range, codes
     /// to its country are switched off, or codes reached the day's ceiling.
     VerificationBlocked(String),
+    /// The database cannot be reached, or is busy past a short wait: nothing was done; the client
+    /// tries again after `retry_after_seconds`.
+    Unavailable {
+        message: String,
+        retry_after_seconds: u64,
+    },
     /// A failure on our side; the cause is logged, never sent.
     Internal(Arc<anyhow::Error>),
 }
+
+/// How long a client waits before trying again while the database is unavailable.
+pub const UNAVAILABLE_RETRY_SECONDS: u64 = 2;
 
 const INTERNAL_MESSAGE: &str =
     "Something went wrong on our side; the request was not completed. Try again shortly.";
@@ -45,6 +54,7 @@ impl ApiError {
             Self::RateLimited { .. } => "RATE_LIMITED",
             Self::VerificationBlocked(_) => "VERIFICATION_BLOCKED",
             Self::ProviderRefused(_) => "PROVIDER_REFUSED",
+            Self::Unavailable { .. } => "UNAVAILABLE",
             Self::Internal(_) => "INTERNAL",
         }
     }
@@ -59,7 +69,8 @@ impl ApiError {
             | Self::Conflict(m)
             | Self::VerificationBlocked(m)
             | Self::ProviderRefused(m)
-            | Self::RateLimited { message: m, .. } => m,
+            | Self::RateLimited { message: m, .. }
+            | Self::Unavailable { message: m, .. } => m,
             Self::Internal(_) => INTERNAL_MESSAGE,
         }
     }
@@ -71,10 +82,24 @@ impl ApiError {
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
         Self::Internal(Arc::new(error.into()))
     }
+
+    /// The database is out of reach or busy: nothing was done, try again shortly.
+    pub fn unavailable() -> Self {
+        Self::Unavailable {
+            message: format!(
+                "The service cannot reach its database right now; nothing was done. Try again in {UNAVAILABLE_RETRY_SECONDS} seconds."
+            ),
+            retry_after_seconds: UNAVAILABLE_RETRY_SECONDS,
+        }
+    }
 }
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(error: sea_orm::DbErr) -> Self {
+        if crate::store::unavailable(&error) {
+            tracing::warn!(%error, "database unavailable");
+            return Self::unavailable();
+        }
         Self::internal(anyhow::Error::new(error).context("database"))
     }
 }
@@ -96,6 +121,10 @@ impl From<ApiError> for async_graphql::Error {
         let code = error.code();
         let retry_after = match &error {
             ApiError::RateLimited {
+                retry_after_seconds,
+                ..
+            }
+            | ApiError::Unavailable {
                 retry_after_seconds,
                 ..
             } => Some(*retry_after_seconds),

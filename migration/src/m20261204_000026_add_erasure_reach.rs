@@ -4,7 +4,8 @@ use sea_orm_migration::{prelude::*, schema::*};
 /// indexed), so an erasure rewrites the queued and delivered copies and a replay of an erased one is
 /// refused; every number a person ever proved is kept (`proven_numbers`, backfilled from the codes they
 /// entered and the numbers verified now), so an erasure finds replies from an earlier proven number;
-/// and verification rows (numbers, IPs) get a retention, read by their expiry.
+/// verification rows (numbers, IPs) get a retention, read by their expiry; and a message's retries are
+/// found by index, so that one is made at a time.
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -56,6 +57,8 @@ impl MigrationTrait for Migration {
             "CREATE INDEX idx_webhook_deliveries_subject_phone ON webhook_deliveries (subject_phone) \
              WHERE subject_phone IS NOT NULL",
             "CREATE INDEX idx_phone_verifications_expiry ON phone_verifications (expires_at)",
+            // `retrySms` finds the attempts of a message (one at a time).
+            "CREATE INDEX idx_sms_log_retry_of ON sms_log (retry_of) WHERE retry_of IS NOT NULL",
             // An erasure finds the actions that name one of the person's numbers.
             "CREATE INDEX idx_admin_actions_target ON admin_actions (target)",
             "INSERT INTO proven_numbers (user_id, phone_e164, proven_at) \
@@ -75,6 +78,7 @@ impl MigrationTrait for Migration {
         let db = manager.get_connection();
         for statement in [
             "DROP INDEX idx_admin_actions_target",
+            "DROP INDEX idx_sms_log_retry_of",
             "DROP INDEX idx_phone_verifications_expiry",
             "DROP INDEX idx_webhook_deliveries_subject_phone",
             "DROP INDEX idx_webhook_deliveries_subject_user",

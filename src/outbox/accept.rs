@@ -129,6 +129,9 @@ pub enum SendError {
     Conflict(String),
     #[error(transparent)]
     Db(#[from] DbErr),
+    /// The database is out of reach or busy: nothing was written; try again shortly.
+    #[error("the database is unavailable")]
+    Unavailable,
     /// Something inside the pipeline failed (a batch that stopped, a row that could not be read
     /// back): the cause is logged, the caller is told to try again.
     #[error("internal: {0}")]
@@ -395,7 +398,7 @@ pub async fn enqueue_isolating(
     }
     let error = match enqueue_many(outbox, requests.clone()).await {
         Ok(answers) => return Ok(answers),
-        Err(error) if crate::store::unreachable(&error) => return Err(error),
+        Err(error) if crate::store::unavailable(&error) => return Err(error),
         Err(error) => error,
     };
     tracing::warn!(%error, batch = requests.len(), "a batch failed whole; deciding its requests one by one");
@@ -458,14 +461,16 @@ async fn settle(
 ) -> Result<Answer, DbErr> {
     let Some(row) = row else {
         let key = item.request.dedupe_key.clone().unwrap_or_default();
-        let found = rows::find_by_dedupe_keys(&outbox.db, vec![key])
+        let found = rows::find_by_dedupe_keys(&outbox.db, vec![key.clone()])
             .await?
             .pop();
         return Ok(match found {
-            Some(row) => Ok(Enqueued {
-                row,
-                created: false,
-            }),
+            Some(row) => {
+                // Repeats of the key later in this batch are answered with the row that won.
+                let answer = item.answer_with(&row);
+                answers.known.insert(key, row);
+                answer
+            }
             None => Err(SendError::internal("its row could not be read back")),
         });
     };

@@ -24,6 +24,18 @@ pub enum ActionError {
     Db(#[from] DbErr),
 }
 
+/// Whether a message ended without being sent (so trying it again sends nothing twice).
+fn ended_unsent(status: SmsStatus) -> bool {
+    matches!(
+        status,
+        SmsStatus::Failed
+            | SmsStatus::Unknown
+            | SmsStatus::Expired
+            | SmsStatus::Blocked
+            | SmsStatus::Cancelled
+    )
+}
+
 fn status_name(status: SmsStatus) -> String {
     sea_orm::ActiveEnum::to_value(&status).to_ascii_uppercase()
 }
@@ -32,23 +44,19 @@ impl Outbox {
     /// Cancels message `id` while it waits to be sent (`PENDING`, also between retries): it becomes
     /// `CANCELLED` and its reserved cost goes back to the budget.
     pub async fn cancel(&self, id: i64, by: &str) -> Result<MessageRow, ActionError> {
-        let turn = self.sqlite_turn().await;
-        // The cancellation and its audit record are one transaction.
-        let txn = self.db.begin().await?;
-        let cancelled = actions::cancel(&txn, id).await?;
-        if cancelled.is_some() {
-            let target = id.to_string();
-            let action = NewAction {
-                actor: by,
-                action: "cancel_sms",
-                target: &target,
-                note: None,
-                detail: None,
-            };
-            audit::record(&txn, action, self.clock.now()).await?;
-        }
-        txn.commit().await?;
-        drop(turn);
+        // A busy database is tried again a few times (the transaction did nothing), then answered
+        // as unavailable: never a cancel that seemed to fail while the text went out anyway.
+        let mut pause = std::time::Duration::from_millis(50);
+        let cancelled = loop {
+            match self.cancel_once(id, by).await {
+                Err(e) if crate::store::unavailable(&e) && pause.as_millis() <= 400 => {
+                    tracing::warn!(id, error = %e, "database busy: cancelling again");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                other => break other?,
+            }
+        };
         let Some(row) = cancelled else {
             return Err(match history::get(&self.db, id).await? {
                 None => ActionError::NotFound(id),
@@ -65,6 +73,26 @@ impl Outbox {
             .inc();
         self.signals.outcome_recorded();
         Ok(row)
+    }
+
+    /// One try of `cancel`: the cancellation and its audit record are one transaction.
+    async fn cancel_once(&self, id: i64, by: &str) -> Result<Option<MessageRow>, DbErr> {
+        let _turn = self.sqlite_turn().await;
+        let txn = self.db.begin().await?;
+        let cancelled = actions::cancel(&txn, id).await?;
+        if cancelled.is_some() {
+            let target = id.to_string();
+            let action = NewAction {
+                actor: by,
+                action: "cancel_sms",
+                target: &target,
+                note: None,
+                detail: None,
+            };
+            audit::record(&txn, action, self.clock.now()).await?;
+        }
+        txn.commit().await?;
+        Ok(cancelled)
     }
 
     /// Sends a `FAILED`, `UNKNOWN` or `EXPIRED` message again: a new message with the same text, to the
@@ -95,6 +123,17 @@ impl Outbox {
                 at.format("%Y-%m-%d")
             )));
         }
+        // Every retry refers to the first message, and one is made at a time: while an attempt is
+        // waiting or went out, another is refused; concurrent retries share one key, so one row.
+        let original = row.retry_of.unwrap_or(row.id);
+        let attempts = history::retries_of(&self.db, original).await?;
+        if let Some(live) = attempts.iter().rev().find(|r| !ended_unsent(r.status)) {
+            return Err(ActionError::WrongState(format!(
+                "Message {original} was already sent again as message {} ({}); only a retry that fails can be retried.",
+                live.id,
+                status_name(live.status)
+            )));
+        }
         let target = match &row.user_id {
             Some(user) => Target::User(user.clone()),
             None => Target::Phone(row.to_phone.clone()),
@@ -108,8 +147,18 @@ impl Outbox {
             .related_object_type
             .clone()
             .zip(row.related_object_id.clone());
-        request.retry_of = Some(row.id);
-        let again = self.enqueue(request).await?;
+        request.retry_of = Some(original);
+        request.dedupe_key = Some(format!("retry:{original}:{}", attempts.len() + 1));
+        let answer = self
+            .enqueue_many(vec![request])
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err(SendError::internal("no answer")))?;
+        let again = answer.row;
+        if !answer.created {
+            // A concurrent retry of the same message made it: that one is the answer.
+            return Ok(again);
+        }
         tracing::warn!(id, retry = again.id, by, "message sent again");
         // The new message is written by the pipeline's own batch: the record follows it.
         let target = id.to_string();

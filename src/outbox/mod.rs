@@ -97,13 +97,27 @@ impl Outbox {
         let outbox = self.clone();
         let decide = move |batch: Vec<SendRequest>| {
             let outbox = outbox.clone();
-            async move { accept::enqueue_isolating(&outbox, batch).await }
+            async move {
+                let n = batch.len();
+                match accept::enqueue_isolating(&outbox, batch).await {
+                    // Every caller of the batch hears that the database is unavailable, as such.
+                    Err(e) if store::unavailable(&e) => {
+                        tracing::warn!(error = %e, batch = n, "database unavailable: batch refused");
+                        Ok((0..n).map(|_| Err(SendError::Unavailable)).collect())
+                    }
+                    other => other,
+                }
+            }
         };
         let window = self.sms.group_commit_window;
         match self.group_commit.submit(request, window, decide).await {
             Ok(answer) => answer.map(|e| e.row),
             Err(failure) => Err(SendError::internal(failure)),
         }
+        .map_err(|e| match e {
+            SendError::Db(db) if store::unavailable(&db) => SendError::Unavailable,
+            other => other,
+        })
     }
 
     /// Decides a batch in one transaction (see `accept::enqueue_many`): how scans enqueue.

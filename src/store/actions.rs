@@ -21,6 +21,9 @@ pub async fn cancel<C: ConnectionTrait + TransactionTrait>(
     id: i64,
 ) -> Result<Option<sms_log::Model>, DbErr> {
     let txn = db.begin().await?;
+    // On SQLite the write lock first, so a writer committing meanwhile makes this one wait its turn
+    // instead of failing it (a read upgraded to a write on a stale snapshot).
+    super::take_sqlite_write_lock(&txn).await?;
     let Some(row) = sms_log::Entity::find_by_id(id).one(&txn).await? else {
         return Ok(None);
     };

@@ -58,6 +58,19 @@ pub async fn list(
         .await
 }
 
+/// The messages sent again for `original` (`retrySms`), oldest first.
+pub async fn retries_of(
+    db: &impl ConnectionTrait,
+    original: i64,
+) -> Result<Vec<sms_log::Model>, DbErr> {
+    sms_log::Entity::find()
+        .filter(sms_log::Column::RetryOf.eq(original))
+        .order_by_asc(sms_log::Column::Id)
+        .all(db)
+        .await
+}
+
+/// One message by id.
 pub async fn get(db: &impl ConnectionTrait, id: i64) -> Result<Option<sms_log::Model>, DbErr> {
     sms_log::Entity::find_by_id(id).one(db).await
 }

@@ -58,19 +58,30 @@ where
     }
 }
 
-/// Whether `error` says the database cannot be reached (no connection could be had, or the one in
-/// hand broke), rather than that it refused a statement.
-pub fn unreachable(error: &sea_orm::DbErr) -> bool {
+/// Whether `error` says the database is unavailable rather than that it refused a statement: no
+/// connection could be had, the one in hand broke, the server is shutting down, or (SQLite) it stayed
+/// busy past the wait. Such a request did nothing and may be tried again as it is.
+pub fn unavailable(error: &sea_orm::DbErr) -> bool {
     use sea_orm::{DbErr, RuntimeErr, sqlx::Error as SqlxError};
-    match error {
-        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
-        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
-            e.as_ref(),
-            SqlxError::Io(_)
-                | SqlxError::PoolTimedOut
-                | SqlxError::PoolClosed
-                | SqlxError::WorkerCrashed
-        ),
+    let sqlx = match error {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    match sqlx.as_ref() {
+        SqlxError::Io(_)
+        | SqlxError::PoolTimedOut
+        | SqlxError::PoolClosed
+        | SqlxError::WorkerCrashed => true,
+        SqlxError::Database(db) => db.code().is_some_and(|code| {
+            // PostgreSQL: connection exceptions (08...), shutting down or starting (57P01-57P03).
+            // SQLite: SQLITE_BUSY and its extended codes (a snapshot gone stale, recovery, timeout).
+            code.starts_with("08")
+                || matches!(
+                    code.as_ref(),
+                    "57P01" | "57P02" | "57P03" | "5" | "261" | "517" | "773"
+                )
+        }),
         _ => false,
     }
 }
@@ -132,6 +143,9 @@ async fn reach_postgres(database_url: &str) -> anyhow::Result<()> {
     }
 }
 
+/// How long a request waits for a PostgreSQL connection before it is answered `UNAVAILABLE`.
+pub const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Opens the database at `database_url`: an SQLite file (created, with its folder, in WAL mode) or a
 /// PostgreSQL server.
 pub async fn connect(database_url: &SecretString) -> anyhow::Result<DatabaseConnection> {
@@ -154,7 +168,13 @@ pub async fn connect(database_url: &SecretString) -> anyhow::Result<DatabaseConn
     options
         .max_connections(if is_sqlite { 8 } else { 20 })
         .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10))
+        // A request waits this long for a connection before it is answered UNAVAILABLE: a server
+        // that is down fails fast. SQLite's connections are all local; there it only queues.
+        .acquire_timeout(if is_sqlite {
+            Duration::from_secs(10)
+        } else {
+            POSTGRES_ACQUIRE_TIMEOUT
+        })
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|opts| {
             use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};

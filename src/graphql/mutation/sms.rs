@@ -32,6 +32,7 @@ impl From<SendError> for ApiError {
             SendError::Db(db) => db.into(),
             SendError::Internal(cause) => ApiError::internal(anyhow::anyhow!(cause)),
             SendError::Conflict(why) => ApiError::Conflict(why),
+            SendError::Unavailable => ApiError::unavailable(),
             other => ApiError::BadUserInput(other.to_string()),
         }
     }
