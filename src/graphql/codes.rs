@@ -28,9 +28,16 @@ impl ExtensionFactory for Guard {
 
 struct GuardExtension;
 
-/// Gives each error without a code `BAD_USER_INPUT`.
+/// Gives each error without a code `BAD_USER_INPUT`, and async-graphql's own terse refusals a sentence
+/// a person can act on.
 fn with_codes(mut response: Response) -> Response {
     for error in &mut response.errors {
+        if error.message == "Query is too complex." {
+            error.message = format!(
+                "The query asks for more than {} items (a connection counts its fields once per item of `first`, 20 when left out); ask for smaller pages, fewer fields or fewer aliases.",
+                super::MAX_ITEMS
+            );
+        }
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
             extensions.set("code", "BAD_USER_INPUT");

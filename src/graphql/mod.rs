@@ -30,6 +30,16 @@ pub type AppSchema = Schema<query::Query, mutation::Mutation, subscription::Subs
 pub const MAX_DEPTH: usize = 16;
 /// Upper bound of fields one query may select, counted through fragments.
 pub const MAX_COMPLEXITY: usize = 2_000;
+/// Upper bound of the items one query may ask for: a connection's fields count `first` times (its
+/// default page when `first` is left out), so a thousand aliases of a large page are refused before
+/// anything runs, not answered with tens of thousands of rows.
+pub const MAX_ITEMS: usize = 10_000;
+
+/// The items a page of `first` stands for in `MAX_ITEMS` (out-of-range values are refused later, by
+/// the resolver; here they count as the nearest allowed size).
+pub(crate) fn page_items(first: Option<i32>) -> usize {
+    first.unwrap_or(20).clamp(1, 100) as usize
+}
 
 /// Per-request facts the HTTP layer hands to resolvers.
 #[derive(Debug, Clone)]
@@ -50,7 +60,7 @@ pub fn schema_builder()
         subscription::Subscription,
     )
     .limit_depth(MAX_DEPTH)
-    .limit_complexity(MAX_COMPLEXITY)
+    .limit_complexity(MAX_ITEMS)
     .extension(limits::ValidationOffWorkers)
     .extension(codes::Guard)
     .override_output_type_description::<chrono::DateTime<chrono::Utc>>(
@@ -129,6 +139,37 @@ pub(crate) fn viewer<'a>(ctx: &'a Context<'_>) -> ApiResult<&'a Viewer> {
 }
 
 /// The viewer, who must have one of `roles`; otherwise `FORBIDDEN`.
+/// Records a write made with an admin token in the audit trail (the app's back end writes as
+/// `service`, whose writes are the app's own and not audited): the mutation, on what, and how it went.
+pub(crate) async fn audit_admin(
+    ctx: &Context<'_>,
+    viewer: &crate::auth::Viewer,
+    (mutation, target): (&str, &str),
+    detail: Option<String>,
+) -> ApiResult<()> {
+    if viewer.role != Role::Admin {
+        return Ok(());
+    }
+    let action: String = mutation
+        .chars()
+        .flat_map(|c| {
+            let lower = c.to_ascii_lowercase();
+            (c.is_ascii_uppercase().then_some('_').into_iter()).chain(std::iter::once(lower))
+        })
+        .collect();
+    let action = crate::store::audit::NewAction {
+        actor: &viewer.user_id,
+        action: &action,
+        target,
+        note: None,
+        detail,
+    };
+    handle::<crate::outbox::Outbox>(ctx)?
+        .record_admin_action(action)
+        .await?;
+    Ok(())
+}
+
 pub(crate) fn require_role<'a>(ctx: &'a Context<'_>, roles: &[Role]) -> ApiResult<&'a Viewer> {
     let viewer = viewer(ctx)?;
     if roles.contains(&viewer.role) {

@@ -189,21 +189,25 @@ impl Outbox {
         audit::list(&self.db, before_id, limit).await
     }
 
-    /// Lifts a pause for an admin, recorded with the lift in one transaction; true when sending was
-    /// paused.
+    /// Appends an admin's write to the audit trail (for writes that have no transaction of their
+    /// own to record it in).
+    pub async fn record_admin_action(&self, action: NewAction<'_>) -> Result<(), DbErr> {
+        audit::record(&self.db, action, self.clock.now()).await
+    }
+
+    /// Lifts a pause for an admin, recorded with the lift in one transaction (also when nothing was
+    /// paused: the admin asked); true when sending was paused.
     pub async fn resume_sending_for(&self, actor: &str) -> Result<bool, DbErr> {
         let txn = self.db.begin().await?;
         let lifted = crate::store::gate::resume(&txn).await?;
-        if lifted {
-            let action = NewAction {
-                actor,
-                action: "resume_sending",
-                target: "sending",
-                note: None,
-                detail: None,
-            };
-            audit::record(&txn, action, self.clock.now()).await?;
-        }
+        let action = NewAction {
+            actor,
+            action: "resume_sending",
+            target: "sending",
+            note: None,
+            detail: (!lifted).then(|| "nothing was paused".to_owned()),
+        };
+        audit::record(&txn, action, self.clock.now()).await?;
         txn.commit().await?;
         if lifted {
             tracing::warn!(by = actor, "sending resumed");

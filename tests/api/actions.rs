@@ -16,6 +16,7 @@ storage_tests!(
     a_failed_message_is_sent_again_through_the_policy,
     messages_are_found_by_the_providers_id,
     every_admin_write_is_in_the_audit_trail,
+    admin_token_sends_upserts_and_scans_are_audited,
     admins_keep_the_opt_out_list_and_awss_in_step,
 );
 
@@ -282,6 +283,62 @@ async fn every_admin_write_is_in_the_audit_trail(engine: Engine) {
     ] {
         assert_eq!(error_code(&response), "FORBIDDEN");
     }
+}
+
+async fn admin_token_sends_upserts_and_scans_are_audited(engine: Engine) {
+    let (app, _stub) = setup(engine, |_| {}).await;
+    opted_in_user(&app, "u1", "+1 212 555 0101").await;
+    let sent = data(
+        &app.as_graphql_admin(
+            "mutation { sendSms(input: { userId: \"u1\", body: \"From ops\" }) { id } }",
+            json!({}),
+        )
+        .await,
+    )["sendSms"]["id"]
+        .clone();
+    data(
+        &app.as_graphql_admin(
+            "mutation { upsertRecipient(input: { userId: \"u2\" }) { userId } }",
+            json!({}),
+        )
+        .await,
+    );
+    data(
+        &app.as_graphql_admin(
+            "mutation { runReminderScan(kind: STREAKS) { found } }",
+            json!({}),
+        )
+        .await,
+    );
+    data(
+        &app.as_graphql_admin("mutation { resumeSending { pending } }", json!({}))
+            .await,
+    );
+    // The app's back end writes as itself: not an admin's write.
+    data(
+        &app.as_service(
+            "mutation { upsertRecipient(input: { userId: \"u3\" }) { userId } }",
+            json!({}),
+        )
+        .await,
+    );
+    let trail = data(
+        &app.as_graphql_admin(
+            "{ adminActions(first: 10) { nodes { actor action target detail } } }",
+            json!({}),
+        )
+        .await,
+    )["adminActions"]["nodes"]
+        .clone();
+    assert_eq!(
+        trail,
+        json!([
+            { "actor": "ops", "action": "resume_sending", "target": "sending", "detail": "nothing was paused" },
+            { "actor": "ops", "action": "run_reminder_scan", "target": "streaks", "detail": "found 0, enqueued 0, skipped 0" },
+            { "actor": "ops", "action": "upsert_recipient", "target": "u2", "detail": null },
+            { "actor": "ops", "action": "send_sms", "target": sent, "detail": "other pending" },
+        ])
+    );
 }
 
 async fn admins_keep_the_opt_out_list_and_awss_in_step(engine: Engine) {

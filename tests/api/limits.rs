@@ -166,3 +166,33 @@ async fn every_refusal_is_json_with_a_code_and_a_sentence() {
     let (status, _, json) = refused(put).await;
     assert_eq!((status, error_code(&json)), (405, "METHOD_NOT_ALLOWED"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_document_asking_for_too_many_items_is_refused_before_it_runs() {
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    // 300 aliases of a page of 100: 30,000 messages (with their ids: 60,000 items).
+    let aliases: String = (0..300)
+        .map(|i| format!("a{i}: smsLogs(first: 100) {{ nodes {{ id }} }} "))
+        .collect();
+    let started = std::time::Instant::now();
+    let refused = app
+        .as_graphql_admin(&format!("{{ {aliases} }}"), json!({}))
+        .await;
+    assert_eq!(error_code(&refused), "BAD_USER_INPUT", "{refused}");
+    assert!(
+        error_message(&refused).starts_with("The query asks for more than 10000 items"),
+        "{refused}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    // `first` given as a variable counts the same.
+    let query = "query($n: Int) { a: smsLogs(first: $n) { nodes { id body status } } b: smsLogs(first: $n) { nodes { id body status } } c: consentEvents(first: $n) { nodes { action } } }";
+    let ok = app.as_graphql_admin(query, json!({ "n": 100 })).await;
+    assert!(ok.get("errors").is_none(), "{ok}");
+    let many = (0..30)
+        .map(|i| format!("a{i}: smsLogs(first: $n) {{ nodes {{ id body status }} }} "))
+        .collect::<String>();
+    let refused = app
+        .as_graphql_admin(&format!("query($n: Int) {{ {many} }}"), json!({ "n": 100 }))
+        .await;
+    assert_eq!(error_code(&refused), "BAD_USER_INPUT", "{refused}");
+}

@@ -106,7 +106,7 @@ impl RecipientMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The user's facts as the app knows them.")] input: RecipientInput,
     ) -> ApiResult<Recipient> {
-        require_role(ctx, &[Role::Service, Role::Admin])?;
+        let viewer = require_role(ctx, &[Role::Service, Role::Admin])?;
         let user_id = input.user_id.0.trim().to_owned();
         if user_id.is_empty() || user_id.len() > 128 {
             return Err(ApiError::bad_input(
@@ -119,6 +119,8 @@ impl RecipientMutation {
             signed_up_at: input.signed_up_at,
         };
         let profile = handle::<Recipients>(ctx)?.upsert(facts).await?;
+        let target = profile.recipient.user_id.clone();
+        crate::graphql::audit_admin(ctx, viewer, ("upsertRecipient", &target), None).await?;
         Ok(Recipient(profile))
     }
 }

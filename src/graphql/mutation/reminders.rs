@@ -4,7 +4,7 @@ use crate::{
     auth::Role,
     error::{ApiError, ApiResult},
     graphql::{
-        handle, require_role,
+        audit_admin, handle, require_role,
         types::reminders::{Battle, BattleInput, ReminderKind, ReminderRun, Streak, StreakInput},
     },
     reminders::{
@@ -35,7 +35,8 @@ impl RemindersMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The battle as it is now.")] input: BattleInput,
     ) -> ApiResult<Battle> {
-        require_role(ctx, &[Role::Service, Role::Admin])?;
+        let viewer = require_role(ctx, &[Role::Service, Role::Admin])?;
+        let target = input.battle_id.0.clone();
         let facts = BattleFacts {
             battle_id: input.battle_id.0,
             topic: input.topic,
@@ -48,7 +49,9 @@ impl RemindersMutation {
                 .map(|p| (p.user_id.0, p.submitted_at))
                 .collect(),
         };
-        Ok(handle::<Facts>(ctx)?.upsert_battle(facts).await?.into())
+        let battle = handle::<Facts>(ctx)?.upsert_battle(facts).await?.into();
+        audit_admin(ctx, viewer, ("upsertBattle", &target), None).await?;
+        Ok(battle)
     }
 
     /// Marks a participant's entry as submitted: no more reminders for them this turn. Idempotent.
@@ -58,11 +61,14 @@ impl RemindersMutation {
         #[graphql(desc = "The battle the participant submitted to.")] battle_id: ID,
         #[graphql(desc = "The participant who submitted.")] user_id: ID,
     ) -> ApiResult<Battle> {
-        require_role(ctx, &[Role::Service, Role::Admin])?;
-        Ok(handle::<Facts>(ctx)?
+        let viewer = require_role(ctx, &[Role::Service, Role::Admin])?;
+        let battle = handle::<Facts>(ctx)?
             .record_submission(&battle_id, &user_id)
             .await?
-            .into())
+            .into();
+        let detail = Some(format!("user {}", user_id.as_str()));
+        audit_admin(ctx, viewer, ("recordBattleSubmission", &battle_id), detail).await?;
+        Ok(battle)
     }
 
     /// Creates or updates a user's streak and schedules its alert at the alert time of the user's own
@@ -72,15 +78,17 @@ impl RemindersMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The user's streak as it is now.")] input: StreakInput,
     ) -> ApiResult<Streak> {
-        require_role(ctx, &[Role::Service, Role::Admin])?;
-        Ok(handle::<Facts>(ctx)?
+        let viewer = require_role(ctx, &[Role::Service, Role::Admin])?;
+        let streak = handle::<Facts>(ctx)?
             .upsert_streak(
                 &input.user_id,
                 input.current_days,
                 input.last_activity_date.0,
             )
             .await?
-            .into())
+            .into();
+        audit_admin(ctx, viewer, ("upsertStreak", &input.user_id), None).await?;
+        Ok(streak)
     }
 
     /// Runs a reminder scan now and reports what it found, queued and skipped. For operators.
@@ -89,7 +97,14 @@ impl RemindersMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "Which scan to run now.")] kind: ReminderKind,
     ) -> ApiResult<ReminderRun> {
-        require_role(ctx, &[Role::Admin])?;
-        Ok(handle::<Scans>(ctx)?.run(kind.into()).await?.into())
+        let viewer = require_role(ctx, &[Role::Admin])?;
+        let run: ReminderRun = handle::<Scans>(ctx)?.run(kind.into()).await?.into();
+        let detail = format!(
+            "found {}, enqueued {}, skipped {}",
+            run.found, run.enqueued, run.skipped
+        );
+        let target = format!("{:?}", run.kind).to_ascii_lowercase();
+        audit_admin(ctx, viewer, ("runReminderScan", &target), Some(detail)).await?;
+        Ok(run)
     }
 }

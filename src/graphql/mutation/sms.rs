@@ -92,6 +92,12 @@ async fn send(
         request.key_covers_request = true;
     }
     let row = outbox.enqueue(request).await?;
+    let detail = format!(
+        "{} {}",
+        row.message_type_label(),
+        sea_orm::ActiveEnum::to_value(&row.status)
+    );
+    super::super::audit_admin(ctx, viewer, (operation, &row.id.to_string()), Some(detail)).await?;
     if send_async || is_settled(row.status) {
         return Ok(SmsLog(row));
     }

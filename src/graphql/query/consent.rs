@@ -192,6 +192,7 @@ impl ConsentQuery {
     /// number (any usual writing; an erased person's events are found by its keyed hash) and a time range (`from` inclusive, `to` exclusive). The same
     /// records export as CSV at `GET /admin/consent.csv?from=YYYY-MM-DD&to=YYYY-MM-DD`.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "super::super::page_items(first) * child_complexity")]
     async fn consent_events(
         &self,
         ctx: &Context<'_>,

@@ -284,6 +284,7 @@ impl OperationsQuery {
     /// Every admin write, newest first (admin), as a cursor connection (`first` up to 100): who (the
     /// token's subject), what, on what, when, with the note. Kept in the transaction of the write
     /// where it has one.
+    #[graphql(complexity = "super::super::page_items(first) * child_complexity")]
     async fn admin_actions(
         &self,
         ctx: &Context<'_>,
@@ -314,6 +315,7 @@ impl OperationsQuery {
 
     /// What the reminder scans found, enqueued and skipped (admin), newest first, as a cursor
     /// connection; `kind` narrows to one scan.
+    #[graphql(complexity = "super::super::page_items(first) * child_complexity")]
     async fn reminder_runs(
         &self,
         ctx: &Context<'_>,

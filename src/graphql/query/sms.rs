@@ -61,6 +61,7 @@ impl SmsQuery {
     /// Messages, newest first, as a cursor connection (`first` up to 100, `after` an `endCursor`). A
     /// user sees only their own texts to their verified number (none before they verify it); the back
     /// end and admins see all.
+    #[graphql(complexity = "super::super::page_items(first) * child_complexity")]
     async fn sms_logs(
         &self,
         ctx: &Context<'_>,
@@ -130,6 +131,7 @@ impl SmsQuery {
     /// Texts people sent to the service's number (admin), newest first, as a cursor connection:
     /// keywords (STOP, START, HELP) and anything else. `fromPhone` narrows to one number, in any usual
     /// writing.
+    #[graphql(complexity = "super::super::page_items(first) * child_complexity")]
     async fn sms_replies(
         &self,
         ctx: &Context<'_>,

@@ -27,6 +27,7 @@ impl WebhooksQuery {
     }
 
     /// An endpoint's deliveries, newest first, each with its attempts (admin).
+    #[graphql(complexity = "super::super::page_items(first) * child_complexity")]
     async fn webhook_deliveries(
         &self,
         ctx: &Context<'_>,
