@@ -48,6 +48,21 @@ pub struct Claims {
 pub struct Viewer {
     pub user_id: String,
     pub role: Role,
+    /// When the token expires (`exp`, seconds since the epoch).
+    pub expires_at: i64,
+}
+
+/// Seconds a token is still accepted after its `exp` (and before its `nbf`): clocks disagree a little.
+pub const LEEWAY_SECONDS: u64 = 30;
+
+impl Viewer {
+    /// Whether the token is past its expiry and the leeway, by the system clock (as it was checked).
+    pub fn expired(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        now > self.expires_at + LEEWAY_SECONDS as i64
+    }
 }
 
 /// Why a request is not authenticated.
@@ -95,7 +110,7 @@ impl JwtKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         // 30 seconds either way for clocks that disagree a little; a token whose `nbf` ("not before")
         // is still ahead is refused like an expired one.
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECONDS;
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "sub"]);
         Self {
@@ -150,6 +165,7 @@ impl JwtKeys {
         Ok(Viewer {
             user_id: claims.sub,
             role: claims.role,
+            expires_at: claims.exp,
         })
     }
 
@@ -191,7 +207,8 @@ mod tests {
             k.authenticate(Some(header.as_bytes())),
             Ok(Viewer {
                 user_id: "u1".into(),
-                role: Role::Service
+                role: Role::Service,
+                expires_at: (now + Duration::hours(1)).timestamp(),
             })
         );
     }

@@ -74,6 +74,18 @@ pub struct Config {
     /// Tests only (`WEBHOOK_ALLOW_PRIVATE_URLS`): webhook endpoints may be plain http and on loopback or
     /// private addresses. Refused in production.
     pub webhook_allow_private_urls: bool,
+    pub ws_limits: WsLimits,
+}
+
+/// What a WebSocket connection (`/graphql/ws`) may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct WsLimits {
+    /// Connections open at once in all (`GRAPHQL_WS_MAX_CONNECTIONS`, 1000).
+    pub max_connections: usize,
+    /// Connections open at once per token subject (`GRAPHQL_WS_MAX_PER_USER`, 10).
+    pub max_per_user: usize,
+    /// How long a client has to send `connection_init` (10 s; tests shorten it).
+    pub init_timeout: std::time::Duration,
 }
 
 /// A setting that cannot be used, with the variable's name and what is wrong, in words.
@@ -123,7 +135,19 @@ impl Config {
                 "APP_ENV=production sends webhooks to public https addresses only; remove the setting",
             ));
         }
+        let count = |s: &str| {
+            s.parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("'{s}' is not a whole number of at least 1"))
+        };
+        let ws_limits = WsLimits {
+            max_connections: parsed(&var, "GRAPHQL_WS_MAX_CONNECTIONS", "1000", count)?,
+            max_per_user: parsed(&var, "GRAPHQL_WS_MAX_PER_USER", "10", count)?,
+            init_timeout: std::time::Duration::from_secs(10),
+        };
         Ok(Self {
+            ws_limits,
             app_env,
             database_url: service::database_url(&var)?,
             listen_addr,

@@ -8,7 +8,6 @@ use async_graphql::{
     http::ALL_WEBSOCKET_PROTOCOLS,
     parser::types::{OperationDefinition, OperationType},
 };
-use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::{
     Router,
     extract::{ConnectInfo, Path, State, WebSocketUpgrade},
@@ -43,14 +42,20 @@ pub(super) fn router() -> axum::Router<HttpState> {
 /// `GET /graphql/ws`: GraphQL over WebSocket (`graphql-transport-ws`) for subscriptions. The token
 /// rides in the `connection_init` payload, `{"Authorization": "Bearer ..."}` (what GraphiQL sends from
 /// its Headers tab) or `{"token": "..."}`; a connection without one is accepted, and each operation
-/// it starts is refused `UNAUTHENTICATED`.
+/// it starts is refused `UNAUTHENTICATED`. Limits: `ws::serve`.
 async fn graphql_ws(
     State(state): State<HttpState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let Some(protocol) = super::ws::protocol(&headers) else {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            "BAD_USER_INPUT",
+            "Ask for the subprotocol graphql-transport-ws (Sec-WebSocket-Protocol).",
+        );
+    };
     let client_ip = client_ip(peer.ip(), &headers, &state.trusted_proxies);
     let user_agent = headers
         .get(header::USER_AGENT)
@@ -59,28 +64,15 @@ async fn graphql_ws(
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| {
-            let jwt = state.jwt.clone();
-            GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
-                .on_connection_init(move |payload| async move {
-                    let token = ["Authorization", "authorization", "token"]
-                        .iter()
-                        .find_map(|key| payload.get(*key).and_then(|v| v.as_str()))
-                        .map(|t| {
-                            if t.len() > 7 && t[..7].eq_ignore_ascii_case("bearer ") {
-                                t.to_owned()
-                            } else {
-                                format!("Bearer {t}")
-                            }
-                        });
-                    let mut data = async_graphql::Data::default();
-                    data.insert(RequestContext {
-                        auth: jwt.authenticate(token.as_deref().map(str::as_bytes)),
-                        client_ip: Some(client_ip),
-                        user_agent,
-                    });
-                    Ok(data)
-                })
-                .serve()
+            super::ws::serve(
+                socket,
+                (state.schema.clone(), protocol),
+                (state.jwt.clone(), state.connections.clone()),
+                super::ws::Peer {
+                    client_ip,
+                    user_agent,
+                },
+            )
         })
 }
 

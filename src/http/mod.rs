@@ -9,6 +9,7 @@ mod graphql;
 mod health;
 pub mod metrics;
 mod webhooks;
+pub mod ws;
 
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
@@ -47,12 +48,15 @@ pub struct HttpState {
     recipients: Recipients,
     metrics: Arc<Metrics>,
     db: sea_orm::DatabaseConnection,
+    /// WebSocket connections open now, against their caps.
+    connections: Arc<ws::Connections>,
 }
 
 impl HttpState {
     pub fn new(app: &App) -> Self {
         Self {
             schema: app.schema.clone(),
+            connections: ws::Connections::new(app.config.ws_limits),
             jwt: Arc::new(app.jwt.clone()),
             trusted_proxies: Arc::new(app.config.trusted_proxies.clone()),
             sns: Verifier::new(app.config.sns.clone()),

@@ -49,3 +49,4 @@ mod sending;
 mod sns;
 mod subscriptions;
 mod verification;
+mod ws_limits;

@@ -195,11 +195,11 @@ async fn an_admin_resumes_sending(engine: Engine) {
     assert_eq!(app.run_outbox().await.sent, 3);
     assert!(stub.dry_runs().is_empty(), "resumed without a probe");
     all_sent(&app, &ids).await;
-    // Resuming when nothing is paused is harmless, and not recorded.
+    // Resuming when nothing is paused is harmless, and recorded as such: the admin asked.
     assert_eq!(resume(&app).await["paused"], Value::Null);
     let trail = data(
         &app.as_graphql_admin(
-            "{ adminActions(first: 10) { nodes { actor action target } } }",
+            "{ adminActions(first: 10) { nodes { actor action target detail } } }",
             json!({}),
         )
         .await,
@@ -207,7 +207,10 @@ async fn an_admin_resumes_sending(engine: Engine) {
         .clone();
     assert_eq!(
         trail,
-        json!([{ "actor": "ops", "action": "resume_sending", "target": "sending" }])
+        json!([
+            { "actor": "ops", "action": "resume_sending", "target": "sending", "detail": "nothing was paused" },
+            { "actor": "ops", "action": "resume_sending", "target": "sending", "detail": null },
+        ])
     );
 }
 

@@ -110,6 +110,10 @@ impl Subscription {
         filter: Option<SmsMessageUpdatesFilter>,
     ) -> Result<impl Stream<Item = SmsMessageUpdate> + use<>, ApiError> {
         let viewer = require_role(ctx, &[Role::User, Role::Service, Role::Admin])?;
+        // The token was checked at connection_init; each subscribe checks it is still good.
+        if viewer.expired() {
+            return Err(crate::auth::AuthError::Expired.into());
+        }
         let filter = filter.unwrap_or_default();
         let user = if viewer.role == Role::User {
             if filter
