@@ -57,8 +57,9 @@ impl Extension for GuardExtension {
         super::text::check(&request.query, &request.variables)
             .map_err(|refusal| ServerError::new(refusal, None))?;
         let doc = request.parsed_query()?;
-        limits::check(doc, &DocumentLimits::SERVICE)
+        let fields = limits::check(doc, &DocumentLimits::SERVICE)
             .map_err(|too_large| ServerError::new(too_large.to_string(), None))?;
+        let request = request.data(limits::Measured(fields));
         next.run(ctx, request).await
     }
 

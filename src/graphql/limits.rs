@@ -175,10 +175,19 @@ pub fn doubling_fragments(n: usize) -> String {
     q
 }
 
-/// Runs validation off the runtime's worker threads: on the multi-threaded runtime the worker hands
-/// its other tasks to a fresh thread while it validates (`block_in_place`), so a document that takes
-/// long to validate delays only its own request. Documents are measured first (`check`), so
-/// validation's cost is bounded; this keeps even that bounded cost off the threads other requests need.
+/// A document's expanded field count, as `check` measured it before validation.
+#[derive(Debug, Clone, Copy)]
+pub struct Measured(pub usize);
+
+/// Documents up to this many fields are validated in place: a few hundred microseconds.
+pub const VALIDATE_IN_PLACE: usize = 200;
+
+/// Runs the validation of a large document off the runtime's worker threads: on the multi-threaded
+/// runtime the worker hands its other tasks to a fresh thread while it validates (`block_in_place`),
+/// so a document that takes long to validate delays only its own request. Documents are measured
+/// first (`check`), so validation's cost is bounded. Small documents (every subscription and nearly
+/// every query) are validated in place: handing a worker's tasks to a new thread for each of them
+/// multiplied threads (and with them the allocator's per-thread arenas) under WebSocket churn.
 pub struct ValidationOffWorkers;
 
 impl ExtensionFactory for ValidationOffWorkers {
@@ -194,8 +203,14 @@ impl Extension for ValidationOffWorkers {
         ctx: &ExtensionContext<'_>,
         next: NextValidation<'_>,
     ) -> Result<ValidationResult, Vec<ServerError>> {
+        let small = ctx
+            .data_opt::<Measured>()
+            .is_some_and(|m| m.0 <= VALIDATE_IN_PLACE);
         match tokio::runtime::Handle::try_current() {
-            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            Ok(handle)
+                if !small
+                    && handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
+            {
                 tokio::task::block_in_place(|| handle.block_on(next.run(ctx)))
             }
             _ => next.run(ctx).await,

@@ -18,7 +18,7 @@ use sms_notify::auth::Role;
 use crate::helpers::{Engine, TestApp, data, opted_in_user};
 
 /// An executable on the PATH, or at `CHROMIUM` / `CHROMEDRIVER` when set.
-fn executable(variable: &str, names: &[&str]) -> Option<PathBuf> {
+pub(crate) fn executable(variable: &str, names: &[&str]) -> Option<PathBuf> {
     if let Ok(path) = std::env::var(variable)
         && !path.is_empty()
     {

@@ -46,6 +46,7 @@ mod reminders;
 mod scheduled;
 mod schema;
 mod sending;
+mod skips;
 mod sns;
 mod subscriptions;
 mod verification;

@@ -57,13 +57,19 @@ async fn app_with(configure: impl FnOnce(&mut sms_notify::Config)) -> TestApp {
 async fn a_socket_that_never_says_connection_init_is_closed() {
     let app = app_with(|c| c.ws_limits.init_timeout = Duration::from_millis(500)).await;
     let mut silent = open(&app).await;
-    assert_eq!(closed_with(&mut silent, Duration::from_secs(5)).await, Some(4408));
+    assert_eq!(
+        closed_with(&mut silent, Duration::from_secs(5)).await,
+        Some(4408)
+    );
     // One that does say it in time stays open.
     let mut talking = open(&app).await;
     init(&mut talking, &app.token("u1", Role::User)).await;
     let ack = talking.next().await.expect("a frame").expect("ok");
     assert!(ack.to_text().expect("text").contains("connection_ack"));
-    assert_eq!(closed_with(&mut talking, Duration::from_secs(1)).await, None);
+    assert_eq!(
+        closed_with(&mut talking, Duration::from_secs(1)).await,
+        None
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,8 +93,15 @@ async fn a_socket_closes_when_its_token_expires() {
         .await
         .expect("sent");
     let started = std::time::Instant::now();
-    assert_eq!(closed_with(&mut ws, Duration::from_secs(10)).await, Some(4403));
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_eq!(
+        closed_with(&mut ws, Duration::from_secs(10)).await,
+        Some(4403)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,18 +116,27 @@ async fn open_connections_are_capped_per_token_and_in_all() {
     for _ in 0..2 {
         let mut ws = open(&app).await;
         init(&mut ws, &token).await;
-        assert!(ws.next().await.expect("frame").expect("ok").is_text(), "acked");
+        assert!(
+            ws.next().await.expect("frame").expect("ok").is_text(),
+            "acked"
+        );
         mine.push(ws);
     }
     let mut third = open(&app).await;
     init(&mut third, &token).await;
-    assert_eq!(closed_with(&mut third, Duration::from_secs(5)).await, Some(4429));
+    assert_eq!(
+        closed_with(&mut third, Duration::from_secs(5)).await,
+        Some(4429)
+    );
     // Another person's connection fits; then the service is full for everyone.
     let mut other = open(&app).await;
     init(&mut other, &app.token("u2", Role::User)).await;
     assert!(other.next().await.expect("frame").expect("ok").is_text());
     let mut full = open(&app).await;
-    assert_eq!(closed_with(&mut full, Duration::from_secs(5)).await, Some(1013));
+    assert_eq!(
+        closed_with(&mut full, Duration::from_secs(5)).await,
+        Some(1013)
+    );
     // A closed connection gives its place back.
     let mut first = mine.remove(0);
     first.close(None).await.expect("closed");
@@ -125,7 +147,10 @@ async fn open_connections_are_capped_per_token_and_in_all() {
         init(&mut again, &token).await;
         match tokio::time::timeout(Duration::from_secs(2), again.next()).await {
             Ok(Some(Ok(m))) if m.is_text() => break,
-            _ => assert!(tokio::time::Instant::now() < deadline, "the place never came back"),
+            _ => assert!(
+                tokio::time::Instant::now() < deadline,
+                "the place never came back"
+            ),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
