@@ -61,8 +61,14 @@ async fn graphql_ws(
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    // GraphQL messages are small: buffers sized for them (tungstenite's defaults are 128 KiB each
+    // way, per connection), and no message larger than a request over HTTP may be.
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .read_buffer_size(super::ws::BUFFER_BYTES)
+        .write_buffer_size(super::ws::BUFFER_BYTES)
+        .max_message_size(super::MAX_BODY_BYTES)
+        .max_frame_size(super::MAX_BODY_BYTES)
         .on_upgrade(move |socket| {
             super::ws::serve(
                 socket,

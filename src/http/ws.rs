@@ -20,6 +20,9 @@ use crate::{
     graphql::{AppSchema, RequestContext},
 };
 
+/// Each connection's read and write buffers.
+pub const BUFFER_BYTES: usize = 8 * 1024;
+
 /// Connections open now, in all and per token subject.
 #[derive(Debug)]
 pub struct Connections {
