@@ -1,7 +1,8 @@
 //! Sends over HTTP as the app's back end makes them: `sendSms`, one message per request, 16 clients,
 //! end to end until every message is `SENT` (no rate limit, a provider that answers at once), with
 //! group commit off (each send its own transaction, as before) and on, in the same run. Also the
-//! latency of one send on an idle service, and the idle memory of `sms-notify serve`.
+//! latency of one send on an idle service, what one delivered message costs the database (statements
+//! by kind; rows written on PostgreSQL), and the idle memory of `sms-notify serve`.
 //!
 //!   cargo bench --bench http_send          (BENCH_POSTGRES_URL adds PostgreSQL)
 
@@ -123,6 +124,125 @@ async fn run(
     })
 }
 
+/// What one delivered message costs the database.
+struct Cost {
+    messages: usize,
+    /// Statements the service sent, by kind (select, insert, update, delete, other), per message.
+    statements: [f64; 5],
+    /// Rows inserted, updated or deleted per message, triggers' writes included (PostgreSQL's
+    /// `pg_stat_user_tables`; SQLite keeps no such count).
+    rows: Option<f64>,
+}
+
+/// Rows written so far in every table of the database `probe` is connected to (PostgreSQL).
+async fn rows_written(probe: &sea_orm::DatabaseConnection) -> anyhow::Result<i64> {
+    use sea_orm::{ConnectionTrait, Statement};
+    probe
+        .execute_unprepared("SELECT pg_stat_clear_snapshot()")
+        .await?;
+    let row = probe
+        .query_one_raw(Statement::from_string(
+            probe.get_database_backend(),
+            "SELECT COALESCE(SUM(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint AS n FROM pg_stat_user_tables",
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no stats"))?;
+    Ok(row.try_get::<i64>("", "n")?)
+}
+
+/// `n` sends from 16 clients until every text is `DELIVERED` (the provider reports each delivered, as
+/// the console provider does), counting what the database was asked to do meanwhile: the accept, the
+/// claim, the outcome, the receipt, the change feed and its readers.
+async fn cost(engine: &str, admin: Option<&str>, n: usize) -> anyhow::Result<Cost> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let (url, _dir) = support::fresh_database(engine, admin, "cost").await?;
+    let mut config = support::throughput_config(&url);
+    config.sms.rate_limit_mps = 0.0;
+    config.reminders.enabled = false;
+    let mut db = sms_notify::connect(&config.database_url).await?;
+    sms_notify::migrate(&db).await?;
+    // The benchmark's own reads go through a connection of their own, not counted.
+    let probe = sms_notify::connect(&config.database_url).await?;
+    let count = support::StatementCount::attach(&mut db);
+    let provider = Arc::new(support::NoopProvider {
+        receipts: true,
+        ..Default::default()
+    });
+    let app = App::with_database(config, Arc::new(SystemClock), db, provider.clone());
+    support::seed_recipients(&app.handles.db, USERS).await?;
+    let now = chrono::Utc::now();
+    let token = app
+        .jwt
+        .issue("app", Role::Service, now, now + chrono::Duration::hours(1))?;
+    let server = app
+        .start("127.0.0.1:0".parse()?, CancellationToken::new())
+        .await?;
+    let url = format!("http://{}/graphql", server.addr);
+    let http = reqwest::Client::new();
+    let postgres = engine == "postgres";
+    if postgres {
+        // Let the seeding's counters reach the statistics first.
+        tokio::time::sleep(Duration::from_secs(11)).await;
+    }
+    let rows_before = if postgres { rows_written(&probe).await? } else { 0 };
+    let before = count.snapshot();
+    let next = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (http, url, token, next) = (http.clone(), url.clone(), token.clone(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        return anyhow::Ok(());
+                    }
+                    send(&http, &url, &token, i).await?;
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.await??;
+    }
+    let started = Instant::now();
+    let delivered = Statement::from_string(
+        probe.get_database_backend(),
+        "SELECT COUNT(*) AS n FROM sms_log WHERE status = 'delivered'",
+    );
+    loop {
+        let row = probe.query_one_raw(delivered.clone()).await?;
+        let done = row.and_then(|r| r.try_get::<i64>("", "n").ok()).unwrap_or(0);
+        if done as usize >= n {
+            break;
+        }
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(120),
+            "receipts stopped moving"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The feed's readers (subscriptions, webhooks) catch up within their poll.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = count.snapshot();
+    server.stop().await?;
+    let rows = if postgres {
+        // Backends hand their counters to the statistics within about ten seconds of going idle.
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        Some((rows_written(&probe).await? - rows_before) as f64 / n as f64)
+    } else {
+        None
+    };
+    let mut statements = [0.0; 5];
+    for (i, s) in statements.iter_mut().enumerate() {
+        *s = (after[i] - before[i]) as f64 / n as f64;
+    }
+    Ok(Cost {
+        messages: n,
+        statements,
+        rows,
+    })
+}
+
 /// Resident memory of `sms-notify serve`, idle, after it started, in MiB.
 fn idle_rss() -> anyhow::Result<f64> {
     let dir = tempfile::tempdir()?;
@@ -176,6 +296,25 @@ async fn main() -> anyhow::Result<()> {
                 ms(f.single_p50)
             );
         }
+    }
+    println!();
+    println!(
+        "What one delivered message costs the database ({CLIENTS} clients, every text to DELIVERED by its receipt):"
+    );
+    println!();
+    println!(
+        "| engine | messages | statements sent by the service | select | insert | update | delete | other | rows written (triggers included) |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for engine in support::engines().0 {
+        let c = cost(engine, admin.as_deref(), n.min(5_000)).await?;
+        let total: f64 = c.statements.iter().sum();
+        let [select, insert, update, delete, other] = c.statements;
+        println!(
+            "| {engine} | {} | {total:.2} | {select:.2} | {insert:.2} | {update:.2} | {delete:.2} | {other:.2} | {} |",
+            c.messages,
+            c.rows.map_or("n/a".to_owned(), |r| format!("{r:.2}"))
+        );
     }
     println!();
     let rss = idle_rss()?;

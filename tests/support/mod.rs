@@ -62,6 +62,8 @@ pub fn ms(d: std::time::Duration) -> f64 {
 /// Accepts every message at once, noting when.
 #[derive(Debug, Default)]
 pub struct NoopProvider {
+    /// Report each text delivered, as the console provider does (the whole loop, receipts included).
+    pub receipts: bool,
     pub sent: AtomicU64,
     /// When each text was sent, and its parts (segments).
     pub at: Mutex<Vec<(Instant, u32)>>,
@@ -73,6 +75,10 @@ impl SmsProvider for NoopProvider {
         "noop"
     }
 
+    fn simulates_receipts(&self) -> bool {
+        self.receipts
+    }
+
     async fn send(&self, sms: &OutgoingSms<'_>) -> Result<String, ProviderError> {
         self.sent.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut at) = self.at.lock() {
@@ -82,6 +88,53 @@ impl SmsProvider for NoopProvider {
             ));
         }
         Ok(format!("noop-{}", sms.log_id))
+    }
+}
+
+/// SQL statements the service ran, by kind, counted through sea-orm's metric callback (what the
+/// database runs inside triggers is not seen here: PostgreSQL's own counters tell that).
+#[derive(Debug, Default)]
+pub struct StatementCount {
+    pub select: AtomicU64,
+    pub insert: AtomicU64,
+    pub update: AtomicU64,
+    pub delete: AtomicU64,
+    pub other: AtomicU64,
+}
+
+impl StatementCount {
+    /// Counts every statement `db` runs from now on.
+    pub fn attach(db: &mut sea_orm::DatabaseConnection) -> std::sync::Arc<Self> {
+        let count = std::sync::Arc::new(Self::default());
+        let counter = count.clone();
+        db.set_metric_callback(move |info| {
+            let sql = info.statement.sql.trim_start();
+            let word = sql
+                .split(|c: char| !c.is_ascii_alphabetic())
+                .next()
+                .unwrap_or_default()
+                .to_ascii_uppercase();
+            let slot = match word.as_str() {
+                "SELECT" => &counter.select,
+                "INSERT" => &counter.insert,
+                "UPDATE" => &counter.update,
+                "DELETE" => &counter.delete,
+                _ => &counter.other,
+            };
+            slot.fetch_add(1, Ordering::Relaxed);
+        });
+        count
+    }
+
+    /// (select, insert, update, delete, other) so far.
+    pub fn snapshot(&self) -> [u64; 5] {
+        [
+            self.select.load(Ordering::Relaxed),
+            self.insert.load(Ordering::Relaxed),
+            self.update.load(Ordering::Relaxed),
+            self.delete.load(Ordering::Relaxed),
+            self.other.load(Ordering::Relaxed),
+        ]
     }
 }
 
