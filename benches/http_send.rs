@@ -184,7 +184,11 @@ async fn cost(engine: &str, admin: Option<&str>, n: usize) -> anyhow::Result<Cos
         // Let the seeding's counters reach the statistics first.
         tokio::time::sleep(Duration::from_secs(11)).await;
     }
-    let rows_before = if postgres { rows_written(&probe).await? } else { 0 };
+    let rows_before = if postgres {
+        rows_written(&probe).await?
+    } else {
+        0
+    };
     let before = count.snapshot();
     let next = Arc::new(AtomicUsize::new(0));
     let clients: Vec<_> = (0..CLIENTS)
@@ -211,7 +215,9 @@ async fn cost(engine: &str, admin: Option<&str>, n: usize) -> anyhow::Result<Cos
     );
     loop {
         let row = probe.query_one_raw(delivered.clone()).await?;
-        let done = row.and_then(|r| r.try_get::<i64>("", "n").ok()).unwrap_or(0);
+        let done = row
+            .and_then(|r| r.try_get::<i64>("", "n").ok())
+            .unwrap_or(0);
         if done as usize >= n {
             break;
         }

@@ -169,19 +169,8 @@ pub async fn serve(
                 _ => None,
             })
         });
-    let on_init = move |payload: serde_json::Value| {
-        let auth = jwt.authenticate(bearer(&payload).as_deref().map(str::as_bytes));
-        session.send_replace(Session::Ready(auth.clone().ok()));
-        let mut data = async_graphql::Data::default();
-        data.insert(RequestContext {
-            auth,
-            client_ip: Some(peer.client_ip),
-            user_agent: peer.user_agent.clone(),
-        });
-        future::ready(Ok(data))
-    };
     let messages = Protocol::new(schema, input, protocol)
-        .on_connection_init(on_init)
+        .on_connection_init(on_init(jwt, session, peer))
         .map(|m| match m {
             WsMessage::Text(text) => Message::Text(text.into()),
             WsMessage::Close(code, reason) => close(code, &reason),
@@ -214,18 +203,13 @@ pub async fn serve(
                     continue;
                 }
                 let Session::Ready(viewer) = watch.borrow_and_update().clone() else { continue };
-                let Some(viewer) = viewer else {
-                    // No token: each operation is refused; nothing expires.
-                    deadline = None;
-                    continue;
-                };
-                if !place.claim(&viewer.user_id) {
-                    let _ = sink
-                        .send(close(4429, "Too many open connections for this token; close one first."))
-                        .await;
-                    break;
+                match admit(&mut place, viewer) {
+                    Ok(until) => deadline = until,
+                    Err(refusal) => {
+                        let _ = sink.send(refusal).await;
+                        break;
+                    }
                 }
-                deadline = Some(expiry(&viewer));
             }
             () = wait => {
                 let reason = if matches!(*watch.borrow(), Session::Waiting) {
@@ -239,6 +223,46 @@ pub async fn serve(
         }
     }
     drop(place);
+}
+
+/// What `connection_init` with `viewer` (none without a valid token) leaves the connection: until when
+/// it may stay open (`None`: no token, each operation is refused and nothing expires), or the close
+/// frame when the token's subject has its most connections open.
+fn admit(
+    place: &mut Place,
+    viewer: Option<Viewer>,
+) -> Result<Option<tokio::time::Instant>, Message> {
+    let Some(viewer) = viewer else {
+        return Ok(None);
+    };
+    if !place.claim(&viewer.user_id) {
+        return Err(close(
+            4429,
+            "Too many open connections for this token; close one first.",
+        ));
+    }
+    Ok(Some(expiry(&viewer)))
+}
+
+/// The `connection_init` handler: the token checked, the session told, the request facts handed on.
+fn on_init(
+    jwt: Arc<JwtKeys>,
+    session: watch::Sender<Session>,
+    peer: Peer,
+) -> impl FnOnce(serde_json::Value) -> future::Ready<async_graphql::Result<async_graphql::Data>>
++ Send
++ 'static {
+    move |payload: serde_json::Value| {
+        let auth = jwt.authenticate(bearer(&payload).as_deref().map(str::as_bytes));
+        session.send_replace(Session::Ready(auth.clone().ok()));
+        let mut data = async_graphql::Data::default();
+        data.insert(RequestContext {
+            auth,
+            client_ip: Some(peer.client_ip),
+            user_agent: peer.user_agent,
+        });
+        future::ready(Ok(data))
+    }
 }
 
 /// When a connection authenticated as `viewer` must close: its token's expiry plus the leeway, on the

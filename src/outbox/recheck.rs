@@ -99,23 +99,10 @@ pub fn decide_again(
             None => return Leaving::Block(BlockedReason::NoPhone),
         },
     };
-    let mut to = row.to_phone.as_str();
-    let mut country = row.country.clone();
-    if let Some(profile) = profile {
-        match profile.recipient.phone_e164.as_deref() {
-            None => return Leaving::Block(BlockedReason::NoPhone),
-            Some(now_number) if now_number != to => {
-                let moved_to = phone::region_of(now_number).map(|c| c.as_ref().to_owned());
-                // A code proves the number it was made for; a price was reserved for a country.
-                if row.message_type == MessageType::PhoneVerification || moved_to != country {
-                    return Leaving::Block(BlockedReason::PhoneChanged);
-                }
-                to = now_number;
-                country = moved_to;
-            }
-            Some(_) => {}
-        }
-    }
+    let (to, country) = match destination(row, profile) {
+        Ok(destination) => destination,
+        Err(reason) => return Leaving::Block(reason),
+    };
     let country_id = country
         .as_deref()
         .and_then(|c| <country::Id as std::str::FromStr>::from_str(c).ok());
@@ -157,6 +144,30 @@ pub fn decide_again(
         Leaving::Send
     } else {
         Leaving::Follow(to.to_owned())
+    }
+}
+
+/// Where the text goes now, and that number's country: the queued number, or the person's new one
+/// when it may follow them; refused when the person has no number, or one it may not follow to.
+fn destination<'a>(
+    row: &'a MessageRow,
+    profile: Option<&'a Profile>,
+) -> Result<(&'a str, Option<String>), BlockedReason> {
+    let queued = (row.to_phone.as_str(), row.country.clone());
+    let Some(profile) = profile else {
+        return Ok(queued);
+    };
+    match profile.recipient.phone_e164.as_deref() {
+        None => Err(BlockedReason::NoPhone),
+        Some(now_number) if now_number != row.to_phone => {
+            let moved_to = phone::region_of(now_number).map(|c| c.as_ref().to_owned());
+            // A code proves the number it was made for; a price was reserved for a country.
+            if row.message_type == MessageType::PhoneVerification || moved_to != row.country {
+                return Err(BlockedReason::PhoneChanged);
+            }
+            Ok((now_number, moved_to))
+        }
+        Some(_) => Ok(queued),
     }
 }
 

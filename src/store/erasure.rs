@@ -79,10 +79,71 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
     let Some(recipient) = lock_for_delete(&txn, user_id).await? else {
         return Ok(None);
     };
-    let current = recipient.phone_e164.clone();
-    // The numbers they proved (now and earlier) are theirs: texts to them without a user, and replies
-    // from them, are theirs too. A number they only typed may be someone else's.
-    let mut proven: BTreeSet<String> = current
+    let (proven, numbers) = numbers_of(&txn, &recipient).await?;
+    let mut erased = Erased {
+        numbers: numbers.clone(),
+        ..Default::default()
+    };
+    (erased.messages_cancelled, erased.messages_scrubbed) =
+        scrub_messages(&txn, user_id, &proven, now).await?;
+    erased.verifications_deleted = phone_verifications::Entity::delete_many()
+        .filter(phone_verifications::Column::UserId.eq(user_id))
+        .exec(&txn)
+        .await?
+        .rows_affected;
+    // The current number first: the final event carries its hash.
+    let mut ordered = numbers.clone();
+    if let Some(current) = &recipient.phone_e164 {
+        ordered.retain(|n| n != current);
+        ordered.insert(0, current.clone());
+    }
+    let hashed: Vec<(String, String, String)> = ordered
+        .iter()
+        .map(|n| {
+            let (hash, last4) = pseudonym(n);
+            (n.clone(), hash, last4)
+        })
+        .collect();
+    erased.consent_events_pseudonymized =
+        consent::pseudonymize(&txn, user_id, &hashed, now).await?;
+    erased.replies_scrubbed = scrub_replies(&txn, user_id, &proven, now).await?;
+    erased.webhook_deliveries_scrubbed = super::webhooks::erase_subject(
+        &txn,
+        (user_id, &proven),
+        |payload| scrub_payload(payload, user_id, &numbers),
+        now,
+    )
+    .await?;
+    // Targets naming one of their numbers (opt-out changes) keep the number's keyed hash only.
+    for (number, hash, _) in &hashed {
+        erased.admin_actions_masked += audit::mask_target(&txn, number, hash).await?;
+    }
+    // Consent events keep their proof under a keyed hash of the user id, not the id itself.
+    let pseudonymous_id = format!("erased:{}", pseudonym(user_id).0);
+    consent::rename_user(&txn, user_id, &pseudonymous_id).await?;
+    delete_person(&txn, user_id, &mut erased).await?;
+    let action = NewAction {
+        actor,
+        action: "delete_recipient",
+        target: user_id,
+        note: None,
+        detail: Some(erased.summary()),
+    };
+    audit::record(&txn, action, now).await?;
+    txn.commit().await?;
+    Ok(Some(erased))
+}
+
+/// The person's numbers: those they proved (now and earlier), which are theirs (texts to them
+/// without a user, and replies from them, are theirs too), and every number they had or tried, proven
+/// or not (a number they only typed may be someone else's, so only their own rows of it are touched).
+async fn numbers_of(
+    txn: &impl ConnectionTrait,
+    recipient: &recipients::Model,
+) -> Result<(Vec<String>, Vec<String>), DbErr> {
+    let user_id = recipient.user_id.as_str();
+    let mut proven: BTreeSet<String> = recipient
+        .phone_e164
         .clone()
         .filter(|_| recipient.phone_verified_at.is_some())
         .into_iter()
@@ -93,11 +154,10 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
             .column(proven_numbers::Column::PhoneE164)
             .filter(proven_numbers::Column::UserId.eq(user_id))
             .into_tuple::<String>()
-            .all(&txn)
+            .all(txn)
             .await?,
     );
-    let proven: Vec<String> = proven.into_iter().collect();
-    let mut numbers: BTreeSet<String> = recipient.phone_e164.into_iter().collect();
+    let mut numbers: BTreeSet<String> = recipient.phone_e164.clone().into_iter().collect();
     numbers.extend(proven.iter().cloned());
     let earlier: Vec<Option<String>> = consent_events::Entity::find()
         .select_only()
@@ -105,7 +165,7 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
         .distinct()
         .filter(consent_events::Column::UserId.eq(user_id))
         .into_tuple()
-        .all(&txn)
+        .all(txn)
         .await?;
     numbers.extend(earlier.into_iter().flatten());
     let tried: Vec<String> = phone_verifications::Entity::find()
@@ -114,23 +174,27 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
         .distinct()
         .filter(phone_verifications::Column::UserId.eq(user_id))
         .into_tuple()
-        .all(&txn)
+        .all(txn)
         .await?;
     numbers.extend(tried);
-    let numbers: Vec<String> = numbers.into_iter().collect();
-    let mut erased = Erased {
-        numbers: numbers.clone(),
-        ..Default::default()
-    };
+    Ok((proven.into_iter().collect(), numbers.into_iter().collect()))
+}
 
-    // Messages to the person: theirs, and those sent to their proven number without a user.
+/// Messages to the person (theirs, and those sent to a number they proved without a user): the waiting
+/// ones cancelled, all kept without text, number, user or key. Returns (cancelled, scrubbed).
+async fn scrub_messages(
+    txn: &(impl ConnectionTrait + TransactionTrait),
+    user_id: &str,
+    proven: &[String],
+    now: DateTime<Utc>,
+) -> Result<(u64, u64), DbErr> {
     let theirs = || {
         Condition::any()
             .add(sms_log::Column::UserId.eq(user_id))
             .add(
                 Condition::all()
                     .add(sms_log::Column::UserId.is_null())
-                    .add(sms_log::Column::ToPhone.is_in(proven.clone())),
+                    .add(sms_log::Column::ToPhone.is_in(proven.iter().map(String::as_str))),
             )
     };
     let pending: Vec<i64> = sms_log::Entity::find()
@@ -139,14 +203,15 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
         .filter(theirs())
         .filter(sms_log::Column::Status.eq(SmsStatus::Pending))
         .into_tuple()
-        .all(&txn)
+        .all(txn)
         .await?;
+    let mut cancelled = 0;
     for id in pending {
-        if actions::cancel(&txn, id).await?.is_some() {
-            erased.messages_cancelled += 1;
+        if actions::cancel(txn, id).await?.is_some() {
+            cancelled += 1;
         }
     }
-    erased.messages_scrubbed = sms_log::Entity::update_many()
+    let scrubbed = sms_log::Entity::update_many()
         .col_expr(sms_log::Column::Body, Expr::value(""))
         .col_expr(
             sms_log::Column::SensitiveBody,
@@ -163,103 +228,76 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
             Expr::col(sms_log::Column::BodyPurgedAt).if_null(now),
         )
         .filter(theirs())
-        .exec(&txn)
+        .exec(txn)
         .await?
         .rows_affected;
+    Ok((cancelled, scrubbed))
+}
 
-    erased.verifications_deleted = phone_verifications::Entity::delete_many()
-        .filter(phone_verifications::Column::UserId.eq(user_id))
-        .exec(&txn)
-        .await?
-        .rows_affected;
-    // The current number first: the final event carries its hash.
-    let mut ordered = numbers.clone();
-    if let Some(current) = &current {
-        ordered.retain(|n| n != current);
-        ordered.insert(0, current.clone());
-    }
-    let hashed: Vec<(String, String, String)> = ordered
-        .iter()
-        .map(|n| {
-            let (hash, last4) = pseudonym(n);
-            (n.clone(), hash, last4)
-        })
-        .collect();
-    erased.consent_events_pseudonymized =
-        consent::pseudonymize(&txn, user_id, &hashed, now).await?;
-
-    // Replies from their proven number, unless somebody else has it now.
+/// Replies from the numbers the person proved, unless somebody else has the number now: kept without
+/// text or number. Returns how many.
+async fn scrub_replies(
+    txn: &impl ConnectionTrait,
+    user_id: &str,
+    proven: &[String],
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
     let shared: Vec<String> = recipients::Entity::find()
         .select_only()
         .column(recipients::Column::PhoneE164)
-        .filter(recipients::Column::PhoneE164.is_in(proven.clone()))
+        .filter(recipients::Column::PhoneE164.is_in(proven.iter().map(String::as_str)))
         .filter(recipients::Column::UserId.ne(user_id))
         .into_tuple::<Option<String>>()
-        .all(&txn)
+        .all(txn)
         .await?
         .into_iter()
         .flatten()
         .collect();
     let only_theirs: Vec<&String> = proven.iter().filter(|n| !shared.contains(n)).collect();
-    if !only_theirs.is_empty() {
-        erased.replies_scrubbed = sms_replies::Entity::update_many()
-            .col_expr(sms_replies::Column::Body, Expr::value(""))
-            .col_expr(sms_replies::Column::FromPhone, Expr::value(""))
-            .col_expr(
-                sms_replies::Column::BodyPurgedAt,
-                Expr::col(sms_replies::Column::BodyPurgedAt).if_null(now),
-            )
-            .filter(sms_replies::Column::FromPhone.is_in(only_theirs.into_iter().cloned()))
-            .exec(&txn)
-            .await?
-            .rows_affected;
+    if only_theirs.is_empty() {
+        return Ok(0);
     }
+    Ok(sms_replies::Entity::update_many()
+        .col_expr(sms_replies::Column::Body, Expr::value(""))
+        .col_expr(sms_replies::Column::FromPhone, Expr::value(""))
+        .col_expr(
+            sms_replies::Column::BodyPurgedAt,
+            Expr::col(sms_replies::Column::BodyPurgedAt).if_null(now),
+        )
+        .filter(sms_replies::Column::FromPhone.is_in(only_theirs.into_iter().cloned()))
+        .exec(txn)
+        .await?
+        .rows_affected)
+}
 
-    erased.webhook_deliveries_scrubbed = super::webhooks::erase_subject(
-        &txn,
-        (user_id, &proven),
-        |payload| scrub_payload(payload, user_id, &numbers),
-        now,
-    )
-    .await?;
-    // Targets naming one of their numbers (opt-out changes) keep the number's keyed hash only.
-    for (number, hash, _) in &hashed {
-        erased.admin_actions_masked += audit::mask_target(&txn, number, hash).await?;
-    }
-    // Consent events keep their proof under a keyed hash of the user id, not the id itself.
-    let pseudonymous_id = format!("erased:{}", pseudonym(user_id).0);
-    consent::rename_user(&txn, user_id, &pseudonymous_id).await?;
+/// What goes with the person: their proven numbers, streak, battle participation, preferences and
+/// profile.
+async fn delete_person(
+    txn: &impl ConnectionTrait,
+    user_id: &str,
+    erased: &mut Erased,
+) -> Result<(), DbErr> {
     proven_numbers::Entity::delete_many()
         .filter(proven_numbers::Column::UserId.eq(user_id))
-        .exec(&txn)
+        .exec(txn)
         .await?;
-
     erased.streaks_deleted = streaks::Entity::delete_many()
         .filter(streaks::Column::UserId.eq(user_id))
-        .exec(&txn)
+        .exec(txn)
         .await?
         .rows_affected;
     erased.battle_participations_deleted = battle_participants::Entity::delete_many()
         .filter(battle_participants::Column::UserId.eq(user_id))
-        .exec(&txn)
+        .exec(txn)
         .await?
         .rows_affected;
     sms_preferences::Entity::delete_by_id(user_id.to_owned())
-        .exec(&txn)
+        .exec(txn)
         .await?;
     recipients::Entity::delete_by_id(user_id.to_owned())
-        .exec(&txn)
+        .exec(txn)
         .await?;
-    let action = NewAction {
-        actor,
-        action: "delete_recipient",
-        target: user_id,
-        note: None,
-        detail: Some(erased.summary()),
-    };
-    audit::record(&txn, action, now).await?;
-    txn.commit().await?;
-    Ok(Some(erased))
+    Ok(())
 }
 
 /// A webhook body without the person: every string of its data that is their user id or one of their
