@@ -38,6 +38,35 @@ async fn send(http: &reqwest::Client, url: &str, token: &str, i: usize) -> anyho
     Ok(())
 }
 
+/// `n` sends from `CLIENTS` clients at once, each taking the next number until all are sent.
+async fn from_clients(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    n: usize,
+) -> anyhow::Result<()> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (http, url, token, next) =
+                (http.clone(), url.to_owned(), token.to_owned(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        return anyhow::Ok(());
+                    }
+                    send(&http, &url, &token, i).await?;
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.await??;
+    }
+    Ok(())
+}
+
 struct Figures {
     rate: f64,
     single_p50: Duration,
@@ -84,25 +113,8 @@ async fn run(
     let (batches_before, messages_before) = outbox.group_commit_totals();
     // 16 clients, until every message is sent.
     let done_before = provider.sent.load(Ordering::Relaxed);
-    let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let (http, url, token, next) = (http.clone(), url.clone(), token.clone(), next.clone());
-            tokio::spawn(async move {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
-                        return anyhow::Ok(());
-                    }
-                    send(&http, &url, &token, i).await?;
-                }
-            })
-        })
-        .collect();
-    for client in clients {
-        client.await??;
-    }
+    from_clients(&http, &url, &token, n).await?;
     while provider.sent.load(Ordering::Relaxed) < done_before + n as u64 {
         anyhow::ensure!(
             started.elapsed() < Duration::from_secs(120),
@@ -190,24 +202,7 @@ async fn cost(engine: &str, admin: Option<&str>, n: usize) -> anyhow::Result<Cos
         0
     };
     let before = count.snapshot();
-    let next = Arc::new(AtomicUsize::new(0));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let (http, url, token, next) = (http.clone(), url.clone(), token.clone(), next.clone());
-            tokio::spawn(async move {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
-                        return anyhow::Ok(());
-                    }
-                    send(&http, &url, &token, i).await?;
-                }
-            })
-        })
-        .collect();
-    for client in clients {
-        client.await??;
-    }
+    from_clients(&http, &url, &token, n).await?;
     let started = Instant::now();
     let delivered = Statement::from_string(
         probe.get_database_backend(),

@@ -202,7 +202,7 @@ pub fn check(facts: &Facts<'_>, allowed_countries: &[country::Id]) -> Result<(),
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use chrono::TimeZone;
 
     use crate::store::{
@@ -214,7 +214,8 @@ mod tests {
 
     const ALLOWED: &[country::Id] = &[country::Id::US, country::Id::CA];
 
-    fn opted_in() -> Profile {
+    /// A user who may get every text: a verified number, the switch on, consent, every category.
+    pub(crate) fn opted_in() -> Profile {
         let t = Utc
             .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
             .single()

@@ -176,11 +176,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::store::{
-        SmsStatus,
-        consent::ConsentMethod,
-        recipients::{PreferencesRow, RecipientRow},
-    };
+    use crate::store::SmsStatus;
 
     const OLD: &str = "+14155551234";
     const NEW: &str = "+14155559876";
@@ -193,35 +189,9 @@ mod tests {
     }
 
     fn person() -> Profile {
-        let t = at(0);
-        Profile {
-            recipient: RecipientRow {
-                user_id: "u1".into(),
-                phone_e164: Some(OLD.into()),
-                phone_verified_at: Some(t),
-                allow_sms: true,
-                timezone: Some("America/Los_Angeles".into()),
-                signed_up_at: None,
-                sms_prompt_shown_at: None,
-                sms_prompt_dismissed_at: None,
-                created_at: t,
-                updated_at: t,
-            },
-            preferences: PreferencesRow {
-                user_id: "u1".into(),
-                battle_invitations: true,
-                battle_results: true,
-                battle_reminders: true,
-                streak_alerts: true,
-                direct_messages: true,
-                achievements: true,
-                consent_given_at: Some(t),
-                consent_method: Some(ConsentMethod::OptInModal),
-                consent_ip: None,
-                consent_revoked_at: None,
-                updated_at: t,
-            },
-        }
+        let mut p = crate::outbox::policy::tests::opted_in();
+        p.recipient.timezone = Some("America/Los_Angeles".into());
+        p
     }
 
     fn row(message_type: MessageType, promotional: bool) -> MessageRow {

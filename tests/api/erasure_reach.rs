@@ -5,12 +5,12 @@
 use entity::{admin_actions, consent_events, sms_replies, webhook_deliveries};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
-use sms_notify::Clock;
 
 use crate::{
     helpers::{Engine, TestApp, data, error_code, error_message, opted_in_user, set_phone},
     outbound_webhooks::Receiver,
     pipeline::setup,
+    privacy::reply,
     storage_tests,
 };
 
@@ -23,21 +23,6 @@ const CREATE: &str = "mutation($u: String!) { createWebhookEndpoint(url: $u, eve
 const ERASE: &str = "mutation($u: ID!) { deleteRecipient(userId: $u) { repliesScrubbed webhookDeliveriesScrubbed adminActionsMasked } }";
 const REPLAY: &str = "mutation($id: ID!) { replayWebhookDelivery(id: $id) { status } }";
 const OLD: &str = "+12125550101";
-
-async fn reply(app: &TestApp, from: &str, body: &str, id: &str) {
-    let reply = sms_notify::inbound::replies::InboundReply {
-        from: from.into(),
-        to: "+18005550100".into(),
-        body: body.into(),
-        inbound_message_id: Some(id.into()),
-        received_at: app.clock.now(),
-    };
-    app.handles
-        .inbound
-        .handle_reply(None, &reply)
-        .await
-        .expect("handled");
-}
 
 async fn deliveries(app: &TestApp) -> Vec<webhook_deliveries::Model> {
     webhook_deliveries::Entity::find()

@@ -43,18 +43,7 @@ fn id(log: &Value) -> i64 {
 }
 
 async fn stop_from(app: &TestApp, number: &str) {
-    let reply = sms_notify::inbound::replies::InboundReply {
-        from: number.into(),
-        to: "+18005550100".into(),
-        body: "STOP".into(),
-        inbound_message_id: Some(format!("in-{number}")),
-        received_at: sms_notify::Clock::now(app.clock.as_ref()),
-    };
-    app.handles
-        .inbound
-        .handle_reply(None, &reply)
-        .await
-        .expect("handled");
+    crate::privacy::reply(app, number, "STOP", &format!("in-{number}")).await;
 }
 
 async fn assert_blocked(app: &TestApp, id: i64, reason: BlockedReason) {

@@ -39,7 +39,8 @@ fn id(log: &Value) -> i64 {
     log["id"].as_str().expect("id").parse().expect("numeric")
 }
 
-async fn reply(app: &TestApp, from: &str, body: &str, id: &str) {
+/// A reply texted in from `from`, as two-way SMS delivers it.
+pub(crate) async fn reply(app: &TestApp, from: &str, body: &str, id: &str) {
     let reply = sms_notify::inbound::replies::InboundReply {
         from: from.into(),
         to: "+18005550100".into(),
