@@ -207,109 +207,126 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             role,
             ttl,
             url,
-        } => {
-            let user = match (user, role) {
-                (Some(user), _) => user,
-                (None, Role::Admin) => "admin".to_owned(),
-                (None, Role::Service) => "backend".to_owned(),
-                (None, Role::User) => {
-                    anyhow::bail!("a user's token speaks for one user: add --user USER_ID")
-                }
-            };
-            if config.jwt_secret_is_default {
-                eprintln!("note: signed with the development secret (JWT_SECRET is not set)");
-            }
-            let keys = sms_notify::auth::JwtKeys::new(&config.jwt_secret);
-            let now = chrono::Utc::now();
-            let ttl = chrono::Duration::from_std(ttl).context("--ttl is too long")?;
-            let token = keys
-                .issue(&user, role, now, now + ttl)
-                .context("signing the token")?;
-            if url {
-                println!(
-                    "{}",
-                    sms_notify::http::console_url(config.listen_addr, &token)
-                );
-            } else {
-                println!("{token}");
-            }
-            Ok(())
-        }
-        Command::Scan { kind } => {
-            let mut config = config;
-            config.sms.workers = 0;
-            config.reminders.enabled = false;
-            let app = App::build(config, Arc::new(SystemClock)).await?;
-            let kind = match kind {
-                ScanKind::Battles => sms_notify::reminders::ReminderKind::Battles,
-                ScanKind::Streaks => sms_notify::reminders::ReminderKind::Streaks,
-            };
-            let run = app.handles.scans.run(kind).await?;
-            println!(
-                "{}",
-                serde_json::json!({
-                    "kind": kind.as_str(),
-                    "found": run.report.found,
-                    "enqueued": run.report.enqueued,
-                    "skipped": run.report.skipped,
-                    "startedAt": run.started_at,
-                    "finishedAt": run.finished_at,
-                })
-            );
-            Ok(())
-        }
+        } => token(&config, (user, role), ttl, url),
+        Command::Scan { kind } => scan(config, kind).await,
         Command::SimulateReply { from, text } => simulate_reply(config, &from, &text).await,
-        Command::Erase { user } => {
-            let app = quiet_app(config).await?;
-            let Some(erased) = app.handles.privacy.erase(&user, "cli", "command").await? else {
-                anyhow::bail!(
-                    "the service holds no profile of user '{user}': nothing to erase (erased already, or never seen)"
-                );
-            };
-            println!(
-                "{}",
-                serde_json::json!({
-                    "userId": user,
-                    "numbers": erased.numbers.len(),
-                    "messagesCancelled": erased.messages_cancelled,
-                    "messagesScrubbed": erased.messages_scrubbed,
-                    "verificationsDeleted": erased.verifications_deleted,
-                    "consentEventsPseudonymized": erased.consent_events_pseudonymized,
-                    "repliesScrubbed": erased.replies_scrubbed,
-                    "streaksDeleted": erased.streaks_deleted,
-                    "battleParticipationsDeleted": erased.battle_participations_deleted,
-                })
-            );
-            Ok(())
-        }
-        Command::Purge => {
-            let app = quiet_app(config).await?;
-            let run = app
-                .handles
-                .privacy
-                .purge(sms_notify::privacy::Trigger::Command)
-                .await?;
-            println!(
-                "{}",
-                serde_json::json!({
-                    "messageBodies": run.message_bodies,
-                    "replyBodies": run.reply_bodies,
-                    "consentEvents": run.consent_events,
-                    "webhookDeliveries": run.webhook_deliveries,
-                    "scanRuns": run.scan_runs,
-                    "feedChanges": run.feed_changes,
-                    "outboundWebhooks": run.outbound_webhooks,
-                    "startedAt": run.started_at,
-                    "finishedAt": run.finished_at,
-                })
-            );
-            Ok(())
-        }
+        Command::Erase { user } => erase(config, &user).await,
+        Command::Purge => purge(config).await,
         Command::Aws {
             command: AwsCommand::Check { to },
         } => aws_check(config, to.as_deref()).await,
         Command::Schema => Ok(()),
     }
+}
+
+/// `sms-notify token`: prints a signed token (or the console's address with it).
+fn token(
+    config: &Config,
+    (user, role): (Option<String>, Role),
+    ttl: std::time::Duration,
+    url: bool,
+) -> anyhow::Result<()> {
+    let user = match (user, role) {
+        (Some(user), _) => user,
+        (None, Role::Admin) => "admin".to_owned(),
+        (None, Role::Service) => "backend".to_owned(),
+        (None, Role::User) => {
+            anyhow::bail!("a user's token speaks for one user: add --user USER_ID")
+        }
+    };
+    if config.jwt_secret_is_default {
+        eprintln!("note: signed with the development secret (JWT_SECRET is not set)");
+    }
+    let keys = sms_notify::auth::JwtKeys::new(&config.jwt_secret);
+    let now = chrono::Utc::now();
+    let ttl = chrono::Duration::from_std(ttl).context("--ttl is too long")?;
+    let token = keys
+        .issue(&user, role, now, now + ttl)
+        .context("signing the token")?;
+    if url {
+        println!(
+            "{}",
+            sms_notify::http::console_url(config.listen_addr, &token)
+        );
+    } else {
+        println!("{token}");
+    }
+    Ok(())
+}
+
+/// `sms-notify scan`: runs a reminder scan now and prints what it did as JSON.
+async fn scan(config: Config, kind: ScanKind) -> anyhow::Result<()> {
+    let app = quiet_app(config).await?;
+    let kind = match kind {
+        ScanKind::Battles => sms_notify::reminders::ReminderKind::Battles,
+        ScanKind::Streaks => sms_notify::reminders::ReminderKind::Streaks,
+    };
+    let run = app.handles.scans.run(kind).await?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "kind": kind.as_str(),
+            "found": run.report.found,
+            "enqueued": run.report.enqueued,
+            "skipped": run.report.skipped,
+            "startedAt": run.started_at,
+            "finishedAt": run.finished_at,
+        })
+    );
+    Ok(())
+}
+
+/// `sms-notify erase`: erases a person and prints what went, table by table, as JSON.
+async fn erase(config: Config, user: &str) -> anyhow::Result<()> {
+    let app = quiet_app(config).await?;
+    let Some(erased) = app.handles.privacy.erase(user, "cli", "command").await? else {
+        anyhow::bail!(
+            "the service holds no profile of user '{user}': nothing to erase (erased already, or never seen)"
+        );
+    };
+    println!(
+        "{}",
+        serde_json::json!({
+            "userId": user,
+            "numbers": erased.numbers.len(),
+            "messagesCancelled": erased.messages_cancelled,
+            "messagesScrubbed": erased.messages_scrubbed,
+            "verificationsDeleted": erased.verifications_deleted,
+            "consentEventsPseudonymized": erased.consent_events_pseudonymized,
+            "repliesScrubbed": erased.replies_scrubbed,
+            "webhookDeliveriesScrubbed": erased.webhook_deliveries_scrubbed,
+            "adminActionsMasked": erased.admin_actions_masked,
+            "streaksDeleted": erased.streaks_deleted,
+            "battleParticipationsDeleted": erased.battle_participations_deleted,
+        })
+    );
+    Ok(())
+}
+
+/// `sms-notify purge`: runs the retention purge now and prints what it removed as JSON.
+async fn purge(config: Config) -> anyhow::Result<()> {
+    let app = quiet_app(config).await?;
+    let run = app
+        .handles
+        .privacy
+        .purge(sms_notify::privacy::Trigger::Command)
+        .await?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "messageBodies": run.message_bodies,
+            "replyBodies": run.reply_bodies,
+            "consentEvents": run.consent_events,
+            "webhookDeliveries": run.webhook_deliveries,
+            "scanRuns": run.scan_runs,
+            "feedChanges": run.feed_changes,
+            "outboundWebhooks": run.outbound_webhooks,
+            "verifications": run.verifications,
+            "startedAt": run.started_at,
+            "finishedAt": run.finished_at,
+        })
+    );
+    Ok(())
 }
 
 /// The service built for a one-off command: migrated, with no workers and no scans of its own.

@@ -70,31 +70,21 @@ impl Metrics {
         let queue = register(&registry, queue.unwrap_or_else(|e| unreachable!("{e}")));
         let up = IntGauge::new("sms_up", "1 while the instance can read its database.");
         let up = register(&registry, up.unwrap_or_else(|e| unreachable!("{e}")));
+        let [
+            messages,
+            blocked,
+            verification_codes,
+            provider_errors,
+            webhook_deliveries,
+            reminder_messages,
+            retention_purged,
+            erasures,
+        ] = Self::counters(&registry);
         Self {
-            messages: counter(
-                &registry,
-                "sms_messages_total",
-                "Messages by type and what became of them.",
-                &["type", "status"],
-            ),
-            blocked: counter(
-                &registry,
-                "sms_blocked_total",
-                "Messages policy refused, by reason.",
-                &["reason"],
-            ),
-            verification_codes: counter(
-                &registry,
-                "sms_verification_codes_total",
-                "Verification codes by destination country and outcome (sent, confirmed, or why refused).",
-                &["country", "outcome"],
-            ),
-            provider_errors: counter(
-                &registry,
-                "sms_provider_errors_total",
-                "Failed provider calls, by error code.",
-                &["code"],
-            ),
+            messages,
+            blocked,
+            verification_codes,
+            provider_errors,
             provider_call: histogram(
                 &registry,
                 "sms_provider_call_duration_seconds",
@@ -109,31 +99,11 @@ impl Metrics {
                     0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 3600.0, 43200.0,
                 ],
             ),
-            webhook_deliveries: counter(
-                &registry,
-                "sms_webhook_deliveries_total",
-                "SNS deliveries to /webhooks/sns, by kind and outcome.",
-                &["kind", "outcome"],
-            ),
+            webhook_deliveries,
             reminder_scan: scan,
-            reminder_messages: counter(
-                &registry,
-                "sms_reminder_messages_total",
-                "What reminder scans found, enqueued and skipped.",
-                &["kind", "outcome"],
-            ),
-            retention_purged: counter(
-                &registry,
-                "sms_retention_purged_total",
-                "Rows the retention purge removed, by kind.",
-                &["kind"],
-            ),
-            erasures: counter(
-                &registry,
-                "sms_erasures_total",
-                "People erased, by who asked (api, command).",
-                &["via"],
-            ),
+            reminder_messages,
+            retention_purged,
+            erasures,
             queue,
             oldest_pending: gauge(
                 &registry,
@@ -158,6 +128,60 @@ impl Metrics {
             up,
             registry,
         }
+    }
+
+    /// The counters, in the order `new` takes them.
+    fn counters(registry: &Registry) -> [IntCounterVec; 8] {
+        [
+            counter(
+                registry,
+                "sms_messages_total",
+                "Messages by type and what became of them.",
+                &["type", "status"],
+            ),
+            counter(
+                registry,
+                "sms_blocked_total",
+                "Messages policy refused, by reason.",
+                &["reason"],
+            ),
+            counter(
+                registry,
+                "sms_verification_codes_total",
+                "Verification codes by destination country and outcome (sent, confirmed, or why refused).",
+                &["country", "outcome"],
+            ),
+            counter(
+                registry,
+                "sms_provider_errors_total",
+                "Failed provider calls, by error code.",
+                &["code"],
+            ),
+            counter(
+                registry,
+                "sms_webhook_deliveries_total",
+                "SNS deliveries to /webhooks/sns, by kind and outcome.",
+                &["kind", "outcome"],
+            ),
+            counter(
+                registry,
+                "sms_reminder_messages_total",
+                "What reminder scans found, enqueued and skipped.",
+                &["kind", "outcome"],
+            ),
+            counter(
+                registry,
+                "sms_retention_purged_total",
+                "Rows the retention purge removed, by kind.",
+                &["kind"],
+            ),
+            counter(
+                registry,
+                "sms_erasures_total",
+                "People erased, by who asked (api, command).",
+                &["via"],
+            ),
+        ]
     }
 
     /// The metrics in Prometheus' text format, with the gauges read from the database now (a few

@@ -152,26 +152,8 @@ pub(super) fn parse(var: &impl Fn(&str) -> Option<String>) -> Result<SmsConfig, 
             "'{s}' is not a rate; give messages per second such as 3 or 0.5 (0 turns the limit off)"
         )),
     })?;
-    let allowed_countries = parsed(var, "SMS_ALLOWED_COUNTRIES", "US,CA", |s| {
-        s.split(',')
-            .map(str::trim)
-            .filter(|c| !c.is_empty())
-            .map(|c| {
-                phonenumber::country::Id::from_str(&c.to_ascii_uppercase())
-                    .map_err(|_| format!("'{c}' is not an ISO 3166 country code such as US or CA"))
-            })
-            .collect::<Result<Vec<_>, _>>()
-    })?;
-    let app_name = var("APP_NAME").unwrap_or_else(|| "AllThrive".to_owned());
-    let frontend_url = parsed(var, "FRONTEND_URL", "http://localhost:3000", |s| {
-        if s.starts_with("http://") || s.starts_with("https://") {
-            Ok(s.trim_end_matches('/').to_owned())
-        } else {
-            Err(format!(
-                "'{s}' is not an http(s) URL such as https://allthrive.ai"
-            ))
-        }
-    })?;
+    let allowed_countries = parsed(var, "SMS_ALLOWED_COUNTRIES", "US,CA", countries)?;
+    let (app_name, frontend_url) = brand(var)?;
     let workers = parsed(var, "SMS_WORKERS", "2", |s| {
         s.parse::<usize>()
             .ok()
@@ -230,6 +212,33 @@ pub(super) fn parse(var: &impl Fn(&str) -> Option<String>) -> Result<SmsConfig, 
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| format!("{}/help", frontend_url_for_help)),
     })
+}
+
+/// A list of ISO country codes (`US,CA`).
+fn countries(s: &str) -> Result<Vec<phonenumber::country::Id>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            phonenumber::country::Id::from_str(&c.to_ascii_uppercase())
+                .map_err(|_| format!("'{c}' is not an ISO 3166 country code such as US or CA"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+}
+
+/// The brand in the texts: `APP_NAME`, and `FRONTEND_URL`, the base of their links.
+fn brand(var: &impl Fn(&str) -> Option<String>) -> Result<(String, String), ConfigError> {
+    let app_name = var("APP_NAME").unwrap_or_else(|| "AllThrive".to_owned());
+    let frontend_url = parsed(var, "FRONTEND_URL", "http://localhost:3000", |s| {
+        if s.starts_with("http://") || s.starts_with("https://") {
+            Ok(s.trim_end_matches('/').to_owned())
+        } else {
+            Err(format!(
+                "'{s}' is not an http(s) URL such as https://allthrive.ai"
+            ))
+        }
+    })?;
+    Ok((app_name, frontend_url))
 }
 
 /// How long the first send of an idle instance waits for others: `0` for none, 100ms at most.

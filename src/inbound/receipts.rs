@@ -230,6 +230,58 @@ enum Matched {
     Duplicate,
 }
 
+/// The message an event is about, and how: by the provider id it was given (itself), or, for an id
+/// never recorded (a send whose outcome was unclear), by the service's own id in the context: adopted
+/// when the message waits `UNKNOWN` without one, a second copy otherwise.
+async fn find_message(
+    txn: &impl sea_orm::ConnectionTrait,
+    event: &DeliveryEvent,
+) -> Result<(Option<crate::store::MessageRow>, Matched), DbErr> {
+    if let Some(row) = rows::message_by_provider_id(txn, &event.message_id).await? {
+        return Ok((Some(row), Matched::Itself));
+    }
+    let Some(id) = event.log_id else {
+        return Ok((None, Matched::Itself));
+    };
+    let row = rows::message_by_id(txn, id).await?;
+    let copy = match &row {
+        Some(r) if r.provider_message_id.is_none() && r.status == SmsStatus::Unknown => {
+            Matched::Adopted
+        }
+        _ => Matched::Duplicate,
+    };
+    Ok((row, copy))
+}
+
+/// The event as the message's history keeps it.
+fn kept(event: &DeliveryEvent) -> NewEvent<'_> {
+    NewEvent {
+        provider_message_id: &event.message_id,
+        event_type: &event.event_type,
+        is_final: event.is_final,
+        message_status: event.message_status.as_deref(),
+        description: event.description.clone(),
+        price_micros: event.price_micros,
+        carrier_fee_micros: event.carrier_fee_micros,
+        carrier_name: event.carrier_name.as_deref(),
+        event_at: event.event_at,
+    }
+}
+
+/// Counts the price of a second copy of `row`, within what a text of its segments can cost.
+async fn count_copy(
+    txn: &impl sea_orm::ConnectionTrait,
+    row: &crate::store::MessageRow,
+    event: &DeliveryEvent,
+) -> Result<(), DbErr> {
+    let price = event.cost_micros().unwrap_or(0);
+    let ceiling = i64::from(row.segments.max(1)) * MAX_SEGMENT_PRICE_MICROS;
+    if price <= ceiling {
+        rows::add_copy_cost(txn, row, price).await?;
+    }
+    Ok(())
+}
+
 /// Applies a delivery event to the message with its provider id: the event joins the message's
 /// history, and its `settlement` is applied with the month's spend and the cost rollup in the same
 /// transaction.
@@ -245,26 +297,7 @@ pub async fn record_delivery_event(
     if !rows::begin_delivery(&txn, sns.map(|s| (s.message_id, s.topic_arn)), now).await? {
         return Ok(Recorded::Duplicate);
     }
-    let (row, copy) = match rows::message_by_provider_id(&txn, &event.message_id).await? {
-        Some(row) => (Some(row), Matched::Itself),
-        // Not a provider id we recorded: a send whose outcome was unclear. The service's own id in
-        // the context finds the message.
-        None => match event.log_id {
-            Some(id) => {
-                let row = rows::message_by_id(&txn, id).await?;
-                let copy = match &row {
-                    Some(r)
-                        if r.provider_message_id.is_none() && r.status == SmsStatus::Unknown =>
-                    {
-                        Matched::Adopted
-                    }
-                    _ => Matched::Duplicate,
-                };
-                (row, copy)
-            }
-            None => (None, Matched::Itself),
-        },
-    };
+    let (row, copy) = find_message(&txn, event).await?;
     let first_price_of_copy = match (&row, copy) {
         (Some(r), Matched::Duplicate) => {
             event.cost_micros().is_some()
@@ -272,18 +305,7 @@ pub async fn record_delivery_event(
         }
         _ => false,
     };
-    let kept = NewEvent {
-        provider_message_id: &event.message_id,
-        event_type: &event.event_type,
-        is_final: event.is_final,
-        message_status: event.message_status.as_deref(),
-        description: event.description.clone(),
-        price_micros: event.price_micros,
-        carrier_fee_micros: event.carrier_fee_micros,
-        carrier_name: event.carrier_name.as_deref(),
-        event_at: event.event_at,
-    };
-    rows::insert_event(&txn, row.as_ref().map(|r| r.id), kept, now).await?;
+    rows::insert_event(&txn, row.as_ref().map(|r| r.id), kept(event), now).await?;
     let Some(mut row) = row else {
         txn.commit().await?;
         tracing::info!(
@@ -303,11 +325,7 @@ pub async fn record_delivery_event(
             // A second copy went out (a code tried again after a timeout): its price counts, its
             // status does not settle the message.
             if first_price_of_copy {
-                let price = event.cost_micros().unwrap_or(0);
-                let ceiling = i64::from(row.segments.max(1)) * MAX_SEGMENT_PRICE_MICROS;
-                if price <= ceiling {
-                    rows::add_copy_cost(&txn, &row, price).await?;
-                }
+                count_copy(&txn, &row, event).await?;
             }
             txn.commit().await?;
             tracing::info!(

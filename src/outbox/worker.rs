@@ -359,29 +359,9 @@ async fn run_once(
     shutdown: &CancellationToken,
 ) -> Result<BatchReport, DbErr> {
     let mut report = BatchReport::default();
-    let now = workers.outbox.clock.now();
-    let state = gate::state(&workers.outbox.db).await?;
-    if let Some(pause) = &state.account {
-        // The account is refused: nothing is sent until a probe passes or an admin resumes.
-        if pause.next_probe_us <= now.timestamp_micros() {
-            workers.outbox.probe(provider, pause).await?;
-        }
+    let Some(batch) = claim(workers, provider).await? else {
         return Ok(report);
-    }
-    if state.paused_until_us > now.timestamp_micros() {
-        return Ok(report);
-    }
-    let lease = chrono::Duration::from_std(workers.outbox.sms.lease)
-        .unwrap_or(chrono::Duration::seconds(60));
-    let turn = workers.outbox.sqlite_turn().await;
-    let batch = lease::claim_due(
-        &workers.outbox.db,
-        now,
-        lease,
-        batch_size(workers.outbox.sms.rate_limit_mps),
-    )
-    .await?;
-    drop(turn);
+    };
     report.claimed = batch.len();
     let (late, batch): (Vec<_>, Vec<_>) = batch
         .into_iter()
@@ -389,12 +369,55 @@ async fn run_once(
     let late: Vec<&MessageRow> = late.iter().collect();
     end_unsent(workers, &late, (SmsStatus::Expired, None), &mut report).await?;
     let batch = decide_again(workers, batch, &mut report).await?;
+    send_batch(workers, (provider, shutdown), &batch, &mut report).await?;
+    Ok(report)
+}
+
+/// Claims a batch of due messages, unless sending is paused (`None`): an account refused (its probe
+/// is run when due) or the deployment throttled.
+async fn claim(
+    workers: &Workers,
+    provider: &dyn SmsProvider,
+) -> Result<Option<Vec<MessageRow>>, DbErr> {
+    let now = workers.outbox.clock.now();
+    let state = gate::state(&workers.outbox.db).await?;
+    if let Some(pause) = &state.account {
+        // The account is refused: nothing is sent until a probe passes or an admin resumes.
+        if pause.next_probe_us <= now.timestamp_micros() {
+            workers.outbox.probe(provider, pause).await?;
+        }
+        return Ok(None);
+    }
+    if state.paused_until_us > now.timestamp_micros() {
+        return Ok(None);
+    }
+    let lease = chrono::Duration::from_std(workers.outbox.sms.lease)
+        .unwrap_or(chrono::Duration::seconds(60));
+    let _turn = workers.outbox.sqlite_turn().await;
+    let batch = lease::claim_due(
+        &workers.outbox.db,
+        now,
+        lease,
+        batch_size(workers.outbox.sms.rate_limit_mps),
+    )
+    .await?;
+    Ok(Some(batch))
+}
+
+/// Sends a claimed batch one text at a time, each in its rate-limit slot; on shutdown or a pause the
+/// rest is handed back at once, attempts unspent.
+async fn send_batch(
+    workers: &Workers,
+    (provider, shutdown): (&dyn SmsProvider, &CancellationToken),
+    batch: &[MessageRow],
+    report: &mut BatchReport,
+) -> Result<(), DbErr> {
     let mut group = SentGroup::new();
     let mut rest = batch.iter();
     while let Some(row) = rest.next() {
         if workers.outbox.sms.rate_limit_mps > 0.0 {
             // About to wait for a slot: write what is done first.
-            group.flush(workers, provider, &mut report).await?;
+            group.flush(workers, provider, report).await?;
         }
         let sender = {
             let message_type = sea_orm::ActiveEnum::to_value(&row.message_type);
@@ -404,7 +427,7 @@ async fn run_once(
         let slot = (sender.as_deref().unwrap_or(gate::GATE), row.segments);
         if shutdown.is_cancelled() || !wait_for_slot(workers, shutdown, slot).await? {
             // Shutting down: hand the unsent part of the batch back at once rather than at lease expiry.
-            group.flush(workers, provider, &mut report).await?;
+            group.flush(workers, provider, report).await?;
             for row in std::iter::once(row).chain(rest.by_ref()) {
                 report.count(
                     lease::release(&workers.outbox.db, row, workers.outbox.clock.now()).await?,
@@ -415,7 +438,7 @@ async fn run_once(
         if too_late(row, workers.outbox.clock.now()) {
             // Its time passed while it waited for a slot.
             let expired = (SmsStatus::Expired, None);
-            end_unsent(workers, &[row], expired, &mut report).await?;
+            end_unsent(workers, &[row], expired, report).await?;
             continue;
         }
         let call = std::time::Instant::now();
@@ -429,14 +452,14 @@ async fn run_once(
             Ok(provider_id) => {
                 group.push(row, provider_id);
                 if group.due() {
-                    group.flush(workers, provider, &mut report).await?;
+                    group.flush(workers, provider, report).await?;
                 }
             }
             Err(error) => {
                 report.count(failed(workers, row, &error).await?);
                 if let FailureKind::Throttled { .. } | FailureKind::Account = error.kind {
                     // The deployment is paused: the rest of the batch waits with it, attempts unspent.
-                    group.flush(workers, provider, &mut report).await?;
+                    group.flush(workers, provider, report).await?;
                     let until = gate::paused_until(&workers.outbox.db).await?;
                     let resume = micros_to_time(until).max(workers.outbox.clock.now());
                     for row in rest.by_ref() {
@@ -446,8 +469,8 @@ async fn run_once(
             }
         }
     }
-    group.flush(workers, provider, &mut report).await?;
-    Ok(report)
+    group.flush(workers, provider, report).await?;
+    Ok(())
 }
 
 /// The outbox's workers: they claim due messages, call the provider and record each outcome.

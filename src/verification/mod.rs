@@ -331,7 +331,19 @@ async fn start(
     };
     let record = codes::replace(&txn, new, now).await?;
     txn.commit().await?;
+    send_code(verifier, user_id, (&phone, code), &record, now).await
+}
 
+/// Sends the code just recorded (`record`) to `phone`; a code the pipeline refuses is invalidated at
+/// once and the user told why.
+async fn send_code(
+    verifier: &Verifier,
+    user_id: &str,
+    (phone, code): (&str, String),
+    record: &codes::CodeRow,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Started, VerificationError> {
+    let db = &verifier.outbox.db;
     let sent = verifier
         .outbox
         .enqueue(
@@ -353,19 +365,20 @@ async fn start(
         // Nothing was sent: the code must not stay usable, and the user must know why.
         codes::invalidate(db, record.id, now).await?;
         verifier.count(
-            &phone,
+            phone,
             sent.blocked_reason.map_or("refused", BlockedReason::as_str),
         );
-        return Err(not_sendable(sent.blocked_reason, &phone));
+        return Err(not_sendable(sent.blocked_reason, phone));
     }
     feedback::expect_for(db, record.id, sent.id, record.expires_at).await?;
-    tracing::info!(phone = phone::mask(&phone), "verification code sent");
-    verifier.count(&phone, "sent");
-    let cooldown = Duration::from_std(limits.resend_cooldown).unwrap_or(Duration::seconds(60));
+    tracing::info!(phone = phone::mask(phone), "verification code sent");
+    verifier.count(phone, "sent");
+    let cooldown =
+        Duration::from_std(verifier.limits.resend_cooldown).unwrap_or(Duration::seconds(60));
     Ok(Started {
         expires_at: record.expires_at,
         resend_available_at: now + cooldown,
-        phone_masked: phone::mask(&phone),
+        phone_masked: phone::mask(phone),
     })
 }
 

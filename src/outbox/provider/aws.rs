@@ -316,28 +316,7 @@ fn classify(
             );
         }
         SdkError::DispatchFailure(failure) => {
-            let cause = failure
-                .as_connector_error()
-                .map(|e| e as &(dyn std::error::Error + 'static));
-            let detail = match failure.as_connector_error() {
-                Some(e) => aws_sdk_pinpointsmsvoicev2::error::DisplayErrorContext(e).to_string(),
-                None => format!("{failure:?}"),
-            };
-            return if never_connected(cause) {
-                ProviderError::new(
-                    FailureKind::Transient,
-                    "ConnectionError",
-                    format!("cannot reach AWS: {detail}"),
-                )
-            } else {
-                ProviderError::new(
-                    FailureKind::Ambiguous,
-                    "ConnectionError",
-                    format!(
-                        "the connection to AWS broke after the request left; the text may have been sent: {detail}"
-                    ),
-                )
-            };
+            return dispatch_failure(failure.as_connector_error(), || format!("{failure:?}"));
         }
         SdkError::ResponseError(_) => {
             return ProviderError::new(
@@ -353,7 +332,59 @@ fn classify(
     let (error, retry_after) = service;
     let code = error.code().unwrap_or("Unknown").to_owned();
     let message = error.message().unwrap_or_default().to_owned();
-    let kind = match &error {
+    let kind = kind_of_service_error(&error, retry_after);
+    // ConflictException and ServiceQuotaExceededException say why in their reason.
+    let reason = match &error {
+        SendTextMessageError::ConflictException(e) => e.reason().map(|r| r.as_str().to_owned()),
+        SendTextMessageError::ServiceQuotaExceededException(e) => {
+            e.reason().map(|r| r.as_str().to_owned())
+        }
+        _ => None,
+    };
+    let code = match reason {
+        Some(reason) => format!("{code}:{reason}"),
+        None => code,
+    };
+    ProviderError {
+        kind,
+        code,
+        message,
+    }
+}
+
+/// A request that never got an answer: it may never have left (transient) or may have been sent.
+fn dispatch_failure(
+    connector: Option<&aws_sdk_pinpointsmsvoicev2::error::ConnectorError>,
+    debug: impl FnOnce() -> String,
+) -> ProviderError {
+    let cause = connector.map(|e| e as &(dyn std::error::Error + 'static));
+    let detail = match connector {
+        Some(e) => aws_sdk_pinpointsmsvoicev2::error::DisplayErrorContext(e).to_string(),
+        None => debug(),
+    };
+    if never_connected(cause) {
+        ProviderError::new(
+            FailureKind::Transient,
+            "ConnectionError",
+            format!("cannot reach AWS: {detail}"),
+        )
+    } else {
+        ProviderError::new(
+            FailureKind::Ambiguous,
+            "ConnectionError",
+            format!(
+                "the connection to AWS broke after the request left; the text may have been sent: {detail}"
+            ),
+        )
+    }
+}
+
+/// How the outbox treats an error AWS answered with, by exception type and reason.
+fn kind_of_service_error(
+    error: &SendTextMessageError,
+    retry_after: Option<Duration>,
+) -> FailureKind {
+    match error {
         SendTextMessageError::ThrottlingException(_) => FailureKind::Throttled { retry_after },
         SendTextMessageError::InternalServerException(_) => FailureKind::Transient,
         SendTextMessageError::ConflictException(e)
@@ -380,22 +411,5 @@ fn classify(
         | SendTextMessageError::ServiceQuotaExceededException(_)
         | SendTextMessageError::ValidationException(_) => FailureKind::Permanent,
         _ => FailureKind::Transient,
-    };
-    // ConflictException and ServiceQuotaExceededException say why in their reason.
-    let reason = match &error {
-        SendTextMessageError::ConflictException(e) => e.reason().map(|r| r.as_str().to_owned()),
-        SendTextMessageError::ServiceQuotaExceededException(e) => {
-            e.reason().map(|r| r.as_str().to_owned())
-        }
-        _ => None,
-    };
-    let code = match reason {
-        Some(reason) => format!("{code}:{reason}"),
-        None => code,
-    };
-    ProviderError {
-        kind,
-        code,
-        message,
     }
 }

@@ -165,71 +165,11 @@ impl AwsProvider {
                     registration_id = found.and_then(|n| n.registration_id().map(str::to_owned));
                 }
             }
-            "pool" => match self
-                .client
-                .describe_pools()
-                .pool_ids(&identity)
-                .send()
-                .await
-            {
-                Ok(output) => {
-                    status = output
-                        .pools()
-                        .first()
-                        .map(|p| p.status().as_str().to_owned());
-                }
-                Err(error) => {
-                    let (outcome, detail) = refusal(&error);
-                    report.check(&what, "sms-voice:DescribePools", outcome, detail);
-                }
-            },
+            "pool" => status = self.pool_status(&identity, &what, report).await,
             _ => {
-                let filter = SenderIdAndCountry::builder()
-                    .sender_id(&identity)
-                    .iso_country_code(country.as_deref().unwrap_or("US"))
-                    .build();
-                match filter {
-                    Ok(filter) => {
-                        match self
-                            .client
-                            .describe_sender_ids()
-                            .sender_ids(filter)
-                            .send()
-                            .await
-                        {
-                            Ok(output) => {
-                                let found = output.sender_ids().first();
-                                status = found.map(|s| {
-                                    if s.registered() {
-                                        "REGISTERED".to_owned()
-                                    } else {
-                                        "UNREGISTERED".to_owned()
-                                    }
-                                });
-                                registration_id =
-                                    found.and_then(|s| s.registration_id().map(str::to_owned));
-                            }
-                            Err(error) => {
-                                let (outcome, detail) = refusal(&error);
-                                let missing = detail.starts_with("ResourceNotFoundException");
-                                if !missing {
-                                    report.check(
-                                        &what,
-                                        "sms-voice:DescribeSenderIds",
-                                        outcome,
-                                        detail,
-                                    );
-                                }
-                            }
-                        }
-                    }
-                    Err(error) => report.check(
-                        &what,
-                        "sms-voice:DescribeSenderIds",
-                        CheckOutcome::Failed,
-                        error.to_string(),
-                    ),
-                }
+                (status, registration_id) = self
+                    .sender_id_status(&identity, country.as_deref(), &what, report)
+                    .await;
             }
         }
         let permission = match kind {
@@ -262,6 +202,82 @@ impl AwsProvider {
             uses,
             status,
             registration_status,
+        }
+    }
+
+    /// A pool's status, or the refusal recorded in `report`.
+    async fn pool_status(
+        &self,
+        identity: &str,
+        what: &str,
+        report: &mut AccountReport,
+    ) -> Option<String> {
+        match self.client.describe_pools().pool_ids(identity).send().await {
+            Ok(output) => output
+                .pools()
+                .first()
+                .map(|p| p.status().as_str().to_owned()),
+            Err(error) => {
+                let (outcome, detail) = refusal(&error);
+                report.check(what, "sms-voice:DescribePools", outcome, detail);
+                None
+            }
+        }
+    }
+
+    /// A sender id's registration in `country` (`REGISTERED` or `UNREGISTERED`, and the registration's
+    /// id), or the refusal recorded in `report` (one that is not in the account is not a refusal).
+    async fn sender_id_status(
+        &self,
+        identity: &str,
+        country: Option<&str>,
+        what: &str,
+        report: &mut AccountReport,
+    ) -> (Option<String>, Option<String>) {
+        let filter = SenderIdAndCountry::builder()
+            .sender_id(identity)
+            .iso_country_code(country.unwrap_or("US"))
+            .build();
+        let filter = match filter {
+            Ok(filter) => filter,
+            Err(error) => {
+                report.check(
+                    what,
+                    "sms-voice:DescribeSenderIds",
+                    CheckOutcome::Failed,
+                    error.to_string(),
+                );
+                return (None, None);
+            }
+        };
+        match self
+            .client
+            .describe_sender_ids()
+            .sender_ids(filter)
+            .send()
+            .await
+        {
+            Ok(output) => {
+                let found = output.sender_ids().first();
+                let status = found.map(|s| {
+                    if s.registered() {
+                        "REGISTERED".to_owned()
+                    } else {
+                        "UNREGISTERED".to_owned()
+                    }
+                });
+                (
+                    status,
+                    found.and_then(|s| s.registration_id().map(str::to_owned)),
+                )
+            }
+            Err(error) => {
+                let (outcome, detail) = refusal(&error);
+                if !detail.starts_with("ResourceNotFoundException") {
+                    report.check(what, "sms-voice:DescribeSenderIds", outcome, detail);
+                }
+                (None, None)
+            }
         }
     }
 
