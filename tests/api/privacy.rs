@@ -39,6 +39,18 @@ fn id(log: &Value) -> i64 {
     log["id"].as_str().expect("id").parse().expect("numeric")
 }
 
+/// `user` asks for a verification code to their number.
+async fn ask_for_code(app: &TestApp, user: &str) {
+    data(
+        &app.as_user(
+            user,
+            "mutation { startPhoneVerification { expiresAt } }",
+            json!({}),
+        )
+        .await,
+    );
+}
+
 /// A reply texted in from `from`, as two-way SMS delivers it.
 pub(crate) async fn reply(app: &TestApp, from: &str, body: &str, id: &str) {
     let reply = sms_notify::inbound::replies::InboundReply {
@@ -330,14 +342,7 @@ async fn the_purge_removes_texts_and_records_past_their_periods(engine: Engine) 
     opted_in_user(&app, "ann", "+1 212 555 0101").await;
     // A code asked for by someone else (a number and an IP), expired ten minutes later.
     set_phone(&app, "cy", "+1 212 555 0155").await;
-    data(
-        &app.as_user(
-            "cy",
-            "mutation { startPhoneVerification { expiresAt } }",
-            json!({}),
-        )
-        .await,
-    );
+    ask_for_code(&app, "cy").await;
     let old = id(&data(&app.as_service(SEND, send("ann", "Old news", None)).await)["sendSms"]);
     let scheduled = id(&data(
         &app.as_service(
@@ -375,14 +380,7 @@ async fn the_purge_removes_texts_and_records_past_their_periods(engine: Engine) 
     let recent = id(&data(&app.as_service(SEND, send("ann", "Fresh news", None)).await)["sendSms"]);
     app.run_outbox().await;
     // A code asked for now stays: it expired less than SMS_BODY_RETENTION ago.
-    data(
-        &app.as_user(
-            "cy",
-            "mutation { startPhoneVerification { expiresAt } }",
-            json!({}),
-        )
-        .await,
-    );
+    ask_for_code(&app, "cy").await;
     app.clock.advance(Duration::days(11));
     let run = app
         .handles

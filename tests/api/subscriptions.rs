@@ -27,6 +27,25 @@ storage_tests!(
 const UPDATES: &str = "subscription($f: SmsMessageUpdatesFilter) { smsMessageUpdates(filter: $f) { status sequence message { id userId messageType } } }";
 const SEND: &str = "mutation($i: SendSmsInput!) { sendSms(input: $i) { id status } }";
 
+/// Opens `app`'s `/graphql/ws` speaking `graphql-transport-ws` (the server agrees to it).
+pub(crate) async fn open(app: &TestApp) -> WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>> {
+    let mut request = format!("ws://{}/graphql/ws", app.addr)
+        .into_client_request()
+        .expect("a request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (ws, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("the WebSocket opens");
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        "graphql-transport-ws"
+    );
+    ws
+}
+
 struct Client {
     ws: WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>,
 }
@@ -34,20 +53,7 @@ struct Client {
 impl Client {
     /// Connects to `app`'s `/graphql/ws` and completes the handshake with `token` in the init payload.
     async fn connect(app: &TestApp, token: Option<String>) -> Self {
-        let mut request = format!("ws://{}/graphql/ws", app.addr)
-            .into_client_request()
-            .expect("a request");
-        request.headers_mut().insert(
-            "sec-websocket-protocol",
-            "graphql-transport-ws".parse().expect("header"),
-        );
-        let (ws, response) = tokio_tungstenite::connect_async(request)
-            .await
-            .expect("the WebSocket opens");
-        assert_eq!(
-            response.headers()["sec-websocket-protocol"],
-            "graphql-transport-ws"
-        );
+        let ws = open(app).await;
         let mut client = Self { ws };
         let payload = token.map_or(
             json!({}),

@@ -7,26 +7,15 @@ use chrono::Utc;
 use futures::{SinkExt, StreamExt};
 use serde_json::json;
 use sms_notify::auth::Role;
-use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{Engine, TestApp};
+use crate::{
+    helpers::{Engine, TestApp},
+    subscriptions::open,
+};
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn open(app: &TestApp) -> Socket {
-    let mut request = format!("ws://{}/graphql/ws", app.addr)
-        .into_client_request()
-        .expect("a request");
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
-    tokio_tungstenite::connect_async(request)
-        .await
-        .expect("the WebSocket opens")
-        .0
-}
 
 async fn init(ws: &mut Socket, token: &str) {
     let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
