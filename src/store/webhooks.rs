@@ -297,7 +297,10 @@ pub async fn claim_due<C: ConnectionTrait + TransactionTrait>(
     let mut query = webhook_deliveries::Entity::find()
         .filter(Column::Status.eq("pending"))
         .filter(Column::NextAttemptAt.lte(now))
+        // Ties (a frozen clock, one dispatch of several changes) go in the order the events were
+        // made, so a receiver sees a message's statuses in the order they happened.
         .order_by_asc(Column::NextAttemptAt)
+        .order_by_asc(Column::Id)
         .limit(limit);
     if txn.get_database_backend() == DbBackend::Postgres {
         query = query.lock_with_behavior(
