@@ -67,6 +67,77 @@ async fn from_clients(
     Ok(())
 }
 
+/// `me` over HTTP from `CLIENTS` clients, each a user of its own: the floor of the same stack (the
+/// router, the token, one read of the recipient), requests per second.
+async fn me_rate(engine: &str, admin: Option<&str>, n: usize) -> anyhow::Result<f64> {
+    let (url, _dir) = support::fresh_database(engine, admin, "me").await?;
+    let mut config = support::throughput_config(&url);
+    config.reminders.enabled = false;
+    let db = sms_notify::connect(&config.database_url).await?;
+    sms_notify::migrate(&db).await?;
+    let provider = Arc::new(support::NoopProvider::default());
+    let app = App::with_database(config, Arc::new(SystemClock), db, provider);
+    support::seed_recipients(&app.handles.db, CLIENTS).await?;
+    let now = chrono::Utc::now();
+    let tokens: Vec<String> = (0..CLIENTS)
+        .map(|i| {
+            app.jwt.issue(
+                &format!("user{i}"),
+                Role::User,
+                now,
+                now + chrono::Duration::hours(1),
+            )
+        })
+        .collect::<Result<_, _>>()?;
+    let server = app
+        .start("127.0.0.1:0".parse()?, CancellationToken::new())
+        .await?;
+    let url = format!("http://{}/graphql", server.addr);
+    let http = reqwest::Client::new();
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let clients: Vec<_> = tokens
+        .into_iter()
+        .map(|token| {
+            let (http, url, next) = (http.clone(), url.clone(), next.clone());
+            tokio::spawn(async move {
+                while next.fetch_add(1, Ordering::Relaxed) < n {
+                    let body: serde_json::Value = http
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .json(&json!({ "query": "{ me { userId phoneNumber phoneVerified } }" }))
+                        .send()
+                        .await?
+                        .json()
+                        .await?;
+                    anyhow::ensure!(body["data"]["me"]["phoneVerified"] == true, "{body}");
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for client in clients {
+        client.await??;
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    server.stop().await?;
+    Ok(rate)
+}
+
+/// CPU time this process has used so far (user and system), in seconds (Linux).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: f64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse::<f64>().ok())
+        .sum();
+    ticks / 100.0
+}
+
 struct Figures {
     rate: f64,
     single_p50: Duration,
@@ -144,6 +215,34 @@ struct Cost {
     /// Rows inserted, updated or deleted per message, triggers' writes included (PostgreSQL's
     /// `pg_stat_user_tables`; SQLite keeps no such count).
     rows: Option<f64>,
+    /// Statements PostgreSQL executed per message, as `pg_stat_statements` counts them (`BEGIN`,
+    /// `COMMIT` and statements inside triggers included, with `track = all`), when it is loaded.
+    pg_statements: Option<f64>,
+    /// Messages per second from the first request until the last text was `DELIVERED`.
+    delivered_rate: f64,
+    /// CPU time of this process (the service and the benchmark's clients) per message, microseconds.
+    cpu_us: f64,
+}
+
+/// Every statement PostgreSQL has counted so far in the current database, when `pg_stat_statements`
+/// is loaded (`shared_preload_libraries`) and can be created.
+async fn pg_statement_calls(probe: &sea_orm::DatabaseConnection) -> Option<i64> {
+    use sea_orm::{ConnectionTrait, Statement};
+    probe
+        .execute_unprepared("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        .await
+        .ok()?;
+    let row = probe
+        .query_one_raw(Statement::from_string(
+            probe.get_database_backend(),
+            "SELECT COALESCE(SUM(calls), 0)::bigint AS n FROM pg_stat_statements \
+             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND userid = (SELECT oid FROM pg_roles WHERE rolname = current_user) \
+             AND query NOT LIKE '%pg_stat%' AND query NOT LIKE '%COUNT(*) AS n FROM sms_log%'",
+        ))
+        .await
+        .ok()??;
+    row.try_get::<i64>("", "n").ok()
 }
 
 /// Rows written so far in every table of the database `probe` is connected to (PostgreSQL).
@@ -201,9 +300,15 @@ async fn cost(engine: &str, admin: Option<&str>, n: usize) -> anyhow::Result<Cos
     } else {
         0
     };
+    let pg_before = if postgres {
+        pg_statement_calls(&probe).await
+    } else {
+        None
+    };
     let before = count.snapshot();
-    from_clients(&http, &url, &token, n).await?;
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
+    from_clients(&http, &url, &token, n).await?;
     let delivered = Statement::from_string(
         probe.get_database_backend(),
         "SELECT COUNT(*) AS n FROM sms_log WHERE status = 'delivered'",
@@ -222,6 +327,8 @@ async fn cost(engine: &str, admin: Option<&str>, n: usize) -> anyhow::Result<Cos
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let delivered_rate = n as f64 / started.elapsed().as_secs_f64();
+    let cpu_us = (cpu_seconds() - cpu_before) * 1e6 / n as f64;
     // The feed's readers (subscriptions, webhooks) catch up within their poll.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = count.snapshot();
@@ -233,6 +340,10 @@ async fn cost(engine: &str, admin: Option<&str>, n: usize) -> anyhow::Result<Cos
     } else {
         None
     };
+    let pg_statements = match (pg_before, pg_statement_calls(&probe).await) {
+        (Some(before), Some(after)) => Some((after - before) as f64 / n as f64),
+        _ => None,
+    };
     let mut statements = [0.0; 5];
     for (i, s) in statements.iter_mut().enumerate() {
         *s = (after[i] - before[i]) as f64 / n as f64;
@@ -241,6 +352,9 @@ async fn cost(engine: &str, admin: Option<&str>, n: usize) -> anyhow::Result<Cos
         messages: n,
         statements,
         rows,
+        pg_statements,
+        delivered_rate,
+        cpu_us,
     })
 }
 
@@ -304,17 +418,25 @@ async fn main() -> anyhow::Result<()> {
     );
     println!();
     println!(
-        "| engine | messages | statements sent by the service | select | insert | update | delete | other | rows written (triggers included) |"
+        "| engine | messages | statements sent by the service | select | insert | update | delete | other | statements PostgreSQL ran (pg_stat_statements) | rows written (triggers included) | CPU per message | messages/s to DELIVERED | `me` requests/s | ratio |"
     );
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    let na = |v: Option<f64>| v.map_or("n/a".to_owned(), |r| format!("{r:.2}"));
     for engine in support::engines().0 {
         let c = cost(engine, admin.as_deref(), n.min(5_000)).await?;
+        let me = me_rate(engine, admin.as_deref(), 20_000).await?;
         let total: f64 = c.statements.iter().sum();
         let [select, insert, update, delete, other] = c.statements;
         println!(
-            "| {engine} | {} | {total:.2} | {select:.2} | {insert:.2} | {update:.2} | {delete:.2} | {other:.2} | {} |",
+            "| {engine} | {} | {total:.2} | {select:.2} | {insert:.2} | {update:.2} | {delete:.2} | {other:.2} | {} | {} | {:.0} us | {:.0} | {me:.0} | {:.1}% |",
             c.messages,
-            c.rows.map_or("n/a".to_owned(), |r| format!("{r:.2}"))
+            na(c.pg_statements),
+            na(c.rows),
+            c.cpu_us,
+            c.delivered_rate,
+            100.0 * c.delivered_rate / me
         );
     }
     println!();

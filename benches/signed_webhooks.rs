@@ -160,7 +160,10 @@ async fn run(engine: &str, admin: Option<&str>, n: usize) -> anyhow::Result<Figu
         c.await??;
     }
     loop {
-        let waiting = count(&db, "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM message_changes WHERE webhooked = false").await?
+        // Every change is made into webhooks once the dispatcher's place is the newest stamp.
+        let waiting = count(&db, "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM sms_log, feed_cursors \
+                                  WHERE feed_cursors.name = 'webhooks' AND (sms_log.change_seq > feed_cursors.seq \
+                                  OR (sms_log.change_seq = feed_cursors.seq AND sms_log.id > feed_cursors.last_id))").await?
             + count(&db, "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM webhook_deliveries WHERE status = 'pending'").await?;
         if waiting == 0 && provider.sent.load(Ordering::Relaxed) >= (400 + n) as u64 {
             break;

@@ -319,7 +319,6 @@ async fn purge(config: Config) -> anyhow::Result<()> {
             "consentEvents": run.consent_events,
             "webhookDeliveries": run.webhook_deliveries,
             "scanRuns": run.scan_runs,
-            "feedChanges": run.feed_changes,
             "outboundWebhooks": run.outbound_webhooks,
             "verifications": run.verifications,
             "startedAt": run.started_at,

@@ -8,7 +8,7 @@ pub mod consent_disclosures;
 pub mod consent_events;
 pub mod cost_rollup;
 pub mod country_sending;
-pub mod message_changes;
+pub mod feed_cursors;
 pub mod message_feedback;
 pub mod opt_outs;
 pub mod phone_verifications;

@@ -206,6 +206,9 @@ pub struct Model {
     pub carrier_fee_micros: Option<i64>,
     /// When the text was removed (retention or erasure); the body is empty from then on.
     pub body_purged_at: Option<DateTimeUtc>,
+    /// The change feed's stamp of the last status written (see `store::feed`): changes are read in
+    /// `(change_seq, id)` order.
+    pub change_seq: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

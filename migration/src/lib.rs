@@ -28,6 +28,7 @@ mod m20261130_000023_add_privacy;
 mod m20261130_000024_create_message_changes;
 mod m20261130_000025_create_webhooks;
 mod m20261204_000026_add_erasure_reach;
+mod m20261204_000027_feed_from_the_log;
 
 pub struct Migrator;
 
@@ -61,6 +62,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000024_create_message_changes::Migration),
             Box::new(m20261130_000025_create_webhooks::Migration),
             Box::new(m20261204_000026_add_erasure_reach::Migration),
+            Box::new(m20261204_000027_feed_from_the_log::Migration),
         ]
     }
 }

@@ -76,6 +76,14 @@ impl Inbound {
         receipts::record_delivery_event(&self.outbox, sns, event).await
     }
 
+    /// Applies delivery events in one transaction (`receipts::record_delivery_events`).
+    pub async fn record_delivery_events(
+        &self,
+        items: &[(Option<receipts::SnsDelivery<'_>>, &receipts::DeliveryEvent)],
+    ) -> Result<Vec<receipts::Recorded>, DbErr> {
+        receipts::record_delivery_events(&self.outbox, items).await
+    }
+
     /// Handles a text to our number (`replies::handle_reply`).
     pub async fn handle_reply(
         &self,

@@ -282,6 +282,9 @@ async fn count_copy(
     Ok(())
 }
 
+/// A status a receipt moved a message to, for the metrics once committed.
+type Moved = (crate::store::MessageType, SmsStatus);
+
 /// Applies a delivery event to the message with its provider id: the event joins the message's
 /// history, and its `settlement` is applied with the month's spend and the cost rollup in the same
 /// transaction.
@@ -291,76 +294,197 @@ pub async fn record_delivery_event(
     sns: Option<SnsDelivery<'_>>,
     event: &DeliveryEvent,
 ) -> Result<Recorded, DbErr> {
+    let mut recorded = record_delivery_events(outbox, &[(sns, event)]).await?;
+    Ok(recorded.pop().unwrap_or(Recorded::Unmatched))
+}
+
+/// Applies delivery events in one transaction, set-based: the SNS ids recorded in one statement, the
+/// messages loaded (and locked) in one, the events kept in one, and the settled rows written in one
+/// statement per set of equal values, then the spend and the rollup once. Events of a message the
+/// provider's id does not find (an unclear send's copy, adopted or not) are applied one at a time
+/// after the rest. Answers each event's outcome, in order.
+pub async fn record_delivery_events(
+    outbox: &Outbox,
+    items: &[(Option<SnsDelivery<'_>>, &DeliveryEvent)],
+) -> Result<Vec<Recorded>, DbErr> {
     let now = outbox.clock.now();
     let _turn = outbox.sqlite_turn().await;
     let txn = outbox.db.begin().await?;
-    if !rows::begin_delivery(&txn, sns.map(|s| (s.message_id, s.topic_arn)), now).await? {
-        return Ok(Recorded::Duplicate);
+    let sns: Vec<_> = items
+        .iter()
+        .map(|(s, _)| s.map(|s| (s.message_id, s.topic_arn)))
+        .collect();
+    let fresh = rows::begin_deliveries(&txn, &sns, now).await?;
+    let ids: Vec<&str> = items
+        .iter()
+        .zip(&fresh)
+        .filter(|(_, fresh)| **fresh)
+        .map(|((_, e), _)| e.message_id.as_str())
+        .collect();
+    let mut found: std::collections::HashMap<String, MessageRow> = Default::default();
+    for row in rows::messages_by_provider_ids(&txn, &ids).await? {
+        if let Some(id) = row.provider_message_id.clone() {
+            found.entry(id).or_insert(row);
+        }
     }
-    let (row, copy) = find_message(&txn, event).await?;
+    let mut batch = Batch::default();
+    let mut recorded: Vec<Option<Recorded>> = vec![None; items.len()];
+    let mut later = Vec::new();
+    for (i, ((_, event), fresh)) in items.iter().zip(fresh).enumerate() {
+        recorded[i] = if !fresh {
+            Some(Recorded::Duplicate)
+        } else if let Some(row) = found.get_mut(&event.message_id) {
+            Some(batch.apply(row, event, now))
+        } else {
+            later.push(i);
+            None
+        };
+    }
+    let mut moved = batch.write(&txn, now).await?;
+    for i in later {
+        let (outcome, m) = apply_one(&txn, items[i].1, now).await?;
+        recorded[i] = Some(outcome);
+        moved.extend(m);
+    }
+    txn.commit().await?;
+    for (message_type, status) in moved {
+        let status: crate::store::rollup::RollupStatus = status.into();
+        let label = sea_orm::ActiveEnum::to_value(&status);
+        let kind = sea_orm::ActiveEnum::to_value(&message_type);
+        outbox
+            .metrics
+            .messages
+            .with_label_values(&[kind.as_str(), label.as_str()])
+            .inc();
+    }
+    Ok(recorded
+        .into_iter()
+        .map(|r| r.unwrap_or(Recorded::Unmatched))
+        .collect())
+}
+
+/// Receipts of messages found by their provider id, applied in memory and written together.
+#[derive(Default)]
+struct Batch<'a> {
+    events: Vec<(Option<i64>, NewEvent<'a>)>,
+    writes: Vec<(i64, rows::RowWrite)>,
+    effects: rows::Effects,
+    moved: Vec<Moved>,
+}
+
+impl<'a> Batch<'a> {
+    /// One event of a message found by its id: kept, and its settlement applied to the row in memory.
+    fn apply(
+        &mut self,
+        row: &mut MessageRow,
+        event: &'a DeliveryEvent,
+        now: DateTime<Utc>,
+    ) -> Recorded {
+        self.events.push((Some(row.id), kept(event)));
+        if let Some(change) = settlement(row, event) {
+            let at = match self.writes.iter().position(|(id, _)| *id == row.id) {
+                Some(at) => at,
+                None => {
+                    self.writes.push((row.id, Default::default()));
+                    self.writes.len() - 1
+                }
+            };
+            let before = row.status;
+            rows::settle_in_memory(
+                row,
+                &change,
+                now,
+                (&mut self.writes[at].1, &mut self.effects),
+            );
+            if row.status != before {
+                self.moved.push((row.message_type, row.status));
+            }
+        }
+        Recorded::Applied {
+            log_id: row.id,
+            status: row.status,
+        }
+    }
+
+    async fn write(
+        self,
+        txn: &impl sea_orm::ConnectionTrait,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Moved>, DbErr> {
+        rows::insert_events(txn, self.events, now).await?;
+        rows::write_settled(txn, self.writes, self.effects).await?;
+        Ok(self.moved)
+    }
+}
+
+/// One event whose message its provider id does not find: an unclear send's copy, found by the
+/// service's own id in the context (adopted, or counted as a second copy), or none (kept unmatched).
+async fn apply_one(
+    txn: &impl sea_orm::ConnectionTrait,
+    event: &DeliveryEvent,
+    now: DateTime<Utc>,
+) -> Result<(Recorded, Option<Moved>), DbErr> {
+    let (row, copy) = find_message(txn, event).await?;
     let first_price_of_copy = match (&row, copy) {
         (Some(r), Matched::Duplicate) => {
             event.cost_micros().is_some()
-                && !rows::copy_priced(&txn, r.id, &event.message_id).await?
+                && !rows::copy_priced(txn, r.id, &event.message_id).await?
         }
         _ => false,
     };
-    rows::insert_event(&txn, row.as_ref().map(|r| r.id), kept(event), now).await?;
+    rows::insert_event(txn, row.as_ref().map(|r| r.id), kept(event), now).await?;
     let Some(mut row) = row else {
-        txn.commit().await?;
         tracing::info!(
             provider_id = super::loggable(&event.message_id),
             "delivery event for an unknown message kept"
         );
-        return Ok(Recorded::Unmatched);
+        return Ok((Recorded::Unmatched, None));
     };
     match copy {
         Matched::Itself => {}
         Matched::Adopted => {
             // The text did go out: its id is the message's from now on.
-            rows::adopt_provider_id(&txn, row.id, &event.message_id).await?;
+            rows::adopt_provider_id(txn, row.id, &event.message_id).await?;
             row.provider_message_id = Some(event.message_id.clone());
         }
         Matched::Duplicate => {
             // A second copy went out (a code tried again after a timeout): its price counts, its
             // status does not settle the message.
             if first_price_of_copy {
-                count_copy(&txn, &row, event).await?;
+                count_copy(txn, &row, event).await?;
             }
-            txn.commit().await?;
             tracing::info!(
                 id = row.id,
                 provider_id = super::loggable(&event.message_id),
                 "receipt of a second copy of a message (an unclear attempt did go out)"
             );
-            return Ok(Recorded::Applied {
+            let applied = Recorded::Applied {
                 log_id: row.id,
                 status: row.status,
-            });
+            };
+            return Ok((applied, None));
         }
     }
+    let mut batch = Batch::default();
     let Some(change) = settlement(&row, event) else {
-        txn.commit().await?;
-        return Ok(Recorded::Applied {
+        let applied = Recorded::Applied {
             log_id: row.id,
             status: row.status,
-        });
+        };
+        return Ok((applied, None));
     };
-    rows::settle(&txn, &row, &change, now).await?;
-    txn.commit().await?;
-    if change.status != row.status {
-        let status: crate::store::rollup::RollupStatus = change.status.into();
-        let label = sea_orm::ActiveEnum::to_value(&status);
-        outbox
-            .metrics
-            .messages
-            .with_label_values(&[row.message_type_label().as_str(), label.as_str()])
-            .inc();
-    }
-    Ok(Recorded::Applied {
-        log_id: row.id,
-        status: change.status,
-    })
+    let before = row.status;
+    let mut write = rows::RowWrite::default();
+    rows::settle_in_memory(&mut row, &change, now, (&mut write, &mut batch.effects));
+    rows::write_settled(txn, vec![(row.id, write)], batch.effects).await?;
+    let moved = (row.status != before).then_some((row.message_type, row.status));
+    Ok((
+        Recorded::Applied {
+            log_id: row.id,
+            status: row.status,
+        },
+        moved,
+    ))
 }
 
 #[cfg(test)]

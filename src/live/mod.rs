@@ -1,25 +1,23 @@
 //! Live updates: every message written or moved to a new status, by any instance, told to this
-//! instance's subscribers (`smsMessageUpdates`). The database's triggers write each change to
-//! `message_changes`; one task per instance tails it by `seq`, loads the messages once and broadcasts
-//! them. With several instances on PostgreSQL each tails the same table, so an update made by one
-//! reaches subscribers of all; on SQLite the one process does both.
+//! instance's subscribers (`smsMessageUpdates`). Each status write stamps its row for the change feed
+//! (`store::feed`); one task per instance reads the log after its place every 200 ms and broadcasts
+//! the messages as they are. With several instances on PostgreSQL each reads the same log, so an
+//! update made by one reaches subscribers of all; on SQLite the one process does both. A status that
+//! lasted less than a poll may be folded into the next one; a settled status is always told.
 
-use std::{
-    collections::{BTreeSet, HashMap},
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{MessageRow, SmsStatus, changes, history};
+use crate::store::{
+    MessageRow, SmsStatus,
+    feed::{self, Position},
+};
 
 /// How often the feed is read.
 pub const POLL_EVERY: Duration = Duration::from_millis(200);
-/// A `seq` not seen this long after a later one was is taken as a transaction that rolled back.
-const GAP_PATIENCE: Duration = Duration::from_secs(5);
 /// Changes read per query.
 const PAGE: u64 = 2_000;
 /// Updates a slow subscriber may fall behind before it misses some.
@@ -28,10 +26,11 @@ const BACKLOG: usize = 4_096;
 /// One change of one message.
 #[derive(Debug, Clone)]
 pub struct Change {
-    pub seq: i64,
+    /// Its place in the feed, the same on every instance.
+    pub seq: Position,
     /// The status the message moved to.
     pub status: SmsStatus,
-    /// The message as it was read just after (it may have moved on since).
+    /// The message as it was read.
     pub message: MessageRow,
 }
 
@@ -42,13 +41,13 @@ pub struct Live {
     sender: broadcast::Sender<Arc<Change>>,
 }
 
-/// Where the tail has read up to: every `seq` up to `floor` is done; `seen` holds those above it
-/// already told (read past a gap), `gaps` when each missing `seq` was first noticed.
+/// Where the tail has read up to.
 #[derive(Debug, Default)]
 pub struct Cursor {
-    floor: i64,
-    seen: BTreeSet<i64>,
-    gaps: HashMap<i64, Instant>,
+    at: Position,
+    /// Nobody was listening at the last poll, so nothing was read: the next listener starts at the
+    /// feed's end.
+    idle: bool,
 }
 
 impl Live {
@@ -65,38 +64,36 @@ impl Live {
     /// A cursor at the feed's end: what happened before is not told.
     pub async fn cursor_at_end(&self) -> Result<Cursor, DbErr> {
         Ok(Cursor {
-            floor: changes::latest(&self.db).await?,
-            ..Default::default()
+            at: feed::end(&self.db).await?,
+            idle: false,
         })
     }
 
     /// Reads the feed once after `cursor` and tells what is new; returns how many changes were told.
+    /// Nothing is read while nobody listens.
     pub async fn poll(&self, cursor: &mut Cursor) -> Result<usize, DbErr> {
-        let rows = changes::after(&self.db, cursor.floor, PAGE).await?;
-        let fresh: Vec<_> = rows
-            .into_iter()
-            .filter(|r| !cursor.seen.contains(&r.seq))
-            .collect();
-        if !fresh.is_empty() && self.sender.receiver_count() > 0 {
-            let ids: Vec<i64> = fresh.iter().map(|r| r.sms_log_id).collect();
-            let messages: HashMap<i64, MessageRow> = history::by_ids(&self.db, ids)
-                .await?
-                .into_iter()
-                .map(|m| (m.id, m))
-                .collect();
-            for row in &fresh {
-                if let Some(message) = messages.get(&row.sms_log_id) {
-                    let _ = self.sender.send(Arc::new(Change {
-                        seq: row.seq,
-                        status: row.status,
-                        message: message.clone(),
-                    }));
-                }
-            }
+        if self.sender.receiver_count() == 0 {
+            cursor.idle = true;
+            return Ok(0);
         }
-        cursor.seen.extend(fresh.iter().map(|r| r.seq));
-        cursor.advance(Instant::now());
-        Ok(fresh.len())
+        if cursor.idle {
+            cursor.at = feed::end(&self.db).await?;
+            cursor.idle = false;
+        }
+        let rows = feed::after(&self.db, cursor.at, PAGE).await?;
+        let Some(last) = rows.last() else {
+            return Ok(0);
+        };
+        cursor.at = Position::of(last);
+        let told = rows.len();
+        for message in rows {
+            let _ = self.sender.send(Arc::new(Change {
+                seq: Position::of(&message),
+                status: message.status,
+                message,
+            }));
+        }
+        Ok(told)
     }
 
     /// Tails the feed every `POLL_EVERY` until `shutdown`.
@@ -122,55 +119,5 @@ impl Live {
                 tracing::warn!(%error, "live updates: reading the feed failed; trying again");
             }
         }
-    }
-}
-
-impl Cursor {
-    /// Moves `floor` over every `seq` seen, and over a missing one waited for past `GAP_PATIENCE`.
-    fn advance(&mut self, now: Instant) {
-        loop {
-            let next = self.floor + 1;
-            if self.seen.remove(&next) {
-                self.floor = next;
-                self.gaps.remove(&next);
-                continue;
-            }
-            if self.seen.is_empty() {
-                self.gaps.clear();
-                return;
-            }
-            // Something later was seen: `next` is a transaction still open, or one rolled back.
-            let since = *self.gaps.entry(next).or_insert(now);
-            if now.duration_since(since) < GAP_PATIENCE {
-                return;
-            }
-            self.gaps.remove(&next);
-            self.floor = next;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_cursor_waits_for_a_gap_then_moves_past_it() {
-        let t0 = Instant::now();
-        let mut cursor = Cursor::default();
-        cursor.seen.extend([1, 2, 4]);
-        cursor.advance(t0);
-        assert_eq!(cursor.floor, 2, "3 may still commit");
-        cursor.advance(t0 + Duration::from_secs(1));
-        assert_eq!(cursor.floor, 2);
-        cursor.seen.insert(3);
-        cursor.advance(t0 + Duration::from_secs(2));
-        assert_eq!((cursor.floor, cursor.seen.len()), (4, 0));
-        cursor.seen.insert(6);
-        cursor.advance(t0 + Duration::from_secs(3));
-        assert_eq!(cursor.floor, 4);
-        cursor.advance(t0 + Duration::from_secs(9));
-        assert_eq!(cursor.floor, 6, "5 rolled back");
-        assert!(cursor.gaps.is_empty());
     }
 }

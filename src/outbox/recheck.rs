@@ -229,6 +229,7 @@ mod tests {
             priced_at: None,
             carrier_fee_micros: None,
             body_purged_at: None,
+            change_seq: 0,
         }
     }
 

@@ -187,14 +187,16 @@ impl<'a> SentGroup<'a> {
                 .observe((now - row.created_at).num_milliseconds().max(0) as f64 / 1000.0);
         }
         if provider.simulates_receipts() {
-            // Local work sees the whole loop: each text is reported delivered, as AWS would.
-            for (_, provider_id) in mine() {
-                let event = receipts::DeliveryEvent::simulated_delivery(
-                    provider_id,
-                    workers.outbox.clock.now(),
-                );
-                workers.inbound.record_delivery_event(None, &event).await?;
-            }
+            // Local work sees the whole loop: each text is reported delivered, as AWS would, the
+            // group's receipts in one transaction.
+            let at = workers.outbox.clock.now();
+            let events: Vec<_> = mine()
+                .map(|(_, provider_id)| {
+                    receipts::DeliveryEvent::simulated_delivery(provider_id, at)
+                })
+                .collect();
+            let items: Vec<_> = events.iter().map(|e| (None, e)).collect();
+            workers.inbound.record_delivery_events(&items).await?;
         }
         report.lease_lost += self.rows.len() - written.len();
         for (row, _) in mine() {

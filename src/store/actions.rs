@@ -27,10 +27,11 @@ pub async fn cancel<C: ConnectionTrait + TransactionTrait>(
     let Some(row) = sms_log::Entity::find_by_id(id).one(&txn).await? else {
         return Ok(None);
     };
-    let update = super::messages::never_sent(
+    let update = super::messages::never_sent(super::feed::stamped(
         sms_log::Entity::update_many()
             .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Cancelled)),
-    )
+        txn.get_database_backend(),
+    ))
     .filter(sms_log::Column::Id.eq(id))
     .filter(sms_log::Column::Status.eq(SmsStatus::Pending));
     if update.exec(&txn).await?.rows_affected != 1 {

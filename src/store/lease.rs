@@ -11,7 +11,7 @@ use sea_orm::{
 use sea_orm::{ExprTrait, TransactionSession};
 
 use super::{
-    BlockedReason,
+    BlockedReason, feed,
     opt_outs::{self, OptOutSource},
     rollup::{RollupStatus, measures, rollup_add, rollup_key},
     spend,
@@ -45,7 +45,7 @@ pub async fn claim_due<C: ConnectionTrait + TransactionTrait>(
         .limit(limit)
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
         .into_query();
-    let mut claimed = sms_log::Entity::update_many()
+    let mut claimed = feed::stamped(sms_log::Entity::update_many(), db.get_database_backend())
         .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Sending))
         .col_expr(
             sms_log::Column::Attempts,
@@ -121,11 +121,12 @@ pub async fn end_unsent<C: ConnectionTrait + TransactionTrait>(
     let mut rollup = Vec::new();
     let mut released = std::collections::BTreeMap::<String, i64>::new();
     for row in rows {
-        let update = super::messages::never_sent(
+        let update = super::messages::never_sent(feed::stamped(
             sms_log::Entity::update_many()
                 .col_expr(sms_log::Column::Status, Expr::value(status))
                 .col_expr(sms_log::Column::BlockedReason, Expr::value(reason)),
-        )
+            txn.get_database_backend(),
+        ))
         .filter(held(row));
         if update.exec(&txn).await?.rows_affected != 1 {
             continue;
@@ -194,10 +195,11 @@ pub async fn record_sent_many<C: ConnectionTrait + TransactionTrait>(
     }
     let sql = format!(
         "UPDATE sms_log SET status = 'sent', sent_at = {now}, next_attempt_at = NULL, \
-         sensitive_body = NULL, error_code = NULL, error_message = NULL, \
+         sensitive_body = NULL, error_code = NULL, error_message = NULL, change_seq = {stamp}, \
          provider_message_id = CASE id{cases} END \
          WHERE id IN ({ids}) AND status = 'sending' AND (id, attempts) IN (VALUES {held}) RETURNING id",
         now = param(1),
+        stamp = feed::stamp_sql(backend),
         ids = ids.join(", "),
         held = held.join(", ")
     );
@@ -225,7 +227,7 @@ pub async fn release(
     row: &sms_log::Model,
     at: DateTime<Utc>,
 ) -> Result<Outcome, DbErr> {
-    let result = sms_log::Entity::update_many()
+    let result = feed::stamped(sms_log::Entity::update_many(), db.get_database_backend())
         .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Pending))
         .col_expr(sms_log::Column::Attempts, Expr::value(row.attempts - 1))
         .col_expr(sms_log::Column::NextAttemptAt, Expr::value(at))
@@ -247,7 +249,7 @@ pub async fn retry_later(
     (code, message): (&str, &str),
     at: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
-    let result = sms_log::Entity::update_many()
+    let result = feed::stamped(sms_log::Entity::update_many(), db.get_database_backend())
         .col_expr(sms_log::Column::ErrorCode, Expr::value(clip(code, 128)))
         .col_expr(sms_log::Column::ErrorMessage, Expr::value(message))
         .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Pending))
@@ -268,7 +270,7 @@ pub async fn unknown<C: ConnectionTrait + TransactionTrait>(
     (code, message): (&str, &str),
 ) -> Result<bool, DbErr> {
     let txn = db.begin().await?;
-    let update = sms_log::Entity::update_many()
+    let update = feed::stamped(sms_log::Entity::update_many(), txn.get_database_backend())
         .col_expr(sms_log::Column::ErrorCode, Expr::value(clip(code, 128)))
         .col_expr(sms_log::Column::ErrorMessage, Expr::value(message))
         .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Unknown))
@@ -308,12 +310,13 @@ pub async fn fail<C: ConnectionTrait + TransactionTrait>(
     opted_out: Option<DateTime<Utc>>,
 ) -> Result<bool, DbErr> {
     let txn = db.begin().await?;
-    let update = super::messages::never_sent(
+    let update = super::messages::never_sent(feed::stamped(
         sms_log::Entity::update_many()
             .col_expr(sms_log::Column::ErrorCode, Expr::value(clip(code, 128)))
             .col_expr(sms_log::Column::ErrorMessage, Expr::value(message))
             .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Failed)),
-    )
+        txn.get_database_backend(),
+    ))
     .filter(held(row));
     if update.exec(&txn).await?.rows_affected != 1 {
         return Ok(false);

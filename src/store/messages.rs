@@ -14,7 +14,7 @@ use sea_orm::{
 };
 
 use super::{
-    opt_outs, placeholder, recipients,
+    feed, opt_outs, placeholder, recipients,
     rollup::{RollupStatus, measures, rollup_add, rollup_key},
     spend, take_sqlite_write_lock,
 };
@@ -363,7 +363,11 @@ async fn promotions_per<'a>(
 }
 
 /// The row of a message as it is inserted.
-fn active_model(message: NewMessage, now: DateTime<Utc>) -> sms_log::ActiveModel {
+fn active_model(
+    message: NewMessage,
+    now: DateTime<Utc>,
+    stamp: Option<i64>,
+) -> sms_log::ActiveModel {
     let (status, blocked, due, cost) = match message.verdict {
         Verdict::Accept {
             due_at,
@@ -397,6 +401,8 @@ fn active_model(message: NewMessage, now: DateTime<Utc>) -> sms_log::ActiveModel
         related_object_id: Set(related_id),
         dedupe_key: Set(message.dedupe_key),
         quiet_hours_zone: Set(message.quiet_hours_zone),
+        // PostgreSQL stamps a new row itself (the column's default); see `feed`.
+        change_seq: stamp.map_or(sea_orm::ActiveValue::NotSet, Set),
         ..Default::default()
     }
 }
@@ -409,13 +415,14 @@ async fn insert_rows(
     now: DateTime<Utc>,
 ) -> Result<Vec<Option<sms_log::Model>>, DbErr> {
     let backend = txn.get_database_backend();
+    let stamp = feed::next_for_insert(txn).await?;
     let mut out = Vec::with_capacity(messages.len());
     let mut messages = messages.into_iter().peekable();
     while messages.peek().is_some() {
         let chunk: Vec<NewMessage> = messages.by_ref().take(INSERT_CHUNK).collect();
         let keys: Vec<Option<String>> = chunk.iter().map(|m| m.dedupe_key.clone()).collect();
         let mut insert =
-            sms_log::Entity::insert_many(chunk.into_iter().map(|m| active_model(m, now)))
+            sms_log::Entity::insert_many(chunk.into_iter().map(|m| active_model(m, now, stamp)))
                 .on_conflict(
                     OnConflict::column(sms_log::Column::DedupeKey)
                         .do_nothing()
@@ -475,11 +482,12 @@ pub(super) async fn block_inserted(
     if ids.is_empty() {
         return Ok(());
     }
-    never_sent(
+    never_sent(feed::stamped(
         sms_log::Entity::update_many()
             .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Blocked))
             .col_expr(sms_log::Column::BlockedReason, Expr::value(Some(reason))),
-    )
+        txn.get_database_backend(),
+    ))
     .filter(sms_log::Column::Id.is_in(ids))
     .exec(txn)
     .await?;
@@ -504,14 +512,15 @@ pub async fn block_opted_out(
     if rows.is_empty() {
         return Ok(0);
     }
-    let result = never_sent(
+    let result = never_sent(feed::stamped(
         sms_log::Entity::update_many()
             .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Blocked))
             .col_expr(
                 sms_log::Column::BlockedReason,
                 Expr::value(Some(BlockedReason::OptedOut)),
             ),
-    )
+        txn.get_database_backend(),
+    ))
     .filter(sms_log::Column::Id.is_in(rows.iter().map(|r| r.id)))
     .filter(sms_log::Column::Status.is_in([SmsStatus::Pending, SmsStatus::Sending]))
     .exec(txn)

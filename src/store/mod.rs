@@ -7,12 +7,12 @@
 pub mod actions;
 pub mod audit;
 pub mod budget;
-pub mod changes;
 pub mod code_spend;
 pub mod consent;
 pub mod countries;
 pub mod disclosures;
 pub mod erasure;
+pub mod feed;
 pub mod feedback;
 pub mod gate;
 pub mod guard;

@@ -3,7 +3,7 @@
 //! change and its deliveries commit together.
 
 use chrono::{DateTime, Duration, Utc};
-use entity::{message_changes, webhook_attempts, webhook_deliveries, webhook_endpoints};
+use entity::{webhook_attempts, webhook_deliveries, webhook_endpoints};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
@@ -13,8 +13,8 @@ use sea_orm::{
 };
 
 pub use entity::{
-    message_changes::Model as ChangeRow, webhook_attempts::Model as AttemptRow,
-    webhook_deliveries::Model as DeliveryRow, webhook_endpoints::Model as EndpointRow,
+    webhook_attempts::Model as AttemptRow, webhook_deliveries::Model as DeliveryRow,
+    webhook_endpoints::Model as EndpointRow,
 };
 
 /// Registers an endpoint, enabled.
@@ -139,7 +139,7 @@ impl NewEvent {
         )
     }
 
-    /// The same, under a given id (a change of the feed has its own: `msg_<seq>`).
+    /// The same, under a given id (a change of the feed has its own: `msg_<stamp>_<message id>`).
     pub fn with_id(
         id: String,
         event_type: &'static str,
@@ -229,46 +229,14 @@ pub async fn emit(
     Ok(written)
 }
 
-/// Whether any change of the feed waits for its webhooks (one indexed read, no lock).
-pub async fn any_unhooked(db: &impl ConnectionTrait) -> Result<bool, DbErr> {
-    Ok(message_changes::Entity::find()
-        .select_only()
-        .column(message_changes::Column::Seq)
-        .filter(message_changes::Column::Webhooked.eq(false))
-        .into_tuple::<i64>()
-        .one(db)
+/// Whether an enabled endpoint wants events of `event_type`.
+pub async fn wanted(db: &impl ConnectionTrait, event_type: &str) -> Result<bool, DbErr> {
+    Ok(webhook_endpoints::Entity::find()
+        .filter(webhook_endpoints::Column::Enabled.eq(true))
+        .all(db)
         .await?
-        .is_some())
-}
-
-/// Up to `limit` changes of the feed whose webhooks are not made yet, oldest first; on PostgreSQL
-/// locked, skipping those another instance is making (SQLite: the caller holds the write lock).
-pub async fn unhooked_changes(
-    txn: &impl ConnectionTrait,
-    limit: u64,
-) -> Result<Vec<ChangeRow>, DbErr> {
-    super::take_sqlite_write_lock(txn).await?;
-    let mut query = message_changes::Entity::find()
-        .filter(message_changes::Column::Webhooked.eq(false))
-        .order_by_asc(message_changes::Column::Seq)
-        .limit(limit);
-    if txn.get_database_backend() == DbBackend::Postgres {
-        query = query.lock_with_behavior(
-            sea_orm::sea_query::LockType::Update,
-            sea_orm::sea_query::LockBehavior::SkipLocked,
-        );
-    }
-    query.all(txn).await
-}
-
-/// Marks changes whose webhooks are made.
-pub async fn mark_hooked(txn: &impl ConnectionTrait, seqs: Vec<i64>) -> Result<(), DbErr> {
-    message_changes::Entity::update_many()
-        .col_expr(message_changes::Column::Webhooked, Expr::value(true))
-        .filter(message_changes::Column::Seq.is_in(seqs))
-        .exec(txn)
-        .await?;
-    Ok(())
+        .iter()
+        .any(|e| e.event_types.split(',').any(|t| t == event_type)))
 }
 
 /// Claims up to `limit` deliveries due at `now`: each is held for `lease` (its next attempt moved

@@ -22,7 +22,7 @@ use crate::{
     Clock,
     store::{
         audit::{self, NewAction},
-        history,
+        feed::{self, Position},
         webhooks::{self as rows, Attempt, NewEvent, Next},
     },
 };
@@ -43,6 +43,33 @@ pub const DISABLE_AFTER: chrono::Duration = chrono::Duration::days(3);
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the workers look for work.
 const POLL_EVERY: Duration = Duration::from_millis(250);
+
+/// The dispatcher's name in `feed_cursors`.
+const FEED_READER: &str = "webhooks";
+
+/// The `message.updated` event of a message as the feed read it, under the id of that change.
+fn message_updated(m: &crate::store::MessageRow, now: chrono::DateTime<Utc>) -> NewEvent {
+    let status = sea_orm::ActiveEnum::to_value(&m.status).to_ascii_uppercase();
+    let data = serde_json::json!({
+        "id": m.id.to_string(),
+        "status": status,
+        "messageType": m.message_type_label().to_ascii_uppercase(),
+        "userId": m.user_id,
+        "cost": m.cost_micros.map(|c| crate::billing::micros_to_dollars(c).to_string()),
+        "errorCode": m.error_code,
+        "errorMessage": m.error_message,
+        "relatedObjectType": m.related_object_type,
+        "relatedObjectId": m.related_object_id,
+        "createdAt": m.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    });
+    NewEvent::with_id(
+        format!("msg_{}_{}", m.change_seq, m.id),
+        "message.updated",
+        data,
+        now,
+    )
+    .about(m.user_id.as_deref(), Some(&m.to_phone))
+}
 
 /// Why an admin's webhook request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -306,52 +333,37 @@ impl Webhooks {
         Ok(delivery)
     }
 
-    /// Makes the `message.updated` webhooks of up to 500 changes of the feed, in one transaction with
-    /// their mark; returns how many changes it took.
+    /// Makes the `message.updated` webhooks of up to 500 changes of the feed after the dispatcher's
+    /// place, in one transaction with its move (instances take turns on the place); returns how many
+    /// changes it took. With no endpoint for `message.updated` the place moves to the feed's end
+    /// unread.
     pub async fn dispatch(&self) -> Result<usize, DbErr> {
-        if !rows::any_unhooked(&self.db).await? {
+        if !feed::any_unread(&self.db, FEED_READER).await? {
             return Ok(0);
         }
         let now = self.clock.now();
         let _turn = self.outbox.sqlite_turn().await;
         let txn = self.db.begin().await?;
-        let changes = rows::unhooked_changes(&txn, 500).await?;
-        if changes.is_empty() {
+        crate::store::take_sqlite_write_lock(&txn).await?;
+        let from = feed::cursor(&txn, FEED_READER).await?;
+        if !rows::wanted(&txn, "message.updated").await? {
+            let end = feed::end(&txn).await?;
+            if end > from {
+                feed::move_cursor(&txn, FEED_READER, end).await?;
+            }
+            txn.commit().await?;
             return Ok(0);
         }
-        let ids: Vec<i64> = changes.iter().map(|c| c.sms_log_id).collect();
-        let messages: std::collections::HashMap<i64, _> = history::by_ids(&txn, ids)
-            .await?
-            .into_iter()
-            .map(|m| (m.id, m))
-            .collect();
-        let events: Vec<NewEvent> = changes
-            .iter()
-            .filter_map(|change| {
-                let m = messages.get(&change.sms_log_id)?;
-                let status = sea_orm::ActiveEnum::to_value(&change.status).to_ascii_uppercase();
-                let data = serde_json::json!({
-                    "id": m.id.to_string(),
-                    "status": status,
-                    "messageType": m.message_type_label().to_ascii_uppercase(),
-                    "userId": m.user_id,
-                    "cost": m.cost_micros.map(|c| crate::billing::micros_to_dollars(c).to_string()),
-                    "errorCode": m.error_code,
-                    "errorMessage": m.error_message,
-                    "relatedObjectType": m.related_object_type,
-                    "relatedObjectId": m.related_object_id,
-                    "createdAt": m.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                });
-                Some(
-                    NewEvent::with_id(format!("msg_{}", change.seq), "message.updated", data, now)
-                        .about(m.user_id.as_deref(), Some(&m.to_phone)),
-                )
-            })
-            .collect();
+        let changed = feed::after(&txn, from, 500).await?;
+        let Some(last) = changed.last() else {
+            return Ok(0);
+        };
+        let to = Position::of(last);
+        let events: Vec<NewEvent> = changed.iter().map(|m| message_updated(m, now)).collect();
         rows::emit(&txn, &events, now).await?;
-        rows::mark_hooked(&txn, changes.iter().map(|c| c.seq).collect()).await?;
+        feed::move_cursor(&txn, FEED_READER, to).await?;
         txn.commit().await?;
-        Ok(changes.len())
+        Ok(changed.len())
     }
 
     /// Posts the deliveries that are due, up to 50; returns how many were attempted.

@@ -164,6 +164,13 @@ pub struct AwsStub {
     pub addr: SocketAddr,
     inner: Arc<Mutex<Inner>>,
     seen_notify: Arc<tokio::sync::Notify>,
+    /// `SendTextMessage` answers once it can read this: `hold_sends` keeps them waiting.
+    gate: Arc<tokio::sync::RwLock<()>>,
+}
+
+/// Sends wait while this is held (`AwsStub::hold_sends`); dropping it lets them answer.
+pub struct HeldSends {
+    _held: tokio::sync::OwnedRwLockWriteGuard<()>,
 }
 
 impl AwsStub {
@@ -174,7 +181,8 @@ impl AwsStub {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let state = (inner.clone(), seen_notify.clone());
+        let gate = Arc::new(tokio::sync::RwLock::new(()));
+        let state = (inner.clone(), seen_notify.clone(), gate.clone());
         let router = Router::new().route("/", post(handle)).with_state(state);
         tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
@@ -183,6 +191,15 @@ impl AwsStub {
             addr,
             inner,
             seen_notify,
+            gate,
+        }
+    }
+
+    /// Holds every `SendTextMessage` until the answer is dropped (a send in flight, as long as a test
+    /// needs it).
+    pub async fn hold_sends(&self) -> HeldSends {
+        HeldSends {
+            _held: self.gate.clone().write_owned().await,
         }
     }
 
@@ -283,10 +300,14 @@ impl AwsStub {
     }
 }
 
-type StubState = (Arc<Mutex<Inner>>, Arc<tokio::sync::Notify>);
+type StubState = (
+    Arc<Mutex<Inner>>,
+    Arc<tokio::sync::Notify>,
+    Arc<tokio::sync::RwLock<()>>,
+);
 
 async fn handle(
-    State((inner, notify)): State<StubState>,
+    State((inner, notify, gate)): State<StubState>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -296,6 +317,9 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let operation = target.trim_start_matches("PinpointSMSVoiceV2.");
+    if operation == "SendTextMessage" && body["DryRun"] != true {
+        drop(gate.read().await);
+    }
     let refused = inner.lock().expect("lock").refused.get(operation).cloned();
     if let Some(answer) = refused {
         if operation == "SendTextMessage" {

@@ -248,6 +248,19 @@ impl TestApp {
             .expect("a worker pass")
     }
 
+    /// One worker pass in the background (for a test that watches what happens meanwhile).
+    pub fn run_outbox_in_background(
+        &self,
+    ) -> tokio::task::JoinHandle<sms_notify::outbox::worker::BatchReport> {
+        let workers = self.workers.clone();
+        tokio::spawn(async move {
+            workers
+                .run_once(&CancellationToken::new())
+                .await
+                .expect("a worker pass")
+        })
+    }
+
     /// Stops the server gracefully.
     pub async fn stop(mut self) {
         if let Some(server) = self.server.take() {

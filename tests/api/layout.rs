@@ -1,5 +1,5 @@
-//! The shape of the code, checked: only `src/store/` names entities or tables, and no source file
-//! outgrows what one person reads in a sitting.
+//! The shape of the code, checked: only `src/store/` names entities or tables, every status write
+//! stamps the change feed, and no source file outgrows what one person reads in a sitting.
 
 use std::path::{Path, PathBuf};
 
@@ -59,6 +59,36 @@ fn only_the_store_names_entities_and_tables() {
         crossings.is_empty(),
         "only src/store may name entities or tables; ask the store instead:\n{}",
         crossings.join("\n")
+    );
+}
+
+/// Every write of a message's status stamps its row for the change feed (`store::feed`) in the same
+/// statement: a status written without the stamp would never reach subscribers or webhooks.
+#[test]
+fn every_status_write_stamps_the_change_feed() {
+    let (root, files) = src();
+    let mut unstamped = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("readable");
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let lines: Vec<&str> = code.lines().collect();
+        for (n, line) in lines.iter().enumerate() {
+            if !(line.contains("col_expr(sms_log::Column::Status")
+                || line.contains("UPDATE sms_log SET status"))
+            {
+                continue;
+            }
+            let statement = lines[n.saturating_sub(5)..(n + 4).min(lines.len())].join("\n");
+            if !statement.contains("stamp") {
+                let at = file.strip_prefix(&root).unwrap_or(file).display();
+                unstamped.push(format!("src/{at}:{}", n + 1));
+            }
+        }
+    }
+    assert!(
+        unstamped.is_empty(),
+        "a status written without feed::stamped:\n{}",
+        unstamped.join("\n")
     );
 }
 

@@ -41,6 +41,7 @@ mod preferences;
 mod privacy;
 mod races;
 mod readme;
+mod receipt_batches;
 mod recipients;
 mod reminders;
 mod scheduled;

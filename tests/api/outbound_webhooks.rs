@@ -89,7 +89,7 @@ const CREATE: &str = "mutation($u: String!, $t: [WebhookEventType!]!) { createWe
 const DELIVERIES: &str = "query($e: ID!) { webhookDeliveries(endpointId: $e, first: 50) { nodes { id eventId eventType status attemptCount attempts { statusCode } } } }";
 
 async fn signed_webhooks_arrive_and_survive_a_receiver_that_is_down(engine: Engine) {
-    let (app, _stub) = setup(engine, |c| c.webhook_allow_private_urls = true).await;
+    let (app, stub) = setup(engine, |c| c.webhook_allow_private_urls = true).await;
     let (receiver, url) = Receiver::start().await;
     let types = json!(["MESSAGE_UPDATED", "OPT_OUT_ADDED"]);
     let refused = app
@@ -114,7 +114,8 @@ async fn signed_webhooks_arrive_and_survive_a_receiver_that_is_down(engine: Engi
     let endpoint = created["endpoint"]["id"].as_str().expect("id").to_owned();
     let verifier = standardwebhooks::Webhook::new(&secret).expect("the secret reads");
 
-    // A text: its three statuses arrive, each signed.
+    // A text: its three statuses arrive, each signed (the provider's answer is held until SENDING has
+    // arrived: a status that lasts less than the dispatcher's poll is folded into the next).
     opted_in_user(&app, "ann", "+1 212 555 0101").await;
     let sent = data(
         &app.as_service(
@@ -124,7 +125,15 @@ async fn signed_webhooks_arrive_and_survive_a_receiver_that_is_down(engine: Engi
         .await,
     )["sendSms"]["id"]
         .clone();
-    app.run_outbox().await;
+    let has = |status: &'static str| {
+        move |g: &[(HeaderMap, String)]| g.iter().any(|r| body(r)["data"]["status"] == status)
+    };
+    receiver.wait("PENDING", has("PENDING")).await;
+    let held = stub.hold_sends().await;
+    let pass = app.run_outbox_in_background();
+    receiver.wait("SENDING", has("SENDING")).await;
+    drop(held);
+    pass.await.expect("the worker pass");
     let got = receiver
         .wait("three message.updated", |g| g.len() >= 3)
         .await;

@@ -101,6 +101,25 @@ impl Client {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 
+    /// The updates up to the first one with `status` (10 s at most).
+    async fn until(&mut self, status: &str) -> Vec<(String, Value, String)> {
+        let mut seen = Vec::new();
+        loop {
+            let Some(message) = self.next_within(Duration::from_secs(10)).await else {
+                panic!("no {status} update within 10 s; saw {seen:?}");
+            };
+            let update = &message["payload"]["data"]["smsMessageUpdates"];
+            seen.push((
+                update["status"].as_str().expect("status").to_owned(),
+                update["message"]["userId"].clone(),
+                update["message"]["id"].as_str().expect("id").to_owned(),
+            ));
+            if seen.last().is_some_and(|(s, _, _)| s == status) {
+                return seen;
+            }
+        }
+    }
+
     /// The updates that arrive until `quiet` passes without one: (status, user id, message id).
     async fn updates(&mut self, quiet: Duration) -> Vec<(String, Value, String)> {
         let mut seen = Vec::new();
@@ -127,16 +146,31 @@ async fn send(app: &TestApp, user: &str, body: &str) -> String {
         .to_owned()
 }
 
+/// Each status a message holds for longer than the feed's poll is told, in order: the test holds the
+/// provider's answer so that `SENDING` lasts until the subscriber has seen it.
+async fn watch_a_send(
+    (app, stub): (&TestApp, &crate::aws_stub::AwsStub),
+    client: &mut Client,
+) -> Vec<(String, Value, String)> {
+    let mut updates = client.until("PENDING").await;
+    let held = stub.hold_sends().await;
+    let pass = app.run_outbox_in_background();
+    updates.extend(client.until("SENDING").await);
+    drop(held);
+    pass.await.expect("the worker pass");
+    updates.extend(client.updates(Duration::from_secs(2)).await);
+    updates
+}
+
 async fn a_user_follows_their_own_messages_and_no_one_elses(engine: Engine) {
-    let (app, _stub) = setup(engine, |_| {}).await;
+    let (app, stub) = setup(engine, |_| {}).await;
     opted_in_user(&app, "ann", "+1 212 555 0101").await;
     opted_in_user(&app, "bob", "+1 212 555 0102").await;
     let mut ann = Client::connect(&app, Some(app.token("ann", Role::User))).await;
     ann.subscribe("1", Value::Null).await;
     let bobs = send(&app, "bob", "For Bob").await;
     let anns = send(&app, "ann", "For Ann").await;
-    app.run_outbox().await;
-    let updates = ann.updates(Duration::from_secs(3)).await;
+    let updates = watch_a_send((&app, &stub), &mut ann).await;
     assert_eq!(
         updates,
         [
@@ -201,7 +235,7 @@ async fn a_user_follows_their_own_messages_and_no_one_elses(engine: Engine) {
 }
 
 async fn the_back_end_follows_every_message_through_a_filter(engine: Engine) {
-    let (app, _stub) = setup(engine, |_| {}).await;
+    let (app, stub) = setup(engine, |_| {}).await;
     opted_in_user(&app, "ann", "+1 212 555 0101").await;
     opted_in_user(&app, "bob", "+1 212 555 0102").await;
     let mut backend = Client::connect(&app, Some(app.token("app", Role::Service))).await;
@@ -212,8 +246,8 @@ async fn the_back_end_follows_every_message_through_a_filter(engine: Engine) {
     ops.subscribe("bob", json!({ "userId": "bob" })).await;
     let anns = send(&app, "ann", "For Ann").await;
     let bobs = send(&app, "bob", "For Bob").await;
-    app.run_outbox().await;
-    let mut sent = backend.updates(Duration::from_secs(3)).await;
+    let bob = watch_a_send((&app, &stub), &mut ops).await;
+    let mut sent = backend.updates(Duration::from_secs(2)).await;
     sent.sort_by(|a, b| a.2.cmp(&b.2));
     assert_eq!(
         sent,
@@ -222,7 +256,6 @@ async fn the_back_end_follows_every_message_through_a_filter(engine: Engine) {
             ("SENT".to_owned(), json!("bob"), bobs.clone()),
         ]
     );
-    let bob = ops.updates(Duration::from_secs(1)).await;
     assert_eq!(
         bob.iter()
             .map(|(s, _, id)| (s.as_str(), id.as_str()))
@@ -236,14 +269,13 @@ async fn the_back_end_follows_every_message_through_a_filter(engine: Engine) {
 }
 
 async fn an_update_on_one_instance_reaches_a_subscriber_of_another(engine: Engine) {
-    let (first, _stub) = setup(engine, |_| {}).await;
+    let (first, stub) = setup(engine, |_| {}).await;
     let second = first.another_instance().await;
     opted_in_user(&first, "ann", "+1 212 555 0101").await;
     let mut ann = Client::connect(&second, Some(second.token("ann", Role::User))).await;
     ann.subscribe("1", Value::Null).await;
     let id = send(&first, "ann", "Sent by the first instance").await;
-    first.run_outbox().await;
-    let updates = ann.updates(Duration::from_secs(3)).await;
+    let updates = watch_a_send((&first, &stub), &mut ann).await;
     assert_eq!(
         updates
             .iter()

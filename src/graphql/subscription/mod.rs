@@ -37,17 +37,18 @@ pub struct SmsMessageUpdate(Arc<Change>);
 /// One change of one message.
 #[Object]
 impl SmsMessageUpdate {
-    /// The status the message moved to with this change (the message may have moved on since).
+    /// The message's status when the feed read it.
     async fn status(&self) -> SmsStatus {
         self.0.status.into()
     }
 
-    /// The message as read just after the change.
+    /// The message as the feed read it.
     async fn message(&self) -> SmsLog {
         SmsLog(self.0.message.clone())
     }
 
-    /// The change's place in the feed: increasing, the same on every instance.
+    /// The change's place in the feed (`<stamp>.<message id>`), the same on every instance; a later
+    /// change of a message has a later stamp.
     async fn sequence(&self) -> ID {
         ID(self.0.seq.to_string())
     }
@@ -100,7 +101,9 @@ impl Subscription {
     /// Each change of a message's status as it happens: written (PENDING or BLOCKED), SENDING, SENT,
     /// DELIVERED, FAILED, ... A user follows their own messages (their codes, and texts to the number
     /// they verified); the back end and admins follow all, narrowed by `filter`. Updates made by any
-    /// instance arrive within about 200 ms. A subscriber far behind (4,096 updates) misses the oldest.
+    /// instance arrive within about 200 ms, in order; a status that lasted less than that may be folded
+    /// into the next (a settled status is always told). A subscriber far behind (4,096 updates) misses
+    /// the oldest.
     async fn sms_message_updates(
         &self,
         ctx: &Context<'_>,

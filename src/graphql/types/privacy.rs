@@ -106,7 +106,10 @@ pub struct RetentionRun {
     pub webhook_deliveries: i64,
     /// Reminder scan records deleted.
     pub scan_runs: i64,
-    /// Rows of the message change feed (behind smsMessageUpdates) deleted, a day after they were written.
+    /// Rows of the old message change feed deleted (runs before the feed moved into the log).
+    #[graphql(
+        deprecation = "The change feed is read from the message log itself: purges no longer delete feed rows, and this is 0 for every newer run."
+    )]
     pub feed_changes: i64,
     /// Finished webhook deliveries deleted (with their attempts) after SMS_BODY_RETENTION.
     pub outbound_webhooks: i64,
