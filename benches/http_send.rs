@@ -386,6 +386,9 @@ fn idle_rss() -> anyhow::Result<f64> {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
+    if let Ok(filter) = std::env::var("BENCH_LOG") {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
     let n: usize = std::env::var("BENCH_MESSAGES")
         .ok()
         .and_then(|v| v.parse().ok())

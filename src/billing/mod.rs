@@ -171,7 +171,12 @@ pub async fn warn_thresholds(
     if limit <= 0 {
         return Ok(());
     }
+    // One read tells which thresholds are crossed and not yet warned (usually none).
+    let (reserved_now, warned) = spend::standing(db, month).await?;
     for pct in [50_i64, 80, 100] {
+        if pct <= warned || reserved_now.saturating_mul(100) < pct.saturating_mul(limit) {
+            continue;
+        }
         if spend::mark_threshold(db, month, pct, limit).await? {
             let used = reserved(db, month).await?;
             tracing::warn!(

@@ -107,6 +107,11 @@ async fn wait_for_slot(
     }
 }
 
+/// How long a worker that just worked through a batch short of full waits before it claims again, so
+/// that under load claims take batches, not a message or two each. An idle worker is woken at once by
+/// a new message, so a send on a quiet service does not wait for this.
+pub const CLAIM_LINGER: Duration = Duration::from_millis(10);
+
 /// How long a successful send may wait to be recorded together with the next ones. At real provider
 /// speeds (tens of milliseconds a send) every success is written on its own; when sends are faster
 /// than the database, they are written in groups. A worker that dies inside this window leaves those
@@ -505,9 +510,20 @@ impl Workers {
         let provider = self.provider.name();
         tracing::info!(worker, provider, "outbox worker started");
         let poll = self.outbox.sms.poll_interval;
+        let full = batch_size(self.outbox.sms.rate_limit_mps) as usize;
         while !shutdown.is_cancelled() {
             let idle = match self.run_once(&shutdown).await {
-                Ok(report) => report.claimed == 0,
+                Ok(report) => {
+                    // Busy but not full: a moment's wait lets the next claim take a batch worth its
+                    // statements (a claim, its checks, one outcome and one receipt transaction each).
+                    if report.claimed > 0 && report.claimed < full {
+                        tokio::select! {
+                            () = tokio::time::sleep(CLAIM_LINGER) => {}
+                            () = shutdown.cancelled() => {}
+                        }
+                    }
+                    report.claimed == 0
+                }
                 Err(error) => {
                     tracing::error!(worker, %error, "outbox worker: database error; retrying shortly");
                     true

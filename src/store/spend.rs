@@ -90,6 +90,19 @@ pub async fn reserved(db: &impl ConnectionTrait, month: &str) -> Result<i64, DbE
         .unwrap_or(0))
 }
 
+/// What `month` has reserved and the highest threshold warned of (zeros before its first reservation).
+pub async fn standing(db: &impl ConnectionTrait, month: &str) -> Result<(i64, i64), DbErr> {
+    Ok(Entity::find()
+        .select_only()
+        .column(Column::ReservedMicros)
+        .column(Column::WarnedPct)
+        .filter(Column::Month.eq(month))
+        .into_tuple::<(i64, i32)>()
+        .one(db)
+        .await?
+        .map_or((0, 0), |(reserved, warned)| (reserved, i64::from(warned))))
+}
+
 /// Marks `pct` as warned for `month` when the month's spend has reached it of `limit` and it was not
 /// marked before; true for the one caller (across every instance) that marks it.
 pub async fn mark_threshold(
