@@ -52,14 +52,16 @@ impl Handles {
     pub fn new(config: &Config, clock: Arc<dyn Clock>, db: DatabaseConnection) -> Self {
         let metrics = Arc::new(Metrics::new());
         let locale_rules = Arc::new(config.locale_rules.clone());
+        // One handle to the database for every capability: they share SQLite's writer turn.
+        let store = store::db::Db::new(db.clone());
         let outbox = Outbox::new(
-            (db.clone(), clock.clone(), metrics.clone()),
+            (store.clone(), clock.clone(), metrics.clone()),
             config.sms.clone(),
             config.costs.clone(),
             config.locale_rules.clone(),
         );
         let facts = Facts::new(
-            db.clone(),
+            store.clone(),
             clock.clone(),
             locale_rules.clone(),
             config.reminders.streak_alert_time,
@@ -67,25 +69,25 @@ impl Handles {
         Self {
             inbound: Inbound::new(outbox.clone(), config.default_phone_region),
             recipients: Recipients::new(
-                (db.clone(), clock.clone()),
+                (store.clone(), clock.clone()),
                 config.default_phone_region,
                 (locale_rules, facts.clone()),
                 config.app_env == crate::config::AppEnv::Production,
             ),
-            live: Live::new(db.clone()),
+            live: Live::new(store.clone()),
             webhooks: Webhooks::new(
-                db.clone(),
-                (clock.clone(), outbox.clone()),
+                store.clone(),
+                clock.clone(),
                 config.webhook_allow_private_urls,
             ),
             privacy: Privacy::new(
-                (db.clone(), clock.clone(), metrics.clone()),
+                (store.clone(), clock.clone(), metrics.clone()),
                 config.privacy.clone(),
             ),
             verifier: Verifier::new(outbox.clone(), config.verification.clone()),
             scans: Scans::new(outbox.clone(), config.reminders.clone()),
             billing: Billing::new(
-                db.clone(),
+                store.clone(),
                 clock.clone(),
                 config.costs.clone(),
                 outbox.spend_cap(),

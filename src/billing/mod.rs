@@ -68,7 +68,7 @@ impl SpendCap {
 /// The billing handle: cost reports against the budget.
 #[derive(Clone)]
 pub struct Billing {
-    db: sea_orm::DatabaseConnection,
+    db: crate::store::db::Db,
     clock: std::sync::Arc<dyn crate::Clock>,
     costs: std::sync::Arc<crate::config::CostConfig>,
     cap: std::sync::Arc<SpendCap>,
@@ -76,7 +76,7 @@ pub struct Billing {
 
 impl Billing {
     pub fn new(
-        db: sea_orm::DatabaseConnection,
+        db: crate::store::db::Db,
         clock: std::sync::Arc<dyn crate::Clock>,
         costs: crate::config::CostConfig,
         cap: std::sync::Arc<SpendCap>,

@@ -3,7 +3,7 @@
 //! message and racing receipts of one text are decided one at a time, and a repeat changes nothing.
 
 use chrono::{DateTime, TimeZone, Utc};
-use sea_orm::{DbErr, TransactionTrait};
+use sea_orm::DbErr;
 use serde::Deserialize;
 
 use crate::{
@@ -308,8 +308,7 @@ pub async fn record_delivery_events(
     items: &[(Option<SnsDelivery<'_>>, &DeliveryEvent)],
 ) -> Result<Vec<Recorded>, DbErr> {
     let now = outbox.clock.now();
-    let _turn = outbox.sqlite_turn().await;
-    let txn = outbox.db.begin().await?;
+    let txn = outbox.db.write().await?;
     let sns: Vec<_> = items
         .iter()
         .map(|(s, _)| s.map(|s| (s.message_id, s.topic_arn)))

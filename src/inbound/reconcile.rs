@@ -15,10 +15,7 @@ pub async fn reconcile(outbox: &Outbox) -> Result<u64, DbErr> {
     let cutoff = outbox.clock.now() - RECEIPT_DEADLINE;
     let mut settled = 0;
     loop {
-        let rows = {
-            let _turn = outbox.sqlite_turn().await;
-            receipts::mark_unknown_batch(&outbox.db, cutoff).await?
-        };
+        let rows = receipts::mark_unknown_batch(&outbox.db, cutoff).await?;
         if rows.is_empty() {
             break;
         }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DbErr, TransactionTrait};
+use sea_orm::DbErr;
 use serde::Deserialize;
 
 use super::receipts::SnsDelivery;
@@ -148,8 +148,7 @@ pub async fn handle_reply(
         cancelled: 0,
         answer_log_id: None,
     };
-    let turn = outbox.sqlite_turn().await;
-    let txn = outbox.db.begin().await?;
+    let txn = outbox.db.write().await?;
     if !rows::begin_delivery(&txn, sns.map(|s| (s.message_id, s.topic_arn)), now).await? {
         outcome.duplicate = true;
         return Ok(outcome);
@@ -169,7 +168,6 @@ pub async fn handle_reply(
         Keyword::Help | Keyword::None => {}
     }
     txn.commit().await?;
-    drop(turn);
     if keyword == Keyword::Stop {
         wait_for_sends_in_flight(outbox, &reply.from).await?;
     }

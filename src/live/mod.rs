@@ -7,7 +7,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -37,7 +37,7 @@ pub struct Change {
 /// The live-updates handle: subscribe here; `run` tails the feed.
 #[derive(Clone)]
 pub struct Live {
-    db: DatabaseConnection,
+    db: crate::store::db::Db,
     sender: broadcast::Sender<Arc<Change>>,
 }
 
@@ -51,7 +51,7 @@ pub struct Cursor {
 }
 
 impl Live {
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: crate::store::db::Db) -> Self {
         let (sender, _) = broadcast::channel(BACKLOG);
         Self { db, sender }
     }

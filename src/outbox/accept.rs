@@ -365,9 +365,7 @@ pub async fn enqueue_many(
         transactional_reserve: outbox.cap.transactional_reserve(),
         code_daily_limit: Some(outbox.code_daily_limit()),
     };
-    let turn = outbox.sqlite_turn().await;
     let written = rows::insert_batch(&outbox.db, messages, limits, now).await?;
-    drop(turn);
     if written.reserved {
         billing::warn_thresholds(&outbox.db, &billing::month_of(now), limits.monthly_limit).await?;
     }

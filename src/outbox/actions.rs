@@ -77,8 +77,7 @@ impl Outbox {
 
     /// One try of `cancel`: the cancellation and its audit record are one transaction.
     async fn cancel_once(&self, id: i64, by: &str) -> Result<Option<MessageRow>, DbErr> {
-        let _turn = self.sqlite_turn().await;
-        let txn = self.db.begin().await?;
+        let txn = self.db.write().await?;
         let cancelled = actions::cancel(&txn, id).await?;
         if cancelled.is_some() {
             let target = id.to_string();

@@ -20,7 +20,7 @@ pub use accept::{Enqueued, QuietPolicy, SendError, SendRequest, Target};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 use tokio::sync::Notify;
 
 use crate::{
@@ -38,7 +38,7 @@ pub struct Outbox(Arc<Parts>);
 
 /// What the outbox holds: the database, the clock, its settings and its signals.
 pub struct Parts {
-    pub(crate) db: DatabaseConnection,
+    pub(crate) db: store::db::Db,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) sms: SmsConfig,
@@ -60,7 +60,7 @@ impl std::ops::Deref for Outbox {
 
 impl Outbox {
     pub fn new(
-        (db, clock, metrics): (DatabaseConnection, Arc<dyn Clock>, Arc<Metrics>),
+        (db, clock, metrics): (store::db::Db, Arc<dyn Clock>, Arc<Metrics>),
         sms: SmsConfig,
         costs: CostConfig,
         locale_rules: LocaleRules,
@@ -76,6 +76,11 @@ impl Outbox {
             signals: Signals::default(),
             group_commit: Arc::default(),
         }))
+    }
+
+    /// The database handle the outbox writes through.
+    pub fn db(&self) -> store::db::Db {
+        self.db.clone()
     }
 
     /// The month's budget, shared with the reports.
@@ -240,16 +245,6 @@ impl Outbox {
     pub(crate) fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
-
-    /// On SQLite, this process's turn to write (`Signals::sqlite_writer`), held until the guard drops;
-    /// nothing on PostgreSQL. Never call it while holding it: the lock is not re-entrant.
-    pub async fn sqlite_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        if self.db.get_database_backend() == sea_orm::DbBackend::Postgres {
-            None
-        } else {
-            Some(self.signals.sqlite_writer.lock().await)
-        }
-    }
 }
 
 /// In-process signals between the API and the workers.
@@ -259,11 +254,6 @@ pub struct Signals {
     work: Notify,
     /// A message reached an outcome: `sendAsync: false` callers look again.
     outcome: Notify,
-    /// The outbox's writers (batches of sends, workers' claims and results) and receipts take turns
-    /// here before they write to SQLite, which has one writer: queued in process they get their turn
-    /// the moment the last one ends, instead of in SQLite's busy handler, which sleeps. See
-    /// `Outbox::sqlite_turn`.
-    sqlite_writer: tokio::sync::Mutex<()>,
 }
 
 impl Signals {

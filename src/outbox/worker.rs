@@ -275,9 +275,7 @@ async fn record_sent(
     let give_up = tokio::time::Instant::now() + workers.outbox.sms.lease;
     let mut pause = Duration::from_millis(20);
     loop {
-        let turn = workers.outbox.sqlite_turn().await;
         let written = lease::record_sent_many(&workers.outbox.db, rows, now).await;
-        drop(turn);
         match written {
             Ok(written) => return Ok(written),
             Err(error) if tokio::time::Instant::now() + pause < give_up => {
@@ -400,7 +398,6 @@ async fn claim(
     }
     let lease = chrono::Duration::from_std(workers.outbox.sms.lease)
         .unwrap_or(chrono::Duration::seconds(60));
-    let _turn = workers.outbox.sqlite_turn().await;
     let batch = lease::claim_due(
         &workers.outbox.db,
         now,

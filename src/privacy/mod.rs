@@ -7,7 +7,7 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseConnection, DbErr};
+use sea_orm::DbErr;
 use secrecy::ExposeSecret;
 
 pub use crate::store::{erasure::Erased, retention::RetentionRun};
@@ -51,7 +51,7 @@ pub struct Periods {
 /// The privacy handle: erasure and the retention purge.
 #[derive(Clone)]
 pub struct Privacy {
-    db: DatabaseConnection,
+    db: crate::store::db::Db,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     config: PrivacyConfig,
@@ -60,7 +60,7 @@ pub struct Privacy {
 
 impl Privacy {
     pub fn new(
-        (db, clock, metrics): (DatabaseConnection, Arc<dyn Clock>, Arc<Metrics>),
+        (db, clock, metrics): (crate::store::db::Db, Arc<dyn Clock>, Arc<Metrics>),
         config: PrivacyConfig,
     ) -> Self {
         let key = aws_lc_rs::hmac::Key::new(

@@ -278,7 +278,7 @@ pub async fn take_prompt(
 /// about them, with the workflows they start (a new number or zone moves a pending streak alert).
 #[derive(Clone)]
 pub struct Recipients {
-    db: sea_orm::DatabaseConnection,
+    db: crate::store::db::Db,
     clock: std::sync::Arc<dyn Clock>,
     /// Region of numbers written without `+` (`DEFAULT_PHONE_REGION`).
     default_region: phonenumber::country::Id,
@@ -299,7 +299,7 @@ pub struct OptInContext {
 
 impl Recipients {
     pub fn new(
-        (db, clock): (sea_orm::DatabaseConnection, std::sync::Arc<dyn Clock>),
+        (db, clock): (crate::store::db::Db, std::sync::Arc<dyn Clock>),
         default_region: phonenumber::country::Id,
         (locale_rules, facts): (std::sync::Arc<LocaleRules>, Facts),
         require_disclosure: bool,

@@ -15,7 +15,7 @@ use crate::{
 /// The facts handle: battles and streaks as the app pushes them, and the streak alerts they plan.
 #[derive(Clone)]
 pub struct Facts {
-    db: sea_orm::DatabaseConnection,
+    db: crate::store::db::Db,
     clock: std::sync::Arc<dyn Clock>,
     locale_rules: std::sync::Arc<LocaleRules>,
     /// Local time after which a streak at risk is texted (`STREAK_ALERT_TIME`).
@@ -43,7 +43,7 @@ fn check_id(field: &str, id: &str) -> Result<(), FactsError> {
 
 impl Facts {
     pub fn new(
-        db: sea_orm::DatabaseConnection,
+        db: crate::store::db::Db,
         clock: std::sync::Arc<dyn Clock>,
         locale_rules: std::sync::Arc<LocaleRules>,
         streak_alert_time: chrono::NaiveTime,

@@ -23,7 +23,6 @@ pub async fn cancel<C: ConnectionTrait + TransactionTrait>(
     let txn = db.begin().await?;
     // On SQLite the write lock first, so a writer committing meanwhile makes this one wait its turn
     // instead of failing it (a read upgraded to a write on a stale snapshot).
-    super::take_sqlite_write_lock(&txn).await?;
     let Some(row) = sms_log::Entity::find_by_id(id).one(&txn).await? else {
         return Ok(None);
     };

@@ -36,8 +36,6 @@ pub async fn set(
     by: &str,
     now: DateTime<Utc>,
 ) -> Result<CountrySwitch, DbErr> {
-    // SQLite: the write lock before the read, or a writer committing in between fails this one.
-    super::take_sqlite_write_lock(db).await?;
     let current = Entity::find_by_id(country).one(db).await?;
     let switch = CountrySwitch {
         country: country.to_owned(),

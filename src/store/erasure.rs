@@ -75,7 +75,6 @@ pub async fn erase<C: ConnectionTrait + TransactionTrait>(
     let txn = db.begin().await?;
     // The recipient's row first, for writing: a send that read the profile holds it until it commits
     // (`messages::insert_batch`), so its message is found below; one after finds no one.
-    super::take_sqlite_write_lock(&txn).await?;
     let Some(recipient) = lock_for_delete(&txn, user_id).await? else {
         return Ok(None);
     };

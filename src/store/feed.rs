@@ -49,8 +49,8 @@ pub fn stamped(
 }
 
 /// The stamp new rows get: on PostgreSQL the column's default (the transaction's id), so `None`; on
-/// SQLite the next one, read in the inserting transaction, which must hold the writer's lock already
-/// (`take_sqlite_write_lock`).
+/// SQLite the next one, read in the inserting transaction, which holds the writer's lock from its start
+/// (`Db::write`).
 pub async fn next_for_insert(txn: &impl ConnectionTrait) -> Result<Option<i64>, DbErr> {
     if txn.get_database_backend() == DbBackend::Postgres {
         return Ok(None);

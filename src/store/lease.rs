@@ -20,8 +20,8 @@ use super::{
 /// Claims up to `limit` due messages for one worker: pending ones whose time has come and sending ones
 /// whose lease expired (their worker died). Transactional messages first. Each claim counts an attempt
 /// and holds a lease until `now + lease`. On PostgreSQL, concurrent workers skip each other's rows.
-pub async fn claim_due<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
+pub async fn claim_due(
+    db: &super::db::Db,
     now: DateTime<Utc>,
     lease: Duration,
     limit: u64,
@@ -45,6 +45,8 @@ pub async fn claim_due<C: ConnectionTrait + TransactionTrait>(
         .limit(limit)
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
         .into_query();
+    // One statement, outside a transaction: SQLite's writer turn for it.
+    let _turn = db.turn().await;
     let mut claimed = feed::stamped(sms_log::Entity::update_many(), db.get_database_backend())
         .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Sending))
         .col_expr(

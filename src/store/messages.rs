@@ -8,15 +8,15 @@ use chrono::{DateTime, Duration, Utc};
 use entity::sms_log::{self, BlockedReason, MessageType, SmsStatus};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryTrait, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryTrait,
+    Statement,
     sea_query::{Expr, OnConflict},
 };
 
 use super::{
     feed, opt_outs, placeholder, recipients,
     rollup::{RollupStatus, measures, rollup_add, rollup_key},
-    spend, take_sqlite_write_lock,
+    spend,
 };
 
 /// Most rows one INSERT carries (19 columns each, far below both engines' parameter limits).
@@ -132,7 +132,7 @@ pub async fn invited_since<'a>(
 /// (`spend_limit`) the rows that do not fit before anyone can see them.
 #[tracing::instrument(skip_all, fields(batch = messages.len()))]
 pub async fn insert_batch(
-    db: &DatabaseConnection,
+    db: &super::db::Db,
     mut messages: Vec<NewMessage>,
     limits: Limits,
     now: DateTime<Utc>,
@@ -143,9 +143,9 @@ pub async fn insert_batch(
             reserved: false,
         });
     }
-    let txn = db.begin().await?;
-    // SQLite: the write lock first, so nothing read below can change before commit.
-    take_sqlite_write_lock(&txn).await?;
+    // SQLite: the writer's turn and the write lock first, so nothing read below can change before
+    // commit.
+    let txn = db.write().await?;
     recheck_recipients(&txn, &mut messages).await?;
     recheck_opt_outs(&txn, &mut messages).await?;
     apply_daily_limits(&txn, &mut messages, limits.user_daily_limit, now).await?;

@@ -16,7 +16,7 @@ use sea_orm::{
 use super::{
     placeholder,
     rollup::{RollupStatus, measures, rollup_add, rollup_key},
-    spend, take_sqlite_write_lock,
+    spend,
 };
 
 /// At most `max` characters of an outside string, so an unusual value always fits its column.
@@ -26,15 +26,14 @@ fn clip(s: &str, max: usize) -> String {
 
 /// Starts handling a delivery in `txn` by writing first, so concurrent deliveries of the same SNS
 /// message (SNS delivers at least once) and racing receipts of one text are decided one at a time: the
-/// SNS message id (`Some((id, topic))`) is recorded, and false means it was recorded before. Without
-/// one (a local simulation) it takes SQLite's write lock.
+/// SNS message id (`Some((id, topic))`) is recorded, and false means it was recorded before (SQLite's
+/// write lock is the transaction's from its start, `Db::write`).
 pub async fn begin_delivery(
     txn: &impl ConnectionTrait,
     sns: Option<(&str, &str)>,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
     let Some((message_id, topic_arn)) = sns else {
-        take_sqlite_write_lock(txn).await?;
         return Ok(true);
     };
     let backend = txn.get_database_backend();
@@ -57,14 +56,13 @@ pub async fn begin_delivery(
 }
 
 /// `begin_delivery` for a batch: each SNS message id (`Some((id, topic))`) recorded in one statement;
-/// answers, for each item, whether it is new (false: recorded before, or earlier in this batch). Takes
-/// SQLite's write lock first either way.
+/// answers, for each item, whether it is new (false: recorded before, or earlier in this batch).
+/// SQLite: the transaction holds the write lock from its start (`Db::write`).
 pub async fn begin_deliveries(
     txn: &impl ConnectionTrait,
     sns: &[Option<(&str, &str)>],
     now: DateTime<Utc>,
 ) -> Result<Vec<bool>, DbErr> {
-    take_sqlite_write_lock(txn).await?;
     let mut seen = std::collections::HashSet::new();
     let first: Vec<bool> = sns
         .iter()
@@ -464,7 +462,6 @@ pub async fn mark_unknown_batch<C: ConnectionTrait + TransactionTrait>(
 ) -> Result<Vec<sms_log::Model>, DbErr> {
     use sea_orm::{QueryOrder, QuerySelect};
     let txn = db.begin().await?;
-    take_sqlite_write_lock(&txn).await?;
     // With a literal, as the partial index `idx_sms_log_awaiting_receipt` says it: a bound parameter
     // would keep the planner from using that index.
     let mut query = sms_log::Entity::find()

@@ -12,7 +12,7 @@ use sea_orm::{
     sea_query::{Expr, OnConflict},
 };
 
-use super::{placeholder, take_sqlite_write_lock};
+use super::placeholder;
 
 /// A recipient with their preferences.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,7 +261,8 @@ pub async fn lock_rows<'a>(
 ) -> Result<(), DbErr> {
     let backend = txn.get_database_backend();
     if backend != DbBackend::Postgres {
-        return take_sqlite_write_lock(txn).await;
+        // SQLite: the transaction holds the database's write lock from its start (`Db::write`).
+        return Ok(());
     }
     let mut users: Vec<&str> = users.collect();
     users.sort_unstable();

@@ -160,7 +160,6 @@ pub async fn begin_streak<C: ConnectionTrait + TransactionTrait>(
     user_id: &str,
 ) -> Result<(C::Transaction, Option<StreakRow>), DbErr> {
     let txn = db.begin().await?;
-    super::take_sqlite_write_lock(&txn).await?;
     let mut query = streaks::Entity::find_by_id(user_id.to_owned());
     if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
         query = query.lock_exclusive();

@@ -261,7 +261,6 @@ pub async fn claim_due<C: ConnectionTrait + TransactionTrait>(
         return Ok(Vec::new());
     }
     let txn = db.begin().await?;
-    super::take_sqlite_write_lock(&txn).await?;
     let mut query = webhook_deliveries::Entity::find()
         .filter(Column::Status.eq("pending"))
         .filter(Column::NextAttemptAt.lte(now))

@@ -99,7 +99,7 @@ impl Verifier {
 
 /// Queues the report of code `code_id` (sent as `sms_log_id`): `FAILED` at its expiry unless entered.
 pub(super) async fn expect_for(
-    db: &sea_orm::DatabaseConnection,
+    db: &impl sea_orm::ConnectionTrait,
     code_id: i64,
     sms_log_id: i64,
     expires_at: chrono::DateTime<Utc>,

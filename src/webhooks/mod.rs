@@ -14,7 +14,7 @@ pub use address::public;
 
 use base64::Engine as _;
 use chrono::Utc;
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DbErr, TransactionTrait};
 use tokio_util::sync::CancellationToken;
 
 pub use crate::store::webhooks::{AttemptRow, DeliveryRow, EndpointRow};
@@ -22,6 +22,7 @@ use crate::{
     Clock,
     store::{
         audit::{self, NewAction},
+        db::Db,
         feed::{self, Position},
         webhooks::{self as rows, Attempt, NewEvent, Next},
     },
@@ -90,9 +91,7 @@ pub enum WebhookError {
 /// The webhooks handle.
 #[derive(Clone)]
 pub struct Webhooks {
-    db: DatabaseConnection,
-    /// The outbox, for its SQLite write turn: this process's writers take turns (see `sqlite_turn`).
-    outbox: crate::outbox::Outbox,
+    db: Db,
     clock: Arc<dyn Clock>,
     http: reqwest::Client,
     /// Tests only: endpoints may be plain http and on loopback or private addresses.
@@ -130,11 +129,7 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
 }
 
 impl Webhooks {
-    pub fn new(
-        db: DatabaseConnection,
-        (clock, outbox): (Arc<dyn Clock>, crate::outbox::Outbox),
-        allow_private: bool,
-    ) -> Self {
+    pub fn new(db: Db, clock: Arc<dyn Clock>, allow_private: bool) -> Self {
         let mut http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(ATTEMPT_TIMEOUT)
@@ -145,7 +140,6 @@ impl Webhooks {
         let http = http.build().unwrap_or_default();
         Self {
             db,
-            outbox,
             clock,
             http,
             allow_private,
@@ -342,9 +336,7 @@ impl Webhooks {
             return Ok(0);
         }
         let now = self.clock.now();
-        let _turn = self.outbox.sqlite_turn().await;
-        let txn = self.db.begin().await?;
-        crate::store::take_sqlite_write_lock(&txn).await?;
+        let txn = self.db.write().await?;
         let from = feed::cursor(&txn, FEED_READER).await?;
         if !rows::wanted(&txn, "message.updated").await? {
             let end = feed::end(&txn).await?;
@@ -369,9 +361,7 @@ impl Webhooks {
     /// Posts the deliveries that are due, up to 50; returns how many were attempted.
     pub async fn deliver_due(&self) -> Result<usize, DbErr> {
         let now = self.clock.now();
-        let turn = self.outbox.sqlite_turn().await;
         let due = rows::claim_due(&self.db, now, chrono::Duration::seconds(60), 50).await?;
-        drop(turn);
         if due.is_empty() {
             return Ok(0);
         }
@@ -419,9 +409,7 @@ impl Webhooks {
             error,
             duration_ms: i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX),
         };
-        let turn = self.outbox.sqlite_turn().await;
         let failing_since = rows::record_attempt(&self.db, delivery, attempt, next).await?;
-        drop(turn);
         if let (Some(since), Some(endpoint)) = (failing_since, endpoint)
             && endpoint.enabled
             && at - since >= DISABLE_AFTER

@@ -300,10 +300,14 @@ async fn transactional_messages_jump_the_queue(engine: Engine) {
         .expect("id")
         .parse()
         .expect("int");
-    let claimed =
-        sms_notify::store::lease::claim_due(&app.db, start_time(), Duration::seconds(60), 1)
-            .await
-            .expect("claim");
+    let claimed = sms_notify::store::lease::claim_due(
+        &app.handles.outbox.db(),
+        start_time(),
+        Duration::seconds(60),
+        1,
+    )
+    .await
+    .expect("claim");
     assert_eq!(claimed.len(), 1);
     assert_eq!(
         claimed[0].id, alert,

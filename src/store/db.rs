@@ -1,0 +1,313 @@
+//! The database handle: the connection pool and, on SQLite, the one writer's turn. Every write
+//! transaction is begun here (`Db::write`), so no caller takes a turn or a lock by hand.
+//!
+//! SQLite has one writer at a time. This process's writers queue for a turn in process, and get it
+//! the moment the last one ends, instead of in SQLite's busy handler, which sleeps; the transaction
+//! then begins `IMMEDIATE`, holding the database's write lock from its first statement, so what it
+//! reads stays true until it commits (a deferred transaction that read first would fail at its first
+//! write once another writer committed in between). On PostgreSQL neither is needed: row locks and
+//! `SKIP LOCKED` order the writers, and `Db::write` is a plain `BEGIN`.
+
+use std::sync::Arc;
+
+use std::{future::Future, pin::Pin};
+
+use sea_orm::{
+    AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    ExecResult, IsolationLevel, QueryResult, SqliteTransactionMode, Statement, TransactionError,
+    TransactionOptions, TransactionSession, TransactionTrait,
+};
+use tokio::sync::{Mutex, MutexGuard, OwnedMutexGuard};
+
+/// The database: reads go straight to the pool (it is a connection); writes go through `write`.
+#[derive(Clone, Debug)]
+pub struct Db {
+    conn: DatabaseConnection,
+    /// SQLite's writer turn, shared by every clone.
+    writer: Arc<Mutex<()>>,
+}
+
+/// A write transaction holding this process's SQLite writer turn (none on PostgreSQL, and none for a
+/// savepoint inside one) until it is committed or dropped (rolled back). Store functions take it as
+/// any connection, and `begin` on it makes a savepoint.
+pub struct Write {
+    txn: DatabaseTransaction,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+impl Db {
+    pub fn new(conn: DatabaseConnection) -> Self {
+        Self {
+            conn,
+            writer: Arc::default(),
+        }
+    }
+
+    /// The pool, for what needs the connection itself (migrations, metrics callbacks, closing).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    fn sqlite(&self) -> bool {
+        self.conn.get_database_backend() == DbBackend::Sqlite
+    }
+
+    /// Begins a write transaction: on SQLite after this process's writer turn, `BEGIN IMMEDIATE`.
+    /// (`TransactionTrait::begin` on a `Db` is this, so store functions that begin their own
+    /// transaction take the turn too.)
+    pub async fn write(&self) -> Result<Write, DbErr> {
+        self.write_with(TransactionOptions::default()).await
+    }
+
+    async fn write_with(&self, mut options: TransactionOptions) -> Result<Write, DbErr> {
+        if !self.sqlite() {
+            return Ok(Write {
+                txn: self.conn.begin_with_options(options).await?,
+                _turn: None,
+            });
+        }
+        let turn = self.writer.clone().lock_owned().await;
+        options.sqlite_transaction_mode = Some(SqliteTransactionMode::Immediate);
+        Ok(Write {
+            txn: self.conn.begin_with_options(options).await?,
+            _turn: Some(turn),
+        })
+    }
+
+    /// This process's SQLite writer turn for a write of one statement outside a transaction (none on
+    /// PostgreSQL); held until dropped.
+    pub async fn turn(&self) -> Option<MutexGuard<'_, ()>> {
+        if self.sqlite() {
+            Some(self.writer.lock().await)
+        } else {
+            None
+        }
+    }
+}
+
+impl Write {
+    pub async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+}
+
+impl std::ops::Deref for Write {
+    type Target = DatabaseTransaction;
+
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Db {
+    fn get_database_backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.conn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.conn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.conn.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.conn.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.conn.support_returning()
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Write {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.txn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.txn.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.txn.support_returning()
+    }
+}
+
+/// Runs `callback` in `txn`: committed when it answers `Ok`, rolled back otherwise.
+async fn run_in<F, T, E>(txn: Write, callback: F) -> Result<T, TransactionError<E>>
+where
+    F: for<'c> FnOnce(&'c Write) -> Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>> + Send,
+    T: Send,
+    E: std::fmt::Display + std::fmt::Debug + Send,
+{
+    match callback(&txn).await {
+        Ok(value) => {
+            txn.commit().await.map_err(TransactionError::Connection)?;
+            Ok(value)
+        }
+        Err(error) => {
+            txn.txn
+                .rollback()
+                .await
+                .map_err(TransactionError::Connection)?;
+            Err(TransactionError::Transaction(error))
+        }
+    }
+}
+
+fn options(
+    isolation_level: Option<IsolationLevel>,
+    access_mode: Option<AccessMode>,
+) -> TransactionOptions {
+    TransactionOptions {
+        isolation_level,
+        access_mode,
+        ..Default::default()
+    }
+}
+
+#[async_trait::async_trait]
+impl TransactionTrait for Db {
+    type Transaction = Write;
+
+    async fn begin(&self) -> Result<Write, DbErr> {
+        self.write().await
+    }
+
+    async fn begin_with_config(
+        &self,
+        isolation_level: Option<IsolationLevel>,
+        access_mode: Option<AccessMode>,
+    ) -> Result<Write, DbErr> {
+        self.write_with(options(isolation_level, access_mode)).await
+    }
+
+    async fn begin_with_options(&self, options: TransactionOptions) -> Result<Write, DbErr> {
+        self.write_with(options).await
+    }
+
+    async fn transaction<F, T, E>(&self, callback: F) -> Result<T, TransactionError<E>>
+    where
+        F: for<'c> FnOnce(&'c Write) -> Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>>
+            + Send,
+        T: Send,
+        E: std::fmt::Display + std::fmt::Debug + Send,
+    {
+        let txn = self.write().await.map_err(TransactionError::Connection)?;
+        run_in(txn, callback).await
+    }
+
+    async fn transaction_with_config<F, T, E>(
+        &self,
+        callback: F,
+        isolation_level: Option<IsolationLevel>,
+        access_mode: Option<AccessMode>,
+    ) -> Result<T, TransactionError<E>>
+    where
+        F: for<'c> FnOnce(&'c Write) -> Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>>
+            + Send,
+        T: Send,
+        E: std::fmt::Display + std::fmt::Debug + Send,
+    {
+        let txn = self
+            .write_with(options(isolation_level, access_mode))
+            .await
+            .map_err(TransactionError::Connection)?;
+        run_in(txn, callback).await
+    }
+}
+
+/// A savepoint inside a write transaction (the outer one holds the turn).
+#[async_trait::async_trait]
+impl TransactionTrait for Write {
+    type Transaction = Write;
+
+    async fn begin(&self) -> Result<Write, DbErr> {
+        Ok(Write {
+            txn: self.txn.begin().await?,
+            _turn: None,
+        })
+    }
+
+    async fn begin_with_config(
+        &self,
+        isolation_level: Option<IsolationLevel>,
+        access_mode: Option<AccessMode>,
+    ) -> Result<Write, DbErr> {
+        Ok(Write {
+            txn: self
+                .txn
+                .begin_with_config(isolation_level, access_mode)
+                .await?,
+            _turn: None,
+        })
+    }
+
+    async fn begin_with_options(&self, options: TransactionOptions) -> Result<Write, DbErr> {
+        Ok(Write {
+            txn: self.txn.begin_with_options(options).await?,
+            _turn: None,
+        })
+    }
+
+    async fn transaction<F, T, E>(&self, callback: F) -> Result<T, TransactionError<E>>
+    where
+        F: for<'c> FnOnce(&'c Write) -> Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>>
+            + Send,
+        T: Send,
+        E: std::fmt::Display + std::fmt::Debug + Send,
+    {
+        let txn = self.begin().await.map_err(TransactionError::Connection)?;
+        run_in(txn, callback).await
+    }
+
+    async fn transaction_with_config<F, T, E>(
+        &self,
+        callback: F,
+        isolation_level: Option<IsolationLevel>,
+        access_mode: Option<AccessMode>,
+    ) -> Result<T, TransactionError<E>>
+    where
+        F: for<'c> FnOnce(&'c Write) -> Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'c>>
+            + Send,
+        T: Send,
+        E: std::fmt::Display + std::fmt::Debug + Send,
+    {
+        let txn = self
+            .begin_with_config(isolation_level, access_mode)
+            .await
+            .map_err(TransactionError::Connection)?;
+        run_in(txn, callback).await
+    }
+}
+
+#[async_trait::async_trait]
+impl TransactionSession for Write {
+    async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+
+    async fn rollback(self) -> Result<(), DbErr> {
+        self.txn.rollback().await
+    }
+}
