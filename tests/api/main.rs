@@ -49,6 +49,7 @@ mod schema;
 mod sending;
 mod skips;
 mod sns;
+mod store_db;
 mod subscriptions;
 mod verification;
 mod ws_limits;
