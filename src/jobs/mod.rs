@@ -11,6 +11,8 @@ use std::{
     },
 };
 
+pub mod backoff;
+pub mod runner;
 pub mod spend_limits;
 
 use anyhow::Context as _;

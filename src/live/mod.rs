@@ -98,7 +98,7 @@ impl Live {
 
     /// Tails the feed every `POLL_EVERY` until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) {
-        let mut cursor = loop {
+        let cursor = loop {
             match self.cursor_at_end().await {
                 Ok(cursor) => break cursor,
                 Err(error) => {
@@ -110,14 +110,13 @@ impl Live {
                 }
             }
         };
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(POLL_EVERY) => {}
-            }
-            if let Err(error) = self.poll(&mut cursor).await {
-                tracing::warn!(%error, "live updates: reading the feed failed; trying again");
-            }
-        }
+        // A full page read means more waits: read again at once.
+        let cursor = tokio::sync::Mutex::new(cursor);
+        crate::jobs::runner::Every::new("live updates", POLL_EVERY)
+            .run(shutdown, || async {
+                let told = self.poll(&mut *cursor.lock().await).await?;
+                Ok(if told as u64 >= PAGE { told } else { 0 })
+            })
+            .await
     }
 }

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::DbErr;
 
 use super::{
@@ -510,13 +510,13 @@ async fn settle(
     Ok(Ok(Enqueued { row, created: true }))
 }
 
-/// Exponential backoff with equal jitter: 2 s, 4 s, 8 s ... capped at 10 minutes, each between half and
-/// all of its step, so retries of a burst spread out.
-pub fn backoff(attempt: i32) -> Duration {
-    let step = Ord::min(2_i64.saturating_pow(attempt.clamp(1, 20) as u32), 600);
-    let half = step * 500;
-    Duration::milliseconds(half + rand::random_range(0..=half))
-}
+/// A text's retries: 2 s, 4 s, 8 s ... capped at 10 minutes, each between half and all of its step, so
+/// retries of a burst spread out.
+pub const RETRY: crate::jobs::backoff::Backoff = crate::jobs::backoff::Backoff::new(
+    std::time::Duration::from_secs(2),
+    std::time::Duration::from_secs(600),
+)
+.jittered();
 
 /// Whether a status is final (nothing more will happen without a delivery receipt).
 pub fn is_settled(status: SmsStatus) -> bool {

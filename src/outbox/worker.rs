@@ -9,13 +9,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::Outbox;
 use super::{
-    accept::backoff,
+    accept::RETRY,
     claimed::{decide_again, end_unsent},
     gate,
     provider::{FailureKind, ProviderError, SmsProvider},
 };
 use crate::{
     inbound::{Inbound, receipts},
+    jobs::backoff::Backoff,
     locale::phone,
     store::{
         MessageRow, SmsStatus, history,
@@ -272,16 +273,18 @@ async fn record_sent(
     rows: &[(&MessageRow, String)],
     now: DateTime<Utc>,
 ) -> Result<std::collections::HashSet<i64>, DbErr> {
+    const AGAIN: Backoff = Backoff::new(Duration::from_millis(20), Duration::from_secs(2));
     let give_up = tokio::time::Instant::now() + workers.outbox.sms.lease;
-    let mut pause = Duration::from_millis(20);
+    let mut failed = 0;
     loop {
         let written = lease::record_sent_many(&workers.outbox.db, rows, now).await;
+        failed += 1;
+        let pause = AGAIN.delay(failed);
         match written {
             Ok(written) => return Ok(written),
             Err(error) if tokio::time::Instant::now() + pause < give_up => {
                 tracing::error!(%error, sent = rows.len(), "sent texts not recorded yet; trying again");
                 tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
             }
             Err(error) => return Err(error),
         }
@@ -326,7 +329,7 @@ async fn record_failure(
             if row.attempts < workers.outbox.sms.max_attempts as i32 =>
         {
             // A retry due after the message's time comes due at that time, and is expired then.
-            let at = (now + backoff(row.attempts))
+            let at = (now + RETRY.after(row.attempts))
                 .min(row.expires_at.unwrap_or(DateTime::<Utc>::MAX_UTC));
             let held = lease::retry_later(&workers.outbox.db, row, what, at).await?;
             return Ok(if held {

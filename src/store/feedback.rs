@@ -5,8 +5,8 @@
 use chrono::{DateTime, Utc};
 use entity::message_feedback::{self, Column, Entity};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, sea_query::OnConflict,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    sea_query::OnConflict,
 };
 
 pub use entity::message_feedback::Model as FeedbackRow;
@@ -47,33 +47,19 @@ pub async fn received(
     Ok(())
 }
 
-/// Up to `limit` reports due at `now`, each claimed until `claim_until` (a row another instance
-/// claimed meanwhile is left to it).
+/// Up to `limit` reports due at `now`, each claimed until `claim_until` (`queue::claim`).
 pub async fn claim_due(
-    db: &impl ConnectionTrait,
+    db: &super::db::Db,
     now: DateTime<Utc>,
     claim_until: DateTime<Utc>,
     limit: u64,
 ) -> Result<Vec<FeedbackRow>, DbErr> {
-    let due = Entity::find()
-        .filter(Column::DueAt.lte(now))
-        .order_by_asc(Column::DueAt)
-        .limit(limit)
-        .all(db)
-        .await?;
-    let mut claimed = Vec::with_capacity(due.len());
-    for row in due {
-        let taken = Entity::update_many()
-            .col_expr(Column::DueAt, sea_orm::sea_query::Expr::value(claim_until))
-            .filter(Column::CodeId.eq(row.code_id))
-            .filter(Column::DueAt.eq(row.due_at))
-            .exec(db)
-            .await?;
-        if taken.rows_affected == 1 {
-            claimed.push(row);
-        }
-    }
-    Ok(claimed)
+    let queue = super::queue::Queue::<Entity> {
+        key: Column::CodeId,
+        due: Column::DueAt,
+        ready: sea_orm::Condition::all(),
+    };
+    super::queue::claim(db, queue, (now, claim_until), limit).await
 }
 
 /// AWS took the report (or it can never be made): the row goes.

@@ -21,6 +21,7 @@ pub mod history;
 pub mod lease;
 pub mod messages;
 pub mod opt_outs;
+pub mod queue;
 pub mod receipts;
 pub mod recipients;
 pub mod reminders;

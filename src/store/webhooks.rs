@@ -7,8 +7,8 @@ use entity::{webhook_attempts, webhook_deliveries, webhook_endpoints};
 use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionSession, TransactionTrait,
+    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, TransactionSession, TransactionTrait,
     sea_query::{Expr, ExprTrait, OnConflict},
 };
 
@@ -240,51 +240,22 @@ pub async fn wanted(db: &impl ConnectionTrait, event_type: &str) -> Result<bool,
 }
 
 /// Claims up to `limit` deliveries due at `now`: each is held for `lease` (its next attempt moved
-/// there), so no other worker takes it meanwhile.
-pub async fn claim_due<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
+/// there), so no other worker takes it meanwhile (`queue::claim`). Ties (a frozen clock, one dispatch
+/// of several changes) go in the order the events were made, so a receiver sees a message's statuses
+/// in the order they happened.
+pub async fn claim_due(
+    db: &super::db::Db,
     now: DateTime<Utc>,
     lease: Duration,
     limit: u64,
 ) -> Result<Vec<DeliveryRow>, DbErr> {
     use webhook_deliveries::Column;
-    // A read first: an idle queue costs one indexed query, no lock.
-    let any = webhook_deliveries::Entity::find()
-        .select_only()
-        .column(Column::Id)
-        .filter(Column::Status.eq("pending"))
-        .filter(Column::NextAttemptAt.lte(now))
-        .into_tuple::<i64>()
-        .one(db)
-        .await?;
-    if any.is_none() {
-        return Ok(Vec::new());
-    }
-    let txn = db.begin().await?;
-    let mut query = webhook_deliveries::Entity::find()
-        .filter(Column::Status.eq("pending"))
-        .filter(Column::NextAttemptAt.lte(now))
-        // Ties (a frozen clock, one dispatch of several changes) go in the order the events were
-        // made, so a receiver sees a message's statuses in the order they happened.
-        .order_by_asc(Column::NextAttemptAt)
-        .order_by_asc(Column::Id)
-        .limit(limit);
-    if txn.get_database_backend() == DbBackend::Postgres {
-        query = query.lock_with_behavior(
-            sea_orm::sea_query::LockType::Update,
-            sea_orm::sea_query::LockBehavior::SkipLocked,
-        );
-    }
-    let rows = query.all(&txn).await?;
-    if !rows.is_empty() {
-        webhook_deliveries::Entity::update_many()
-            .col_expr(Column::NextAttemptAt, Expr::value(now + lease))
-            .filter(Column::Id.is_in(rows.iter().map(|r| r.id)))
-            .exec(&txn)
-            .await?;
-    }
-    txn.commit().await?;
-    Ok(rows)
+    let queue = super::queue::Queue::<webhook_deliveries::Entity> {
+        key: Column::Id,
+        due: Column::NextAttemptAt,
+        ready: Condition::all().add(Column::Status.eq("pending")),
+    };
+    super::queue::claim(db, queue, (now, now + lease), limit).await
 }
 
 /// What became of a delivery after an attempt.

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Verifier;
 use crate::{
+    jobs::{backoff::Backoff, runner::Every},
     outbox::provider::SmsProvider,
     store::{SmsStatus, feedback, history},
 };
@@ -20,6 +21,8 @@ use crate::{
 pub const EVERY: Duration = Duration::from_secs(30);
 /// Tries before a report is given up (logged).
 pub const MAX_ATTEMPTS: i32 = 12;
+/// The wait before a report AWS did not take is tried again: 30 s doubling, at most 64 minutes.
+pub const RETRY: Backoff = Backoff::new(Duration::from_secs(30), Duration::from_secs(3840));
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +70,7 @@ impl Verifier {
                     report.dropped += 1;
                 }
                 Err(error) => {
-                    let wait = chrono::Duration::seconds(30 << row.attempts.clamp(0, 7));
+                    let wait = RETRY.after(row.attempts + 1);
                     tracing::info!(code = %error.code, "message feedback not taken; trying again");
                     feedback::retry_at(db, &row, now + wait).await?;
                     report.retrying += 1;
@@ -84,15 +87,19 @@ impl Verifier {
         shutdown: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(EVERY) => {}
-                }
-                if let Err(error) = self.report_feedback(provider.as_ref()).await {
-                    tracing::warn!(%error, at = %Utc::now(), "message feedback: the database did not answer");
-                }
+            // The first pass waits a period, as the queue is filled by codes sent from now on.
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(EVERY) => {}
             }
+            Every::new("message feedback", EVERY)
+                .run(shutdown, || async {
+                    let r = self.report_feedback(provider.as_ref()).await?;
+                    // A full pass (100 claimed) means more are due: again at once.
+                    let claimed = r.reported + r.retrying + r.dropped;
+                    Ok(if claimed >= 100 { claimed } else { 0 })
+                })
+                .await
         })
     }
 }

@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 pub use crate::store::webhooks::{AttemptRow, DeliveryRow, EndpointRow};
 use crate::{
     Clock,
+    jobs::{backoff::Backoff, runner::Every},
     store::{
         audit::{self, NewAction},
         db::Db,
@@ -98,12 +99,8 @@ pub struct Webhooks {
     allow_private: bool,
 }
 
-/// A delay before the attempt after `attempts` failed ones: 5 s doubling, at most 12 hours.
-pub fn backoff(attempts: i32) -> chrono::Duration {
-    let exp = attempts.clamp(1, 20) - 1;
-    let seconds = 5_i64.saturating_mul(1_i64 << exp);
-    chrono::Duration::seconds(seconds.min(12 * 3600))
-}
+/// The delay before the attempt after failed ones: 5 s doubling, at most 12 hours.
+pub const RETRY: Backoff = Backoff::new(Duration::from_secs(5), Duration::from_secs(12 * 3600));
 
 /// A fresh secret: `whsec_` and the base64 of 32 random bytes.
 fn new_secret() -> String {
@@ -396,7 +393,7 @@ impl Webhooks {
         } else if endpoint.is_none_or(|e| !e.enabled) {
             Next::GiveUp
         } else {
-            let retry_at = at + backoff(delivery.attempts + 1);
+            let retry_at = at + RETRY.after(delivery.attempts + 1);
             if retry_at - delivery.created_at > RETRY_FOR {
                 Next::GiveUp
             } else {
@@ -469,31 +466,14 @@ impl Webhooks {
         }
     }
 
-    /// Makes and posts webhooks until `shutdown`.
+    /// Makes and posts webhooks until `shutdown` (the shared runner: again at once while busy).
     pub async fn run(self, shutdown: CancellationToken) {
-        loop {
-            let mut busy = false;
-            match self.dispatch().await {
-                Ok(n) => busy |= n > 0,
-                Err(error) => {
-                    tracing::warn!(%error, "webhooks: making events failed; trying again")
-                }
-            }
-            match self.deliver_due().await {
-                Ok(n) => busy |= n > 0,
-                Err(error) => tracing::warn!(%error, "webhooks: delivering failed; trying again"),
-            }
-            if busy {
-                if shutdown.is_cancelled() {
-                    return;
-                }
-                continue;
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(POLL_EVERY) => {}
-            }
-        }
+        Every::new("webhooks", POLL_EVERY)
+            .run(shutdown, || async {
+                let (made, posted) = self.run_once().await?;
+                Ok(made + posted)
+            })
+            .await
     }
 
     /// Makes and posts what is due now (tests and benchmarks drive it by hand).
@@ -508,9 +488,9 @@ mod tests {
 
     #[test]
     fn backoff_doubles_from_five_seconds_up_to_twelve_hours() {
-        assert_eq!(backoff(1).num_seconds(), 5);
-        assert_eq!(backoff(2).num_seconds(), 10);
-        assert_eq!(backoff(5).num_seconds(), 80);
-        assert_eq!(backoff(20).num_seconds(), 12 * 3600);
+        assert_eq!(RETRY.after(1).num_seconds(), 5);
+        assert_eq!(RETRY.after(2).num_seconds(), 10);
+        assert_eq!(RETRY.after(5).num_seconds(), 80);
+        assert_eq!(RETRY.after(20).num_seconds(), 12 * 3600);
     }
 }
