@@ -105,8 +105,8 @@ mod tests {
         };
         let run = every.run(shutdown, || {
             let n = passes.fetch_add(1, Ordering::SeqCst);
-            at.lock().unwrap().push(started.elapsed().as_secs());
-            let answer = answers.lock().unwrap().get(n).copied();
+            at.lock().expect("lock").push(started.elapsed().as_secs());
+            let answer = answers.lock().expect("lock").get(n).copied();
             if answer.is_none() || n + 1 >= 7 {
                 stop.cancel();
             }
@@ -118,6 +118,6 @@ mod tests {
             }
         });
         tokio::join!(run, waker);
-        assert_eq!(*at.lock().unwrap(), [0, 0, 0, 10, 11, 13, 15]);
+        assert_eq!(*at.lock().expect("lock"), [0, 0, 0, 10, 11, 13, 15]);
     }
 }
