@@ -9,6 +9,7 @@ use serde::Deserialize;
 use crate::{
     billing as cost,
     outbox::Outbox,
+    outbox::lifecycle,
     store::{
         MessageRow, SmsStatus,
         receipts::{self as rows, NewEvent, Settlement},
@@ -191,10 +192,9 @@ pub enum Recorded {
 /// `UNKNOWN`, when it comes after 72 hours) and never moves a settled one; the first price AWS reports
 /// becomes its cost (not for a message that was never charged). `None` when nothing changes.
 pub fn settlement(row: &MessageRow, event: &DeliveryEvent) -> Option<Settlement> {
-    let settles = matches!(row.status, SmsStatus::Sent | SmsStatus::Unknown);
     let status = event
         .final_status()
-        .filter(|_| settles)
+        .and_then(|to| lifecycle::next(row.status, lifecycle::Event::Receipt(to)))
         .unwrap_or(row.status);
     let charged = !matches!(
         row.status,

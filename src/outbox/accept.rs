@@ -520,5 +520,5 @@ pub const RETRY: crate::jobs::backoff::Backoff = crate::jobs::backoff::Backoff::
 
 /// Whether a status is final (nothing more will happen without a delivery receipt).
 pub fn is_settled(status: SmsStatus) -> bool {
-    !matches!(status, SmsStatus::Pending | SmsStatus::Sending)
+    super::lifecycle::settled(status)
 }

@@ -8,6 +8,7 @@ mod claimed;
 mod facts;
 pub mod gate;
 pub mod group_commit;
+pub mod lifecycle;
 pub mod pause;
 pub mod policy;
 pub mod provider;

@@ -32,7 +32,11 @@ pub async fn cancel<C: ConnectionTrait + TransactionTrait>(
         txn.get_database_backend(),
     ))
     .filter(sms_log::Column::Id.eq(id))
-    .filter(sms_log::Column::Status.eq(SmsStatus::Pending));
+    .filter(
+        sms_log::Column::Status.is_in(crate::outbox::lifecycle::from(
+            crate::outbox::lifecycle::Event::Cancel,
+        )),
+    );
     if update.exec(&txn).await?.rows_affected != 1 {
         return Ok(None);
     }

@@ -10,6 +10,8 @@ use sea_orm::{
 
 use sea_orm::{ExprTrait, TransactionSession};
 
+use crate::outbox::lifecycle::{self, Event};
+
 use super::{
     BlockedReason, feed,
     opt_outs::{self, OptOutSource},
@@ -73,7 +75,8 @@ async fn give_back_code_day(
     super::code_spend::give_back(txn, &super::rollup::day_of(row.created_at), charged).await
 }
 
-/// The condition of the partial index of unsent rows (`idx_sms_log_due`), word for word.
+/// The condition of the partial index of unsent rows (`idx_sms_log_due`), word for word: the statuses a
+/// claim moves from (`lifecycle::from(Event::Claim)`, checked by a test).
 pub(super) const UNSENT: &str = "status IN ('pending', 'sending')";
 
 /// At most `max` characters of a provider-supplied string, so an unusual answer always fits its column.
@@ -84,11 +87,12 @@ fn clip(s: &str, max: usize) -> &str {
     }
 }
 
-/// Narrows an update to the claim a worker holds: same row, still sending, same attempt.
-fn held(row: &sms_log::Model) -> sea_orm::Condition {
+/// Narrows an update to the claim a worker holds: same row, same attempt, in a status `event` moves
+/// from (sending: `lifecycle`).
+fn held(row: &sms_log::Model, event: Event) -> sea_orm::Condition {
     sea_orm::Condition::all()
         .add(sms_log::Column::Id.eq(row.id))
-        .add(sms_log::Column::Status.eq(SmsStatus::Sending))
+        .add(sms_log::Column::Status.is_in(lifecycle::from(event)))
         .add(sms_log::Column::Attempts.eq(row.attempts))
 }
 
@@ -129,7 +133,7 @@ pub async fn end_unsent<C: ConnectionTrait + TransactionTrait>(
                 .col_expr(sms_log::Column::BlockedReason, Expr::value(reason)),
             txn.get_database_backend(),
         ))
-        .filter(held(row));
+        .filter(held(row, Event::EndUnsent(status)));
         if update.exec(&txn).await?.rows_affected != 1 {
             continue;
         }
@@ -166,7 +170,7 @@ pub async fn follow(
 ) -> Result<bool, DbErr> {
     let result = sms_log::Entity::update_many()
         .col_expr(sms_log::Column::ToPhone, Expr::value(to_phone))
-        .filter(held(row))
+        .filter(held(row, Event::Sent))
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
@@ -233,7 +237,7 @@ pub async fn release(
         .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Pending))
         .col_expr(sms_log::Column::Attempts, Expr::value(row.attempts - 1))
         .col_expr(sms_log::Column::NextAttemptAt, Expr::value(at))
-        .filter(held(row))
+        .filter(held(row, Event::Requeue))
         .exec(db)
         .await?;
     Ok(if result.rows_affected == 1 {
@@ -256,7 +260,7 @@ pub async fn retry_later(
         .col_expr(sms_log::Column::ErrorMessage, Expr::value(message))
         .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Pending))
         .col_expr(sms_log::Column::NextAttemptAt, Expr::value(at))
-        .filter(held(row))
+        .filter(held(row, Event::Requeue))
         .exec(db)
         .await?;
     Ok(result.rows_affected == 1)
@@ -284,7 +288,7 @@ pub async fn unknown<C: ConnectionTrait + TransactionTrait>(
             sms_log::Column::SensitiveBody,
             Expr::value(Option::<String>::None),
         )
-        .filter(held(row));
+        .filter(held(row, Event::Ambiguous));
     if update.exec(&txn).await?.rows_affected != 1 {
         return Ok(false);
     }
@@ -319,7 +323,7 @@ pub async fn fail<C: ConnectionTrait + TransactionTrait>(
             .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Failed)),
         txn.get_database_backend(),
     ))
-    .filter(held(row));
+    .filter(held(row, Event::Fail));
     if update.exec(&txn).await?.rows_affected != 1 {
         return Ok(false);
     }
@@ -345,4 +349,28 @@ pub async fn fail<C: ConnectionTrait + TransactionTrait>(
     }
     txn.commit().await?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The statements written as SQL text (for their partial indexes) say what the lifecycle says.
+    #[test]
+    fn literal_statuses_are_the_lifecycles() {
+        let names = |event| {
+            lifecycle::from(event)
+                .iter()
+                .map(|s| format!("'{}'", sea_orm::ActiveEnum::to_value(s)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        assert_eq!(UNSENT, format!("status IN ({})", names(Event::Claim)));
+        assert_eq!(names(Event::Sent), "'sending'", "record_sent_many");
+        assert_eq!(
+            names(Event::Overdue),
+            "'sent'",
+            "receipts::mark_unknown_batch"
+        );
+    }
 }

@@ -522,7 +522,11 @@ pub async fn block_opted_out(
         txn.get_database_backend(),
     ))
     .filter(sms_log::Column::Id.is_in(rows.iter().map(|r| r.id)))
-    .filter(sms_log::Column::Status.is_in([SmsStatus::Pending, SmsStatus::Sending]))
+    .filter(
+        sms_log::Column::Status.is_in(crate::outbox::lifecycle::from(
+            crate::outbox::lifecycle::Event::OptedOut,
+        )),
+    )
     .exec(txn)
     .await?;
     let mut by_month: std::collections::BTreeMap<String, i64> = Default::default();
