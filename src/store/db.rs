@@ -99,59 +99,40 @@ impl std::ops::Deref for Write {
     }
 }
 
-#[async_trait::async_trait]
-impl ConnectionTrait for Db {
-    fn get_database_backend(&self) -> DbBackend {
-        self.conn.get_database_backend()
-    }
+/// `ConnectionTrait` for a type that runs its statements on its `$inner` field.
+macro_rules! runs_on {
+    ($outer:ty, $inner:ident) => {
+        #[async_trait::async_trait]
+        impl ConnectionTrait for $outer {
+            fn get_database_backend(&self) -> DbBackend {
+                self.$inner.get_database_backend()
+            }
 
-    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.conn.execute_raw(stmt).await
-    }
+            async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+                self.$inner.execute_raw(stmt).await
+            }
 
-    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.conn.execute_unprepared(sql).await
-    }
+            async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+                self.$inner.execute_unprepared(sql).await
+            }
 
-    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.conn.query_one_raw(stmt).await
-    }
+            async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+                self.$inner.query_one_raw(stmt).await
+            }
 
-    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.conn.query_all_raw(stmt).await
-    }
+            async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+                self.$inner.query_all_raw(stmt).await
+            }
 
-    fn support_returning(&self) -> bool {
-        self.conn.support_returning()
-    }
+            fn support_returning(&self) -> bool {
+                self.$inner.support_returning()
+            }
+        }
+    };
 }
 
-#[async_trait::async_trait]
-impl ConnectionTrait for Write {
-    fn get_database_backend(&self) -> DbBackend {
-        self.txn.get_database_backend()
-    }
-
-    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.txn.execute_raw(stmt).await
-    }
-
-    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.txn.execute_unprepared(sql).await
-    }
-
-    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.txn.query_one_raw(stmt).await
-    }
-
-    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.txn.query_all_raw(stmt).await
-    }
-
-    fn support_returning(&self) -> bool {
-        self.txn.support_returning()
-    }
-}
+runs_on!(Db, conn);
+runs_on!(Write, txn);
 
 /// Runs `callback` in `txn`: committed when it answers `Ok`, rolled back otherwise.
 async fn run_in<F, T, E>(txn: Write, callback: F) -> Result<T, TransactionError<E>>
