@@ -103,7 +103,7 @@ async fn pipeline(
         .map(|w| {
             let workers = worker::Workers::new(
                 outbox.clone(),
-                app.handles.inbound.clone(),
+                std::sync::Arc::new(app.handles.inbound.clone()),
                 provider.clone(),
             );
             tokio::spawn(workers.run(w, stop.clone()))
@@ -290,7 +290,7 @@ async fn rate_limited(
         for w in 0..2 {
             let workers = worker::Workers::new(
                 app.handles.outbox.clone(),
-                app.handles.inbound.clone(),
+                Arc::new(app.handles.inbound.clone()),
                 provider.clone(),
             );
             tasks.push(tokio::spawn(workers.run(instance * 10 + w, stop.clone())));

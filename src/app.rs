@@ -155,7 +155,7 @@ impl App {
     pub fn workers(&self) -> Workers {
         Workers::new(
             self.handles.outbox.clone(),
-            self.handles.inbound.clone(),
+            Arc::new(self.handles.inbound.clone()),
             self.provider.clone(),
         )
     }

@@ -185,6 +185,24 @@ impl Inbound {
     }
 }
 
+/// The console provider's simulated receipts, applied as AWS's would be, a group in one transaction.
+#[async_trait::async_trait]
+impl crate::outbox::worker::ReceiptSink for Inbound {
+    async fn delivered(
+        &self,
+        provider_ids: &[&str],
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), DbErr> {
+        let events: Vec<_> = provider_ids
+            .iter()
+            .map(|id| receipts::DeliveryEvent::simulated_delivery(id, at))
+            .collect();
+        let items: Vec<_> = events.iter().map(|e| (None, e)).collect();
+        self.record_delivery_events(&items).await?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::loggable;

@@ -15,7 +15,6 @@ use super::{
     provider::{FailureKind, ProviderError, SmsProvider},
 };
 use crate::{
-    inbound::{Inbound, receipts},
     jobs::backoff::Backoff,
     locale::phone,
     store::{
@@ -196,13 +195,8 @@ impl<'a> SentGroup<'a> {
             // Local work sees the whole loop: each text is reported delivered, as AWS would, the
             // group's receipts in one transaction.
             let at = workers.outbox.clock.now();
-            let events: Vec<_> = mine()
-                .map(|(_, provider_id)| {
-                    receipts::DeliveryEvent::simulated_delivery(provider_id, at)
-                })
-                .collect();
-            let items: Vec<_> = events.iter().map(|e| (None, e)).collect();
-            workers.inbound.record_delivery_events(&items).await?;
+            let ids: Vec<&str> = mine().map(|(_, id)| id.as_str()).collect();
+            workers.receipts.delivered(&ids, at).await?;
         }
         report.lease_lost += self.rows.len() - written.len();
         for (row, _) in mine() {
@@ -480,20 +474,31 @@ async fn send_batch(
     Ok(())
 }
 
+/// Where a provider that simulates receipts (the console provider) reports each text it printed as
+/// delivered, a group at a time: the inbound side applies them as AWS's receipts.
+#[async_trait::async_trait]
+pub trait ReceiptSink: Send + Sync {
+    async fn delivered(&self, provider_ids: &[&str], at: DateTime<Utc>) -> Result<(), DbErr>;
+}
+
 /// The outbox's workers: they claim due messages, call the provider and record each outcome.
 #[derive(Clone)]
 pub struct Workers {
     pub(super) outbox: Outbox,
-    /// Receipts, for the console provider's simulated deliveries.
-    inbound: Inbound,
+    /// Where the console provider's simulated receipts go.
+    receipts: Arc<dyn ReceiptSink>,
     provider: Arc<dyn SmsProvider>,
 }
 
 impl Workers {
-    pub fn new(outbox: Outbox, inbound: Inbound, provider: Arc<dyn SmsProvider>) -> Self {
+    pub fn new(
+        outbox: Outbox,
+        receipts: Arc<dyn ReceiptSink>,
+        provider: Arc<dyn SmsProvider>,
+    ) -> Self {
         Self {
             outbox,
-            inbound,
+            receipts,
             provider,
         }
     }
