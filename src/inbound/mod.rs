@@ -1,6 +1,7 @@
 //! The inbound half: SNS envelopes (verified), delivery receipts, replies (STOP, START, HELP) and the
 //! reconciliation of texts that no receipt settled.
 
+mod grouped;
 pub mod receipts;
 pub mod reconcile;
 pub mod replies;
@@ -46,6 +47,8 @@ pub fn loggable(value: &str) -> String {
 #[derive(Clone)]
 pub struct Inbound {
     outbox: Outbox,
+    /// Receipts arriving together on the SNS webhook share a transaction.
+    receipts: grouped::ReceiptGroup,
     /// Region of numbers written without `+` (`DEFAULT_PHONE_REGION`).
     default_region: phonenumber::country::Id,
 }
@@ -54,6 +57,7 @@ impl Inbound {
     pub fn new(outbox: Outbox, default_region: phonenumber::country::Id) -> Self {
         Self {
             outbox,
+            receipts: Default::default(),
             default_region,
         }
     }
@@ -64,7 +68,13 @@ impl Inbound {
         verifier: &sns::Verifier,
         body: &[u8],
     ) -> Result<webhook::Handled, webhook::WebhookError> {
-        webhook::receive(&self.outbox, self.default_region, verifier, body).await
+        webhook::receive(
+            (&self.outbox, &self.receipts),
+            self.default_region,
+            verifier,
+            body,
+        )
+        .await
     }
 
     /// Applies a delivery event (`receipts::record_delivery_event`).

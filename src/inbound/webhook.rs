@@ -1,6 +1,7 @@
 //! Webhooks: what AWS tells the service. `POST /webhooks/sns` takes both SNS topics: delivery events
 //! of the configuration set and inbound texts of two-way SMS; the topic tells them apart.
 
+use super::grouped::{self, ReceiptGroup};
 use super::{
     receipts::{self, DeliveryEvent, SnsDelivery},
     replies::{self, InboundReply},
@@ -55,7 +56,7 @@ pub enum WebhookError {
 /// Verifies an SNS delivery and acts on it. Nothing is written unless the signature, topic, age and
 /// certificate all hold.
 pub async fn receive(
-    outbox: &Outbox,
+    (outbox, receipts_group): (&Outbox, &ReceiptGroup),
     region: phonenumber::country::Id,
     verifier: &sns::Verifier,
     body: &[u8],
@@ -88,7 +89,19 @@ pub async fn receive(
     if config.events_topic_arn.as_deref() == Some(envelope.topic_arn.as_str()) {
         let event = DeliveryEvent::parse(&envelope.message).map_err(WebhookError::BadMessage)?;
         return Ok(
-            match receipts::record_delivery_event(outbox, Some(delivery), &event).await? {
+            match grouped::record_grouped(
+                outbox,
+                receipts_group,
+                grouped::Receipt {
+                    sns: Some((
+                        delivery.message_id.to_owned(),
+                        delivery.topic_arn.to_owned(),
+                    )),
+                    event,
+                },
+            )
+            .await?
+            {
                 receipts::Recorded::Duplicate => Handled::Duplicate,
                 _ => Handled::DeliveryEvent,
             },

@@ -12,11 +12,14 @@ use sms_notify::{
 use crate::{
     helpers::{Engine, TestApp, data, opted_in_user},
     pipeline::setup,
-    sns::{delivery, sent_promo},
+    sns::{EVENTS, delivery, post, sent_promo, setup_signed},
     storage_tests,
 };
 
-storage_tests!(a_batch_of_receipts_ends_as_the_same_receipts_one_at_a_time);
+storage_tests!(
+    a_batch_of_receipts_ends_as_the_same_receipts_one_at_a_time,
+    receipts_posted_at_once_are_each_applied_once,
+);
 
 const LOG: &str = "query($id: ID!) { smsLog(id: $id) { status cost carrierFee costIsActual errorCode errorMessage deliveredAt
     events { eventType isFinal price carrierFee occurredAt } } }";
@@ -158,4 +161,50 @@ async fn a_batch_of_receipts_ends_as_the_same_receipts_one_at_a_time(engine: Eng
         (&json!("0.03307"), &json!("0.0075")),
         "{costs}"
     );
+}
+
+/// SNS posts many envelopes at once: 12 texts' receipts, each envelope posted twice at the same time
+/// (SNS delivers at least once), all concurrently. Those that arrive together share a transaction;
+/// every text is settled once, every event kept once, every post answered 200.
+async fn receipts_posted_at_once_are_each_applied_once(engine: Engine) {
+    let (app, _stub, signer) = setup_signed(engine, |_| {}).await;
+    let mut sent = Vec::new();
+    for i in 0..12 {
+        let user = format!("u{i}");
+        opted_in_user(&app, &user, &format!("(212) 555-01{i:02}")).await;
+        sent.push(sent_promo(&app, &user).await);
+    }
+    let now = app.clock.now();
+    let envelopes: Vec<String> = sent
+        .iter()
+        .map(|(_, provider_id)| {
+            let event = delivery(provider_id, "TEXT_DELIVERED", true, Some(0.00581), now);
+            signer.notification(EVENTS, &event, now).to_string()
+        })
+        .collect();
+    let posts = envelopes
+        .iter()
+        .chain(envelopes.iter())
+        .map(|body| post(&app, body.clone()));
+    let answers = futures::future::join_all(posts).await;
+    assert!(
+        answers.iter().all(|(status, _)| *status == 200),
+        "{answers:?}"
+    );
+    let recorded = answers
+        .iter()
+        .filter(|(_, body)| body["status"] == "delivery event recorded")
+        .count();
+    assert_eq!(recorded, 12, "each SNS message applied once: {answers:?}");
+    for (id, _) in &sent {
+        let settled = log(&app, *id).await;
+        assert_eq!(settled["status"], "DELIVERED", "{settled}");
+        assert_eq!(settled["cost"], "0.00831", "{settled}");
+        assert_eq!(
+            settled["events"].as_array().map(Vec::len),
+            Some(1),
+            "{settled}"
+        );
+    }
+    assert_eq!(app.db_count("sms_events").await, 12);
 }
