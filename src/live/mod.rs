@@ -45,9 +45,6 @@ pub struct Live {
 #[derive(Debug, Default)]
 pub struct Cursor {
     at: Position,
-    /// Nobody was listening at the last poll, so nothing was read: the next listener starts at the
-    /// feed's end.
-    idle: bool,
 }
 
 impl Live {
@@ -65,20 +62,16 @@ impl Live {
     pub async fn cursor_at_end(&self) -> Result<Cursor, DbErr> {
         Ok(Cursor {
             at: feed::end(&self.db).await?,
-            idle: false,
         })
     }
 
     /// Reads the feed once after `cursor` and tells what is new; returns how many changes were told.
-    /// Nothing is read while nobody listens.
+    /// While nobody listens no message is read: the cursor only follows the feed's end (one indexed
+    /// read), so a new subscriber gets every change from the poll before it subscribed on.
     pub async fn poll(&self, cursor: &mut Cursor) -> Result<usize, DbErr> {
         if self.sender.receiver_count() == 0 {
-            cursor.idle = true;
+            cursor.at = cursor.at.max(feed::end(&self.db).await?);
             return Ok(0);
-        }
-        if cursor.idle {
-            cursor.at = feed::end(&self.db).await?;
-            cursor.idle = false;
         }
         let rows = feed::after(&self.db, cursor.at, PAGE).await?;
         let Some(last) = rows.last() else {
