@@ -51,5 +51,6 @@ mod skips;
 mod sns;
 mod store_db;
 mod subscriptions;
+mod upgrade;
 mod verification;
 mod ws_limits;

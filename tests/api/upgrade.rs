@@ -1,0 +1,117 @@
+//! Upgrading a database that ran the third round: the change feed moves into the log (migration 27)
+//! without losing a change, the triggers and their table go, and the webhook dispatcher starts exactly
+//! at the changes it had not made into webhooks yet.
+
+use migration::MigratorTrait;
+use sea_orm::{ConnectionTrait, Statement};
+use sms_notify::store::feed;
+
+use crate::{helpers::Engine, storage_tests};
+
+storage_tests!(changes_not_yet_made_into_webhooks_survive_the_upgrade);
+
+async fn number(db: &impl ConnectionTrait, sql: &str) -> i64 {
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("a read")
+        .expect("a row");
+    row.try_get::<i64>("", "n").expect("n")
+}
+
+async fn changes_not_yet_made_into_webhooks_survive_the_upgrade(engine: Engine) {
+    let (url, _dir) = match engine {
+        Engine::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+            (url, Some(dir))
+        }
+        Engine::Postgres => (crate::support::postgres::fresh_database().await, None),
+    };
+    let db = sms_notify::connect(&sms_notify::Config::for_database(url).database_url)
+        .await
+        .expect("connects");
+    // The schema as the third round left it: every migration before the feed's.
+    migration::Migrator::up(&db, Some(26))
+        .await
+        .expect("the old schema");
+    for (body, status) in [("made into webhooks", "sent"), ("not yet", "pending")] {
+        db.execute_unprepared(&format!(
+            "INSERT INTO sms_log (to_phone, message_type, promotional, priority, body, status, attempts, \
+             segments, encoding, created_at) VALUES ('+12125550101', 'direct_message', false, 1, '{body}', \
+             '{status}', 0, 1, 'GSM-7', CURRENT_TIMESTAMP)"
+        ))
+        .await
+        .expect("a message of the old service");
+    }
+    // The old triggers wrote a change for each; the dispatcher had made the first into webhooks.
+    assert_eq!(
+        number(
+            &db,
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM message_changes"
+        )
+        .await,
+        2
+    );
+    db.execute_unprepared(
+        "UPDATE message_changes SET webhooked = true WHERE sms_log_id = (SELECT MIN(id) FROM sms_log)",
+    )
+    .await
+    .expect("the first made into webhooks");
+    sms_notify::migrate(&db).await.expect("the upgrade");
+    let triggers = match engine {
+        Engine::Sqlite => {
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM sqlite_master WHERE type = 'trigger'"
+        }
+        Engine::Postgres => {
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM pg_trigger WHERE tgname LIKE 'trg_sms_log%'"
+        }
+    };
+    assert_eq!(
+        number(&db, triggers).await,
+        0,
+        "no trigger writes a second row"
+    );
+    let table = match engine {
+        Engine::Sqlite => {
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM sqlite_master WHERE name = 'message_changes'"
+        }
+        Engine::Postgres => {
+            "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM pg_tables WHERE tablename = 'message_changes'"
+        }
+    };
+    assert_eq!(number(&db, table).await, 0, "the old feed's table is gone");
+    // The dispatcher's place is before exactly the change it had not made into webhooks.
+    let store = sms_notify::store::db::Db::new(db.clone());
+    let txn = store.write().await.expect("a write");
+    let place = feed::cursor(&txn, "webhooks").await.expect("the place");
+    let unread = feed::after(&txn, place, 10).await.expect("the feed");
+    txn.commit().await.expect("commit");
+    let bodies: Vec<&str> = unread.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, ["not yet"]);
+    // A change made after the upgrade is stamped after it.
+    db.execute_unprepared(
+        "UPDATE sms_log SET status = 'cancelled', change_seq = 0 WHERE body = 'not yet'",
+    )
+    .await
+    .expect("an old-style write");
+    let write = store.write().await.expect("a write");
+    write
+        .execute_unprepared(&format!(
+            "UPDATE sms_log SET status = 'pending', change_seq = {} WHERE body = 'not yet'",
+            feed::stamp_sql(engine_backend(engine))
+        ))
+        .await
+        .expect("a stamped write");
+    write.commit().await.expect("commit");
+    let unread = feed::after(&store, place, 10).await.expect("the feed");
+    assert_eq!(unread.len(), 1, "{unread:?}");
+    assert!(unread[0].change_seq > place.seq, "{unread:?}");
+}
+
+fn engine_backend(engine: Engine) -> sea_orm::DbBackend {
+    match engine {
+        Engine::Sqlite => sea_orm::DbBackend::Sqlite,
+        Engine::Postgres => sea_orm::DbBackend::Postgres,
+    }
+}
