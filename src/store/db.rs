@@ -194,8 +194,8 @@ impl TransactionTrait for Db {
         T: Send,
         E: std::fmt::Display + std::fmt::Debug + Send,
     {
-        let txn = self.write().await.map_err(TransactionError::Connection)?;
-        run_in(txn, callback).await
+        // The same with no isolation level or access mode given.
+        self.transaction_with_config(callback, None, None).await
     }
 
     async fn transaction_with_config<F, T, E>(
@@ -258,8 +258,8 @@ impl TransactionTrait for Write {
         T: Send,
         E: std::fmt::Display + std::fmt::Debug + Send,
     {
-        let txn = self.begin().await.map_err(TransactionError::Connection)?;
-        run_in(txn, callback).await
+        // The same with no isolation level or access mode given.
+        self.transaction_with_config(callback, None, None).await
     }
 
     async fn transaction_with_config<F, T, E>(
