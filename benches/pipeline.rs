@@ -60,15 +60,14 @@ fn request(i: usize) -> SendRequest {
         inviter_user_id: None,
         related: None,
         dedupe_key: None,
-        key_covers_request: false,
         quiet: Default::default(),
-        keyword_answer: false,
+        origin: sms_notify::outbox::Origin::Service,
         // Not the alert's own local midnight: a run near it would expire texts and measure that.
-        valid_until: Some(chrono::Utc::now() + chrono::Duration::hours(24)),
+        validity: sms_notify::outbox::Validity::Until(
+            chrono::Utc::now() + chrono::Duration::hours(24),
+        ),
         refused: None,
-        retry_of: None,
         send_at: None,
-        valid_from_now: false,
     }
 }
 

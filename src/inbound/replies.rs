@@ -218,6 +218,7 @@ async fn answer_keyword(
             .or(sns.map(|s| s.message_id))
             .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
         let mut request = SendRequest::new(
+            crate::outbox::Origin::KeywordAnswer,
             Target::Phone(reply.from.clone()),
             Template::Text {
                 message_type: MessageType::Other,
@@ -225,7 +226,6 @@ async fn answer_keyword(
             },
             false,
         );
-        request.keyword_answer = true;
         // The key marks the answer as one, so the claim lets it reach a number on the list too.
         request.dedupe_key = Some(format!("{}{id}", crate::outbox::accept::KEYWORD_ANSWER_KEY));
         return match outbox.enqueue(request).await {

@@ -28,6 +28,46 @@ pub enum Target {
     Phone(String),
 }
 
+/// Where a message comes from: what its dedupe key means, whom it may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A caller of the API (the app's back end, an admin): a dedupe key is the caller's idempotency
+    /// key, so a repeat must be the same request or it is refused (`Conflict`) rather than answered
+    /// with another message's row.
+    Api,
+    /// The service itself (a reminder scan, a verification code): a key names what is sent (a
+    /// reminder whose text, the time left, differs between runs) and a repeat is answered with the
+    /// first row.
+    Service,
+    /// An answer to a keyword the number just texted (STOP's confirmation, HELP's text): it may go to
+    /// a number on the opt-out list, as carriers require.
+    KeywordAnswer,
+    /// An admin's retry of this message, the first of its line (`retrySms`).
+    Retry { of: i64 },
+}
+
+/// How long a message is worth sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validity {
+    /// Its type's default (`policy::valid_until`).
+    Default,
+    /// Until this moment, wherever it is scheduled.
+    Until(DateTime<Utc>),
+    /// For this long from when it goes (`validForSeconds`): a scheduled send carries it along.
+    For(chrono::Duration),
+}
+
+impl Validity {
+    /// The moment it ends, for a message going at `goes`; `None` for the type's default.
+    pub fn ends(self, goes: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        match self {
+            Self::Default => None,
+            Self::Until(at) => Some(at),
+            Self::For(span) => Some(goes + span),
+        }
+    }
+}
+
 /// A request to send one message.
 #[derive(Debug, Clone)]
 pub struct SendRequest {
@@ -35,58 +75,59 @@ pub struct SendRequest {
     /// Promotional messages carry the STOP footer and need consent and an enabled category.
     pub promotional: bool,
     pub target: Target,
+    pub origin: Origin,
     /// For a battle invitation: who invites (their phone must be verified to invite a stranger).
     pub inviter_user_id: Option<String>,
     pub related: Option<(String, String)>,
-    /// A repeat with the same key returns the first row and sends nothing.
+    /// A repeat with the same key returns the first row and sends nothing (what else it means is
+    /// the origin's).
     pub dedupe_key: Option<String>,
-    /// The key is a client's idempotency key: a repeat must be the same request, or it is refused
-    /// (`Conflict`) rather than answered with another message's row. Scans' keys name a reminder
-    /// whose text may differ between runs (the time left), and leave this off.
-    pub key_covers_request: bool,
     /// What a promotion does inside the recipient's quiet hours.
     pub quiet: QuietPolicy,
-    /// An answer to a keyword the number just texted (STOP's confirmation, HELP's text): it may go to
-    /// a number on the opt-out list, as carriers require.
-    pub keyword_answer: bool,
-    /// Until when it is worth sending; `None` takes its type's default (`policy::valid_until`).
-    pub valid_until: Option<DateTime<Utc>>,
+    pub validity: Validity,
     /// Refused before policy (the verification fraud guard, the codes' daily ceiling): written
     /// `BLOCKED` with this reason, so the log keeps the refusal.
     pub refused: Option<BlockedReason>,
-    /// An admin's retry of this message (`retrySms`).
-    pub retry_of: Option<i64>,
     /// A scheduled send: it waits until then, and the rules of time are decided for that moment.
     pub send_at: Option<DateTime<Utc>>,
-    /// `valid_until` was given as a span from now (`validForSeconds`): a scheduled send moves it.
-    pub valid_from_now: bool,
 }
 
 impl SendRequest {
-    /// A message with no inviter, no related object, no dedupe key, deferred in quiet hours.
-    pub fn new(target: Target, template: Template, promotional: bool) -> Self {
+    /// A message of `origin` with no inviter, no related object, no dedupe key, deferred in quiet
+    /// hours, valid for its type's default.
+    pub fn new(origin: Origin, target: Target, template: Template, promotional: bool) -> Self {
         Self {
             template,
             promotional,
             target,
+            origin,
             inviter_user_id: None,
             related: None,
             dedupe_key: None,
-            key_covers_request: false,
             quiet: QuietPolicy::Defer,
-            keyword_answer: false,
-            valid_until: None,
+            validity: Validity::Default,
             refused: None,
-            retry_of: None,
             send_at: None,
-            valid_from_now: false,
         }
     }
 
     /// The message is worth sending until `at`, not its type's default.
     pub fn valid_until(mut self, at: DateTime<Utc>) -> Self {
-        self.valid_until = Some(at);
+        self.validity = Validity::Until(at);
         self
+    }
+
+    /// Until when it is worth sending when accepted at `now`; `None` for its type's default.
+    pub fn ends(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.validity.ends(self.send_at.unwrap_or(now))
+    }
+
+    /// The row it was retried from, for a retry.
+    pub fn retry_of(&self) -> Option<i64> {
+        match self.origin {
+            Origin::Retry { of } => Some(of),
+            _ => None,
+        }
     }
 
     /// Records the object the message is about (`battle`, `b42`), when there is one.
@@ -251,7 +292,7 @@ impl Accepted {
     /// The answer to a request whose key already has `row`: that row, unless the key is a client's
     /// idempotency key and `row` is another message (`Conflict`).
     fn answer_with(&self, row: &MessageRow) -> Answer {
-        if self.request.key_covers_request && !self.is(row) {
+        if self.request.origin == Origin::Api && !self.is(row) {
             return Err(SendError::Conflict(
                 "This idempotencyKey was used for a different message; use a new key for a new message, or repeat the first request exactly."
                     .into(),

@@ -40,6 +40,35 @@ fn status_name(status: SmsStatus) -> String {
     sea_orm::ActiveEnum::to_value(&status).to_ascii_uppercase()
 }
 
+/// Why a message cannot be sent again (`retrySms`), if it cannot: only a `FAILED`, `UNKNOWN` or
+/// `EXPIRED` message whose text is still kept, and never a code.
+fn may_send_again(row: &MessageRow) -> Result<(), ActionError> {
+    if !matches!(
+        row.status,
+        SmsStatus::Failed | SmsStatus::Unknown | SmsStatus::Expired
+    ) {
+        return Err(ActionError::WrongState(format!(
+            "Message {} is {}: only a FAILED, UNKNOWN or EXPIRED message can be sent again.",
+            row.id,
+            status_name(row.status)
+        )));
+    }
+    if row.message_type == MessageType::PhoneVerification {
+        return Err(ActionError::WrongState(
+                "A verification code is never sent again: the person asks for a new one (startPhoneVerification)."
+                    .into(),
+            ));
+    }
+    if let Some(at) = row.body_purged_at {
+        return Err(ActionError::WrongState(format!(
+            "Message {}'s text was removed on {} (retention period, or its person was erased): it cannot be sent again; send a new message.",
+            row.id,
+            at.format("%Y-%m-%d")
+        )));
+    }
+    Ok(())
+}
+
 impl Outbox {
     /// Cancels message `id` while it waits to be sent (`PENDING`, also between retries): it becomes
     /// `CANCELLED` and its reserved cost goes back to the budget.
@@ -101,27 +130,7 @@ impl Outbox {
         let row = history::get(&self.db, id)
             .await?
             .ok_or(ActionError::NotFound(id))?;
-        if !matches!(
-            row.status,
-            SmsStatus::Failed | SmsStatus::Unknown | SmsStatus::Expired
-        ) {
-            return Err(ActionError::WrongState(format!(
-                "Message {id} is {}: only a FAILED, UNKNOWN or EXPIRED message can be sent again.",
-                status_name(row.status)
-            )));
-        }
-        if row.message_type == MessageType::PhoneVerification {
-            return Err(ActionError::WrongState(
-                "A verification code is never sent again: the person asks for a new one (startPhoneVerification)."
-                    .into(),
-            ));
-        }
-        if let Some(at) = row.body_purged_at {
-            return Err(ActionError::WrongState(format!(
-                "Message {id}'s text was removed on {} (retention period, or its person was erased): it cannot be sent again; send a new message.",
-                at.format("%Y-%m-%d")
-            )));
-        }
+        may_send_again(&row)?;
         // Every retry refers to the first message, and one is made at a time: while an attempt is
         // waiting or went out, another is refused; concurrent retries share one key, so one row.
         let original = row.retry_of.unwrap_or(row.id);
@@ -141,12 +150,16 @@ impl Outbox {
             message_type: row.message_type,
             body: row.body.clone(),
         };
-        let mut request = SendRequest::new(target, template, row.promotional);
+        let mut request = SendRequest::new(
+            super::Origin::Retry { of: original },
+            target,
+            template,
+            row.promotional,
+        );
         request.related = row
             .related_object_type
             .clone()
             .zip(row.related_object_id.clone());
-        request.retry_of = Some(original);
         request.dedupe_key = Some(format!("retry:{original}:{}", attempts.len() + 1));
         let answer = self
             .enqueue_many(vec![request])

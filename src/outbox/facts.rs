@@ -196,7 +196,8 @@ impl Facts {
             )
         });
         // Only a transactional answer to a keyword may reach a number on the list.
-        let opt_out_exempt = !request.promotional && request.keyword_answer;
+        let opt_out_exempt =
+            !request.promotional && request.origin == super::accept::Origin::KeywordAnswer;
         let facts = policy::Facts {
             message_type,
             promotional: request.promotional,
@@ -211,7 +212,7 @@ impl Facts {
             locale: locale.as_ref(),
             quiet: request.quiet,
             segments: item.rendered.segments,
-            valid_until: request.valid_until,
+            valid_until: request.ends(now),
             country_paused: self
                 .paused_countries
                 .covers(message_type, country.as_ref().map(AsRef::as_ref)),
@@ -254,7 +255,7 @@ impl Facts {
             quiet_hours_zone: decision.quiet_zone.map(|z| z.name().to_owned()),
             state_cap: decision.state_cap,
             expires_at: decision.expires_at,
-            retry_of: request.retry_of,
+            retry_of: request.retry_of(),
             opt_out_exempt,
         })
     }

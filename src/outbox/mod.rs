@@ -16,7 +16,7 @@ mod recheck;
 pub mod validity;
 pub mod worker;
 
-pub use accept::{Enqueued, QuietPolicy, SendError, SendRequest, Target};
+pub use accept::{Enqueued, Origin, QuietPolicy, SendError, SendRequest, Target, Validity};
 
 use std::sync::Arc;
 

@@ -6,7 +6,7 @@ use sea_orm::DbErr;
 use super::{ScanReport, Scans};
 use crate::{
     outbox::{
-        accept::{QuietPolicy, SendRequest, Target},
+        accept::{Origin, QuietPolicy, SendRequest, Target, Validity},
         catalogue::Template,
     },
     store::reminders::{BATCH, candidates},
@@ -104,19 +104,16 @@ pub async fn run(scans: &Scans) -> Result<ScanReport, DbErr> {
                             link: c.link.clone(),
                         },
                         promotional: true,
+                        origin: Origin::Service,
                         target: Target::User(c.user_id.clone()),
                         inviter_user_id: None,
                         related: Some(("battle".into(), c.battle_id.clone())),
                         dedupe_key: Some(dedupe_key(&c.battle_id, &c.user_id, lead, c.deadline_at)),
-                        key_covers_request: false,
                         quiet: QuietPolicy::Block,
-                        keyword_answer: false,
                         // Worth sending until the turn's deadline.
-                        valid_until: Some(c.deadline_at),
+                        validity: Validity::Until(c.deadline_at),
                         refused: None,
-                        retry_of: None,
                         send_at: None,
-                        valid_from_now: false,
                     });
                 }
             }

@@ -13,7 +13,7 @@ use super::{ScanReport, Scans, battles::count};
 use crate::{
     locale::{local_time::Locale, quiet::local_instant},
     outbox::{
-        accept::{QuietPolicy, SendRequest, Target},
+        accept::{Origin, QuietPolicy, SendRequest, Target, Validity},
         catalogue::Template,
     },
     store::reminders as facts,
@@ -69,19 +69,18 @@ pub async fn run(scans: &Scans) -> Result<ScanReport, DbErr> {
                     link: scans.settings.streak_alert_link.clone(),
                 },
                 promotional: true,
+                origin: Origin::Service,
                 target: Target::User(streak.user_id.clone()),
                 inviter_user_id: None,
                 related: None,
                 dedupe_key: Some(dedupe_key(&streak.user_id, streak.last_activity_date)),
-                key_covers_request: false,
                 quiet: QuietPolicy::Block,
-                keyword_answer: false,
                 // Worth sending until the streak is lost.
-                valid_until: streak.alert_expires_at,
+                validity: streak
+                    .alert_expires_at
+                    .map_or(Validity::Default, Validity::Until),
                 refused: None,
-                retry_of: None,
                 send_at: None,
-                valid_from_now: false,
             });
         }
         count(&mut report, scans.outbox.enqueue_many(requests).await?);

@@ -124,6 +124,7 @@ impl Verifier {
             return Ok(());
         };
         let mut request = SendRequest::new(
+            crate::outbox::Origin::Service,
             Target::User(user_id.to_owned()),
             // No code was made: the log shows the text masked, as it shows every code.
             Template::PhoneVerification {

@@ -348,6 +348,7 @@ async fn send_code(
         .outbox
         .enqueue(
             SendRequest::new(
+                crate::outbox::Origin::Service,
                 Target::User(user_id.to_owned()),
                 Template::PhoneVerification { code },
                 false,

@@ -121,6 +121,7 @@ async fn control_characters_anywhere_are_refused(engine: Engine) {
 
 fn text(body: &str) -> SendRequest {
     SendRequest::new(
+        sms_notify::outbox::Origin::Service,
         Target::User("alice".into()),
         Template::Text {
             message_type: MessageType::Other,

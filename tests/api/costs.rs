@@ -271,6 +271,7 @@ async fn one_batch_counts_each_user_on_its_own(engine: Engine) {
     app.clock.advance(Duration::hours(1));
     let request = |user: &str| {
         SendRequest::new(
+            sms_notify::outbox::Origin::Service,
             Target::User(user.into()),
             Template::StreakAlert {
                 days: 7,
@@ -362,6 +363,7 @@ async fn two_instances_with_fifty_concurrent_senders_get_exactly_ten(engine: Eng
         let outbox = outboxes[i % 2].clone();
         async move {
             let request = SendRequest::new(
+                sms_notify::outbox::Origin::Service,
                 Target::User("u1".into()),
                 Template::StreakAlert {
                     days: i as u32 + 1,
@@ -703,6 +705,7 @@ async fn one_batch_that_outgrows_the_budget_blocks_its_tail(engine: Engine) {
     opted_in_user(&app, "u1", "212 555 0001").await;
     let request = |i: usize| {
         let mut r = SendRequest::new(
+            sms_notify::outbox::Origin::Service,
             Target::User("u1".into()),
             Template::StreakAlert {
                 days: 7,

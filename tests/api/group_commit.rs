@@ -20,6 +20,7 @@ storage_tests!(
 
 fn text(user: &str, body: &str) -> SendRequest {
     SendRequest::new(
+        sms_notify::outbox::Origin::Service,
         Target::User(user.into()),
         Template::Text {
             message_type: MessageType::Other,

@@ -455,6 +455,7 @@ async fn concurrent_producers_and_workers_never_deadlock(engine: Engine) {
                 let requests = (0..20)
                     .map(|i| {
                         sms_notify::outbox::accept::SendRequest::new(
+                            sms_notify::outbox::Origin::Service,
                             sms_notify::outbox::accept::Target::User(format!(
                                 "u{}",
                                 (p + batch + i) % 8

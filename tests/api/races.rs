@@ -30,6 +30,7 @@ const NUMBER: &str = "+12125550142";
 
 fn promotion(n: usize) -> SendRequest {
     SendRequest::new(
+        sms_notify::outbox::Origin::Service,
         Target::User("u1".into()),
         Template::Text {
             message_type: sms_log::MessageType::Other,

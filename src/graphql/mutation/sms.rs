@@ -13,7 +13,7 @@ use crate::{
     },
     locale::phone,
     outbox::{
-        Outbox, SendError, SendRequest, Target,
+        Origin, Outbox, SendError, SendRequest, Target, Validity,
         accept::is_settled,
         catalogue::{Template, is_transactional},
     },
@@ -72,10 +72,6 @@ async fn send(
                 "sendAt is more than {MAX_SCHEDULE_DAYS} days ahead; schedule it nearer the time."
             )));
         }
-        // Its validity counts from when it goes.
-        if let Some(until) = request.valid_until.filter(|_| request.valid_from_now) {
-            request.valid_until = Some(at + (until - now));
-        }
         request.send_at = Some(at);
     }
     if let Some(key) = idempotency_key {
@@ -89,7 +85,6 @@ async fn send(
         // mutation, is another message.
         let caller = format!("{}:{}", viewer.role.as_str(), viewer.user_id);
         request.dedupe_key = Some(format!("api:{caller}:{operation}:{key}"));
-        request.key_covers_request = true;
     }
     let row = outbox.enqueue(request).await?;
     let detail = format!(
@@ -160,6 +155,7 @@ impl SmsMutation {
             body: input.body,
         };
         let mut request = SendRequest::new(
+            Origin::Api,
             target,
             template,
             input.promotional && !is_transactional(message_type),
@@ -171,9 +167,8 @@ impl SmsMutation {
                     "validForSeconds must be from 60 (a minute) to 259200 (72 hours, the longest AWS keeps trying a text).",
                 ));
             }
-            let now = handle::<Outbox>(ctx)?.now();
-            request = request.valid_until(now + chrono::Duration::seconds(i64::from(seconds)));
-            request.valid_from_now = true;
+            // It counts from when the text goes, so a scheduled send carries it along.
+            request.validity = Validity::For(chrono::Duration::seconds(i64::from(seconds)));
         }
         send(
             ctx,
@@ -211,7 +206,7 @@ impl SmsMutation {
             topic: input.battle_topic,
             link: input.invitation_link,
         };
-        let mut request = SendRequest::new(target, template, true)
+        let mut request = SendRequest::new(Origin::Api, target, template, true)
             .related("battle_invitation", input.invitation_id.map(|id| id.0));
         request.inviter_user_id = Some(input.inviter_user_id.0);
         send(
@@ -235,8 +230,9 @@ impl SmsMutation {
             summary: input.result_summary,
             link: input.result_link,
         };
-        let request = SendRequest::new(user(&input.user_id, "userId")?, template, true)
-            .related("battle", input.battle_id.map(|id| id.0));
+        let request =
+            SendRequest::new(Origin::Api, user(&input.user_id, "userId")?, template, true)
+                .related("battle", input.battle_id.map(|id| id.0));
         send(
             ctx,
             "sendBattleResult",
@@ -258,8 +254,9 @@ impl SmsMutation {
             time_remaining: input.time_remaining,
             link: input.battle_link,
         };
-        let mut request = SendRequest::new(user(&input.user_id, "userId")?, template, true)
-            .related("battle", input.battle_id.map(|id| id.0));
+        let mut request =
+            SendRequest::new(Origin::Api, user(&input.user_id, "userId")?, template, true)
+                .related("battle", input.battle_id.map(|id| id.0));
         if let Some(deadline) = input.deadline_at {
             if deadline <= handle::<Outbox>(ctx)?.now() {
                 return Err(ApiError::bad_input(
@@ -292,7 +289,8 @@ impl SmsMutation {
             days,
             link: input.action_link,
         };
-        let request = SendRequest::new(user(&input.user_id, "userId")?, template, true);
+        let request =
+            SendRequest::new(Origin::Api, user(&input.user_id, "userId")?, template, true);
         send(
             ctx,
             "sendStreakAlert",
@@ -313,8 +311,9 @@ impl SmsMutation {
             sender: input.sender_name,
             link: input.link,
         };
-        let request = SendRequest::new(user(&input.user_id, "userId")?, template, true)
-            .related("direct_message", input.message_id.map(|id| id.0));
+        let request =
+            SendRequest::new(Origin::Api, user(&input.user_id, "userId")?, template, true)
+                .related("direct_message", input.message_id.map(|id| id.0));
         send(
             ctx,
             "sendDirectMessageNotification",
@@ -335,8 +334,9 @@ impl SmsMutation {
             name: input.achievement_name,
             link: input.link,
         };
-        let request = SendRequest::new(user(&input.user_id, "userId")?, template, true)
-            .related("achievement", input.achievement_id.map(|id| id.0));
+        let request =
+            SendRequest::new(Origin::Api, user(&input.user_id, "userId")?, template, true)
+                .related("achievement", input.achievement_id.map(|id| id.0));
         send(
             ctx,
             "sendAchievementUnlocked",
@@ -358,7 +358,12 @@ impl SmsMutation {
             what: input.what,
             link: input.link,
         };
-        let request = SendRequest::new(user(&input.user_id, "userId")?, template, false);
+        let request = SendRequest::new(
+            Origin::Api,
+            user(&input.user_id, "userId")?,
+            template,
+            false,
+        );
         send(
             ctx,
             "sendSecurityAlert",
