@@ -6,6 +6,7 @@ pub mod auth;
 pub mod billing;
 pub mod clock;
 pub mod config;
+pub mod consent;
 pub mod error;
 pub mod graphql;
 pub mod http;

@@ -4,7 +4,7 @@
 use sea_orm::DbErr;
 
 use super::receipts::{DeliveryEvent, Recorded, SnsDelivery, record_delivery_events};
-use crate::outbox::{Outbox, group_commit::GroupCommit};
+use crate::outbox::group_commit::GroupCommit;
 
 /// The receipts' group commit.
 pub type ReceiptGroup = std::sync::Arc<GroupCommit<Receipt, Result<Recorded, String>>>;
@@ -23,16 +23,16 @@ pub struct Receipt {
 /// arriving meanwhile form the next. A batch that fails whole is applied again receipt by receipt, so
 /// a failure stays with the receipt that caused it (SNS delivers a refused one again).
 pub async fn record_grouped(
-    outbox: &Outbox,
+    inbound: &super::Inbound,
     group: &std::sync::Arc<
         crate::outbox::group_commit::GroupCommit<Receipt, Result<Recorded, String>>,
     >,
     receipt: Receipt,
 ) -> Result<Recorded, DbErr> {
-    let outbox = outbox.clone();
+    let inbound = inbound.clone();
     let decide = move |batch: Vec<Receipt>| {
-        let outbox = outbox.clone();
-        async move { Ok::<_, DbErr>(record_isolating(&outbox, &batch).await) }
+        let inbound = inbound.clone();
+        async move { Ok::<_, DbErr>(record_isolating(&inbound, &batch).await) }
     };
     match group
         .submit(receipt, std::time::Duration::ZERO, decide)
@@ -60,8 +60,11 @@ fn items(batch: &[Receipt]) -> Vec<(Option<SnsDelivery<'_>>, &DeliveryEvent)> {
 
 /// `record_delivery_events` for a batch of the group commit; on a failure of the whole batch, each
 /// receipt alone.
-async fn record_isolating(outbox: &Outbox, batch: &[Receipt]) -> Vec<Result<Recorded, String>> {
-    let error = match record_delivery_events(outbox, &items(batch)).await {
+async fn record_isolating(
+    inbound: &super::Inbound,
+    batch: &[Receipt],
+) -> Vec<Result<Recorded, String>> {
+    let error = match record_delivery_events(inbound, &items(batch)).await {
         Ok(recorded) => return recorded.into_iter().map(Ok).collect(),
         Err(error) if batch.len() < 2 || crate::store::unavailable(&error) => {
             return batch.iter().map(|_| Err(error.to_string())).collect();
@@ -71,7 +74,7 @@ async fn record_isolating(outbox: &Outbox, batch: &[Receipt]) -> Vec<Result<Reco
     tracing::warn!(%error, batch = batch.len(), "a batch of receipts failed whole; applying them one by one");
     let mut answers = Vec::with_capacity(batch.len());
     for one in batch.chunks(1) {
-        answers.push(match record_delivery_events(outbox, &items(one)).await {
+        answers.push(match record_delivery_events(inbound, &items(one)).await {
             Ok(mut recorded) => Ok(recorded.pop().unwrap_or(Recorded::Unmatched)),
             Err(error) => Err(error.to_string()),
         });

@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use sea_orm::DbErr;
 
 use crate::{
+    Clock,
     outbox::Outbox,
+    store::db::Db,
     store::{
         self,
         opt_outs::OptOut,
@@ -43,23 +45,44 @@ pub fn loggable(value: &str) -> String {
 }
 
 /// The inbound handle: receipts, replies, reconciliation and the webhook, and what they recorded.
-/// It answers keywords through the outbox, whose settings and signals it shares.
+/// Cheap to clone.
 #[derive(Clone)]
-pub struct Inbound {
-    outbox: Outbox,
+pub struct Inbound(std::sync::Arc<Parts>);
+
+/// What inbound holds: the database, the clock, the metrics and the SMS settings it shares with the
+/// outbox, and the outbox itself only to answer keywords.
+pub struct Parts {
+    pub(crate) db: Db,
+    pub(crate) clock: std::sync::Arc<dyn Clock>,
+    pub(crate) metrics: std::sync::Arc<crate::metrics::Metrics>,
+    pub(crate) sms: crate::config::SmsConfig,
+    /// Where keyword answers (STOP's confirmation, HELP's text) are sent.
+    pub(crate) answers: Outbox,
     /// Receipts arriving together on the SNS webhook share a transaction.
     receipts: grouped::ReceiptGroup,
     /// Region of numbers written without `+` (`DEFAULT_PHONE_REGION`).
     default_region: phonenumber::country::Id,
 }
 
+impl std::ops::Deref for Inbound {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
 impl Inbound {
     pub fn new(outbox: Outbox, default_region: phonenumber::country::Id) -> Self {
-        Self {
-            outbox,
+        Self(std::sync::Arc::new(Parts {
+            db: outbox.db.clone(),
+            clock: outbox.clock.clone(),
+            metrics: outbox.metrics.clone(),
+            sms: outbox.sms.clone(),
+            answers: outbox,
             receipts: Default::default(),
             default_region,
-        }
+        }))
     }
 
     /// Verifies an SNS delivery and acts on it (`webhook::receive`).
@@ -68,13 +91,7 @@ impl Inbound {
         verifier: &sns::Verifier,
         body: &[u8],
     ) -> Result<webhook::Handled, webhook::WebhookError> {
-        webhook::receive(
-            (&self.outbox, &self.receipts),
-            self.default_region,
-            verifier,
-            body,
-        )
-        .await
+        webhook::receive(self, self.default_region, verifier, body).await
     }
 
     /// Applies a delivery event (`receipts::record_delivery_event`).
@@ -83,7 +100,7 @@ impl Inbound {
         sns: Option<receipts::SnsDelivery<'_>>,
         event: &receipts::DeliveryEvent,
     ) -> Result<receipts::Recorded, DbErr> {
-        receipts::record_delivery_event(&self.outbox, sns, event).await
+        receipts::record_delivery_event(self, sns, event).await
     }
 
     /// Applies delivery events in one transaction (`receipts::record_delivery_events`).
@@ -91,7 +108,7 @@ impl Inbound {
         &self,
         items: &[(Option<receipts::SnsDelivery<'_>>, &receipts::DeliveryEvent)],
     ) -> Result<Vec<receipts::Recorded>, DbErr> {
-        receipts::record_delivery_events(&self.outbox, items).await
+        receipts::record_delivery_events(self, items).await
     }
 
     /// Handles a text to our number (`replies::handle_reply`).
@@ -100,17 +117,17 @@ impl Inbound {
         sns: Option<receipts::SnsDelivery<'_>>,
         reply: &replies::InboundReply,
     ) -> Result<replies::ReplyOutcome, DbErr> {
-        replies::handle_reply(&self.outbox, sns, reply).await
+        replies::handle_reply(self, sns, reply).await
     }
 
     /// Settles texts with no final receipt after 72 hours (`reconcile::reconcile`).
     pub async fn reconcile(&self) -> Result<u64, DbErr> {
-        reconcile::reconcile(&self.outbox).await
+        reconcile::reconcile(self).await
     }
 
     /// A message's delivery events, oldest first.
     pub async fn events(&self, log_id: i64) -> Result<Vec<EventRow>, DbErr> {
-        store::history::events(&self.outbox.db, log_id).await
+        store::history::events(&self.db, log_id).await
     }
 
     /// Replies, newest first, optionally from one number, paged by id.
@@ -120,16 +137,16 @@ impl Inbound {
         before_id: Option<i64>,
         limit: u64,
     ) -> Result<Vec<ReplyRow>, DbErr> {
-        store::history::replies(&self.outbox.db, from, before_id, limit).await
+        store::history::replies(&self.db, from, before_id, limit).await
     }
 
     /// A number's entry on the opt-out list, if it is on it.
     pub async fn opt_out(&self, e164: &str) -> Result<Option<OptOut>, DbErr> {
-        store::opt_outs::get(&self.outbox.db, e164).await
+        crate::consent::entry(&self.db, e164).await
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        self.outbox.now()
+        self.clock.now()
     }
 
     /// Puts a number on the opt-out list for an admin (source `ADMIN`), recorded in the audit trail in
@@ -141,10 +158,10 @@ impl Inbound {
         actor: &str,
     ) -> Result<OptOut, DbErr> {
         use sea_orm::TransactionTrait;
-        let now = self.outbox.now();
-        let txn = self.outbox.db.begin().await?;
-        store::opt_outs::add(&txn, e164, store::opt_outs::OptOutSource::Admin, now).await?;
-        let entry = store::opt_outs::get(&txn, e164)
+        let now = self.clock.now();
+        let txn = self.db.begin().await?;
+        crate::consent::opt_out(&txn, e164, crate::consent::OptOutSource::Admin, now).await?;
+        let entry = crate::consent::entry(&txn, e164)
             .await?
             .ok_or_else(|| DbErr::RecordNotFound(format!("opt-out {e164}")))?;
         let action = store::audit::NewAction {
@@ -173,8 +190,8 @@ impl Inbound {
         actor: &str,
     ) -> Result<bool, DbErr> {
         use sea_orm::TransactionTrait;
-        let txn = self.outbox.db.begin().await?;
-        if !store::opt_outs::remove(&txn, e164, self.outbox.clock.now()).await? {
+        let txn = self.db.begin().await?;
+        if !crate::consent::opt_in(&txn, e164, self.clock.now()).await? {
             return Ok(false);
         }
         let action = store::audit::NewAction {
@@ -184,7 +201,7 @@ impl Inbound {
             note: Some(note),
             detail: None,
         };
-        store::audit::record(&txn, action, self.outbox.now()).await?;
+        store::audit::record(&txn, action, self.clock.now()).await?;
         txn.commit().await?;
         tracing::warn!(
             to = crate::locale::phone::mask(e164),

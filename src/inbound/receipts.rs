@@ -8,7 +8,6 @@ use serde::Deserialize;
 
 use crate::{
     billing as cost,
-    outbox::Outbox,
     outbox::lifecycle,
     store::{
         MessageRow, SmsStatus,
@@ -290,11 +289,11 @@ type Moved = (crate::store::MessageType, SmsStatus);
 /// transaction.
 #[tracing::instrument(skip_all, fields(event = %super::loggable(&event.event_type)))]
 pub async fn record_delivery_event(
-    outbox: &Outbox,
+    inbound: &super::Inbound,
     sns: Option<SnsDelivery<'_>>,
     event: &DeliveryEvent,
 ) -> Result<Recorded, DbErr> {
-    let mut recorded = record_delivery_events(outbox, &[(sns, event)]).await?;
+    let mut recorded = record_delivery_events(inbound, &[(sns, event)]).await?;
     Ok(recorded.pop().unwrap_or(Recorded::Unmatched))
 }
 
@@ -304,11 +303,11 @@ pub async fn record_delivery_event(
 /// provider's id does not find (an unclear send's copy, adopted or not) are applied one at a time
 /// after the rest. Answers each event's outcome, in order.
 pub async fn record_delivery_events(
-    outbox: &Outbox,
+    inbound: &super::Inbound,
     items: &[(Option<SnsDelivery<'_>>, &DeliveryEvent)],
 ) -> Result<Vec<Recorded>, DbErr> {
-    let now = outbox.clock.now();
-    let txn = outbox.db.write().await?;
+    let now = inbound.clock.now();
+    let txn = inbound.db.write().await?;
     let sns: Vec<_> = items
         .iter()
         .map(|(s, _)| s.map(|s| (s.message_id, s.topic_arn)))
@@ -350,7 +349,7 @@ pub async fn record_delivery_events(
         let status: crate::store::rollup::RollupStatus = status.into();
         let label = sea_orm::ActiveEnum::to_value(&status);
         let kind = sea_orm::ActiveEnum::to_value(&message_type);
-        outbox
+        inbound
             .metrics
             .messages
             .with_label_values(&[kind.as_str(), label.as_str()])

@@ -4,23 +4,23 @@
 use chrono::Duration;
 use sea_orm::DbErr;
 
-use crate::{outbox::Outbox, store::receipts};
+use crate::store::receipts;
 
 /// How long a sent text may wait for its final receipt.
 pub const RECEIPT_DEADLINE: Duration = Duration::hours(72);
 
 /// Settles every overdue text, in batches of 500 read through the partial index of sent rows;
 /// returns how many.
-pub async fn reconcile(outbox: &Outbox) -> Result<u64, DbErr> {
-    let cutoff = outbox.clock.now() - RECEIPT_DEADLINE;
+pub async fn reconcile(inbound: &super::Inbound) -> Result<u64, DbErr> {
+    let cutoff = inbound.clock.now() - RECEIPT_DEADLINE;
     let mut settled = 0;
     loop {
-        let rows = receipts::mark_unknown_batch(&outbox.db, cutoff).await?;
+        let rows = receipts::mark_unknown_batch(&inbound.db, cutoff).await?;
         if rows.is_empty() {
             break;
         }
         for row in &rows {
-            outbox
+            inbound
                 .metrics
                 .messages
                 .with_label_values(&[row.message_type_label().as_str(), "unknown"])

@@ -10,16 +10,14 @@ use serde::Deserialize;
 use super::receipts::SnsDelivery;
 use crate::{
     config::SmsConfig,
+    consent,
     locale::phone,
-    outbox::{Outbox, SendError, SendRequest, Target, catalogue::Template},
+    outbox::{SendError, SendRequest, Target, catalogue::Template},
     store::{
-        MessageType,
-        consent::{self, ConsentAction, ConsentMethod, ConsentSource},
-        messages,
-        opt_outs::{self, OptOutSource},
+        MessageType, messages,
         receipts::{self as rows, NewReply},
-        recipients as recipient_rows,
     },
+    webhooks::event::{self, Event},
 };
 
 /// A text someone sent to our number (the `Message` of an SNS notification from two-way SMS).
@@ -135,11 +133,11 @@ pub struct ReplyOutcome {
 /// with a confirmation and HELP with the help text; otherwise AWS answers keywords itself.
 #[tracing::instrument(skip_all, fields(from = %phone::mask(&reply.from)))]
 pub async fn handle_reply(
-    outbox: &Outbox,
+    inbound: &super::Inbound,
     sns: Option<SnsDelivery<'_>>,
     reply: &InboundReply,
 ) -> Result<ReplyOutcome, DbErr> {
-    let now = outbox.clock.now();
+    let now = inbound.clock.now();
     let keyword = keyword_of(&reply.body);
     let mut outcome = ReplyOutcome {
         duplicate: false,
@@ -148,7 +146,7 @@ pub async fn handle_reply(
         cancelled: 0,
         answer_log_id: None,
     };
-    let txn = outbox.db.write().await?;
+    let txn = inbound.db.write().await?;
     if !rows::begin_delivery(&txn, sns.map(|s| (s.message_id, s.topic_arn)), now).await? {
         outcome.duplicate = true;
         return Ok(outcome);
@@ -162,14 +160,25 @@ pub async fn handle_reply(
         received_at: reply.received_at,
     };
     rows::insert_reply(&txn, kept).await?;
+    let event = Event::ReplyReceived {
+        from: &reply.from,
+        to: &reply.to,
+        body: &reply.body,
+        keyword: keyword.as_str(),
+        received_at: reply.received_at,
+    };
+    event::emit(&txn, &[event], reply.received_at).await?;
     match keyword {
         Keyword::Stop => stop(&txn, reply, &mut outcome).await?,
-        Keyword::Start => start(&txn, reply, &mut outcome).await?,
+        Keyword::Start => {
+            let changed = consent::start(&txn, &reply.from, reply.received_at).await?;
+            outcome.consent_changed.extend(changed);
+        }
         Keyword::Help | Keyword::None => {}
     }
     txn.commit().await?;
     if keyword == Keyword::Stop {
-        wait_for_sends_in_flight(outbox, &reply.from).await?;
+        wait_for_sends_in_flight(inbound, &reply.from).await?;
     }
     tracing::info!(
         keyword = keyword.as_str(),
@@ -177,7 +186,7 @@ pub async fn handle_reply(
         cancelled = outcome.cancelled,
         "reply received"
     );
-    outcome.answer_log_id = answer_keyword(outbox, sns, reply, keyword).await?;
+    outcome.answer_log_id = answer_keyword(inbound, sns, reply, keyword).await?;
     Ok(outcome)
 }
 
@@ -192,12 +201,12 @@ pub fn help_text(sms: &SmsConfig) -> String {
 /// With self-managed opt-outs, answers STOP and START with a confirmation and HELP with the help text
 /// (allowed to a number that just opted out, once per inbound message); the answer's log id.
 async fn answer_keyword(
-    outbox: &Outbox,
+    inbound: &super::Inbound,
     sns: Option<SnsDelivery<'_>>,
     reply: &InboundReply,
     keyword: Keyword,
 ) -> Result<Option<i64>, DbErr> {
-    let sms = &outbox.sms;
+    let sms = &inbound.sms;
     let answer = match keyword {
         _ if !sms.self_managed_opt_outs => None,
         Keyword::Stop => Some(format!(
@@ -208,7 +217,7 @@ async fn answer_keyword(
             "{}: You are subscribed again. Msg & data rates may apply. Reply HELP for help, STOP to cancel.",
             sms.app_name
         )),
-        Keyword::Help => Some(help_text(&outbox.sms)),
+        Keyword::Help => Some(help_text(&inbound.sms)),
         Keyword::None => None,
     };
     if let Some(body) = answer {
@@ -228,7 +237,7 @@ async fn answer_keyword(
         );
         // The key marks the answer as one, so the claim lets it reach a number on the list too.
         request.dedupe_key = Some(format!("{}{id}", crate::outbox::accept::KEYWORD_ANSWER_KEY));
-        return match outbox.enqueue(request).await {
+        return match inbound.answers.enqueue(request).await {
             Ok(row) => Ok(Some(row.id)),
             Err(SendError::Db(e)) => Err(e),
             Err(e) => {
@@ -240,56 +249,17 @@ async fn answer_keyword(
     Ok(None)
 }
 
-/// The consent source of a keyword.
-fn keyword_source() -> ConsentSource {
-    ConsentSource::plain(ConsentMethod::SmsKeyword, None)
-}
-
-/// STOP: the number goes on the opt-out list, every user with that number loses their consent (a
-/// STOP revokes whatever consent covered the number), and the number's queued promotions are blocked
-/// with their budget given back.
+/// STOP: the number goes on the opt-out list and its owners lose their consent (`consent::stop`),
+/// and the number's queued promotions are blocked with their budget given back.
 async fn stop(
     txn: &impl sea_orm::ConnectionTrait,
     reply: &InboundReply,
     outcome: &mut ReplyOutcome,
 ) -> Result<(), DbErr> {
-    opt_outs::add(txn, &reply.from, OptOutSource::Keyword, reply.received_at).await?;
-    let owners = recipient_rows::users_with_number(txn, &reply.from, false).await?;
-    recipient_rows::lock_rows(txn, owners.iter().map(String::as_str)).await?;
-    for user in &owners {
-        if let Some(profile) = recipient_rows::load(txn, user).await?
-            && profile.preferences.has_consent()
-        {
-            let at = reply.received_at;
-            consent::record(txn, &profile, ConsentAction::Revoked, &keyword_source(), at).await?;
-            outcome.consent_changed.push(user.clone());
-        }
-    }
+    let changed = consent::stop(txn, &reply.from, reply.received_at).await?;
+    outcome.consent_changed.extend(changed);
     let pending = messages::pending_promotions(txn, &reply.from).await?;
     outcome.cancelled = messages::block_opted_out(txn, &pending).await?;
-    Ok(())
-}
-
-/// START: the number leaves the opt-out list, and the users who proved it and whose master switch is
-/// on get their consent back.
-async fn start(
-    txn: &impl sea_orm::ConnectionTrait,
-    reply: &InboundReply,
-    outcome: &mut ReplyOutcome,
-) -> Result<(), DbErr> {
-    opt_outs::remove(txn, &reply.from, reply.received_at).await?;
-    let owners = recipient_rows::users_with_number(txn, &reply.from, true).await?;
-    recipient_rows::lock_rows(txn, owners.iter().map(String::as_str)).await?;
-    for user in &owners {
-        if let Some(profile) = recipient_rows::load(txn, user).await?
-            && profile.recipient.allow_sms
-            && !profile.preferences.has_consent()
-        {
-            let at = reply.received_at;
-            consent::record(txn, &profile, ConsentAction::Given, &keyword_source(), at).await?;
-            outcome.consent_changed.push(user.clone());
-        }
-    }
     Ok(())
 }
 
@@ -297,9 +267,9 @@ async fn start(
 /// against the list then) may still be on their way to the provider. The STOP is answered only after
 /// they are recorded, so that no promotion reaches the provider after the answer; workers that claim
 /// later see the number on the list. Bounded by the send timeout and a little more.
-async fn wait_for_sends_in_flight(outbox: &Outbox, phone: &str) -> Result<(), DbErr> {
-    let deadline = tokio::time::Instant::now() + outbox.sms.send_timeout + Duration::from_secs(2);
-    while messages::promotions_in_flight(&outbox.db, phone).await? > 0 {
+async fn wait_for_sends_in_flight(inbound: &super::Inbound, phone: &str) -> Result<(), DbErr> {
+    let deadline = tokio::time::Instant::now() + inbound.sms.send_timeout + Duration::from_secs(2);
+    while messages::promotions_in_flight(&inbound.db, phone).await? > 0 {
         if tokio::time::Instant::now() >= deadline {
             tracing::warn!(
                 to = phone::mask(phone),

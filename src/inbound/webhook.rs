@@ -1,13 +1,12 @@
 //! Webhooks: what AWS tells the service. `POST /webhooks/sns` takes both SNS topics: delivery events
 //! of the configuration set and inbound texts of two-way SMS; the topic tells them apart.
 
-use super::grouped::{self, ReceiptGroup};
+use super::grouped;
 use super::{
     receipts::{self, DeliveryEvent, SnsDelivery},
     replies::{self, InboundReply},
     sns,
 };
-use crate::outbox::Outbox;
 
 /// What a delivery did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,12 +55,12 @@ pub enum WebhookError {
 /// Verifies an SNS delivery and acts on it. Nothing is written unless the signature, topic, age and
 /// certificate all hold.
 pub async fn receive(
-    (outbox, receipts_group): (&Outbox, &ReceiptGroup),
+    inbound: &super::Inbound,
     region: phonenumber::country::Id,
     verifier: &sns::Verifier,
     body: &[u8],
 ) -> Result<Handled, WebhookError> {
-    let now = outbox.clock.now();
+    let now = inbound.clock.now();
     let envelope = verifier.verify(body, now).await?;
     match envelope.kind.as_str() {
         "SubscriptionConfirmation" => {
@@ -90,8 +89,8 @@ pub async fn receive(
         let event = DeliveryEvent::parse(&envelope.message).map_err(WebhookError::BadMessage)?;
         return Ok(
             match grouped::record_grouped(
-                outbox,
-                receipts_group,
+                inbound,
+                &inbound.receipts,
                 grouped::Receipt {
                     sns: Some((
                         delivery.message_id.to_owned(),
@@ -112,7 +111,7 @@ pub async fn receive(
         .unwrap_or(now);
     let reply = InboundReply::parse(&envelope.message, sent_at, region)
         .map_err(WebhookError::BadMessage)?;
-    let outcome = replies::handle_reply(outbox, Some(delivery), &reply).await?;
+    let outcome = replies::handle_reply(inbound, Some(delivery), &reply).await?;
     Ok(if outcome.duplicate {
         Handled::Duplicate
     } else {

@@ -335,9 +335,20 @@ async fn record_failure(
         _ => {}
     }
     let opted_out = matches!(error.kind, FailureKind::OptedOut).then_some(now);
-    if !lease::fail(&workers.outbox.db, row, what, opted_out).await? {
+    let txn = workers.outbox.db.write().await?;
+    if !lease::fail(&txn, row, what).await? {
         return Ok(Outcome::LeaseLost);
     }
+    if let Some(at) = opted_out {
+        crate::consent::opt_out(
+            &txn,
+            &row.to_phone,
+            crate::consent::OptOutSource::Provider,
+            at,
+        )
+        .await?;
+    }
+    txn.commit().await?;
     if opted_out.is_some() {
         tracing::info!(
             id = row.id,

@@ -75,17 +75,6 @@ pub enum RecipientError {
 /// The recipient of `user_id`, created with default preferences on first sight.
 pub use rows::{ensure, load};
 
-/// Records a consent given (with its event) and returns the updated profile.
-pub async fn record_consent_given(
-    txn: &impl ConnectionTrait,
-    mut profile: Profile,
-    source: &ConsentSource,
-    now: DateTime<Utc>,
-) -> Result<Profile, DbErr> {
-    profile.preferences = consent::record(txn, &profile, ConsentAction::Given, source, now).await?;
-    Ok(profile)
-}
-
 /// Sets (or with `""` clears) the user's phone number. A different number loses its verification.
 #[tracing::instrument(skip(db, input))]
 pub async fn set_phone<C: ConnectionTrait + TransactionTrait>(
@@ -144,8 +133,7 @@ pub async fn answer_opt_in<C: ConnectionTrait + TransactionTrait>(
                     ip,
                     proof,
                 };
-                profile.preferences =
-                    consent::record(&txn, &profile, ConsentAction::Given, &source, now).await?;
+                profile = crate::consent::give(&txn, profile, &source, now).await?;
             }
         }
         OptInAction::Dismiss => change.prompt_dismissed_at = Some(now),
@@ -182,12 +170,10 @@ pub async fn update_preferences<C: ConnectionTrait + TransactionTrait>(
     };
     match change.allow_sms {
         Some(true) if !profile.preferences.has_consent() => {
-            profile.preferences =
-                consent::record(&txn, &profile, ConsentAction::Given, &source, now).await?;
+            profile = crate::consent::give(&txn, profile, &source, now).await?;
         }
         Some(false) if profile.preferences.has_consent() => {
-            profile.preferences =
-                consent::record(&txn, &profile, ConsentAction::Revoked, &source, now).await?;
+            profile = crate::consent::revoke(&txn, profile, &source, now).await?;
         }
         _ => {}
     }

@@ -51,7 +51,7 @@ pub fn dedupe_key(
 /// runs then; a reminder whose moment has come while quiet hours already run is recorded as blocked
 /// (`quiet_hours`). Both share one dedupe key, so at most one of them exists.
 pub async fn run(scans: &Scans) -> Result<ScanReport, DbErr> {
-    let now = scans.outbox.clock.now();
+    let now = scans.clock.now();
     // Reminders pulled forward out of quiet hours are due up to a quiet window earlier than their
     // moment: look that much further ahead (the longest window, a state's included), but only in a
     // minute when some zone is about to enter quiet hours; at any other minute none can be due.
@@ -70,7 +70,7 @@ pub async fn run(scans: &Scans) -> Result<ScanReport, DbErr> {
         let horizon = now + lead + quiet_span;
         let mut after = None;
         loop {
-            let page = candidates(&scans.outbox.db, now, horizon, after.take()).await?;
+            let page = candidates(&scans.db, now, horizon, after.take()).await?;
             let Some(last) = page.last() else { break };
             after = Some((
                 last.deadline_at,

@@ -15,6 +15,9 @@ use crate::{config::ReminderConfig, outbox::Outbox, store};
 /// The scans' handle: they read what is due and queue it through the outbox.
 #[derive(Clone)]
 pub struct Scans {
+    db: crate::store::db::Db,
+    clock: std::sync::Arc<dyn crate::Clock>,
+    /// Where reminders are queued.
     outbox: Outbox,
     settings: std::sync::Arc<ReminderConfig>,
 }
@@ -22,6 +25,8 @@ pub struct Scans {
 impl Scans {
     pub fn new(outbox: Outbox, settings: ReminderConfig) -> Self {
         Self {
+            db: outbox.db.clone(),
+            clock: outbox.clock.clone(),
             outbox,
             settings: std::sync::Arc::new(settings),
         }
@@ -40,7 +45,7 @@ impl Scans {
         limit: u64,
     ) -> Result<Vec<store::reminders::ScanRunRow>, DbErr> {
         let kind = kind.map(store::ScanKind::from);
-        store::history::reminder_runs(&self.outbox.db, kind, before_id, limit).await
+        store::history::reminder_runs(&self.db, kind, before_id, limit).await
     }
 
     /// Cron (with seconds) of each scan, unless it is switched off (`REMINDERS_ENABLED=false` for
@@ -104,7 +109,7 @@ pub struct ReminderRun {
 
 /// Runs one scan now and logs what it did.
 async fn run(scans: &Scans, kind: ReminderKind) -> Result<ReminderRun, DbErr> {
-    let started_at = scans.outbox.clock.now();
+    let started_at = scans.clock.now();
     let timer = std::time::Instant::now();
     let report = match kind {
         ReminderKind::Battles => battles::run(scans).await?,
@@ -145,7 +150,7 @@ async fn run(scans: &Scans, kind: ReminderKind) -> Result<ReminderRun, DbErr> {
             "reminder scan found nothing due"
         );
     }
-    let finished_at = scans.outbox.clock.now();
+    let finished_at = scans.clock.now();
     let run = crate::store::reminders::ScanRun {
         kind: kind.into(),
         found: report.found,
@@ -155,7 +160,7 @@ async fn run(scans: &Scans, kind: ReminderKind) -> Result<ReminderRun, DbErr> {
         finished_at,
         duration_ms: timer.elapsed().as_millis() as u64,
     };
-    crate::store::reminders::record_run(&scans.outbox.db, run).await?;
+    crate::store::reminders::record_run(&scans.db, run).await?;
     Ok(ReminderRun {
         kind,
         report,

@@ -48,10 +48,10 @@ pub fn dedupe_key(user_id: &str, last_activity: NaiveDate) -> String {
 
 /// Enqueues the streak alerts that are due and marks them handled.
 pub async fn run(scans: &Scans) -> Result<ScanReport, DbErr> {
-    let now = scans.outbox.clock.now();
+    let now = scans.clock.now();
     let mut report = ScanReport::default();
     loop {
-        let due = facts::streaks_due(&scans.outbox.db, now).await?;
+        let due = facts::streaks_due(&scans.db, now).await?;
         if due.is_empty() {
             break;
         }
@@ -84,8 +84,7 @@ pub async fn run(scans: &Scans) -> Result<ScanReport, DbErr> {
             });
         }
         count(&mut report, scans.outbox.enqueue_many(requests).await?);
-        facts::streak_alerts_handled(&scans.outbox.db, due.iter().map(|s| s.user_id.clone()), now)
-            .await?;
+        facts::streak_alerts_handled(&scans.db, due.iter().map(|s| s.user_id.clone()), now).await?;
         if (due.len() as u64) < facts::BATCH {
             break;
         }

@@ -14,7 +14,6 @@ use crate::outbox::lifecycle::{self, Event};
 
 use super::{
     BlockedReason, feed,
-    opt_outs::{self, OptOutSource},
     rollup::{RollupStatus, measures, rollup_add, rollup_key},
     spend,
 };
@@ -305,17 +304,15 @@ pub async fn unknown<C: ConnectionTrait + TransactionTrait>(
     Ok(true)
 }
 
-/// Fails a claimed message for good, in one transaction: the row (no next attempt, no code in the
-/// clear, no charge), its reservation given back to the month it came from, the rollup moved from
-/// pending to failed, and with `opted_out` the number put on the opt-out list. False when the lease had
-/// passed to another worker (nothing is written).
-pub async fn fail<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
+/// Fails a claimed message for good, in the caller's transaction (which may write more with it: the
+/// number on the opt-out list when the carrier says it opted out): the row (no next attempt, no code in
+/// the clear, no charge), its reservation given back to the month it came from, the rollup moved from
+/// pending to failed. False when the lease had passed to another worker (nothing is written).
+pub async fn fail(
+    txn: &impl ConnectionTrait,
     row: &sms_log::Model,
     (code, message): (&str, &str),
-    opted_out: Option<DateTime<Utc>>,
 ) -> Result<bool, DbErr> {
-    let txn = db.begin().await?;
     let update = super::messages::never_sent(feed::stamped(
         sms_log::Entity::update_many()
             .col_expr(sms_log::Column::ErrorCode, Expr::value(clip(code, 128)))
@@ -324,17 +321,17 @@ pub async fn fail<C: ConnectionTrait + TransactionTrait>(
         txn.get_database_backend(),
     ))
     .filter(held(row, Event::Fail));
-    if update.exec(&txn).await?.rows_affected != 1 {
+    if update.exec(txn).await?.rows_affected != 1 {
         return Ok(false);
     }
     let charged = row.cost_micros.unwrap_or(0);
     if charged > 0 {
-        spend::adjust(&txn, &crate::billing::month_of(row.created_at), -charged).await?;
-        give_back_code_day(&txn, row, charged).await?;
+        spend::adjust(txn, &crate::billing::month_of(row.created_at), -charged).await?;
+        give_back_code_day(txn, row, charged).await?;
     }
     let delta = measures(row);
     rollup_add(
-        &txn,
+        txn,
         vec![
             (rollup_key(row, RollupStatus::Pending), delta.map(|v| -v)),
             (
@@ -344,10 +341,6 @@ pub async fn fail<C: ConnectionTrait + TransactionTrait>(
         ],
     )
     .await?;
-    if let Some(at) = opted_out {
-        opt_outs::add(&txn, &row.to_phone, OptOutSource::Provider, at).await?;
-    }
-    txn.commit().await?;
     Ok(true)
 }
 

@@ -11,13 +11,14 @@ use sea_orm::{
     sea_query::OnConflict,
 };
 
-/// Adds a number to the list (idempotent: an existing entry keeps its source and time).
+/// Adds a number to the list (idempotent: an existing entry keeps its source and time); true when it
+/// was not on it. Its event is the consent capability's (`consent::opt_out`).
 pub async fn add(
     db: &impl ConnectionTrait,
     e164: &str,
     source: OptOutSource,
     now: DateTime<Utc>,
-) -> Result<(), DbErr> {
+) -> Result<bool, DbErr> {
     let added = Entity::insert(opt_outs::ActiveModel {
         phone_e164: Set(e164.to_owned()),
         source: Set(source),
@@ -30,34 +31,16 @@ pub async fn add(
     )
     .exec_without_returning(db)
     .await?;
-    if added == 1 {
-        let source = sea_orm::ActiveEnum::to_value(&source).to_ascii_uppercase();
-        let data = serde_json::json!({ "phoneNumber": e164, "source": source });
-        let event =
-            super::webhooks::NewEvent::new("opt_out.added", data, now).about(None, Some(e164));
-        super::webhooks::emit(db, &[event], now).await?;
-    }
-    Ok(())
+    Ok(added == 1)
 }
 
-/// Takes a number off the list at `now`; true when it was on it.
-pub async fn remove(
-    db: &impl ConnectionTrait,
-    e164: &str,
-    now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
+/// Takes a number off the list; true when it was on it.
+pub async fn remove(db: &impl ConnectionTrait, e164: &str) -> Result<bool, DbErr> {
     let result = Entity::delete_many()
         .filter(Column::PhoneE164.eq(e164))
         .exec(db)
         .await?;
-    let removed = result.rows_affected > 0;
-    if removed {
-        let data = serde_json::json!({ "phoneNumber": e164 });
-        let event =
-            super::webhooks::NewEvent::new("opt_out.removed", data, now).about(None, Some(e164));
-        super::webhooks::emit(db, &[event], now).await?;
-    }
-    Ok(removed)
+    Ok(result.rows_affected > 0)
 }
 
 /// The list's entry for a number, if it is on it.

@@ -440,16 +440,6 @@ pub async fn insert_reply(txn: &impl ConnectionTrait, reply: NewReply<'_>) -> Re
     }
     .insert(txn)
     .await?;
-    let data = serde_json::json!({
-        "from": reply.from_phone,
-        "to": reply.to_number,
-        "body": reply.body,
-        "keyword": reply.keyword.to_ascii_uppercase(),
-        "receivedAt": reply.received_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    });
-    let event = super::webhooks::NewEvent::new("reply.received", data, reply.received_at)
-        .about(None, Some(reply.from_phone));
-    super::webhooks::emit(txn, &[event], reply.received_at).await?;
     Ok(())
 }
 

@@ -39,8 +39,8 @@ impl Verifier {
         &self,
         provider: &dyn SmsProvider,
     ) -> Result<FeedbackReport, DbErr> {
-        let db = &self.outbox.db;
-        let now = self.outbox.now();
+        let db = &self.db;
+        let now = self.clock.now();
         let mut report = FeedbackReport::default();
         let due = feedback::claim_due(db, now, now + chrono::Duration::minutes(5), 100).await?;
         for row in due {

@@ -38,10 +38,10 @@ impl Verifier {
     pub async fn range_state(&self, range: &str, now: DateTime<Utc>) -> Result<RangeState, DbErr> {
         let window = Duration::from_std(self.limits.guard_window).unwrap_or(Duration::hours(1));
         let mut since = now - window;
-        if let Some(lifted) = lifts::lifted_at(&self.outbox.db, range).await? {
+        if let Some(lifted) = lifts::lifted_at(&self.db, range).await? {
             since = since.max(lifted);
         }
-        let (sent, confirmed) = codes::range_counts(&self.outbox.db, range, since).await?;
+        let (sent, confirmed) = codes::range_counts(&self.db, range, since).await?;
         let held = self.limits.guard_enabled
             && sent >= i64::from(self.limits.guard_min_sample)
             && (confirmed as f64) < self.limits.guard_min_conversion * sent as f64;
@@ -60,7 +60,7 @@ impl Verifier {
     ) -> Result<Vec<(String, RangeState)>, DbErr> {
         let window = Duration::from_std(self.limits.guard_window).unwrap_or(Duration::hours(1));
         let mut candidates: Vec<(String, i64)> =
-            codes::sent_by_range(&self.outbox.db, now - window, now + Duration::seconds(1))
+            codes::sent_by_range(&self.db, now - window, now + Duration::seconds(1))
                 .await?
                 .into_iter()
                 .filter(|(_, _, sent, _)| *sent >= i64::from(self.limits.guard_min_sample))
@@ -93,9 +93,9 @@ impl Verifier {
     /// Lifts the guard for `range` (an admin): the codes sent there so far no longer count.
     pub async fn lift_guard(&self, range: &str, by: &str) -> Result<RangeState, DbErr> {
         use sea_orm::TransactionTrait;
-        let now = self.outbox.now();
+        let now = self.clock.now();
         // The lift and its audit record are one transaction.
-        let txn = self.outbox.db.begin().await?;
+        let txn = self.db.begin().await?;
         lifts::lift(&txn, range, by, now).await?;
         let action = crate::store::audit::NewAction {
             actor: by,
@@ -151,7 +151,7 @@ impl Verifier {
         phone_e164: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<BlockedReason>, DbErr> {
-        let db = &self.outbox.db;
+        let db = &self.db;
         if let Some(country) = phone::region_of(phone_e164)
             && countries::switched_off(db)
                 .await?

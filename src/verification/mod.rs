@@ -93,6 +93,9 @@ pub async fn check_code(code: String, hash: String) -> Result<bool, Verification
 /// The verification handle: codes out through the outbox, checked against their hashes.
 #[derive(Clone)]
 pub struct Verifier {
+    db: crate::store::db::Db,
+    clock: Arc<dyn crate::Clock>,
+    /// Where codes are sent.
     outbox: Outbox,
     limits: VerificationConfig,
     /// Codes hashed by this handle: what a request that was not refused early costs.
@@ -102,6 +105,8 @@ pub struct Verifier {
 impl Verifier {
     pub fn new(outbox: Outbox, limits: VerificationConfig) -> Self {
         Self {
+            db: outbox.db.clone(),
+            clock: outbox.clock.clone(),
             outbox,
             limits,
             hashed: Arc::default(),
@@ -291,8 +296,8 @@ async fn start(
     user_id: &str,
     client_ip: Option<String>,
 ) -> Result<Started, VerificationError> {
-    let db = &verifier.outbox.db;
-    let now = verifier.outbox.now();
+    let db = &verifier.db;
+    let now = verifier.clock.now();
     let profile = recipients::ensure(db, user_id, now).await?;
     let phone = profile
         .recipient
@@ -343,7 +348,7 @@ async fn send_code(
     record: &codes::CodeRow,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Started, VerificationError> {
-    let db = &verifier.outbox.db;
+    let db = &verifier.db;
     let sent = verifier
         .outbox
         .enqueue(
@@ -396,8 +401,8 @@ async fn confirm(
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
         return Err(VerificationError::Malformed);
     }
-    let db = &verifier.outbox.db;
-    let now = verifier.outbox.now();
+    let db = &verifier.db;
+    let now = verifier.clock.now();
     let profile = recipients::ensure(db, user_id, now).await?;
     let pending = codes::open(db, user_id)
         .await?
@@ -427,18 +432,16 @@ async fn confirm(
         return Err(VerificationError::NoPendingCode);
     }
     crate::store::feedback::received(&txn, pending.id, now).await?;
-    let event = crate::store::webhooks::NewEvent::new(
-        "verification.succeeded",
-        serde_json::json!({ "userId": user_id, "phoneNumber": pending.phone_e164 }),
-        now,
-    )
-    .about(Some(user_id), Some(&pending.phone_e164));
-    crate::store::webhooks::emit(&txn, &[event], now).await?;
+    let event = crate::webhooks::event::Event::VerificationSucceeded {
+        user_id,
+        phone: &pending.phone_e164,
+    };
+    crate::webhooks::event::emit(&txn, &[event], now).await?;
     let profile = recipients::load(&txn, user_id)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("recipient {user_id}")))?;
     let profile = if profile.recipient.allow_sms {
-        recipients::record_consent_given(
+        crate::consent::give(
             &txn,
             profile,
             &ConsentSource::plain(ConsentMethod::PhoneVerification, client_ip),

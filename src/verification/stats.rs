@@ -55,7 +55,7 @@ impl Verifier {
         (from, to): (DateTime<Utc>, DateTime<Utc>),
         grouping: Grouping,
     ) -> Result<Vec<Bucket>, DbErr> {
-        let db = &self.outbox.db;
+        let db = &self.db;
         let mut buckets: BTreeMap<String, Bucket> = BTreeMap::new();
         for (range, sample, sent, confirmed) in codes::sent_by_range(db, from, to).await? {
             let key = key_of(&sample, Some(&range), grouping);

@@ -9,6 +9,7 @@
 use std::{sync::Arc, time::Duration};
 
 mod address;
+pub mod event;
 use address::PublicOnly;
 pub use address::public;
 
@@ -29,14 +30,6 @@ use crate::{
     },
 };
 
-/// The event types an endpoint may ask for.
-pub const EVENT_TYPES: [&str; 5] = [
-    "message.updated",
-    "reply.received",
-    "opt_out.added",
-    "opt_out.removed",
-    "verification.succeeded",
-];
 /// How long deliveries are retried.
 pub const RETRY_FOR: chrono::Duration = chrono::Duration::days(3);
 /// An endpoint failing this long is disabled.
@@ -48,30 +41,6 @@ const POLL_EVERY: Duration = Duration::from_millis(250);
 
 /// The dispatcher's name in `feed_cursors`.
 const FEED_READER: &str = "webhooks";
-
-/// The `message.updated` event of a message as the feed read it, under the id of that change.
-fn message_updated(m: &crate::store::MessageRow, now: chrono::DateTime<Utc>) -> NewEvent {
-    let status = sea_orm::ActiveEnum::to_value(&m.status).to_ascii_uppercase();
-    let data = serde_json::json!({
-        "id": m.id.to_string(),
-        "status": status,
-        "messageType": m.message_type_label().to_ascii_uppercase(),
-        "userId": m.user_id,
-        "cost": m.cost_micros.map(|c| crate::billing::micros_to_dollars(c).to_string()),
-        "errorCode": m.error_code,
-        "errorMessage": m.error_message,
-        "relatedObjectType": m.related_object_type,
-        "relatedObjectId": m.related_object_id,
-        "createdAt": m.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-    });
-    NewEvent::with_id(
-        format!("msg_{}_{}", m.change_seq, m.id),
-        "message.updated",
-        data,
-        now,
-    )
-    .about(m.user_id.as_deref(), Some(&m.to_phone))
-}
 
 /// Why an admin's webhook request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -348,7 +317,10 @@ impl Webhooks {
             return Ok(0);
         };
         let to = Position::of(last);
-        let events: Vec<NewEvent> = changed.iter().map(|m| message_updated(m, now)).collect();
+        let events: Vec<NewEvent> = changed
+            .iter()
+            .map(|m| event::Event::MessageUpdated(m).at(now))
+            .collect();
         rows::emit(&txn, &events, now).await?;
         feed::move_cursor(&txn, FEED_READER, to).await?;
         txn.commit().await?;

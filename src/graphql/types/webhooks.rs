@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use crate::{
     error::ApiResult,
     graphql::handle,
-    webhooks::{AttemptRow, DeliveryRow, EndpointRow, Webhooks},
+    webhooks::{AttemptRow, DeliveryRow, EndpointRow, Webhooks, event::Kind},
 };
 
 /// What a webhook tells of.
@@ -23,27 +23,30 @@ pub enum WebhookEventType {
 }
 
 impl WebhookEventType {
-    /// The event type's name on the wire (`message.updated`).
-    pub fn as_str(self) -> &'static str {
+    /// The event kind it names.
+    pub fn kind(self) -> Kind {
         match self {
-            Self::MessageUpdated => "message.updated",
-            Self::ReplyReceived => "reply.received",
-            Self::OptOutAdded => "opt_out.added",
-            Self::OptOutRemoved => "opt_out.removed",
-            Self::VerificationSucceeded => "verification.succeeded",
+            Self::MessageUpdated => Kind::MessageUpdated,
+            Self::ReplyReceived => Kind::ReplyReceived,
+            Self::OptOutAdded => Kind::OptOutAdded,
+            Self::OptOutRemoved => Kind::OptOutRemoved,
+            Self::VerificationSucceeded => Kind::VerificationSucceeded,
         }
     }
 
+    /// The event type's name on the wire (`message.updated`).
+    pub fn as_str(self) -> &'static str {
+        self.kind().as_str()
+    }
+
     fn from_str(name: &str) -> Option<Self> {
-        [
-            Self::MessageUpdated,
-            Self::ReplyReceived,
-            Self::OptOutAdded,
-            Self::OptOutRemoved,
-            Self::VerificationSucceeded,
-        ]
-        .into_iter()
-        .find(|t| t.as_str() == name)
+        Some(match Kind::parse(name)? {
+            Kind::MessageUpdated => Self::MessageUpdated,
+            Kind::ReplyReceived => Self::ReplyReceived,
+            Kind::OptOutAdded => Self::OptOutAdded,
+            Kind::OptOutRemoved => Self::OptOutRemoved,
+            Kind::VerificationSucceeded => Self::VerificationSucceeded,
+        })
     }
 }
 
