@@ -374,7 +374,7 @@ async fn simulate_reply(config: Config, from: &str, text: &str) -> anyhow::Resul
     config.reminders.enabled = false;
     let app = App::build(config, Arc::new(SystemClock)).await?;
     let reply = sms_notify::inbound::replies::InboundReply {
-        from,
+        from: from.into_string(),
         to,
         body: text.to_owned(),
         inbound_message_id: Some(format!("console-{}", uuid::Uuid::new_v4())),

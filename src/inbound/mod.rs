@@ -13,6 +13,7 @@ use sea_orm::DbErr;
 
 use crate::{
     Clock,
+    locale::phone::E164,
     outbox::Outbox,
     store::db::Db,
     store::{
@@ -141,7 +142,7 @@ impl Inbound {
     }
 
     /// A number's entry on the opt-out list, if it is on it.
-    pub async fn opt_out(&self, e164: &str) -> Result<Option<OptOut>, DbErr> {
+    pub async fn opt_out(&self, e164: &E164) -> Result<Option<OptOut>, DbErr> {
         crate::consent::entry(&self.db, e164).await
     }
 
@@ -153,7 +154,7 @@ impl Inbound {
     /// the same transaction. A number already on it keeps its entry.
     pub async fn admin_add_opt_out(
         &self,
-        e164: &str,
+        e164: &E164,
         note: Option<&str>,
         actor: &str,
     ) -> Result<OptOut, DbErr> {
@@ -185,7 +186,7 @@ impl Inbound {
     /// come back, recorded in the same transaction; false when it was not on the list.
     pub async fn admin_remove_opt_out(
         &self,
-        e164: &str,
+        e164: &E164,
         note: &str,
         actor: &str,
     ) -> Result<bool, DbErr> {

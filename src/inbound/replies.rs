@@ -23,7 +23,8 @@ use crate::{
 /// A text someone sent to our number (the `Message` of an SNS notification from two-way SMS).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundReply {
-    /// The person's number.
+    /// The person's number in E.164, or the sender as the carrier gave it when it is not a number
+    /// (a short code, a name).
     pub from: String,
     /// Our number.
     pub to: String,
@@ -56,7 +57,7 @@ impl InboundReply {
         let raw: RawReply =
             serde_json::from_str(json).map_err(|e| format!("not an inbound text: {e}"))?;
         let from = phone::normalize(&raw.origination_number, region)
-            .unwrap_or_else(|_| raw.origination_number.trim().to_owned());
+            .map_or_else(|_| raw.origination_number.trim().to_owned(), String::from);
         // What a phone sent is kept, but a byte no engine can store (PostgreSQL refuses NUL) is
         // shown as the replacement character, so one odd text never fails the notification.
         let storable = crate::locale::text::storable_text;
@@ -228,7 +229,7 @@ async fn answer_keyword(
             .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
         let mut request = SendRequest::new(
             crate::outbox::Origin::KeywordAnswer,
-            Target::Phone(reply.from.clone()),
+            Target::Phone(phone::E164::stored(reply.from.clone())),
             Template::Text {
                 message_type: MessageType::Other,
                 body,

@@ -42,8 +42,68 @@ fn ascii_digits(input: &str) -> String {
         .collect()
 }
 
+/// A phone number in E.164 (`+14155551234`), parsed once where it enters the service (`normalize`):
+/// every capability that takes one takes this, never a string someone typed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct E164(String);
+
+impl E164 {
+    /// A number the service stored after parsing it (a message's `to_phone`, a recipient's number):
+    /// read back, not parsed again.
+    pub fn stored(e164: impl Into<String>) -> Self {
+        Self(e164.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl std::ops::Deref for E164 {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for E164 {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for E164 {
+    /// The whole number: for a person's own screen and the provider, never a log line (`mask`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for E164 {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for E164 {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl From<E164> for String {
+    fn from(number: E164) -> String {
+        number.0
+    }
+}
+
 /// Normalises `input` to E.164 (`+14155551234`). Numbers without `+` are read in `default_region`.
-pub fn normalize(input: &str, default_region: country::Id) -> Result<String, PhoneError> {
+pub fn normalize(input: &str, default_region: country::Id) -> Result<E164, PhoneError> {
     let ascii = ascii_digits(input);
     let trimmed = ascii.trim();
     let owned = || trimmed.to_owned();
@@ -83,7 +143,7 @@ pub fn normalize(input: &str, default_region: country::Id) -> Result<String, Pho
             region,
         });
     }
-    Ok(number.format().mode(Mode::E164).to_string())
+    Ok(E164(number.format().mode(Mode::E164).to_string()))
 }
 
 /// A number written without `+`, in `region`. When its first digits spell the region's own country
@@ -124,7 +184,6 @@ fn country_code_of(region: country::Id) -> Option<u16> {
         .map(|m| m.country_code())
 }
 
-/// The ISO region of an E.164 number (`+14155551234` -> `US`), when it has one.
 /// The block of numbers an operator holds that `e164` is in: for +1 (the NANP) the area code and
 /// the exchange (`+1212555`), elsewhere the country code and the first three national digits
 /// (`+44770`). The verification fraud guard counts codes per block.
@@ -137,6 +196,7 @@ pub fn range_of(e164: &str) -> Option<String> {
         .then(|| e164[..prefix_len].to_owned())
 }
 
+/// The ISO region of an E.164 number (`+14155551234` -> `US`), when it has one.
 pub fn region_of(e164: &str) -> Option<country::Id> {
     phonenumber::parse(None, e164).ok()?.country().id()
 }
@@ -221,7 +281,7 @@ mod tests {
                 panic!("malformed line: {line}");
             };
             let region: country::Id = region.parse().expect("region");
-            let got = normalize(input, region).unwrap_or_else(|_| "invalid".into());
+            let got = normalize(input, region).map_or_else(|_| "invalid".to_owned(), String::from);
             if got != want {
                 wrong.push(format!("{input} (default {region:?}): {got}, want {want}"));
             }

@@ -24,8 +24,8 @@ use crate::{
 pub enum Target {
     /// An app user: their stored number and preferences apply.
     User(String),
-    /// A number in E.164; when it belongs to a user, that user's preferences apply.
-    Phone(String),
+    /// A number; when it belongs to a user, that user's preferences apply.
+    Phone(phone::E164),
 }
 
 /// Where a message comes from: what its dedupe key means, whom it may reach.
@@ -309,7 +309,7 @@ impl Accepted {
         let request = &self.request;
         let recipient = match &request.target {
             Target::User(id) => row.user_id.as_deref() == Some(id.as_str()),
-            Target::Phone(e164) => row.to_phone == *e164,
+            Target::Phone(e164) => row.to_phone == e164.as_str(),
         };
         recipient
             && row.message_type == request.template.message_type()

@@ -144,7 +144,7 @@ impl Outbox {
         }
         let target = match &row.user_id {
             Some(user) => Target::User(user.clone()),
-            None => Target::Phone(row.to_phone.clone()),
+            None => Target::Phone(crate::locale::phone::E164::stored(row.to_phone.clone())),
         };
         let template = Template::Text {
             message_type: row.message_type,

@@ -91,7 +91,7 @@ impl Facts {
         });
         let mut profiles = recipient_rows::load_many(db, user_ids.collect::<HashSet<_>>()).await?;
         let bare = |a: &Accepted| match &a.request.target {
-            Target::Phone(p) => Some(p.clone()),
+            Target::Phone(p) => Some(p.to_string()),
             Target::User(_) => None,
         };
         let bare_numbers: HashSet<String> = batch.iter().filter_map(bare).collect();
@@ -146,9 +146,9 @@ impl Facts {
             }
             Target::Phone(e164) => (
                 self.owners
-                    .get(e164)
+                    .get(e164.as_str())
                     .and_then(|user| self.profiles.get(user)),
-                Some(e164.clone()),
+                Some(e164.to_string()),
             ),
         })
     }

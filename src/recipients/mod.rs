@@ -87,7 +87,7 @@ pub async fn set_phone<C: ConnectionTrait + TransactionTrait>(
     let new_phone = if input.trim().is_empty() {
         None
     } else {
-        Some(phone::normalize(input, default_region)?)
+        Some(phone::normalize(input, default_region)?.into_string())
     };
     let (txn, mut profile) = begin_locked(db, user_id, now).await?;
     if profile.recipient.phone_e164 != new_phone {

@@ -16,13 +16,13 @@ use crate::{
 };
 
 /// `phone` in E.164, or why not.
-fn number(ctx: &Context<'_>, phone: &str) -> ApiResult<String> {
+fn number(ctx: &Context<'_>, phone: &str) -> ApiResult<phone::E164> {
     let region = handle::<Recipients>(ctx)?.default_region();
     phone::normalize(phone, region).map_err(|e| ApiError::bad_input(e.to_string()))
 }
 
 /// Copies an opt-out change to the provider's list first: a refusal there changes nothing here.
-async fn sync(ctx: &Context<'_>, e164: &str, opted_out: bool) -> ApiResult<()> {
+async fn sync(ctx: &Context<'_>, e164: &phone::E164, opted_out: bool) -> ApiResult<()> {
     let provider = handle::<std::sync::Arc<dyn SmsProvider>>(ctx)?;
     provider
         .sync_opt_out(e164, opted_out)

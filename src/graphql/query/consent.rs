@@ -222,7 +222,7 @@ impl ConsentQuery {
                 let e164 = phone::normalize(&p, recipients.default_region())
                     .map_err(|e| ApiError::bad_input(e.to_string()))?;
                 let (hash, _) = handle::<Privacy>(ctx)?.pseudonym(&e164);
-                Some((e164, hash))
+                Some((e164.into_string(), hash))
             }
             None => None,
         };

@@ -79,7 +79,9 @@ impl SmsQuery {
         let filter = filter.unwrap_or_default();
         let mut phone = match filter.phone {
             Some(p) => {
-                Some(phone::normalize(&p, region).map_err(|e| ApiError::bad_input(e.to_string()))?)
+                let number =
+                    phone::normalize(&p, region).map_err(|e| ApiError::bad_input(e.to_string()))?;
+                Some(number.into_string())
             }
             None => None,
         };
@@ -147,7 +149,9 @@ impl SmsQuery {
         let (first, before_id) = page(first, after)?;
         let from = match from_phone {
             Some(p) => {
-                Some(phone::normalize(&p, region).map_err(|e| ApiError::bad_input(e.to_string()))?)
+                let number =
+                    phone::normalize(&p, region).map_err(|e| ApiError::bad_input(e.to_string()))?;
+                Some(number.into_string())
             }
             None => None,
         };

@@ -16,7 +16,10 @@ use aws_sdk_pinpointsmsvoicev2::{
 };
 
 use super::{FailureKind, OutgoingSms, ProviderError, SmsProvider};
-use crate::config::{AwsMessageType, SmsConfig};
+use crate::{
+    config::{AwsMessageType, SmsConfig},
+    locale::phone::E164,
+};
 
 #[derive(Debug, Clone)]
 pub struct AwsProvider {
@@ -194,7 +197,7 @@ impl SmsProvider for AwsProvider {
             })
     }
 
-    async fn sync_opt_out(&self, e164: &str, opted_out: bool) -> Result<bool, ProviderError> {
+    async fn sync_opt_out(&self, e164: &E164, opted_out: bool) -> Result<bool, ProviderError> {
         let Some(list) = &self.opt_out_list else {
             return Ok(false);
         };
@@ -209,7 +212,7 @@ impl SmsProvider for AwsProvider {
             self.client
                 .put_opted_out_number()
                 .opt_out_list_name(list)
-                .opted_out_number(e164)
+                .opted_out_number(e164.as_str())
                 .send()
                 .await
                 .map_err(|e| {
@@ -226,7 +229,7 @@ impl SmsProvider for AwsProvider {
             self.client
                 .delete_opted_out_number()
                 .opt_out_list_name(list)
-                .opted_out_number(e164)
+                .opted_out_number(e164.as_str())
                 .send()
                 .await
                 .map_err(|e| {

@@ -11,7 +11,10 @@ pub use account::{AccountReport, Check, CheckOutcome, ConfigurationSetReport, Id
 pub use aws::AwsProvider;
 pub use console::ConsoleProvider;
 
-use crate::config::{ProviderKind, SmsConfig};
+use crate::{
+    config::{ProviderKind, SmsConfig},
+    locale::phone::E164,
+};
 
 /// One text to send.
 #[derive(Debug, Clone)]
@@ -148,7 +151,7 @@ pub trait SmsProvider: Send + Sync + std::fmt::Debug {
     /// Puts `e164` on the provider's opt-out list (`opted_out`) or takes it off, so the two lists never
     /// disagree. `Ok(false)` when the provider keeps no list for the service (the console, or AWS
     /// without `SMS_OPT_OUT_LIST`).
-    async fn sync_opt_out(&self, e164: &str, opted_out: bool) -> Result<bool, ProviderError> {
+    async fn sync_opt_out(&self, e164: &E164, opted_out: bool) -> Result<bool, ProviderError> {
         let _ = (e164, opted_out);
         Ok(false)
     }
