@@ -222,6 +222,8 @@ struct Cost {
     delivered_rate: f64,
     /// CPU time of this process (the service and the benchmark's clients) per message, microseconds.
     cpu_us: f64,
+    /// CPU time per message by stage (`sms_notify::stages`), microseconds.
+    stages: Vec<(sms_notify::stages::Stage, f64)>,
 }
 
 /// Every statement PostgreSQL has counted so far in the current database, when `pg_stat_statements`
@@ -306,6 +308,8 @@ async fn cost(engine: &str, admin: Option<&str>, n: usize) -> anyhow::Result<Cos
         None
     };
     let before = count.snapshot();
+    sms_notify::stages::enable();
+    sms_notify::stages::take();
     let cpu_before = cpu_seconds();
     let started = Instant::now();
     from_clients(&http, &url, &token, n).await?;
@@ -329,6 +333,10 @@ async fn cost(engine: &str, admin: Option<&str>, n: usize) -> anyhow::Result<Cos
     }
     let delivered_rate = n as f64 / started.elapsed().as_secs_f64();
     let cpu_us = (cpu_seconds() - cpu_before) * 1e6 / n as f64;
+    let stages = sms_notify::stages::take()
+        .into_iter()
+        .map(|(stage, spent)| (stage, spent.as_secs_f64() * 1e6 / n as f64))
+        .collect();
     // The feed's readers (subscriptions, webhooks) catch up within their poll.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = count.snapshot();
@@ -355,7 +363,37 @@ async fn cost(engine: &str, admin: Option<&str>, n: usize) -> anyhow::Result<Cos
         pg_statements,
         delivered_rate,
         cpu_us,
+        stages,
     })
+}
+
+/// The same runs' CPU per message by stage; the rest is the process's other work (HTTP and GraphQL,
+/// the benchmark's own clients, sqlx's SQLite thread, the runtime).
+fn print_stages(runs: &[(impl std::fmt::Display, Cost)]) {
+    use sms_notify::stages::Stage;
+    println!("CPU per delivered message by stage, the same runs:");
+    println!();
+    let names: Vec<&str> = Stage::ALL.iter().map(|s| s.name()).collect();
+    println!(
+        "| engine | {} | rest of the process | all |",
+        names.join(" | ")
+    );
+    println!("| --- |{} ---: | ---: |", " ---: |".repeat(names.len()));
+    for (engine, c) in runs {
+        let staged: f64 = c.stages.iter().map(|(_, us)| us).sum();
+        let cells: Vec<String> = c
+            .stages
+            .iter()
+            .map(|(_, us)| format!("{us:.0} us"))
+            .collect();
+        println!(
+            "| {engine} | {} | {:.0} us | {:.0} us |",
+            cells.join(" | "),
+            c.cpu_us - staged,
+            c.cpu_us
+        );
+    }
+    println!();
 }
 
 /// Resident memory of `sms-notify serve`, idle, after it started, in MiB.
@@ -427,6 +465,7 @@ async fn main() -> anyhow::Result<()> {
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     let na = |v: Option<f64>| v.map_or("n/a".to_owned(), |r| format!("{r:.2}"));
+    let mut by_stage = Vec::new();
     for engine in support::engines().0 {
         let c = cost(engine, admin.as_deref(), n.min(5_000)).await?;
         let me = me_rate(engine, admin.as_deref(), 20_000).await?;
@@ -441,8 +480,10 @@ async fn main() -> anyhow::Result<()> {
             c.delivered_rate,
             100.0 * c.delivered_rate / me
         );
+        by_stage.push((engine, c));
     }
     println!();
+    print_stages(&by_stage);
     let rss = idle_rss()?;
     println!(
         "idle `sms-notify serve` (SQLite, console provider): {rss:.1} MiB resident ({:.1} MB)",

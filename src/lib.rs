@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod privacy;
 pub mod recipients;
 pub mod reminders;
+pub mod stages;
 pub mod store;
 pub mod verification;
 pub mod webhooks;

@@ -306,6 +306,14 @@ pub async fn record_delivery_events(
     inbound: &super::Inbound,
     items: &[(Option<SnsDelivery<'_>>, &DeliveryEvent)],
 ) -> Result<Vec<Recorded>, DbErr> {
+    use crate::stages::{InStage, Stage};
+    apply_events(inbound, items).stage(Stage::Receipt).await
+}
+
+async fn apply_events(
+    inbound: &super::Inbound,
+    items: &[(Option<SnsDelivery<'_>>, &DeliveryEvent)],
+) -> Result<Vec<Recorded>, DbErr> {
     let now = inbound.clock.now();
     let txn = inbound.db.write().await?;
     let sns: Vec<_> = items

@@ -11,6 +11,7 @@ use sea_orm::DbErr;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+use crate::stages::InStage;
 use crate::store::{
     MessageRow, SmsStatus,
     feed::{self, Position},
@@ -107,7 +108,10 @@ impl Live {
         let cursor = tokio::sync::Mutex::new(cursor);
         crate::jobs::runner::Every::new("live updates", POLL_EVERY)
             .run(shutdown, || async {
-                let told = self.poll(&mut *cursor.lock().await).await?;
+                let told = self
+                    .poll(&mut *cursor.lock().await)
+                    .stage(crate::stages::Stage::Feed)
+                    .await?;
                 Ok(if told as u64 >= PAGE { told } else { 0 })
             })
             .await

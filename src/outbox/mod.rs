@@ -29,6 +29,7 @@ use crate::{
     config::{CostConfig, SmsConfig},
     locale::local_time::LocaleRules,
     metrics::Metrics,
+    stages::{InStage, Stage},
     store::{self, MessageRow},
 };
 
@@ -94,7 +95,9 @@ impl Outbox {
     /// together share one transaction (`group_commit`).
     pub async fn enqueue(&self, request: SendRequest) -> Result<MessageRow, SendError> {
         if !self.sms.group_commit {
-            let mut answers = accept::enqueue_many(self, vec![request]).await?;
+            let mut answers = accept::enqueue_many(self, vec![request])
+                .stage(Stage::Accept)
+                .await?;
             let answer = answers
                 .pop()
                 .unwrap_or_else(|| Err(SendError::internal("no answer")));
@@ -105,7 +108,10 @@ impl Outbox {
             let outbox = outbox.clone();
             async move {
                 let n = batch.len();
-                match accept::enqueue_isolating(&outbox, batch).await {
+                match accept::enqueue_isolating(&outbox, batch)
+                    .stage(Stage::Accept)
+                    .await
+                {
                     // Every caller of the batch hears that the database is unavailable, as such.
                     Err(e) if store::unavailable(&e) => {
                         tracing::warn!(error = %e, batch = n, "database unavailable: batch refused");
@@ -131,7 +137,9 @@ impl Outbox {
         &self,
         requests: Vec<SendRequest>,
     ) -> Result<Vec<Result<Enqueued, SendError>>, DbErr> {
-        accept::enqueue_many(self, requests).await
+        accept::enqueue_many(self, requests)
+            .stage(Stage::Accept)
+            .await
     }
 
     /// The signals between the API, the workers and receipts.

@@ -17,6 +17,7 @@ use super::{
 use crate::{
     jobs::backoff::Backoff,
     locale::phone,
+    stages::{InStage, Stage},
     store::{
         MessageRow, SmsStatus, history,
         lease::{self, Outcome},
@@ -372,7 +373,7 @@ async fn run_once(
     shutdown: &CancellationToken,
 ) -> Result<BatchReport, DbErr> {
     let mut report = BatchReport::default();
-    let Some(batch) = claim(workers, provider).await? else {
+    let Some(batch) = claim(workers, provider).stage(Stage::Claim).await? else {
         return Ok(report);
     };
     report.claimed = batch.len();
@@ -380,9 +381,16 @@ async fn run_once(
         .into_iter()
         .partition(|row| !row.to_phone.is_empty() && too_late(row, workers.outbox.clock.now()));
     let late: Vec<&MessageRow> = late.iter().collect();
-    end_unsent(workers, &late, (SmsStatus::Expired, None), &mut report).await?;
-    let batch = decide_again(workers, batch, &mut report).await?;
-    send_batch(workers, (provider, shutdown), &batch, &mut report).await?;
+    end_unsent(workers, &late, (SmsStatus::Expired, None), &mut report)
+        .stage(Stage::Outcome)
+        .await?;
+    let batch = decide_again(workers, batch, &mut report)
+        .stage(Stage::Claim)
+        .await?;
+    // The outcomes' writes; the provider calls inside count as their own stage.
+    send_batch(workers, (provider, shutdown), &batch, &mut report)
+        .stage(Stage::Outcome)
+        .await?;
     Ok(report)
 }
 
@@ -454,7 +462,9 @@ async fn send_batch(
             continue;
         }
         let call = std::time::Instant::now();
-        let answer = call_provider(workers, provider, row).await;
+        let answer = call_provider(workers, provider, row)
+            .stage(Stage::Provider)
+            .await;
         workers
             .outbox
             .metrics

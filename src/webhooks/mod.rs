@@ -22,6 +22,7 @@ pub use crate::store::webhooks::{AttemptRow, DeliveryRow, EndpointRow};
 use crate::{
     Clock,
     jobs::{backoff::Backoff, runner::Every},
+    stages::InStage,
     store::{
         audit::{self, NewAction},
         db::Db,
@@ -450,7 +451,8 @@ impl Webhooks {
 
     /// Makes and posts what is due now (tests and benchmarks drive it by hand).
     pub async fn run_once(&self) -> Result<(usize, usize), DbErr> {
-        Ok((self.dispatch().await?, self.deliver_due().await?))
+        let made = self.dispatch().stage(crate::stages::Stage::Feed).await?;
+        Ok((made, self.deliver_due().await?))
     }
 }
 
