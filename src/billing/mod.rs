@@ -2,6 +2,8 @@
 //! Amounts are integers of millionths of a US dollar in the database and in Rust; `Decimal` only at the
 //! edges (configuration, GraphQL).
 
+pub mod allocation;
+
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Datelike, Utc};

@@ -14,6 +14,7 @@ pub use crate::store::{
     opt_outs::{OptOut, OptOutSource},
 };
 use crate::{
+    locale::phone::E164,
     store::{
         consent as record, opt_outs as list,
         recipients::{self as recipient_rows, Profile},
@@ -25,7 +26,7 @@ use crate::{
 /// already (its entry keeps its first source and time, and no event is emitted).
 pub async fn opt_out(
     db: &impl ConnectionTrait,
-    phone: &str,
+    phone: &E164,
     source: OptOutSource,
     at: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
@@ -39,7 +40,7 @@ pub async fn opt_out(
 /// Takes `phone` off the opt-out list at `at` (`opt_out.removed`); false when it was not on it.
 pub async fn opt_in(
     db: &impl ConnectionTrait,
-    phone: &str,
+    phone: &E164,
     at: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
     let removed = list::remove(db, phone).await?;
@@ -81,7 +82,7 @@ fn keyword() -> ConsentSource {
 /// changed.
 pub async fn stop(
     txn: &impl ConnectionTrait,
-    phone: &str,
+    phone: &E164,
     at: DateTime<Utc>,
 ) -> Result<Vec<String>, DbErr> {
     opt_out(txn, phone, OptOutSource::Keyword, at).await?;
@@ -103,7 +104,7 @@ pub async fn stop(
 /// master switch is on get their consent back. Returns the users whose consent changed.
 pub async fn start(
     txn: &impl ConnectionTrait,
-    phone: &str,
+    phone: &E164,
     at: DateTime<Utc>,
 ) -> Result<Vec<String>, DbErr> {
     opt_in(txn, phone, at).await?;
@@ -123,6 +124,6 @@ pub async fn start(
 }
 
 /// A number's entry on the opt-out list, if it is on it.
-pub async fn entry(db: &impl ConnectionTrait, phone: &str) -> Result<Option<OptOut>, DbErr> {
+pub async fn entry(db: &impl ConnectionTrait, phone: &E164) -> Result<Option<OptOut>, DbErr> {
     list::get(db, phone).await
 }

@@ -45,6 +45,12 @@ struct RawReply {
 }
 
 impl InboundReply {
+    /// The sender as the edge read it (`parse`): its number in E.164, or as the carrier gave it
+    /// when it is none (a short code), so that a STOP from it still lists what texted.
+    pub fn sender(&self) -> phone::E164 {
+        phone::E164::stored(self.from.clone())
+    }
+
     /// Reads an inbound text; `received_at` is the SNS message's time.
     /// The sender's number is normalised to E.164 (numbers without `+` in `region`), so a STOP
     /// matches the number it was sent to however AWS wrote it; one that is no number is kept as it
@@ -172,7 +178,7 @@ pub async fn handle_reply(
     match keyword {
         Keyword::Stop => stop(&txn, reply, &mut outcome).await?,
         Keyword::Start => {
-            let changed = consent::start(&txn, &reply.from, reply.received_at).await?;
+            let changed = consent::start(&txn, &reply.sender(), reply.received_at).await?;
             outcome.consent_changed.extend(changed);
         }
         Keyword::Help | Keyword::None => {}
@@ -229,7 +235,7 @@ async fn answer_keyword(
             .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
         let mut request = SendRequest::new(
             crate::outbox::Origin::KeywordAnswer,
-            Target::Phone(phone::E164::stored(reply.from.clone())),
+            Target::Phone(reply.sender()),
             Template::Text {
                 message_type: MessageType::Other,
                 body,
@@ -257,7 +263,7 @@ async fn stop(
     reply: &InboundReply,
     outcome: &mut ReplyOutcome,
 ) -> Result<(), DbErr> {
-    let changed = consent::stop(txn, &reply.from, reply.received_at).await?;
+    let changed = consent::stop(txn, &reply.sender(), reply.received_at).await?;
     outcome.consent_changed.extend(changed);
     let pending = messages::pending_promotions(txn, &reply.from).await?;
     outcome.cancelled = messages::block_opted_out(txn, &pending).await?;

@@ -551,14 +551,6 @@ async fn settle(
     Ok(Ok(Enqueued { row, created: true }))
 }
 
-/// A text's retries: 2 s, 4 s, 8 s ... capped at 10 minutes, each between half and all of its step, so
-/// retries of a burst spread out.
-pub const RETRY: crate::jobs::backoff::Backoff = crate::jobs::backoff::Backoff::new(
-    std::time::Duration::from_secs(2),
-    std::time::Duration::from_secs(600),
-)
-.jittered();
-
 /// Whether a status is final (nothing more will happen without a delivery receipt).
 pub fn is_settled(status: SmsStatus) -> bool {
     super::lifecycle::settled(status)

@@ -13,6 +13,7 @@ pub mod pause;
 pub mod policy;
 pub mod provider;
 mod recheck;
+pub mod retry;
 pub mod validity;
 pub mod worker;
 

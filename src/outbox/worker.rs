@@ -9,10 +9,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::Outbox;
 use super::{
-    accept::RETRY,
     claimed::{decide_again, end_unsent},
     gate,
     provider::{FailureKind, ProviderError, SmsProvider},
+    retry::{self, Plan, RETRY},
 };
 use crate::{
     jobs::backoff::Backoff,
@@ -295,47 +295,36 @@ async fn record_failure(
 ) -> Result<Outcome, DbErr> {
     let now = workers.outbox.clock.now();
     let what = (error.code.as_str(), error.message.as_str());
-    match error.kind {
-        FailureKind::Throttled { retry_after } => {
-            let wait = retry_after
-                .and_then(|d| chrono::Duration::from_std(d).ok())
-                .unwrap_or(chrono::Duration::seconds(1));
-            gate::pause_until(&workers.outbox.db, (now + wait).timestamp_micros()).await?;
+    let attempted = retry::Attempted {
+        attempts: row.attempts,
+        promotional: row.promotional,
+        expires_at: row.expires_at,
+    };
+    let backoff = (workers.outbox.sms.max_attempts, RETRY.after(row.attempts));
+    let held = |held: bool, then: Outcome| if held { then } else { Outcome::LeaseLost };
+    let opted_out = match retry::plan(&error.kind, attempted, backoff, now) {
+        Plan::PauseAll { until } => {
+            gate::pause_until(&workers.outbox.db, until.timestamp_micros()).await?;
             tracing::warn!(
-                pause_ms = wait.num_milliseconds(),
+                pause_ms = (until - now).num_milliseconds(),
                 "provider throttling: pausing sends"
             );
-            return lease::release(&workers.outbox.db, row, now + wait).await;
+            return lease::release(&workers.outbox.db, row, until).await;
         }
-        FailureKind::Account => {
+        Plan::PauseAccount => {
             workers.outbox.pause_for(row, error).await?;
             return lease::release(&workers.outbox.db, row, now).await;
         }
-        FailureKind::Ambiguous if row.promotional => {
-            // A second copy of a promotion is worse than none: a receipt settles this one.
-            let held = lease::unknown(&workers.outbox.db, row, what).await?;
-            return Ok(if held {
-                Outcome::Unknown
-            } else {
-                Outcome::LeaseLost
-            });
+        Plan::AwaitReceipt => {
+            let unknown = lease::unknown(&workers.outbox.db, row, what).await?;
+            return Ok(held(unknown, Outcome::Unknown));
         }
-        FailureKind::Transient | FailureKind::Ambiguous
-            if row.attempts < workers.outbox.sms.max_attempts as i32 =>
-        {
-            // A retry due after the message's time comes due at that time, and is expired then.
-            let at = (now + RETRY.after(row.attempts))
-                .min(row.expires_at.unwrap_or(DateTime::<Utc>::MAX_UTC));
-            let held = lease::retry_later(&workers.outbox.db, row, what, at).await?;
-            return Ok(if held {
-                Outcome::Retrying
-            } else {
-                Outcome::LeaseLost
-            });
+        Plan::RetryAt(at) => {
+            let later = lease::retry_later(&workers.outbox.db, row, what, at).await?;
+            return Ok(held(later, Outcome::Retrying));
         }
-        _ => {}
-    }
-    let opted_out = matches!(error.kind, FailureKind::OptedOut).then_some(now);
+        Plan::Fail { opted_out } => opted_out.then_some(now),
+    };
     let txn = workers.outbox.db.write().await?;
     if !lease::fail(&txn, row, what).await? {
         return Ok(Outcome::LeaseLost);
@@ -343,7 +332,7 @@ async fn record_failure(
     if let Some(at) = opted_out {
         crate::consent::opt_out(
             &txn,
-            &row.to_phone,
+            &phone::E164::stored(row.to_phone.clone()),
             crate::consent::OptOutSource::Provider,
             at,
         )

@@ -1,6 +1,5 @@
-//! The month's budget for a batch of new messages, reserved in the batch's own transaction.
-
-use std::collections::HashSet;
+//! The month's budget for a batch of new messages, reserved in the batch's own transaction: the
+//! allocation is `billing::allocation`'s, the reservation one conditional update per cap.
 
 use entity::sms_log::{self, BlockedReason, MessageType, SmsStatus};
 use sea_orm::{ConnectionTrait, DbErr};
@@ -9,10 +8,13 @@ use super::{
     messages::{Limits, block_inserted},
     spend,
 };
+use crate::billing::allocation::{self, Cap};
 
 /// Reserves the cost of the pending rows from `month`'s budget: codes and security alerts up to the
-/// whole limit, everything else only up to the limit less the transactional reserve. Rows that do not
-/// fit are blocked (`spend_limit`). True when anything was reserved.
+/// whole limit, everything else only up to the limit less the transactional reserve. The whole of
+/// each share is reserved in one conditional update when it fits; when it does not, the texts that
+/// still fit are found from what the month has reserved (in order, each takes what is left) and
+/// reserved together, and the rest are blocked (`spend_limit`). True when anything was reserved.
 pub(super) async fn reserve_budget(
     txn: &impl ConnectionTrait,
     rows: &mut [Option<sms_log::Model>],
@@ -20,23 +22,19 @@ pub(super) async fn reserve_budget(
     month: &str,
 ) -> Result<bool, DbErr> {
     let mut reserved_any = false;
-    let reserve_users = rows_using_reserve(rows);
-    for (uses_reserve, cap) in [
-        (true, limits.monthly_limit),
-        (false, limits.monthly_limit - limits.transactional_reserve),
-    ] {
-        let cost_of =
-            |row: &Option<sms_log::Model>| row.as_ref().and_then(|r| r.cost_micros).unwrap_or(0);
-        let charged: Vec<usize> = (0..rows.len())
-            .filter(|&i| {
-                rows[i]
-                    .as_ref()
-                    .is_some_and(|r| r.status == SmsStatus::Pending)
-                    && reserve_users.contains(&i) == uses_reserve
-                    && cost_of(&rows[i]) > 0
+    for share in [Cap::Whole, Cap::LessReserve] {
+        let cap = share.of(limits.monthly_limit, limits.transactional_reserve);
+        let costs: Vec<(usize, i64)> = rows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, row)| {
+                let row = row.as_ref()?;
+                let cost = row.cost_micros.unwrap_or(0);
+                (row.status == SmsStatus::Pending && cap_of(row) == share && cost > 0)
+                    .then_some((i, cost))
             })
             .collect();
-        let total: i64 = charged.iter().map(|&i| cost_of(&rows[i])).sum();
+        let total: i64 = costs.iter().map(|(_, cost)| cost).sum();
         if total == 0 {
             continue;
         }
@@ -44,32 +42,25 @@ pub(super) async fn reserve_budget(
             reserved_any = true;
             continue;
         }
-        // Not all of them fit: in order, each takes what is left; those that do not fit are blocked.
-        let mut refused = Vec::new();
-        for i in charged {
-            if spend::reserve(txn, month, cost_of(&rows[i]), cap).await? {
-                reserved_any = true;
-            } else {
-                refused.push(i);
+        // Not all of them fit. The conditional update keeps the cap even if another instance
+        // reserved since the read: then the texts are fitted again to what is left.
+        let fit = loop {
+            let reserved = spend::reserved(txn, month).await?;
+            let fit = allocation::fit(reserved, cap, &costs);
+            if fit.total == 0 || spend::reserve(txn, month, fit.total, cap).await? {
+                break fit;
             }
-        }
-        block_inserted(txn, rows, &refused, BlockedReason::SpendLimit).await?;
+        };
+        reserved_any |= fit.total > 0;
+        block_inserted(txn, rows, &fit.refused, BlockedReason::SpendLimit).await?;
     }
     Ok(reserved_any)
 }
 
-/// The rows (by index) of codes and security alerts, which may spend the transactional reserve.
-fn rows_using_reserve(rows: &[Option<sms_log::Model>]) -> HashSet<usize> {
-    rows.iter()
-        .enumerate()
-        .filter(|(_, row)| {
-            row.as_ref().is_some_and(|r| {
-                matches!(
-                    r.message_type,
-                    MessageType::PhoneVerification | MessageType::SecurityAlert
-                )
-            })
-        })
-        .map(|(i, _)| i)
-        .collect()
+/// Which share of the month a row may spend.
+fn cap_of(row: &sms_log::Model) -> Cap {
+    match row.message_type {
+        MessageType::PhoneVerification | MessageType::SecurityAlert => Cap::Whole,
+        _ => Cap::LessReserve,
+    }
 }

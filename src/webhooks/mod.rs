@@ -12,6 +12,7 @@ mod address;
 pub mod event;
 use address::PublicOnly;
 pub use address::public;
+pub use event::{Event, Kind};
 
 use base64::Engine as _;
 use chrono::Utc;
