@@ -6,7 +6,9 @@
 //! appear behind it:
 //! - PostgreSQL: the writing transaction's id. Transactions commit in any order, so a reader takes only
 //!   stamps below the oldest transaction still running (`pg_snapshot_xmin`): every transaction below it
-//!   has committed or rolled back, and nothing will ever be stamped there again.
+//!   has committed or rolled back, and nothing will ever be stamped there again. Transaction ids are
+//!   the cluster's, so a transaction left open anywhere on it (another database, a `psql` session)
+//!   holds the feed back until it ends: changes are delayed, never lost.
 //! - SQLite: one more than the largest stamp, evaluated inside the writing statement, under the one
 //!   writer's lock; rows are never deleted from the log, so the largest only grows.
 //!
