@@ -111,7 +111,7 @@ async fn wait_for_slot(
 /// How long a worker that just worked through a batch short of full waits before it claims again, so
 /// that under load claims take batches, not a message or two each. An idle worker is woken at once by
 /// a new message, so a send on a quiet service does not wait for this.
-pub const CLAIM_LINGER: Duration = Duration::from_millis(10);
+pub const CLAIM_LINGER: Duration = Duration::from_millis(25);
 
 /// How long a successful send may wait to be recorded together with the next ones. At real provider
 /// speeds (tens of milliseconds a send) every success is written on its own; when sends are faster

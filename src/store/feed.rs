@@ -50,16 +50,6 @@ pub fn stamped(
     update.col_expr(sms_log::Column::ChangeSeq, stamp(backend))
 }
 
-/// The stamp new rows get: on PostgreSQL the column's default (the transaction's id), so `None`; on
-/// SQLite the next one, read in the inserting transaction, which holds the writer's lock from its start
-/// (`Db::write`).
-pub async fn next_for_insert(txn: &impl ConnectionTrait) -> Result<Option<i64>, DbErr> {
-    if txn.get_database_backend() == DbBackend::Postgres {
-        return Ok(None);
-    }
-    Ok(Some(largest(txn).await? + 1))
-}
-
 /// The largest stamp written (0 before any).
 async fn largest(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
     Ok(sms_log::Entity::find()

@@ -2,19 +2,18 @@
 //! checks that must hold with the write inside it (the opt-out list, the daily limits, the month's
 //! budget) and the cost rollup kept in step.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use entity::sms_log::{self, BlockedReason, MessageType, SmsStatus};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryTrait,
-    Statement,
     sea_query::{Expr, OnConflict},
 };
 
 use super::{
-    feed, opt_outs, placeholder, recipients,
+    feed,
     rollup::{RollupStatus, measures, rollup_add, rollup_key},
     spend,
 };
@@ -146,10 +145,17 @@ pub async fn insert_batch(
     // SQLite: the writer's turn and the write lock first, so nothing read below can change before
     // commit.
     let txn = db.write().await?;
-    recheck_recipients(&txn, &mut messages).await?;
-    recheck_opt_outs(&txn, &mut messages).await?;
-    apply_daily_limits(&txn, &mut messages, limits.user_daily_limit, now).await?;
-    let mut rows = insert_rows(&txn, messages, now).await?;
+    let found =
+        super::write_checks::read(&txn, &check_keys(&messages), now - Duration::hours(24)).await?;
+    recheck_recipients(&mut messages, &found.present);
+    recheck_opt_outs(&mut messages, &found.listed);
+    apply_daily_limits(
+        &mut messages,
+        limits.user_daily_limit,
+        found.per_user,
+        found.per_number,
+    );
+    let mut rows = insert_rows(&txn, messages, now, found.stamp).await?;
     let month = spend::month_of(now);
     let reserved = super::budget::reserve_budget(&txn, &mut rows, limits, &month).await?;
     if let Some(cap) = limits.code_daily_limit {
@@ -175,19 +181,7 @@ pub async fn insert_batch(
 /// statement; SQLite's write lock is held already), and blocks (`no_phone`, with neither number nor
 /// text kept) those whose user was erased since the caller read them: an erasure waits for this batch
 /// and then finds its messages, or this batch finds no one.
-async fn recheck_recipients(
-    txn: &impl ConnectionTrait,
-    messages: &mut [NewMessage],
-) -> Result<(), DbErr> {
-    let users: BTreeSet<&str> = messages
-        .iter()
-        .filter(|m| accepted(m))
-        .filter_map(|m| m.user_id.as_deref())
-        .collect();
-    if users.is_empty() {
-        return Ok(());
-    }
-    let present = recipients::lock_present(txn, users.into_iter()).await?;
+fn recheck_recipients(messages: &mut [NewMessage], present: &HashSet<String>) {
     for message in messages.iter_mut() {
         if accepted(message)
             && message
@@ -201,30 +195,36 @@ async fn recheck_recipients(
             message.sensitive_body = None;
         }
     }
-    Ok(())
 }
 
 /// Blocks (`opted_out`) accepted messages whose number is on the opt-out list now.
-async fn recheck_opt_outs(
-    txn: &impl ConnectionTrait,
-    messages: &mut [NewMessage],
-) -> Result<(), DbErr> {
+fn recheck_opt_outs(messages: &mut [NewMessage], listed: &HashSet<String>) {
     let checked = |m: &NewMessage| accepted(m) && !m.opt_out_exempt && !m.to_phone.is_empty();
-    let numbers: BTreeSet<&str> = messages
-        .iter()
-        .filter(|m| checked(m))
-        .map(|m| m.to_phone.as_str())
-        .collect();
-    let listed = opt_outs::among(txn, numbers).await?;
-    if listed.is_empty() {
-        return Ok(());
-    }
     for message in messages.iter_mut() {
         if checked(message) && listed.contains(&message.to_phone) {
             block(message, BlockedReason::OptedOut);
         }
     }
-    Ok(())
+}
+
+/// What the write's checks read for `messages` (`write_checks`).
+fn check_keys(messages: &[NewMessage]) -> super::write_checks::Keys<'_> {
+    let mut keys = super::write_checks::Keys::default();
+    for m in messages.iter().filter(|m| accepted(m)) {
+        if let Some(user) = m.user_id.as_deref() {
+            keys.users.insert(user);
+            if m.promotional {
+                keys.limited_users.insert(user);
+            }
+        }
+        if !m.opt_out_exempt && !m.to_phone.is_empty() {
+            keys.listed.insert(&m.to_phone);
+        }
+        if m.promotional && m.state_cap.is_some() {
+            keys.capped_numbers.insert(&m.to_phone);
+        }
+    }
+    keys
 }
 
 fn accepted(message: &NewMessage) -> bool {
@@ -243,33 +243,13 @@ fn block(message: &mut NewMessage, reason: BlockedReason) {
 /// rule and already got that many; both count the batch's earlier rows. What it counts is locked: the
 /// users' rows (since `recheck_recipients`) and an advisory lock per capped number in order
 /// (PostgreSQL), or the database's write lock (SQLite), so the counts cannot change before commit.
-async fn apply_daily_limits(
-    txn: &impl ConnectionTrait,
+fn apply_daily_limits(
     messages: &mut [NewMessage],
     user_limit: u32,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
+    mut per_user: HashMap<String, u32>,
+    mut per_number: HashMap<String, u32>,
+) {
     let limited = |m: &NewMessage| accepted(m) && m.promotional;
-    let users: BTreeSet<String> = messages
-        .iter()
-        .filter(|m| limited(m))
-        .filter_map(|m| m.user_id.clone())
-        .collect();
-    let phones: BTreeSet<String> = messages
-        .iter()
-        .filter(|m| limited(m) && m.state_cap.is_some())
-        .map(|m| m.to_phone.clone())
-        .collect();
-    if users.is_empty() && phones.is_empty() {
-        return Ok(());
-    }
-    // The users' rows are held since `recheck_recipients`.
-    lock_numbers(txn, &phones).await?;
-    let since = now - Duration::hours(24);
-    let users = users.iter().map(String::as_str);
-    let mut per_user = promotions_per(txn, sms_log::Column::UserId, users, since).await?;
-    let phones = phones.iter().map(String::as_str);
-    let mut per_number = promotions_per(txn, sms_log::Column::ToPhone, phones, since).await?;
     for message in messages.iter_mut().filter(|m| limited(m)) {
         let user_count = message
             .user_id
@@ -293,73 +273,6 @@ async fn apply_daily_limits(
             *count += 1;
         }
     }
-    Ok(())
-}
-
-/// Serialises decisions about `phones` until the transaction ends: an advisory lock per number on
-/// PostgreSQL (in order, so two transactions never wait in a circle); on SQLite the write lock, which
-/// `insert_batch` already holds.
-async fn lock_numbers(txn: &impl ConnectionTrait, phones: &BTreeSet<String>) -> Result<(), DbErr> {
-    let backend = txn.get_database_backend();
-    if phones.is_empty() || backend != DbBackend::Postgres {
-        return Ok(());
-    }
-    for phone in phones {
-        txn.execute_raw(Statement::from_sql_and_values(
-            backend,
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-            [phone.clone().into()],
-        ))
-        .await?;
-    }
-    Ok(())
-}
-
-/// Promotions (not blocked) since `since` per value of `column` (`UserId` or `ToPhone`), for each of
-/// `keys`.
-///
-/// Raw SQL on purpose: one count per key, each an index range on (`column`, `created_at`). Written as
-/// a single `IN (...)` with `GROUP BY`, PostgreSQL's planner took the `created_at` index when its
-/// statistics lagged a fast-growing table, and read the whole last day for every batch (116 ms a batch
-/// at 100,000 rows, instead of under 1).
-async fn promotions_per<'a>(
-    db: &impl ConnectionTrait,
-    column: sms_log::Column,
-    keys: impl Iterator<Item = &'a str>,
-    since: DateTime<Utc>,
-) -> Result<HashMap<String, u32>, DbErr> {
-    let keys: Vec<&str> = keys.collect();
-    if keys.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let backend = db.get_database_backend();
-    let param = |n: usize| placeholder(backend, n);
-    let list = (3..keys.len() + 3)
-        .map(|n| format!("({})", param(n)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "WITH k(key) AS (VALUES {list}) \
-         SELECT k.key AS key, (SELECT COUNT(*) FROM sms_log s WHERE s.{column} = k.key \
-           AND s.created_at > {since} AND s.promotional = {yes} AND s.status <> 'blocked') AS n \
-         FROM k",
-        column = sea_orm::IdenStatic::as_str(&column),
-        since = param(1),
-        yes = param(2),
-    );
-    let mut values: Vec<sea_orm::Value> = vec![since.into(), true.into()];
-    values.extend(keys.into_iter().map(|k| k.to_owned().into()));
-    let mut counts = HashMap::new();
-    for row in db
-        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?
-    {
-        let n: i64 = row.try_get("", "n")?;
-        if n > 0 {
-            counts.insert(row.try_get::<String>("", "key")?, n as u32);
-        }
-    }
-    Ok(counts)
 }
 
 /// The row of a message as it is inserted.
@@ -413,9 +326,9 @@ async fn insert_rows(
     txn: &impl ConnectionTrait,
     messages: Vec<NewMessage>,
     now: DateTime<Utc>,
+    stamp: Option<i64>,
 ) -> Result<Vec<Option<sms_log::Model>>, DbErr> {
     let backend = txn.get_database_backend();
-    let stamp = feed::next_for_insert(txn).await?;
     let mut out = Vec::with_capacity(messages.len());
     let mut messages = messages.into_iter().peekable();
     while messages.peek().is_some() {

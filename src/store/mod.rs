@@ -30,6 +30,7 @@ pub mod rollup;
 pub mod spend;
 pub mod verifications;
 pub mod webhooks;
+mod write_checks;
 
 use std::time::Duration;
 
