@@ -164,17 +164,17 @@ pub async fn release(db: &impl ConnectionTrait, month: &str, micros: i64) -> Res
 pub use spend::{adjust, reserved};
 
 /// Logs each budget threshold (50, 80, 100 percent) the month crossed, once per month across every
-/// instance (the first to mark it logs it).
+/// instance (the first to mark it logs it). `standing` is what the reservation's own statement told
+/// (reserved, highest threshold warned), so a batch that crosses none reads and writes nothing more.
 pub async fn warn_thresholds(
     db: &impl ConnectionTrait,
     month: &str,
     limit: i64,
+    (reserved_now, warned): spend::Standing,
 ) -> Result<(), DbErr> {
     if limit <= 0 {
         return Ok(());
     }
-    // One read tells which thresholds are crossed and not yet warned (usually none).
-    let (reserved_now, warned) = spend::standing(db, month).await?;
     for pct in [50_i64, 80, 100] {
         if pct <= warned || reserved_now.saturating_mul(100) < pct.saturating_mul(limit) {
             continue;

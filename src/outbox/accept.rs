@@ -407,8 +407,9 @@ pub async fn enqueue_many(
         code_daily_limit: Some(outbox.code_daily_limit()),
     };
     let written = rows::insert_batch(&outbox.db, messages, limits, now).await?;
-    if written.reserved {
-        billing::warn_thresholds(&outbox.db, &billing::month_of(now), limits.monthly_limit).await?;
+    if let Some(standing) = written.standing {
+        let month = billing::month_of(now);
+        billing::warn_thresholds(&outbox.db, &month, limits.monthly_limit, standing).await?;
     }
     let mut queued = false;
     for (item, row) in owners.into_iter().zip(written.rows) {

@@ -89,7 +89,11 @@ impl Facts {
                 .into_iter()
                 .chain(a.request.inviter_user_id.as_deref())
         });
-        let mut profiles = recipient_rows::load_many(db, user_ids.collect::<HashSet<_>>()).await?;
+        // The switches do not depend on whom the batch is for: both reads go at once.
+        let (mut profiles, paused_countries) = futures_util::try_join!(
+            recipient_rows::load_many(db, user_ids.collect::<HashSet<_>>()),
+            PausedCountries::load(db)
+        )?;
         let bare = |a: &Accepted| match &a.request.target {
             Target::Phone(p) => Some(p.to_string()),
             Target::User(_) => None,
@@ -123,7 +127,6 @@ impl Facts {
         let since = now - Duration::hours(24);
         let recently_invited =
             rows::invited_since(db, strangers.iter().map(String::as_str), since).await?;
-        let paused_countries = PausedCountries::load(db).await?;
         Ok(Self {
             profiles,
             owners,

@@ -14,14 +14,15 @@ use crate::billing::allocation::{self, Cap};
 /// whole limit, everything else only up to the limit less the transactional reserve. The whole of
 /// each share is reserved in one conditional update when it fits; when it does not, the texts that
 /// still fit are found from what the month has reserved (in order, each takes what is left) and
-/// reserved together, and the rest are blocked (`spend_limit`). True when anything was reserved.
+/// reserved together, and the rest are blocked (`spend_limit`). The month's standing after the last
+/// reservation, when anything was reserved.
 pub(super) async fn reserve_budget(
     txn: &impl ConnectionTrait,
     rows: &mut [Option<sms_log::Model>],
     limits: Limits,
     month: &str,
-) -> Result<bool, DbErr> {
-    let mut reserved_any = false;
+) -> Result<Option<spend::Standing>, DbErr> {
+    let mut standing = None;
     for share in [Cap::Whole, Cap::LessReserve] {
         let cap = share.of(limits.monthly_limit, limits.transactional_reserve);
         let costs: Vec<(usize, i64)> = rows
@@ -38,8 +39,8 @@ pub(super) async fn reserve_budget(
         if total == 0 {
             continue;
         }
-        if spend::reserve(txn, month, total, cap).await? {
-            reserved_any = true;
+        if let Some(now) = spend::reserve_month(txn, month, total, cap).await? {
+            standing = Some(now);
             continue;
         }
         // Not all of them fit. The conditional update keeps the cap even if another instance
@@ -47,14 +48,17 @@ pub(super) async fn reserve_budget(
         let fit = loop {
             let reserved = spend::reserved(txn, month).await?;
             let fit = allocation::fit(reserved, cap, &costs);
-            if fit.total == 0 || spend::reserve(txn, month, fit.total, cap).await? {
+            if fit.total == 0 {
+                break fit;
+            }
+            if let Some(now) = spend::reserve_month(txn, month, fit.total, cap).await? {
+                standing = Some(now);
                 break fit;
             }
         };
-        reserved_any |= fit.total > 0;
         block_inserted(txn, rows, &fit.refused, BlockedReason::SpendLimit).await?;
     }
-    Ok(reserved_any)
+    Ok(standing)
 }
 
 /// Which share of the month a row may spend.

@@ -73,11 +73,11 @@ pub struct Limits {
 }
 
 /// What a batch wrote: each message's row in order (`None` where its dedupe key already existed and
-/// nothing was written), and whether any budget was reserved.
+/// nothing was written), and when budget was reserved the month's standing after it.
 #[derive(Debug)]
 pub struct Written {
     pub rows: Vec<Option<sms_log::Model>>,
-    pub reserved: bool,
+    pub standing: Option<spend::Standing>,
 }
 
 /// The rows that already carry one of `keys`.
@@ -139,7 +139,7 @@ pub async fn insert_batch(
     if messages.is_empty() {
         return Ok(Written {
             rows: Vec::new(),
-            reserved: false,
+            standing: None,
         });
     }
     // SQLite: the writer's turn and the write lock first, so nothing read below can change before
@@ -157,7 +157,7 @@ pub async fn insert_batch(
     );
     let mut rows = insert_rows(&txn, messages, now, found.stamp).await?;
     let month = spend::month_of(now);
-    let reserved = super::budget::reserve_budget(&txn, &mut rows, limits, &month).await?;
+    let standing = super::budget::reserve_budget(&txn, &mut rows, limits, &month).await?;
     if let Some(cap) = limits.code_daily_limit {
         super::code_spend::reserve_codes(
             &txn,
@@ -174,7 +174,7 @@ pub async fn insert_batch(
         .collect();
     rollup_add(&txn, rollup).await?;
     txn.commit().await?;
-    Ok(Written { rows, reserved })
+    Ok(Written { rows, standing })
 }
 
 /// Holds the rows of the accepted messages' users until commit (in key order on PostgreSQL, one

@@ -9,6 +9,46 @@ use sea_orm::{
     sea_query::{Expr, OnConflict},
 };
 
+/// What a month has reserved and the highest budget threshold (percent) warned of.
+pub type Standing = (i64, i64);
+
+/// Reserves `micros` of `month`'s budget unless that would pass `cap`; the month's standing after it,
+/// told by the same statement (`None`: it did not fit).
+pub async fn reserve_month(
+    db: &impl ConnectionTrait,
+    month: &str,
+    micros: i64,
+    cap: i64,
+) -> Result<Option<Standing>, DbErr> {
+    let update = || {
+        Entity::update_many()
+            .col_expr(
+                Column::ReservedMicros,
+                Expr::col(Column::ReservedMicros).add(micros),
+            )
+            .filter(Column::Month.eq(month))
+            .filter(Expr::col(Column::ReservedMicros).add(micros).lte(cap))
+    };
+    let standing = |rows: Vec<spend_months::Model>| {
+        rows.first()
+            .map(|m| (m.reserved_micros, i64::from(m.warned_pct)))
+    };
+    if let Some(now) = standing(update().exec_with_returning(db).await?) {
+        return Ok(Some(now));
+    }
+    // No row yet, or it does not fit: the row is made only here (see `reserve_in`).
+    let blank = spend_months::ActiveModel {
+        month: Set(month.to_owned()),
+        reserved_micros: Set(0),
+        warned_pct: Set(0),
+    };
+    Entity::insert(blank)
+        .on_conflict(OnConflict::column(Column::Month).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    Ok(standing(update().exec_with_returning(db).await?))
+}
+
 /// Reserves `micros` of `month`'s budget unless that would pass `cap`.
 pub async fn reserve(
     db: &impl ConnectionTrait,
@@ -88,19 +128,6 @@ pub async fn reserved(db: &impl ConnectionTrait, month: &str) -> Result<i64, DbE
         .one(db)
         .await?
         .unwrap_or(0))
-}
-
-/// What `month` has reserved and the highest threshold warned of (zeros before its first reservation).
-pub async fn standing(db: &impl ConnectionTrait, month: &str) -> Result<(i64, i64), DbErr> {
-    Ok(Entity::find()
-        .select_only()
-        .column(Column::ReservedMicros)
-        .column(Column::WarnedPct)
-        .filter(Column::Month.eq(month))
-        .into_tuple::<(i64, i32)>()
-        .one(db)
-        .await?
-        .map_or((0, 0), |(reserved, warned)| (reserved, i64::from(warned))))
 }
 
 /// Marks `pct` as warned for `month` when the month's spend has reached it of `limit` and it was not
