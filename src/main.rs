@@ -24,7 +24,12 @@ enum Command {
     /// Migrate the database, then serve the GraphQL API (the default command).
     Serve,
     /// Apply pending database migrations and exit.
-    Migrate,
+    Migrate {
+        /// Apply nothing: list the migrations not yet applied and exit non-zero while there are any
+        /// (a deployment's new tasks wait on it until one of them has migrated).
+        #[arg(long)]
+        check: bool,
+    },
     /// Print the GraphQL schema (SDL): the content of schema.graphql.
     Schema,
     /// Run a reminder scan now (battles or streaks) and print what it found, queued and skipped.
@@ -193,7 +198,8 @@ fn init_tracing(format: LogFormat) {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve(config).await,
-        Command::Migrate => {
+        Command::Migrate { check: true } => migrate_check(&config).await,
+        Command::Migrate { check: false } => {
             let db = sms_notify::connect(&config.database_url).await?;
             sms_notify::migrate(&db).await?;
             println!(
@@ -333,6 +339,26 @@ async fn quiet_app(mut config: Config) -> anyhow::Result<App> {
     config.sms.workers = 0;
     config.reminders.enabled = false;
     App::build(config, Arc::new(SystemClock)).await
+}
+
+/// `migrate --check`: the migrations not yet applied, read without writing (not even the migrations'
+/// own table); an error while any is pending.
+async fn migrate_check(config: &Config) -> anyhow::Result<()> {
+    let db = sms_notify::connect(&config.database_url).await?;
+    let pending = sms_notify::store::pending_migrations(&db).await?;
+    let url = sms_notify::redact_url(config.database_url.expose_secret());
+    if pending.is_empty() {
+        println!("no migration pending on {url}");
+        return Ok(());
+    }
+    println!("{} migrations pending on {url}:", pending.len());
+    for name in &pending {
+        println!("  {name}");
+    }
+    anyhow::bail!(
+        "{} migrations pending: run `sms-notify migrate` (or start one task with `sms-notify serve`)",
+        pending.len()
+    )
 }
 
 async fn aws_check(config: Config, to: Option<&str>) -> anyhow::Result<()> {

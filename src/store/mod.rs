@@ -196,6 +196,17 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     gate::ensure(db).await.context("creating the send gate")
 }
 
+/// The names of the migrations not yet applied, in order, read without writing (a database that never
+/// ran one has every migration pending).
+pub async fn pending_migrations(db: &DatabaseConnection) -> anyhow::Result<Vec<String>> {
+    Ok(migration::Migrator::get_pending_migrations_read_only(db)
+        .await
+        .context("reading which migrations are applied")?
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect())
+}
+
 /// A database URL without its password, for messages.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {

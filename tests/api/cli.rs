@@ -30,6 +30,36 @@ fn a_new_sqlite_file_and_its_folder_are_created() {
 }
 
 #[test]
+fn migrate_check_fails_while_migrations_are_pending_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("fresh.db").display());
+    let env = [("DATABASE_URL", url.as_str())];
+    let out = sms_notify(&["migrate", "--check"], &env);
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success(), "pending: {listed}");
+    assert!(
+        listed.contains("m20261204_000027_feed_from_the_log"),
+        "{listed}"
+    );
+    assert!(
+        stderr(&out).contains("migrations pending: run `sms-notify migrate`"),
+        "{}",
+        stderr(&out)
+    );
+    // Checking wrote nothing: the migrations are still all pending.
+    let again = sms_notify(&["migrate", "--check"], &env);
+    assert_eq!(String::from_utf8_lossy(&again.stdout), listed);
+    assert!(sms_notify(&["migrate"], &env).status.success());
+    let after = sms_notify(&["migrate", "--check"], &env);
+    assert!(after.status.success(), "{}", stderr(&after));
+    assert!(
+        String::from_utf8_lossy(&after.stdout).starts_with("no migration pending on sqlite://"),
+        "{}",
+        String::from_utf8_lossy(&after.stdout)
+    );
+}
+
+#[test]
 fn an_unreachable_postgresql_is_named_at_once() {
     let started = std::time::Instant::now();
     let url = "postgres://postgres@127.0.0.1:1/nothing";
