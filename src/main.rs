@@ -23,6 +23,9 @@ struct Cli {
 enum Command {
     /// Migrate the database, then serve the GraphQL API (the default command).
     Serve,
+    /// Print every setting the service reads (secrets hidden) and every problem with them; exits 2
+    /// when there is one. The service runs the same checks when it starts.
+    CheckConfig,
     /// Apply pending database migrations and exit.
     Migrate {
         /// Apply nothing: list the migrations not yet applied and exit non-zero while there are any
@@ -108,10 +111,23 @@ fn main() -> ExitCode {
         print!("{}", sms_notify::graphql::sdl());
         return ExitCode::SUCCESS;
     }
+    let env = |name: &str| std::env::var(name).ok();
+    if let Command::CheckConfig = command {
+        let report = sms_notify::config::check::check(env);
+        print!("{}", report.render());
+        return if report.problems.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(2)
+        };
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
-        Err(error) => {
-            eprintln!("sms-notify: invalid configuration: {error}");
+        Err(_) => {
+            // Every problem at once, each said once, not only the first.
+            for problem in sms_notify::config::check::check(env).problems {
+                eprintln!("sms-notify: invalid configuration: {problem}");
+            }
             return ExitCode::from(2);
         }
     };
@@ -221,7 +237,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Aws {
             command: AwsCommand::Check { to },
         } => aws_check(config, to.as_deref()).await,
-        Command::Schema => Ok(()),
+        // Both are answered before the configuration is read (`main`).
+        Command::Schema | Command::CheckConfig => Ok(()),
     }
 }
 

@@ -8,6 +8,7 @@ use secrecy::SecretString;
 
 use crate::locale::local_time::LocaleRules;
 
+pub mod check;
 mod costs;
 mod locale;
 mod privacy;

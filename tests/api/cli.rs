@@ -60,6 +60,37 @@ fn migrate_check_fails_while_migrations_are_pending_and_writes_nothing() {
 }
 
 #[test]
+fn check_config_names_every_problem_and_hides_secrets() {
+    let env = [
+        ("LISTEN_ADDR", "nope"),
+        ("SMS_RATE_LIMIT_MPS", "fast"),
+        ("DATABASE_URL", "postgres://app:hunter2@db.internal/sms"),
+    ];
+    let out = sms_notify(&["check-config"], &env);
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{report}");
+    assert!(report.contains("2 problems:"), "{report}");
+    assert!(report.contains("LISTEN_ADDR: 'nope'"), "{report}");
+    assert!(report.contains("SMS_RATE_LIMIT_MPS: 'fast'"), "{report}");
+    assert!(
+        report.contains("postgres://app:***@db.internal/sms"),
+        "{report}"
+    );
+    assert!(!report.contains("hunter2"), "{report}");
+    // Starting says the same two problems, each once.
+    let start = sms_notify(&["migrate"], &env);
+    let err = stderr(&start);
+    assert_eq!(start.status.code(), Some(2), "{err}");
+    assert_eq!(err.matches("invalid configuration").count(), 2, "{err}");
+    let fine = sms_notify(&["check-config"], &[]);
+    assert!(
+        fine.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fine.stdout)
+    );
+}
+
+#[test]
 fn an_unreachable_postgresql_is_named_at_once() {
     let started = std::time::Instant::now();
     let url = "postgres://postgres@127.0.0.1:1/nothing";
