@@ -171,6 +171,7 @@ impl App {
             .with_context(|| format!("cannot listen on LISTEN_ADDR {addr}"))?;
         let local_addr = listener.local_addr()?;
         let workers = self.workers();
+        let abandon = workers.abandon_calls();
         let mut tasks: Vec<_> = (0..self.config.sms.workers)
             .map(|n| tokio::spawn(workers.clone().run(n, shutdown.child_token())))
             .collect();
@@ -207,7 +208,7 @@ impl App {
             Some(addr) => Some(http::metrics::serve(&self.handles, addr, shutdown.clone()).await?),
             None => None,
         };
-        let router = http::router(http::HttpState::new(&self));
+        let router = http::router(http::HttpState::new(&self, shutdown.clone()));
         let stop = shutdown.clone();
         let handle = tokio::spawn(async move {
             axum::serve(
@@ -222,6 +223,7 @@ impl App {
             addr: local_addr,
             metrics_addr,
             shutdown,
+            abandon,
             handle,
             workers: tasks,
         })
@@ -234,8 +236,26 @@ pub struct Server {
     /// Where `/metrics` is served (`METRICS_ADDR`), when it is.
     pub metrics_addr: Option<SocketAddr>,
     shutdown: CancellationToken,
+    /// Cancelled near the end of a stop's grace: provider calls still in flight are given up.
+    abandon: CancellationToken,
     handle: tokio::task::JoinHandle<anyhow::Result<()>>,
     workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// What a stop within a grace period did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Everything finished: requests answered, sends in flight recorded, the rest handed back.
+    Clean,
+    /// The grace ran out first: the process should exit anyway (what was unfinished is leased and
+    /// comes back when the lease expires; calls given up are `UNKNOWN`).
+    GraceExceeded,
+}
+
+/// The part of a stop's grace kept for writing down what the calls in flight came to: calls still
+/// unanswered this long before the end are given up (a fifth of the grace, at most 5 s).
+pub fn recording_margin(grace: std::time::Duration) -> std::time::Duration {
+    (grace / 5).min(std::time::Duration::from_secs(5))
 }
 
 impl Server {
@@ -253,5 +273,26 @@ impl Server {
     pub async fn stop(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         self.wait().await
+    }
+
+    /// Stops as an orchestrator's stop asks (`SHUTDOWN_GRACE`): the listener closes and `/readyz`
+    /// answers 503 on connections still open, WebSockets are told to reconnect elsewhere, workers
+    /// finish the provider calls in flight and hand their unsent messages back at once; calls still
+    /// unanswered `recording_margin` before the end are given up and recorded as interrupted; at the
+    /// end the wait stops, whatever is left.
+    pub async fn stop_within(self, grace: std::time::Duration) -> anyhow::Result<Stopped> {
+        self.shutdown.cancel();
+        let abandon = self.abandon.clone();
+        let give_up_calls = grace.saturating_sub(recording_margin(grace));
+        let timer = tokio::spawn(async move {
+            tokio::time::sleep(give_up_calls).await;
+            abandon.cancel();
+        });
+        let stopped = match tokio::time::timeout(grace, self.wait()).await {
+            Ok(result) => result.map(|()| Stopped::Clean),
+            Err(_) => Ok(Stopped::GraceExceeded),
+        };
+        timer.abort();
+        stopped
     }
 }

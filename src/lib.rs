@@ -25,7 +25,7 @@ pub mod verification;
 pub mod webhooks;
 
 pub use crate::{
-    app::{App, Handles, Server},
+    app::{App, Handles, Server, Stopped},
     clock::{Clock, ManualClock, SystemClock},
     config::Config,
     store::{connect, migrate, redact_url},

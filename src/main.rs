@@ -5,7 +5,7 @@ use std::{io::IsTerminal, process::ExitCode, sync::Arc, time::Duration};
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
-use sms_notify::{App, Config, SystemClock, auth::Role, config::LogFormat};
+use sms_notify::{App, Config, Stopped, SystemClock, auth::Role, config::LogFormat};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 
@@ -35,6 +35,10 @@ enum Command {
     },
     /// Print the GraphQL schema (SDL): the content of schema.graphql.
     Schema,
+    /// Ask the service running on LISTEN_ADDR whether it is alive (`GET /healthz`); exits 0 when it
+    /// answers 200 within 3 seconds, 1 otherwise. The container image's HEALTHCHECK runs it (the
+    /// image has no shell and no curl).
+    Healthcheck,
     /// Run a reminder scan now (battles or streaks) and print what it found, queued and skipped.
     Scan {
         #[arg(value_enum)]
@@ -111,6 +115,9 @@ fn main() -> ExitCode {
         print!("{}", sms_notify::graphql::sdl());
         return ExitCode::SUCCESS;
     }
+    if let Command::Healthcheck = command {
+        return healthcheck();
+    }
     let env = |name: &str| std::env::var(name).ok();
     if let Command::CheckConfig = command {
         let report = sms_notify::config::check::check(env);
@@ -151,6 +158,41 @@ fn main() -> ExitCode {
                 }
                 LogFormat::Text => eprintln!("sms-notify: {error:#}"),
             }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `sms-notify healthcheck`: `GET /healthz` on LISTEN_ADDR (its loopback when it listens on every
+/// address).
+fn healthcheck() -> ExitCode {
+    let listen = std::env::var("LISTEN_ADDR").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
+    let Ok(mut addr) = listen.trim().parse::<std::net::SocketAddr>() else {
+        eprintln!("sms-notify healthcheck: LISTEN_ADDR '{listen}' is not a socket address");
+        return ExitCode::FAILURE;
+    };
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let url = format!("http://{addr}/healthz");
+    let asked = async {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(3))
+            .build()?;
+        client.get(&url).send().await?.error_for_status()
+    };
+    let answer = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|runtime| runtime.block_on(asked).map_err(|e| e.to_string()));
+    match answer {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("sms-notify healthcheck: {url}: {error}");
             ExitCode::FAILURE
         }
     }
@@ -238,7 +280,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             command: AwsCommand::Check { to },
         } => aws_check(config, to.as_deref()).await,
         // Both are answered before the configuration is read (`main`).
-        Command::Schema | Command::CheckConfig => Ok(()),
+        Command::Schema | Command::CheckConfig | Command::Healthcheck => Ok(()),
     }
 }
 
@@ -443,10 +485,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     let addr = config.listen_addr;
+    let grace = config.shutdown_grace;
     let database = sms_notify::redact_url(config.database_url.expose_secret());
     let app = App::build(config, Arc::new(SystemClock)).await?;
-    let shutdown = CancellationToken::new();
-    let server = app.start(addr, shutdown.clone()).await?;
+    let server = app.start(addr, CancellationToken::new()).await?;
     tracing::info!(addr = %server.addr, database, "sms-notify is listening");
     println!("GraphiQL playground: http://{}/graphql", server.addr);
     println!(
@@ -454,12 +496,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         server.addr,
         command_name()
     );
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down: finishing in-flight requests");
-        shutdown.cancel();
-    });
-    server.wait().await
+    shutdown_signal().await;
+    tracing::info!(
+        grace_s = grace.as_secs_f64(),
+        "shutting down: finishing requests and provider calls in flight, handing queued texts back"
+    );
+    match server.stop_within(grace).await? {
+        Stopped::Clean => tracing::info!("stopped"),
+        Stopped::GraceExceeded => tracing::warn!(
+            "SHUTDOWN_GRACE ran out before everything stopped; exiting (unfinished texts are retried once their lease expires)"
+        ),
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

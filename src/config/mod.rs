@@ -76,6 +76,9 @@ pub struct Config {
     /// private addresses. Refused in production.
     pub webhook_allow_private_urls: bool,
     pub ws_limits: WsLimits,
+    /// How long a stop (SIGTERM, Ctrl-C) may take (`SHUTDOWN_GRACE`, 25 s: under ECS's 30 s stop
+    /// timeout): calls still unanswered near its end are given up, and the process exits at its end.
+    pub shutdown_grace: std::time::Duration,
 }
 
 /// What a WebSocket connection (`/graphql/ws`) may hold.
@@ -166,6 +169,7 @@ impl Config {
             sns,
             reconcile_schedule: read::cron(&var, "RECEIPTS_RECONCILE_SCHEDULE", "0 0 * * * *")?,
             metrics_addr: service::metrics_addr(&var)?,
+            shutdown_grace: read::duration(&var, "SHUTDOWN_GRACE", "25s")?,
             privacy,
             webhook_allow_private_urls,
         })

@@ -21,6 +21,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use ipnet::IpNet;
+use tokio_util::sync::CancellationToken;
 use tower_http::{limit::RequestBodyLimitLayer, timeout::TimeoutLayer, trace::TraceLayer};
 
 pub use admin::console_url;
@@ -50,13 +51,16 @@ pub struct HttpState {
     db: sea_orm::DatabaseConnection,
     /// WebSocket connections open now, against their caps.
     connections: Arc<ws::Connections>,
+    /// Cancelled when the service begins to stop: `/readyz` answers 503, WebSockets close.
+    stopping: CancellationToken,
 }
 
 impl HttpState {
-    pub fn new(app: &App) -> Self {
+    pub fn new(app: &App, stopping: CancellationToken) -> Self {
         Self {
             schema: app.schema.clone(),
-            connections: ws::Connections::new(app.config.ws_limits),
+            connections: ws::Connections::new(app.config.ws_limits, stopping.clone()),
+            stopping,
             jwt: Arc::new(app.jwt.clone()),
             trusted_proxies: Arc::new(app.config.trusted_proxies.clone()),
             sns: Verifier::new(app.config.sns.clone()),

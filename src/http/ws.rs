@@ -13,6 +13,7 @@ use async_graphql::http::{WebSocket as Protocol, WebSocketProtocols as Protocols
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::{SinkExt, StreamExt, future};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::{
     auth::{JwtKeys, LEEWAY_SECONDS, Viewer},
@@ -28,13 +29,16 @@ pub const BUFFER_BYTES: usize = 8 * 1024;
 pub struct Connections {
     limits: WsLimits,
     open: Mutex<(usize, HashMap<String, usize>)>,
+    /// Cancelled when the service stops: every connection is closed with 1001 (going away).
+    stopping: CancellationToken,
 }
 
 impl Connections {
-    pub fn new(limits: WsLimits) -> Arc<Self> {
+    pub fn new(limits: WsLimits, stopping: CancellationToken) -> Arc<Self> {
         Arc::new(Self {
             limits,
             open: Mutex::default(),
+            stopping,
         })
     }
 
@@ -210,6 +214,10 @@ pub async fn serve(
                         break;
                     }
                 }
+            }
+            () = connections.stopping.cancelled() => {
+                let _ = sink.send(close(1001, "The service is restarting; connect again.")).await;
+                break;
             }
             () = wait => {
                 let reason = if matches!(*watch.borrow(), Session::Waiting) {

@@ -149,7 +149,10 @@ impl Outbox {
             Err(error)
                 if matches!(
                     error.kind,
-                    FailureKind::Transient | FailureKind::Ambiguous | FailureKind::Throttled { .. }
+                    FailureKind::Transient
+                        | FailureKind::Ambiguous
+                        | FailureKind::Interrupted
+                        | FailureKind::Throttled { .. }
                 ) =>
             {
                 tracing::warn!(code = %error.code, "probe: no clear answer; trying again at the next probe");

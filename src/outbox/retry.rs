@@ -62,6 +62,7 @@ pub fn plan(
             Plan::PauseAll { until: now + wait }
         }
         FailureKind::Account => Plan::PauseAccount,
+        FailureKind::Interrupted => Plan::AwaitReceipt,
         FailureKind::Ambiguous if message.promotional => Plan::AwaitReceipt,
         FailureKind::Transient | FailureKind::Ambiguous if attempts_left => {
             let at = (now + backoff).min(message.expires_at.unwrap_or(DateTime::<Utc>::MAX_UTC));
@@ -115,6 +116,8 @@ mod tests {
             ),
             (FailureKind::Account, 1, false, None, Plan::PauseAccount),
             (FailureKind::Ambiguous, 1, true, None, Plan::AwaitReceipt),
+            (FailureKind::Interrupted, 1, true, None, Plan::AwaitReceipt),
+            (FailureKind::Interrupted, 1, false, None, Plan::AwaitReceipt),
             (FailureKind::Ambiguous, 3, true, None, Plan::AwaitReceipt),
             (
                 FailureKind::Ambiguous,

@@ -128,12 +128,19 @@ async fn call_provider(
     let message_type = sea_orm::ActiveEnum::to_value(&row.message_type);
     let sms = super::validity::outgoing(row, &message_type, workers.outbox.clock.now());
     let timeout = workers.outbox.sms.send_timeout;
-    match tokio::time::timeout(timeout, provider.send(&sms)).await {
-        Ok(result) => result,
-        Err(_) => Err(ProviderError::new(
-            FailureKind::Ambiguous,
-            "Timeout",
-            format!("no answer from the provider within {timeout:?}; the text may have been sent"),
+    tokio::select! {
+        answer = tokio::time::timeout(timeout, provider.send(&sms)) => match answer {
+            Ok(result) => result,
+            Err(_) => Err(ProviderError::new(
+                FailureKind::Ambiguous,
+                "Timeout",
+                format!("no answer from the provider within {timeout:?}; the text may have been sent"),
+            )),
+        },
+        () = workers.abandon.cancelled() => Err(ProviderError::new(
+            FailureKind::Interrupted,
+            "Shutdown",
+            "the service stopped (SHUTDOWN_GRACE) before the provider answered; the text may have been sent",
         )),
     }
 }
@@ -498,6 +505,9 @@ pub struct Workers {
     /// Where the console provider's simulated receipts go.
     receipts: Arc<dyn ReceiptSink>,
     provider: Arc<dyn SmsProvider>,
+    /// Cancelled when a stop's grace runs out: provider calls still unanswered are given up and
+    /// recorded as interrupted (`UNKNOWN`, never sent again blindly).
+    abandon: CancellationToken,
 }
 
 impl Workers {
@@ -510,7 +520,14 @@ impl Workers {
             outbox,
             receipts,
             provider,
+            abandon: CancellationToken::new(),
         }
+    }
+
+    /// The token that, cancelled, makes every worker of this set give up the provider calls it is
+    /// waiting on (the end of a stop's grace period).
+    pub fn abandon_calls(&self) -> CancellationToken {
+        self.abandon.clone()
     }
 
     /// Claims one batch of due messages and works through it.

@@ -128,6 +128,8 @@ struct Inner {
     feedback: Vec<(String, String)>,
     /// The opt-out lists as `PutOptedOutNumber` and `DeleteOptedOutNumber` left them: (list, number).
     opted_out: std::collections::BTreeSet<(String, String)>,
+    /// How long a `SendTextMessage` takes to answer once it arrived (AWS's own latency, or a slow day).
+    send_latency: std::time::Duration,
 }
 
 /// The account the `Describe*` operations describe.
@@ -205,6 +207,11 @@ impl AwsStub {
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Every `SendTextMessage` answers `latency` after it arrived (it counts as seen on arrival).
+    pub fn answer_after(&self, latency: std::time::Duration) {
+        self.inner.lock().expect("lock").send_latency = latency;
     }
 
     /// Answers the next requests with `answers`, in order; after them, success.
@@ -394,7 +401,7 @@ async fn handle(
         );
         return response;
     }
-    let answer = {
+    let (answer, latency) = {
         let mut inner = inner.lock().expect("lock");
         let seen = Seen {
             headers: headers.clone(),
@@ -406,9 +413,15 @@ async fn handle(
         } else {
             inner.seen.push(seen);
         }
-        inner.script.pop_front().unwrap_or(Answer::Ok)
+        let latency = if body["DryRun"] == Value::Bool(true) {
+            std::time::Duration::ZERO
+        } else {
+            inner.send_latency
+        };
+        (inner.script.pop_front().unwrap_or(Answer::Ok), latency)
     };
     notify.notify_waiters();
+    tokio::time::sleep(latency).await;
     respond(answer, &body).await
 }
 

@@ -47,6 +47,7 @@ mod reminders;
 mod scheduled;
 mod schema;
 mod sending;
+mod shutdown;
 mod skips;
 mod sns;
 mod store_db;

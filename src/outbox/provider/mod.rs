@@ -43,6 +43,9 @@ pub enum FailureKind {
     /// (`UNKNOWN` until a receipt settles it; a second copy would annoy); a code or another
     /// transactional text is (a code that never arrives is worse than two).
     Ambiguous,
+    /// The service stopped (`SHUTDOWN_GRACE` ran out) while the provider had not answered: the text may
+    /// be out. Never tried again blindly, code or promotion: `UNKNOWN` until its receipt settles it.
+    Interrupted,
     /// The provider asks us to slow down: pause the whole deployment, do not count an attempt.
     Throttled { retry_after: Option<Duration> },
     /// Will never succeed as it is: validation errors and the like.
@@ -76,6 +79,7 @@ pub const METRIC_CODES: &[&str] = &[
     "AccessDeniedException",
     "ResourceNotFoundException",
     "Timeout",
+    "Shutdown",
     "ConnectionError",
     "ResponseError",
     "SdkError",
