@@ -68,6 +68,7 @@ fn request(i: usize) -> SendRequest {
         ),
         refused: None,
         send_at: None,
+        trace_parent: None,
     }
 }
 

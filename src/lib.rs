@@ -21,6 +21,7 @@ pub mod recipients;
 pub mod reminders;
 pub mod stages;
 pub mod store;
+pub mod telemetry;
 pub mod verification;
 pub mod webhooks;
 

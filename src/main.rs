@@ -138,7 +138,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_tracing(config.log_format);
+    let exporting = match init_tracing(config.log_format, &config.telemetry) {
+        Ok(exporting) => exporting,
+        Err(error) => {
+            eprintln!("sms-notify: {error:#}");
+            return ExitCode::from(2);
+        }
+    };
     warn_about_log_filter();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -148,7 +154,12 @@ fn main() -> ExitCode {
         }
     };
     let format = config.log_format;
-    match runtime.block_on(run(command, config)) {
+    let outcome = runtime.block_on(run(command, config));
+    if let Some(exporting) = exporting {
+        // The spans still buffered go out before the process ends.
+        exporting.shutdown();
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // Said once: as a JSON event for log pipelines, as a sentence at a terminal.
@@ -232,10 +243,20 @@ fn warn_about_log_filter() {
     }
 }
 
-fn init_tracing(format: LogFormat) {
+/// Logs (and, with `OTEL_EXPORTER_OTLP_ENDPOINT`, traces): the exporter to shut down at exit.
+fn init_tracing(
+    format: LogFormat,
+    telemetry: &sms_notify::telemetry::TelemetryConfig,
+) -> anyhow::Result<Option<sms_notify::telemetry::Exporting>> {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(sms_notify::DEFAULT_LOG_FILTER));
-    let registry = tracing_subscriber::registry().with(filter);
+    let (traces, exporting) = match sms_notify::telemetry::layer(telemetry)
+        .context("OTEL_EXPORTER_OTLP_ENDPOINT: cannot set up the trace exporter")?
+    {
+        Some((layer, exporting)) => (Some(layer), Some(exporting)),
+        None => (None, None),
+    };
+    let registry = tracing_subscriber::registry().with(filter).with(traces);
     match format {
         // Logs go to standard error; standard output carries what a command prints (the scan's JSON,
         // a token, the console provider's texts).
@@ -251,6 +272,7 @@ fn init_tracing(format: LogFormat) {
             )
             .init(),
     }
+    Ok(exporting)
 }
 
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {

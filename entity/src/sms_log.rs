@@ -209,6 +209,9 @@ pub struct Model {
     /// The change feed's stamp of the last status written (see `store::feed`): changes are read in
     /// `(change_seq, id)` order.
     pub change_seq: i64,
+    /// The W3C `traceparent` of the request that asked for the message, kept only while traces are
+    /// exported: the send and the receipt join that trace.
+    pub trace_parent: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -29,6 +29,7 @@ mod m20261130_000024_create_message_changes;
 mod m20261130_000025_create_webhooks;
 mod m20261204_000026_add_erasure_reach;
 mod m20261204_000027_feed_from_the_log;
+mod m20261206_000028_add_trace_parent;
 
 pub struct Migrator;
 
@@ -63,6 +64,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000025_create_webhooks::Migration),
             Box::new(m20261204_000026_add_erasure_reach::Migration),
             Box::new(m20261204_000027_feed_from_the_log::Migration),
+            Box::new(m20261206_000028_add_trace_parent::Migration),
         ]
     }
 }

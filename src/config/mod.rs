@@ -17,6 +17,7 @@ mod reminders;
 mod service;
 mod sms;
 mod sns;
+mod telemetry;
 mod verification;
 
 pub use costs::{CostConfig, FixedCost};
@@ -79,6 +80,8 @@ pub struct Config {
     /// How long a stop (SIGTERM, Ctrl-C) may take (`SHUTDOWN_GRACE`, 25 s: under ECS's 30 s stop
     /// timeout): calls still unanswered near its end are given up, and the process exits at its end.
     pub shutdown_grace: std::time::Duration,
+    /// Traces over OTLP (`OTEL_*`); off unless an endpoint is set.
+    pub telemetry: crate::telemetry::TelemetryConfig,
 }
 
 /// What a WebSocket connection (`/graphql/ws`) may hold.
@@ -170,6 +173,7 @@ impl Config {
             reconcile_schedule: read::cron(&var, "RECEIPTS_RECONCILE_SCHEDULE", "0 0 * * * *")?,
             metrics_addr: service::metrics_addr(&var)?,
             shutdown_grace: read::duration(&var, "SHUTDOWN_GRACE", "25s")?,
+            telemetry: telemetry::parse(&var)?,
             privacy,
             webhook_allow_private_urls,
         })

@@ -17,6 +17,8 @@ use axum::{
     routing::get,
 };
 
+use tracing::Instrument as _;
+
 use super::{
     HttpState,
     assets::{CSS, JS, page, static_file},
@@ -299,6 +301,21 @@ async fn execute(
         return refused;
     }
     let mut response = match measured {
+        Ok(kind) if crate::telemetry::enabled() => {
+            let kind = kind.map_or("operation", |k| match k {
+                OperationType::Query => "query",
+                OperationType::Mutation => "mutation",
+                OperationType::Subscription => "subscription",
+            });
+            let name = operation.as_deref().unwrap_or_default();
+            let span = tracing::info_span!(
+                "graphql",
+                otel.name = format!("{kind} {name}").trim_end(),
+                graphql.operation.type = kind,
+                graphql.operation.name = name,
+            );
+            state.schema.execute(request).instrument(span).await
+        }
         Ok(_) => state.schema.execute(request).await,
         Err(errors) => async_graphql::Response::from_errors(errors),
     };

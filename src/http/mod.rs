@@ -147,7 +147,20 @@ pub fn router(state: HttpState) -> Router {
                     .get::<MatchedPath>()
                     .map(MatchedPath::as_str)
                     .unwrap_or("unmatched");
-                tracing::info_span!("http", method = %request.method(), path)
+                let span = tracing::info_span!(
+                    "http",
+                    method = %request.method(),
+                    path,
+                    trace_id = tracing::field::Empty
+                );
+                // The caller's W3C trace context: this request joins the caller's trace.
+                let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
+                crate::telemetry::continue_trace(
+                    &span,
+                    header("traceparent"),
+                    header("tracestate"),
+                );
+                span
             }),
         )
         .with_state(state)

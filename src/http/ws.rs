@@ -220,17 +220,26 @@ pub async fn serve(
                 break;
             }
             () = wait => {
-                let reason = if matches!(*watch.borrow(), Session::Waiting) {
-                    (4408, "Connection initialisation timeout")
-                } else {
-                    (4403, "Forbidden: the token expired; connect again with a new one.")
-                };
-                let _ = sink.send(close(reason.0, reason.1)).await;
+                let frame = deadline_passed(&watch.borrow());
+                let _ = sink.send(frame).await;
                 break;
             }
         }
     }
     drop(place);
+}
+
+/// The close frame when the connection's deadline passes: no `connection_init` in time, or the
+/// token expired.
+fn deadline_passed(session: &Session) -> Message {
+    if matches!(session, Session::Waiting) {
+        close(4408, "Connection initialisation timeout")
+    } else {
+        close(
+            4403,
+            "Forbidden: the token expired; connect again with a new one.",
+        )
+    }
 }
 
 /// What `connection_init` with `viewer` (none without a valid token) leaves the connection: until when

@@ -369,6 +369,23 @@ async fn apply_events(
         .collect())
 }
 
+/// A receipt as a span of the message's own trace (its `traceparent`), with the event it reports; none
+/// while traces are off.
+fn receipt_span(row: &MessageRow, event: &DeliveryEvent) {
+    if !crate::telemetry::enabled() {
+        return;
+    }
+    let span = tracing::info_span!(
+        "sms.receipt",
+        sms.message_id = row.id,
+        sms.provider_message_id = %super::loggable(&event.message_id),
+        sms.event = %super::loggable(&event.event_type),
+        trace_id = tracing::field::Empty
+    );
+    crate::telemetry::continue_trace(&span, row.trace_parent.as_deref(), None);
+    span.in_scope(|| tracing::debug!(id = row.id, "delivery event"));
+}
+
 /// Receipts of messages found by their provider id, applied in memory and written together.
 #[derive(Default)]
 struct Batch<'a> {
@@ -387,6 +404,7 @@ impl<'a> Batch<'a> {
         now: DateTime<Utc>,
     ) -> Recorded {
         self.events.push((Some(row.id), kept(event)));
+        receipt_span(row, event);
         if let Some(change) = settlement(row, event) {
             let at = match self.writes.iter().position(|(id, _)| *id == row.id) {
                 Some(at) => at,

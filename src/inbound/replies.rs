@@ -138,12 +138,13 @@ pub struct ReplyOutcome {
 /// pending promotions; START takes it off the list and gives consent again to users whose master
 /// switch is on; HELP is answered. With `SMS_SELF_MANAGED_OPT_OUTS` the service answers STOP and START
 /// with a confirmation and HELP with the help text; otherwise AWS answers keywords itself.
-#[tracing::instrument(skip_all, fields(from = %phone::mask(&reply.from)))]
+#[tracing::instrument(name = "sms.reply", skip_all, fields(from = %phone::mask(&reply.from), trace_id = tracing::field::Empty))]
 pub async fn handle_reply(
     inbound: &super::Inbound,
     sns: Option<SnsDelivery<'_>>,
     reply: &InboundReply,
 ) -> Result<ReplyOutcome, DbErr> {
+    crate::telemetry::record_trace_id(&tracing::Span::current());
     let now = inbound.clock.now();
     let keyword = keyword_of(&reply.body);
     let mut outcome = ReplyOutcome {

@@ -90,6 +90,9 @@ pub struct SendRequest {
     pub refused: Option<BlockedReason>,
     /// A scheduled send: it waits until then, and the rules of time are decided for that moment.
     pub send_at: Option<DateTime<Utc>>,
+    /// The W3C `traceparent` of the request that asked for it (only while traces are exported; the
+    /// outbox takes the caller's span's when this is `None`).
+    pub trace_parent: Option<String>,
 }
 
 impl SendRequest {
@@ -108,6 +111,7 @@ impl SendRequest {
             validity: Validity::Default,
             refused: None,
             send_at: None,
+            trace_parent: None,
         }
     }
 

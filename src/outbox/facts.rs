@@ -260,6 +260,7 @@ impl Facts {
             expires_at: decision.expires_at,
             retry_of: request.retry_of(),
             opt_out_exempt,
+            trace_parent: request.trace_parent.clone(),
         })
     }
 }

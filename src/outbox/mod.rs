@@ -9,6 +9,7 @@ mod facts;
 pub mod gate;
 pub mod group_commit;
 pub mod lifecycle;
+mod outcome;
 pub mod pause;
 pub mod policy;
 pub mod provider;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sea_orm::DbErr;
 use tokio::sync::Notify;
+use tracing::Instrument as _;
 
 use crate::{
     Clock,
@@ -94,7 +96,10 @@ impl Outbox {
     /// Renders, decides and records one message: `pending` when the policy allows it (the workers are
     /// woken), `blocked` with the reason otherwise. Invalid input writes nothing. Calls that arrive
     /// together share one transaction (`group_commit`).
-    pub async fn enqueue(&self, request: SendRequest) -> Result<MessageRow, SendError> {
+    pub async fn enqueue(&self, mut request: SendRequest) -> Result<MessageRow, SendError> {
+        if request.trace_parent.is_none() {
+            request.trace_parent = crate::telemetry::current_traceparent();
+        }
         if !self.sms.group_commit {
             let mut answers = accept::enqueue_many(self, vec![request])
                 .stage(Stage::Accept)
@@ -109,8 +114,10 @@ impl Outbox {
             let outbox = outbox.clone();
             async move {
                 let n = batch.len();
+                let span = batch_span(&batch);
                 match accept::enqueue_isolating(&outbox, batch)
                     .stage(Stage::Accept)
+                    .instrument(span)
                     .await
                 {
                     // Every caller of the batch hears that the database is unavailable, as such.
@@ -136,8 +143,14 @@ impl Outbox {
     /// Decides a batch in one transaction (see `accept::enqueue_many`): how scans enqueue.
     pub async fn enqueue_many(
         &self,
-        requests: Vec<SendRequest>,
+        mut requests: Vec<SendRequest>,
     ) -> Result<Vec<Result<Enqueued, SendError>>, DbErr> {
+        if crate::telemetry::enabled() {
+            let caller = crate::telemetry::current_traceparent();
+            for request in requests.iter_mut().filter(|r| r.trace_parent.is_none()) {
+                request.trace_parent.clone_from(&caller);
+            }
+        }
         accept::enqueue_many(self, requests)
             .stage(Stage::Accept)
             .await
@@ -284,4 +297,22 @@ impl Signals {
     pub fn outcome(&self) -> tokio::sync::futures::Notified<'_> {
         self.outcome.notified()
     }
+}
+
+/// The group commit's span for a batch, linked to the trace of every request it carries; none while
+/// traces are off.
+fn batch_span(batch: &[SendRequest]) -> tracing::Span {
+    if !crate::telemetry::enabled() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "outbox.accept_batch",
+        requests = batch.len(),
+        trace_id = tracing::field::Empty
+    );
+    crate::telemetry::link_all(
+        &span,
+        batch.iter().filter_map(|r| r.trace_parent.as_deref()),
+    );
+    span
 }

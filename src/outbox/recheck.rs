@@ -230,6 +230,7 @@ mod tests {
             carrier_fee_micros: None,
             body_purged_at: None,
             change_seq: 0,
+            trace_parent: None,
         }
     }
 

@@ -6,22 +6,22 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use sea_orm::DbErr;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use super::Outbox;
 use super::{
     claimed::{decide_again, end_unsent},
     gate,
+    outcome::{SentGroup, failed},
     provider::{FailureKind, ProviderError, SmsProvider},
-    retry::{self, Plan, RETRY},
 };
 use crate::{
-    jobs::backoff::Backoff,
-    locale::phone,
     stages::{InStage, Stage},
     store::{
         MessageRow, SmsStatus, history,
         lease::{self, Outcome},
     },
+    telemetry,
 };
 
 /// What one pass over the outbox did.
@@ -47,7 +47,7 @@ pub struct BatchReport {
 }
 
 impl BatchReport {
-    fn count(&mut self, outcome: Outcome) {
+    pub(super) fn count(&mut self, outcome: Outcome) {
         match outcome {
             Outcome::Retrying => self.retrying += 1,
             Outcome::Failed => self.failed += 1,
@@ -145,217 +145,6 @@ async fn call_provider(
     }
 }
 
-/// Successes waiting to be written.
-struct SentGroup<'a> {
-    rows: Vec<(&'a MessageRow, String)>,
-    since: Option<tokio::time::Instant>,
-}
-
-impl<'a> SentGroup<'a> {
-    fn new() -> Self {
-        Self {
-            rows: Vec::new(),
-            since: None,
-        }
-    }
-
-    fn push(&mut self, row: &'a MessageRow, provider_id: String) {
-        self.since.get_or_insert_with(tokio::time::Instant::now);
-        self.rows.push((row, provider_id));
-    }
-
-    fn due(&self) -> bool {
-        self.since.is_some_and(|t| t.elapsed() >= GROUP_COMMIT)
-    }
-
-    async fn flush(
-        &mut self,
-        workers: &Workers,
-        provider: &dyn SmsProvider,
-        report: &mut BatchReport,
-    ) -> Result<(), DbErr> {
-        if self.rows.is_empty() {
-            return Ok(());
-        }
-        let now = workers.outbox.clock.now();
-        let written = record_sent(workers, &self.rows, now).await?;
-        report.sent += written.len();
-        // Only the rows still held count as this worker's: the others were taken over.
-        let mine = || {
-            self.rows
-                .iter()
-                .filter(|(row, _)| written.contains(&row.id))
-        };
-        for (row, _) in mine() {
-            workers
-                .outbox
-                .metrics
-                .messages
-                .with_label_values(&[row.message_type_label().as_str(), "sent"])
-                .inc();
-            workers
-                .outbox
-                .metrics
-                .queued_to_sent
-                .observe((now - row.created_at).num_milliseconds().max(0) as f64 / 1000.0);
-        }
-        if provider.simulates_receipts() {
-            // Local work sees the whole loop: each text is reported delivered, as AWS would, the
-            // group's receipts in one transaction.
-            let at = workers.outbox.clock.now();
-            let ids: Vec<&str> = mine().map(|(_, id)| id.as_str()).collect();
-            workers.receipts.delivered(&ids, at).await?;
-        }
-        report.lease_lost += self.rows.len() - written.len();
-        for (row, _) in mine() {
-            tracing::info!(
-                id = row.id,
-                to = phone::mask(&row.to_phone),
-                attempt = row.attempts,
-                provider = provider.name(),
-                "message sent"
-            );
-        }
-        if written.len() < self.rows.len() {
-            tracing::warn!(
-                lost = self.rows.len() - written.len(),
-                "sent, but some leases had passed to another worker"
-            );
-        }
-        self.rows.clear();
-        self.since = None;
-        workers.outbox.signals.outcome_recorded();
-        Ok(())
-    }
-}
-
-/// Records a failed send with its log line and metrics; what became of the message.
-async fn failed(
-    workers: &Workers,
-    row: &MessageRow,
-    error: &ProviderError,
-) -> Result<Outcome, DbErr> {
-    let outcome = record_failure(workers, row, error).await?;
-    tracing::warn!(
-        id = row.id,
-        to = phone::mask(&row.to_phone),
-        attempt = row.attempts,
-        code = error.code,
-        ?outcome,
-        "send failed"
-    );
-    workers
-        .outbox
-        .metrics
-        .provider_errors
-        .with_label_values(&[error.metric_code()])
-        .inc();
-    let settled = match outcome {
-        Outcome::Failed => Some("failed"),
-        Outcome::Unknown => Some("unknown"),
-        _ => None,
-    };
-    if let Some(status) = settled {
-        workers
-            .outbox
-            .metrics
-            .messages
-            .with_label_values(&[row.message_type_label().as_str(), status])
-            .inc();
-    }
-    workers.outbox.signals.outcome_recorded();
-    Ok(outcome)
-}
-
-/// Records successes the provider accepted. A database error does not drop them: the texts are out,
-/// and forgetting them would send them again once their lease expires. So the write is tried again,
-/// with backoff, for as long as the lease holds (after that another worker may take the rows over).
-async fn record_sent(
-    workers: &Workers,
-    rows: &[(&MessageRow, String)],
-    now: DateTime<Utc>,
-) -> Result<std::collections::HashSet<i64>, DbErr> {
-    const AGAIN: Backoff = Backoff::new(Duration::from_millis(20), Duration::from_secs(2));
-    let give_up = tokio::time::Instant::now() + workers.outbox.sms.lease;
-    let mut failed = 0;
-    loop {
-        let written = lease::record_sent_many(&workers.outbox.db, rows, now).await;
-        failed += 1;
-        let pause = AGAIN.delay(failed);
-        match written {
-            Ok(written) => return Ok(written),
-            Err(error) if tokio::time::Instant::now() + pause < give_up => {
-                tracing::error!(%error, sent = rows.len(), "sent texts not recorded yet; trying again");
-                tokio::time::sleep(pause).await;
-            }
-            Err(error) => return Err(error),
-        }
-    }
-}
-
-/// Records a failed attempt: released without spending it (throttling pauses the whole deployment),
-/// retried later with backoff (transient, attempts left), or failed for good.
-async fn record_failure(
-    workers: &Workers,
-    row: &MessageRow,
-    error: &ProviderError,
-) -> Result<Outcome, DbErr> {
-    let now = workers.outbox.clock.now();
-    let what = (error.code.as_str(), error.message.as_str());
-    let attempted = retry::Attempted {
-        attempts: row.attempts,
-        promotional: row.promotional,
-        expires_at: row.expires_at,
-    };
-    let backoff = (workers.outbox.sms.max_attempts, RETRY.after(row.attempts));
-    let held = |held: bool, then: Outcome| if held { then } else { Outcome::LeaseLost };
-    let opted_out = match retry::plan(&error.kind, attempted, backoff, now) {
-        Plan::PauseAll { until } => {
-            gate::pause_until(&workers.outbox.db, until.timestamp_micros()).await?;
-            tracing::warn!(
-                pause_ms = (until - now).num_milliseconds(),
-                "provider throttling: pausing sends"
-            );
-            return lease::release(&workers.outbox.db, row, until).await;
-        }
-        Plan::PauseAccount => {
-            workers.outbox.pause_for(row, error).await?;
-            return lease::release(&workers.outbox.db, row, now).await;
-        }
-        Plan::AwaitReceipt => {
-            let unknown = lease::unknown(&workers.outbox.db, row, what).await?;
-            return Ok(held(unknown, Outcome::Unknown));
-        }
-        Plan::RetryAt(at) => {
-            let later = lease::retry_later(&workers.outbox.db, row, what, at).await?;
-            return Ok(held(later, Outcome::Retrying));
-        }
-        Plan::Fail { opted_out } => opted_out.then_some(now),
-    };
-    let txn = workers.outbox.db.write().await?;
-    if !lease::fail(&txn, row, what).await? {
-        return Ok(Outcome::LeaseLost);
-    }
-    if let Some(at) = opted_out {
-        crate::consent::opt_out(
-            &txn,
-            &phone::E164::stored(row.to_phone.clone()),
-            crate::consent::OptOutSource::Provider,
-            at,
-        )
-        .await?;
-    }
-    txn.commit().await?;
-    if opted_out.is_some() {
-        tracing::info!(
-            id = row.id,
-            to = phone::mask(&row.to_phone),
-            "destination opted out with the carrier: added to the opt-out list"
-        );
-    }
-    Ok(Outcome::Failed)
-}
-
 /// Whether `row` can no longer be sent in time: it expires within AWS's shortest time to live.
 fn too_late(row: &MessageRow, now: DateTime<Utc>) -> bool {
     row.expires_at
@@ -369,10 +158,22 @@ async fn run_once(
     shutdown: &CancellationToken,
 ) -> Result<BatchReport, DbErr> {
     let mut report = BatchReport::default();
-    let Some(batch) = claim(workers, provider).stage(Stage::Claim).await? else {
+    let span = claim_span();
+    let Some(batch) = claim(workers, provider)
+        .stage(Stage::Claim)
+        .instrument(span.clone())
+        .await?
+    else {
         return Ok(report);
     };
     report.claimed = batch.len();
+    if !batch.is_empty() {
+        span.record("messages", batch.len());
+        telemetry::link_all(
+            &span,
+            batch.iter().filter_map(|r| r.trace_parent.as_deref()),
+        );
+    }
     let (late, batch): (Vec<_>, Vec<_>) = batch
         .into_iter()
         .partition(|row| !row.to_phone.is_empty() && too_late(row, workers.outbox.clock.now()));
@@ -382,12 +183,45 @@ async fn run_once(
         .await?;
     let batch = decide_again(workers, batch, &mut report)
         .stage(Stage::Claim)
+        .instrument(span)
         .await?;
     // The outcomes' writes; the provider calls inside count as their own stage.
     send_batch(workers, (provider, shutdown), &batch, &mut report)
         .stage(Stage::Outcome)
         .await?;
     Ok(report)
+}
+
+/// The worker's claim's span, linked to every message it takes; none while traces are off.
+fn claim_span() -> tracing::Span {
+    if !telemetry::enabled() {
+        return tracing::Span::none();
+    }
+    tracing::info_span!(
+        "outbox.claim",
+        messages = tracing::field::Empty,
+        trace_id = tracing::field::Empty
+    )
+}
+
+/// The provider call's span: a child of the message's own trace (the request that asked for it), with
+/// the message's id, and AWS's request id and message id once known; none while traces are off.
+fn send_span(row: &MessageRow, provider: &dyn SmsProvider) -> tracing::Span {
+    if !telemetry::enabled() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "sms.send",
+        sms.message_id = row.id,
+        sms.attempt = row.attempts,
+        sms.provider = provider.name(),
+        aws.request_id = tracing::field::Empty,
+        sms.provider_message_id = tracing::field::Empty,
+        error.code = tracing::field::Empty,
+        trace_id = tracing::field::Empty
+    );
+    telemetry::continue_trace(&span, row.trace_parent.as_deref(), None);
+    span
 }
 
 /// Claims a batch of due messages, unless sending is paused (`None`): an account refused (its probe
@@ -458,9 +292,16 @@ async fn send_batch(
             continue;
         }
         let call = std::time::Instant::now();
+        let span = send_span(row, provider);
         let answer = call_provider(workers, provider, row)
             .stage(Stage::Provider)
+            .instrument(span.clone())
             .await;
+        match &answer {
+            Ok(provider_id) => span.record("sms.provider_message_id", provider_id.as_str()),
+            Err(error) => span.record("error.code", error.code.as_str()),
+        };
+        drop(span);
         workers
             .outbox
             .metrics
@@ -503,7 +344,7 @@ pub trait ReceiptSink: Send + Sync {
 pub struct Workers {
     pub(super) outbox: Outbox,
     /// Where the console provider's simulated receipts go.
-    receipts: Arc<dyn ReceiptSink>,
+    pub(super) receipts: Arc<dyn ReceiptSink>,
     provider: Arc<dyn SmsProvider>,
     /// Cancelled when a stop's grace runs out: provider calls still unanswered are given up and
     /// recorded as interrupted (`UNKNOWN`, never sent again blindly).

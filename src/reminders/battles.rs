@@ -113,6 +113,7 @@ pub async fn run(scans: &Scans) -> Result<ScanReport, DbErr> {
                         // Worth sending until the turn's deadline.
                         validity: Validity::Until(c.deadline_at),
                         refused: None,
+                        trace_parent: None,
                         send_at: None,
                     });
                 }

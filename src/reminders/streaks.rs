@@ -80,6 +80,7 @@ pub async fn run(scans: &Scans) -> Result<ScanReport, DbErr> {
                     .alert_expires_at
                     .map_or(Validity::Default, Validity::Until),
                 refused: None,
+                trace_parent: None,
                 send_at: None,
             });
         }

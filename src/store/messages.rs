@@ -49,6 +49,8 @@ pub struct NewMessage {
     pub expires_at: DateTime<Utc>,
     /// An admin's retry: the message it sends again.
     pub retry_of: Option<i64>,
+    /// The W3C `traceparent` of the request (only while traces are exported).
+    pub trace_parent: Option<String>,
 }
 
 /// What policy decided before the write.
@@ -314,6 +316,7 @@ fn active_model(
         related_object_id: Set(related_id),
         dedupe_key: Set(message.dedupe_key),
         quiet_hours_zone: Set(message.quiet_hours_zone),
+        trace_parent: Set(message.trace_parent),
         // PostgreSQL stamps a new row itself (the column's default); see `feed`.
         change_seq: stamp.map_or(sea_orm::ActiveValue::NotSet, Set),
         ..Default::default()

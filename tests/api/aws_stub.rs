@@ -562,9 +562,14 @@ async fn respond(answer: Answer, body: &Value) -> Response {
     match answer {
         Answer::Ok => {
             let id = format!("msg-{}", uuid_like(body));
+            let request_id = format!("req-{}", uuid_like(body));
             let mut response =
                 (StatusCode::OK, json!({ "MessageId": id }).to_string()).into_response();
             response.headers_mut().insert("content-type", json_type);
+            // What AWS names every answer with, as the real service does.
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                response.headers_mut().insert("x-amzn-requestid", value);
+            }
             response
         }
         Answer::Error {

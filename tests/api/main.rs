@@ -4,6 +4,7 @@
 mod support;
 
 mod aws_stub;
+mod binary;
 mod helpers;
 
 mod account;
@@ -52,6 +53,7 @@ mod skips;
 mod sns;
 mod store_db;
 mod subscriptions;
+mod traces;
 mod upgrade;
 mod verification;
 mod ws_limits;

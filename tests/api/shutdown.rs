@@ -6,7 +6,6 @@
 
 use std::{
     collections::HashMap,
-    process::Stdio,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -21,10 +20,9 @@ use sms_notify::{
     App, Config, SystemClock,
     auth::{JwtKeys, Role},
 };
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
-use crate::{aws_stub::AwsStub, helpers::Engine, storage_tests, support::postgres};
+use crate::{aws_stub::AwsStub, binary::Binary, helpers::Engine, storage_tests, support::postgres};
 
 storage_tests!(
     sigterm_with_slow_calls_in_flight_loses_nothing_and_sends_nothing_twice,
@@ -46,14 +44,8 @@ async fn database(engine: Engine) -> (String, Option<tempfile::TempDir>) {
     }
 }
 
-/// The service as a deployment runs it: the real binary, AWS (the stub), no rate limit, a budget
-/// large enough for every text.
-struct Binary {
-    child: tokio::process::Child,
-    url: String,
-}
-
-/// The settings both instances run with.
+/// The settings both instances run with: AWS (the stub), no rate limit, a budget large enough for
+/// every text.
 fn settings(database_url: &str, stub: &AwsStub, grace: &str) -> Vec<(&'static str, String)> {
     [
         ("DATABASE_URL", database_url),
@@ -73,61 +65,19 @@ fn settings(database_url: &str, stub: &AwsStub, grace: &str) -> Vec<(&'static st
     .collect()
 }
 
-impl Binary {
-    async fn start(database_url: &str, stub: &AwsStub, grace: &str) -> Self {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_sms-notify"));
-        command
-            .arg("serve")
-            .env_remove("APP_ENV")
-            .envs(settings(database_url, stub, grace))
-            .envs([
-                ("AWS_ACCESS_KEY_ID", "AKIDTESTKEY"),
-                ("AWS_SECRET_ACCESS_KEY", "test-secret"),
-                ("AWS_EC2_METADATA_DISABLED", "true"),
-                ("RUST_LOG", "warn,sms_notify=info"),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(if std::env::var_os("TEST_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            })
-            .kill_on_drop(true);
-        let mut child = command.spawn().expect("sms-notify starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let url = tokio::time::timeout(Duration::from_secs(60), async {
-            while let Some(line) = lines.next_line().await.expect("stdout") {
-                if let Some(url) = line.strip_prefix("GraphiQL playground: ") {
-                    return url.to_owned();
-                }
-            }
-            panic!("sms-notify exited before it listened");
-        })
-        .await
-        .expect("sms-notify listens within a minute");
-        // Keep reading, so the process never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, url }
-    }
-
-    /// Sends SIGTERM, as ECS does, and waits for the exit: its status and how long it took.
-    async fn terminate(mut self) -> (std::process::ExitStatus, Duration) {
-        let pid = self.child.id().expect("a running process").to_string();
-        let asked = Instant::now();
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(killed.success());
-        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
-            .await
-            .expect("the process exits after SIGTERM")
-            .expect("exit status");
-        (status, asked.elapsed())
-    }
+/// The binary with `settings` and AWS's test credentials.
+async fn start_binary(database_url: &str, stub: &AwsStub, grace: &str) -> Binary {
+    let mut env = settings(database_url, stub, grace);
+    env.extend(AWS_CREDENTIALS.map(|(k, v)| (k, v.to_owned())));
+    Binary::start(&env).await
 }
+
+/// What the binary's AWS SDK signs with (the default chain reads them from the environment).
+pub const AWS_CREDENTIALS: [(&str, &str); 3] = [
+    ("AWS_ACCESS_KEY_ID", "AKIDTESTKEY"),
+    ("AWS_SECRET_ACCESS_KEY", "test-secret"),
+    ("AWS_EC2_METADATA_DISABLED", "true"),
+];
 
 /// Queues `n` transactional texts, each to its own number with its own body, from 16 clients at once.
 async fn queue(url: &str, n: usize) {
@@ -243,7 +193,7 @@ async fn sigterm_with_slow_calls_in_flight_loses_nothing_and_sends_nothing_twice
     let (url, _dir) = database(engine).await;
     let stub = AwsStub::start().await;
     stub.answer_after(Duration::from_secs(2));
-    let first = Binary::start(&url, &stub, "10s").await;
+    let first = start_binary(&url, &stub, "10s").await;
     queue(&first.url, TEXTS).await;
     // Calls are in flight: each worker waits on AWS's slow answer.
     stub.wait_for_requests(2).await;
@@ -282,7 +232,7 @@ async fn a_call_unanswered_when_the_grace_ends_is_unknown_and_never_sent_again(e
     let stub = AwsStub::start().await;
     // AWS hangs longer than the whole grace.
     stub.answer_after(Duration::from_secs(30));
-    let first = Binary::start(&url, &stub, "3s").await;
+    let first = start_binary(&url, &stub, "3s").await;
     queue(&first.url, TEXTS).await;
     stub.wait_for_requests(2).await;
     let (status, took) = first.terminate().await;

@@ -148,7 +148,19 @@ impl SmsProvider for AwsProvider {
     }
 
     async fn send(&self, sms: &OutgoingSms<'_>) -> Result<String, ProviderError> {
-        match self.request(sms).send().await {
+        use aws_sdk_pinpointsmsvoicev2::operation::RequestId as _;
+        let answer = self.request(sms).send().await;
+        // AWS's request id, on the send's span (`sms.send`) when traces are exported.
+        if crate::telemetry::enabled() {
+            let request_id = match &answer {
+                Ok(output) => output.request_id(),
+                Err(error) => error.request_id(),
+            };
+            if let Some(id) = request_id {
+                tracing::Span::current().record("aws.request_id", id);
+            }
+        }
+        match answer {
             Ok(output) => Ok(output.message_id().unwrap_or_default().to_owned()),
             Err(error) => Err(classify(error)),
         }
