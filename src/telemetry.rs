@@ -78,8 +78,9 @@ pub struct Exporting {
 }
 
 impl Exporting {
-    /// Sends the spans still buffered and stops the exporter.
+    /// Sends the spans still buffered and stops the exporter; from then on nothing is traced.
     pub fn shutdown(self) {
+        ENABLED.store(false, Ordering::Relaxed);
         if let Err(error) = self.provider.shutdown() {
             eprintln!("sms-notify: traces: the last spans were not exported: {error}");
         }
