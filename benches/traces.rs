@@ -141,6 +141,7 @@ async fn main() -> anyhow::Result<()> {
     let (endpoint, seen) = collector().await?;
     let settings = TelemetryConfig {
         traces_endpoint: Some(endpoint),
+        headers: Vec::new(),
         service_name: "sms-notify-bench".into(),
         sampler: SamplerSetting::ParentBased(ParentRoot::AlwaysOn),
     };

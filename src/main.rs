@@ -155,6 +155,8 @@ fn main() -> ExitCode {
     };
     let format = config.log_format;
     let outcome = runtime.block_on(run(command, config));
+    // Whatever a stop past its grace left running is not waited for.
+    runtime.shutdown_timeout(Duration::from_millis(500));
     if let Some(exporting) = exporting {
         // The spans still buffered go out before the process ends.
         exporting.shutdown();

@@ -48,10 +48,12 @@ pub enum ParentRoot {
 }
 
 /// Where traces go, under which name, and how many.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct TelemetryConfig {
     /// The OTLP/HTTP traces URL (`.../v1/traces`); `None`: traces are off.
     pub traces_endpoint: Option<String>,
+    /// Headers sent with each export (`OTEL_EXPORTER_OTLP_HEADERS`: a collector's API key).
+    pub headers: Vec<(String, secrecy::SecretString)>,
     pub service_name: String,
     pub sampler: SamplerSetting,
 }
@@ -100,14 +102,21 @@ pub fn layer<S>(
 where
     S: tracing::Subscriber + for<'span> tracing_subscriber::registry::LookupSpan<'span>,
 {
-    use opentelemetry_otlp::{Protocol, WithExportConfig as _};
+    use opentelemetry_otlp::{Protocol, WithExportConfig as _, WithHttpConfig as _};
+    use secrecy::ExposeSecret as _;
     let Some(endpoint) = &config.traces_endpoint else {
         return Ok(None);
     };
+    let headers = config
+        .headers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.expose_secret().to_owned()))
+        .collect();
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(Protocol::HttpBinary)
         .with_endpoint(endpoint.clone())
+        .with_headers(headers)
         .build()?;
     let provider = SdkTracerProvider::builder()
         .with_batch_exporter(exporter)

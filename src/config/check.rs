@@ -61,9 +61,16 @@ pub fn check(lookup: impl Fn(&str) -> Option<String>) -> Report {
 
 /// A value fit to print: secrets hidden, a URL without its password.
 fn shown(name: &str, value: &str) -> String {
-    let secret = ["SECRET", "PASSWORD", "TOKEN", "_KEY", "PSEUDONYM"]
-        .iter()
-        .any(|part| name.contains(part));
+    let secret = [
+        "SECRET",
+        "PASSWORD",
+        "TOKEN",
+        "_KEY",
+        "PSEUDONYM",
+        "HEADERS",
+    ]
+    .iter()
+    .any(|part| name.contains(part));
     if secret {
         return "(set, hidden)".to_owned();
     }

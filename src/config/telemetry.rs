@@ -39,6 +39,15 @@ pub(super) fn parse(var: &impl Fn(&str) -> Option<String>) -> Result<TelemetryCo
             ),
         ));
     }
+    let headers = match var("OTEL_EXPORTER_OTLP_HEADERS") {
+        None => Vec::new(),
+        Some(list) => read::pairs(&list, "key=value, such as api-key=...")
+            .map(|pair| {
+                pair.map(|(k, v)| (k.to_owned(), secrecy::SecretString::from(v.to_owned())))
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|reason| ConfigError::new("OTEL_EXPORTER_OTLP_HEADERS", reason))?,
+    };
     let service_name = var("OTEL_SERVICE_NAME").unwrap_or_else(|| "sms-notify".to_owned());
     let ratio = read::parsed(var, "OTEL_TRACES_SAMPLER_ARG", "1.0", |s| {
         s.parse::<f64>()
@@ -65,6 +74,7 @@ pub(super) fn parse(var: &impl Fn(&str) -> Option<String>) -> Result<TelemetryCo
     })?;
     Ok(TelemetryConfig {
         traces_endpoint: traces.filter(|_| !disabled),
+        headers,
         service_name,
         sampler,
     })

@@ -89,6 +89,18 @@ fn each_bad_value_names_its_variable() {
         ("SMS_MONTHLY_FIXED_COSTS", "lease=2,Lease=3"),
         ("VERIFY_MAX_PER_PHONE_PER_HOUR", "0"),
         ("VERIFY_MAX_PER_IP_PER_HOUR", "lots"),
+        ("SHUTDOWN_GRACE", "soon"),
+        ("SHUTDOWN_GRACE", "0s"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "grpc://collector:4317",
+        ),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "api-key"),
+        ("OTEL_TRACES_SAMPLER", "sometimes"),
+        ("OTEL_TRACES_SAMPLER_ARG", "2"),
+        ("OTEL_SDK_DISABLED", "perhaps"),
     ] {
         let err = config(&[(var, value)]).expect_err(var);
         assert_eq!(err.var, var);
@@ -262,4 +274,55 @@ fn retention_periods_and_their_production_floor() {
     config(&[("CONSENT_RETENTION", "30days")]).expect("development may keep less");
     let err = config(&[("ERASURE_HASH_KEY", "short")]).expect_err("a short key");
     assert_eq!(err.var, "ERASURE_HASH_KEY");
+}
+
+#[test]
+fn traces_are_off_until_an_endpoint_is_set() {
+    use crate::telemetry::{ParentRoot, SamplerSetting};
+    let c = config(&[]).expect("defaults");
+    assert_eq!(c.telemetry.traces_endpoint, None);
+    assert_eq!(c.telemetry.service_name, "sms-notify");
+    assert_eq!(
+        c.telemetry.sampler,
+        SamplerSetting::ParentBased(ParentRoot::AlwaysOn)
+    );
+    assert_eq!(c.shutdown_grace, Duration::from_secs(25));
+    let c = config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://localhost:4318/"),
+        ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+        ("OTEL_TRACES_SAMPLER_ARG", "0.25"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=abc, team = sms"),
+    ])
+    .expect("valid");
+    assert_eq!(
+        c.telemetry.traces_endpoint.as_deref(),
+        Some("http://localhost:4318/v1/traces")
+    );
+    assert_eq!(
+        c.telemetry.sampler,
+        SamplerSetting::ParentBased(ParentRoot::TraceIdRatio(0.25))
+    );
+    let headers: Vec<_> = c
+        .telemetry
+        .headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.expose_secret()))
+        .collect();
+    assert_eq!(headers, [("api-key", "abc"), ("team", "sms")]);
+    // The signal's own URL is taken as it is, and OTEL_SDK_DISABLED wins over both.
+    let c = config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "https://b/traces"),
+    ])
+    .expect("valid");
+    assert_eq!(
+        c.telemetry.traces_endpoint.as_deref(),
+        Some("https://b/traces")
+    );
+    let c = config(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://a:4318"),
+        ("OTEL_SDK_DISABLED", "true"),
+    ])
+    .expect("valid");
+    assert_eq!(c.telemetry.traces_endpoint, None);
 }

@@ -71,13 +71,13 @@ impl Binary {
 
     /// Sends SIGTERM, as ECS does, and waits for the exit: its status and how long it took.
     pub async fn terminate(mut self) -> (std::process::ExitStatus, Duration) {
-        let pid = self.child.id().expect("a running process").to_string();
+        let pid = self.child.id().expect("a running process");
         let asked = Instant::now();
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        assert!(killed.success());
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .expect("SIGTERM sent");
         let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
             .await
             .expect("the process exits after SIGTERM")
