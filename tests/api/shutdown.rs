@@ -14,12 +14,8 @@ use std::{
 };
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
-use secrecy::SecretString;
 use serde_json::{Value, json};
-use sms_notify::{
-    App, Config, SystemClock,
-    auth::{JwtKeys, Role},
-};
+use sms_notify::{App, Config, SystemClock};
 use tokio_util::sync::CancellationToken;
 
 use crate::{aws_stub::AwsStub, binary::Binary, helpers::Engine, storage_tests, support::postgres};
@@ -81,14 +77,7 @@ pub const AWS_CREDENTIALS: [(&str, &str); 3] = [
 
 /// Queues `n` transactional texts, each to its own number with its own body, from 16 clients at once.
 async fn queue(url: &str, n: usize) {
-    let token = JwtKeys::new(&SecretString::from(SECRET))
-        .issue(
-            "app",
-            Role::Service,
-            chrono::Utc::now(),
-            chrono::Utc::now() + chrono::Duration::hours(1),
-        )
-        .expect("a token");
+    let token = crate::binary::service_token(SECRET);
     let http = reqwest::Client::new();
     let next = Arc::new(AtomicUsize::new(0));
     let clients: Vec<_> = (0..16)

@@ -14,9 +14,7 @@ use opentelemetry_proto::tonic::{
     common::v1::any_value::Value as AnyValue,
 };
 use prost::Message as _;
-use secrecy::SecretString;
 use serde_json::{Value, json};
-use sms_notify::auth::{JwtKeys, Role};
 
 use crate::{
     aws_stub::AwsStub,
@@ -140,14 +138,7 @@ async fn one_trace_runs_from_send_sms_through_the_provider_call_to_the_receipt()
     ];
     env.extend(AWS_CREDENTIALS.map(|(k, v)| (k, v.to_owned())));
     let service = Binary::start(&env).await;
-    let token = JwtKeys::new(&SecretString::from(SECRET))
-        .issue(
-            "app",
-            Role::Service,
-            chrono::Utc::now(),
-            chrono::Utc::now() + chrono::Duration::hours(1),
-        )
-        .expect("a token");
+    let token = crate::binary::service_token(SECRET);
 
     // The app's request, in the app's own trace.
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
