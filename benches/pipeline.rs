@@ -69,6 +69,7 @@ fn request(i: usize) -> SendRequest {
         refused: None,
         send_at: None,
         trace_parent: None,
+        shorten_links: true,
     }
 }
 

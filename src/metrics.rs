@@ -35,6 +35,12 @@ pub struct Metrics {
     pub retention_purged: IntCounterVec,
     /// People erased, by who asked (`api`, `command`).
     pub erasures: IntCounterVec,
+    /// Short links followed, by the text's type.
+    pub link_clicks: IntCounterVec,
+    /// Segments saved on texts sent, by feature (`smart_encoding`, `short_links`, `digests`).
+    pub saved_segments: IntCounterVec,
+    /// Texts made cheaper (or, for digests, not sent at all), by feature.
+    pub saved_texts: IntCounterVec,
     queue: IntGaugeVec,
     oldest_pending: Gauge,
     paused: Gauge,
@@ -79,6 +85,9 @@ impl Metrics {
             reminder_messages,
             retention_purged,
             erasures,
+            link_clicks,
+            saved_segments,
+            saved_texts,
         ] = Self::counters(&registry);
         Self {
             messages,
@@ -104,6 +113,9 @@ impl Metrics {
             reminder_messages,
             retention_purged,
             erasures,
+            link_clicks,
+            saved_segments,
+            saved_texts,
             queue,
             oldest_pending: gauge(
                 &registry,
@@ -131,7 +143,7 @@ impl Metrics {
     }
 
     /// The counters, in the order `new` takes them.
-    fn counters(registry: &Registry) -> [IntCounterVec; 8] {
+    fn counters(registry: &Registry) -> [IntCounterVec; 11] {
         [
             counter(
                 registry,
@@ -180,6 +192,24 @@ impl Metrics {
                 "sms_erasures_total",
                 "People erased, by who asked (api, command).",
                 &["via"],
+            ),
+            counter(
+                registry,
+                "sms_link_clicks_total",
+                "Short links followed, by the text's message type.",
+                &["message_type"],
+            ),
+            counter(
+                registry,
+                "sms_saved_segments_total",
+                "Segments saved on texts sent, by feature (smart_encoding, short_links, digests).",
+                &["feature"],
+            ),
+            counter(
+                registry,
+                "sms_saved_texts_total",
+                "Texts made cheaper by a feature (for digests: texts not sent at all).",
+                &["feature"],
             ),
         ]
     }

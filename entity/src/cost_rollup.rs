@@ -25,6 +25,8 @@ pub enum RollupStatus {
     Expired,
     #[sea_orm(string_value = "cancelled")]
     Cancelled,
+    #[sea_orm(string_value = "digested")]
+    Digested,
 }
 
 impl From<super::sms_log::SmsStatus> for RollupStatus {
@@ -40,6 +42,7 @@ impl From<super::sms_log::SmsStatus> for RollupStatus {
             S::Blocked => Self::Blocked,
             S::Expired => Self::Expired,
             S::Cancelled => Self::Cancelled,
+            S::Digested => Self::Digested,
         }
     }
 }

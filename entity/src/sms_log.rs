@@ -56,6 +56,10 @@ pub enum SmsStatus {
     /// An admin cancelled it before it was sent: never sent, nothing charged.
     #[sea_orm(string_value = "cancelled")]
     Cancelled,
+    /// Carried by a digest (`digest_id`): the digest is the text that was sent; this request was not
+    /// sent on its own and costs nothing.
+    #[sea_orm(string_value = "digested")]
+    Digested,
 }
 
 /// Why a message was refused and never sent. Stored as its snake_case name.
@@ -212,6 +216,22 @@ pub struct Model {
     /// The W3C `traceparent` of the request that asked for the message, kept only while traces are
     /// exported: the send and the receipt join that trace.
     pub trace_parent: Option<String>,
+    /// Characters GSM-7 can carry were put in place of typographic ones (`SMS_SMART_ENCODING`).
+    pub smart_encoded: bool,
+    /// Segments smart encoding saved on this text.
+    pub encoding_saved: i32,
+    /// Segments short links saved on this text.
+    pub links_saved: i32,
+    /// For a request carried by a digest (`digested`): the digest's row.
+    pub digest_id: Option<i64>,
+    /// A battle invitation or result waiting for its digest window to close.
+    pub digest_hold: bool,
+    /// What a digest needs of a held request (JSON: who, what, the link).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub digest_part: Option<String>,
+    /// For a digest: how many requests it carried, and their segments had they gone one by one.
+    pub carried: i32,
+    pub carried_segments: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -30,6 +30,7 @@ mod m20261130_000025_create_webhooks;
 mod m20261204_000026_add_erasure_reach;
 mod m20261204_000027_feed_from_the_log;
 mod m20261206_000028_add_trace_parent;
+mod m20261206_000029_every_cent;
 
 pub struct Migrator;
 
@@ -65,6 +66,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000026_add_erasure_reach::Migration),
             Box::new(m20261204_000027_feed_from_the_log::Migration),
             Box::new(m20261206_000028_add_trace_parent::Migration),
+            Box::new(m20261206_000029_every_cent::Migration),
         ]
     }
 }

@@ -121,6 +121,18 @@ impl Billing {
     }
 }
 
+impl Billing {
+    /// What smart encoding, short links and digests saved on the texts sent on the UTC days from
+    /// `from` up to `to` (exclusive).
+    pub async fn savings(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<entity::savings_rollup::Model>, DbErr> {
+        crate::store::savings::rows(&self.db, from, to).await
+    }
+}
+
 /// Micro-dollars in a dollar.
 pub const MICROS: i64 = 1_000_000;
 

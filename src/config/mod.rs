@@ -15,6 +15,7 @@ mod privacy;
 mod read;
 mod reminders;
 mod service;
+mod savings;
 mod sms;
 mod sns;
 mod telemetry;
@@ -24,6 +25,7 @@ pub use costs::{CostConfig, FixedCost};
 pub use privacy::PrivacyConfig;
 use read::parsed;
 pub use reminders::ReminderConfig;
+pub use savings::SavingsConfig;
 pub use sms::{AwsMessageType, ProviderKind, SmsConfig};
 pub use verification::VerificationConfig;
 
@@ -131,7 +133,8 @@ impl Config {
             phonenumber::country::Id::from_str(&s.to_ascii_uppercase())
                 .map_err(|_| format!("'{s}' is not an ISO 3166 region code such as US or GB"))
         })?;
-        let sms = sms::parse(&var)?;
+        let mut sms = sms::parse(&var)?;
+        sms.savings = savings::parse(&var, app_env, listen_addr)?;
         let sns = sns::parse(&var, app_env, &sms.aws_region)?;
         let privacy = privacy::parse(&var, app_env, &jwt_secret)?;
         let webhook_allow_private_urls =

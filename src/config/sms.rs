@@ -75,6 +75,8 @@ pub struct SmsConfig {
     pub group_commit: bool,
     /// How long the first send of an idle instance waits for others to join it.
     pub group_commit_window: Duration,
+    /// Smart encoding, short links and digests (`config::savings`).
+    pub savings: super::SavingsConfig,
 }
 
 /// Reads the pipeline's settings.
@@ -207,6 +209,7 @@ pub(super) fn parse(var: &impl Fn(&str) -> Option<String>) -> Result<SmsConfig, 
         self_managed_opt_outs: parsed(var, "SMS_SELF_MANAGED_OPT_OUTS", "false", flag)?,
         group_commit: parsed(var, "SMS_GROUP_COMMIT", "true", flag)?,
         group_commit_window: group_commit_window(var)?,
+        savings: super::SavingsConfig::default(),
         help_contact: var("SMS_HELP_CONTACT")
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())

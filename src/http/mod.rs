@@ -7,6 +7,7 @@ mod admin;
 mod assets;
 mod graphql;
 mod health;
+mod links;
 pub mod metrics;
 mod webhooks;
 pub mod ws;
@@ -47,6 +48,7 @@ pub struct HttpState {
     sns: Verifier,
     inbound: Inbound,
     recipients: Recipients,
+    outbox: crate::outbox::Outbox,
     metrics: Arc<Metrics>,
     db: sea_orm::DatabaseConnection,
     /// WebSocket connections open now, against their caps.
@@ -66,6 +68,7 @@ impl HttpState {
             sns: Verifier::new(app.config.sns.clone()),
             inbound: app.handles.inbound.clone(),
             recipients: app.handles.recipients.clone(),
+            outbox: app.handles.outbox.clone(),
             metrics: app.handles.metrics.clone(),
             db: app.handles.db.clone(),
         }
@@ -98,7 +101,7 @@ async fn json_refusals(request: Request<axum::body::Body>, next: Next) -> Respon
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"));
+        .is_some_and(|v| v.contains("json") || v.starts_with("text/html"));
     if is_json || !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
@@ -134,6 +137,7 @@ pub fn router(state: HttpState) -> Router {
         .merge(webhooks::router())
         .merge(admin::router())
         .merge(health::router())
+        .merge(links::router())
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

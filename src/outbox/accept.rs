@@ -7,9 +7,11 @@ use chrono::{DateTime, Utc};
 use sea_orm::DbErr;
 
 use super::{
-    catalogue::{self, Brand, MAX_SEGMENTS, Template},
+    catalogue::{Brand, MAX_SEGMENTS, Template},
     facts::Facts,
+    shaping::{self, Shaped},
 };
+use crate::config::SavingsConfig;
 use crate::{
     billing,
     locale::phone::{self, PhoneError},
@@ -93,6 +95,8 @@ pub struct SendRequest {
     /// The W3C `traceparent` of the request that asked for it (only while traces are exported; the
     /// outbox takes the caller's span's when this is `None`).
     pub trace_parent: Option<String>,
+    /// Addresses in the text become short links (`SMS_LINK_SHORTENING`); a sender may keep them.
+    pub shorten_links: bool,
 }
 
 impl SendRequest {
@@ -112,6 +116,7 @@ impl SendRequest {
             refused: None,
             send_at: None,
             trace_parent: None,
+            shorten_links: true,
         }
     }
 
@@ -285,18 +290,18 @@ pub struct Enqueued {
 
 pub type Answer = Result<Enqueued, SendError>;
 
-/// A request that passed validation, with its rendered body.
+/// A request that passed validation, with its text as it would go.
 pub(super) struct Accepted {
     pub(super) index: usize,
     pub(super) request: SendRequest,
-    pub(super) rendered: catalogue::Rendered,
+    pub(super) shaped: Shaped,
 }
 
 impl Accepted {
     /// The answer to a request whose key already has `row`: that row, unless the key is a client's
     /// idempotency key and `row` is another message (`Conflict`).
-    fn answer_with(&self, row: &MessageRow) -> Answer {
-        if self.request.origin == Origin::Api && !self.is(row) {
+    fn answer_with(&self, row: &MessageRow, settings: &SavingsConfig) -> Answer {
+        if self.request.origin == Origin::Api && !self.is(row, settings) {
             return Err(SendError::Conflict(
                 "This idempotencyKey was used for a different message; use a new key for a new message, or repeat the first request exactly."
                     .into(),
@@ -309,7 +314,7 @@ impl Accepted {
     }
 
     /// Whether `row` is this request's message: the same type, recipient, text and related object.
-    fn is(&self, row: &MessageRow) -> bool {
+    fn is(&self, row: &MessageRow, settings: &SavingsConfig) -> bool {
         let request = &self.request;
         let recipient = match &request.target {
             Target::User(id) => row.user_id.as_deref() == Some(id.as_str()),
@@ -318,7 +323,7 @@ impl Accepted {
         recipient
             && row.message_type == request.template.message_type()
             && row.promotional == request.promotional
-            && row.body == self.rendered.body
+            && shaping::same_text(&row.body, &self.shaped, settings)
             && request
                 .related
                 .as_ref()
@@ -337,6 +342,8 @@ struct Answers {
     known: HashMap<String, MessageRow>,
     /// Requests that repeat a key earlier in the same batch: answered with that one's row.
     repeats: Vec<Accepted>,
+    /// How texts are shaped (a repeat is compared by its text before its links were shortened).
+    settings: SavingsConfig,
 }
 
 impl Answers {
@@ -348,7 +355,7 @@ impl Answers {
         for repeat in std::mem::take(&mut self.repeats) {
             let key = repeat.request.dedupe_key.as_deref().unwrap_or_default();
             let answer = match self.known.get(key) {
-                Some(row) => repeat.answer_with(row),
+                Some(row) => repeat.answer_with(row, &self.settings),
                 None => Err(SendError::Invalid(
                     "an earlier message with this idempotency key was refused".into(),
                 )),
@@ -389,6 +396,7 @@ pub async fn enqueue_many(
             .filter_map(|row| Some((row.dedupe_key.clone()?, row)))
             .collect(),
         repeats: Vec::new(),
+        settings: outbox.sms.savings.clone(),
     };
     let accepted = triage(requests, &mut answers, &brand);
     let facts = Facts::load(&outbox.db, &accepted, now).await?;
@@ -409,6 +417,8 @@ pub async fn enqueue_many(
         monthly_limit: outbox.cap.monthly_limit(),
         transactional_reserve: outbox.cap.transactional_reserve(),
         code_daily_limit: Some(outbox.code_daily_limit()),
+        link_retention: chrono::Duration::from_std(outbox.sms.savings.link_retention)
+            .unwrap_or(chrono::Duration::days(90)),
     };
     let written = rows::insert_batch(&outbox.db, messages, limits, now).await?;
     if let Some(standing) = written.standing {
@@ -468,20 +478,25 @@ fn triage(requests: Vec<SendRequest>, answers: &mut Answers, brand: &Brand) -> V
             answers.set(index, Err(e));
             continue;
         }
-        let rendered = catalogue::render(&request.template, request.promotional, brand);
-        if rendered.segments > MAX_SEGMENTS {
-            let segments = rendered.segments;
+        let shaped = shaping::render(
+            &request.template,
+            request.promotional,
+            (brand, &answers.settings),
+            request.shorten_links,
+        );
+        if shaped.rendered.segments > MAX_SEGMENTS {
+            let segments = shaped.rendered.segments;
             answers.set(index, Err(SendError::TooLong { segments }));
             continue;
         }
         let item = Accepted {
             index,
             request,
-            rendered,
+            shaped,
         };
         if let Some(key) = item.request.dedupe_key.clone() {
             if let Some(row) = answers.known.get(&key) {
-                let answer = item.answer_with(row);
+                let answer = item.answer_with(row, &answers.settings);
                 answers.set(index, answer);
                 continue;
             }
@@ -511,7 +526,7 @@ async fn settle(
         return Ok(match found {
             Some(row) => {
                 // Repeats of the key later in this batch are answered with the row that won.
-                let answer = item.answer_with(&row);
+                let answer = item.answer_with(&row, &answers.settings);
                 answers.known.insert(key, row);
                 answer
             }

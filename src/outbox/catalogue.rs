@@ -222,6 +222,17 @@ const GSM7_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆ�
 /// The extension table: each costs two septets (an escape and the character).
 const GSM7_EXTENSION: &str = "^{}\\[~]|€\u{000C}";
 
+/// Whether GSM-7 carries a character (either table).
+pub fn is_gsm7(c: char) -> bool {
+    gsm7_septets(c).is_some()
+}
+
+/// Every character GSM-7 carries.
+#[cfg(test)]
+pub fn gsm7_alphabet() -> impl Iterator<Item = char> {
+    GSM7_BASIC.chars().chain(GSM7_EXTENSION.chars())
+}
+
 /// Septets of one character in GSM-7, or `None` when it is not in GSM-7.
 fn gsm7_septets(c: char) -> Option<u32> {
     if GSM7_BASIC.contains(c) {

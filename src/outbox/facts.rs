@@ -214,7 +214,7 @@ impl Facts {
             stranger_invitation,
             locale: locale.as_ref(),
             quiet: request.quiet,
-            segments: item.rendered.segments,
+            segments: item.shaped.rendered.segments,
             valid_until: request.ends(now),
             country_paused: self
                 .paused_countries
@@ -233,8 +233,13 @@ impl Facts {
         // A code is stored in the clear only while it waits to be sent; the log shows it masked.
         let (body, sensitive_body) =
             match catalogue::redacted(&request.template, request.promotional, brand) {
-                Some(masked) => (masked.body, Some(item.rendered.body.clone())),
-                None => (item.rendered.body.clone(), None),
+                Some(masked) => (
+                    super::shaping::shape(masked, &outbox.sms.savings, false)
+                        .rendered
+                        .body,
+                    Some(item.shaped.rendered.body.clone()),
+                ),
+                None => (item.shaped.rendered.body.clone(), None),
             };
         Ok(NewMessage {
             user_id: profile.map(|p| p.recipient.user_id.clone()),
@@ -244,8 +249,12 @@ impl Facts {
             promotional: request.promotional,
             body,
             sensitive_body,
-            segments: item.rendered.segments as i32,
-            encoding: item.rendered.encoding.as_str().to_owned(),
+            segments: item.shaped.rendered.segments as i32,
+            encoding: item.shaped.rendered.encoding.as_str().to_owned(),
+            smart_encoded: item.shaped.smart_encoded,
+            encoding_saved: item.shaped.encoding_saved as i32,
+            links_saved: item.shaped.links_saved as i32,
+            links: item.shaped.links.clone(),
             verdict: match decision.verdict {
                 Ok((due_at, cost_micros)) => Verdict::Accept {
                     due_at,

@@ -9,6 +9,7 @@
 //!     │          │  └─retry/release┘  │  └─ambiguous (a promotion)──> UNKNOWN
 //!     │          ├─cancel──> CANCELLED├─fail──> FAILED
 //!     │          └─stop────> BLOCKED  └─decided again at the claim──> BLOCKED | EXPIRED | CANCELLED
+//!     │   PENDING | SENDING (held for a digest) ──digest──> DIGESTED ──the digest failed──> FAILED
 //!     └──refused──> BLOCKED
 //! ```
 
@@ -37,10 +38,14 @@ pub enum Event {
     Receipt(SmsStatus),
     /// No final receipt 72 hours after it was sent.
     Overdue,
+    /// A digest carries it (held for one, whether or not a worker claimed it yet).
+    Digest,
+    /// The digest that carried it failed for good: it fails with it (and may be retried).
+    DigestFailed,
 }
 
 /// Every status, for the table.
-pub const ALL: [SmsStatus; 10] = [
+pub const ALL: [SmsStatus; 11] = [
     SmsStatus::Pending,
     SmsStatus::Sending,
     SmsStatus::Sent,
@@ -51,6 +56,7 @@ pub const ALL: [SmsStatus; 10] = [
     SmsStatus::Blocked,
     SmsStatus::Expired,
     SmsStatus::Cancelled,
+    SmsStatus::Digested,
 ];
 
 /// The status `event` moves a message in `from` to, or `None` when it does not apply to it.
@@ -67,6 +73,8 @@ pub fn next(from: SmsStatus, event: Event) -> Option<SmsStatus> {
         (Event::OptedOut, Pending | Sending) => Blocked,
         (Event::Receipt(to @ (Delivered | Undelivered | Unknown)), Sent | Unknown) => to,
         (Event::Overdue, Sent) => Unknown,
+        (Event::Digest, Pending | Sending) => Digested,
+        (Event::DigestFailed, Digested) => Failed,
         _ => return None,
     };
     Some(to)
@@ -129,6 +137,8 @@ mod tests {
             ),
             (Event::Receipt(Failed), &[]),
             (Event::Overdue, &[(Sent, Unknown)]),
+            (Event::Digest, &[(Pending, Digested), (Sending, Digested)]),
+            (Event::DigestFailed, &[(Digested, Failed)]),
         ];
         for (event, moves) in table {
             for status in ALL {

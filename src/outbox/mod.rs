@@ -5,16 +5,20 @@ pub mod accept;
 pub mod actions;
 pub mod catalogue;
 mod claimed;
+mod clicks;
 mod facts;
 pub mod gate;
 pub mod group_commit;
 pub mod lifecycle;
+pub mod links;
 mod outcome;
 pub mod pause;
 pub mod policy;
 pub mod provider;
 mod recheck;
 pub mod retry;
+pub mod shaping;
+pub mod smart;
 pub mod validity;
 pub mod worker;
 
@@ -86,6 +90,11 @@ impl Outbox {
     /// The database handle the outbox writes through.
     pub fn db(&self) -> store::db::Db {
         self.db.clone()
+    }
+
+    /// The settings of smart encoding, short links and digests.
+    pub fn savings(&self) -> &crate::config::SavingsConfig {
+        &self.sms.savings
     }
 
     /// The month's budget, shared with the reports.

@@ -75,6 +75,18 @@ impl<'a> SentGroup<'a> {
                 .metrics
                 .queued_to_sent
                 .observe((now - row.created_at).num_milliseconds().max(0) as f64 / 1000.0);
+            for (feature, saved) in crate::store::savings::of(row) {
+                let metrics = &workers.outbox.metrics;
+                let label = [feature.as_str()];
+                metrics
+                    .saved_segments
+                    .with_label_values(&label)
+                    .inc_by(saved.segments.max(0) as u64);
+                metrics
+                    .saved_texts
+                    .with_label_values(&label)
+                    .inc_by(saved.texts.max(0) as u64);
+            }
         }
         if provider.simulates_receipts() {
             // Local work sees the whole loop: each text is reported delivered, as AWS would, the

@@ -176,7 +176,6 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::store::SmsStatus;
 
     const OLD: &str = "+14155551234";
     const NEW: &str = "+14155559876";
@@ -196,41 +195,12 @@ mod tests {
 
     fn row(message_type: MessageType, promotional: bool) -> MessageRow {
         MessageRow {
-            id: 1,
-            user_id: Some("u1".into()),
-            to_phone: OLD.into(),
-            country: Some("US".into()),
             message_type,
             promotional,
-            priority: 1,
-            body: "hi".into(),
-            sensitive_body: None,
-            status: SmsStatus::Sending,
-            blocked_reason: None,
-            attempts: 1,
-            next_attempt_at: None,
+            to_phone: OLD.into(),
             expires_at: Some(at(23)),
-            duplicate_cost_micros: None,
-            retry_of: None,
-            provider_message_id: None,
-            error_code: None,
-            error_message: None,
-            segments: 1,
-            encoding: "GSM-7".into(),
-            cost_micros: Some(8_300),
             created_at: at(0),
-            sent_at: None,
-            delivered_at: None,
-            related_object_type: None,
-            related_object_id: None,
-            dedupe_key: None,
-            quiet_hours_zone: None,
-            estimated_cost_micros: Some(8_300),
-            priced_at: None,
-            carrier_fee_micros: None,
-            body_purged_at: None,
-            change_seq: 0,
-            trace_parent: None,
+            ..crate::store::sample_row()
         }
     }
 

@@ -148,7 +148,10 @@ impl Privacy {
         let outbound_webhooks =
             crate::store::webhooks::purge(&self.db, before(periods.body), retention::BATCH).await?;
         let verifications = retention::purge_verifications(&self.db, before(periods.body)).await?;
+        // Short links answer until they expire (`SMS_LINK_RETENTION`), then go.
+        let short_links = crate::store::links::purge_expired(&self.db, started_at).await?;
         for (kind, n) in [
+            ("short_link", short_links),
             ("message_body", message_bodies),
             ("reply_body", reply_bodies),
             ("consent_event", consent_events),

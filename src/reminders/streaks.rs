@@ -82,6 +82,7 @@ pub async fn run(scans: &Scans) -> Result<ScanReport, DbErr> {
                 refused: None,
                 trace_parent: None,
                 send_at: None,
+                shorten_links: true,
             });
         }
         count(&mut report, scans.outbox.enqueue_many(requests).await?);

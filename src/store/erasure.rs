@@ -204,6 +204,17 @@ async fn scrub_messages(
         .into_tuple()
         .all(txn)
         .await?;
+    use sea_orm::QueryTrait as _;
+    // Their texts' short links: the addresses may name them, and a click would say they clicked.
+    let their_ids = sms_log::Entity::find()
+        .select_only()
+        .column(sms_log::Column::Id)
+        .filter(theirs())
+        .into_query();
+    entity::sms_links::Entity::delete_many()
+        .filter(entity::sms_links::Column::MessageId.in_subquery(their_ids))
+        .exec(txn)
+        .await?;
     let mut cancelled = 0;
     for id in pending {
         if actions::cancel(txn, id).await?.is_some() {

@@ -216,12 +216,15 @@ pub async fn record_sent_many<C: ConnectionTrait + TransactionTrait>(
         .filter_map(|r| r.try_get::<i64>("", "id").ok())
         .collect();
     let mut rollup = Vec::new();
+    let mut went = Vec::with_capacity(updated.len());
     for (row, _) in sent.iter().filter(|(r, _)| updated.contains(&r.id)) {
         let delta = measures(row);
         rollup.push((rollup_key(row, RollupStatus::Pending), delta.map(|v| -v)));
         rollup.push((rollup_key(row, RollupStatus::Sent), delta));
+        went.push(*row);
     }
     rollup_add(&txn, rollup).await?;
+    super::savings::add(&txn, &went, now).await?;
     txn.commit().await?;
     Ok(updated)
 }

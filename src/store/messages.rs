@@ -51,6 +51,12 @@ pub struct NewMessage {
     pub retry_of: Option<i64>,
     /// The W3C `traceparent` of the request (only while traces are exported).
     pub trace_parent: Option<String>,
+    /// Smart encoding changed the text, and what it and short links saved (segments).
+    pub smart_encoded: bool,
+    pub encoding_saved: i32,
+    pub links_saved: i32,
+    /// The short links the text carries, stored with it (none for a refused message).
+    pub links: Vec<crate::outbox::links::NewLink>,
 }
 
 /// What policy decided before the write.
@@ -72,6 +78,8 @@ pub struct Limits {
     pub transactional_reserve: i64,
     /// What verification codes may reserve per UTC day (`VERIFY_DAILY_SPEND_SHARE` of the month).
     pub code_daily_limit: Option<i64>,
+    /// How long a text's short links answer (`SMS_LINK_RETENTION`).
+    pub link_retention: Duration,
 }
 
 /// What a batch wrote: each message's row in order (`None` where its dedupe key already existed and
@@ -157,6 +165,10 @@ pub async fn insert_batch(
         found.per_user,
         found.per_number,
     );
+    let links: Vec<_> = messages
+        .iter_mut()
+        .map(|m| std::mem::take(&mut m.links))
+        .collect();
     let mut rows = insert_rows(&txn, messages, now, found.stamp).await?;
     let month = spend::month_of(now);
     let standing = super::budget::reserve_budget(&txn, &mut rows, limits, &month).await?;
@@ -175,6 +187,19 @@ pub async fn insert_batch(
         .map(|row| (rollup_key(row, row.status.into()), measures(row)))
         .collect();
     rollup_add(&txn, rollup).await?;
+    // The links of the texts that will go (a refused text's links would never be followed).
+    let links: Vec<_> = rows
+        .iter()
+        .zip(links)
+        .filter_map(|(row, links)| {
+            let row = row.as_ref().filter(|r| r.status == SmsStatus::Pending)?;
+            Some(links.into_iter().map(move |l| (row.id, l)))
+        })
+        .flatten()
+        .collect();
+    if !links.is_empty() {
+        super::links::insert(&txn, links, now, now + limits.link_retention).await?;
+    }
     txn.commit().await?;
     Ok(Written { rows, standing })
 }
@@ -317,6 +342,9 @@ fn active_model(
         dedupe_key: Set(message.dedupe_key),
         quiet_hours_zone: Set(message.quiet_hours_zone),
         trace_parent: Set(message.trace_parent),
+        smart_encoded: Set(message.smart_encoded),
+        encoding_saved: Set(message.encoding_saved),
+        links_saved: Set(message.links_saved),
         // PostgreSQL stamps a new row itself (the column's default); see `feed`.
         change_seq: stamp.map_or(sea_orm::ActiveValue::NotSet, Set),
         ..Default::default()

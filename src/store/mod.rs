@@ -19,6 +19,7 @@ pub mod gate;
 pub mod guard;
 pub mod history;
 pub mod lease;
+pub mod links;
 pub mod messages;
 pub mod opt_outs;
 pub mod queue;
@@ -27,6 +28,7 @@ pub mod recipients;
 pub mod reminders;
 pub mod retention;
 pub mod rollup;
+pub mod savings;
 pub mod spend;
 pub mod verifications;
 pub mod webhooks;
@@ -252,5 +254,55 @@ mod tests {
             redact_url("sqlite://x.db?mode=rwc"),
             "sqlite://x.db?mode=rwc"
         );
+    }
+}
+
+/// A message row for unit tests: a sent-to-be promotion of one segment.
+#[cfg(test)]
+pub(crate) fn sample_row() -> MessageRow {
+    MessageRow {
+        id: 1,
+        user_id: Some("u1".into()),
+        to_phone: "+14155551234".into(),
+        country: Some("US".into()),
+        message_type: MessageType::StreakAlert,
+        promotional: true,
+        priority: 1,
+        body: "hi".into(),
+        sensitive_body: None,
+        status: SmsStatus::Sending,
+        blocked_reason: None,
+        attempts: 1,
+        next_attempt_at: None,
+        expires_at: None,
+        duplicate_cost_micros: None,
+        retry_of: None,
+        provider_message_id: None,
+        error_code: None,
+        error_message: None,
+        segments: 1,
+        encoding: "GSM-7".into(),
+        cost_micros: Some(8_300),
+        created_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        sent_at: None,
+        delivered_at: None,
+        related_object_type: None,
+        related_object_id: None,
+        dedupe_key: None,
+        quiet_hours_zone: None,
+        estimated_cost_micros: Some(8_300),
+        priced_at: None,
+        carrier_fee_micros: None,
+        body_purged_at: None,
+        change_seq: 0,
+        trace_parent: None,
+        smart_encoded: false,
+        encoding_saved: 0,
+        links_saved: 0,
+        digest_id: None,
+        digest_hold: false,
+        digest_part: None,
+        carried: 0,
+        carried_segments: 0,
     }
 }

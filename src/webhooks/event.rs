@@ -20,12 +20,14 @@ pub enum Kind {
     OptOutAdded,
     OptOutRemoved,
     VerificationSucceeded,
+    MessageClicked,
 }
 
 impl Kind {
     /// Every kind, in the order the API lists them.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::MessageUpdated,
+        Kind::MessageClicked,
         Kind::ReplyReceived,
         Kind::OptOutAdded,
         Kind::OptOutRemoved,
@@ -40,6 +42,7 @@ impl Kind {
             Self::OptOutAdded => "opt_out.added",
             Self::OptOutRemoved => "opt_out.removed",
             Self::VerificationSucceeded => "verification.succeeded",
+            Self::MessageClicked => "message.clicked",
         }
     }
 
@@ -71,6 +74,12 @@ pub enum Event<'a> {
     OptOutRemoved { phone: &'a str },
     /// A user proved their number with a code.
     VerificationSucceeded { user_id: &'a str, phone: &'a str },
+    /// Someone followed a short link of a text (`GET /l/<code>`).
+    MessageClicked {
+        click: &'a crate::store::links::Click,
+        short_url: &'a str,
+        clicked_at: DateTime<Utc>,
+    },
 }
 
 impl Event<'_> {
@@ -81,6 +90,7 @@ impl Event<'_> {
             Self::OptOutAdded { .. } => Kind::OptOutAdded,
             Self::OptOutRemoved { .. } => Kind::OptOutRemoved,
             Self::VerificationSucceeded { .. } => Kind::VerificationSucceeded,
+            Self::MessageClicked { .. } => Kind::MessageClicked,
         }
     }
 
@@ -125,6 +135,23 @@ impl Event<'_> {
             Self::VerificationSucceeded { user_id, phone } => {
                 let data = serde_json::json!({ "userId": user_id, "phoneNumber": phone });
                 NewEvent::new(kind, data, now).about(Some(user_id), Some(phone))
+            }
+            Self::MessageClicked {
+                click,
+                short_url,
+                clicked_at,
+            } => {
+                let data = serde_json::json!({
+                    "messageId": click.message_id.to_string(),
+                    "messageType": click.message_type.to_ascii_uppercase(),
+                    "userId": click.user_id,
+                    "url": click.url,
+                    "shortUrl": short_url,
+                    "clicks": click.clicks,
+                    "clickedAt": clicked_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                });
+                NewEvent::new(kind, data, now)
+                    .about(click.user_id.as_deref(), Some(&click.to_phone))
             }
         }
     }

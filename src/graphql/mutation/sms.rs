@@ -161,6 +161,7 @@ impl SmsMutation {
             input.promotional && !is_transactional(message_type),
         );
         request.related = related;
+        request.shorten_links = input.shorten_links;
         if let Some(seconds) = input.valid_for_seconds {
             if !VALID_FOR_SECONDS.contains(&seconds) {
                 return Err(ApiError::bad_input(

@@ -53,6 +53,9 @@ impl CostsQuery {
         let grouping = (group_by.map(Into::into), split_by.map(Into::into));
         let billing = handle::<Billing>(ctx)?;
         let report = billing.report(from, to, grouping).await?;
-        Ok(CostReport::new(report, billing.fixed_costs()))
+        let saved = billing.savings(from, to).await?;
+        let mut report = CostReport::new(report, billing.fixed_costs());
+        report.savings = crate::graphql::types::savings::CostSavings::from_rows(&saved);
+        Ok(report)
     }
 }

@@ -91,6 +91,8 @@ pub struct CostReport {
     pub fixed_charges: Vec<MonthlyCharge>,
     /// Totals split by `groupBy` (empty without it).
     pub buckets: Vec<CostBucket>,
+    /// What smart encoding, short links and digests saved on the texts sent in the range.
+    pub savings: super::savings::CostSavings,
 }
 
 /// A charge made every month whatever is sent.
@@ -132,6 +134,7 @@ impl From<cost::Report> for CostReport {
             projected_month_end: micros_to_dollars(r.projected_month_end),
             transactional_reserve: micros_to_dollars(r.transactional_reserve),
             buckets: r.buckets.into_iter().map(Into::into).collect(),
+            savings: Default::default(),
         }
     }
 }

@@ -52,6 +52,9 @@ pub enum SmsStatus {
     Expired,
     /// An admin cancelled it before it was sent (`cancelSms`): never sent, nothing charged.
     Cancelled,
+    /// Carried by a digest (`digestId`): one text told the person of this and the other requests
+    /// of the window (`SMS_DIGEST_WINDOW`). Not sent on its own, nothing charged.
+    Digested,
 }
 
 /// Why policy refused a message. A refused message is still in the log, `BLOCKED`; nothing was
@@ -170,6 +173,29 @@ impl SmsLog {
         self.0.segments
     }
 
+    /// Whether smart encoding put GSM-7 characters in place of typographic ones (curly quotes,
+    /// dashes, ...) in this text (`SMS_SMART_ENCODING`); `body` is the text as sent.
+    async fn smart_encoded(&self) -> bool {
+        self.0.smart_encoded
+    }
+
+    /// The short links in the text (`SMS_LINK_SHORTENING`), with the addresses they stand for and
+    /// their clicks; gone after `SMS_LINK_RETENTION` and with an erasure.
+    async fn links(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::savings::SmsLink>> {
+        super::savings::links_of(ctx, &self.0).await
+    }
+
+    /// For a `DIGESTED` request: the digest that carried it (the text that was sent). For a digest:
+    /// null, and `digested` lists what it carried.
+    async fn digest_id(&self) -> Option<ID> {
+        self.0.digest_id.map(|id| ID(id.to_string()))
+    }
+
+    /// For a digest: how many requests it carried (0 for any other text).
+    async fn digested(&self) -> i32 {
+        self.0.carried
+    }
+
     /// `GSM-7` or `UCS-2`.
     async fn encoding(&self) -> &str {
         &self.0.encoding
@@ -280,101 +306,8 @@ impl SmsLog {
     }
 }
 
-/// One delivery event of a message, as AWS End User Messaging SMS reported it.
-pub struct SmsEvent(pub crate::store::receipts::EventRow);
+pub use super::events::{SmsEvent, SmsReply};
 
-/// One delivery event of a message, as AWS End User Messaging SMS reported it.
-#[Object]
-impl SmsEvent {
-    /// `TEXT_QUEUED`, `TEXT_PENDING`, `TEXT_DELIVERED`, `TEXT_CARRIER_UNREACHABLE`, ...
-    async fn event_type(&self) -> &str {
-        &self.0.event_type
-    }
-
-    /// Whether AWS says nothing more will happen to the message.
-    async fn is_final(&self) -> bool {
-        self.0.is_final
-    }
-
-    /// AWS's `messageStatus`.
-    async fn message_status(&self) -> Option<&str> {
-        self.0.message_status.as_deref()
-    }
-
-    /// AWS's words for it (`messageStatusDescription`).
-    async fn description(&self) -> Option<&str> {
-        self.0.description.as_deref()
-    }
-
-    /// `totalMessagePrice`, in US dollars, when the event carries it.
-    async fn price(&self) -> Option<Decimal> {
-        self.0.price_micros.map(crate::billing::micros_to_dollars)
-    }
-
-    /// `totalCarrierFee`, in US dollars, when the event carries it: charged on top of `price`.
-    async fn carrier_fee(&self) -> Option<Decimal> {
-        self.0
-            .carrier_fee_micros
-            .map(crate::billing::micros_to_dollars)
-    }
-
-    /// The carrier that reported it, when AWS names it.
-    async fn carrier_name(&self) -> Option<&str> {
-        self.0.carrier_name.as_deref()
-    }
-
-    /// When it happened, by AWS's clock.
-    async fn occurred_at(&self) -> DateTime<Utc> {
-        self.0.event_at
-    }
-
-    /// When the service received it.
-    async fn received_at(&self) -> DateTime<Utc> {
-        self.0.received_at
-    }
-}
-
-/// A text someone sent to the service's number.
-pub struct SmsReply(pub crate::store::receipts::ReplyRow);
-
-/// A text someone sent to the service's number.
-#[Object]
-impl SmsReply {
-    /// The reply's id (increasing).
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
-    }
-
-    /// The sender's number, E.164.
-    async fn from_phone(&self) -> &str {
-        &self.0.from_phone
-    }
-
-    /// The service's number it was sent to.
-    async fn to_number(&self) -> &str {
-        &self.0.to_number
-    }
-
-    /// What they texted; empty once removed (SMS_BODY_RETENTION).
-    async fn body(&self) -> &str {
-        &self.0.body
-    }
-
-    /// What the text asked for: `STOP`, `START`, `HELP`, or `NONE`.
-    async fn keyword(&self) -> &str {
-        match self.0.keyword.as_str() {
-            "stop" => "STOP",
-            "start" => "START",
-            "help" => "HELP",
-            _ => "NONE",
-        }
-    }
-
-    /// When it arrived.
-    async fn received_at(&self) -> DateTime<Utc> {
-        self.0.received_at
-    }
-}
 
 /// Narrows `smsLogs`. All conditions must hold.
 #[derive(InputObject, Debug, Default)]
@@ -427,6 +360,11 @@ pub struct SendSmsInput {
     /// A text not sent by then is never sent (`EXPIRED`); the provider stops trying when it is up.
     /// Default: `SMS_DEFAULT_VALIDITY` (24 hours).
     pub valid_for_seconds: Option<i32>,
+    /// Each http(s) address in the text becomes a short link with click counting
+    /// (`SMS_LINK_BASE_URL/<code>`; on by default with `SMS_LINK_SHORTENING`); false keeps the
+    /// addresses as written.
+    #[graphql(default = true)]
+    pub shorten_links: bool,
 }
 
 /// Exactly one of `toPhone` (a friend who may not be a user yet) and `toUserId`.

@@ -12,6 +12,9 @@ use crate::{
 pub enum WebhookEventType {
     /// `message.updated`: a message was written or changed status (with its cost and error).
     MessageUpdated,
+    /// `message.clicked`: someone followed a short link of a text (the message, the address, the
+    /// clicks so far; never who clicked).
+    MessageClicked,
     /// `reply.received`: someone texted the service's number.
     ReplyReceived,
     /// `opt_out.added`: a number went on the opt-out list (STOP, AWS, an operator).
@@ -27,6 +30,7 @@ impl WebhookEventType {
     pub fn kind(self) -> Kind {
         match self {
             Self::MessageUpdated => Kind::MessageUpdated,
+            Self::MessageClicked => Kind::MessageClicked,
             Self::ReplyReceived => Kind::ReplyReceived,
             Self::OptOutAdded => Kind::OptOutAdded,
             Self::OptOutRemoved => Kind::OptOutRemoved,
@@ -42,6 +46,7 @@ impl WebhookEventType {
     fn from_str(name: &str) -> Option<Self> {
         Some(match Kind::parse(name)? {
             Kind::MessageUpdated => Self::MessageUpdated,
+            Kind::MessageClicked => Self::MessageClicked,
             Kind::ReplyReceived => Self::ReplyReceived,
             Kind::OptOutAdded => Self::OptOutAdded,
             Kind::OptOutRemoved => Self::OptOutRemoved,

@@ -1,0 +1,145 @@
+//! What saves money, as GraphQL shows it: short links, the price of a text before it is sent, and what
+//! smart encoding, short links and digests saved.
+
+use async_graphql::{Context, Enum, SimpleObject};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+use crate::{error::ApiResult, graphql::handle, outbox::Outbox, store::MessageRow};
+
+/// A short link in a text: `shortUrl` answers with a redirect to `url` and counts the click.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct SmsLink {
+    /// The address the text stood for.
+    pub url: String,
+    /// What the text carries instead (`SMS_LINK_BASE_URL/<code>`).
+    pub short_url: String,
+    /// Times it was followed (every request counts; who clicked is never recorded).
+    pub clicks: i32,
+    pub first_clicked_at: Option<DateTime<Utc>>,
+    pub last_clicked_at: Option<DateTime<Utc>>,
+    /// After this the short link answers 404 (`SMS_LINK_RETENTION`).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The links of a text; no query for a text without our short links.
+pub(super) async fn links_of(ctx: &Context<'_>, row: &MessageRow) -> ApiResult<Vec<SmsLink>> {
+    let outbox = handle::<Outbox>(ctx)?;
+    let base = &outbox.sms.savings.link_base_url;
+    if !row.body.contains(base.as_str()) {
+        return Ok(Vec::new());
+    }
+    let links = crate::store::links::of_messages(&outbox.db(), vec![row.id]).await?;
+    Ok(links
+        .into_iter()
+        .map(|l| SmsLink {
+            short_url: format!("{base}/{}", l.code),
+            url: l.url,
+            clicks: l.clicks,
+            first_clicked_at: l.first_clicked_at,
+            last_clicked_at: l.last_clicked_at,
+            expires_at: l.expires_at,
+        })
+        .collect())
+}
+
+/// What would happen to a text asked for now.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PreviewVerdict {
+    /// It would be queued and sent at once.
+    Send,
+    /// It would be queued and held until `deferredUntil` (quiet hours, a schedule, a digest window).
+    Defer,
+    /// It would be refused (`blockedReason`); nothing would be sent.
+    Block,
+}
+
+/// What one feature saved: texts it made cheaper (for digests: texts not sent at all), the segments
+/// and the dollars, against the same texts without it.
+#[derive(SimpleObject, Debug, Clone, Default, PartialEq, Eq)]
+pub struct Saving {
+    pub texts: i64,
+    pub segments: i64,
+    /// US dollars, at each text's own price per segment.
+    pub cost: Decimal,
+}
+
+impl Saving {
+    fn add(&mut self, row: &entity::savings_rollup::Model) {
+        self.texts += row.texts;
+        self.segments += row.segments;
+        self.cost += crate::billing::micros_to_dollars(row.cost_micros);
+    }
+}
+
+/// What each feature saved in one bucket (a day, a message type).
+#[derive(SimpleObject, Debug, Clone, Default)]
+pub struct SavingsBucket {
+    /// A UTC day (YYYY-MM-DD) or a message type (BATTLE_INVITATION).
+    pub key: String,
+    pub smart_encoding: Saving,
+    pub short_links: Saving,
+    pub digests: Saving,
+}
+
+impl SavingsBucket {
+    fn add(&mut self, row: &entity::savings_rollup::Model) {
+        match row.feature.as_str() {
+            "smart_encoding" => self.smart_encoding.add(row),
+            "short_links" => self.short_links.add(row),
+            _ => self.digests.add(row),
+        }
+    }
+}
+
+/// What smart encoding, short links and digests saved on the texts sent in the range (counted on the
+/// day each text went out), against what the same texts would have cost without them.
+#[derive(SimpleObject, Debug, Clone, Default)]
+pub struct CostSavings {
+    /// Typographic characters replaced by GSM-7 ones (`SMS_SMART_ENCODING`).
+    pub smart_encoding: Saving,
+    /// Addresses replaced by short links (`SMS_LINK_SHORTENING`).
+    pub short_links: Saving,
+    /// Invitations and results to one person sent as one text (`SMS_DIGEST_WINDOW`).
+    pub digests: Saving,
+    /// The three together.
+    pub total: Saving,
+    /// By UTC day of the send, oldest first.
+    pub by_day: Vec<SavingsBucket>,
+    /// By message type.
+    pub by_message_type: Vec<SavingsBucket>,
+}
+
+impl CostSavings {
+    pub fn from_rows(rows: &[entity::savings_rollup::Model]) -> Self {
+        let mut all = SavingsBucket::default();
+        let mut total = Saving::default();
+        let mut days: std::collections::BTreeMap<&str, SavingsBucket> = Default::default();
+        let mut types: std::collections::BTreeMap<&str, SavingsBucket> = Default::default();
+        for row in rows {
+            all.add(row);
+            total.add(row);
+            days.entry(&row.day).or_default().add(row);
+            types.entry(&row.message_type).or_default().add(row);
+        }
+        let keyed = |(key, mut bucket): (&str, SavingsBucket)| {
+            bucket.key = key.to_owned();
+            bucket
+        };
+        Self {
+            smart_encoding: all.smart_encoding,
+            short_links: all.short_links,
+            digests: all.digests,
+            total,
+            by_day: days.into_iter().map(keyed).collect(),
+            by_message_type: types
+                .into_iter()
+                .map(|(k, b)| {
+                    let mut b = keyed((k, b));
+                    b.key = b.key.to_ascii_uppercase();
+                    b
+                })
+                .collect(),
+        }
+    }
+}
