@@ -70,6 +70,7 @@ fn request(i: usize) -> SendRequest {
         send_at: None,
         trace_parent: None,
         shorten_links: true,
+        hold_for_digest: true,
     }
 }
 

@@ -4,12 +4,68 @@ use std::{collections::HashMap, time::Duration};
 
 use super::*;
 
+/// The settings of `pairs`; in production, with an https short-link base unless the pairs give one
+/// (production refuses the http default: `savings_settings_and_the_production_link_base`).
 fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-    let map: HashMap<String, String> = pairs
+    let mut map: HashMap<String, String> = pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
+    if map.get("APP_ENV").map(String::as_str) == Some("production") {
+        map.entry("SMS_LINK_BASE_URL".into())
+            .or_insert_with(|| "https://go.allthrive.ai/l".into());
+    }
     Config::from_lookup(|name| map.get(name).cloned())
+}
+
+#[test]
+fn savings_settings_and_the_production_link_base() {
+    let c = config(&[("LISTEN_ADDR", "127.0.0.1:9000")]).expect("defaults");
+    let s = &c.sms.savings;
+    assert!(s.smart_encoding && s.link_shortening);
+    assert_eq!(s.link_base_url, "http://127.0.0.1:9000/l");
+    assert_eq!(s.link_retention, std::time::Duration::from_secs(90 * 86_400));
+    assert_eq!(s.digest_window, Some(std::time::Duration::from_secs(120)));
+    let c = config(&[
+        ("SMS_SMART_ENCODING", "off"),
+        ("SMS_LINK_SHORTENING", "OFF"),
+        ("SMS_LINK_BASE_URL", "https://go.allthrive.ai/l/"),
+        ("SMS_LINK_RETENTION", "30days"),
+        ("SMS_DIGEST_WINDOW", "off"),
+    ])
+    .expect("valid");
+    let s = &c.sms.savings;
+    assert!(!s.smart_encoding && !s.link_shortening);
+    assert_eq!(s.link_base_url, "https://go.allthrive.ai/l");
+    assert_eq!(s.digest_window, None);
+    for (var, value) in [
+        ("SMS_SMART_ENCODING", "maybe"),
+        ("SMS_LINK_BASE_URL", "go.allthrive.ai/l"),
+        ("SMS_LINK_BASE_URL", "ftp://go.allthrive.ai/l"),
+        ("SMS_LINK_BASE_URL", "https://go.allthrive.ai/l?x=1"),
+        ("SMS_LINK_RETENTION", "soon"),
+        ("SMS_DIGEST_WINDOW", "0s"),
+        ("SMS_DIGEST_WINDOW", "2h"),
+    ] {
+        let err = config(&[(var, value)]).expect_err(value);
+        assert_eq!(err.var, var, "{value}");
+    }
+    let secret = ("JWT_SECRET", "0123456789abcdef0123456789abcdef");
+    let err = config(&[
+        ("APP_ENV", "production"),
+        secret,
+        ("SMS_LINK_BASE_URL", "http://go.allthrive.ai/l"),
+    ])
+    .expect_err("plain http in production");
+    assert_eq!(err.var, "SMS_LINK_BASE_URL");
+    assert!(err.reason.contains("https://"), "{}", err.reason);
+    config(&[
+        ("APP_ENV", "production"),
+        secret,
+        ("SMS_LINK_BASE_URL", "http://go.allthrive.ai/l"),
+        ("SMS_LINK_SHORTENING", "off"),
+    ])
+    .expect("no short links, no base needed");
 }
 
 #[test]

@@ -97,6 +97,9 @@ pub struct SendRequest {
     pub trace_parent: Option<String>,
     /// Addresses in the text become short links (`SMS_LINK_SHORTENING`); a sender may keep them.
     pub shorten_links: bool,
+    /// A battle invitation or result may wait for a digest (`SMS_DIGEST_WINDOW`); off for a caller
+    /// that waits for the outcome (`sendAsync: false`).
+    pub hold_for_digest: bool,
 }
 
 impl SendRequest {
@@ -117,6 +120,7 @@ impl SendRequest {
             send_at: None,
             trace_parent: None,
             shorten_links: true,
+            hold_for_digest: true,
         }
     }
 
@@ -221,7 +225,7 @@ fn require(field: &str, value: &str) -> Result<(), SendError> {
     Ok(())
 }
 
-fn validate(template: &Template) -> Result<(), SendError> {
+pub(super) fn validate(template: &Template) -> Result<(), SendError> {
     match template {
         Template::BattleInvitation {
             inviter,
@@ -411,6 +415,7 @@ pub async fn enqueue_many(
             Err(error) => answers.set(item.index, Err(error)),
         }
     }
+    outbox.hold_for_digests(&mut messages, now).await?;
     let costs = &outbox.costs;
     let limits = Limits {
         user_daily_limit: costs.user_daily_limit,

@@ -255,6 +255,15 @@ impl Facts {
             encoding_saved: item.shaped.encoding_saved as i32,
             links_saved: item.shaped.links_saved as i32,
             links: item.shaped.links.clone(),
+            // Scheduled texts have their moment, and a caller that waits for the outcome wants it now.
+            digest_part: (request.promotional
+                && request.hold_for_digest
+                && request.send_at.is_none()
+                && request.origin == super::accept::Origin::Api)
+                .then(|| super::digest::part_of(&request.template))
+                .flatten()
+                .and_then(|part| serde_json::to_string(&part).ok()),
+            digest_hold: false,
             verdict: match decision.verdict {
                 Ok((due_at, cost_micros)) => Verdict::Accept {
                     due_at,

@@ -6,6 +6,7 @@ pub mod actions;
 pub mod catalogue;
 mod claimed;
 mod clicks;
+pub mod digest;
 mod facts;
 pub mod gate;
 pub mod group_commit;
@@ -14,6 +15,7 @@ pub mod links;
 mod outcome;
 pub mod pause;
 pub mod policy;
+mod preview;
 pub mod provider;
 mod recheck;
 pub mod retry;
@@ -22,6 +24,7 @@ pub mod smart;
 pub mod validity;
 pub mod worker;
 
+pub use preview::{Outcome as PreviewOutcome, Preview};
 pub use accept::{Enqueued, Origin, QuietPolicy, SendError, SendRequest, Target, Validity};
 
 use std::sync::Arc;

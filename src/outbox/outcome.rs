@@ -126,6 +126,14 @@ pub(super) async fn failed(
     error: &ProviderError,
 ) -> Result<Outcome, DbErr> {
     let outcome = record_failure(workers, row, error).await?;
+    if outcome == Outcome::Failed && row.carried > 0 {
+        // A digest that failed for good: what it carried fails with it, each retryable on its own.
+        use sea_orm::TransactionTrait;
+        let txn = workers.outbox.db.begin().await?;
+        let what = (error.code.as_str(), error.message.as_str());
+        crate::store::digests::fail_carried(&txn, row, what).await?;
+        txn.commit().await?;
+    }
     tracing::warn!(
         id = row.id,
         to = phone::mask(&row.to_phone),

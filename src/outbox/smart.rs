@@ -44,6 +44,7 @@ fn equivalent(c: char) -> Option<&'static str> {
         '\u{00AE}' => "(R)",
         '\u{2122}' => "TM",
         // Full-width ASCII forms, as Asian keyboards type them.
+        '\u{FF40}' => "'",
         '\u{FF01}'..='\u{FF5E}' => return full_width(c),
         _ => return None,
     })

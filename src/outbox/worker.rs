@@ -44,6 +44,8 @@ pub struct BatchReport {
     pub blocked: usize,
     /// Promotions claimed inside the recipient's quiet hours: back in the queue until they end.
     pub deferred: usize,
+    /// Held requests carried by a digest (this worker's or another's): not sent on their own.
+    pub digested: usize,
 }
 
 impl BatchReport {
@@ -180,6 +182,9 @@ async fn run_once(
     let late: Vec<&MessageRow> = late.iter().collect();
     end_unsent(workers, &late, (SmsStatus::Expired, None), &mut report)
         .stage(Stage::Outcome)
+        .await?;
+    let batch = super::digest::gather(workers, batch, &mut report)
+        .stage(Stage::Claim)
         .await?;
     let batch = decide_again(workers, batch, &mut report)
         .stage(Stage::Claim)
@@ -367,6 +372,12 @@ impl Workers {
 
     /// The token that, cancelled, makes every worker of this set give up the provider calls it is
     /// waiting on (the end of a stop's grace period).
+    /// When a claim made now would expire (`SMS_LEASE`).
+    pub(super) fn lease_until(&self) -> DateTime<Utc> {
+        self.outbox.clock.now()
+            + chrono::Duration::from_std(self.outbox.sms.lease).unwrap_or(chrono::Duration::seconds(60))
+    }
+
     pub fn abandon_calls(&self) -> CancellationToken {
         self.abandon.clone()
     }

@@ -50,6 +50,12 @@ pub fn stamped(
     update.col_expr(sms_log::Column::ChangeSeq, stamp(backend))
 }
 
+/// The stamp a row inserted now gets: on SQLite one more than the largest (the caller holds the write
+/// lock); PostgreSQL stamps a new row itself (the column's default), so this is 0 there and unused.
+pub async fn next_stamp(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
+    Ok(largest(db).await? + 1)
+}
+
 /// The largest stamp written (0 before any).
 async fn largest(db: &impl ConnectionTrait) -> Result<i64, DbErr> {
     Ok(sms_log::Entity::find()

@@ -57,6 +57,10 @@ pub struct NewMessage {
     pub links_saved: i32,
     /// The short links the text carries, stored with it (none for a refused message).
     pub links: Vec<crate::outbox::links::NewLink>,
+    /// What a digest would tell of it (JSON), for a battle invitation or result that may wait for one.
+    pub digest_part: Option<String>,
+    /// Held until its digest window closes (`outbox::digest`).
+    pub digest_hold: bool,
 }
 
 /// What policy decided before the write.
@@ -345,6 +349,8 @@ fn active_model(
         smart_encoded: Set(message.smart_encoded),
         encoding_saved: Set(message.encoding_saved),
         links_saved: Set(message.links_saved),
+        digest_hold: Set(message.digest_hold && blocked.is_none()),
+        digest_part: Set(message.digest_part.filter(|_| message.digest_hold)),
         // PostgreSQL stamps a new row itself (the column's default); see `feed`.
         change_seq: stamp.map_or(sea_orm::ActiveValue::NotSet, Set),
         ..Default::default()

@@ -11,6 +11,7 @@ pub mod code_spend;
 pub mod consent;
 pub mod countries;
 pub mod db;
+pub mod digests;
 pub mod disclosures;
 pub mod erasure;
 pub mod feed;
@@ -32,7 +33,7 @@ pub mod savings;
 pub mod spend;
 pub mod verifications;
 pub mod webhooks;
-mod write_checks;
+pub mod write_checks;
 
 use std::time::Duration;
 

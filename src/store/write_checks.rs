@@ -90,7 +90,7 @@ async fn lock_numbers(txn: &impl ConnectionTrait, phones: &BTreeSet<&str>) -> Re
 }
 
 /// The promotions of the last 24 hours (not blocked) of each key of `column`, in one statement.
-async fn promotions_per(
+pub(super) async fn promotions_per(
     db: &impl ConnectionTrait,
     column: &str,
     keys: &BTreeSet<&str>,
@@ -201,4 +201,52 @@ async fn read_at_once(
         }
     }
     Ok(found)
+}
+
+/// What a preview reads of the write's checks for one text, as they stand (no locks).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PreviewChecks {
+    pub opted_out: bool,
+    /// Promotions of the last 24 hours to the person, and to the number.
+    pub user_today: u32,
+    pub number_today: u32,
+    /// What the month has reserved of its budget.
+    pub month_reserved: i64,
+}
+
+/// Reads what the write would check for a text to `(user, phone)` at `now`.
+pub async fn preview(
+    db: &impl ConnectionTrait,
+    (user, phone): (Option<&str>, &str),
+    promotional: bool,
+    now: DateTime<Utc>,
+) -> Result<PreviewChecks, DbErr> {
+    let since = now - chrono::Duration::hours(24);
+    let mut checks = PreviewChecks {
+        month_reserved: super::spend::reserved(db, &super::spend::month_of(now)).await?,
+        ..Default::default()
+    };
+    if phone.is_empty() {
+        return Ok(checks);
+    }
+    checks.opted_out = !opt_outs::among(db, [phone]).await?.is_empty();
+    if promotional {
+        let column = sea_orm::IdenStatic::as_str(&entity::sms_log::Column::ToPhone);
+        let numbers = BTreeSet::from([phone]);
+        checks.number_today = promotions_per(db, column, &numbers, since)
+            .await?
+            .get(phone)
+            .copied()
+            .unwrap_or(0);
+        if let Some(user) = user {
+            let column = sea_orm::IdenStatic::as_str(&entity::sms_log::Column::UserId);
+            let users = BTreeSet::from([user]);
+            checks.user_today = promotions_per(db, column, &users, since)
+                .await?
+                .get(user)
+                .copied()
+                .unwrap_or(0);
+        }
+    }
+    Ok(checks)
 }

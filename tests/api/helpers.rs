@@ -118,6 +118,9 @@ impl TestApp {
             Engine::Postgres => (postgres::fresh_database().await, None),
         };
         let mut config = Config::for_database(url);
+        // Digests hold battle invitations and results for a window the tests' manual clock never
+        // closes by itself: tests of digests turn them on.
+        config.sms.savings.digest_window = None;
         configure(&mut config);
         let custom_provider = provider(&config);
         let clock = Arc::new(ManualClock::new(start_time()));

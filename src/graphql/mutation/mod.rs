@@ -1,3 +1,4 @@
+pub(crate) mod asks;
 mod operations;
 mod privacy;
 mod recipient;

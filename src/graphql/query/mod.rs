@@ -1,6 +1,7 @@
 pub(crate) mod consent;
 mod costs;
 mod guard;
+mod preview;
 pub(crate) mod operations;
 mod recipient;
 mod sms;
@@ -18,4 +19,5 @@ pub struct Query(
     operations::OperationsQuery,
     guard::GuardQuery,
     webhooks::WebhooksQuery,
+    preview::PreviewQuery,
 );

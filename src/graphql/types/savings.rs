@@ -143,3 +143,69 @@ impl CostSavings {
         }
     }
 }
+
+/// A text as it would go now, its price and what would happen to it; nothing was written.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct SmsPreview {
+    /// The body as it would be sent: rendered, smart-encoded, links shortened (the codes shown are
+    /// examples: a send makes new ones).
+    pub body: String,
+    pub segments: i32,
+    /// `GSM-7` or `UCS-2`.
+    pub encoding: String,
+    /// Segments times the destination's price (US dollars); null without a number or a price.
+    pub estimated_cost: Option<Decimal>,
+    pub verdict: PreviewVerdict,
+    /// For `DEFER`: when it would go (the end of quiet hours, its `sendAt`, a digest window's close).
+    pub deferred_until: Option<DateTime<Utc>>,
+    /// For `BLOCK`: why.
+    pub blocked_reason: Option<super::sms::BlockedReason>,
+    /// Whether smart encoding changed the text.
+    pub smart_encoded: bool,
+    /// Segments smart encoding and short links saved on it.
+    pub saved_segments: i32,
+    /// The addresses that would become short links.
+    pub links: Vec<PreviewLink>,
+    /// The destination's country (`US`), when there is a number.
+    pub country: Option<String>,
+}
+
+/// An address a text would carry as a short link.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct PreviewLink {
+    pub url: String,
+    /// An example: a send makes its own code.
+    pub short_url: String,
+}
+
+impl SmsPreview {
+    pub fn new(p: crate::outbox::Preview, base: &str) -> Self {
+        use crate::outbox::PreviewOutcome as O;
+        let (verdict, deferred_until, blocked_reason) = match p.outcome {
+            O::Send => (PreviewVerdict::Send, None, None),
+            O::Defer(at) => (PreviewVerdict::Defer, Some(at), None),
+            O::Block(reason) => (PreviewVerdict::Block, None, Some(reason.into())),
+        };
+        Self {
+            body: p.shaped.rendered.body,
+            segments: p.shaped.rendered.segments as i32,
+            encoding: p.shaped.rendered.encoding.as_str().to_owned(),
+            estimated_cost: p.cost_micros.map(crate::billing::micros_to_dollars),
+            verdict,
+            deferred_until,
+            blocked_reason,
+            smart_encoded: p.shaped.smart_encoded,
+            saved_segments: (p.shaped.encoding_saved + p.shaped.links_saved) as i32,
+            links: p
+                .shaped
+                .links
+                .into_iter()
+                .map(|l| PreviewLink {
+                    short_url: format!("{base}/{}", l.code),
+                    url: l.url,
+                })
+                .collect(),
+            country: p.country,
+        }
+    }
+}
