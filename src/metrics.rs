@@ -35,18 +35,55 @@ pub struct Metrics {
     pub retention_purged: IntCounterVec,
     /// People erased, by who asked (`api`, `command`).
     pub erasures: IntCounterVec,
-    /// Short links followed, by the text's type.
-    pub link_clicks: IntCounterVec,
-    /// Segments saved on texts sent, by feature (`smart_encoding`, `short_links`, `digests`).
-    pub saved_segments: IntCounterVec,
-    /// Texts made cheaper (or, for digests, not sent at all), by feature.
-    pub saved_texts: IntCounterVec,
+    /// Short links followed, and what smart encoding, short links and digests saved.
+    pub savings: SavingsMetrics,
     queue: IntGaugeVec,
     oldest_pending: Gauge,
     paused: Gauge,
     spend: Gauge,
     budget: Gauge,
     up: IntGauge,
+}
+
+/// What saves money, counted: short links followed, and the segments and texts each feature saved.
+#[derive(Debug, Clone)]
+pub struct SavingsMetrics {
+    /// Short links followed, by the text's type.
+    pub link_clicks: IntCounterVec,
+    /// Segments saved on texts sent, by feature (`smart_encoding`, `short_links`, `digests`).
+    pub saved_segments: IntCounterVec,
+    /// Texts made cheaper (or, for digests, not sent at all), by feature.
+    pub saved_texts: IntCounterVec,
+}
+
+impl SavingsMetrics {
+    fn new(registry: &Registry) -> Self {
+        let [link_clicks, saved_segments, saved_texts] = [
+            counter(
+                registry,
+                "sms_link_clicks_total",
+                "Short links followed, by the text's message type.",
+                &["message_type"],
+            ),
+            counter(
+                registry,
+                "sms_saved_segments_total",
+                "Segments saved on texts sent, by feature (smart_encoding, short_links, digests).",
+                &["feature"],
+            ),
+            counter(
+                registry,
+                "sms_saved_texts_total",
+                "Texts made cheaper by a feature (for digests: texts not sent at all).",
+                &["feature"],
+            ),
+        ];
+        Self {
+            link_clicks,
+            saved_segments,
+            saved_texts,
+        }
+    }
 }
 
 impl Default for Metrics {
@@ -85,9 +122,6 @@ impl Metrics {
             reminder_messages,
             retention_purged,
             erasures,
-            link_clicks,
-            saved_segments,
-            saved_texts,
         ] = Self::counters(&registry);
         Self {
             messages,
@@ -113,9 +147,7 @@ impl Metrics {
             reminder_messages,
             retention_purged,
             erasures,
-            link_clicks,
-            saved_segments,
-            saved_texts,
+            savings: SavingsMetrics::new(&registry),
             queue,
             oldest_pending: gauge(
                 &registry,
@@ -143,7 +175,7 @@ impl Metrics {
     }
 
     /// The counters, in the order `new` takes them.
-    fn counters(registry: &Registry) -> [IntCounterVec; 11] {
+    fn counters(registry: &Registry) -> [IntCounterVec; 8] {
         [
             counter(
                 registry,
@@ -192,24 +224,6 @@ impl Metrics {
                 "sms_erasures_total",
                 "People erased, by who asked (api, command).",
                 &["via"],
-            ),
-            counter(
-                registry,
-                "sms_link_clicks_total",
-                "Short links followed, by the text's message type.",
-                &["message_type"],
-            ),
-            counter(
-                registry,
-                "sms_saved_segments_total",
-                "Segments saved on texts sent, by feature (smart_encoding, short_links, digests).",
-                &["feature"],
-            ),
-            counter(
-                registry,
-                "sms_saved_texts_total",
-                "Texts made cheaper by a feature (for digests: texts not sent at all).",
-                &["feature"],
             ),
         ]
     }

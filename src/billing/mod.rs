@@ -128,7 +128,7 @@ impl Billing {
         &self,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<entity::savings_rollup::Model>, DbErr> {
+    ) -> Result<Vec<crate::store::savings::SavingsRow>, DbErr> {
         crate::store::savings::rows(&self.db, from, to).await
     }
 }

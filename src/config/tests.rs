@@ -24,7 +24,10 @@ fn savings_settings_and_the_production_link_base() {
     let s = &c.sms.savings;
     assert!(s.smart_encoding && s.link_shortening);
     assert_eq!(s.link_base_url, "http://127.0.0.1:9000/l");
-    assert_eq!(s.link_retention, std::time::Duration::from_secs(90 * 86_400));
+    assert_eq!(
+        s.link_retention,
+        std::time::Duration::from_secs(90 * 86_400)
+    );
     assert_eq!(s.digest_window, Some(std::time::Duration::from_secs(120)));
     let c = config(&[
         ("SMS_SMART_ENCODING", "off"),

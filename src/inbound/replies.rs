@@ -243,6 +243,8 @@ async fn answer_keyword(
             },
             false,
         );
+        // A keyword's answer names the help address as it is: carriers review it word for word.
+        request.shorten_links = false;
         // The key marks the answer as one, so the claim lets it reach a number on the list too.
         request.dedupe_key = Some(format!("{}{id}", crate::outbox::accept::KEYWORD_ANSWER_KEY));
         return match inbound.answers.enqueue(request).await {

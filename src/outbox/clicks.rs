@@ -27,6 +27,7 @@ impl Outbox {
         event::emit(&txn, &[clicked], now).await?;
         txn.commit().await?;
         self.metrics
+            .savings
             .link_clicks
             .with_label_values(&[click.message_type.as_str()])
             .inc();

@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, DbErr};
+use sea_orm::DbErr;
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -26,7 +26,7 @@ use super::{
 use crate::{
     locale::phone,
     store::{
-        MessageRow, MessageType, SmsStatus, digests as rows,
+        MessageRow, MessageType, digests as rows,
         messages::{NewMessage, Verdict},
     },
 };
@@ -118,7 +118,11 @@ pub fn compose(message_type: MessageType, parts: &[Part], brand: &Brand) -> cata
             format!(": {}", items.join(separator))
         };
         let said = format!("{head}{listed}");
-        let stop = if said.ends_with(['.', '!', '?']) { " " } else { ". " };
+        let stop = if said.ends_with(['.', '!', '?']) {
+            " "
+        } else {
+            ". "
+        };
         let text = Template::Text {
             message_type,
             body: format!("{said}{stop}{tail}"),
@@ -188,10 +192,7 @@ impl Outbox {
         let pair = (message.to_phone.clone(), message.message_type);
         let open = rows::open_windows(&self.db, std::slice::from_ref(&pair)).await?;
         Ok(Some(
-            open.into_values()
-                .next()
-                .unwrap_or(now + window)
-                .max(now),
+            open.into_values().next().unwrap_or(now + window).max(now),
         ))
     }
 
@@ -228,7 +229,10 @@ pub(super) async fn gather(
         let held = rows::lock_held(&txn, &mine[0].to_phone, mine[0].message_type).await?;
         let still: Vec<MessageRow> = mine
             .into_iter()
-            .filter(|m| held.iter().any(|h| h.id == m.id && h.attempts == m.attempts))
+            .filter(|m| {
+                held.iter()
+                    .any(|h| h.id == m.id && h.attempts == m.attempts)
+            })
             .collect();
         if still.is_empty() {
             // Another worker's digest carried them.
@@ -244,7 +248,7 @@ pub(super) async fn gather(
             }));
             continue;
         }
-        let digest = digest_row(outbox, &held, workers.lease_until())?;
+        let digest = digest_row(outbox, &held, workers.lease_until());
         let row = rows::carry(&txn, digest.0, &held, outbox.now()).await?;
         if !digest.1.is_empty() {
             let links = digest.1.into_iter().map(|l| (row.id, l)).collect();
@@ -268,13 +272,13 @@ pub(super) async fn gather(
     Ok(out)
 }
 
-/// The digest's row for `held` (two or more requests to one number, of one type), claimed by the
-/// caller until `lease_until`, with its short links.
+/// The digest for `held` (two or more requests to one number, of one type), claimed by the caller
+/// until `lease_until`, with its short links.
 fn digest_row(
     outbox: &Outbox,
     held: &[MessageRow],
     lease_until: DateTime<Utc>,
-) -> Result<(entity::sms_log::ActiveModel, Vec<super::links::NewLink>), DbErr> {
+) -> (rows::NewDigest, Vec<super::links::NewLink>) {
     let first = &held[0];
     let parts: Vec<Part> = held
         .iter()
@@ -291,36 +295,18 @@ fn digest_row(
     );
     // One segment costs what it cost the requests (one destination).
     let per_segment = first.estimated_cost_micros.unwrap_or(0) / i64::from(first.segments.max(1));
-    let cost = per_segment * i64::from(shaped.rendered.segments);
-    let now = outbox.now();
-    let model = entity::sms_log::ActiveModel {
-        user_id: Set(held.iter().find_map(|r| r.user_id.clone())),
-        to_phone: Set(first.to_phone.clone()),
-        country: Set(first.country.clone()),
-        message_type: Set(first.message_type),
-        promotional: Set(true),
-        priority: Set(1),
-        body: Set(shaped.rendered.body.clone()),
-        status: Set(SmsStatus::Sending),
-        attempts: Set(1),
-        next_attempt_at: Set(Some(lease_until)),
-        expires_at: Set(held.iter().filter_map(|r| r.expires_at).min()),
-        cost_micros: Set(Some(cost)),
-        estimated_cost_micros: Set(Some(cost)),
-        segments: Set(shaped.rendered.segments as i32),
-        encoding: Set(shaped.rendered.encoding.as_str().to_owned()),
-        created_at: Set(now),
-        quiet_hours_zone: Set(first.quiet_hours_zone.clone()),
-        trace_parent: Set(first.trace_parent.clone()),
-        dedupe_key: Set(Some(format!("digest:{}", first.id))),
-        smart_encoded: Set(shaped.smart_encoded),
-        encoding_saved: Set(shaped.encoding_saved as i32),
-        links_saved: Set(shaped.links_saved as i32),
-        carried: Set(held.len() as i32),
-        carried_segments: Set(held.iter().map(|r| r.segments).sum()),
-        ..Default::default()
+    let digest = rows::NewDigest {
+        user_id: held.iter().find_map(|r| r.user_id.clone()),
+        cost_micros: per_segment * i64::from(shaped.rendered.segments),
+        segments: shaped.rendered.segments as i32,
+        encoding: shaped.rendered.encoding.as_str().to_owned(),
+        body: shaped.rendered.body,
+        smart_encoded: shaped.smart_encoded,
+        encoding_saved: shaped.encoding_saved as i32,
+        links_saved: shaped.links_saved as i32,
+        lease_until,
     };
-    Ok((model, shaped.links))
+    (digest, shaped.links)
 }
 
 #[cfg(test)]
@@ -356,21 +342,37 @@ mod tests {
         );
         assert_eq!(r.segments, 1);
         let two = compose(MessageType::BattleInvitation, &parts[..2], &brand());
-        assert!(two.body.starts_with("AllThrive: Alice and Bob challenged you to 2 battles"));
+        assert!(
+            two.body
+                .starts_with("AllThrive: Alice and Bob challenged you to 2 battles")
+        );
         let same = [invite("Alice", "A"), invite("Alice", "B")];
         let r = compose(MessageType::BattleInvitation, &same, &brand());
-        assert!(r.body.starts_with("AllThrive: Alice challenged you to 2 battles"), "{}", r.body);
+        assert!(
+            r.body
+                .starts_with("AllThrive: Alice challenged you to 2 battles"),
+            "{}",
+            r.body
+        );
     }
 
     #[test]
     fn a_long_digest_lists_what_fits_in_two_segments() {
         let parts: Vec<Part> = (0..40)
-            .map(|i| invite(&format!("Friend {i}"), &format!("A rather long battle topic number {i}")))
+            .map(|i| {
+                invite(
+                    &format!("Friend {i}"),
+                    &format!("A rather long battle topic number {i}"),
+                )
+            })
             .collect();
         let r = compose(MessageType::BattleInvitation, &parts, &brand());
         assert!(r.segments <= 2, "{}", r.body);
         assert!(r.body.contains("more. Accept:"), "{}", r.body);
-        assert!(r.body.contains("Friend 0 and 39 others challenged you to 40 battles"));
+        assert!(
+            r.body
+                .contains("Friend 0 and 39 others challenged you to 40 battles")
+        );
     }
 
     #[test]

@@ -24,8 +24,8 @@ pub mod smart;
 pub mod validity;
 pub mod worker;
 
-pub use preview::{Outcome as PreviewOutcome, Preview};
 pub use accept::{Enqueued, Origin, QuietPolicy, SendError, SendRequest, Target, Validity};
+pub use preview::{Outcome as PreviewOutcome, Preview};
 
 use std::sync::Arc;
 

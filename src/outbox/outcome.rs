@@ -76,7 +76,7 @@ impl<'a> SentGroup<'a> {
                 .queued_to_sent
                 .observe((now - row.created_at).num_milliseconds().max(0) as f64 / 1000.0);
             for (feature, saved) in crate::store::savings::of(row) {
-                let metrics = &workers.outbox.metrics;
+                let metrics = &workers.outbox.metrics.savings;
                 let label = [feature.as_str()];
                 metrics
                     .saved_segments

@@ -75,16 +75,17 @@ impl Outbox {
             .map(|p| p * i64::from(message.segments));
         let outcome = match message.verdict {
             Verdict::Block(reason) => Outcome::Block(reason),
-            Verdict::Accept { due_at, cost_micros } => {
-                match self.limits_now(&message, cost_micros, now).await? {
-                    Some(reason) => Outcome::Block(reason),
-                    None if due_at > now => Outcome::Defer(due_at),
-                    None => match self.digest_close(&message, now).await? {
-                        Some(at) => Outcome::Defer(at),
-                        None => Outcome::Send,
-                    },
-                }
-            }
+            Verdict::Accept {
+                due_at,
+                cost_micros,
+            } => match self.limits_now(&message, cost_micros, now).await? {
+                Some(reason) => Outcome::Block(reason),
+                None if due_at > now => Outcome::Defer(due_at),
+                None => match self.digest_close(&message, now).await? {
+                    Some(at) => Outcome::Defer(at),
+                    None => Outcome::Send,
+                },
+            },
         };
         Ok(Preview {
             shaped: item.shaped,
@@ -116,7 +117,10 @@ impl Outbox {
             if message.user_id.is_some() && checks.user_today >= self.costs.user_daily_limit {
                 return Ok(Some(BlockedReason::UserDailyLimit));
             }
-            if message.state_cap.is_some_and(|cap| checks.number_today >= cap) {
+            if message
+                .state_cap
+                .is_some_and(|cap| checks.number_today >= cap)
+            {
                 return Ok(Some(BlockedReason::StateDailyLimit));
             }
         }

@@ -131,7 +131,11 @@ mod tests {
         assert_eq!(shaped.encoding_saved, 1);
         assert_eq!(shaped.links_saved, 1);
         assert_eq!(shaped.links.len(), 1);
-        assert!(same_text(&shaped.rendered.body, &render(&invite, true, (&brand(), &settings()), true), &settings()));
+        assert!(same_text(
+            &shaped.rendered.body,
+            &render(&invite, true, (&brand(), &settings()), true),
+            &settings()
+        ));
     }
 
     #[test]

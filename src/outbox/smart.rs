@@ -12,16 +12,17 @@ use super::catalogue::{Encoding, segments};
 fn equivalent(c: char) -> Option<&'static str> {
     Some(match c {
         // Double quotes.
-        '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{00AB}' | '\u{00BB}' | '\u{2033}'
-        | '\u{2036}' | '\u{02BA}' | '\u{02DD}' | '\u{02EE}' | '\u{301D}' | '\u{301E}'
-        | '\u{301F}' | '\u{FF02}' | '\u{275D}' | '\u{275E}' => "\"",
+        '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{00AB}' | '\u{00BB}'
+        | '\u{2033}' | '\u{2036}' | '\u{02BA}' | '\u{02DD}' | '\u{02EE}' | '\u{301D}'
+        | '\u{301E}' | '\u{301F}' | '\u{FF02}' | '\u{275D}' | '\u{275E}' => "\"",
         // Single quotes and apostrophes.
-        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2032}' | '\u{2035}' | '\u{02B9}'
-        | '\u{02BB}' | '\u{02BC}' | '\u{02BD}' | '\u{02BE}' | '\u{02C8}' | '\u{02CA}'
-        | '\u{02CB}' | '\u{0060}' | '\u{00B4}' | '\u{FF07}' | '\u{275B}' | '\u{275C}' => "'",
+        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2032}' | '\u{2035}'
+        | '\u{02B9}' | '\u{02BB}' | '\u{02BC}' | '\u{02BD}' | '\u{02BE}' | '\u{02C8}'
+        | '\u{02CA}' | '\u{02CB}' | '\u{0060}' | '\u{00B4}' | '\u{FF07}' | '\u{275B}'
+        | '\u{275C}' => "'",
         // Dashes, hyphens and minus signs.
-        '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2014}' | '\u{2015}' | '\u{2043}'
-        | '\u{2212}' | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}' | '\u{02D7}' => "-",
+        '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2014}' | '\u{2015}'
+        | '\u{2043}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}' | '\u{02D7}' => "-",
         '\u{2026}' => "...",
         '\u{2025}' => "..",
         // Spaces of every width.
@@ -88,15 +89,25 @@ mod tests {
         );
         assert_eq!(segments(typed).0, Encoding::Ucs2);
         assert_eq!(segments(&plain), (Encoding::Gsm7, 1));
-        assert_eq!(encode("a\u{00A0}b\u{200B}c\u{2022} d"), Some("a bc- d".into()));
-        assert_eq!(encode("\u{FF21}\u{FF42}\u{FF43}\u{FF11}"), Some("Abc1".into()));
+        assert_eq!(
+            encode("a\u{00A0}b\u{200B}c\u{2022} d"),
+            Some("a bc- d".into())
+        );
+        assert_eq!(
+            encode("\u{FF21}\u{FF42}\u{FF43}\u{FF11}"),
+            Some("Abc1".into())
+        );
     }
 
     #[test]
     fn emoji_and_letters_gsm7_lacks_leave_the_text_untouched() {
         assert_eq!(encode("Don\u{2019}t stop \u{1F525}"), None);
         assert_eq!(encode("\u{2018}Ж\u{2019}"), None);
-        assert_eq!(encode("Ma\u{00F1}ana \u{2014} \u{00E1}"), None, "á is not GSM-7");
+        assert_eq!(
+            encode("Ma\u{00F1}ana \u{2014} \u{00E1}"),
+            None,
+            "á is not GSM-7"
+        );
     }
 
     #[test]

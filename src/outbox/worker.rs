@@ -375,7 +375,8 @@ impl Workers {
     /// When a claim made now would expire (`SMS_LEASE`).
     pub(super) fn lease_until(&self) -> DateTime<Utc> {
         self.outbox.clock.now()
-            + chrono::Duration::from_std(self.outbox.sms.lease).unwrap_or(chrono::Duration::seconds(60))
+            + chrono::Duration::from_std(self.outbox.sms.lease)
+                .unwrap_or(chrono::Duration::seconds(60))
     }
 
     pub fn abandon_calls(&self) -> CancellationToken {

@@ -85,7 +85,10 @@ pub async fn open_windows(
         let closes: Option<DateTime<Utc>> = row.try_get("", "closes")?;
         if let Some(closes) = closes {
             out.insert(
-                (row.try_get("", "to_phone")?, row.try_get("", "message_type")?),
+                (
+                    row.try_get("", "to_phone")?,
+                    row.try_get("", "message_type")?,
+                ),
                 closes,
             );
         }
@@ -108,15 +111,66 @@ pub async fn go_alone(txn: &impl ConnectionTrait, id: i64) -> Result<(), DbErr> 
     Ok(())
 }
 
+/// A digest's row as it will be sent, claimed by the worker that forms it.
+#[derive(Debug, Clone)]
+pub struct NewDigest {
+    pub user_id: Option<String>,
+    pub body: String,
+    pub segments: i32,
+    pub encoding: String,
+    pub cost_micros: i64,
+    /// What smart encoding put in place, and what it and short links saved.
+    pub smart_encoded: bool,
+    pub encoding_saved: i32,
+    pub links_saved: i32,
+    /// When the worker's claim expires.
+    pub lease_until: DateTime<Utc>,
+}
+
+impl NewDigest {
+    /// The row, for `carried` (oldest first: the first names the number, country and zone).
+    fn row(self, carried: &[sms_log::Model], now: DateTime<Utc>) -> sms_log::ActiveModel {
+        let first = &carried[0];
+        sms_log::ActiveModel {
+            user_id: Set(self.user_id),
+            to_phone: Set(first.to_phone.clone()),
+            country: Set(first.country.clone()),
+            message_type: Set(first.message_type),
+            promotional: Set(true),
+            priority: Set(1),
+            body: Set(self.body),
+            status: Set(SmsStatus::Sending),
+            attempts: Set(1),
+            next_attempt_at: Set(Some(self.lease_until)),
+            expires_at: Set(carried.iter().filter_map(|r| r.expires_at).min()),
+            cost_micros: Set(Some(self.cost_micros)),
+            estimated_cost_micros: Set(Some(self.cost_micros)),
+            segments: Set(self.segments),
+            encoding: Set(self.encoding),
+            created_at: Set(now),
+            quiet_hours_zone: Set(first.quiet_hours_zone.clone()),
+            trace_parent: Set(first.trace_parent.clone()),
+            dedupe_key: Set(Some(format!("digest:{}", first.id))),
+            smart_encoded: Set(self.smart_encoded),
+            encoding_saved: Set(self.encoding_saved),
+            links_saved: Set(self.links_saved),
+            carried: Set(carried.len() as i32),
+            carried_segments: Set(carried.iter().map(|r| r.segments).sum()),
+            ..Default::default()
+        }
+    }
+}
+
 /// Writes the digest (`digest`: its row as it will be sent, claimed by the caller) and moves `carried`
 /// (all held, locked by `lock_held`) to `digested` pointing at it: their reservations released, the
 /// digest's made, the rollup moved. Returns the digest's row.
 pub async fn carry(
     txn: &impl ConnectionTrait,
-    mut digest: sms_log::ActiveModel,
+    digest: NewDigest,
     carried: &[sms_log::Model],
     now: DateTime<Utc>,
 ) -> Result<sms_log::Model, DbErr> {
+    let mut digest = digest.row(carried, now);
     let backend = txn.get_database_backend();
     if backend == DbBackend::Sqlite {
         digest.change_seq = Set(feed::next_stamp(txn).await?);
@@ -144,7 +198,9 @@ pub async fn carry(
     let mut rollup = Vec::new();
     for request in carried {
         let cost = request.cost_micros.unwrap_or(0);
-        *by_month.entry(spend::month_of(request.created_at)).or_default() -= cost;
+        *by_month
+            .entry(spend::month_of(request.created_at))
+            .or_default() -= cost;
         rollup.push((
             rollup_key(request, RollupStatus::Pending),
             measures(request).map(|v| -v),
@@ -175,7 +231,10 @@ pub async fn fail_carried(
     use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
     let update = feed::stamped(sms_log::Entity::update_many(), txn.get_database_backend())
         .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Failed))
-        .col_expr(sms_log::Column::ErrorCode, Expr::value(Some(code.to_owned())))
+        .col_expr(
+            sms_log::Column::ErrorCode,
+            Expr::value(Some(code.to_owned())),
+        )
         .col_expr(
             sms_log::Column::ErrorMessage,
             Expr::value(Some(format!(

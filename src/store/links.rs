@@ -21,17 +21,19 @@ pub async fn insert(
 ) -> Result<(), DbErr> {
     let mut links = links.into_iter().peekable();
     while links.peek().is_some() {
-        let chunk = links.by_ref().take(INSERT_CHUNK).map(|(message_id, link)| {
-            sms_links::ActiveModel {
-                code: Set(link.code),
-                message_id: Set(message_id),
-                url: Set(link.url),
-                created_at: Set(now),
-                expires_at: Set(expires_at),
-                clicks: Set(0),
-                ..Default::default()
-            }
-        });
+        let chunk =
+            links
+                .by_ref()
+                .take(INSERT_CHUNK)
+                .map(|(message_id, link)| sms_links::ActiveModel {
+                    code: Set(link.code),
+                    message_id: Set(message_id),
+                    url: Set(link.url),
+                    created_at: Set(now),
+                    expires_at: Set(expires_at),
+                    clicks: Set(0),
+                    ..Default::default()
+                });
         sms_links::Entity::insert_many(chunk).exec(txn).await?;
     }
     Ok(())
@@ -60,7 +62,9 @@ pub async fn click(
     let backend = txn.get_database_backend();
     let p = |n| super::placeholder(backend, n);
     let of_message = |column: &str| {
-        format!("(SELECT {column} FROM sms_log WHERE sms_log.id = sms_links.message_id) AS {column}")
+        format!(
+            "(SELECT {column} FROM sms_log WHERE sms_log.id = sms_links.message_id) AS {column}"
+        )
     };
     let sql = format!(
         "UPDATE sms_links SET clicks = clicks + 1, \
@@ -85,9 +89,13 @@ pub async fn click(
             url: r.try_get("", "url")?,
             message_id: r.try_get("", "message_id")?,
             clicks: r.try_get("", "clicks")?,
-            message_type: r.try_get::<Option<String>>("", "message_type")?.unwrap_or_default(),
+            message_type: r
+                .try_get::<Option<String>>("", "message_type")?
+                .unwrap_or_default(),
             user_id: r.try_get("", "user_id")?,
-            to_phone: r.try_get::<Option<String>>("", "to_phone")?.unwrap_or_default(),
+            to_phone: r
+                .try_get::<Option<String>>("", "to_phone")?
+                .unwrap_or_default(),
         })
     })
     .transpose()

@@ -9,6 +9,9 @@ use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, Sta
 
 use super::placeholder;
 
+/// A row of the savings rollup: a day, a message type, a feature, and what it saved.
+pub use entity::savings_rollup::Model as SavingsRow;
+
 /// A feature that saves money.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Feature {
@@ -50,7 +53,14 @@ pub fn of(row: &sms_log::Model) -> Vec<(Feature, Saved)> {
     ] {
         if saved > 0 {
             let cost_micros = at_price(saved);
-            out.push((feature, Saved { texts: 1, segments: saved, cost_micros }));
+            out.push((
+                feature,
+                Saved {
+                    texts: 1,
+                    segments: saved,
+                    cost_micros,
+                },
+            ));
         }
     }
     if row.carried > 1 {
@@ -144,7 +154,11 @@ mod tests {
         row.links_saved = 1;
         let saved = of(&row);
         assert_eq!(saved.len(), 2);
-        assert!(saved.iter().all(|(_, s)| s.segments == 1 && s.cost_micros == 7_500 && s.texts == 1));
+        assert!(
+            saved
+                .iter()
+                .all(|(_, s)| s.segments == 1 && s.cost_micros == 7_500 && s.texts == 1)
+        );
         row.encoding_saved = 0;
         row.links_saved = 0;
         row.carried = 3;
@@ -155,7 +169,11 @@ mod tests {
             of(&row),
             vec![(
                 Feature::Digests,
-                Saved { texts: 2, segments: 3, cost_micros: 22_500 }
+                Saved {
+                    texts: 2,
+                    segments: 3,
+                    cost_micros: 22_500
+                }
             )]
         );
     }

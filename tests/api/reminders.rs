@@ -143,7 +143,17 @@ async fn battle_reminders_at_the_lead_time_once_and_only_for_who_has_not_submitt
         "{}",
         ann.body
     );
-    assert!(ann.body.contains("http://localhost:3000/battles/b1"));
+    // The link is a short link (`SMS_LINK_SHORTENING`) standing for the battle's page.
+    let links = sms_notify::store::links::of_messages(&app.db, vec![ann.id])
+        .await
+        .expect("links");
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].url, "http://localhost:3000/battles/b1");
+    assert!(
+        ann.body.contains(&format!("/l/{}", links[0].code)),
+        "{}",
+        ann.body
+    );
     let cat = sent
         .iter()
         .find(|r| r.user_id.as_deref() == Some("cat"))

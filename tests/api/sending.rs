@@ -21,7 +21,7 @@ storage_tests!(
     the_log_pages_newest_first_and_users_see_only_their_own,
 );
 
-const INVITE: &str = "mutation($i: BattleInvitationInput!) { sendBattleInvitation(input: $i) { id status blockedReason userId toPhone body } }";
+const INVITE: &str = "mutation($i: BattleInvitationInput!) { sendBattleInvitation(input: $i) { id status blockedReason userId toPhone body links { url shortUrl clicks } } }";
 const SEND: &str = "mutation($i: SendSmsInput!) { sendSms(input: $i) { id status blockedReason body promotional messageType } }";
 
 async fn blocked_reason(app: &TestApp, query: &str, input: Value) -> Value {
@@ -188,9 +188,16 @@ async fn invitations_to_friends_without_an_account(engine: Engine) {
     assert_eq!(log["status"], "PENDING");
     assert_eq!(log["userId"], Value::Null);
     assert_eq!(log["toPhone"], "+12125550123");
+    // The invitation's address travels as a short link that stands for it.
+    let link = &log["links"][0];
+    assert_eq!(link["url"], "http://localhost:3000/battles/7/join");
+    assert_eq!(link["clicks"], 0);
     assert_eq!(
         log["body"],
-        "AllThrive: Sam challenged you to a battle: \"Best haiku\". Accept: http://localhost:3000/battles/7/join\nReply STOP to unsubscribe."
+        format!(
+            "AllThrive: Sam challenged you to a battle: \"Best haiku\". Accept: {}\nReply STOP to unsubscribe.",
+            link["shortUrl"].as_str().expect("short url")
+        )
     );
     // The same number again within 24 hours: refused, whoever invites.
     app.clock.advance(Duration::hours(23));

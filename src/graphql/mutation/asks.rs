@@ -186,7 +186,12 @@ pub(crate) fn battle_reminder(ctx: &Context<'_>, input: BattleReminderInput) -> 
         request = request.valid_until(deadline);
     }
     let how = (input.idempotency_key, input.send_at);
-    Ok(Ask::new("sendBattleReminder", request, input.send_async, how))
+    Ok(Ask::new(
+        "sendBattleReminder",
+        request,
+        input.send_async,
+        how,
+    ))
 }
 
 /// `sendStreakAlert`.
@@ -251,5 +256,10 @@ pub(crate) fn security_alert(input: SecurityAlertInput) -> ApiResult<Ask> {
         false,
     );
     let how = (input.idempotency_key, input.send_at);
-    Ok(Ask::new("sendSecurityAlert", request, input.send_async, how))
+    Ok(Ask::new(
+        "sendSecurityAlert",
+        request,
+        input.send_async,
+        how,
+    ))
 }

@@ -19,7 +19,6 @@ use super::asks::{self, Ask};
 /// How far ahead a message may be scheduled (`sendAt`).
 const MAX_SCHEDULE_DAYS: i64 = 35;
 
-
 impl From<SendError> for ApiError {
     fn from(e: SendError) -> Self {
         match e {

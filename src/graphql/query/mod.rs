@@ -1,8 +1,8 @@
 pub(crate) mod consent;
 mod costs;
 mod guard;
-mod preview;
 pub(crate) mod operations;
+mod preview;
 mod recipient;
 mod sms;
 mod webhooks;

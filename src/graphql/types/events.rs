@@ -1,6 +1,6 @@
 //! Delivery events and replies as GraphQL shows them.
 
-use async_graphql::{Object, ID};
+use async_graphql::{ID, Object};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 

@@ -16,7 +16,9 @@ pub struct SmsLink {
     pub short_url: String,
     /// Times it was followed (every request counts; who clicked is never recorded).
     pub clicks: i32,
+    /// The first click, if any.
     pub first_clicked_at: Option<DateTime<Utc>>,
+    /// The latest click, if any.
     pub last_clicked_at: Option<DateTime<Utc>>,
     /// After this the short link answers 404 (`SMS_LINK_RETENTION`).
     pub expires_at: DateTime<Utc>,
@@ -58,14 +60,16 @@ pub enum PreviewVerdict {
 /// and the dollars, against the same texts without it.
 #[derive(SimpleObject, Debug, Clone, Default, PartialEq, Eq)]
 pub struct Saving {
+    /// Texts the feature made cheaper (for digests: texts not sent at all).
     pub texts: i64,
+    /// Segments saved.
     pub segments: i64,
     /// US dollars, at each text's own price per segment.
     pub cost: Decimal,
 }
 
 impl Saving {
-    fn add(&mut self, row: &entity::savings_rollup::Model) {
+    fn add(&mut self, row: &crate::store::savings::SavingsRow) {
         self.texts += row.texts;
         self.segments += row.segments;
         self.cost += crate::billing::micros_to_dollars(row.cost_micros);
@@ -77,13 +81,16 @@ impl Saving {
 pub struct SavingsBucket {
     /// A UTC day (YYYY-MM-DD) or a message type (BATTLE_INVITATION).
     pub key: String,
+    /// What smart encoding saved in the bucket.
     pub smart_encoding: Saving,
+    /// What short links saved in the bucket.
     pub short_links: Saving,
+    /// What digests saved in the bucket.
     pub digests: Saving,
 }
 
 impl SavingsBucket {
-    fn add(&mut self, row: &entity::savings_rollup::Model) {
+    fn add(&mut self, row: &crate::store::savings::SavingsRow) {
         match row.feature.as_str() {
             "smart_encoding" => self.smart_encoding.add(row),
             "short_links" => self.short_links.add(row),
@@ -111,7 +118,7 @@ pub struct CostSavings {
 }
 
 impl CostSavings {
-    pub fn from_rows(rows: &[entity::savings_rollup::Model]) -> Self {
+    pub fn from_rows(rows: &[crate::store::savings::SavingsRow]) -> Self {
         let mut all = SavingsBucket::default();
         let mut total = Saving::default();
         let mut days: std::collections::BTreeMap<&str, SavingsBucket> = Default::default();
@@ -150,11 +157,13 @@ pub struct SmsPreview {
     /// The body as it would be sent: rendered, smart-encoded, links shortened (the codes shown are
     /// examples: a send makes new ones).
     pub body: String,
+    /// Billed parts of `body`.
     pub segments: i32,
     /// `GSM-7` or `UCS-2`.
     pub encoding: String,
     /// Segments times the destination's price (US dollars); null without a number or a price.
     pub estimated_cost: Option<Decimal>,
+    /// Whether it would go now, later, or not at all.
     pub verdict: PreviewVerdict,
     /// For `DEFER`: when it would go (the end of quiet hours, its `sendAt`, a digest window's close).
     pub deferred_until: Option<DateTime<Utc>>,
@@ -173,6 +182,7 @@ pub struct SmsPreview {
 /// An address a text would carry as a short link.
 #[derive(SimpleObject, Debug, Clone)]
 pub struct PreviewLink {
+    /// The address as written.
     pub url: String,
     /// An example: a send makes its own code.
     pub short_url: String,

@@ -308,7 +308,6 @@ impl SmsLog {
 
 pub use super::events::{SmsEvent, SmsReply};
 
-
 /// Narrows `smsLogs`. All conditions must hold.
 #[derive(InputObject, Debug, Default)]
 pub struct SmsLogFilter {
