@@ -223,6 +223,10 @@
       monthToDate monthlyLimit remaining projectedMonthEnd transactionalReserve
       fixedCost fixedCharges { name monthly }
       buckets { key cost parts { key cost } }
+      savings {
+        total { texts segments cost } smartEncoding { texts segments cost }
+        shortLinks { texts segments cost } digests { texts segments cost }
+      }
     }
     countries: smsCosts(from: $from, to: $to, groupBy: COUNTRY) {
       buckets { key messageCount segmentCount cost estimatedCost }
@@ -255,6 +259,7 @@
     $('#range-estimated').textContent = dollars(report.estimatedCost);
     $('#range-fixed').textContent = dollars(report.fixedCost);
     drawFixed(report.fixedCharges);
+    drawSavings(report.savings);
     drawDaily(daysBetween(first, last), report.buckets);
     const tbody = $('#country-table tbody');
     fill(tbody, data.countries.buckets, 5, 'No messages in this range.');
@@ -264,6 +269,54 @@
         cell(dollars(b.cost), 'num'), cell(dollars(b.estimatedCost), 'num'));
       tbody.append(tr);
     });
+  }
+
+  // What smart encoding, short links and digests saved on the range's texts.
+  function drawSavings(savings) {
+    const said = (s, unit) => `${dollars(s.cost)} (${count(s.segments)} segments, ${count(s.texts)} ${unit})`;
+    $('#saved-total').textContent = dollars(savings.total.cost);
+    $('#saved-encoding').textContent = said(savings.smartEncoding, 'texts');
+    $('#saved-links').textContent = said(savings.shortLinks, 'texts');
+    $('#saved-digests').textContent = said(savings.digests, 'texts not sent');
+  }
+
+  // ---- what would this cost ----
+
+  const PREVIEW = `query Preview($input: SendSmsInput!) {
+    previewSms(input: $input) {
+      body segments encoding estimatedCost verdict deferredUntil blockedReason smartEncoded savedSegments
+    }
+  }`;
+
+  async function loadPreview() {
+    const f = $('#preview-form').elements;
+    const to = f.to.value.trim();
+    const input = {
+      body: f.body.value, messageType: f.messageType.value, promotional: f.promotional.checked,
+    };
+    if (/^[+(\d][\d\s().-]*$/.test(to)) input.to = to; else input.userId = to;
+    let data;
+    try {
+      data = await gql(PREVIEW, { input });
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    notice(null);
+    const p = data.previewSms;
+    const verdict = {
+      SEND: 'Would be sent now',
+      DEFER: `Would wait until ${p.deferredUntil && when(p.deferredUntil)}`,
+      BLOCK: `Would be refused: ${p.blockedReason && words(p.blockedReason)}`,
+    }[p.verdict];
+    $('#preview-verdict').textContent = verdict;
+    $('#preview-cost').textContent = p.estimatedCost == null ? 'no price' : dollars(p.estimatedCost);
+    $('#preview-segments').textContent = `${p.segments} segment${p.segments === 1 ? '' : 's'} (${p.encoding})`;
+    $('#preview-saved').textContent = p.savedSegments
+      ? `${p.savedSegments} segment${p.savedSegments === 1 ? '' : 's'} saved by smart encoding and short links`
+      : 'nothing to save';
+    $('#preview-body').textContent = p.body;
+    $('#preview-result').hidden = false;
   }
 
   // The fixed monthly charges beside the month's texts; they are not part of the budget.
@@ -356,6 +409,7 @@
       id toPhone country userId messageType promotional status blockedReason quietHoursZone body segments
       encoding cost estimatedCost costIsActual attempts errorCode errorMessage providerMessageId
       createdAt sentAt deliveredAt nextAttemptAt relatedObjectType relatedObjectId bodyPurgedAt retryOf
+      smartEncoded digestId digested links { url shortUrl clicks firstClickedAt }
       events { eventType isFinal messageStatus description price carrierName occurredAt }
     }
   }`;
@@ -471,6 +525,11 @@
       ['About', m.relatedObjectType ? `${m.relatedObjectType} ${m.relatedObjectId || ''}` : null],
       ['Sends again', m.retryOf && `message ${m.retryOf}`],
       ['Text removed', m.bodyPurgedAt && when(m.bodyPurgedAt)],
+      ['Smart encoding', m.smartEncoded ? 'typographic characters sent as GSM-7' : null],
+      ['Carried by', m.digestId && `digest ${m.digestId}`],
+      ['Digest of', m.digested ? `${m.digested} requests` : null],
+      ...m.links.map((l) => ['Link', `${l.shortUrl} → ${l.url}: ${count(l.clicks)} click${l.clicks === 1 ? '' : 's'}`
+        + `${l.firstClickedAt ? ` (first ${when(l.firstClickedAt)})` : ''}`]),
     ];
     rows.filter(([, v]) => v != null && v !== '').forEach(([k, v]) => {
       const dt = document.createElement('dt');
@@ -983,6 +1042,7 @@
       notice('Signed out.', 'info');
     });
     $('#costs-form').addEventListener('submit', (e) => { e.preventDefault(); loadCosts(); });
+    $('#preview-form').addEventListener('submit', (e) => { e.preventDefault(); loadPreview(); });
     $('#log-form').addEventListener('submit', (e) => { e.preventDefault(); loadLog(true); });
     $('#log-more').addEventListener('click', () => loadLog(false));
     $('#queue-refresh').addEventListener('click', loadQueue);

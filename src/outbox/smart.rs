@@ -82,7 +82,7 @@ mod tests {
     #[test]
     fn typographic_punctuation_becomes_gsm7() {
         let typed = "AllThrive: Don\u{2019}t lose your 12\u{2011}day streak \u{2014} \u{201C}keep it\u{201D}\u{2026}";
-        let plain = encode(typed).unwrap();
+        let plain = encode(typed).expect("encoded");
         assert_eq!(
             plain,
             "AllThrive: Don't lose your 12-day streak - \"keep it\"..."

@@ -222,42 +222,6 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::redact_url;
-
-    #[test]
-    fn sqlite_urls_name_their_file() {
-        use std::path::PathBuf;
-        assert_eq!(
-            super::sqlite_file("sqlite://data/x.db?mode=rwc"),
-            Some(PathBuf::from("data/x.db"))
-        );
-        assert_eq!(
-            super::sqlite_file("sqlite:x.db"),
-            Some(PathBuf::from("x.db"))
-        );
-        assert_eq!(
-            super::sqlite_file("sqlite:///tmp/a/b.db"),
-            Some(PathBuf::from("/tmp/a/b.db"))
-        );
-        assert_eq!(super::sqlite_file("sqlite::memory:"), None);
-        assert_eq!(super::sqlite_file("postgres://h/db"), None);
-    }
-
-    #[test]
-    fn passwords_never_reach_messages() {
-        assert_eq!(
-            redact_url("postgres://app:hunter2@db:5432/sms"),
-            "postgres://app:***@db:5432/sms"
-        );
-        assert_eq!(
-            redact_url("sqlite://x.db?mode=rwc"),
-            "sqlite://x.db?mode=rwc"
-        );
-    }
-}
-
 /// A message row for unit tests: a sent-to-be promotion of one segment.
 #[cfg(test)]
 pub(crate) fn sample_row() -> MessageRow {
@@ -305,5 +269,41 @@ pub(crate) fn sample_row() -> MessageRow {
         digest_part: None,
         carried: 0,
         carried_segments: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn sqlite_urls_name_their_file() {
+        use std::path::PathBuf;
+        assert_eq!(
+            super::sqlite_file("sqlite://data/x.db?mode=rwc"),
+            Some(PathBuf::from("data/x.db"))
+        );
+        assert_eq!(
+            super::sqlite_file("sqlite:x.db"),
+            Some(PathBuf::from("x.db"))
+        );
+        assert_eq!(
+            super::sqlite_file("sqlite:///tmp/a/b.db"),
+            Some(PathBuf::from("/tmp/a/b.db"))
+        );
+        assert_eq!(super::sqlite_file("sqlite::memory:"), None);
+        assert_eq!(super::sqlite_file("postgres://h/db"), None);
+    }
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact_url("postgres://app:hunter2@db:5432/sms"),
+            "postgres://app:***@db:5432/sms"
+        );
+        assert_eq!(
+            redact_url("sqlite://x.db?mode=rwc"),
+            "sqlite://x.db?mode=rwc"
+        );
     }
 }

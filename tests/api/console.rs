@@ -1288,3 +1288,122 @@ async fn the_console_lists_webhooks_and_replays_one() {
     let _ = browser.client.clone().close().await;
     app.stop().await;
 }
+
+/// The costs view tells what smart encoding and short links saved, and its "what would this cost"
+/// form prices a text before it is sent, writing nothing; a message's details show its short links
+/// and their clicks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_prices_a_text_and_shows_what_was_saved() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let (app, _stub) = crate::pipeline::setup(Engine::Sqlite, |_| {}).await;
+    opted_in_user(&app, "ann", "(212) 555-0101").await;
+    let typed = "Don\u{2019}t lose your 12\u{2013}day streak \u{2014} one round now\u{2026} https://allthrive.ai/battles/7?invite=3f1c2a9e-8d8b-4c1e-9a57-2b7f0e6d1c44";
+    let sent = data(
+        &app.as_service(
+            "mutation($i: SendSmsInput!) { sendSms(input: $i) { id links { shortUrl } } }",
+            json!({ "i": { "userId": "ann", "body": typed } }),
+        )
+        .await,
+    )["sendSms"]
+        .clone();
+    app.run_outbox().await;
+    let short = sent["links"][0]["shortUrl"]
+        .as_str()
+        .expect("short")
+        .to_owned();
+    let code = short.rsplit('/').next().expect("code");
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let click = no_redirects
+        .get(app.url(&format!("/l/{code}")))
+        .send()
+        .await;
+    assert_eq!(click.expect("a click").status(), 302);
+
+    let admin = app.token("ops", Role::Admin);
+    browser
+        .open(
+            &app.url("/healthz"),
+            &format!("{}#token={admin}", app.url("/admin")),
+        )
+        .await;
+    browser
+        .until("the tabs", "!document.querySelector('#tabs').hidden")
+        .await;
+    browser.set("#costs-form [name=from]", "2026-03-01").await;
+    browser.set("#costs-form [name=to]", "2026-03-03").await;
+    browser.click("#costs-form button").await;
+    browser
+        .until(
+            "the savings",
+            "document.querySelector('#saved-total').textContent.includes('$')",
+        )
+        .await;
+    // Typed punctuation (3 UCS-2 segments to 2 GSM-7) and a long address (2 to 1): 2 segments saved.
+    assert_eq!(browser.text("#saved-total").await, "$0.015");
+    assert!(
+        browser
+            .text("#saved-encoding")
+            .await
+            .starts_with("$0.0075 (1 segments, 1 texts)")
+    );
+    assert!(
+        browser
+            .text("#saved-links")
+            .await
+            .starts_with("$0.0075 (1 segments, 1 texts)")
+    );
+
+    let before = app.db_count("sms_log").await;
+    browser.set("#preview-form [name=to]", "ann").await;
+    browser.set("#preview-form [name=body]", typed).await;
+    browser.click("#preview-form button").await;
+    browser
+        .until(
+            "the price",
+            "!document.querySelector('#preview-result').hidden",
+        )
+        .await;
+    assert_eq!(browser.text("#preview-verdict").await, "Would be sent now");
+    assert_eq!(browser.text("#preview-cost").await, "$0.0075");
+    assert_eq!(browser.text("#preview-segments").await, "1 segment (GSM-7)");
+    assert!(
+        browser
+            .text("#preview-body")
+            .await
+            .starts_with("Don't lose your 12-day streak - one round now... http")
+    );
+    browser.shot("costs-preview").await;
+    assert_eq!(
+        app.db_count("sms_log").await,
+        before,
+        "a preview writes nothing"
+    );
+
+    // The message's details name its short link and its click.
+    browser.click_in_page("a[data-view=log]").await;
+    browser
+        .until(
+            "the log",
+            "document.querySelectorAll('#log-table tbody tr').length === 1",
+        )
+        .await;
+    browser.click_in_page("#log-table tbody tr").await;
+    browser
+        .until("the details", "document.querySelector('#log-details').open")
+        .await;
+    let details = browser.text("#details-list").await;
+    assert!(
+        details.contains(&format!("{short} → https://allthrive.ai/battles/7?invite=")),
+        "{details}"
+    );
+    assert!(details.contains(": 1 click (first "), "{details}");
+    assert!(
+        details.contains("typographic characters sent as GSM-7"),
+        "{details}"
+    );
+}
