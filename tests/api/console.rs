@@ -1299,7 +1299,7 @@ async fn the_console_prices_a_text_and_shows_what_was_saved() {
     };
     let (app, _stub) = crate::pipeline::setup(Engine::Sqlite, |_| {}).await;
     opted_in_user(&app, "ann", "(212) 555-0101").await;
-    let typed = "Don\u{2019}t lose your 12\u{2013}day streak \u{2014} one round now\u{2026} https://allthrive.ai/battles/7?invite=3f1c2a9e-8d8b-4c1e-9a57-2b7f0e6d1c44";
+    let typed = "Don\u{2019}t lose your 12\u{2013}day streak \u{2014} one round now\u{2026} https://allthrive.ai/battles/7?invite=3f1c2a9e-8d8b-4c1e-9a57-2b7f0e6d1c44&ref=sms&campaign=spring-invitational-2026";
     let sent = data(
         &app.as_service(
             "mutation($i: SendSmsInput!) { sendSms(input: $i) { id links { shortUrl } } }",
@@ -1345,18 +1345,10 @@ async fn the_console_prices_a_text_and_shows_what_was_saved() {
         .await;
     // Typed punctuation (3 UCS-2 segments to 2 GSM-7) and a long address (2 to 1): 2 segments saved.
     assert_eq!(browser.text("#saved-total").await, "$0.015");
-    assert!(
-        browser
-            .text("#saved-encoding")
-            .await
-            .starts_with("$0.0075 (1 segments, 1 texts)")
-    );
-    assert!(
-        browser
-            .text("#saved-links")
-            .await
-            .starts_with("$0.0075 (1 segments, 1 texts)")
-    );
+    let encoding = browser.text("#saved-encoding").await;
+    let links = browser.text("#saved-links").await;
+    assert_eq!(encoding, "$0.0075 (1 segments, 1 texts)");
+    assert_eq!(links, "$0.0075 (1 segments, 1 texts)");
 
     let before = app.db_count("sms_log").await;
     browser.set("#preview-form [name=to]", "ann").await;
