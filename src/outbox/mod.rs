@@ -60,6 +60,8 @@ pub struct Parts {
     pub(crate) locale_rules: LocaleRules,
     pub(crate) signals: Signals,
     pub(crate) group_commit: Arc<group_commit::GroupCommit<SendRequest, accept::Answer>>,
+    /// Clicks on short links arriving together, recorded in one transaction.
+    pub(crate) clicks: Arc<group_commit::GroupCommit<String, Option<store::links::Click>>>,
 }
 
 impl std::ops::Deref for Outbox {
@@ -87,6 +89,7 @@ impl Outbox {
             locale_rules,
             signals: Signals::default(),
             group_commit: Arc::default(),
+            clicks: Arc::default(),
         }))
     }
 

@@ -425,6 +425,13 @@ async fn previews_refuse_what_sends_refuse(engine: Engine) {
         )
         .await;
     assert!(two.get("errors").is_some(), "exactly one template: {two}");
+    let past = app
+        .as_service(
+            PREVIEW,
+            json!({ "i": { "userId": "ann", "body": "Hi", "sendAt": app.clock.now() - Duration::minutes(1) } }),
+        )
+        .await;
+    assert_eq!(error_code(&past), "BAD_USER_INPUT", "{past}");
     // A number that texted STOP: blocked, and why; nothing written.
     data(
         &app.as_graphql_admin(

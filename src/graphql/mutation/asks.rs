@@ -23,6 +23,30 @@ use crate::{
     recipients::Recipients,
 };
 
+/// How far ahead a message may be scheduled (`sendAt`).
+const MAX_SCHEDULE_DAYS: i64 = 35;
+
+/// A `sendAt` checked against `now`: in the future, and at most 35 days ahead.
+pub(crate) fn scheduled(
+    send_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> ApiResult<Option<DateTime<Utc>>> {
+    let Some(at) = send_at else {
+        return Ok(None);
+    };
+    if at <= now {
+        return Err(ApiError::bad_input(
+            "sendAt is not in the future: leave it out to send now.",
+        ));
+    }
+    if at > now + chrono::Duration::days(MAX_SCHEDULE_DAYS) {
+        return Err(ApiError::bad_input(format!(
+            "sendAt is more than {MAX_SCHEDULE_DAYS} days ahead; schedule it nearer the time."
+        )));
+    }
+    Ok(Some(at))
+}
+
 /// The range of `validForSeconds`: a minute to AWS's longest time to live, 72 hours.
 const VALID_FOR_SECONDS: std::ops::RangeInclusive<i32> = 60..=259_200;
 

@@ -16,9 +16,6 @@ use crate::{
 
 use super::asks::{self, Ask};
 
-/// How far ahead a message may be scheduled (`sendAt`).
-const MAX_SCHEDULE_DAYS: i64 = 35;
-
 impl From<SendError> for ApiError {
     fn from(e: SendError) -> Self {
         match e {
@@ -46,20 +43,7 @@ async fn send(ctx: &Context<'_>, ask: Ask) -> ApiResult<SmsLog> {
     } = ask;
     let viewer = require_role(ctx, &[Role::Service, Role::Admin])?;
     let outbox = handle::<Outbox>(ctx)?;
-    if let Some(at) = send_at {
-        let now = outbox.now();
-        if at <= now {
-            return Err(ApiError::bad_input(
-                "sendAt is not in the future: leave it out to send now.",
-            ));
-        }
-        if at > now + chrono::Duration::days(MAX_SCHEDULE_DAYS) {
-            return Err(ApiError::bad_input(format!(
-                "sendAt is more than {MAX_SCHEDULE_DAYS} days ahead; schedule it nearer the time."
-            )));
-        }
-        request.send_at = Some(at);
-    }
+    request.send_at = asks::scheduled(send_at, outbox.now())?;
     request.hold_for_digest = send_async;
     if let Some(key) = idempotency_key {
         let key = key.trim();

@@ -83,7 +83,7 @@ impl PreviewQuery {
 async fn preview(ctx: &Context<'_>, ask: Ask) -> ApiResult<SmsPreview> {
     let outbox = handle::<Outbox>(ctx)?;
     let mut request = ask.request;
-    request.send_at = ask.send_at.filter(|at| *at > outbox.now());
+    request.send_at = asks::scheduled(ask.send_at, outbox.now())?;
     request.hold_for_digest = ask.send_async;
     match outbox.preview(request).await {
         Ok(p) => Ok(SmsPreview::new(p, &outbox.savings().link_base_url)),
