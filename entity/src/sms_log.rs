@@ -122,6 +122,13 @@ pub enum BlockedReason {
     /// (a code for the old number, or a new number in another country): never sent to the old one.
     #[sea_orm(string_value = "phone_changed")]
     PhoneChanged,
+    /// A scheduled promotion fell inside the person's own quiet hours (`quietHours`), too late to send
+    /// it before them. (Others wait for them to end.)
+    #[sea_orm(string_value = "own_quiet_hours")]
+    OwnQuietHours,
+    /// The person snoozed texts of this type (`snoozeSms`) until a time not yet come.
+    #[sea_orm(string_value = "snoozed")]
+    Snoozed,
 }
 
 impl BlockedReason {
@@ -146,6 +153,8 @@ impl BlockedReason {
             Self::VerificationCeiling => "verification_ceiling",
             Self::CountryPaused => "country_paused",
             Self::PhoneChanged => "phone_changed",
+            Self::OwnQuietHours => "own_quiet_hours",
+            Self::Snoozed => "snoozed",
         }
     }
 }

@@ -52,6 +52,14 @@ pub struct Model {
     pub consent_ip: Option<String>,
     pub consent_revoked_at: Option<DateTimeUtc>,
     pub updated_at: DateTimeUtc,
+    /// The person's own quiet hours, local `HH:MM` in their zone, on top of the law's (both or none).
+    pub quiet_start: Option<String>,
+    pub quiet_end: Option<String>,
+    /// Promotional texts are snoozed until then (for `snoozed_types`, or all of them when empty).
+    pub snoozed_until: Option<DateTimeUtc>,
+    /// The snoozed types (`streak_alert,battle_reminder`); empty or null: every promotional type.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub snoozed_types: Option<String>,
 }
 
 impl Model {

@@ -31,6 +31,7 @@ mod m20261204_000026_add_erasure_reach;
 mod m20261204_000027_feed_from_the_log;
 mod m20261206_000028_add_trace_parent;
 mod m20261206_000029_every_cent;
+mod m20261206_000030_own_rules;
 
 pub struct Migrator;
 
@@ -67,6 +68,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000027_feed_from_the_log::Migration),
             Box::new(m20261206_000028_add_trace_parent::Migration),
             Box::new(m20261206_000029_every_cent::Migration),
+            Box::new(m20261206_000030_own_rules::Migration),
         ]
     }
 }

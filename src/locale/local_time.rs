@@ -176,6 +176,46 @@ impl Locale {
         held
     }
 
+    /// `window`, with the person's own quiet hours (`own`, local in each of their zones) on top: the
+    /// window that holds `at` across both, never shorter than the law's. The flag says the person's
+    /// own hours hold `at` where the law's alone would not.
+    pub fn window_with(
+        &self,
+        own: Option<QuietHours>,
+        at: DateTime<Utc>,
+    ) -> Option<(QuietWindow, bool)> {
+        let Some(own) = own else {
+            return self.window(at).map(|w| (w, false));
+        };
+        let own_at = |t: DateTime<Utc>| {
+            self.zones
+                .iter()
+                .filter_map(|tz| own.window(*tz, t).map(|(start, end)| (start, end, *tz)))
+                .max_by_key(|(_, end, _)| *end)
+        };
+        let law_now = self.window(at);
+        let mut held: Option<QuietWindow> = None;
+        let mut t = at;
+        // The law's night and the person's morning may follow each other: a few rounds settle it.
+        for _ in 0..6 {
+            let law = self.window(t).map(|w| (w.start, w.end, w.zone));
+            let latest = [law, own_at(t)]
+                .into_iter()
+                .flatten()
+                .max_by_key(|(_, end, _)| *end);
+            let Some((start, end, zone)) = latest else {
+                break;
+            };
+            held = Some(QuietWindow {
+                start: held.map_or(start, |h| h.start.min(start)),
+                end,
+                zone,
+            });
+            t = end;
+        }
+        held.map(|w| (w, law_now.is_none()))
+    }
+
     /// If `at` is inside quiet hours in any of the zones: when the first of them entered them. The
     /// reminder scan asks this of every reminder it looks ahead to; it needs no end.
     pub fn quiet_start(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {

@@ -220,6 +220,17 @@ impl Facts {
                 .paused_countries
                 .covers(message_type, country.as_ref().map(AsRef::as_ref)),
             refused: request.refused,
+            snoozed: request.promotional
+                && profile.is_some_and(|p| {
+                    crate::recipients::rules::snoozes(
+                        &p.preferences,
+                        message_type,
+                        request.send_at.unwrap_or(now),
+                    )
+                }),
+            own_quiet: profile
+                .filter(|_| request.promotional)
+                .and_then(|p| crate::recipients::rules::own_quiet(&p.preferences)),
         };
         let rules = policy::Rules {
             allowed_countries: &outbox.sms.allowed_countries,

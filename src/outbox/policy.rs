@@ -39,6 +39,10 @@ pub struct Facts<'a> {
     pub country_paused: bool,
     /// Refused before it reached policy (the verification fraud guard): written as such.
     pub refused: Option<BlockedReason>,
+    /// The person snoozed promotions of this type at the moment decided (`recipients::rules`).
+    pub snoozed: bool,
+    /// The person's own quiet hours, local in their zones, on top of the law's.
+    pub own_quiet: Option<crate::locale::quiet::QuietHours>,
 }
 
 /// The deployment's rules, from its configuration.
@@ -84,16 +88,17 @@ pub fn decide(facts: &Facts<'_>, rules: &Rules<'_>, now: DateTime<Utc>) -> Decis
             return Ok(now);
         };
         decision.state_cap = locale.state_rule.as_ref().map(|r| r.daily_cap);
-        match locale.window(now) {
+        match locale.window_with(facts.own_quiet, now) {
             None => {
                 decision.quiet_zone = Some(locale.deciding_zone(now));
                 Ok(now)
             }
-            Some(window) => {
+            Some((window, own)) => {
                 decision.quiet_zone = Some(window.zone);
-                match facts.quiet {
-                    QuietPolicy::Defer => Ok(window.end),
-                    QuietPolicy::Block => Err(BlockedReason::QuietHours),
+                match (facts.quiet, own) {
+                    (QuietPolicy::Defer, _) => Ok(window.end),
+                    (QuietPolicy::Block, false) => Err(BlockedReason::QuietHours),
+                    (QuietPolicy::Block, true) => Err(BlockedReason::OwnQuietHours),
                 }
             }
         }
@@ -198,6 +203,9 @@ pub fn check(facts: &Facts<'_>, allowed_countries: &[country::Id]) -> Result<(),
     if !category_on {
         return Err(BlockedReason::CategoryDisabled);
     }
+    if facts.snoozed {
+        return Err(BlockedReason::Snoozed);
+    }
     Ok(())
 }
 
@@ -205,9 +213,12 @@ pub fn check(facts: &Facts<'_>, allowed_countries: &[country::Id]) -> Result<(),
 pub(crate) mod tests {
     use chrono::TimeZone;
 
-    use crate::store::{
-        consent::ConsentMethod,
-        recipients::{PreferencesRow, RecipientRow},
+    use crate::{
+        locale::quiet::QuietHours,
+        store::{
+            consent::ConsentMethod,
+            recipients::{PreferencesRow, RecipientRow},
+        },
     };
 
     use super::*;
@@ -246,6 +257,10 @@ pub(crate) mod tests {
                 consent_ip: None,
                 consent_revoked_at: None,
                 updated_at: t,
+                quiet_start: None,
+                quiet_end: None,
+                snoozed_until: None,
+                snoozed_types: None,
             },
         }
     }
@@ -265,6 +280,8 @@ pub(crate) mod tests {
             valid_until: None,
             country_paused: false,
             refused: None,
+            snoozed: false,
+            own_quiet: None,
         }
     }
 
@@ -373,6 +390,8 @@ pub(crate) mod tests {
             valid_until: None,
             country_paused: false,
             refused: None,
+            snoozed: false,
+            own_quiet: None,
         };
         assert_eq!(check(&stranger(true, false), ALLOWED), Ok(()));
         assert_eq!(
@@ -563,6 +582,129 @@ pub(crate) mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn own_rules_table() {
+        let p = opted_in();
+        let new_york = locale("+12125550001");
+        let florida = locale("+13055550001"); // 8:00 to 20:00 there
+        let own = |start: &str, end: &str| crate::recipients::rules::quiet_hours(start, end).ok();
+        let utc = |d: u32, h: u32, m: u32| {
+            Utc.with_ymd_and_hms(2026, 3, d, h, m, 0)
+                .single()
+                .expect("time")
+        };
+        // (name, locale, own hours, now, what a held text does, what a scheduled one does)
+        type Row<'a> = (
+            &'a str,
+            &'a Locale,
+            Option<QuietHours>,
+            DateTime<Utc>,
+            DateTime<Utc>,
+            Option<BlockedReason>,
+        );
+        let table: [Row<'_>; 6] = [
+            (
+                "no own hours: the law's day",
+                &new_york,
+                None,
+                utc(2, 15, 0),
+                utc(2, 15, 0),
+                None,
+            ),
+            // 10:00 in New York, inside "not before noon": it waits until 12:00 there.
+            (
+                "own window by day",
+                &new_york,
+                own("22:00", "12:00"),
+                utc(2, 15, 0),
+                utc(2, 17, 0),
+                Some(BlockedReason::OwnQuietHours),
+            ),
+            // 22:00 in New York: the law's night, then the person's morning, back to back.
+            (
+                "the law's night runs into the person's morning",
+                &new_york,
+                own("22:00", "12:00"),
+                utc(2, 3, 0),
+                utc(2, 17, 0),
+                Some(BlockedReason::QuietHours),
+            ),
+            // Own hours inside the law's change nothing: never loosening.
+            (
+                "own hours inside the law's",
+                &new_york,
+                own("23:00", "06:00"),
+                utc(2, 3, 0),
+                utc(2, 13, 0),
+                Some(BlockedReason::QuietHours),
+            ),
+            (
+                "own hours outside now",
+                &new_york,
+                own("23:00", "06:00"),
+                utc(2, 15, 0),
+                utc(2, 15, 0),
+                None,
+            ),
+            // 20:30 in Miami: the state's night until 8:00, then the person's until 9:30.
+            (
+                "a state's window then the person's",
+                &florida,
+                own("07:00", "09:30"),
+                utc(2, 1, 30),
+                utc(2, 14, 30),
+                Some(BlockedReason::QuietHours),
+            ),
+        ];
+        for (name, locale, own_quiet, now, due, refused) in table {
+            // A type valid for a day (a streak alert would expire at the person's midnight).
+            let mut f = facts(&p, MessageType::Other, true);
+            f.locale = Some(locale);
+            f.own_quiet = own_quiet;
+            let held = decide(&f, &rules(None), now).verdict.map(|(at, _)| at);
+            assert_eq!(held, Ok(due), "{name}");
+            f.quiet = QuietPolicy::Block;
+            let scheduled = decide(&f, &rules(None), now).verdict.err();
+            assert_eq!(scheduled, refused, "{name}: scheduled");
+            // Codes and alerts never wait, whatever the person's hours.
+            let mut code = facts(&p, MessageType::SecurityAlert, false);
+            code.locale = Some(locale);
+            code.own_quiet = own_quiet;
+            assert_eq!(
+                decide(&code, &rules(None), now).verdict.map(|(at, _)| at),
+                Ok(now),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_snooze_holds_promotions_and_stop_beats_it() {
+        let p = opted_in();
+        let mut f = facts(&p, MessageType::StreakAlert, true);
+        f.snoozed = true;
+        assert_eq!(check(&f, ALLOWED), Err(BlockedReason::Snoozed));
+        f.opted_out = true;
+        assert_eq!(
+            check(&f, ALLOWED),
+            Err(BlockedReason::OptedOut),
+            "STOP first"
+        );
+        let mut alert = facts(&p, MessageType::SecurityAlert, false);
+        alert.snoozed = true;
+        assert_eq!(check(&alert, ALLOWED), Ok(()), "never snoozed");
+        let mut off = facts(&p, MessageType::StreakAlert, true);
+        off.snoozed = true;
+        let mut q = p.clone();
+        q.preferences.streak_alerts = false;
+        off.recipient = Some(&q);
+        assert_eq!(
+            check(&off, ALLOWED),
+            Err(BlockedReason::CategoryDisabled),
+            "the category's own reason first"
+        );
     }
 
     #[test]

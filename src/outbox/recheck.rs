@@ -127,13 +127,23 @@ pub fn decide_again(
         valid_until: row.expires_at,
         country_paused: current.paused.covers(row.message_type, country.as_deref()),
         refused: None,
+        snoozed: row.promotional
+            && profile.is_some_and(|p| {
+                crate::recipients::rules::snoozes(&p.preferences, row.message_type, now)
+            }),
+        own_quiet: None,
     };
     if let Err(reason) = policy::check(&facts, rules.allowed_countries) {
         return Leaving::Block(reason);
     }
     if row.promotional {
         let timezone = profile.and_then(|p| p.recipient.timezone.as_deref());
-        if let Some(window) = rules.locale.locale(timezone, Some(to)).window(now) {
+        let own = profile.and_then(|p| crate::recipients::rules::own_quiet(&p.preferences));
+        if let Some((window, _)) = rules
+            .locale
+            .locale(timezone, Some(to))
+            .window_with(own, now)
+        {
             let until = row
                 .expires_at
                 .map_or(window.end, |expires| window.end.min(expires));

@@ -5,6 +5,8 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, DbErr, TransactionSession, TransactionTrait};
 
+pub mod rules;
+
 pub use crate::store::recipients::CategoryChange;
 pub use crate::store::{
     consent::{
@@ -68,6 +70,9 @@ pub enum RecipientError {
         "disclosureVersion is required: name the version of the consent text the person was shown (consentDisclosure gives the latest)."
     )]
     DisclosureRequired,
+    /// A rule of the person's own that cannot be (a snooze in the past, over 90 days, of codes).
+    #[error("{0}")]
+    Invalid(String),
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -150,6 +155,8 @@ pub struct PreferencesChange {
     /// The master switch; consent goes with it.
     pub allow_sms: Option<bool>,
     pub categories: CategoryChange,
+    /// Their own quiet hours (checked by `rules::quiet_hours`); `Some(None)` clears them.
+    pub quiet_hours: Option<Option<crate::locale::quiet::QuietHours>>,
 }
 
 /// Updates the master switch and categories. Turning the master switch on records consent
@@ -188,6 +195,36 @@ pub async fn update_preferences<C: ConnectionTrait + TransactionTrait>(
     }
     profile.preferences =
         rows::update_categories(&txn, &profile.preferences, change.categories, now).await?;
+    let own = rows::OwnRulesChange {
+        quiet: change.quiet_hours.map(|q| {
+            q.map(|q| {
+                (
+                    q.start.format("%H:%M").to_string(),
+                    q.end.format("%H:%M").to_string(),
+                )
+            })
+        }),
+        snooze: None,
+    };
+    profile.preferences = rows::update_own_rules(&txn, &profile.preferences, own, now).await?;
+    txn.commit().await?;
+    Ok(profile)
+}
+
+/// Snoozes the person's promotional texts of `types` (all of them when empty) until `until`, or ends
+/// the snooze (`None`).
+pub async fn snooze<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    user_id: &str,
+    snooze: Option<(DateTime<Utc>, Vec<crate::store::MessageType>)>,
+    now: DateTime<Utc>,
+) -> Result<Profile, DbErr> {
+    let (txn, mut profile) = begin_locked(db, user_id, now).await?;
+    let change = rows::OwnRulesChange {
+        quiet: None,
+        snooze: Some(snooze.map(|(until, types)| (until, rules::encode_types(&types)))),
+    };
+    profile.preferences = rows::update_own_rules(&txn, &profile.preferences, change, now).await?;
     txn.commit().await?;
     Ok(profile)
 }
@@ -445,6 +482,43 @@ impl Recipients {
             self.facts.reschedule_streak(&user_id).await?;
         }
         Ok(profile)
+    }
+
+    /// Snoozes the user's promotional texts of `types` (all when empty) until `until` (in the future, at
+    /// most 90 days ahead), or ends the snooze (`None`).
+    pub async fn snooze(
+        &self,
+        user_id: &str,
+        snooze: Option<(DateTime<Utc>, Vec<crate::store::MessageType>)>,
+    ) -> Result<Profile, RecipientError> {
+        let now = self.clock.now();
+        if let Some((until, types)) = &snooze {
+            if *until <= now {
+                return Err(RecipientError::Invalid(
+                    "until is not in the future: give when texts should start again.".into(),
+                ));
+            }
+            if *until > now + Duration::days(rules::MAX_SNOOZE_DAYS) {
+                return Err(RecipientError::Invalid(format!(
+                    "A snooze lasts at most {} days; pick an earlier until.",
+                    rules::MAX_SNOOZE_DAYS
+                )));
+            }
+            if types
+                .iter()
+                .any(|t| crate::outbox::catalogue::is_transactional(*t))
+            {
+                return Err(RecipientError::Invalid(
+                    "Verification codes and security alerts cannot be snoozed: they keep the account safe.".into(),
+                ));
+            }
+        }
+        Ok(self::snooze(&self.db, user_id, snooze, now).await?)
+    }
+
+    /// The service's clock: what "now" is for a person's snooze.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     /// Whether to show the opt-in modal now; when it is shown, records when.

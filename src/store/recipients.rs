@@ -93,6 +93,10 @@ async fn insert_default_preferences(
         consent_ip: Set(None),
         consent_revoked_at: Set(None),
         updated_at: Set(now),
+        quiet_start: Set(None),
+        quiet_end: Set(None),
+        snoozed_until: Set(None),
+        snoozed_types: Set(None),
     })
     .on_conflict(
         OnConflict::column(sms_preferences::Column::UserId)
@@ -396,6 +400,41 @@ pub async fn update_categories(
     }
     if !changed {
         return Ok(preferences.clone());
+    }
+    prefs.updated_at = Set(now);
+    prefs.update(txn).await
+}
+
+/// A change to a person's own rules: `None` leaves a rule as it is; `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct OwnRulesChange {
+    /// Their quiet hours, local `HH:MM` to `HH:MM`.
+    pub quiet: Option<Option<(String, String)>>,
+    /// Their snooze: until when, and the types (stored list; empty for all promotional ones).
+    pub snooze: Option<Option<(DateTime<Utc>, String)>>,
+}
+
+/// Applies `change` to the person's own rules; the row as it is now.
+pub async fn update_own_rules(
+    txn: &impl ConnectionTrait,
+    preferences: &PreferencesRow,
+    change: OwnRulesChange,
+    now: DateTime<Utc>,
+) -> Result<PreferencesRow, DbErr> {
+    use sea_orm::{ActiveModelTrait, IntoActiveModel};
+    if change.quiet.is_none() && change.snooze.is_none() {
+        return Ok(preferences.clone());
+    }
+    let mut prefs = preferences.clone().into_active_model();
+    if let Some(quiet) = change.quiet {
+        let (start, end) = quiet.unzip();
+        prefs.quiet_start = Set(start);
+        prefs.quiet_end = Set(end);
+    }
+    if let Some(snooze) = change.snooze {
+        let (until, types) = snooze.unzip();
+        prefs.snoozed_until = Set(until);
+        prefs.snoozed_types = Set(types.filter(|t| !t.is_empty()));
     }
     prefs.updated_at = Set(now);
     prefs.update(txn).await

@@ -37,6 +37,7 @@ mod operations;
 mod opt_in;
 mod outage;
 mod outbound_webhooks;
+mod own_rules;
 mod pause;
 mod pipeline;
 mod preferences;

@@ -1,11 +1,15 @@
-use async_graphql::{Context, Object};
+use async_graphql::{Context, MaybeUndefined, Object};
+use chrono::{DateTime, Utc};
 
 use crate::{
     auth::Role,
     error::{ApiError, ApiResult},
     graphql::{
         handle, request, require_role,
-        types::recipient::{Recipient, RecipientInput, SmsOptInAction, SmsPreferencesInput},
+        types::{
+            recipient::{Recipient, RecipientInput, SmsOptInAction, SmsPreferencesInput},
+            sms::MessageType,
+        },
     },
     recipients::{self, RecipientError, Recipients},
 };
@@ -16,7 +20,8 @@ impl From<RecipientError> for ApiError {
             RecipientError::InvalidPhone(_)
             | RecipientError::InvalidTimezone(_)
             | RecipientError::UnknownDisclosure(_)
-            | RecipientError::DisclosureRequired => ApiError::BadUserInput(e.to_string()),
+            | RecipientError::DisclosureRequired
+            | RecipientError::Invalid(_) => ApiError::BadUserInput(e.to_string()),
             RecipientError::Db(db) => db.into(),
         }
     }
@@ -94,8 +99,47 @@ impl RecipientMutation {
     ) -> ApiResult<Recipient> {
         let viewer = require_role(ctx, &[Role::User])?;
         let context = opt_in_context(ctx, input.disclosure_version.clone(), input.page.clone())?;
+        let mut change: recipients::PreferencesChange = (&input).into();
+        change.quiet_hours = match &input.quiet_hours {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(q) => Some(Some(
+                recipients::rules::quiet_hours(&q.start, &q.end).map_err(ApiError::bad_input)?,
+            )),
+        };
         let profile = handle::<Recipients>(ctx)?
-            .update_preferences(&viewer.user_id, (&input).into(), context)
+            .update_preferences(&viewer.user_id, change, context)
+            .await?;
+        Ok(Recipient(profile))
+    }
+
+    /// Pauses the signed-in person's promotional texts of `messageTypes` (all of them when omitted or
+    /// empty) until `until` (in the future, at most 90 days ahead). It ends by itself; a STOP still
+    /// stops everything, and codes and security alerts are never snoozed.
+    async fn snooze_sms(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "When texts start again (at most 90 days ahead).")] until: DateTime<Utc>,
+        #[graphql(desc = "The promotional types to pause; omitted or empty: all of them.")]
+        message_types: Option<Vec<MessageType>>,
+    ) -> ApiResult<Recipient> {
+        let viewer = require_role(ctx, &[Role::User])?;
+        let types = message_types
+            .unwrap_or_default()
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        let profile = handle::<Recipients>(ctx)?
+            .snooze(&viewer.user_id, Some((until, types)))
+            .await?;
+        Ok(Recipient(profile))
+    }
+
+    /// Ends the signed-in person's snooze now.
+    async fn unsnooze_sms(&self, ctx: &Context<'_>) -> ApiResult<Recipient> {
+        let viewer = require_role(ctx, &[Role::User])?;
+        let profile = handle::<Recipients>(ctx)?
+            .snooze(&viewer.user_id, None)
             .await?;
         Ok(Recipient(profile))
     }

@@ -143,10 +143,25 @@ impl Recipient {
         self.0.recipient.signed_up_at
     }
 
-    /// Per-category toggles and the consent record.
-    async fn preferences(&self) -> SmsPreferences {
+    /// Per-category toggles, the consent record and the person's own rules.
+    async fn preferences(&self, ctx: &Context<'_>) -> ApiResult<SmsPreferences> {
         let p = &self.0.preferences;
-        SmsPreferences {
+        let now = handle::<Recipients>(ctx)?.now();
+        Ok(SmsPreferences {
+            quiet_hours: recipients::rules::own_quiet(p).map(|q| QuietHoursWindow {
+                start: q.start.format("%H:%M").to_string(),
+                end: q.end.format("%H:%M").to_string(),
+            }),
+            snooze: p
+                .snoozed_until
+                .filter(|until| *until > now)
+                .map(|until| SmsSnooze {
+                    until,
+                    message_types: recipients::rules::decode_types(p.snoozed_types.as_deref())
+                        .into_iter()
+                        .map(Into::into)
+                        .collect(),
+                }),
             sms_battle_invitations: p.battle_invitations,
             sms_battle_results: p.battle_results,
             sms_battle_reminders: p.battle_reminders,
@@ -157,7 +172,7 @@ impl Recipient {
             consent_given_at: p.consent_given_at.filter(|_| p.has_consent()),
             consent_method: p.consent_method.filter(|_| p.has_consent()).map(Into::into),
             consent_revoked_at: p.consent_revoked_at,
-        }
+        })
     }
 
     /// Whether the front end should show the SMS opt-in modal now. Not for a user who already opted in,
@@ -199,6 +214,39 @@ pub struct SmsPreferences {
     pub consent_method: Option<ConsentMethod>,
     /// When consent was last revoked, if ever.
     pub consent_revoked_at: Option<DateTime<Utc>>,
+    /// The person's own quiet hours, local in their time zone, on top of the law's 8am to 9pm (and
+    /// their state's): no promotional text inside them. Null when they set none.
+    pub quiet_hours: Option<QuietHoursWindow>,
+    /// Promotional texts snoozed until a time (`snoozeSms`); null when none is running.
+    pub snooze: Option<SmsSnooze>,
+}
+
+/// A daily window of local time, `HH:MM` to `HH:MM` (over midnight when the end is earlier).
+#[derive(SimpleObject, Debug, Clone)]
+pub struct QuietHoursWindow {
+    /// When it begins, `HH:MM` local.
+    pub start: String,
+    /// When it ends, `HH:MM` local.
+    pub end: String,
+}
+
+/// A window of local time to set: `HH:MM` to `HH:MM` (over midnight when the end is earlier; never of
+/// zero length).
+#[derive(InputObject, Debug, Clone)]
+pub struct QuietHoursInput {
+    /// When it begins, `HH:MM` local (`22:00`).
+    pub start: String,
+    /// When it ends, `HH:MM` local (`10:00`).
+    pub end: String,
+}
+
+/// A snooze of promotional texts.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct SmsSnooze {
+    /// When texts start again; the snooze ends by itself then.
+    pub until: DateTime<Utc>,
+    /// The types snoozed; empty: every promotional type.
+    pub message_types: Vec<super::sms::MessageType>,
 }
 
 /// Whether the app should show the SMS opt-in modal now.
@@ -236,6 +284,8 @@ pub struct SmsPreferencesInput {
     pub disclosure_version: Option<String>,
     /// The page of the app the switch was turned on, kept with the consent (up to 512 characters).
     pub page: Option<String>,
+    /// The person's own quiet hours, on top of the law's (never loosening them); null clears them.
+    pub quiet_hours: async_graphql::MaybeUndefined<QuietHoursInput>,
 }
 
 impl From<&SmsPreferencesInput> for recipients::PreferencesChange {
@@ -250,6 +300,8 @@ impl From<&SmsPreferencesInput> for recipients::PreferencesChange {
                 direct_messages: i.sms_direct_messages,
                 achievements: i.sms_achievements,
             },
+            // Checked by the mutation (`quiet_hours_change`).
+            quiet_hours: None,
         }
     }
 }

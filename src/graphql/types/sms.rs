@@ -102,6 +102,11 @@ pub enum BlockedReason {
     CountryPaused,
     /// The person's number changed after it was queued and it could not follow (a code, another country).
     PhoneChanged,
+    /// A scheduled promotion fell inside the person's own quiet hours (`quietHours`), too late to send
+    /// before them. Others wait for them to end.
+    OwnQuietHours,
+    /// The person snoozed texts of this type (`snoozeSms`) until a time not yet come.
+    Snoozed,
 }
 
 /// One message decision: the audit trail of the SMS service.
