@@ -516,6 +516,11 @@ impl Recipients {
         Ok(self::snooze(&self.db, user_id, snooze, now).await?)
     }
 
+    /// The federal quiet hours (`QUIET_HOURS`), for the rules a settings page shows.
+    pub fn federal_quiet(&self) -> Option<crate::locale::quiet::QuietHours> {
+        self.locale_rules.quiet_hours
+    }
+
     /// The service's clock: what "now" is for a person's snooze.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()

@@ -18,6 +18,7 @@ storage_tests!(
     stop_beats_a_snooze_and_start_keeps_it,
     a_snooze_is_checked,
     a_queued_text_meets_the_rules_as_it_leaves,
+    the_settings_page_reads_every_rule_with_its_source,
 );
 
 const PREFS: &str = "mutation($i: SmsPreferencesInput!) { updateSmsPreferences(input: $i) { preferences { quietHours { start end } snooze { until messageTypes } } } }";
@@ -289,4 +290,73 @@ async fn a_queued_text_meets_the_rules_as_it_leaves(engine: Engine) {
     app.clock.advance(Duration::minutes(91));
     app.run_outbox().await;
     assert_eq!(stub.seen().len(), 1);
+}
+
+async fn the_settings_page_reads_every_rule_with_its_source(engine: Engine) {
+    let (app, _stub) = setup(engine, |c| c.costs.user_daily_limit = 6).await;
+    // A Miami number: Florida's narrower window and cap.
+    opted_in_user(&app, "ann", "+1 305 555 0101").await;
+    data(
+        &app.as_user(
+            "ann",
+            PREFS,
+            json!({ "i": { "quietHours": { "start": "22:00", "end": "10:00" }, "smsStreakAlerts": false } }),
+        )
+        .await,
+    );
+    let until = app.clock.now() + Duration::days(5);
+    data(
+        &app.as_user(
+            "ann",
+            SNOOZE,
+            json!({ "u": until, "t": ["BATTLE_REMINDER"] }),
+        )
+        .await,
+    );
+    let rules = data(
+        &app.as_user(
+            "ann",
+            "{ me { preferences { effectiveRules { kind source description quietHours { start end } limit periodHours messageTypes until } } } }",
+            json!({}),
+        )
+        .await,
+    )["me"]["preferences"]["effectiveRules"]
+        .clone();
+    let said: Vec<(String, String)> = rules
+        .as_array()
+        .expect("rules")
+        .iter()
+        .map(|r| {
+            (
+                r["source"].as_str().unwrap_or_default().to_owned(),
+                r["description"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("LAW", "Texts only from 8am to 9pm (federal law)."),
+        ("STATE", "FL law: texts only from 8am to 8pm."),
+        ("STATE", "FL law: at most 3 texts a day."),
+        ("OPERATOR", "At most 6 texts a day."),
+        ("PERSON", "Streak alerts: off."),
+        ("PERSON", "Your quiet hours: no texts from 10pm to 10am."),
+    ];
+    for (i, (source, description)) in expected.iter().enumerate() {
+        assert_eq!(
+            said[i],
+            ((*source).to_owned(), (*description).to_owned()),
+            "{rules:#}"
+        );
+    }
+    assert_eq!(
+        rules[0]["quietHours"],
+        json!({ "start": "21:00", "end": "08:00" })
+    );
+    assert_eq!(rules[2]["limit"], 3);
+    assert_eq!(rules[2]["periodHours"], 24);
+    let snooze = &rules[6];
+    assert_eq!(snooze["kind"], "SNOOZE");
+    assert_eq!(snooze["messageTypes"], json!(["BATTLE_REMINDER"]));
+    assert_eq!(snooze["until"], until.to_rfc3339());
+    assert_eq!(rules.as_array().map(Vec::len), Some(7));
 }

@@ -146,8 +146,17 @@ impl Recipient {
     /// Per-category toggles, the consent record and the person's own rules.
     async fn preferences(&self, ctx: &Context<'_>) -> ApiResult<SmsPreferences> {
         let p = &self.0.preferences;
-        let now = handle::<Recipients>(ctx)?.now();
+        let recipients = handle::<Recipients>(ctx)?;
+        let now = recipients.now();
+        let limit = handle::<crate::outbox::Outbox>(ctx)?.costs.user_daily_limit;
+        let effective = recipients::rules::effective(
+            &self.0,
+            &recipients.locale(&self.0),
+            (recipients.federal_quiet(), limit),
+            now,
+        );
         Ok(SmsPreferences {
+            effective_rules: effective.into_iter().map(Into::into).collect(),
             quiet_hours: recipients::rules::own_quiet(p).map(|q| QuietHoursWindow {
                 start: q.start.format("%H:%M").to_string(),
                 end: q.end.format("%H:%M").to_string(),
@@ -219,6 +228,86 @@ pub struct SmsPreferences {
     pub quiet_hours: Option<QuietHoursWindow>,
     /// Promotional texts snoozed until a time (`snoozeSms`); null when none is running.
     pub snooze: Option<SmsSnooze>,
+    /// Every rule that applies to the person's promotional texts, with where it comes from (the law,
+    /// their state, the operator, themselves) and a sentence to show: the settings page can say
+    /// "texts from 8am to 9pm; your quiet hours 10pm to 10am; streak alerts snoozed until ...".
+    pub effective_rules: Vec<EffectiveRule>,
+}
+
+/// What a rule is about.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RuleKind {
+    /// A window of local time without promotional texts.
+    QuietHours,
+    /// At most so many promotional texts in a period.
+    Limit,
+    /// Promotional texts of some types paused until a time.
+    Snooze,
+    /// A category, or with the master switch every promotional text, turned off.
+    Off,
+}
+
+/// Whose rule it is.
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum RuleSource {
+    /// Federal law (the TCPA's 8am to 9pm, `QUIET_HOURS`).
+    Law,
+    /// The law of the state of the person's number (`SMS_STATE_RULES`).
+    State,
+    /// The operator of the service (`SMS_USER_DAILY_LIMIT`).
+    Operator,
+    /// The person (their settings, quiet hours and snooze).
+    Person,
+}
+
+/// One rule that applies to a person's promotional texts.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct EffectiveRule {
+    /// What it is about.
+    pub kind: RuleKind,
+    /// Whose rule it is.
+    pub source: RuleSource,
+    /// A sentence a settings page can show as it is.
+    pub description: String,
+    /// For quiet hours: the window without texts, local in the person's zone.
+    pub quiet_hours: Option<QuietHoursWindow>,
+    /// For a limit: how many texts.
+    pub limit: Option<i32>,
+    /// For a limit: in how many hours.
+    pub period_hours: Option<i32>,
+    /// The types it covers; empty: every promotional type.
+    pub message_types: Vec<super::sms::MessageType>,
+    /// For a snooze: when it ends.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl From<recipients::rules::EffectiveRule> for EffectiveRule {
+    fn from(r: recipients::rules::EffectiveRule) -> Self {
+        use recipients::rules::{RuleKind as K, RuleSource as S};
+        Self {
+            kind: match r.kind {
+                K::QuietHours => RuleKind::QuietHours,
+                K::Limit => RuleKind::Limit,
+                K::Snooze => RuleKind::Snooze,
+                K::Off => RuleKind::Off,
+            },
+            source: match r.source {
+                S::Law => RuleSource::Law,
+                S::State => RuleSource::State,
+                S::Operator => RuleSource::Operator,
+                S::Person => RuleSource::Person,
+            },
+            description: r.description,
+            quiet_hours: r.quiet.map(|q| QuietHoursWindow {
+                start: q.start.format("%H:%M").to_string(),
+                end: q.end.format("%H:%M").to_string(),
+            }),
+            limit: r.limit.map(|(n, _)| i32::try_from(n).unwrap_or(i32::MAX)),
+            period_hours: r.limit.map(|(_, h)| i32::try_from(h).unwrap_or(i32::MAX)),
+            message_types: r.message_types.into_iter().map(Into::into).collect(),
+            until: r.until,
+        }
+    }
 }
 
 /// A daily window of local time, `HH:MM` to `HH:MM` (over midnight when the end is earlier).
