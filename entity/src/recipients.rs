@@ -20,6 +20,8 @@ pub struct Model {
     pub sms_prompt_dismissed_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The language texts go in, BCP 47 (`en-US`, `es-US`); `None` is the service's default.
+    pub locale: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -129,6 +129,13 @@ pub enum BlockedReason {
     /// The person snoozed texts of this type (`snoozeSms`) until a time not yet come.
     #[sea_orm(string_value = "snoozed")]
     Snoozed,
+    /// The person already got as many texts of this type in the period as a cap allows: the
+    /// operator's (`SMS_FREQUENCY_CAPS`) or their own, lower one (`frequencyCaps`).
+    #[sea_orm(string_value = "frequency_cap")]
+    FrequencyCap,
+    /// The inviter already invited this number as often as `SMS_INVITER_CAP` allows in its period.
+    #[sea_orm(string_value = "inviter_cap")]
+    InviterCap,
 }
 
 impl BlockedReason {
@@ -155,6 +162,8 @@ impl BlockedReason {
             Self::PhoneChanged => "phone_changed",
             Self::OwnQuietHours => "own_quiet_hours",
             Self::Snoozed => "snoozed",
+            Self::FrequencyCap => "frequency_cap",
+            Self::InviterCap => "inviter_cap",
         }
     }
 }
@@ -241,6 +250,11 @@ pub struct Model {
     /// For a digest: how many requests it carried, and their segments had they gone one by one.
     pub carried: i32,
     pub carried_segments: i32,
+    /// The language the text went in (BCP 47): a keyword from a number without an account is answered
+    /// in the language of its last text.
+    pub locale: Option<String>,
+    /// For a battle invitation: the inviter's user id (the per-inviter cap counts by it).
+    pub inviter_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

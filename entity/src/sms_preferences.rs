@@ -60,6 +60,10 @@ pub struct Model {
     /// The snoozed types (`streak_alert,battle_reminder`); empty or null: every promotional type.
     #[sea_orm(column_type = "Text", nullable)]
     pub snoozed_types: Option<String>,
+    /// The person's own frequency caps (`streak_alert=1/24,battle_invitation=3/24`: at most N texts of
+    /// the type in so many hours), never above the operator's.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub frequency_caps: Option<String>,
 }
 
 impl Model {

@@ -32,6 +32,7 @@ mod m20261204_000027_feed_from_the_log;
 mod m20261206_000028_add_trace_parent;
 mod m20261206_000029_every_cent;
 mod m20261206_000030_own_rules;
+mod m20261206_000031_caps_and_language;
 
 pub struct Migrator;
 
@@ -69,6 +70,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000028_add_trace_parent::Migration),
             Box::new(m20261206_000029_every_cent::Migration),
             Box::new(m20261206_000030_own_rules::Migration),
+            Box::new(m20261206_000031_caps_and_language::Migration),
         ]
     }
 }

@@ -23,6 +23,12 @@ pub struct CostConfig {
     /// Fixed monthly charges (`SMS_MONTHLY_FIXED_COSTS`), such as a number's lease: reported beside the
     /// texts' cost, never part of the sending budget (AWS's spend limit covers texts only).
     pub fixed_costs: Vec<FixedCost>,
+    /// At most so many promotional texts of a type in a period (`SMS_FREQUENCY_CAPS`,
+    /// `streak_alert=1/24h,battle_invitation=5/24h`); people may lower them, never raise them.
+    pub frequency_caps: Vec<(crate::store::MessageType, crate::recipients::caps::Cap)>,
+    /// At most so many battle invitations from one inviter to one person in a period
+    /// (`SMS_INVITER_CAP`, `2/24h`); `None` is off.
+    pub inviter_cap: Option<crate::recipients::caps::Cap>,
 }
 
 /// A charge AWS makes every month whatever is sent (a toll-free number's lease, say).
@@ -96,6 +102,19 @@ pub(super) fn parse(var: &impl Fn(&str) -> Option<String>) -> Result<CostConfig,
         user_daily_limit: count(var, "SMS_USER_DAILY_LIMIT", "10")?,
         fixed_costs: parsed(var, "SMS_MONTHLY_FIXED_COSTS", "", |s| {
             fixed_costs(s, dollars)
+        })?,
+        frequency_caps: parsed(
+            var,
+            "SMS_FREQUENCY_CAPS",
+            "",
+            crate::recipients::caps::parse_list,
+        )?,
+        inviter_cap: parsed(var, "SMS_INVITER_CAP", "off", |s| {
+            if s.eq_ignore_ascii_case("off") {
+                Ok(None)
+            } else {
+                crate::recipients::caps::Cap::parse(s).map(Some)
+            }
         })?,
     })
 }

@@ -424,6 +424,7 @@ pub async fn enqueue_many(
         code_daily_limit: Some(outbox.code_daily_limit()),
         link_retention: chrono::Duration::from_std(outbox.sms.savings.link_retention)
             .unwrap_or(chrono::Duration::days(90)),
+        inviter_cap: costs.inviter_cap,
     };
     let written = rows::insert_batch(&outbox.db, messages, limits, now).await?;
     if let Some(standing) = written.standing {

@@ -275,6 +275,24 @@ impl Facts {
                 .flatten()
                 .and_then(|part| serde_json::to_string(&part).ok()),
             digest_hold: false,
+            caps: if request.promotional {
+                crate::recipients::caps::for_type(
+                    &outbox.costs.frequency_caps,
+                    &profile
+                        .map(|p| {
+                            crate::recipients::caps::decode(p.preferences.frequency_caps.as_deref())
+                        })
+                        .unwrap_or_default(),
+                    message_type,
+                )
+            } else {
+                Vec::new()
+            },
+            inviter_id: request
+                .inviter_user_id
+                .clone()
+                .filter(|_| message_type == crate::store::MessageType::BattleInvitation),
+            locale: None,
             verdict: match decision.verdict {
                 Ok((due_at, cost_micros)) => Verdict::Accept {
                     due_at,

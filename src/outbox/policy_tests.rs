@@ -38,6 +38,7 @@ mod tables {
                 sms_prompt_dismissed_at: None,
                 created_at: t,
                 updated_at: t,
+                locale: None,
             },
             preferences: PreferencesRow {
                 user_id: "u1".into(),
@@ -56,6 +57,7 @@ mod tables {
                 quiet_end: None,
                 snoozed_until: None,
                 snoozed_types: None,
+                frequency_caps: None,
             },
         }
     }

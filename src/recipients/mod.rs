@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, DbErr, TransactionSession, TransactionTrait};
 
+pub mod caps;
 pub mod rules;
 
 pub use crate::store::recipients::CategoryChange;
@@ -157,6 +158,8 @@ pub struct PreferencesChange {
     pub categories: CategoryChange,
     /// Their own quiet hours (checked by `rules::quiet_hours`); `Some(None)` clears them.
     pub quiet_hours: Option<Option<crate::locale::quiet::QuietHours>>,
+    /// Their own frequency caps (checked by `caps::check_own`), replacing theirs.
+    pub frequency_caps: Option<Vec<(crate::store::MessageType, caps::Cap)>>,
 }
 
 /// Updates the master switch and categories. Turning the master switch on records consent
@@ -205,6 +208,7 @@ pub async fn update_preferences<C: ConnectionTrait + TransactionTrait>(
             })
         }),
         snooze: None,
+        caps: change.frequency_caps.map(|c| caps::encode(&c)),
     };
     profile.preferences = rows::update_own_rules(&txn, &profile.preferences, own, now).await?;
     txn.commit().await?;
@@ -223,6 +227,7 @@ pub async fn snooze<C: ConnectionTrait + TransactionTrait>(
     let change = rows::OwnRulesChange {
         quiet: None,
         snooze: Some(snooze.map(|(until, types)| (until, rules::encode_types(&types)))),
+        caps: None,
     };
     profile.preferences = rows::update_own_rules(&txn, &profile.preferences, change, now).await?;
     txn.commit().await?;

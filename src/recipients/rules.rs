@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, NaiveTime, Utc};
 
+use super::caps::Cap;
 use crate::{
     locale::quiet::QuietHours,
     store::{MessageType, recipients::PreferencesRow},
@@ -205,9 +206,10 @@ fn type_words(message_type: MessageType) -> &'static str {
 pub fn effective(
     profile: &crate::store::recipients::Profile,
     locale: &crate::locale::local_time::Locale,
-    (federal, daily_limit): (Option<QuietHours>, u32),
+    operator: &Operator<'_>,
     now: DateTime<Utc>,
 ) -> Vec<EffectiveRule> {
+    let (federal, daily_limit) = (operator.federal, operator.daily_limit);
     let mut rules = Vec::new();
     let quiet_rule = |source, q: QuietHours, description: String| EffectiveRule {
         quiet: Some(q),
@@ -250,8 +252,63 @@ pub fn effective(
             format!("At most {daily_limit} texts a day."),
         )
     });
+    for (message_type, cap) in operator.caps {
+        let words = format!("{}: at most {}.", type_words(*message_type), often(cap));
+        rules.push(cap_rule(RuleSource::Operator, *message_type, cap, words));
+    }
+    if let Some(cap) = &operator.inviter {
+        let words = format!(
+            "Battle invitations from one friend: at most {}.",
+            often(cap)
+        );
+        rules.push(cap_rule(
+            RuleSource::Operator,
+            MessageType::BattleInvitation,
+            cap,
+            words,
+        ));
+    }
     person_rules(profile, now, &mut rules);
     rules
+}
+
+/// The operator's rules `effective` reports beside the law's and the person's.
+#[derive(Debug, Clone, Copy)]
+pub struct Operator<'a> {
+    /// The law's quiet hours as configured (`SMS_QUIET_HOURS`).
+    pub federal: Option<QuietHours>,
+    /// `SMS_USER_DAILY_LIMIT`.
+    pub daily_limit: u32,
+    /// `SMS_FREQUENCY_CAPS`.
+    pub caps: &'a [(MessageType, Cap)],
+    /// `SMS_INVITER_CAP`.
+    pub inviter: Option<Cap>,
+}
+
+/// A cap as a rule of `source`.
+fn cap_rule(
+    source: RuleSource,
+    message_type: MessageType,
+    cap: &Cap,
+    words: String,
+) -> EffectiveRule {
+    EffectiveRule {
+        limit: Some((cap.count, cap.hours)),
+        message_types: vec![message_type],
+        ..EffectiveRule::new(RuleKind::Limit, source, words)
+    }
+}
+
+/// "1 a day", "3 every 12 hours", "2 a week".
+fn often(cap: &Cap) -> String {
+    let per = match cap.hours {
+        1 => "an hour".to_owned(),
+        24 => "a day".to_owned(),
+        168 => "a week".to_owned(),
+        h if h % 24 == 0 => format!("every {} days", h / 24),
+        h => format!("every {h} hours"),
+    };
+    format!("{} {per}", cap.count)
 }
 
 /// The person's own: the master switch, categories turned off, their quiet hours, their snooze.
@@ -298,6 +355,14 @@ fn person_rules(
             )
         });
     }
+    for (message_type, cap) in super::caps::decode(p.frequency_caps.as_deref()) {
+        let words = format!(
+            "Your cap: {} at most {}.",
+            type_words(message_type).to_lowercase(),
+            often(&cap)
+        );
+        rules.push(cap_rule(RuleSource::Person, message_type, &cap, words));
+    }
     if let Some(until) = p.snoozed_until.filter(|u| *u > now) {
         let types = decode_types(p.snoozed_types.as_deref());
         let what = if types.is_empty() {
@@ -343,7 +408,18 @@ mod effective_tests {
             state_rules: crate::locale::local_time::default_state_rules(),
         };
         let florida = rules.locale(None, Some("+13055550001"));
-        let found = effective(&profile, &florida, (rules.quiet_hours, 10), now);
+        profile.preferences.frequency_caps = Some("streak_alert=1/48".into());
+        let caps = super::super::caps::parse_list("battle_invitation=5/24h").expect("valid");
+        let operator = Operator {
+            federal: rules.quiet_hours,
+            daily_limit: 10,
+            caps: &caps,
+            inviter: Some(Cap {
+                count: 2,
+                hours: 24,
+            }),
+        };
+        let found = effective(&profile, &florida, &operator, now);
         let said: Vec<(RuleSource, &str)> = found
             .iter()
             .map(|r| (r.source, r.description.as_str()))
@@ -361,19 +437,38 @@ mod effective_tests {
             (RuleSource::State, "FL law: at most 3 texts a day.")
         );
         assert_eq!(said[3], (RuleSource::Operator, "At most 10 texts a day."));
-        assert_eq!(said[4], (RuleSource::Person, "Streak alerts: off."));
+        assert_eq!(
+            said[4],
+            (RuleSource::Operator, "Battle invitations: at most 5 a day.")
+        );
         assert_eq!(
             said[5],
+            (
+                RuleSource::Operator,
+                "Battle invitations from one friend: at most 2 a day."
+            )
+        );
+        assert_eq!(said[6], (RuleSource::Person, "Streak alerts: off."));
+        assert_eq!(
+            said[7],
             (
                 RuleSource::Person,
                 "Your quiet hours: no texts from 10pm to 10am."
             )
         );
-        assert!(
-            said[6].1.starts_with("Battle reminders snoozed until "),
-            "{}",
-            said[6].1
+        assert_eq!(
+            said[8],
+            (
+                RuleSource::Person,
+                "Your cap: streak alerts at most 1 every 2 days."
+            )
         );
-        assert_eq!(found.len(), 7);
+        assert_eq!(found[8].limit, Some((1, 48)));
+        assert!(
+            said[9].1.starts_with("Battle reminders snoozed until "),
+            "{}",
+            said[9].1
+        );
+        assert_eq!(found.len(), 10);
     }
 }

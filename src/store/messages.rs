@@ -61,6 +61,12 @@ pub struct NewMessage {
     pub digest_part: Option<String>,
     /// Held until its digest window closes (`outbox::digest`).
     pub digest_hold: bool,
+    /// The caps on texts of its type to the person (`recipients::caps`): the operator's and theirs.
+    pub caps: Vec<crate::recipients::caps::Cap>,
+    /// For a battle invitation: who invited (the inviter cap counts by it).
+    pub inviter_id: Option<String>,
+    /// The language it is written in (BCP 47).
+    pub locale: Option<String>,
 }
 
 /// What policy decided before the write.
@@ -84,6 +90,8 @@ pub struct Limits {
     pub code_daily_limit: Option<i64>,
     /// How long a text's short links answer (`SMS_LINK_RETENTION`).
     pub link_retention: Duration,
+    /// Invitations from one inviter to one number per period (`SMS_INVITER_CAP`).
+    pub inviter_cap: Option<crate::recipients::caps::Cap>,
 }
 
 /// What a batch wrote: each message's row in order (`None` where its dedupe key already existed and
@@ -159,10 +167,18 @@ pub async fn insert_batch(
     // SQLite: the writer's turn and the write lock first, so nothing read below can change before
     // commit.
     let txn = db.write().await?;
-    let found =
-        super::write_checks::read(&txn, &check_keys(&messages), now - Duration::hours(24)).await?;
+    let found = super::write_checks::read(
+        &txn,
+        &check_keys(&messages, limits.inviter_cap),
+        now - Duration::hours(24),
+    )
+    .await?;
     recheck_recipients(&mut messages, &found.present);
     recheck_opt_outs(&mut messages, &found.listed);
+    let (types, since) = super::caps::wanted(&messages, limits.inviter_cap, now);
+    let numbers = super::caps::numbers(&messages, limits.inviter_cap);
+    let recent = super::caps::recent(&txn, &numbers, &types, since).await?;
+    super::caps::apply(&mut messages, recent, limits.inviter_cap, now);
     apply_daily_limits(
         &mut messages,
         limits.user_daily_limit,
@@ -239,8 +255,14 @@ fn recheck_opt_outs(messages: &mut [NewMessage], listed: &HashSet<String>) {
 }
 
 /// What the write's checks read for `messages` (`write_checks`).
-fn check_keys(messages: &[NewMessage]) -> super::write_checks::Keys<'_> {
-    let mut keys = super::write_checks::Keys::default();
+fn check_keys(
+    messages: &[NewMessage],
+    inviter_cap: Option<crate::recipients::caps::Cap>,
+) -> super::write_checks::Keys<'_> {
+    let mut keys = super::write_checks::Keys {
+        cap_numbers: super::caps::numbers(messages, inviter_cap),
+        ..Default::default()
+    };
     for m in messages.iter().filter(|m| accepted(m)) {
         if let Some(user) = m.user_id.as_deref() {
             keys.users.insert(user);
@@ -351,6 +373,8 @@ fn active_model(
         links_saved: Set(message.links_saved),
         digest_hold: Set(message.digest_hold && blocked.is_none()),
         digest_part: Set(message.digest_part.filter(|_| message.digest_hold)),
+        locale: Set(message.locale),
+        inviter_id: Set(message.inviter_id),
         // PostgreSQL stamps a new row itself (the column's default); see `feed`.
         change_seq: stamp.map_or(sea_orm::ActiveValue::NotSet, Set),
         ..Default::default()

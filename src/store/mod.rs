@@ -7,6 +7,7 @@
 pub mod actions;
 pub mod audit;
 pub mod budget;
+mod caps;
 pub mod code_spend;
 pub mod consent;
 pub mod countries;
@@ -269,6 +270,8 @@ pub(crate) fn sample_row() -> MessageRow {
         digest_part: None,
         carried: 0,
         carried_segments: 0,
+        locale: None,
+        inviter_id: None,
     }
 }
 

@@ -61,6 +61,7 @@ pub async fn ensure(
         sms_prompt_dismissed_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        locale: Set(None),
     })
     .on_conflict(
         OnConflict::column(recipients::Column::UserId)
@@ -97,6 +98,7 @@ async fn insert_default_preferences(
         quiet_end: Set(None),
         snoozed_until: Set(None),
         snoozed_types: Set(None),
+        frequency_caps: Set(None),
     })
     .on_conflict(
         OnConflict::column(sms_preferences::Column::UserId)
@@ -412,6 +414,8 @@ pub struct OwnRulesChange {
     pub quiet: Option<Option<(String, String)>>,
     /// Their snooze: until when, and the types (stored list; empty for all promotional ones).
     pub snooze: Option<Option<(DateTime<Utc>, String)>>,
+    /// Their own frequency caps as stored (`caps::encode`); empty clears them.
+    pub caps: Option<String>,
 }
 
 /// Applies `change` to the person's own rules; the row as it is now.
@@ -422,7 +426,7 @@ pub async fn update_own_rules(
     now: DateTime<Utc>,
 ) -> Result<PreferencesRow, DbErr> {
     use sea_orm::{ActiveModelTrait, IntoActiveModel};
-    if change.quiet.is_none() && change.snooze.is_none() {
+    if change.quiet.is_none() && change.snooze.is_none() && change.caps.is_none() {
         return Ok(preferences.clone());
     }
     let mut prefs = preferences.clone().into_active_model();
@@ -435,6 +439,9 @@ pub async fn update_own_rules(
         let (until, types) = snooze.unzip();
         prefs.snoozed_until = Set(until);
         prefs.snoozed_types = Set(types.filter(|t| !t.is_empty()));
+    }
+    if let Some(caps) = change.caps {
+        prefs.frequency_caps = Set(Some(caps).filter(|c| !c.is_empty()));
     }
     prefs.updated_at = Set(now);
     prefs.update(txn).await

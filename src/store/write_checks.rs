@@ -24,6 +24,8 @@ pub(super) struct Keys<'a> {
     pub limited_users: BTreeSet<&'a str>,
     /// Numbers under a state's daily cap.
     pub capped_numbers: BTreeSet<&'a str>,
+    /// Numbers whose texts a frequency or inviter cap counts (`caps`): locked, counted by the caller.
+    pub cap_numbers: BTreeSet<&'a str>,
 }
 
 /// What the write's checks found.
@@ -56,7 +58,12 @@ pub(super) async fn read(
         recipients::lock_present(txn, keys.users.iter().copied()).await?
     };
     let listed = opt_outs::among(txn, keys.listed.iter().copied()).await?;
-    lock_numbers(txn, &keys.capped_numbers).await?;
+    let locked: BTreeSet<&str> = keys
+        .capped_numbers
+        .union(&keys.cap_numbers)
+        .copied()
+        .collect();
+    lock_numbers(txn, &locked).await?;
     let column = sea_orm::IdenStatic::as_str(&entity::sms_log::Column::UserId);
     let per_user = promotions_per(txn, column, &keys.limited_users, since).await?;
     let column = sea_orm::IdenStatic::as_str(&entity::sms_log::Column::ToPhone);

@@ -14,6 +14,7 @@ mod auth;
 mod aws;
 mod bad_bytes;
 mod browser;
+mod caps;
 mod cli;
 mod consent;
 mod console;

@@ -44,6 +44,26 @@ fn opt_in_context(
     })
 }
 
+/// The person's own caps, checked against the operator's (`caps::check_own`).
+fn own_caps(
+    operator: &[(crate::store::MessageType, recipients::caps::Cap)],
+    input: &[crate::graphql::types::recipient::FrequencyCapInput],
+) -> ApiResult<Vec<(crate::store::MessageType, recipients::caps::Cap)>> {
+    let caps = input
+        .iter()
+        .map(|c| {
+            let count = u32::try_from(c.count).unwrap_or(0);
+            let hours = u32::try_from(c.period_hours).unwrap_or(0);
+            recipients::caps::Cap::new(count, hours)
+                .map(|cap| (c.message_type.into(), cap))
+                .map_err(|e| ApiError::bad_input(format!("frequencyCaps: {e}.")))
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
+    recipients::caps::check_own(operator, &caps)
+        .map_err(|e| ApiError::bad_input(format!("frequencyCaps: {e}.")))?;
+    Ok(caps)
+}
+
 #[derive(Default)]
 pub struct RecipientMutation;
 
@@ -107,6 +127,10 @@ impl RecipientMutation {
                 recipients::rules::quiet_hours(&q.start, &q.end).map_err(ApiError::bad_input)?,
             )),
         };
+        if let Some(caps) = &input.frequency_caps {
+            let operator = &handle::<crate::outbox::Outbox>(ctx)?.costs.frequency_caps;
+            change.frequency_caps = Some(own_caps(operator, caps)?);
+        }
         let profile = handle::<Recipients>(ctx)?
             .update_preferences(&viewer.user_id, change, context)
             .await?;

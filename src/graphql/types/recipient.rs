@@ -148,15 +148,25 @@ impl Recipient {
         let p = &self.0.preferences;
         let recipients = handle::<Recipients>(ctx)?;
         let now = recipients.now();
-        let limit = handle::<crate::outbox::Outbox>(ctx)?.costs.user_daily_limit;
-        let effective = recipients::rules::effective(
-            &self.0,
-            &recipients.locale(&self.0),
-            (recipients.federal_quiet(), limit),
-            now,
-        );
+        let costs = &handle::<crate::outbox::Outbox>(ctx)?.costs;
+        let operator = recipients::rules::Operator {
+            federal: recipients.federal_quiet(),
+            daily_limit: costs.user_daily_limit,
+            caps: &costs.frequency_caps,
+            inviter: costs.inviter_cap,
+        };
+        let effective =
+            recipients::rules::effective(&self.0, &recipients.locale(&self.0), &operator, now);
         Ok(SmsPreferences {
             effective_rules: effective.into_iter().map(Into::into).collect(),
+            frequency_caps: recipients::caps::decode(p.frequency_caps.as_deref())
+                .into_iter()
+                .map(|(t, c)| FrequencyCap {
+                    message_type: t.into(),
+                    count: i32::try_from(c.count).unwrap_or(i32::MAX),
+                    period_hours: i32::try_from(c.hours).unwrap_or(i32::MAX),
+                })
+                .collect(),
             quiet_hours: recipients::rules::own_quiet(p).map(|q| QuietHoursWindow {
                 start: q.start.format("%H:%M").to_string(),
                 end: q.end.format("%H:%M").to_string(),
@@ -232,6 +242,32 @@ pub struct SmsPreferences {
     /// their state, the operator, themselves) and a sentence to show: the settings page can say
     /// "texts from 8am to 9pm; your quiet hours 10pm to 10am; streak alerts snoozed until ...".
     pub effective_rules: Vec<EffectiveRule>,
+    /// The person's own frequency caps (`frequencyCaps`), each at most as loose as the operator's.
+    pub frequency_caps: Vec<FrequencyCap>,
+}
+
+/// At most `count` texts of a type in any `periodHours` hours.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct FrequencyCap {
+    /// The promotional type it caps.
+    pub message_type: super::sms::MessageType,
+    /// How many texts, at most (at least 1).
+    pub count: i32,
+    /// In how many hours (1 to 720).
+    pub period_hours: i32,
+}
+
+/// A cap of the person's own: at most `count` texts of a type in any `periodHours` hours. Never above
+/// the operator's cap of the type: as many or fewer texts, over as long a period or longer.
+#[derive(InputObject, Debug, Clone)]
+pub struct FrequencyCapInput {
+    /// The promotional type to cap.
+    pub message_type: super::sms::MessageType,
+    /// How many texts, at most (at least 1; turn the category off for none).
+    pub count: i32,
+    /// In how many hours (1 to 720; 24 when omitted).
+    #[graphql(default = 24)]
+    pub period_hours: i32,
 }
 
 /// What a rule is about.
@@ -375,6 +411,9 @@ pub struct SmsPreferencesInput {
     pub page: Option<String>,
     /// The person's own quiet hours, on top of the law's (never loosening them); null clears them.
     pub quiet_hours: async_graphql::MaybeUndefined<QuietHoursInput>,
+    /// The person's own frequency caps, replacing theirs (an empty list clears them; omitted keeps
+    /// them). Each lowers the operator's cap of the type, never raises it.
+    pub frequency_caps: Option<Vec<FrequencyCapInput>>,
 }
 
 impl From<&SmsPreferencesInput> for recipients::PreferencesChange {
@@ -391,6 +430,7 @@ impl From<&SmsPreferencesInput> for recipients::PreferencesChange {
             },
             // Checked by the mutation (`quiet_hours_change`).
             quiet_hours: None,
+            frequency_caps: None,
         }
     }
 }

@@ -107,6 +107,13 @@ pub enum BlockedReason {
     OwnQuietHours,
     /// The person snoozed texts of this type (`snoozeSms`) until a time not yet come.
     Snoozed,
+    /// The person already got as many texts of this type in the period as a cap allows: the
+    /// operator's (`SMS_FREQUENCY_CAPS`) or their own, lower one (`frequencyCaps`). Where digests are
+    /// on, a battle invitation or result that can join a digest already waiting is folded into it
+    /// instead.
+    FrequencyCap,
+    /// The inviter already invited this person as often as `SMS_INVITER_CAP` allows in its period.
+    InviterCap,
 }
 
 /// One message decision: the audit trail of the SMS service.

@@ -1,0 +1,199 @@
+//! Frequency caps and the per-inviter cap, decided inside the write that accepts a batch
+//! (`messages::insert_batch`), where concurrent senders take their turns: the numbers are locked
+//! first (an advisory lock per number on PostgreSQL, in order; the write lock on SQLite), then their
+//! texts of the capped types in the longest period are read in one statement and counted.
+//!
+//! A cap counts texts: a request carried by a digest is not one (its digest is), and requests held for
+//! a digest window count as the one text they will become. So where digests are on, a battle
+//! invitation or result over a cap that can join a digest already waiting is folded into it instead of
+//! refused. The per-inviter cap counts invitations, digested or not: five invitations from one friend
+//! in one digest are still five.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Duration, Utc};
+use entity::sms_log::{BlockedReason, MessageType, SmsStatus};
+use sea_orm::{ConnectionTrait, DbErr, Statement};
+
+use super::{
+    messages::{NewMessage, Verdict},
+    placeholder,
+};
+use crate::recipients::caps::Cap;
+
+/// A recent text to a capped number, as the caps count it.
+#[derive(Debug, Clone)]
+pub(super) struct Recent {
+    pub to_phone: String,
+    pub message_type: MessageType,
+    pub created_at: DateTime<Utc>,
+    pub status: SmsStatus,
+    /// Held for a digest window (counts once per number and type).
+    pub held: bool,
+    pub inviter_id: Option<String>,
+}
+
+/// Whether a message is counted by a cap: accepted, with a cap on its type, or an invitation with an
+/// inviter while the inviter cap is on.
+fn capped(m: &NewMessage, inviter_cap: Option<Cap>) -> bool {
+    matches!(m.verdict, Verdict::Accept { .. })
+        && !m.to_phone.is_empty()
+        && (!m.caps.is_empty() || (inviter_cap.is_some() && invitation_with_inviter(m)))
+}
+
+fn invitation_with_inviter(m: &NewMessage) -> bool {
+    m.message_type == MessageType::BattleInvitation && m.inviter_id.is_some()
+}
+
+/// The numbers whose counts the batch needs (locked by the caller's `write_checks`).
+pub(super) fn numbers(messages: &[NewMessage], inviter_cap: Option<Cap>) -> BTreeSet<&str> {
+    messages
+        .iter()
+        .filter(|m| capped(m, inviter_cap))
+        .map(|m| m.to_phone.as_str())
+        .collect()
+}
+
+/// The texts of the last `hours` to `phones` of `types` (not refused), in one statement.
+pub(super) async fn recent(
+    txn: &impl ConnectionTrait,
+    phones: &BTreeSet<&str>,
+    types: &BTreeSet<String>,
+    since: DateTime<Utc>,
+) -> Result<Vec<Recent>, DbErr> {
+    if phones.is_empty() || types.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = txn.get_database_backend();
+    let mut values: Vec<sea_orm::Value> = vec![since.into()];
+    let list = |items: Vec<String>, values: &mut Vec<sea_orm::Value>| {
+        let start = values.len() + 1;
+        let marks: Vec<String> = (start..start + items.len())
+            .map(|n| placeholder(backend, n))
+            .collect();
+        values.extend(items.into_iter().map(sea_orm::Value::from));
+        marks.join(", ")
+    };
+    let phone_list = list(
+        phones.iter().map(|p| (*p).to_owned()).collect(),
+        &mut values,
+    );
+    let type_list = list(types.iter().cloned().collect(), &mut values);
+    let sql = format!(
+        "SELECT to_phone, message_type, created_at, status, digest_hold, inviter_id FROM sms_log \
+         WHERE to_phone IN ({phone_list}) AND created_at > {since} AND message_type IN ({type_list}) \
+         AND status <> 'blocked'",
+        since = placeholder(backend, 1),
+    );
+    let mut out = Vec::new();
+    for row in txn
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?
+    {
+        let kind: String = row.try_get("", "message_type")?;
+        let status: String = row.try_get("", "status")?;
+        let (Ok(message_type), Ok(status)) = (
+            <MessageType as sea_orm::ActiveEnum>::try_from_value(&kind),
+            <SmsStatus as sea_orm::ActiveEnum>::try_from_value(&status),
+        ) else {
+            continue;
+        };
+        out.push(Recent {
+            to_phone: row.try_get("", "to_phone")?,
+            message_type,
+            created_at: row.try_get("", "created_at")?,
+            status,
+            held: row.try_get("", "digest_hold")?,
+            inviter_id: row.try_get("", "inviter_id")?,
+        });
+    }
+    Ok(out)
+}
+
+/// What to read for the batch: the capped types and the start of the longest period.
+pub(super) fn wanted(
+    messages: &[NewMessage],
+    inviter_cap: Option<Cap>,
+    now: DateTime<Utc>,
+) -> (BTreeSet<String>, DateTime<Utc>) {
+    let mut types = BTreeSet::new();
+    let mut hours = 0;
+    for m in messages.iter().filter(|m| capped(m, inviter_cap)) {
+        types.insert(sea_orm::ActiveEnum::to_value(&m.message_type));
+        hours = m.caps.iter().map(|c| c.hours).fold(hours, u32::max);
+        if let Some(cap) = inviter_cap.filter(|_| invitation_with_inviter(m)) {
+            hours = hours.max(cap.hours);
+        }
+    }
+    (types, now - Duration::hours(i64::from(hours)))
+}
+
+/// Blocks each accepted message over a cap (`frequency_cap`, `inviter_cap`), counting the batch's
+/// earlier messages too.
+pub(super) fn apply(
+    messages: &mut [NewMessage],
+    mut recent: Vec<Recent>,
+    inviter_cap: Option<Cap>,
+    now: DateTime<Utc>,
+) {
+    for message in messages.iter_mut() {
+        if !capped(message, inviter_cap) {
+            continue;
+        }
+        let reason = over(message, &recent, inviter_cap, now);
+        if let Some(reason) = reason {
+            message.verdict = Verdict::Block(reason);
+            continue;
+        }
+        recent.push(Recent {
+            to_phone: message.to_phone.clone(),
+            message_type: message.message_type,
+            created_at: now,
+            status: SmsStatus::Pending,
+            held: message.digest_hold,
+            inviter_id: message.inviter_id.clone(),
+        });
+    }
+}
+
+/// The cap `message` would go over, if any.
+fn over(
+    message: &NewMessage,
+    recent: &[Recent],
+    inviter_cap: Option<Cap>,
+    now: DateTime<Utc>,
+) -> Option<BlockedReason> {
+    let mine =
+        |r: &&Recent| r.to_phone == message.to_phone && r.message_type == message.message_type;
+    if let Some(cap) = inviter_cap.filter(|_| invitation_with_inviter(message)) {
+        let since = now - Duration::hours(i64::from(cap.hours));
+        let invited = recent
+            .iter()
+            .filter(mine)
+            .filter(|r| r.inviter_id == message.inviter_id && r.created_at > since)
+            .count();
+        if invited >= cap.count as usize {
+            return Some(BlockedReason::InviterCap);
+        }
+    }
+    // Held requests become one text: a held message joining them adds none.
+    let waiting =
+        |r: &&Recent| r.held && matches!(r.status, SmsStatus::Pending | SmsStatus::Sending);
+    let window_open = recent.iter().filter(mine).any(|r| waiting(&r));
+    if message.digest_hold && window_open {
+        return None;
+    }
+    for cap in &message.caps {
+        let since = now - Duration::hours(i64::from(cap.hours));
+        let texts = recent
+            .iter()
+            .filter(mine)
+            .filter(|r| r.created_at > since && r.status != SmsStatus::Digested && !waiting(r))
+            .count()
+            + usize::from(window_open);
+        if texts >= cap.count as usize {
+            return Some(BlockedReason::FrequencyCap);
+        }
+    }
+    None
+}
