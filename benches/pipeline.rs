@@ -71,6 +71,7 @@ fn request(i: usize) -> SendRequest {
         trace_parent: None,
         shorten_links: true,
         hold_for_digest: true,
+        language: None,
     }
 }
 

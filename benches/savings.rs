@@ -228,15 +228,20 @@ fn total(texts: &[Text], brand: &Brand, settings: &SavingsConfig, digests: bool)
             continue;
         }
         let promotional = !is_transactional(kind);
-        segments += shaping::render(&text.template, promotional, (brand, settings), true)
-            .rendered
-            .segments;
+        segments += shaping::render(
+            &text.template,
+            promotional,
+            (brand, settings, Default::default()),
+            true,
+        )
+        .rendered
+        .segments;
         sent += 1;
     }
     for (kind, templates) in groups.into_values() {
         sent += 1;
         segments += if let [one] = templates.as_slice() {
-            shaping::render(one, true, (brand, settings), true)
+            shaping::render(one, true, (brand, settings, Default::default()), true)
                 .rendered
                 .segments
         } else {
@@ -244,9 +249,13 @@ fn total(texts: &[Text], brand: &Brand, settings: &SavingsConfig, digests: bool)
                 .iter()
                 .filter_map(|t| digest::part_of(t))
                 .collect();
-            shaping::shape(digest::compose(kind, &parts, brand), settings, true)
-                .rendered
-                .segments
+            shaping::shape(
+                digest::compose(kind, &parts, brand, Default::default()),
+                settings,
+                true,
+            )
+            .rendered
+            .segments
         };
     }
     (segments, sent)

@@ -11,10 +11,13 @@ use super::receipts::SnsDelivery;
 use crate::{
     config::SmsConfig,
     consent,
-    locale::phone,
+    locale::{
+        phone,
+        texts::{self, Language},
+    },
     outbox::{SendError, SendRequest, Target, catalogue::Template},
     store::{
-        MessageType, messages,
+        messages,
         receipts::{self as rows, NewReply},
     },
     webhooks::event::{self, Event},
@@ -100,13 +103,20 @@ impl Keyword {
 /// The keyword of a reply: the CTIA and AWS opt-out, opt-in and help words, in any case, with spaces
 /// and punctuation around them ("Stop!", " stop. ", "Opt out").
 pub fn keyword_of(body: &str) -> Keyword {
+    keyword_and_language(body).0
+}
+
+/// The keyword of a reply and, for a language's own keyword (`ALTO`, `AYUDA`), that language: its
+/// answer goes in it. The carriers' standard words belong to every language (the Spanish footer names
+/// STOP too); their answer goes in the person's language.
+pub fn keyword_and_language(body: &str) -> (Keyword, Option<Language>) {
     let word: String = body
         .trim_matches(|c: char| !c.is_alphanumeric())
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
         .to_uppercase();
-    match word.as_str() {
+    let keyword = match word.as_str() {
         // AWS's opt-out keywords, so the app's consent and AWS's list agree; and the CTIA words
         // that plainly revoke (the FCC's 2024 rule: any reasonable means), which put the number on
         // the service's own list too, the safe side of any difference.
@@ -116,8 +126,21 @@ pub fn keyword_of(body: &str) -> Keyword {
         // number off the service's list while AWS still refuses it.
         "START" | "UNSTOP" => Keyword::Start,
         "HELP" | "INFO" => Keyword::Help,
-        _ => Keyword::None,
-    }
+        other => {
+            return match Language::of_keyword(other) {
+                Some((language, kind)) => (
+                    match kind {
+                        texts::Keyword::Stop => Keyword::Stop,
+                        texts::Keyword::Start => Keyword::Start,
+                        texts::Keyword::Help => Keyword::Help,
+                    },
+                    Some(language),
+                ),
+                None => (Keyword::None, None),
+            };
+        }
+    };
+    (keyword, None)
 }
 
 /// What a reply did.
@@ -146,7 +169,7 @@ pub async fn handle_reply(
 ) -> Result<ReplyOutcome, DbErr> {
     crate::telemetry::record_trace_id(&tracing::Span::current());
     let now = inbound.clock.now();
-    let keyword = keyword_of(&reply.body);
+    let (keyword, language) = keyword_and_language(&reply.body);
     let mut outcome = ReplyOutcome {
         duplicate: false,
         keyword,
@@ -194,41 +217,37 @@ pub async fn handle_reply(
         cancelled = outcome.cancelled,
         "reply received"
     );
-    outcome.answer_log_id = answer_keyword(inbound, sns, reply, keyword).await?;
+    outcome.answer_log_id = answer_keyword(inbound, sns, reply, (keyword, language)).await?;
     Ok(outcome)
 }
 
-/// The answer to HELP: who we are, how to reach us, the costs and how to stop (CTIA).
+/// The answer to HELP in English: who we are, how to reach us, the costs and how to stop (CTIA).
 pub fn help_text(sms: &SmsConfig) -> String {
-    format!(
-        "{}: Battle and streak alerts. Help: {}. Msg & data rates may apply. Reply STOP to cancel.",
-        sms.app_name, sms.help_contact
+    crate::locale::texts::fill(
+        Language::DEFAULT.texts().help_answer,
+        &[("app", &sms.app_name), ("contact", &sms.help_contact)],
     )
 }
 
 /// With self-managed opt-outs, answers STOP and START with a confirmation and HELP with the help text
-/// (allowed to a number that just opted out, once per inbound message); the answer's log id.
+/// (allowed to a number that just opted out, once per inbound message); the answer's log id. It goes
+/// in the keyword's language (`ALTO`: Spanish), else in the person's (the number's owner's, or the
+/// language of the last text the number got).
 async fn answer_keyword(
     inbound: &super::Inbound,
     sns: Option<SnsDelivery<'_>>,
     reply: &InboundReply,
-    keyword: Keyword,
+    (keyword, language): (Keyword, Option<Language>),
 ) -> Result<Option<i64>, DbErr> {
     let sms = &inbound.sms;
     let answer = match keyword {
         _ if !sms.self_managed_opt_outs => None,
-        Keyword::Stop => Some(format!(
-            "{}: You are unsubscribed and will get no more messages. Reply START to resubscribe.",
-            sms.app_name
-        )),
-        Keyword::Start => Some(format!(
-            "{}: You are subscribed again. Msg & data rates may apply. Reply HELP for help, STOP to cancel.",
-            sms.app_name
-        )),
-        Keyword::Help => Some(help_text(&inbound.sms)),
+        Keyword::Stop => Some(texts::Keyword::Stop),
+        Keyword::Start => Some(texts::Keyword::Start),
+        Keyword::Help => Some(texts::Keyword::Help),
         Keyword::None => None,
     };
-    if let Some(body) = answer {
+    if let Some(answer) = answer {
         let id = reply
             .inbound_message_id
             .as_deref()
@@ -237,12 +256,13 @@ async fn answer_keyword(
         let mut request = SendRequest::new(
             crate::outbox::Origin::KeywordAnswer,
             Target::Phone(reply.sender()),
-            Template::Text {
-                message_type: MessageType::Other,
-                body,
+            Template::KeywordAnswer {
+                keyword: answer,
+                contact: sms.help_contact.clone(),
             },
             false,
         );
+        request.language = language;
         // A keyword's answer names the help address as it is: carriers review it word for word.
         request.shorten_links = false;
         // The key marks the answer as one, so the claim lets it reach a number on the list too.

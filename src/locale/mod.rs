@@ -5,6 +5,7 @@ pub mod local_time;
 pub mod phone;
 pub mod quiet;
 pub mod text;
+pub mod texts;
 #[rustfmt::skip]
 pub mod zone_data;
 pub mod zones;

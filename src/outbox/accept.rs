@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::DbErr;
 
 use super::{
-    catalogue::{Brand, MAX_SEGMENTS, Template},
+    catalogue::{Brand, Language, MAX_SEGMENTS, Template},
     facts::Facts,
     shaping::{self, Shaped},
 };
@@ -16,7 +16,7 @@ use crate::{
     billing,
     locale::phone::{self, PhoneError},
     store::{
-        BlockedReason, MessageRow, MessageType, SmsStatus,
+        BlockedReason, MessageRow, SmsStatus,
         messages::{self as rows, Limits},
     },
 };
@@ -100,6 +100,9 @@ pub struct SendRequest {
     /// A battle invitation or result may wait for a digest (`SMS_DIGEST_WINDOW`); off for a caller
     /// that waits for the outcome (`sendAsync: false`).
     pub hold_for_digest: bool,
+    /// The language to write it in; `None`: the person's (`Recipient.locale`), else for a number
+    /// nobody owns the language of the last text it got, else English.
+    pub language: Option<Language>,
 }
 
 impl SendRequest {
@@ -121,6 +124,7 @@ impl SendRequest {
             trace_parent: None,
             shorten_links: true,
             hold_for_digest: true,
+            language: None,
         }
     }
 
@@ -198,92 +202,8 @@ impl SendError {
     }
 }
 
-/// The longest a single template input may be.
-const MAX_FIELD_CHARS: usize = 500;
-
-/// Whether `text` shows nothing: only white space and invisible format characters (zero-width
-/// spaces and joiners, the byte-order mark, word joiners).
-pub fn blank(text: &str) -> bool {
-    text.chars().all(|c| {
-        c.is_whitespace()
-            || matches!(
-                c,
-                '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{180E}' | '\u{00AD}'
-            )
-    })
-}
-
-fn require(field: &str, value: &str) -> Result<(), SendError> {
-    if blank(value) {
-        return Err(SendError::Invalid(format!("{field} must not be empty.")));
-    }
-    if value.chars().count() > MAX_FIELD_CHARS {
-        return Err(SendError::Invalid(format!(
-            "{field} is longer than {MAX_FIELD_CHARS} characters."
-        )));
-    }
-    Ok(())
-}
-
-pub(super) fn validate(template: &Template) -> Result<(), SendError> {
-    match template {
-        Template::BattleInvitation {
-            inviter,
-            topic,
-            link,
-        } => {
-            require("inviterName", inviter)?;
-            require("battleTopic", topic)?;
-            require("invitationLink", link)
-        }
-        Template::BattleResult {
-            topic,
-            summary,
-            link,
-        } => {
-            require("battleTopic", topic)?;
-            require("resultSummary", summary)?;
-            require("resultLink", link)
-        }
-        Template::BattleReminder {
-            topic,
-            time_remaining,
-            link,
-        } => {
-            require("battleTopic", topic)?;
-            require("timeRemaining", time_remaining)?;
-            require("battleLink", link)
-        }
-        Template::StreakAlert { days, link } => {
-            if *days == 0 {
-                return Err(SendError::Invalid("streakCount must be at least 1.".into()));
-            }
-            require("actionLink", link)
-        }
-        Template::PhoneVerification { code } => require("code", code),
-        Template::DirectMessage { sender, link } => {
-            require("senderName", sender)?;
-            require("link", link)
-        }
-        Template::AchievementUnlocked { name, link } => {
-            require("achievementName", name)?;
-            require("link", link)
-        }
-        Template::SecurityAlert { what, link } => {
-            require("what", what)?;
-            require("link", link)
-        }
-        Template::Text { body, .. } if blank(body) => Err(SendError::EmptyBody),
-        // The types that may spend the transactional reserve are written from the catalogue only.
-        Template::Text {
-            message_type: MessageType::PhoneVerification | MessageType::SecurityAlert,
-            ..
-        } => Err(SendError::Invalid(
-            "Codes and security alerts are written by the service, not as free text.".into(),
-        )),
-        Template::Text { .. } => Ok(()),
-    }
-}
+pub use super::validate::blank;
+pub(super) use super::validate::validate;
 
 /// A message's row, and whether this call created it (or found it by its dedupe key).
 #[derive(Debug, Clone)]
@@ -299,13 +219,15 @@ pub(super) struct Accepted {
     pub(super) index: usize,
     pub(super) request: SendRequest,
     pub(super) shaped: Shaped,
+    /// The language `shaped` is written in.
+    pub(super) language: Language,
 }
 
 impl Accepted {
     /// The answer to a request whose key already has `row`: that row, unless the key is a client's
     /// idempotency key and `row` is another message (`Conflict`).
-    fn answer_with(&self, row: &MessageRow, settings: &SavingsConfig) -> Answer {
-        if self.request.origin == Origin::Api && !self.is(row, settings) {
+    fn answer_with(&self, row: &MessageRow, shaping: (&Brand, &SavingsConfig)) -> Answer {
+        if self.request.origin == Origin::Api && !self.is(row, shaping) {
             return Err(SendError::Conflict(
                 "This idempotencyKey was used for a different message; use a new key for a new message, or repeat the first request exactly."
                     .into(),
@@ -318,8 +240,20 @@ impl Accepted {
     }
 
     /// Whether `row` is this request's message: the same type, recipient, text and related object.
-    fn is(&self, row: &MessageRow, settings: &SavingsConfig) -> bool {
+    fn is(&self, row: &MessageRow, (brand, settings): (&Brand, &SavingsConfig)) -> bool {
         let request = &self.request;
+        // The row may be written in another language than this request would be now.
+        let language = Language::stored(row.locale.as_deref());
+        let in_its_language = (language != self.language).then(|| {
+            let request = &self.request;
+            let shaping = (brand, settings, language);
+            shaping::render(
+                &request.template,
+                request.promotional,
+                shaping,
+                request.shorten_links,
+            )
+        });
         let recipient = match &request.target {
             Target::User(id) => row.user_id.as_deref() == Some(id.as_str()),
             Target::Phone(e164) => row.to_phone == e164.as_str(),
@@ -327,7 +261,11 @@ impl Accepted {
         recipient
             && row.message_type == request.template.message_type()
             && row.promotional == request.promotional
-            && shaping::same_text(&row.body, &self.shaped, settings)
+            && shaping::same_text(
+                &row.body,
+                in_its_language.as_ref().unwrap_or(&self.shaped),
+                settings,
+            )
             && request
                 .related
                 .as_ref()
@@ -348,6 +286,7 @@ struct Answers {
     repeats: Vec<Accepted>,
     /// How texts are shaped (a repeat is compared by its text before its links were shortened).
     settings: SavingsConfig,
+    brand: Brand,
 }
 
 impl Answers {
@@ -359,7 +298,7 @@ impl Answers {
         for repeat in std::mem::take(&mut self.repeats) {
             let key = repeat.request.dedupe_key.as_deref().unwrap_or_default();
             let answer = match self.known.get(key) {
-                Some(row) => repeat.answer_with(row, &self.settings),
+                Some(row) => repeat.answer_with(row, (&self.brand, &self.settings)),
                 None => Err(SendError::Invalid(
                     "an earlier message with this idempotency key was refused".into(),
                 )),
@@ -401,12 +340,20 @@ pub async fn enqueue_many(
             .collect(),
         repeats: Vec::new(),
         settings: outbox.sms.savings.clone(),
+        brand: brand.clone(),
     };
-    let accepted = triage(requests, &mut answers, &brand);
+    let accepted = triage(requests, &mut answers);
     let facts = Facts::load(&outbox.db, &accepted, now).await?;
     let mut messages = Vec::with_capacity(accepted.len());
     let mut owners = Vec::with_capacity(accepted.len());
-    for item in accepted {
+    for mut item in accepted {
+        let language = facts.language_for(&item.request);
+        if let Err(error) =
+            super::language::write_in(&mut item, language, (&brand, &answers.settings))
+        {
+            answers.set(item.index, Err(error));
+            continue;
+        }
         match facts.message(outbox, &item, &brand, now) {
             Ok(message) => {
                 messages.push(message);
@@ -476,7 +423,7 @@ pub async fn enqueue_isolating(
 
 /// Answers what needs no database: a key already known, a key repeated in the batch, input that is
 /// invalid or too long. Returns the rest, rendered.
-fn triage(requests: Vec<SendRequest>, answers: &mut Answers, brand: &Brand) -> Vec<Accepted> {
+fn triage(requests: Vec<SendRequest>, answers: &mut Answers) -> Vec<Accepted> {
     let mut keys_in_batch = HashSet::new();
     let mut accepted = Vec::new();
     for (index, request) in requests.into_iter().enumerate() {
@@ -484,10 +431,12 @@ fn triage(requests: Vec<SendRequest>, answers: &mut Answers, brand: &Brand) -> V
             answers.set(index, Err(e));
             continue;
         }
+        // Written in the language asked for, else in English until the person's is known.
+        let language = request.language.unwrap_or_default();
         let shaped = shaping::render(
             &request.template,
             request.promotional,
-            (brand, &answers.settings),
+            (&answers.brand, &answers.settings, language),
             request.shorten_links,
         );
         if shaped.rendered.segments > MAX_SEGMENTS {
@@ -499,10 +448,11 @@ fn triage(requests: Vec<SendRequest>, answers: &mut Answers, brand: &Brand) -> V
             index,
             request,
             shaped,
+            language,
         };
         if let Some(key) = item.request.dedupe_key.clone() {
             if let Some(row) = answers.known.get(&key) {
-                let answer = item.answer_with(row, &answers.settings);
+                let answer = item.answer_with(row, (&answers.brand, &answers.settings));
                 answers.set(index, answer);
                 continue;
             }
@@ -532,7 +482,7 @@ async fn settle(
         return Ok(match found {
             Some(row) => {
                 // Repeats of the key later in this batch are answered with the row that won.
-                let answer = item.answer_with(&row, &answers.settings);
+                let answer = item.answer_with(&row, (&answers.brand, &answers.settings));
                 answers.known.insert(key, row);
                 answer
             }

@@ -1,9 +1,14 @@
 //! The message catalogue: the one place that turns a message's inputs into its text, with the STOP footer
 //! on promotional messages, and counts its encoding and segments the way carriers bill them.
 
-use crate::store::MessageType;
+pub use crate::locale::texts::{Keyword, Language};
+use crate::{
+    locale::texts::{fill, time_left},
+    store::MessageType,
+};
 
-/// The footer every promotional text ends with, once (CTIA).
+/// The footer every promotional text in English ends with, once (CTIA); each language has its own
+/// (`Texts::stop_footer`).
 pub const STOP_FOOTER: &str = "Reply STOP to unsubscribe.";
 /// Longest body accepted, in segments: longer texts are split into too many billed parts.
 pub const MAX_SEGMENTS: u32 = 10;
@@ -70,6 +75,12 @@ pub enum Template {
         what: String,
         link: String,
     },
+    /// The answer to a keyword (STOP's and START's confirmations, HELP's text), with the address
+    /// people get help at.
+    KeywordAnswer {
+        keyword: Keyword,
+        contact: String,
+    },
     /// A free text of any type (`sendSms`).
     Text {
         message_type: MessageType,
@@ -88,59 +99,87 @@ impl Template {
             Self::DirectMessage { .. } => MessageType::DirectMessage,
             Self::AchievementUnlocked { .. } => MessageType::AchievementUnlocked,
             Self::SecurityAlert { .. } => MessageType::SecurityAlert,
+            Self::KeywordAnswer { .. } => MessageType::Other,
             Self::Text { message_type, .. } => *message_type,
         }
     }
 
-    /// The text without the footer.
-    fn text(&self, brand: &Brand) -> String {
-        let app = &brand.app_name;
+    /// The text without the footer, in `language`.
+    fn text(&self, brand: &Brand, language: Language) -> String {
+        let t = language.texts();
+        let app = brand.app_name.as_str();
+        let link = |l: &str| brand.link(l);
         match self {
             Self::BattleInvitation {
                 inviter,
                 topic,
-                link,
-            } => format!(
-                "{app}: {inviter} challenged you to a battle: \"{topic}\". Accept: {}",
-                brand.link(link)
+                link: l,
+            } => fill(
+                t.battle_invitation,
+                &[
+                    ("app", app),
+                    ("inviter", inviter),
+                    ("topic", topic),
+                    ("link", &link(l)),
+                ],
             ),
             Self::BattleResult {
                 topic,
                 summary,
-                link,
-            } => format!(
-                "{app}: Your battle \"{topic}\" is over. {summary} See the results: {}",
-                brand.link(link)
+                link: l,
+            } => fill(
+                t.battle_result,
+                &[
+                    ("app", app),
+                    ("topic", topic),
+                    ("summary", summary),
+                    ("link", &link(l)),
+                ],
             ),
             Self::BattleReminder {
                 topic,
                 time_remaining,
-                link,
-            } => format!(
-                "{app}: {time_remaining} left to submit your entry in \"{topic}\". {}",
-                brand.link(link)
+                link: l,
+            } => fill(
+                t.battle_reminder,
+                &[
+                    ("app", app),
+                    ("time_remaining", &time_left(time_remaining, language)),
+                    ("topic", topic),
+                    ("link", &link(l)),
+                ],
             ),
-            Self::StreakAlert { days, link } => format!(
-                "{app}: Your {days}-day streak ends at midnight. Keep it alive: {}",
-                brand.link(link)
+            Self::StreakAlert { days, link: l } => fill(
+                t.streak_alert,
+                &[
+                    ("app", app),
+                    ("days", &days.to_string()),
+                    ("link", &link(l)),
+                ],
             ),
-            Self::PhoneVerification { code } => format!(
-                "{app}: Your verification code is {code}. It expires in 10 minutes. Don't share it with anyone."
-            ),
-            Self::DirectMessage { sender, link } => {
-                format!(
-                    "{app}: {sender} sent you a message. Read it: {}",
-                    brand.link(link)
-                )
+            Self::PhoneVerification { code } => {
+                fill(t.phone_verification, &[("app", app), ("code", code)])
             }
-            Self::AchievementUnlocked { name, link } => format!(
-                "{app}: You unlocked \"{name}\"! See it: {}",
-                brand.link(link)
+            Self::DirectMessage { sender, link: l } => fill(
+                t.direct_message,
+                &[("app", app), ("sender", sender), ("link", &link(l))],
             ),
-            Self::SecurityAlert { what, link } => format!(
-                "{app} security alert: {what}. If this wasn't you, secure your account: {}",
-                brand.link(link)
+            Self::AchievementUnlocked { name, link: l } => fill(
+                t.achievement_unlocked,
+                &[("app", app), ("name", name), ("link", &link(l))],
             ),
+            Self::SecurityAlert { what, link: l } => fill(
+                t.security_alert,
+                &[("app", app), ("what", what), ("link", &link(l))],
+            ),
+            Self::KeywordAnswer { keyword, contact } => {
+                let pattern = match keyword {
+                    Keyword::Stop => t.stop_answer,
+                    Keyword::Start => t.start_answer,
+                    Keyword::Help => t.help_answer,
+                };
+                fill(pattern, &[("app", app), ("contact", contact)])
+            }
             Self::Text { body, .. } => body.trim().to_owned(),
         }
     }
@@ -148,14 +187,20 @@ impl Template {
 
 /// What the log shows of a message whose text is a secret: the verification code masked. `None` when
 /// the text may be shown as it is.
-pub fn redacted(template: &Template, promotional: bool, brand: &Brand) -> Option<Rendered> {
+pub fn redacted(
+    template: &Template,
+    promotional: bool,
+    brand: &Brand,
+    language: Language,
+) -> Option<Rendered> {
     match template {
-        Template::PhoneVerification { code } => Some(render(
+        Template::PhoneVerification { code } => Some(render_in(
             &Template::PhoneVerification {
                 code: "*".repeat(code.chars().count()),
             },
             promotional,
             brand,
+            language,
         )),
         _ => None,
     }
@@ -193,15 +238,30 @@ pub struct Rendered {
     pub segments: u32,
 }
 
-/// Renders a template; `promotional` adds the STOP footer (exactly once).
+/// Renders a template in English; `promotional` adds the STOP footer (exactly once).
 pub fn render(template: &Template, promotional: bool, brand: &Brand) -> Rendered {
-    let mut body = template.text(brand);
+    render_in(template, promotional, brand, Language::DEFAULT)
+}
+
+/// Renders a template in `language`; `promotional` adds the language's STOP footer (exactly once: a
+/// text that ends with any language's footer keeps it).
+pub fn render_in(
+    template: &Template,
+    promotional: bool,
+    brand: &Brand,
+    language: Language,
+) -> Rendered {
+    let mut body = template.text(brand, language);
     if promotional {
+        let footer = language.texts().stop_footer;
         let trimmed = body.trim_end();
-        body = match trimmed.strip_suffix(STOP_FOOTER) {
-            Some(_) => trimmed.to_owned(),
-            None if trimmed.is_empty() => STOP_FOOTER.to_owned(),
-            None => format!("{trimmed}\n{STOP_FOOTER}"),
+        let has_one = Language::all().any(|l| trimmed.ends_with(l.texts().stop_footer));
+        body = if has_one {
+            trimmed.to_owned()
+        } else if trimmed.is_empty() {
+            footer.to_owned()
+        } else {
+            format!("{trimmed}\n{footer}")
         };
     }
     measure(body)

@@ -19,12 +19,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     Outbox,
-    catalogue::{self, Brand, Template},
+    catalogue::{self, Brand, Language, Template},
     shaping,
     worker::{BatchReport, Workers},
 };
 use crate::{
-    locale::phone,
+    locale::{phone, texts::fill},
     store::{
         MessageRow, MessageType, digests as rows,
         messages::{NewMessage, Verdict},
@@ -73,10 +73,17 @@ const MAX_DIGEST_SEGMENTS: u32 = 2;
 
 /// The text of a digest of `parts` (two or more), with the STOP footer: as many topics as fit in two
 /// segments, then how many more.
-pub fn compose(message_type: MessageType, parts: &[Part], brand: &Brand) -> catalogue::Rendered {
+pub fn compose(
+    message_type: MessageType,
+    parts: &[Part],
+    brand: &Brand,
+    language: Language,
+) -> catalogue::Rendered {
+    let t = language.texts();
     let link = brand.link("/battles");
-    let app = &brand.app_name;
+    let app = brand.app_name.as_str();
     let n = parts.len();
+    let count = n.to_string();
     let head = match message_type {
         MessageType::BattleInvitation => {
             let mut names: Vec<&str> = Vec::new();
@@ -87,17 +94,22 @@ pub fn compose(message_type: MessageType, parts: &[Part], brand: &Brand) -> cata
             }
             let who = match names.as_slice() {
                 [one] => (*one).to_owned(),
-                [a, b] => format!("{a} and {b}"),
-                [a, rest @ ..] => format!("{a} and {} others", rest.len()),
-                [] => "Friends".to_owned(),
+                [a, b] => fill(t.digest_two, &[("a", a), ("b", b)]),
+                [a, rest @ ..] => fill(t.digest_many, &[("a", a), ("n", &rest.len().to_string())]),
+                [] => t.digest_friends.to_owned(),
             };
-            format!("{app}: {who} challenged you to {n} battles")
+            let pattern = if names.len() == 1 {
+                t.digest_invitations_one
+            } else {
+                t.digest_invitations
+            };
+            fill(pattern, &[("app", app), ("who", &who), ("n", &count)])
         }
-        _ => format!("{app}: {n} of your battles are over"),
+        _ => fill(t.digest_results, &[("app", app), ("n", &count)]),
     };
     let tail = match message_type {
-        MessageType::BattleInvitation => format!("Accept: {link}"),
-        _ => format!("See the results: {link}"),
+        MessageType::BattleInvitation => fill(t.digest_accept, &[("link", &link)]),
+        _ => fill(t.digest_see_results, &[("link", &link)]),
     };
     let item = |p: &Part| match message_type {
         MessageType::BattleInvitation => format!("\"{}\"", p.topic),
@@ -110,7 +122,7 @@ pub fn compose(message_type: MessageType, parts: &[Part], brand: &Brand) -> cata
     let build = |shown: usize| {
         let mut items: Vec<String> = parts.iter().take(shown).map(item).collect();
         if shown < n {
-            items.push(format!("{} more", n - shown));
+            items.push(fill(t.digest_more, &[("n", &(n - shown).to_string())]));
         }
         let listed = if items.is_empty() {
             String::new()
@@ -127,7 +139,7 @@ pub fn compose(message_type: MessageType, parts: &[Part], brand: &Brand) -> cata
             message_type,
             body: format!("{said}{stop}{tail}"),
         };
-        catalogue::render(&text, true, brand)
+        catalogue::render_in(&text, true, brand, language)
     };
     (0..=n)
         .rev()
@@ -289,7 +301,12 @@ fn digest_row(
         frontend_url: outbox.sms.frontend_url.clone(),
     };
     let shaped = shaping::shape(
-        compose(first.message_type, &parts, &brand),
+        compose(
+            first.message_type,
+            &parts,
+            &brand,
+            Language::stored(first.locale.as_deref()),
+        ),
         &outbox.sms.savings,
         true,
     );
@@ -335,19 +352,34 @@ mod tests {
             invite("Bob", "Limericks"),
             invite("Cy", "Sonnets"),
         ];
-        let r = compose(MessageType::BattleInvitation, &parts, &brand());
+        let r = compose(
+            MessageType::BattleInvitation,
+            &parts,
+            &brand(),
+            Language::DEFAULT,
+        );
         assert_eq!(
             r.body,
             "AllThrive: Alice and 2 others challenged you to 3 battles: \"Best haiku\", \"Limericks\", \"Sonnets\". Accept: https://allthrive.ai/battles\nReply STOP to unsubscribe."
         );
         assert_eq!(r.segments, 1);
-        let two = compose(MessageType::BattleInvitation, &parts[..2], &brand());
+        let two = compose(
+            MessageType::BattleInvitation,
+            &parts[..2],
+            &brand(),
+            Language::DEFAULT,
+        );
         assert!(
             two.body
                 .starts_with("AllThrive: Alice and Bob challenged you to 2 battles")
         );
         let same = [invite("Alice", "A"), invite("Alice", "B")];
-        let r = compose(MessageType::BattleInvitation, &same, &brand());
+        let r = compose(
+            MessageType::BattleInvitation,
+            &same,
+            &brand(),
+            Language::DEFAULT,
+        );
         assert!(
             r.body
                 .starts_with("AllThrive: Alice challenged you to 2 battles"),
@@ -366,7 +398,12 @@ mod tests {
                 )
             })
             .collect();
-        let r = compose(MessageType::BattleInvitation, &parts, &brand());
+        let r = compose(
+            MessageType::BattleInvitation,
+            &parts,
+            &brand(),
+            Language::DEFAULT,
+        );
         assert!(r.segments <= 2, "{}", r.body);
         assert!(r.body.contains("more. Accept:"), "{}", r.body);
         assert!(
@@ -389,7 +426,12 @@ mod tests {
                 summary: "Sam won.".into(),
             },
         ];
-        let r = compose(MessageType::BattleResult, &parts, &brand());
+        let r = compose(
+            MessageType::BattleResult,
+            &parts,
+            &brand(),
+            Language::DEFAULT,
+        );
         assert_eq!(
             r.body,
             "AllThrive: 2 of your battles are over: \"Best haiku\" You won 3-2!; \"Limericks\" Sam won. See the results: https://allthrive.ai/battles\nReply STOP to unsubscribe."

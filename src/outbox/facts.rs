@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait, DbErr};
 use super::{
     Outbox,
     accept::{Accepted, SendError, SendRequest, Target},
-    catalogue::{self, Brand},
+    catalogue::{self, Brand, Language},
     policy::{self, StrangerInvitation},
 };
 use crate::{
@@ -32,6 +32,8 @@ pub(super) struct Facts {
     /// Numbers without an owner that got a battle invitation in the last 24 hours.
     recently_invited: HashSet<String>,
     paused_countries: PausedCountries,
+    /// Numbers without an owner: the language of the last text each got.
+    last_language: HashMap<String, Language>,
 }
 
 /// Countries an admin switched codes or other texts off for (`setCountrySending`).
@@ -127,13 +129,41 @@ impl Facts {
         let since = now - Duration::hours(24);
         let recently_invited =
             rows::invited_since(db, strangers.iter().map(String::as_str), since).await?;
+        // Only requests that do not say their language need it.
+        let ownerless: Vec<&str> = batch
+            .iter()
+            .filter(|a| a.request.language.is_none())
+            .filter_map(|a| match &a.request.target {
+                Target::Phone(p) if !owners.contains_key(p.as_str()) => Some(p.as_str()),
+                _ => None,
+            })
+            .collect();
+        let last_language = rows::last_locales(db, ownerless)
+            .await?
+            .into_iter()
+            .map(|(phone, tag)| (phone, Language::stored(Some(&tag))))
+            .collect();
         Ok(Self {
             profiles,
             owners,
             opted_out,
             recently_invited,
             paused_countries,
+            last_language,
         })
+    }
+
+    /// The language `request` goes in: the one it asks for, the person's, the last text's to a number
+    /// nobody owns, or the default.
+    pub(super) fn language_for(&self, request: &super::SendRequest) -> Language {
+        if let Some(language) = request.language {
+            return language;
+        }
+        match self.target(&request.target) {
+            Ok((Some(profile), _)) => Language::stored(profile.recipient.locale.as_deref()),
+            Ok((None, Some(phone))) => self.last_language.get(&phone).copied().unwrap_or_default(),
+            _ => Language::DEFAULT,
+        }
     }
 
     /// Who a message is for, and the number it goes to; `UnknownUser` for a user the service has
@@ -243,7 +273,8 @@ impl Facts {
         let decision = policy::decide(&facts, &rules, request.send_at.unwrap_or(now));
         // A code is stored in the clear only while it waits to be sent; the log shows it masked.
         let (body, sensitive_body) =
-            match catalogue::redacted(&request.template, request.promotional, brand) {
+            match catalogue::redacted(&request.template, request.promotional, brand, item.language)
+            {
                 Some(masked) => (
                     super::shaping::shape(masked, &outbox.sms.savings, false)
                         .rendered
@@ -292,7 +323,7 @@ impl Facts {
                 .inviter_user_id
                 .clone()
                 .filter(|_| message_type == crate::store::MessageType::BattleInvitation),
-            locale: None,
+            locale: Some(item.language.tag().to_owned()),
             verdict: match decision.verdict {
                 Ok((due_at, cost_micros)) => Verdict::Accept {
                     due_at,

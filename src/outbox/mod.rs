@@ -10,6 +10,7 @@ pub mod digest;
 mod facts;
 pub mod gate;
 pub mod group_commit;
+mod language;
 pub mod lifecycle;
 pub mod links;
 mod outcome;
@@ -21,6 +22,7 @@ mod recheck;
 pub mod retry;
 pub mod shaping;
 pub mod smart;
+mod validate;
 pub mod validity;
 pub mod worker;
 

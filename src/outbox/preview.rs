@@ -41,10 +41,11 @@ impl Outbox {
             app_name: self.sms.app_name.clone(),
             frontend_url: self.sms.frontend_url.clone(),
         };
+        let language = request.language.unwrap_or_default();
         let shaped = shaping::render(
             &request.template,
             request.promotional,
-            (&brand, &self.sms.savings),
+            (&brand, &self.sms.savings, language),
             request.shorten_links,
         );
         if shaped.rendered.segments > MAX_SEGMENTS {
@@ -53,12 +54,16 @@ impl Outbox {
             });
         }
         let now = self.now();
-        let item = Accepted {
+        let mut item = Accepted {
             index: 0,
             request,
             shaped,
+            language,
         };
         let facts = Facts::load(&self.db, std::slice::from_ref(&item), now).await?;
+        // In the person's language, as it would go.
+        let language = facts.language_for(&item.request);
+        super::language::write_in(&mut item, language, (&brand, &self.sms.savings))?;
         let message = facts.message(self, &item, &brand, now)?;
         let price = message
             .country

@@ -61,15 +61,15 @@ pub fn shape(body: Rendered, settings: &SavingsConfig, shorten: bool) -> Shaped 
     }
 }
 
-/// Renders a template and shapes it.
+/// Renders a template in a language and shapes it.
 pub fn render(
     template: &Template,
     promotional: bool,
-    (brand, settings): (&Brand, &SavingsConfig),
+    (brand, settings, language): (&Brand, &SavingsConfig, catalogue::Language),
     shorten: bool,
 ) -> Shaped {
     shape(
-        catalogue::render(template, promotional, brand),
+        catalogue::render_in(template, promotional, brand, language),
         settings,
         shorten,
     )
@@ -123,9 +123,14 @@ mod tests {
             link_shortening: false,
             ..settings()
         };
-        let typed = render(&invite, true, (&brand(), &off), true);
+        let typed = render(&invite, true, (&brand(), &off, Default::default()), true);
         assert_eq!(typed.rendered.segments, 3, "{}", typed.rendered.body);
-        let shaped = render(&invite, true, (&brand(), &settings()), true);
+        let shaped = render(
+            &invite,
+            true,
+            (&brand(), &settings(), Default::default()),
+            true,
+        );
         assert!(shaped.smart_encoded);
         assert_eq!(shaped.rendered.segments, 1, "{}", shaped.rendered.body);
         assert_eq!(shaped.encoding_saved, 1);
@@ -133,7 +138,12 @@ mod tests {
         assert_eq!(shaped.links.len(), 1);
         assert!(same_text(
             &shaped.rendered.body,
-            &render(&invite, true, (&brand(), &settings()), true),
+            &render(
+                &invite,
+                true,
+                (&brand(), &settings(), Default::default()),
+                true
+            ),
             &settings()
         ));
     }
@@ -141,11 +151,21 @@ mod tests {
     #[test]
     fn a_sender_may_keep_its_addresses_and_short_addresses_are_not_made_longer() {
         let long = text(&format!("{} https://allthrive.ai/b/1", "a".repeat(140)));
-        let kept = render(&long, false, (&brand(), &settings()), false);
+        let kept = render(
+            &long,
+            false,
+            (&brand(), &settings(), Default::default()),
+            false,
+        );
         assert!(kept.links.is_empty() && kept.rendered.body.ends_with("/b/1"));
         // Shortening would make it two segments: the address stays.
         let tight = text(&format!("{} https://x.io/1", "a".repeat(140)));
-        let shaped = render(&tight, false, (&brand(), &settings()), true);
+        let shaped = render(
+            &tight,
+            false,
+            (&brand(), &settings(), Default::default()),
+            true,
+        );
         assert!(shaped.links.is_empty());
         assert_eq!(shaped.rendered.segments, 1);
     }

@@ -160,6 +160,8 @@ pub struct PreferencesChange {
     pub quiet_hours: Option<Option<crate::locale::quiet::QuietHours>>,
     /// Their own frequency caps (checked by `caps::check_own`), replacing theirs.
     pub frequency_caps: Option<Vec<(crate::store::MessageType, caps::Cap)>>,
+    /// The language their texts go in.
+    pub locale: Option<crate::locale::texts::Language>,
 }
 
 /// Updates the master switch and categories. Turning the master switch on records consent
@@ -187,14 +189,20 @@ pub async fn update_preferences<C: ConnectionTrait + TransactionTrait>(
         }
         _ => {}
     }
-    if let Some(allow) = change.allow_sms
-        && allow != profile.recipient.allow_sms
-    {
-        let switch = RecipientChange {
-            allow_sms: Some(allow),
+    let switch = change
+        .allow_sms
+        .filter(|allow| *allow != profile.recipient.allow_sms);
+    let locale = change
+        .locale
+        .map(|l| l.tag().to_owned())
+        .filter(|tag| profile.recipient.locale.as_deref() != Some(tag));
+    if switch.is_some() || locale.is_some() {
+        let row_change = RecipientChange {
+            allow_sms: switch,
+            locale: locale.map(Some),
             ..Default::default()
         };
-        profile.recipient = rows::update(&txn, &profile.recipient, switch, now).await?;
+        profile.recipient = rows::update(&txn, &profile.recipient, row_change, now).await?;
     }
     profile.preferences =
         rows::update_categories(&txn, &profile.preferences, change.categories, now).await?;
@@ -241,6 +249,8 @@ pub struct RecipientFacts {
     /// IANA name; `Some("")` clears it (back to the configured default).
     pub timezone: Option<String>,
     pub signed_up_at: Option<DateTime<Utc>>,
+    /// BCP 47 (`es-US`); `Some("")` clears it (back to English).
+    pub locale: Option<String>,
 }
 
 /// Creates or updates a recipient from the app's facts.
@@ -260,10 +270,21 @@ pub async fn upsert<C: ConnectionTrait + TransactionTrait>(
             Some(Some(tz.name().to_owned()))
         }
     };
+    let locale = match facts.locale.as_deref().map(str::trim) {
+        None => None,
+        Some("") => Some(None),
+        Some(tag) => Some(Some(
+            crate::locale::texts::Language::parse(tag)
+                .map_err(|e| RecipientError::Invalid(format!("locale: {e}.")))?
+                .tag()
+                .to_owned(),
+        )),
+    };
     let (txn, mut profile) = begin_locked(db, &facts.user_id, now).await?;
     let change = RecipientChange {
         timezone,
         signed_up_at: facts.signed_up_at,
+        locale,
         ..Default::default()
     };
     profile.recipient = rows::update(&txn, &profile.recipient, change, now).await?;

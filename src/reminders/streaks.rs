@@ -83,6 +83,7 @@ pub async fn run(scans: &Scans) -> Result<ScanReport, DbErr> {
                 trace_parent: None,
                 send_at: None,
                 shorten_links: true,
+                language: None,
                 hold_for_digest: true,
             });
         }

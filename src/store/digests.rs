@@ -149,6 +149,7 @@ impl NewDigest {
             encoding: Set(self.encoding),
             created_at: Set(now),
             quiet_hours_zone: Set(first.quiet_hours_zone.clone()),
+            locale: Set(first.locale.clone()),
             trace_parent: Set(first.trace_parent.clone()),
             dedupe_key: Set(Some(format!("digest:{}", first.id))),
             smart_encoded: Set(self.smart_encoded),

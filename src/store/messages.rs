@@ -142,6 +142,41 @@ pub async fn invited_since<'a>(
         .collect())
 }
 
+/// The language of the last text (not refused) each of `numbers` got, where one was recorded: one
+/// statement, each number's newest row by the `(to_phone, created_at)` index.
+pub async fn last_locales(
+    db: &impl ConnectionTrait,
+    numbers: Vec<&str>,
+) -> Result<HashMap<String, String>, DbErr> {
+    let numbers: std::collections::BTreeSet<&str> = numbers.into_iter().collect();
+    if numbers.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let backend = db.get_database_backend();
+    let list = (1..=numbers.len())
+        .map(|n| format!("({})", super::placeholder(backend, n)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "WITH k(phone) AS (VALUES {list}) \
+         SELECT k.phone AS phone, (SELECT s.locale FROM sms_log s WHERE s.to_phone = k.phone \
+           AND s.status <> 'blocked' ORDER BY s.created_at DESC, s.id DESC LIMIT 1) AS locale FROM k"
+    );
+    let values: Vec<sea_orm::Value> = numbers.iter().map(|n| (*n).to_owned().into()).collect();
+    let mut out = HashMap::new();
+    for row in db
+        .query_all_raw(sea_orm::Statement::from_sql_and_values(
+            backend, sql, values,
+        ))
+        .await?
+    {
+        if let Some(locale) = row.try_get::<Option<String>>("", "locale")? {
+            out.insert(row.try_get("", "phone")?, locale);
+        }
+    }
+    Ok(out)
+}
+
 /// Writes a batch in one transaction. Inside it, before anything is written:
 /// - the opt-out list is read again for the accepted messages' numbers (a STOP that committed since
 ///   the caller looked blocks them, `opted_out`);

@@ -318,6 +318,8 @@ pub struct RecipientChange {
     pub signed_up_at: Option<DateTime<Utc>>,
     pub prompt_shown_at: Option<DateTime<Utc>>,
     pub prompt_dismissed_at: Option<DateTime<Utc>>,
+    /// The language texts go in (BCP 47, a supported one); `Some(None)` is back to the default.
+    pub locale: Option<Option<String>>,
 }
 
 /// Applies `change` to the recipient's row and returns it as it is now.
@@ -352,6 +354,9 @@ pub async fn update(
     }
     if let Some(tz) = change.timezone {
         row.timezone = Set(tz);
+    }
+    if let Some(locale) = change.locale {
+        row.locale = Set(locale);
     }
     if let Some(at) = change.signed_up_at {
         row.signed_up_at = Set(Some(at));

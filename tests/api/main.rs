@@ -27,6 +27,7 @@ mod graphql_http;
 mod group_commit;
 mod hardening;
 mod health;
+mod language;
 mod layout;
 mod leaving;
 mod limits;

@@ -127,6 +127,12 @@ impl RecipientMutation {
                 recipients::rules::quiet_hours(&q.start, &q.end).map_err(ApiError::bad_input)?,
             )),
         };
+        if let Some(tag) = &input.locale {
+            change.locale = Some(
+                crate::locale::texts::Language::parse(tag)
+                    .map_err(|e| ApiError::bad_input(format!("locale: {e}.")))?,
+            );
+        }
         if let Some(caps) = &input.frequency_caps {
             let operator = &handle::<crate::outbox::Outbox>(ctx)?.costs.frequency_caps;
             change.frequency_caps = Some(own_caps(operator, caps)?);
@@ -185,6 +191,7 @@ impl RecipientMutation {
             user_id,
             timezone: input.timezone,
             signed_up_at: input.signed_up_at,
+            locale: input.locale,
         };
         let profile = handle::<Recipients>(ctx)?.upsert(facts).await?;
         let target = profile.recipient.user_id.clone();

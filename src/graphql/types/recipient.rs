@@ -143,6 +143,13 @@ impl Recipient {
         self.0.recipient.signed_up_at
     }
 
+    /// The language the person's texts go in, BCP 47 (`en-US` unless set to another supported one:
+    /// `es-US`). Keyword answers go in the keyword's language (`ALTO`, `AYUDA`: Spanish).
+    #[graphql(name = "locale")]
+    async fn language(&self) -> &'static str {
+        crate::locale::texts::Language::stored(self.0.recipient.locale.as_deref()).tag()
+    }
+
     /// Per-category toggles, the consent record and the person's own rules.
     async fn preferences(&self, ctx: &Context<'_>) -> ApiResult<SmsPreferences> {
         let p = &self.0.preferences;
@@ -411,6 +418,9 @@ pub struct SmsPreferencesInput {
     pub page: Option<String>,
     /// The person's own quiet hours, on top of the law's (never loosening them); null clears them.
     pub quiet_hours: async_graphql::MaybeUndefined<QuietHoursInput>,
+    /// The language their texts go in, BCP 47 (`en-US`, `es-US`; `es` and other regions of a supported
+    /// language are taken as it).
+    pub locale: Option<String>,
     /// The person's own frequency caps, replacing theirs (an empty list clears them; omitted keeps
     /// them). Each lowers the operator's cap of the type, never raises it.
     pub frequency_caps: Option<Vec<FrequencyCapInput>>,
@@ -431,6 +441,8 @@ impl From<&SmsPreferencesInput> for recipients::PreferencesChange {
             // Checked by the mutation (`quiet_hours_change`).
             quiet_hours: None,
             frequency_caps: None,
+            // Checked by the mutation.
+            locale: None,
         }
     }
 }
@@ -444,4 +456,6 @@ pub struct RecipientInput {
     pub timezone: Option<String>,
     /// When the user signed up (the opt-in modal waits 3 minutes after it).
     pub signed_up_at: Option<DateTime<Utc>>,
+    /// The language their texts go in, BCP 47 (`en-US`, `es-US`); `""` is back to English.
+    pub locale: Option<String>,
 }
