@@ -39,8 +39,18 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-async fn app_on(url: &str, mps: f64, group_commit: bool) -> anyhow::Result<App> {
+async fn app_on(url: &str, mps: f64, group_commit: bool, rules: bool) -> anyhow::Result<App> {
     let mut config = support::throughput_config(url);
+    if rules {
+        // Counted in every write, never reached: ten a day, as the daily limit.
+        config.costs.frequency_caps =
+            sms_notify::recipients::caps::parse_list("streak_alert=10/24h,battle_invitation=5/24h")
+                .map_err(anyhow::Error::msg)?;
+        config.costs.inviter_cap = Some(sms_notify::recipients::caps::Cap {
+            count: 2,
+            hours: 24,
+        });
+    }
     // The daily limit stays at its default: every promotion is counted against it.
     config.costs.user_daily_limit = sms_notify::Config::for_database(url).costs.user_daily_limit;
     config.sms.workers = 0;
@@ -93,12 +103,15 @@ async fn pipeline(
     producers: usize,
     workers: usize,
     batch: usize,
-    group_commit: bool,
+    (group_commit, rules): (bool, bool),
 ) -> anyhow::Result<Run> {
     let (url, _dir) = support::fresh_database(engine, admin, "pipeline").await?;
-    let app = app_on(&url, 0.0, group_commit).await?;
+    let app = app_on(&url, 0.0, group_commit, rules).await?;
     let outbox = app.handles.outbox.clone();
     support::seed_recipients(&app.handles.db, USERS).await?;
+    if rules {
+        people_with_rules(&app.handles.db).await?;
+    }
     let provider = Arc::new(support::NoopProvider::default());
     let stop = CancellationToken::new();
     let started = Instant::now();
@@ -185,6 +198,27 @@ async fn pipeline(
     })
 }
 
+/// Every person with rules of their own that apply to each text and hold none back: a cap of their own
+/// (ten a day), quiet hours twelve hours from now in their zone (Los Angeles, by the area code), and
+/// every other one reading Spanish.
+async fn people_with_rules(db: &DatabaseConnection) -> anyhow::Result<()> {
+    use chrono::Timelike;
+    let here =
+        Utc::now().with_timezone(&chrono_tz::America::Los_Angeles) + chrono::Duration::hours(12);
+    let (start, end) = (here.hour(), (here.hour() + 1) % 24);
+    db.execute_unprepared(&format!(
+        "UPDATE sms_preferences SET frequency_caps = 'streak_alert=10/24', \
+         quiet_start = '{start:02}:00', quiet_end = '{end:02}:00'"
+    ))
+    .await?;
+    db.execute_unprepared(
+        "UPDATE recipients SET locale = 'es-US' WHERE user_id LIKE '%0' OR user_id LIKE '%2' \
+         OR user_id LIKE '%4' OR user_id LIKE '%6' OR user_id LIKE '%8'",
+    )
+    .await?;
+    Ok(())
+}
+
 async fn baseline(
     engine: &str,
     admin: Option<&str>,
@@ -192,7 +226,7 @@ async fn baseline(
     tasks: usize,
 ) -> anyhow::Result<Run> {
     let (url, _dir) = support::fresh_database(engine, admin, "baseline").await?;
-    let app = app_on(&url, 0.0, true).await?;
+    let app = app_on(&url, 0.0, true, false).await?;
     let db: DatabaseConnection = app.handles.db.clone();
     let backend = db.get_database_backend();
     let body = "AllThrive: Your 7-day streak ends at midnight. Keep it alive: http://localhost:3000/streak\nReply STOP to unsubscribe.";
@@ -272,8 +306,8 @@ async fn rate_limited(
     body: Option<&str>,
 ) -> anyhow::Result<Limited> {
     let (url, _dir) = support::fresh_database(engine, admin, "rate").await?;
-    let first = app_on(&url, mps, true).await?;
-    let second = app_on(&url, mps, true).await?;
+    let first = app_on(&url, mps, true, false).await?;
+    let second = app_on(&url, mps, true, false).await?;
     support::seed_recipients(&first.handles.db, USERS).await?;
     let queued = (mps as usize) * (seconds as usize + 5);
     for i in 0..queued {
@@ -359,7 +393,16 @@ async fn main() -> anyhow::Result<()> {
             base.seconds,
             base.rate()
         );
-        let pipe = pipeline(engine, admin.as_deref(), n, producers, workers, 100, true).await?;
+        let pipe = pipeline(
+            engine,
+            admin.as_deref(),
+            n,
+            producers,
+            workers,
+            100,
+            (true, false),
+        )
+        .await?;
         println!(
             "| {engine} | pipeline: enqueue_many (batches of 100, as scans do) + claim + provider + update, {producers} producers, {workers} workers | {} | {:.2} | {:.0} | {:.2} |",
             pipe.messages,
@@ -367,8 +410,27 @@ async fn main() -> anyhow::Result<()> {
             pipe.rate(),
             pipe.rate() / base.rate()
         );
+        let ruled = pipeline(
+            engine,
+            admin.as_deref(),
+            n,
+            producers,
+            workers,
+            100,
+            (true, true),
+        )
+        .await?;
+        println!(
+            "| {engine} | the same with people's own rules (caps counted in the write, own quiet hours, half in Spanish) | {} | {:.2} | {:.0} | {:.2} ({:.3} of the row above) |",
+            ruled.messages,
+            ruled.seconds,
+            ruled.rate(),
+            ruled.rate() / base.rate(),
+            ruled.rate() / pipe.rate()
+        );
         let single_n = n / 10;
-        for group_commit in [false, true] {
+        let mut plain_single = None;
+        for (group_commit, rules) in [(false, false), (true, false), (true, true)] {
             let single = pipeline(
                 engine,
                 admin.as_deref(),
@@ -376,12 +438,20 @@ async fn main() -> anyhow::Result<()> {
                 16,
                 workers,
                 1,
-                group_commit,
+                (group_commit, rules),
             )
             .await?;
+            let against = match (rules, plain_single) {
+                (true, Some(plain)) => format!(" ({:.3} of the row above)", single.rate() / plain),
+                _ => String::new(),
+            };
+            if group_commit && !rules {
+                plain_single = Some(single.rate());
+            }
             println!(
-                "| {engine} | pipeline: one message per `enqueue` call from 16 tasks (the API path), group commit {} + claim + provider + update | {} | {:.2} | {:.0} | {:.2} |",
+                "| {engine} | pipeline: one message per `enqueue` call from 16 tasks (the API path), group commit {}{} + claim + provider + update | {} | {:.2} | {:.0} | {:.2}{against} |",
                 if group_commit { "on" } else { "off" },
+                if rules { ", people's own rules" } else { "" },
                 single.messages,
                 single.seconds,
                 single.rate(),

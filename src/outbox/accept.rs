@@ -342,18 +342,22 @@ pub async fn enqueue_many(
         settings: outbox.sms.savings.clone(),
         brand: brand.clone(),
     };
-    let accepted = triage(requests, &mut answers);
-    let facts = Facts::load(&outbox.db, &accepted, now).await?;
-    let mut messages = Vec::with_capacity(accepted.len());
-    let mut owners = Vec::with_capacity(accepted.len());
-    for mut item in accepted {
-        let language = facts.language_for(&item.request);
-        if let Err(error) =
-            super::language::write_in(&mut item, language, (&brand, &answers.settings))
-        {
-            answers.set(item.index, Err(error));
-            continue;
-        }
+    let fresh = triage(requests, &mut answers);
+    let asked: Vec<&SendRequest> = fresh.iter().map(|(_, r)| r).collect();
+    let facts = Facts::load(&outbox.db, &asked, now).await?;
+    let mut messages = Vec::with_capacity(fresh.len());
+    let mut owners = Vec::with_capacity(fresh.len());
+    for (index, request) in fresh {
+        // Written once, in the person's language.
+        let language = facts.language_for(&request);
+        let shaping = (&brand, &answers.settings);
+        let item = match super::language::write(index, request, language, shaping) {
+            Ok(item) => item,
+            Err(error) => {
+                answers.set(index, Err(error));
+                continue;
+            }
+        };
         match facts.message(outbox, &item, &brand, now) {
             Ok(message) => {
                 messages.push(message);
@@ -421,49 +425,50 @@ pub async fn enqueue_isolating(
     Ok(answers)
 }
 
-/// Answers what needs no database: a key already known, a key repeated in the batch, input that is
-/// invalid or too long. Returns the rest, rendered.
-fn triage(requests: Vec<SendRequest>, answers: &mut Answers) -> Vec<Accepted> {
+/// Answers what needs no database: a key already known, a key repeated in the batch (both compared
+/// by their text, written here), input that is invalid. Returns the rest, to be written once the
+/// language of each is known (`language::write`).
+fn triage(requests: Vec<SendRequest>, answers: &mut Answers) -> Vec<(usize, SendRequest)> {
     let mut keys_in_batch = HashSet::new();
-    let mut accepted = Vec::new();
+    let mut fresh = Vec::new();
     for (index, request) in requests.into_iter().enumerate() {
         if let Err(e) = validate(&request.template) {
             answers.set(index, Err(e));
             continue;
         }
-        // Written in the language asked for, else in English until the person's is known.
-        let language = request.language.unwrap_or_default();
-        let shaped = shaping::render(
-            &request.template,
-            request.promotional,
-            (&answers.brand, &answers.settings, language),
-            request.shorten_links,
-        );
-        if shaped.rendered.segments > MAX_SEGMENTS {
-            let segments = shaped.rendered.segments;
-            answers.set(index, Err(SendError::TooLong { segments }));
+        let Some(key) = request.dedupe_key.clone() else {
+            fresh.push((index, request));
+            continue;
+        };
+        let known = answers.known.contains_key(&key);
+        if !known && keys_in_batch.insert(key.clone()) {
+            fresh.push((index, request));
             continue;
         }
-        let item = Accepted {
+        // Written in the language asked for (or English); `Accepted::is` writes it again in the
+        // language of the row it is compared with when that differs.
+        let language = request.language.unwrap_or_default();
+        let item = match super::language::write(
             index,
             request,
-            shaped,
             language,
+            (&answers.brand, &answers.settings),
+        ) {
+            Ok(item) => item,
+            Err(error) => {
+                answers.set(index, Err(error));
+                continue;
+            }
         };
-        if let Some(key) = item.request.dedupe_key.clone() {
-            if let Some(row) = answers.known.get(&key) {
+        match answers.known.get(&key) {
+            Some(row) => {
                 let answer = item.answer_with(row, (&answers.brand, &answers.settings));
                 answers.set(index, answer);
-                continue;
             }
-            if !keys_in_batch.insert(key) {
-                answers.repeats.push(item);
-                continue;
-            }
+            None => answers.repeats.push(item),
         }
-        accepted.push(item);
     }
-    accepted
+    fresh
 }
 
 /// The answer for a written message (or one whose key raced in from another request after the

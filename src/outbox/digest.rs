@@ -208,7 +208,7 @@ impl Outbox {
         ))
     }
 
-    fn digest_window(&self) -> Option<chrono::Duration> {
+    pub(super) fn digest_window(&self) -> Option<chrono::Duration> {
         self.sms
             .savings
             .digest_window

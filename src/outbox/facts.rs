@@ -79,24 +79,22 @@ impl PausedCountries {
 impl Facts {
     pub(super) async fn load(
         db: &impl ConnectionTrait,
-        batch: &[Accepted],
+        batch: &[&super::SendRequest],
         now: DateTime<Utc>,
     ) -> Result<Self, DbErr> {
-        let user_ids = batch.iter().flat_map(|a| {
-            let target = match &a.request.target {
+        let user_ids = batch.iter().flat_map(|r| {
+            let target = match &r.target {
                 Target::User(id) => Some(id.as_str()),
                 Target::Phone(_) => None,
             };
-            target
-                .into_iter()
-                .chain(a.request.inviter_user_id.as_deref())
+            target.into_iter().chain(r.inviter_user_id.as_deref())
         });
         // The switches do not depend on whom the batch is for: both reads go at once.
         let (mut profiles, paused_countries) = futures_util::try_join!(
             recipient_rows::load_many(db, user_ids.collect::<HashSet<_>>()),
             PausedCountries::load(db)
         )?;
-        let bare = |a: &Accepted| match &a.request.target {
+        let bare = |r: &&super::SendRequest| match &r.target {
             Target::Phone(p) => Some(p.to_string()),
             Target::User(_) => None,
         };
@@ -112,7 +110,7 @@ impl Facts {
         }
         let numbers: HashSet<&str> = batch
             .iter()
-            .filter_map(|a| match &a.request.target {
+            .filter_map(|r| match &r.target {
                 Target::Phone(p) => Some(p.as_str()),
                 Target::User(id) => profiles
                     .get(id)
@@ -122,7 +120,7 @@ impl Facts {
         let opted_out = opt_outs::among(db, numbers).await?;
         let strangers = batch
             .iter()
-            .filter(|a| a.request.template.message_type() == MessageType::BattleInvitation)
+            .filter(|r| r.template.message_type() == MessageType::BattleInvitation)
             .filter_map(bare)
             .filter(|p| !owners.contains_key(p))
             .collect::<Vec<_>>();
@@ -132,8 +130,8 @@ impl Facts {
         // Only requests that do not say their language need it.
         let ownerless: Vec<&str> = batch
             .iter()
-            .filter(|a| a.request.language.is_none())
-            .filter_map(|a| match &a.request.target {
+            .filter(|r| r.language.is_none())
+            .filter_map(|r| match &r.target {
                 Target::Phone(p) if !owners.contains_key(p.as_str()) => Some(p.as_str()),
                 _ => None,
             })

@@ -1,26 +1,22 @@
 //! The language a text goes in: the one asked for (a keyword's answer), else the person's
 //! (`Recipient.locale`), else for a number nobody owns the language of the last text it got, else
-//! English (`Facts::language_for`). A request is written in the language asked for (or English)
-//! before the people are read; one that goes in another is written again here.
+//! English (`Facts::language_for`). A request is written once, here, after the people are read.
 
 use super::{
-    SendError,
+    SendError, SendRequest,
     accept::Accepted,
     catalogue::{Brand, Language, MAX_SEGMENTS},
     shaping,
 };
 use crate::config::SavingsConfig;
 
-/// Writes `item` in `language` if it is not already, with the same limit on its length.
-pub(super) fn write_in(
-    item: &mut Accepted,
+/// Writes request `index` in `language`: its text as it would go, refused when it is too long.
+pub(super) fn write(
+    index: usize,
+    request: SendRequest,
     language: Language,
     (brand, settings): (&Brand, &SavingsConfig),
-) -> Result<(), SendError> {
-    if item.language == language {
-        return Ok(());
-    }
-    let request = &item.request;
+) -> Result<Accepted, SendError> {
     let shaped = shaping::render(
         &request.template,
         request.promotional,
@@ -32,7 +28,10 @@ pub(super) fn write_in(
             segments: shaped.rendered.segments,
         });
     }
-    item.shaped = shaped;
-    item.language = language;
-    Ok(())
+    Ok(Accepted {
+        index,
+        request,
+        shaped,
+        language,
+    })
 }

@@ -6,10 +6,10 @@ use chrono::{DateTime, Utc};
 
 use super::{
     Outbox,
-    accept::{self, Accepted, SendError, SendRequest},
-    catalogue::{Brand, MAX_SEGMENTS},
+    accept::{self, SendError, SendRequest},
+    catalogue::Brand,
     facts::Facts,
-    shaping::{self, Shaped},
+    shaping::Shaped,
 };
 use crate::store::{BlockedReason, messages::Verdict};
 
@@ -41,29 +41,11 @@ impl Outbox {
             app_name: self.sms.app_name.clone(),
             frontend_url: self.sms.frontend_url.clone(),
         };
-        let language = request.language.unwrap_or_default();
-        let shaped = shaping::render(
-            &request.template,
-            request.promotional,
-            (&brand, &self.sms.savings, language),
-            request.shorten_links,
-        );
-        if shaped.rendered.segments > MAX_SEGMENTS {
-            return Err(SendError::TooLong {
-                segments: shaped.rendered.segments,
-            });
-        }
         let now = self.now();
-        let mut item = Accepted {
-            index: 0,
-            request,
-            shaped,
-            language,
-        };
-        let facts = Facts::load(&self.db, std::slice::from_ref(&item), now).await?;
+        let facts = Facts::load(&self.db, &[&request], now).await?;
         // In the person's language, as it would go.
-        let language = facts.language_for(&item.request);
-        super::language::write_in(&mut item, language, (&brand, &self.sms.savings))?;
+        let language = facts.language_for(&request);
+        let item = super::language::write(0, request, language, (&brand, &self.sms.savings))?;
         let message = facts.message(self, &item, &brand, now)?;
         let price = message
             .country
@@ -117,6 +99,14 @@ impl Outbox {
         .await?;
         if !message.opt_out_exempt && checks.opted_out {
             return Ok(Some(BlockedReason::OptedOut));
+        }
+        // Held for a digest where digests are on: joining a waiting one adds no text.
+        let mut held = message.clone();
+        held.digest_hold = held.digest_part.is_some() && self.digest_window().is_some();
+        let capped =
+            crate::store::caps::preview(&self.db, &held, self.costs.inviter_cap, now).await?;
+        if capped.is_some() {
+            return Ok(capped);
         }
         if message.promotional {
             if message.user_id.is_some() && checks.user_today >= self.costs.user_daily_limit {

@@ -197,3 +197,19 @@ fn over(
     }
     None
 }
+
+/// What the caps would decide about `message` now, as they stand (no locks): for a preview.
+pub async fn preview(
+    db: &impl ConnectionTrait,
+    message: &NewMessage,
+    inviter_cap: Option<Cap>,
+    now: DateTime<Utc>,
+) -> Result<Option<BlockedReason>, DbErr> {
+    let one = std::slice::from_ref(message);
+    if !capped(message, inviter_cap) {
+        return Ok(None);
+    }
+    let (types, since) = wanted(one, inviter_cap, now);
+    let recent = recent(db, &numbers(one, inviter_cap), &types, since).await?;
+    Ok(over(message, &recent, inviter_cap, now))
+}

@@ -7,7 +7,7 @@
 pub mod actions;
 pub mod audit;
 pub mod budget;
-mod caps;
+pub mod caps;
 pub mod code_spend;
 pub mod consent;
 pub mod countries;

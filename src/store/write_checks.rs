@@ -78,21 +78,25 @@ pub(super) async fn read(
 }
 
 /// Serialises decisions about `phones` until the transaction ends: an advisory lock per number on
-/// PostgreSQL (in order, so two transactions never wait in a circle); on SQLite the write lock, which
-/// the batch's write holds from its start.
+/// PostgreSQL, all in one statement, taken in the numbers' order (so two transactions never wait in a
+/// circle); on SQLite the write lock, which the batch's write holds from its start.
 async fn lock_numbers(txn: &impl ConnectionTrait, phones: &BTreeSet<&str>) -> Result<(), DbErr> {
     let backend = txn.get_database_backend();
     if phones.is_empty() || backend != DbBackend::Postgres {
         return Ok(());
     }
-    for phone in phones {
-        txn.execute_raw(Statement::from_sql_and_values(
-            backend,
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-            [(*phone).to_owned().into()],
-        ))
+    let list = (1..=phones.len())
+        .map(|n| format!("(${n})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    // The subquery's order is the order the outer scan reads, and so the order the locks are taken.
+    let sql = format!(
+        "SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) \
+         FROM (SELECT k FROM (VALUES {list}) AS v(k) ORDER BY k OFFSET 0) AS ordered"
+    );
+    let values: Vec<sea_orm::Value> = phones.iter().map(|p| (*p).to_owned().into()).collect();
+    txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
-    }
     Ok(())
 }
 

@@ -57,6 +57,19 @@ async fn me(app: &TestApp) -> Value {
 async fn an_operator_cap_blocks_the_next_text_of_its_type(engine: Engine) {
     let (app, _stub) = capped(engine, "streak_alert=1/24h", None).await;
     assert_eq!(streak(&app).await["status"], "PENDING");
+    // The price before sending says so too, writing nothing.
+    let preview = data(
+        &app.as_service(
+            "query { previewTemplate(input: { streakAlert: { userId: \"ann\", streakCount: 5, actionLink: \"/streak\" } }) { verdict blockedReason } }",
+            json!({}),
+        )
+        .await,
+    )["previewTemplate"]
+        .clone();
+    assert_eq!(
+        preview,
+        json!({ "verdict": "BLOCK", "blockedReason": "FREQUENCY_CAP" })
+    );
     let second = streak(&app).await;
     assert_eq!(second["status"], "BLOCKED");
     assert_eq!(second["blockedReason"], "FREQUENCY_CAP");
