@@ -8,7 +8,10 @@
 //!    = messages / wall time from the first enqueue to the last recorded outcome.
 //! 2. Baseline: the same number of rows inserted and then updated to `sent` by plain SQL, one statement
 //!    each, by as many tasks, with no pipeline.
-//! 3. Rate limit: SMS_RATE_LIMIT_MPS=50 for BENCH_RATE_SECONDS (20) with a full queue of one-part texts
+//! 3. People's own rules: the pipeline with every person's rules applying to every text (a frequency
+//!    cap of their own and the operator's counted in the write, their own quiet hours, half of them
+//!    in Spanish) against the same without, alternating for BENCH_RULES_ROUNDS (5): ratio of medians.
+//! 4. Rate limit: SMS_RATE_LIMIT_MPS=50 for BENCH_RATE_SECONDS (20) with a full queue of one-part texts
 //!    and two worker sets (two instances on one database), then SMS_RATE_LIMIT_MPS=3 with three-part
 //!    texts (AWS's toll-free rate): achieved rate and the busiest one-second window in texts and parts.
 
@@ -219,6 +222,65 @@ async fn people_with_rules(db: &DatabaseConnection) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// People's own rules against the same pipeline without them, in alternating rounds on fresh
+/// databases (`BENCH_RULES_ROUNDS`, 5): the medians of each, and their ratio.
+async fn own_rules(engines: &[&str], admin: Option<&str>, n: usize) -> anyhow::Result<()> {
+    let rounds: usize = env_or("BENCH_RULES_ROUNDS", 5);
+    println!();
+    println!(
+        "People's own rules (caps counted in the write, own quiet hours, half in Spanish) against none, {rounds} alternating rounds:"
+    );
+    println!();
+    println!(
+        "| engine | path | messages | without: median messages/s | with: median | ratio of medians | ratios by round |"
+    );
+    println!("| --- | --- | ---: | ---: | ---: | ---: | --- |");
+    for engine in engines {
+        let (producers, workers) = if *engine == "sqlite" { (4, 2) } else { (8, 4) };
+        let paths = [
+            ("enqueue_many, batches of 100", n, producers, 100),
+            (
+                "one `enqueue` per message from 16 tasks, group commit",
+                n / 10,
+                16,
+                1,
+            ),
+        ];
+        for (path, messages, tasks, batch) in paths {
+            let (mut off, mut on, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..rounds {
+                let without = pipeline(
+                    engine,
+                    admin,
+                    messages,
+                    tasks,
+                    workers,
+                    batch,
+                    (true, false),
+                )
+                .await?;
+                let with =
+                    pipeline(engine, admin, messages, tasks, workers, batch, (true, true)).await?;
+                off.push(without.rate());
+                on.push(with.rate());
+                ratios.push(format!("{:.2}", with.rate() / without.rate()));
+            }
+            let (off, on) = (median(&mut off), median(&mut on));
+            println!(
+                "| {engine} | {path} | {messages} | {off:.0} | {on:.0} | {:.3} | {} |",
+                on / off,
+                ratios.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 async fn baseline(
     engine: &str,
     admin: Option<&str>,
@@ -410,27 +472,8 @@ async fn main() -> anyhow::Result<()> {
             pipe.rate(),
             pipe.rate() / base.rate()
         );
-        let ruled = pipeline(
-            engine,
-            admin.as_deref(),
-            n,
-            producers,
-            workers,
-            100,
-            (true, true),
-        )
-        .await?;
-        println!(
-            "| {engine} | the same with people's own rules (caps counted in the write, own quiet hours, half in Spanish) | {} | {:.2} | {:.0} | {:.2} ({:.3} of the row above) |",
-            ruled.messages,
-            ruled.seconds,
-            ruled.rate(),
-            ruled.rate() / base.rate(),
-            ruled.rate() / pipe.rate()
-        );
         let single_n = n / 10;
-        let mut plain_single = None;
-        for (group_commit, rules) in [(false, false), (true, false), (true, true)] {
+        for group_commit in [false, true] {
             let single = pipeline(
                 engine,
                 admin.as_deref(),
@@ -438,20 +481,12 @@ async fn main() -> anyhow::Result<()> {
                 16,
                 workers,
                 1,
-                (group_commit, rules),
+                (group_commit, false),
             )
             .await?;
-            let against = match (rules, plain_single) {
-                (true, Some(plain)) => format!(" ({:.3} of the row above)", single.rate() / plain),
-                _ => String::new(),
-            };
-            if group_commit && !rules {
-                plain_single = Some(single.rate());
-            }
             println!(
-                "| {engine} | pipeline: one message per `enqueue` call from 16 tasks (the API path), group commit {}{} + claim + provider + update | {} | {:.2} | {:.0} | {:.2}{against} |",
+                "| {engine} | pipeline: one message per `enqueue` call from 16 tasks (the API path), group commit {} + claim + provider + update | {} | {:.2} | {:.0} | {:.2} |",
                 if group_commit { "on" } else { "off" },
-                if rules { ", people's own rules" } else { "" },
                 single.messages,
                 single.seconds,
                 single.rate(),
@@ -459,6 +494,7 @@ async fn main() -> anyhow::Result<()> {
             );
         }
     }
+    own_rules(&engines, admin.as_deref(), n).await?;
     println!();
     println!(
         "| engine | text | SMS_RATE_LIMIT_MPS | seconds | sent | achieved texts/s | busiest 1-second window: texts | parts |"
