@@ -10,7 +10,8 @@
 //!    each, by as many tasks, with no pipeline.
 //! 3. People's own rules: the pipeline with every person's rules applying to every text (a frequency
 //!    cap of their own and the operator's counted in the write, their own quiet hours, half of them
-//!    in Spanish) against the same without, alternating for BENCH_RULES_ROUNDS (5): ratio of medians.
+//!    in Spanish) against the same without, alternating for BENCH_RULES_ROUNDS (5): ratio of medians
+//!    (`BENCH_RULES_ONLY=1` runs this part alone).
 //! 4. Rate limit: SMS_RATE_LIMIT_MPS=50 for BENCH_RATE_SECONDS (20) with a full queue of one-part texts
 //!    and two worker sets (two instances on one database), then SMS_RATE_LIMIT_MPS=3 with three-part
 //!    texts (AWS's toll-free rate): achieved rate and the busiest one-second window in texts and parts.
@@ -444,6 +445,9 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or(1)
     );
     println!();
+    if std::env::var("BENCH_RULES_ONLY").is_ok_and(|v| v == "1") {
+        return own_rules(&engines, admin.as_deref(), n).await;
+    }
     println!("| engine | run | messages | seconds | messages/s | vs baseline |");
     println!("| --- | --- | ---: | ---: | ---: | ---: |");
     for engine in &engines {

@@ -1,7 +1,8 @@
 //! Frequency caps and the per-inviter cap, decided inside the write that accepts a batch
-//! (`messages::insert_batch`), where concurrent senders take their turns: the numbers are locked
-//! first (an advisory lock per number on PostgreSQL, in order; the write lock on SQLite), then their
-//! texts of the capped types in the longest period are read in one statement and counted.
+//! (`messages::insert_batch`), where concurrent senders take their turns: on PostgreSQL the people's
+//! rows are locked first (as for the daily limit; a number with an owner is sent as theirs) and numbers
+//! nobody owns get an advisory lock each, in order; on SQLite the write lock holds everything. Then
+//! their texts of the capped types in the longest period are read in one statement and counted.
 //!
 //! A cap counts texts: a request carried by a digest is not one (its digest is), and requests held for
 //! a digest window count as the one text they will become. So where digests are on, a battle
@@ -45,11 +46,22 @@ fn invitation_with_inviter(m: &NewMessage) -> bool {
     m.message_type == MessageType::BattleInvitation && m.inviter_id.is_some()
 }
 
-/// The numbers whose counts the batch needs (locked by the caller's `write_checks`).
+/// The numbers whose counts the batch needs.
 pub(super) fn numbers(messages: &[NewMessage], inviter_cap: Option<Cap>) -> BTreeSet<&str> {
     messages
         .iter()
         .filter(|m| capped(m, inviter_cap))
+        .map(|m| m.to_phone.as_str())
+        .collect()
+}
+
+/// Of those, the numbers to lock (`write_checks`): a text for a person is already serialised with
+/// every other text for them by the lock on their row (a number with an owner is sent as theirs), so
+/// only numbers nobody owns need a lock of their own.
+pub(super) fn to_lock(messages: &[NewMessage], inviter_cap: Option<Cap>) -> BTreeSet<&str> {
+    messages
+        .iter()
+        .filter(|m| capped(m, inviter_cap) && m.user_id.is_none())
         .map(|m| m.to_phone.as_str())
         .collect()
 }

@@ -295,7 +295,7 @@ fn check_keys(
     inviter_cap: Option<crate::recipients::caps::Cap>,
 ) -> super::write_checks::Keys<'_> {
     let mut keys = super::write_checks::Keys {
-        cap_numbers: super::caps::numbers(messages, inviter_cap),
+        cap_numbers: super::caps::to_lock(messages, inviter_cap),
         ..Default::default()
     };
     for m in messages.iter().filter(|m| accepted(m)) {

@@ -24,7 +24,8 @@ pub(super) struct Keys<'a> {
     pub limited_users: BTreeSet<&'a str>,
     /// Numbers under a state's daily cap.
     pub capped_numbers: BTreeSet<&'a str>,
-    /// Numbers whose texts a frequency or inviter cap counts (`caps`): locked, counted by the caller.
+    /// Numbers nobody owns whose texts a frequency or inviter cap counts (`caps::to_lock`): locked,
+    /// counted by the caller.
     pub cap_numbers: BTreeSet<&'a str>,
 }
 

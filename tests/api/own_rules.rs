@@ -19,6 +19,7 @@ storage_tests!(
     a_snooze_is_checked,
     a_queued_text_meets_the_rules_as_it_leaves,
     the_settings_page_reads_every_rule_with_its_source,
+    the_law_the_state_and_their_own_window_all_hold,
 );
 
 const PREFS: &str = "mutation($i: SmsPreferencesInput!) { updateSmsPreferences(input: $i) { preferences { quietHours { start end } snooze { until messageTypes } } } }";
@@ -359,4 +360,89 @@ async fn the_settings_page_reads_every_rule_with_its_source(engine: Engine) {
     assert_eq!(snooze["messageTypes"], json!(["BATTLE_REMINDER"]));
     assert_eq!(snooze["until"], until.to_rfc3339());
     assert_eq!(rules.as_array().map(Vec::len), Some(7));
+}
+
+/// A Miami number: the law's 9pm to 8am, Florida's 8pm to 8am, and their own 7pm to 10am. A text goes
+/// only when none of the three holds it, and waits for the last of them to end.
+async fn the_law_the_state_and_their_own_window_all_hold(engine: Engine) {
+    // Florida's window as the law has it; its cap of 3 a day raised so that each step is a new text.
+    let (app, _stub) = setup(engine, |c| {
+        c.locale_rules.state_rules =
+            sms_notify::locale::local_time::parse_state_rules("FL=20:00-08:00/100").expect("rule");
+    })
+    .await;
+    opted_in_user(&app, "ann", "+1 305 555 0101").await;
+    data(
+        &app.as_user(
+            "ann",
+            PREFS,
+            json!({ "i": { "quietHours": { "start": "19:00", "end": "10:00" } } }),
+        )
+        .await,
+    );
+    let at = |day: u32, hour: u32, minute: u32| {
+        // Eastern Standard Time: UTC-5 on 2 and 3 March 2026.
+        Utc.with_ymd_and_hms(2026, 3, day, 0, 0, 0)
+            .single()
+            .expect("t")
+            + Duration::hours(i64::from(hour) + 5)
+            + Duration::minutes(i64::from(minute))
+    };
+    // A battle result is worth a day: long enough to wait for any of the windows.
+    let result = || async {
+        data(
+            &app.as_service(
+                "mutation { sendBattleResult(input: { userId: \"ann\", battleTopic: \"t\", resultSummary: \"You won!\", resultLink: \"/r\" }) { id } }",
+                json!({}),
+            )
+            .await,
+        )["sendBattleResult"]
+            .clone()
+    };
+    // 10:00: no window holds it.
+    app.clock.set(at(2, 10, 0));
+    let log = result().await;
+    assert_eq!(
+        next_attempt(&app, &log["id"]).await["nextAttemptAt"],
+        at(2, 10, 0).to_rfc3339()
+    );
+    // 19:30: theirs (not yet the state's or the law's): until 10:00 the next day, theirs being last.
+    app.clock.set(at(2, 19, 30));
+    let log = result().await;
+    assert_eq!(
+        next_attempt(&app, &log["id"]).await["nextAttemptAt"],
+        at(3, 10, 0).to_rfc3339()
+    );
+    // Without theirs, 20:30 is the state's (the law's starts at 21:00): until 8:00.
+    data(
+        &app.as_user("ann", PREFS, json!({ "i": { "quietHours": null } }))
+            .await,
+    );
+    app.clock.set(at(2, 20, 30));
+    let log = result().await;
+    assert_eq!(
+        next_attempt(&app, &log["id"]).await["nextAttemptAt"],
+        at(3, 8, 0).to_rfc3339()
+    );
+    // A window of theirs inside the day (12:00 to 13:00) adds to the night's, never replaces it.
+    data(
+        &app.as_user(
+            "ann",
+            PREFS,
+            json!({ "i": { "quietHours": { "start": "12:00", "end": "13:00" } } }),
+        )
+        .await,
+    );
+    app.clock.set(at(3, 12, 15));
+    let log = result().await;
+    assert_eq!(
+        next_attempt(&app, &log["id"]).await["nextAttemptAt"],
+        at(3, 13, 0).to_rfc3339()
+    );
+    app.clock.set(at(3, 22, 0));
+    let log = result().await;
+    assert_eq!(
+        next_attempt(&app, &log["id"]).await["nextAttemptAt"],
+        at(4, 8, 0).to_rfc3339()
+    );
 }
