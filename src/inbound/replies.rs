@@ -9,7 +9,6 @@ use serde::Deserialize;
 
 use super::receipts::SnsDelivery;
 use crate::{
-    config::SmsConfig,
     consent,
     locale::{
         phone,
@@ -219,14 +218,6 @@ pub async fn handle_reply(
     );
     outcome.answer_log_id = answer_keyword(inbound, sns, reply, (keyword, language)).await?;
     Ok(outcome)
-}
-
-/// The answer to HELP in English: who we are, how to reach us, the costs and how to stop (CTIA).
-pub fn help_text(sms: &SmsConfig) -> String {
-    crate::locale::texts::fill(
-        Language::DEFAULT.texts().help_answer,
-        &[("app", &sms.app_name), ("contact", &sms.help_contact)],
-    )
 }
 
 /// With self-managed opt-outs, answers STOP and START with a confirmation and HELP with the help text

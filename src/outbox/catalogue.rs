@@ -7,9 +7,6 @@ use crate::{
     store::MessageType,
 };
 
-/// The footer every promotional text in English ends with, once (CTIA); each language has its own
-/// (`Texts::stop_footer`).
-pub const STOP_FOOTER: &str = "Reply STOP to unsubscribe.";
 /// Longest body accepted, in segments: longer texts are split into too many billed parts.
 pub const MAX_SEGMENTS: u32 = 10;
 
@@ -414,7 +411,9 @@ mod tests {
             let transactional = is_transactional(template.message_type());
             let r = render(&template, !transactional, &brand());
             assert_eq!(
-                r.body.matches(STOP_FOOTER).count(),
+                r.body
+                    .matches(Language::DEFAULT.texts().stop_footer)
+                    .count(),
                 usize::from(!transactional),
                 "{}",
                 r.body
@@ -422,12 +421,12 @@ mod tests {
         }
         let already = Template::Text {
             message_type: MessageType::Other,
-            body: format!("Hello!\n{STOP_FOOTER}"),
+            body: format!("Hello!\n{}", Language::DEFAULT.texts().stop_footer),
         };
         assert_eq!(
             render(&already, true, &brand())
                 .body
-                .matches(STOP_FOOTER)
+                .matches(Language::DEFAULT.texts().stop_footer)
                 .count(),
             1
         );
