@@ -124,20 +124,6 @@ async fn me_rate(engine: &str, admin: Option<&str>, n: usize) -> anyhow::Result<
     Ok(rate)
 }
 
-/// CPU time this process has used so far (user and system), in seconds (Linux).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let ticks: f64 = rest
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|v| v.parse::<f64>().ok())
-        .sum();
-    ticks / 100.0
-}
-
 struct Figures {
     rate: f64,
     single_p50: Duration,
@@ -310,7 +296,7 @@ async fn cost(engine: &str, admin: Option<&str>, n: usize) -> anyhow::Result<Cos
     let before = count.snapshot();
     sms_notify::stages::enable();
     sms_notify::stages::take();
-    let cpu_before = cpu_seconds();
+    let cpu_before = support::cpu_seconds();
     let started = Instant::now();
     from_clients(&http, &url, &token, n).await?;
     let delivered = Statement::from_string(
@@ -332,7 +318,7 @@ async fn cost(engine: &str, admin: Option<&str>, n: usize) -> anyhow::Result<Cos
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let delivered_rate = n as f64 / started.elapsed().as_secs_f64();
-    let cpu_us = (cpu_seconds() - cpu_before) * 1e6 / n as f64;
+    let cpu_us = (support::cpu_seconds() - cpu_before) * 1e6 / n as f64;
     let stages = sms_notify::stages::take()
         .into_iter()
         .map(|(stage, spent)| (stage, spent.as_secs_f64() * 1e6 / n as f64))

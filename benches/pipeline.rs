@@ -10,7 +10,8 @@
 //!    each, by as many tasks, with no pipeline.
 //! 3. People's own rules: the pipeline with every person's rules applying to every text (a frequency
 //!    cap of their own and the operator's counted in the write, their own quiet hours, half of them
-//!    in Spanish) against the same without, alternating for BENCH_RULES_ROUNDS (5): ratio of medians
+//!    in Spanish) against the same without, alternating for BENCH_RULES_ROUNDS (5): ratio of medians;
+//!    the one-per-call path sends BENCH_RULES_PER_CALL messages (a tenth of BENCH_MESSAGES)
 //!    (`BENCH_RULES_ONLY=1` runs this part alone).
 //! 4. Rate limit: SMS_RATE_LIMIT_MPS=50 for BENCH_RATE_SECONDS (20) with a full queue of one-part texts
 //!    and two worker sets (two instances on one database), then SMS_RATE_LIMIT_MPS=3 with three-part
@@ -92,11 +93,18 @@ fn request(i: usize) -> SendRequest {
 struct Run {
     messages: u64,
     seconds: f64,
+    /// This process's CPU time over the run (the service's work, and SQLite's own).
+    cpu: f64,
 }
 
 impl Run {
     fn rate(&self) -> f64 {
         self.messages as f64 / self.seconds
+    }
+
+    /// CPU per message, microseconds.
+    fn cpu_us(&self) -> f64 {
+        self.cpu * 1e6 / self.messages as f64
     }
 }
 
@@ -119,6 +127,7 @@ async fn pipeline(
     let provider = Arc::new(support::NoopProvider::default());
     let stop = CancellationToken::new();
     let started = Instant::now();
+    let cpu_before = support::cpu_seconds();
     let worker_tasks: Vec<_> = (0..workers)
         .map(|w| {
             let workers = worker::Workers::new(
@@ -192,6 +201,7 @@ async fn pipeline(
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
+    let cpu = support::cpu_seconds() - cpu_before;
     stop.cancel();
     for task in worker_tasks {
         task.await?;
@@ -199,6 +209,7 @@ async fn pipeline(
     Ok(Run {
         messages: n as u64,
         seconds,
+        cpu,
     })
 }
 
@@ -227,28 +238,30 @@ async fn people_with_rules(db: &DatabaseConnection) -> anyhow::Result<()> {
 /// databases (`BENCH_RULES_ROUNDS`, 5): the medians of each, and their ratio.
 async fn own_rules(engines: &[&str], admin: Option<&str>, n: usize) -> anyhow::Result<()> {
     let rounds: usize = env_or("BENCH_RULES_ROUNDS", 5);
+    let per_call: usize = env_or("BENCH_RULES_PER_CALL", n / 10);
     println!();
     println!(
         "People's own rules (caps counted in the write, own quiet hours, half in Spanish) against none, {rounds} alternating rounds:"
     );
     println!();
     println!(
-        "| engine | path | messages | without: median messages/s | with: median | ratio of medians | ratios by round |"
+        "| engine | path | messages | without: median messages/s | with: median | ratio of medians | ratios by round | CPU per message without / with (medians) |"
     );
-    println!("| --- | --- | ---: | ---: | ---: | ---: | --- |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: | --- | ---: |");
     for engine in engines {
         let (producers, workers) = if *engine == "sqlite" { (4, 2) } else { (8, 4) };
         let paths = [
             ("enqueue_many, batches of 100", n, producers, 100),
             (
                 "one `enqueue` per message from 16 tasks, group commit",
-                n / 10,
+                per_call,
                 16,
                 1,
             ),
         ];
         for (path, messages, tasks, batch) in paths {
             let (mut off, mut on, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut cpu_off, mut cpu_on) = (Vec::new(), Vec::new());
             for _ in 0..rounds {
                 let without = pipeline(
                     engine,
@@ -264,13 +277,17 @@ async fn own_rules(engines: &[&str], admin: Option<&str>, n: usize) -> anyhow::R
                     pipeline(engine, admin, messages, tasks, workers, batch, (true, true)).await?;
                 off.push(without.rate());
                 on.push(with.rate());
+                cpu_off.push(without.cpu_us());
+                cpu_on.push(with.cpu_us());
                 ratios.push(format!("{:.2}", with.rate() / without.rate()));
             }
             let (off, on) = (median(&mut off), median(&mut on));
+            let (cpu_off, cpu_on) = (median(&mut cpu_off), median(&mut cpu_on));
             println!(
-                "| {engine} | {path} | {messages} | {off:.0} | {on:.0} | {:.3} | {} |",
+                "| {engine} | {path} | {messages} | {off:.0} | {on:.0} | {:.3} | {} | {cpu_off:.0} / {cpu_on:.0} us ({:.3}) |",
                 on / off,
-                ratios.join(", ")
+                ratios.join(", "),
+                cpu_on / cpu_off
             );
         }
     }
@@ -294,6 +311,7 @@ async fn baseline(
     let backend = db.get_database_backend();
     let body = "AllThrive: Your 7-day streak ends at midnight. Keep it alive: http://localhost:3000/streak\nReply STOP to unsubscribe.";
     let started = Instant::now();
+    let cpu_before = support::cpu_seconds();
     let handles: Vec<_> = (0..tasks)
         .map(|t| {
             let db = db.clone();
@@ -347,6 +365,7 @@ async fn baseline(
     Ok(Run {
         messages: n as u64,
         seconds: started.elapsed().as_secs_f64(),
+        cpu: support::cpu_seconds() - cpu_before,
     })
 }
 

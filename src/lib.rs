@@ -10,6 +10,7 @@ pub mod consent;
 pub mod error;
 pub mod graphql;
 pub mod http;
+pub mod import;
 pub mod inbound;
 pub mod jobs;
 pub mod live;

@@ -1,6 +1,6 @@
 //! The `sms-notify` command: parses the command line and calls the library.
 
-use std::{io::IsTerminal, process::ExitCode, sync::Arc, time::Duration};
+use std::{io::IsTerminal, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -64,6 +64,24 @@ enum Command {
     /// Run the retention purge now (texts, replies and records past their periods) and print what it
     /// removed, as JSON.
     Purge,
+    /// Import the old app's data: people, preferences (with consent), opt-outs and history, from
+    /// files named by kind (`people.csv`, `preferences.jsonl`, ...) or folders of them. Safe to run
+    /// again: rows already here are unchanged. Exits 3 when rows were refused or kept (see the file
+    /// of refused rows), 2 when a file is not in a known shape (nothing is written then).
+    Import {
+        /// Files (`people.csv`, `opt_outs.jsonl`, ...) or folders holding them.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Read and check everything, print what would change, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Where refused rows go: `<kind>.<name>` beside this path (`people.refused.csv`).
+        #[arg(long, default_value = "refused.csv")]
+        refused: PathBuf,
+        /// Rows per transaction (1 to 1,000).
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        batch: u32,
+    },
     /// Check the AWS account the service sends through (SMS_PROVIDER=aws).
     Aws {
         #[command(subcommand)]
@@ -299,6 +317,21 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Scan { kind } => scan(config, kind).await,
         Command::SimulateReply { from, text } => simulate_reply(config, &from, &text).await,
         Command::Erase { user } => erase(config, &user).await,
+        Command::Import {
+            paths,
+            dry_run,
+            refused,
+            batch,
+        } => {
+            // Every file's shape is checked before anything is written.
+            let sources = sms_notify::import::open_all(&paths).unwrap_or_else(|e| {
+                eprintln!("sms-notify import: {e}");
+                std::process::exit(2)
+            });
+            let app = quiet_app(config).await?;
+            let how = (dry_run, refused, batch as usize);
+            std::process::exit(sms_notify::import::command(&app, sources, how).await?)
+        }
         Command::Purge => purge(config).await,
         Command::Aws {
             command: AwsCommand::Check { to },

@@ -52,6 +52,8 @@ pub struct Model {
     pub phone_last4: Option<String>,
     /// When the person's next event was written (the retention purge counts from it).
     pub superseded_at: Option<DateTimeUtc>,
+    /// Imported from the old app by `sms-notify import` at this time (`occurred_at` is the old app's).
+    pub imported_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -15,6 +15,9 @@ pub enum OptOutSource {
     /// An operator put it on the list.
     #[sea_orm(string_value = "admin")]
     Admin,
+    /// The old app's list, brought by `sms-notify import`.
+    #[sea_orm(string_value = "imported")]
+    Imported,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

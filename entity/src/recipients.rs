@@ -22,6 +22,9 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// The language texts go in, BCP 47 (`en-US`, `es-US`); `None` is the service's default.
     pub locale: Option<String>,
+    /// When `sms-notify import` last wrote the row; while `updated_at` equals it, nothing here has
+    /// changed the person since and a later import of the old app's data may.
+    pub imported_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -64,6 +64,8 @@ pub struct Model {
     /// the type in so many hours), never above the operator's.
     #[sea_orm(column_type = "Text", nullable)]
     pub frequency_caps: Option<String>,
+    /// When `sms-notify import` last wrote the row (see `recipients.imported_at`).
+    pub imported_at: Option<DateTimeUtc>,
 }
 
 impl Model {

@@ -33,6 +33,7 @@ mod m20261206_000028_add_trace_parent;
 mod m20261206_000029_every_cent;
 mod m20261206_000030_own_rules;
 mod m20261206_000031_caps_and_language;
+mod m20261206_000032_imports;
 
 pub struct Migrator;
 
@@ -71,6 +72,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000029_every_cent::Migration),
             Box::new(m20261206_000030_own_rules::Migration),
             Box::new(m20261206_000031_caps_and_language::Migration),
+            Box::new(m20261206_000032_imports::Migration),
         ]
     }
 }

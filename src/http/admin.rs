@@ -165,6 +165,7 @@ async fn export(
         "disclosure_sha256",
         "user_agent",
         "page",
+        "imported_at",
     ];
     let mut page = csv_page(std::iter::once(header_row.map(str::to_owned)));
     while let Some(last) = rows.last() {
@@ -210,7 +211,7 @@ fn csv_page(records: impl Iterator<Item = [String; COLUMNS]>) -> Chunk {
 }
 
 /// Columns of the consent export.
-const COLUMNS: usize = 11;
+const COLUMNS: usize = 12;
 
 /// One consent event as a CSV row, in the header's order.
 fn csv_record(row: &crate::recipients::ConsentEvent) -> [String; COLUMNS] {
@@ -227,6 +228,9 @@ fn csv_record(row: &crate::recipients::ConsentEvent) -> [String; COLUMNS] {
         row.disclosure_sha256.clone().unwrap_or_default(),
         row.user_agent.clone().unwrap_or_default(),
         row.page.clone().unwrap_or_default(),
+        row.imported_at
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default(),
     ]
     .map(spreadsheet_safe)
 }
@@ -294,6 +298,7 @@ mod tests {
             phone_hash: None,
             phone_last4: None,
             superseded_at: None,
+            imported_at: None,
         }];
         db.execute_unprepared("ALTER TABLE consent_events RENAME TO consent_events_gone")
             .await

@@ -39,6 +39,7 @@ mod tables {
                 created_at: t,
                 updated_at: t,
                 locale: None,
+                imported_at: None,
             },
             preferences: PreferencesRow {
                 user_id: "u1".into(),
@@ -58,6 +59,7 @@ mod tables {
                 snoozed_until: None,
                 snoozed_types: None,
                 frequency_caps: None,
+                imported_at: None,
             },
         }
     }

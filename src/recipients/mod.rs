@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{ConnectionTrait, DbErr, TransactionSession, TransactionTrait};
 
+pub mod bulk;
 pub mod caps;
 pub mod rules;
 
@@ -243,7 +244,7 @@ pub async fn snooze<C: ConnectionTrait + TransactionTrait>(
 }
 
 /// Facts about a user that the app's back end pushes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RecipientFacts {
     pub user_id: String,
     /// IANA name; `Some("")` clears it (back to the configured default).
@@ -251,45 +252,10 @@ pub struct RecipientFacts {
     pub signed_up_at: Option<DateTime<Utc>>,
     /// BCP 47 (`es-US`); `Some("")` clears it (back to English).
     pub locale: Option<String>,
-}
-
-/// Creates or updates a recipient from the app's facts.
-#[tracing::instrument(skip(db))]
-pub async fn upsert<C: ConnectionTrait + TransactionTrait>(
-    db: &C,
-    facts: RecipientFacts,
-    now: DateTime<Utc>,
-) -> Result<Profile, RecipientError> {
-    let timezone = match facts.timezone.as_deref().map(str::trim) {
-        None => None,
-        Some("") => Some(None),
-        Some(name) => {
-            let tz: chrono_tz::Tz = name
-                .parse()
-                .map_err(|_| RecipientError::InvalidTimezone(name.to_owned()))?;
-            Some(Some(tz.name().to_owned()))
-        }
-    };
-    let locale = match facts.locale.as_deref().map(str::trim) {
-        None => None,
-        Some("") => Some(None),
-        Some(tag) => Some(Some(
-            crate::locale::texts::Language::parse(tag)
-                .map_err(|e| RecipientError::Invalid(format!("locale: {e}.")))?
-                .tag()
-                .to_owned(),
-        )),
-    };
-    let (txn, mut profile) = begin_locked(db, &facts.user_id, now).await?;
-    let change = RecipientChange {
-        timezone,
-        signed_up_at: facts.signed_up_at,
-        locale,
-        ..Default::default()
-    };
-    profile.recipient = rows::update(&txn, &profile.recipient, change, now).await?;
-    txn.commit().await?;
-    Ok(profile)
+    /// The number in any usual writing; `Some("")` clears it. A different number starts unproven.
+    pub phone: Option<String>,
+    /// Whether the app proved the number (its own verification, or the old app's).
+    pub phone_verified: Option<bool>,
 }
 
 /// Whether the opt-in modal should be shown now, by the product's rules.
@@ -501,13 +467,45 @@ impl Recipients {
 
     /// Creates or updates a recipient from the app's facts; a new zone moves a pending streak alert.
     pub async fn upsert(&self, facts: RecipientFacts) -> Result<Profile, RecipientError> {
-        let user_id = facts.user_id.clone();
-        let zone_changed = facts.timezone.is_some();
-        let profile = upsert(&self.db, facts, self.clock.now()).await?;
-        if zone_changed {
-            self.facts.reschedule_streak(&user_id).await?;
+        let checked = bulk::check(facts, self.default_region)?;
+        let profile = bulk::upsert_one(&self.db, &checked, self.clock.now()).await?;
+        if checked.zone_changed() {
+            self.facts.reschedule_streak(&checked.user_id).await?;
         }
         Ok(profile)
+    }
+
+    /// `upsert` for up to `bulk::MAX_BULK` users in one transaction: each answer in its input's place,
+    /// the facts that fail their checks refused alone (nothing of theirs written).
+    pub async fn upsert_many(
+        &self,
+        all: Vec<RecipientFacts>,
+    ) -> Result<Vec<Result<Profile, RecipientError>>, RecipientError> {
+        let checked: Vec<Result<bulk::Checked, RecipientError>> = all
+            .into_iter()
+            .map(|f| bulk::check(f, self.default_region))
+            .collect();
+        let valid: Vec<bulk::Checked> = checked
+            .iter()
+            .filter_map(|c| c.as_ref().ok().cloned())
+            .collect();
+        let now = self.clock.now();
+        let txn = self.db.write().await?;
+        let mut written = bulk::upsert_many(&*txn, &valid, now).await?.into_iter();
+        txn.commit().await?;
+        for c in valid.iter().filter(|c| c.zone_changed()) {
+            self.facts.reschedule_streak(&c.user_id).await?;
+        }
+        Ok(checked
+            .into_iter()
+            .map(|c| {
+                c.and_then(|_| {
+                    written.next().ok_or_else(|| {
+                        RecipientError::Db(DbErr::Custom("a profile went missing".into()))
+                    })
+                })
+            })
+            .collect())
     }
 
     /// Snoozes the user's promotional texts of `types` (all when empty) until `until` (in the future, at

@@ -10,7 +10,7 @@
 //! refused. The per-inviter cap counts invitations, digested or not: five invitations from one friend
 //! in one digest are still five.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 use entity::sms_log::{BlockedReason, MessageType, SmsStatus};
@@ -141,23 +141,34 @@ pub(super) fn wanted(
 }
 
 /// Blocks each accepted message over a cap (`frequency_cap`, `inviter_cap`), counting the batch's
-/// earlier messages too.
+/// earlier messages too. The texts read are grouped by number and type once, so each message looks
+/// at its own only.
 pub(super) fn apply(
     messages: &mut [NewMessage],
-    mut recent: Vec<Recent>,
+    recent: Vec<Recent>,
     inviter_cap: Option<Cap>,
     now: DateTime<Utc>,
 ) {
+    let mut groups: HashMap<(String, MessageType), Vec<Recent>> = HashMap::new();
+    for r in recent {
+        groups
+            .entry((r.to_phone.clone(), r.message_type))
+            .or_default()
+            .push(r);
+    }
     for message in messages.iter_mut() {
         if !capped(message, inviter_cap) {
             continue;
         }
-        let reason = over(message, &recent, inviter_cap, now);
+        let group = groups
+            .entry((message.to_phone.clone(), message.message_type))
+            .or_default();
+        let reason = over(message, group, inviter_cap, now);
         if let Some(reason) = reason {
             message.verdict = Verdict::Block(reason);
             continue;
         }
-        recent.push(Recent {
+        group.push(Recent {
             to_phone: message.to_phone.clone(),
             message_type: message.message_type,
             created_at: now,

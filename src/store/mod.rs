@@ -20,6 +20,8 @@ pub mod feedback;
 pub mod gate;
 pub mod guard;
 pub mod history;
+pub mod import;
+mod import_consent;
 pub mod lease;
 pub mod links;
 pub mod messages;

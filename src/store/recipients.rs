@@ -50,7 +50,69 @@ pub async fn ensure(
     if let Some(profile) = load(db, user_id).await? {
         return Ok(profile);
     }
-    recipients::Entity::insert(recipients::ActiveModel {
+    insert_new(
+        db,
+        vec![new_recipient(user_id, now)],
+        vec![default_preferences(user_id, now)],
+    )
+    .await?;
+    load(db, user_id)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("recipient {user_id} after insert")))
+}
+
+/// Creates the users of `user_ids` the service has not seen, with default preferences: one statement
+/// each for the rows and the preferences, whatever the number.
+pub async fn ensure_many(
+    db: &impl ConnectionTrait,
+    user_ids: &[&str],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    if user_ids.is_empty() {
+        return Ok(());
+    }
+    let mut unique: Vec<&str> = user_ids.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    insert_new(
+        db,
+        unique.iter().map(|id| new_recipient(id, now)).collect(),
+        unique
+            .iter()
+            .map(|id| default_preferences(id, now))
+            .collect(),
+    )
+    .await
+}
+
+/// Inserts people and their preferences, one statement each; those already here are left as they are.
+pub(super) async fn insert_new(
+    db: &impl ConnectionTrait,
+    people: Vec<recipients::ActiveModel>,
+    preferences: Vec<sms_preferences::ActiveModel>,
+) -> Result<(), DbErr> {
+    recipients::Entity::insert_many(people)
+        .on_conflict(
+            OnConflict::column(recipients::Column::UserId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    sms_preferences::Entity::insert_many(preferences)
+        .on_conflict(
+            OnConflict::column(sms_preferences::Column::UserId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// A recipient first seen now: no number, the master switch off, the service's defaults.
+pub(super) fn new_recipient(user_id: &str, now: DateTime<Utc>) -> recipients::ActiveModel {
+    recipients::ActiveModel {
         user_id: Set(user_id.to_owned()),
         phone_e164: Set(None),
         phone_verified_at: Set(None),
@@ -62,26 +124,16 @@ pub async fn ensure(
         created_at: Set(now),
         updated_at: Set(now),
         locale: Set(None),
-    })
-    .on_conflict(
-        OnConflict::column(recipients::Column::UserId)
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
-    insert_default_preferences(db, user_id, now).await?;
-    load(db, user_id)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound(format!("recipient {user_id} after insert")))
+        imported_at: Set(None),
+    }
 }
 
-async fn insert_default_preferences(
-    db: &impl ConnectionTrait,
+/// A new person's preferences: every category on, no consent, no rules of their own.
+pub(super) fn default_preferences(
     user_id: &str,
     now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    sms_preferences::Entity::insert(sms_preferences::ActiveModel {
+) -> sms_preferences::ActiveModel {
+    sms_preferences::ActiveModel {
         user_id: Set(user_id.to_owned()),
         battle_invitations: Set(true),
         battle_results: Set(true),
@@ -99,15 +151,8 @@ async fn insert_default_preferences(
         snoozed_until: Set(None),
         snoozed_types: Set(None),
         frequency_caps: Set(None),
-    })
-    .on_conflict(
-        OnConflict::column(sms_preferences::Column::UserId)
-            .do_nothing()
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
-    Ok(())
+        imported_at: Set(None),
+    }
 }
 
 /// The recipient of `user_id`, if the service has seen them.
@@ -122,7 +167,8 @@ pub async fn load(db: &impl ConnectionTrait, user_id: &str) -> Result<Option<Pro
     let preferences = match preferences {
         Some(p) => p,
         None => {
-            insert_default_preferences(db, user_id, recipient.updated_at).await?;
+            let defaults = default_preferences(user_id, recipient.updated_at);
+            insert_new(db, Vec::new(), vec![defaults]).await?;
             sms_preferences::Entity::find_by_id(user_id.to_owned())
                 .one(db)
                 .await?
@@ -474,6 +520,19 @@ pub async fn take_prompt(
     Ok(result.rows_affected == 1)
 }
 
+/// The user's number is no longer counted as proven (the app says so); the row as it is now.
+pub async fn unverify(
+    txn: &impl ConnectionTrait,
+    recipient: &RecipientRow,
+    now: DateTime<Utc>,
+) -> Result<RecipientRow, DbErr> {
+    use sea_orm::{ActiveModelTrait, IntoActiveModel};
+    let mut row = recipient.clone().into_active_model();
+    row.phone_verified_at = Set(None);
+    row.updated_at = Set(now);
+    row.update(txn).await
+}
+
 /// Marks the user's number verified, if it is still `phone`; false otherwise.
 pub async fn mark_verified(
     txn: &impl ConnectionTrait,
@@ -495,7 +554,7 @@ pub async fn mark_verified(
 }
 
 /// Remembers that `user_id` proved `phone` (once; the first time counts).
-async fn record_proven(
+pub(super) async fn record_proven(
     txn: &impl ConnectionTrait,
     user_id: &str,
     phone: &str,

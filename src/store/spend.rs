@@ -118,6 +118,27 @@ pub async fn adjust(db: &impl ConnectionTrait, month: &str, micros: i64) -> Resu
     Ok(())
 }
 
+/// Adds what was spent in `month` outside this service (the old app's texts, imported), making the
+/// month's row when there is none; no cap.
+pub async fn add(db: &impl ConnectionTrait, month: &str, micros: i64) -> Result<(), DbErr> {
+    Entity::insert(spend_months::ActiveModel {
+        month: Set(month.to_owned()),
+        reserved_micros: Set(micros),
+        warned_pct: Set(0),
+    })
+    .on_conflict(
+        OnConflict::column(Column::Month)
+            .value(
+                Column::ReservedMicros,
+                Expr::col((Entity, Column::ReservedMicros)).add(micros),
+            )
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
 /// What is reserved in `month`.
 pub async fn reserved(db: &impl ConnectionTrait, month: &str) -> Result<i64, DbErr> {
     Ok(Entity::find()

@@ -110,7 +110,7 @@ async fn consent_records_are_listed_and_exported(engine: Engine) {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "occurred_at,user_id,action,method,phone_number,ip,phone_last4,disclosure_version,disclosure_sha256,user_agent,page"
+        "occurred_at,user_id,action,method,phone_number,ip,phone_last4,disclosure_version,disclosure_sha256,user_agent,page,imported_at"
     );
     assert_eq!(lines.len(), 4, "{csv}");
     assert!(

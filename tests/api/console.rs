@@ -754,7 +754,7 @@ async fn the_console_in_a_real_browser() {
     assert_eq!(
         lines.next(),
         Some(
-            "occurred_at,user_id,action,method,phone_number,ip,phone_last4,disclosure_version,disclosure_sha256,user_agent,page"
+            "occurred_at,user_id,action,method,phone_number,ip,phone_last4,disclosure_version,disclosure_sha256,user_agent,page,imported_at"
         )
     );
     let mut users: Vec<&str> = lines

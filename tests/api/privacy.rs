@@ -634,7 +634,7 @@ async fn opt_ins_keep_the_disclosure_they_were_shown(engine: Engine) {
         .expect("ann's row");
     assert!(
         ann_line.ends_with(&format!(
-            ",,v1,{},Mozilla/5.0 (TestBrowser),/battles/42",
+            ",,v1,{},Mozilla/5.0 (TestBrowser),/battles/42,",
             v1["textSha256"].as_str().expect("sha")
         )),
         "{ann_line}"

@@ -48,6 +48,20 @@ pub fn engines() -> (Vec<&'static str>, Option<String>) {
     (engines, admin)
 }
 
+/// CPU time this process has used so far (user and system), in seconds (Linux).
+pub fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: f64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse::<f64>().ok())
+        .sum();
+    ticks / 100.0
+}
+
 /// The `p` quantile (0 to 1) of sorted durations.
 pub fn percentile(sorted: &[std::time::Duration], p: f64) -> std::time::Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;

@@ -1,4 +1,4 @@
-use async_graphql::{Context, MaybeUndefined, Object};
+use async_graphql::{Context, ID, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
 
 use crate::{
@@ -7,6 +7,7 @@ use crate::{
     graphql::{
         handle, request, require_role,
         types::{
+            bulk::RecipientAnswer,
             recipient::{Recipient, RecipientInput, SmsOptInAction, SmsPreferencesInput},
             sms::MessageType,
         },
@@ -174,28 +175,60 @@ impl RecipientMutation {
         Ok(Recipient(profile))
     }
 
-    /// Creates or updates a user's facts (time zone, sign-up time). For the app's back end.
+    /// Creates or updates a user's facts (number, time zone, sign-up time, language). For the app's
+    /// back end.
     async fn upsert_recipient(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "The user's facts as the app knows them.")] input: RecipientInput,
     ) -> ApiResult<Recipient> {
         let viewer = require_role(ctx, &[Role::Service, Role::Admin])?;
-        let user_id = input.user_id.0.trim().to_owned();
-        if user_id.is_empty() || user_id.len() > 128 {
-            return Err(ApiError::bad_input(
-                "userId must be the app's user id: 1 to 128 characters.",
-            ));
-        }
-        let facts = recipients::RecipientFacts {
-            user_id,
-            timezone: input.timezone,
-            signed_up_at: input.signed_up_at,
-            locale: input.locale,
-        };
-        let profile = handle::<Recipients>(ctx)?.upsert(facts).await?;
+        let profile = handle::<Recipients>(ctx)?.upsert(input.into()).await?;
         let target = profile.recipient.user_id.clone();
         crate::graphql::audit_admin(ctx, viewer, ("upsertRecipient", &target), None).await?;
         Ok(Recipient(profile))
+    }
+
+    /// `upsertRecipient` for up to 1,000 users in one call and one transaction. Each input gets its
+    /// own answer in its place: the recipient, or the error that refused it (nothing of it written);
+    /// more than 1,000 inputs, or none, is BAD_USER_INPUT for the whole call.
+    async fn upsert_recipients(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The users' facts, 1 to 1,000.")] inputs: Vec<RecipientInput>,
+    ) -> ApiResult<Vec<RecipientAnswer>> {
+        let viewer = require_role(ctx, &[Role::Service, Role::Admin])?;
+        if inputs.is_empty() || inputs.len() > recipients::bulk::MAX_BULK {
+            return Err(ApiError::bad_input(format!(
+                "inputs: 1 to {} users per call (this one has {}); split the list.",
+                recipients::bulk::MAX_BULK,
+                inputs.len()
+            )));
+        }
+        let ids: Vec<String> = inputs.iter().map(|i| i.user_id.0.clone()).collect();
+        let answers = handle::<Recipients>(ctx)?
+            .upsert_many(inputs.into_iter().map(Into::into).collect())
+            .await?;
+        let detail = Some(format!("{} users", ids.len()));
+        crate::graphql::audit_admin(ctx, viewer, ("upsertRecipients", "bulk"), detail).await?;
+        Ok(answers
+            .into_iter()
+            .zip(ids)
+            .enumerate()
+            .map(|(index, (answer, user_id))| match answer {
+                Ok(profile) => RecipientAnswer {
+                    index: index as i32,
+                    user_id: ID(user_id),
+                    recipient: Some(Recipient(profile)),
+                    error: None,
+                },
+                Err(e) => RecipientAnswer {
+                    index: index as i32,
+                    user_id: ID(user_id),
+                    recipient: None,
+                    error: Some(ApiError::from(e).into()),
+                },
+            })
+            .collect())
     }
 }

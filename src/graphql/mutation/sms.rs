@@ -5,13 +5,14 @@ use crate::{
     error::{ApiError, ApiResult},
     graphql::{
         handle, require_role,
+        types::bulk::{BattleResultsInput, SendAnswer},
         types::sms::{
             AchievementUnlockedInput, BattleInvitationInput, BattleReminderInput,
             BattleResultInput, DirectMessageInput, SecurityAlertInput, SendSmsInput, SmsLog,
             StreakAlertInput,
         },
     },
-    outbox::{Outbox, SendError, accept::is_settled},
+    outbox::{Outbox, SendError, SendRequest, accept::is_settled},
 };
 
 use super::asks::{self, Ask};
@@ -31,9 +32,13 @@ impl From<SendError> for ApiError {
 /// Longest idempotency key accepted.
 const MAX_IDEMPOTENCY_KEY: usize = 128;
 
-/// What every send mutation shares: authorisation, the idempotency key, and `sendAsync: false` waiting
-/// for the outcome.
-async fn send(ctx: &Context<'_>, ask: Ask) -> ApiResult<SmsLog> {
+/// The request of an ask made ready to send: its moment, whether it may wait for a digest, and its
+/// idempotency key scoped to the caller and the mutation.
+fn prepare(
+    outbox: &Outbox,
+    viewer: &crate::auth::Viewer,
+    ask: Ask,
+) -> ApiResult<(&'static str, SendRequest, bool)> {
     let Ask {
         operation,
         mut request,
@@ -41,8 +46,6 @@ async fn send(ctx: &Context<'_>, ask: Ask) -> ApiResult<SmsLog> {
         idempotency_key,
         send_at,
     } = ask;
-    let viewer = require_role(ctx, &[Role::Service, Role::Admin])?;
-    let outbox = handle::<Outbox>(ctx)?;
     request.send_at = asks::scheduled(send_at, outbox.now())?;
     request.hold_for_digest = send_async;
     if let Some(key) = idempotency_key {
@@ -57,6 +60,15 @@ async fn send(ctx: &Context<'_>, ask: Ask) -> ApiResult<SmsLog> {
         let caller = format!("{}:{}", viewer.role.as_str(), viewer.user_id);
         request.dedupe_key = Some(format!("api:{caller}:{operation}:{key}"));
     }
+    Ok((operation, request, send_async))
+}
+
+/// What every send mutation shares: authorisation, the idempotency key, and `sendAsync: false` waiting
+/// for the outcome.
+async fn send(ctx: &Context<'_>, ask: Ask) -> ApiResult<SmsLog> {
+    let viewer = require_role(ctx, &[Role::Service, Role::Admin])?;
+    let outbox = handle::<Outbox>(ctx)?;
+    let (operation, request, send_async) = prepare(outbox, viewer, ask)?;
     let row = outbox.enqueue(request).await?;
     let detail = format!(
         "{} {}",
@@ -68,6 +80,60 @@ async fn send(ctx: &Context<'_>, ask: Ask) -> ApiResult<SmsLog> {
         return Ok(SmsLog(row));
     }
     Ok(SmsLog(outbox.wait_for_outcome(row.id).await?))
+}
+
+/// Most participants one `sendBattleResults` takes.
+const MAX_RESULTS: usize = 100;
+
+/// `sendBattleResults`: every participant's result decided and written in one batch, each answered in
+/// its place.
+async fn send_results(ctx: &Context<'_>, input: BattleResultsInput) -> ApiResult<Vec<SendAnswer>> {
+    let viewer = require_role(ctx, &[Role::Service, Role::Admin])?;
+    let outbox = handle::<Outbox>(ctx)?;
+    let n = input.results.len();
+    if n == 0 || n > MAX_RESULTS {
+        return Err(ApiError::bad_input(format!(
+            "results: 1 to {MAX_RESULTS} participants per battle (this one has {n})."
+        )));
+    }
+    let (mut answers, mut requests, mut slots) = (Vec::with_capacity(n), Vec::new(), Vec::new());
+    for (index, result) in input.results.into_iter().enumerate() {
+        let user_id = result.user_id.clone();
+        let single = BattleResultInput {
+            user_id: result.user_id,
+            battle_topic: input.battle_topic.clone(),
+            result_summary: result.result_summary,
+            result_link: input.result_link.clone(),
+            battle_id: Some(input.battle_id.clone()),
+            send_async: true,
+            idempotency_key: result.idempotency_key,
+            send_at: input.send_at,
+        };
+        let error = match asks::battle_result(single).and_then(|a| prepare(outbox, viewer, a)) {
+            Ok((_, request, _)) => {
+                slots.push(index);
+                requests.push(request);
+                None
+            }
+            Err(e) => Some(e.into()),
+        };
+        answers.push(SendAnswer {
+            index: index as i32,
+            user_id,
+            message: None,
+            error,
+        });
+    }
+    for (slot, result) in slots.into_iter().zip(outbox.enqueue_many(requests).await?) {
+        match result {
+            Ok(enqueued) => answers[slot].message = Some(SmsLog(enqueued.row)),
+            Err(e) => answers[slot].error = Some(ApiError::from(e).into()),
+        }
+    }
+    let detail = Some(format!("{n} results"));
+    let battle = input.battle_id.0;
+    super::super::audit_admin(ctx, viewer, ("sendBattleResults", &battle), detail).await?;
+    Ok(answers)
 }
 
 #[derive(Default)]
@@ -108,6 +174,17 @@ impl SmsMutation {
         #[graphql(desc = "Whose battle ended, and how.")] input: BattleResultInput,
     ) -> ApiResult<SmsLog> {
         send(ctx, asks::battle_result(input)?).await
+    }
+
+    /// A battle was judged: every participant's result in one call (1 to 100), each with its own
+    /// answer in its place (the message, or the error that refused that participant alone) and its
+    /// own idempotency key. Results to one person within `SMS_DIGEST_WINDOW` go as one text.
+    async fn send_battle_results(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The battle and each participant's result.")] input: BattleResultsInput,
+    ) -> ApiResult<Vec<SendAnswer>> {
+        send_results(ctx, input).await
     }
 
     /// A battle deadline is near.

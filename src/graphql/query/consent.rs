@@ -100,6 +100,12 @@ impl ConsentEvent {
     async fn occurred_at(&self) -> DateTime<Utc> {
         self.0.occurred_at
     }
+
+    /// When the record was imported from the app's earlier system (`sms-notify import`); null for a
+    /// consent recorded here. `occurredAt` is then the earlier system's time.
+    async fn imported_at(&self) -> Option<DateTime<Utc>> {
+        self.0.imported_at
+    }
 }
 
 /// Where a number's opt-out came from.
@@ -111,6 +117,8 @@ pub enum OptOutSource {
     Provider,
     /// An operator put it on the list.
     Admin,
+    /// The old app's list, brought in by `sms-notify import`.
+    Imported,
 }
 
 /// A number on the opt-out list: no text goes to it until the person texts START.
@@ -131,6 +139,7 @@ impl SmsOptOut {
             Stored::Keyword => OptOutSource::Keyword,
             Stored::Provider => OptOutSource::Provider,
             Stored::Admin => OptOutSource::Admin,
+            Stored::Imported => OptOutSource::Imported,
         }
     }
 

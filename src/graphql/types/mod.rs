@@ -1,5 +1,6 @@
 //! GraphQL output and input types, separate from the table models.
 
+pub mod bulk;
 pub mod costs;
 pub mod events;
 pub mod privacy;

@@ -458,4 +458,23 @@ pub struct RecipientInput {
     pub signed_up_at: Option<DateTime<Utc>>,
     /// The language their texts go in, BCP 47 (`en-US`, `es-US`); `""` is back to English.
     pub locale: Option<String>,
+    /// The number in any usual writing (`(212) 555-0101`, `+44 20 7946 0958`); `""` clears it. A
+    /// different number than the one held starts unproven unless `phoneVerified` is true.
+    pub phone_number: Option<String>,
+    /// Whether the app proved the number (its own verification, or the old app's): true marks the
+    /// number held (or the one given) verified, false takes the proof away.
+    pub phone_verified: Option<bool>,
+}
+
+impl From<RecipientInput> for crate::recipients::RecipientFacts {
+    fn from(input: RecipientInput) -> Self {
+        Self {
+            user_id: input.user_id.0,
+            timezone: input.timezone,
+            signed_up_at: input.signed_up_at,
+            locale: input.locale,
+            phone: input.phone_number,
+            phone_verified: input.phone_verified,
+        }
+    }
 }
