@@ -113,8 +113,16 @@ fn is_report(path: &Path) -> bool {
         .is_some_and(|n| n.to_ascii_lowercase().contains(".refused"))
 }
 
-/// Imports `sources` into `db`.
-pub async fn run(db: &Db, sources: Vec<Source>, options: &Options) -> Result<Summary, DbErr> {
+/// A provider's own opt-out list, named for the report: each number with when it opted out.
+pub type ProviderList = (String, Vec<(String, DateTime<Utc>)>);
+
+/// Imports `sources` into `db`, then `provider_list` (the provider's own opt-out list) as opt-outs.
+pub async fn run(
+    db: &Db,
+    sources: Vec<Source>,
+    provider_list: Option<ProviderList>,
+    options: &Options,
+) -> Result<Summary, DbErr> {
     let mut summary = Summary {
         dry_run: options.dry_run,
         ..Default::default()
@@ -126,24 +134,81 @@ pub async fn run(db: &Db, sources: Vec<Source>, options: &Options) -> Result<Sum
     } else {
         None
     };
+    let mut part = Part {
+        db,
+        shared: shared.as_deref(),
+        options,
+        refused: &mut refused,
+    };
     for mut source in sources {
-        let mut progress = Progress::start(&source, options.dry_run);
         let counts = summary.kinds.entry(source.kind).or_default();
-        let mut batch: Vec<Record> = Vec::with_capacity(options.batch);
+        let name = source.path.display().to_string();
+        let at = (source.size, source.bytes_read.clone());
+        let progress = Progress::start(name, at, options.dry_run, *counts);
+        let kind = source.kind;
+        let records = std::iter::from_fn(|| source.next_record());
+        part.import(kind, records, counts, progress).await?;
+    }
+    if let Some((name, list)) = provider_list {
+        let counts = summary.kinds.entry(Kind::OptOuts).or_default();
+        let read = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let progress = Progress::start(
+            name,
+            (list.len() as u64, read.clone()),
+            options.dry_run,
+            *counts,
+        );
+        let records = list.into_iter().enumerate().map(|(i, (number, at))| {
+            read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(Record {
+                line: i as u64 + 1,
+                values: vec![Some(number), Some(at.to_rfc3339())],
+            })
+        });
+        part.import(Kind::OptOuts, records, counts, progress)
+            .await?;
+    }
+    // Dropped, not committed: the dry run's writes are rolled back.
+    drop(shared);
+    summary.refused_files = refused
+        .finish()
+        .map_err(|e| DbErr::Custom(format!("the file of refused rows: {e}")))?;
+    Ok(summary)
+}
+
+/// What every part of an import shares: where it writes, how, and where refused rows go.
+struct Part<'a> {
+    db: &'a Db,
+    shared: Option<&'a sea_orm::DatabaseTransaction>,
+    options: &'a Options,
+    refused: &'a mut RefusedFiles,
+}
+
+impl Part<'_> {
+    /// Imports one stream of records of `kind` in batches, counting and reporting each.
+    async fn import(
+        &mut self,
+        kind: Kind,
+        mut records: impl Iterator<Item = Result<Record, source::Unreadable>>,
+        counts: &mut Counts,
+        mut progress: Progress,
+    ) -> Result<(), DbErr> {
+        let report = |e: std::io::Error| DbErr::Custom(format!("the file of refused rows: {e}"));
+        let mut batch: Vec<Record> = Vec::with_capacity(self.options.batch);
         loop {
-            let next = source.next_record();
-            let full = batch.len() >= options.batch;
+            let next = records.next();
+            let full = batch.len() >= self.options.batch;
             if (next.is_none() || full) && !batch.is_empty() {
                 let taken = std::mem::take(&mut batch);
                 let outcomes =
-                    import_batch(db, shared.as_deref(), source.kind, &taken, options).await?;
+                    import_batch(self.db, self.shared, kind, &taken, self.options).await?;
                 for (record, (outcome, warning)) in taken.iter().zip(outcomes) {
                     count(counts, &outcome, warning.is_some());
-                    refused
-                        .report(source.kind, record, &outcome, warning.as_deref())
-                        .map_err(|e| DbErr::Custom(format!("the file of refused rows: {e}")))?;
+                    self.refused
+                        .report(kind, record, &outcome, warning.as_deref())
+                        .map_err(report)?;
                 }
-                progress.update(&source, counts.rows);
+                progress.update(counts);
             }
             match next {
                 None => break,
@@ -155,20 +220,15 @@ pub async fn run(db: &Db, sources: Vec<Source>, options: &Options) -> Result<Sum
                         line: unreadable.line,
                         values: Vec::new(),
                     };
-                    refused
-                        .report(source.kind, &record, &outcome, None)
-                        .map_err(|e| DbErr::Custom(format!("the file of refused rows: {e}")))?;
+                    self.refused
+                        .report(kind, &record, &outcome, None)
+                        .map_err(report)?;
                 }
             }
         }
-        progress.finish(&source, counts);
+        progress.finish(counts);
+        Ok(())
     }
-    // Dropped, not committed: the dry run's writes are rolled back.
-    drop(shared);
-    summary.refused_files = refused
-        .finish()
-        .map_err(|e| DbErr::Custom(format!("the file of refused rows: {e}")))?;
-    Ok(summary)
 }
 
 fn count(counts: &mut Counts, outcome: &Outcome, warned: bool) {
@@ -364,9 +424,31 @@ pub async fn command(
         region: app.handles.recipients.default_region(),
     };
     let db = Db::new(app.handles.db.clone());
-    let summary = run(&db, sources, &options).await?;
+    let provider_list = provider_opt_outs(&app.config.sms).await?;
+    let summary = run(&db, sources, provider_list, &options).await?;
     print!("{}", render(&summary));
     Ok(if summary.clean() { 0 } else { 3 })
+}
+
+/// With `SMS_PROVIDER=aws` and `SMS_OPT_OUT_LIST`, AWS's own opt-out list (every page of it), named
+/// for the report.
+async fn provider_opt_outs(sms: &crate::config::SmsConfig) -> anyhow::Result<Option<ProviderList>> {
+    if sms.provider != crate::config::ProviderKind::Aws {
+        return Ok(None);
+    }
+    let provider = crate::outbox::provider::from_config(sms).await;
+    let list = provider.opted_out_numbers().await.map_err(|e| {
+        anyhow::anyhow!(
+            "AWS's opt-out list could not be read: {} {}",
+            e.code,
+            e.message
+        )
+    })?;
+    let name = format!(
+        "AWS opt-out list {}",
+        sms.opt_out_list.as_deref().unwrap_or_default()
+    );
+    Ok(list.map(|numbers| (name, numbers)))
 }
 
 /// The summary as printed at the end.

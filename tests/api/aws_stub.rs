@@ -254,6 +254,15 @@ impl AwsStub {
             .collect()
     }
 
+    /// Puts `number` on `list`, as a STOP texted to AWS would.
+    pub fn put_opted_out(&self, list: &str, number: &str) {
+        self.inner
+            .lock()
+            .expect("lock")
+            .opted_out
+            .insert((list.to_owned(), number.to_owned()));
+    }
+
     /// The `PutMessageFeedback` calls taken: (message id, status).
     pub fn feedback(&self) -> Vec<(String, String)> {
         self.inner.lock().expect("lock").feedback.clone()
@@ -358,6 +367,36 @@ async fn handle(
             "OptOutListName": list, "OptedOutNumber": number,
             "OptedOutTimestamp": 1_767_225_600, "EndUserOptedOut": false,
         }));
+    }
+    if operation == "DescribeOptedOutNumbers" {
+        // Two numbers a page, as AWS pages long lists: the token is where the next page starts.
+        let list = body["OptOutListName"].as_str().unwrap_or_default();
+        let start: usize = body["NextToken"]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        let numbers: Vec<String> = inner
+            .lock()
+            .expect("lock")
+            .opted_out
+            .iter()
+            .filter(|(l, _)| l == list)
+            .map(|(_, n)| n.clone())
+            .collect();
+        let page: Vec<Value> = numbers
+            .iter()
+            .skip(start)
+            .take(2)
+            .map(|n| json!({ "OptedOutNumber": n, "OptedOutTimestamp": 1_767_225_600, "EndUserOptedOut": true }))
+            .collect();
+        let mut answer = json!({
+            "OptOutListArn": format!("arn:aws:sms-voice:us-east-1:123456789012:opt-out-list/{list}"),
+            "OptOutListName": list, "OptedOutNumbers": page,
+        });
+        if start + 2 < numbers.len() {
+            answer["NextToken"] = json!((start + 2).to_string());
+        }
+        return json_response(answer);
     }
     if operation == "PutMessageFeedback" {
         let id = body["MessageId"].as_str().unwrap_or_default().to_owned();

@@ -20,6 +20,7 @@ use crate::{
 
 storage_tests!(
     the_old_apps_people_consent_opt_outs_and_history_come_in_once,
+    aws_own_opt_out_list_comes_in_with_the_files,
     a_stop_here_wins_over_the_old_consent,
     a_file_in_an_unknown_shape_stops_before_writing,
     a_run_killed_midway_and_run_again_ends_like_one_clean_run,
@@ -257,6 +258,65 @@ async fn the_old_apps_people_consent_opt_outs_and_history_come_in_once(engine: E
         assert!(summary.contains(line), "{line}\n{summary}");
     }
     assert_eq!(counts(&app).await, before);
+}
+
+async fn aws_own_opt_out_list_comes_in_with_the_files(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let stub = crate::aws_stub::AwsStub::start().await;
+    for number in ["+12125550181", "+12125550182", "+12125550183"] {
+        stub.put_opted_out("app-list", number);
+    }
+    stub.put_opted_out("another-list", "+12125550189");
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("opt_outs.csv"), OPT_OUTS).expect("opt-outs");
+    let run = || {
+        Command::new(env!("CARGO_BIN_EXE_sms-notify"))
+            .args(["import", dir.path().to_str().expect("path")])
+            .current_dir(dir.path())
+            .env("DATABASE_URL", app.config.database_url.expose_secret())
+            .env("SMS_PROVIDER", "aws")
+            .env("SMS_ORIGINATION_IDENTITY", "+18663448034")
+            .env("SMS_OPT_OUT_LIST", "app-list")
+            .env("SMS_AWS_ENDPOINT_URL", stub.url())
+            .env("AWS_ACCESS_KEY_ID", "AKIDTESTKEY")
+            .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("APP_ENV")
+            .output()
+            .expect("sms-notify runs")
+    };
+    let out = run();
+    let summary = text(&out.stdout);
+    // The file's two rows (one refused) and AWS's three numbers, over two pages.
+    assert!(
+        summary
+            .contains("opt_outs             5         4         0         0         0         1"),
+        "{summary}{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stderr).contains("AWS opt-out list app-list: 3 rows"),
+        "{}",
+        text(&out.stderr)
+    );
+    for (number, listed) in [("+12125550183", true), ("+12125550189", false)] {
+        let answer = data(
+            &app.graphql_as(
+                "ops",
+                Role::Admin,
+                "query($p: String!) { smsOptOut(phone: $p) { source } }",
+                json!({ "p": number }),
+            )
+            .await,
+        )["smsOptOut"]
+            .clone();
+        assert_eq!(!answer.is_null(), listed, "{number}: {answer}");
+    }
+    let again = text(&run().stdout);
+    assert!(
+        again.contains("opt_outs             5         0         0         4"),
+        "{again}"
+    );
 }
 
 async fn a_stop_here_wins_over_the_old_consent(engine: Engine) {

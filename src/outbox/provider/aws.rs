@@ -258,6 +258,46 @@ impl SmsProvider for AwsProvider {
         Ok(true)
     }
 
+    async fn opted_out_numbers(
+        &self,
+    ) -> Result<Option<Vec<(String, chrono::DateTime<chrono::Utc>)>>, ProviderError> {
+        let Some(list) = &self.opt_out_list else {
+            return Ok(None);
+        };
+        let mut numbers = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .describe_opted_out_numbers()
+                .opt_out_list_name(list)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    let code = e
+                        .as_service_error()
+                        .and_then(|s| s.code())
+                        .map(str::to_owned);
+                    ProviderError::new(
+                        FailureKind::Permanent,
+                        code.unwrap_or_else(|| "NoAnswer".into()),
+                        aws_sdk_pinpointsmsvoicev2::error::DisplayErrorContext(&e).to_string(),
+                    )
+                })?;
+            for entry in page.opted_out_numbers() {
+                let at = chrono::DateTime::from_timestamp(entry.opted_out_timestamp().secs(), 0)
+                    .unwrap_or_default();
+                numbers.push((entry.opted_out_number().to_owned(), at));
+            }
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next = Some(token.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(Some(numbers))
+    }
+
     async fn text_spend_limit(&self) -> Result<Option<i64>, ProviderError> {
         let output = self
             .client

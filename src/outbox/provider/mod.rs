@@ -160,6 +160,14 @@ pub trait SmsProvider: Send + Sync + std::fmt::Debug {
         Ok(false)
     }
 
+    /// Every number on the provider's own opt-out list (`SMS_OPT_OUT_LIST`) with when it opted out,
+    /// for `sms-notify import`; `None` when the provider keeps no list for the service.
+    async fn opted_out_numbers(
+        &self,
+    ) -> Result<Option<Vec<(String, chrono::DateTime<chrono::Utc>)>>, ProviderError> {
+        Ok(None)
+    }
+
     /// The account's enforced monthly spend limit for texts, in micro-dollars; `None` where the
     /// provider has none (the console).
     async fn text_spend_limit(&self) -> Result<Option<i64>, ProviderError> {
