@@ -81,7 +81,11 @@ async fn baseline(url: &str, n: usize) -> anyhow::Result<Duration> {
                 groups.push(format!(
                     "({})",
                     (1..=cols)
-                        .map(|c| placeholder(backend, base + c))
+                        // SQLite's plain `?`, as sea-query writes them (numbered ones bind slower).
+                        .map(|c| match backend {
+                            sea_orm::DbBackend::Sqlite => "?".to_owned(),
+                            _ => placeholder(backend, base + c),
+                        })
                         .collect::<Vec<_>>()
                         .join(", ")
                 ));

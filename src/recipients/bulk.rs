@@ -136,25 +136,52 @@ pub async fn upsert_one<C: ConnectionTrait + TransactionTrait>(
     Ok(profile)
 }
 
-/// Writes every user's facts in `txn`: the new ones created in one statement each for their rows and
-/// preferences, every row held in key order, then each changed row written. A user named twice gets
-/// both changes, in order.
+/// Writes every user's facts in `txn`: the users not seen before created with their facts in one
+/// statement each for their rows, preferences and proven numbers; every other row held in key order
+/// and written as it changes. A user named twice gets both changes, in order.
 pub async fn upsert_many(
     txn: &impl ConnectionTrait,
     checked: &[Checked],
     now: DateTime<Utc>,
 ) -> Result<Vec<Profile>, RecipientError> {
     let ids: Vec<&str> = checked.iter().map(|c| c.user_id.as_str()).collect();
-    rows::ensure_many(txn, &ids, now).await?;
+    let known = rows::load_many(txn, ids.iter().copied()).await?;
+    let mut seen = std::collections::HashSet::new();
+    let first: Vec<rows::FirstFacts> = checked
+        .iter()
+        .filter(|c| !known.contains_key(&c.user_id) && seen.insert(c.user_id.as_str()))
+        .map(Checked::first_facts)
+        .collect();
+    let created = rows::create_many(txn, &first, now).await?;
     rows::lock_rows(txn, ids.iter().copied()).await?;
     let mut profiles = rows::load_many(txn, ids.iter().copied()).await?;
+    let mut written = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(checked.len());
     for c in checked {
         let profile = profiles
             .get_mut(&c.user_id)
             .ok_or_else(|| sea_orm::DbErr::RecordNotFound(format!("recipient {}", c.user_id)))?;
-        apply(txn, profile, c, now).await?;
+        // Created with these very facts just now: nothing more to write for its first mention.
+        if !(created.contains(&c.user_id) && written.insert(c.user_id.as_str())) {
+            apply(txn, profile, c, now).await?;
+        }
         out.push(profile.clone());
     }
     Ok(out)
+}
+
+impl Checked {
+    /// The facts as a new person's row carries them.
+    fn first_facts(&self) -> rows::FirstFacts {
+        let set = |v: &Option<Option<String>>| v.clone().flatten();
+        let phone = set(&self.change.phone);
+        rows::FirstFacts {
+            user_id: self.user_id.clone(),
+            verified: phone.is_some() && self.verified == Some(true),
+            phone,
+            timezone: set(&self.change.timezone),
+            locale: set(&self.change.locale),
+            signed_up_at: self.change.signed_up_at,
+        }
+    }
 }

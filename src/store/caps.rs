@@ -122,6 +122,33 @@ pub(super) async fn recent(
     Ok(out)
 }
 
+/// A text as `write_checks` reads it on SQLite: `to_phone`, `message_type`, `status`, `inviter_id`
+/// (`\u{1e}` for none) and `created_at` joined by `\u{1f}`, and whether it is held for a digest.
+pub(super) fn joined(text: &str, held: bool) -> Option<Recent> {
+    let mut parts = text.split('\u{1f}');
+    let to_phone = parts.next()?.to_owned();
+    let message_type =
+        <MessageType as sea_orm::ActiveEnum>::try_from_value(&parts.next()?.to_owned()).ok()?;
+    let status =
+        <SmsStatus as sea_orm::ActiveEnum>::try_from_value(&parts.next()?.to_owned()).ok()?;
+    let inviter_id = Some(parts.next()?)
+        .filter(|i| *i != "\u{1e}")
+        .map(str::to_owned);
+    let at = parts.next()?;
+    let created_at = DateTime::parse_from_rfc3339(at)
+        .or_else(|_| DateTime::parse_from_str(at, "%Y-%m-%d %H:%M:%S%.f%:z"))
+        .ok()?
+        .with_timezone(&Utc);
+    Some(Recent {
+        to_phone,
+        message_type,
+        created_at,
+        status,
+        held,
+        inviter_id,
+    })
+}
+
 /// What to read for the batch: the capped types and the start of the longest period.
 pub(super) fn wanted(
     messages: &[NewMessage],

@@ -94,7 +94,7 @@ pub async fn people(
     let people = new
         .iter()
         .map(|row| {
-            let mut person = super::recipients::new_recipient(&row.user_id, now);
+            let mut person = super::first_seen::new_recipient(&row.user_id, now);
             person.phone_e164 = Set(row.phone.clone());
             person.phone_verified_at = Set(verified_at(row, None, now));
             person.allow_sms = Set(row.allow_sms.unwrap_or(false));
@@ -107,12 +107,12 @@ pub async fn people(
     let preferences = new
         .iter()
         .map(|row| {
-            let mut prefs = super::recipients::default_preferences(&row.user_id, now);
+            let mut prefs = super::first_seen::default_preferences(&row.user_id, now);
             prefs.imported_at = Set(Some(now));
             prefs
         })
         .collect();
-    super::recipients::insert_new(txn, people, preferences).await?;
+    super::first_seen::insert_new(txn, people, preferences).await?;
     Ok(outcomes)
 }
 

@@ -71,7 +71,12 @@ pub async fn preferences(
     now: DateTime<Utc>,
 ) -> Result<Vec<Outcome>, DbErr> {
     let profiles = recipients::load_many(txn, rows.iter().map(|r| r.user_id.as_str())).await?;
-    let events = events_of(txn, profiles.keys().map(String::as_str)).await?;
+    // Only a person whose preferences ever held a consent can have events here (a fresh import
+    // reads none).
+    let with_history = profiles.values().filter(|p| {
+        p.preferences.consent_given_at.is_some() || p.preferences.consent_revoked_at.is_some()
+    });
+    let events = events_of(txn, with_history.map(|p| p.recipient.user_id.as_str())).await?;
     let mut outcomes = Vec::with_capacity(rows.len());
     let mut upserts = Vec::new();
     let mut new_events = Vec::new();

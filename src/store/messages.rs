@@ -202,17 +202,22 @@ pub async fn insert_batch(
     // SQLite: the writer's turn and the write lock first, so nothing read below can change before
     // commit.
     let txn = db.write().await?;
-    let found = super::write_checks::read(
+    let mut found = super::write_checks::read(
         &txn,
-        &check_keys(&messages, limits.inviter_cap),
+        &check_keys(&messages, limits.inviter_cap, now),
         now - Duration::hours(24),
     )
     .await?;
     recheck_recipients(&mut messages, &found.present);
     recheck_opt_outs(&mut messages, &found.listed);
-    let (types, since) = super::caps::wanted(&messages, limits.inviter_cap, now);
-    let numbers = super::caps::numbers(&messages, limits.inviter_cap);
-    let recent = super::caps::recent(&txn, &numbers, &types, since).await?;
+    let recent = match found.recent.take() {
+        Some(recent) => recent,
+        None => {
+            let (types, since) = super::caps::wanted(&messages, limits.inviter_cap, now);
+            let numbers = super::caps::numbers(&messages, limits.inviter_cap);
+            super::caps::recent(&txn, &numbers, &types, since).await?
+        }
+    };
     super::caps::apply(&mut messages, recent, limits.inviter_cap, now);
     apply_daily_limits(
         &mut messages,
@@ -293,9 +298,16 @@ fn recheck_opt_outs(messages: &mut [NewMessage], listed: &HashSet<String>) {
 fn check_keys(
     messages: &[NewMessage],
     inviter_cap: Option<crate::recipients::caps::Cap>,
+    now: DateTime<Utc>,
 ) -> super::write_checks::Keys<'_> {
+    let (types, since) = super::caps::wanted(messages, inviter_cap, now);
     let mut keys = super::write_checks::Keys {
         cap_numbers: super::caps::to_lock(messages, inviter_cap),
+        caps: Some(super::write_checks::CapsRead {
+            phones: super::caps::numbers(messages, inviter_cap),
+            types,
+            since,
+        }),
         ..Default::default()
     };
     for m in messages.iter().filter(|m| accepted(m)) {

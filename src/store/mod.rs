@@ -17,6 +17,7 @@ pub mod disclosures;
 pub mod erasure;
 pub mod feed;
 pub mod feedback;
+mod first_seen;
 pub mod gate;
 pub mod guard;
 pub mod history;

@@ -7,12 +7,15 @@ use chrono::{DateTime, Utc};
 use entity::{phone_verifications, recipients, sms_preferences};
 pub use entity::{recipients::Model as RecipientRow, sms_preferences::Model as PreferencesRow};
 use sea_orm::{
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, TransactionTrait,
-    sea_query::{Expr, OnConflict},
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
+    TransactionTrait, sea_query::Expr,
 };
 
-use super::placeholder;
+pub use super::first_seen::{FirstFacts, create_many};
+use super::{
+    first_seen::{default_preferences, insert_new, new_recipient},
+    placeholder,
+};
 
 /// A recipient with their preferences.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,100 +62,6 @@ pub async fn ensure(
     load(db, user_id)
         .await?
         .ok_or_else(|| DbErr::RecordNotFound(format!("recipient {user_id} after insert")))
-}
-
-/// Creates the users of `user_ids` the service has not seen, with default preferences: one statement
-/// each for the rows and the preferences, whatever the number.
-pub async fn ensure_many(
-    db: &impl ConnectionTrait,
-    user_ids: &[&str],
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    if user_ids.is_empty() {
-        return Ok(());
-    }
-    let mut unique: Vec<&str> = user_ids.to_vec();
-    unique.sort_unstable();
-    unique.dedup();
-    insert_new(
-        db,
-        unique.iter().map(|id| new_recipient(id, now)).collect(),
-        unique
-            .iter()
-            .map(|id| default_preferences(id, now))
-            .collect(),
-    )
-    .await
-}
-
-/// Inserts people and their preferences, one statement each; those already here are left as they are.
-pub(super) async fn insert_new(
-    db: &impl ConnectionTrait,
-    people: Vec<recipients::ActiveModel>,
-    preferences: Vec<sms_preferences::ActiveModel>,
-) -> Result<(), DbErr> {
-    recipients::Entity::insert_many(people)
-        .on_conflict(
-            OnConflict::column(recipients::Column::UserId)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    sms_preferences::Entity::insert_many(preferences)
-        .on_conflict(
-            OnConflict::column(sms_preferences::Column::UserId)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    Ok(())
-}
-
-/// A recipient first seen now: no number, the master switch off, the service's defaults.
-pub(super) fn new_recipient(user_id: &str, now: DateTime<Utc>) -> recipients::ActiveModel {
-    recipients::ActiveModel {
-        user_id: Set(user_id.to_owned()),
-        phone_e164: Set(None),
-        phone_verified_at: Set(None),
-        allow_sms: Set(false),
-        timezone: Set(None),
-        signed_up_at: Set(None),
-        sms_prompt_shown_at: Set(None),
-        sms_prompt_dismissed_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        locale: Set(None),
-        imported_at: Set(None),
-    }
-}
-
-/// A new person's preferences: every category on, no consent, no rules of their own.
-pub(super) fn default_preferences(
-    user_id: &str,
-    now: DateTime<Utc>,
-) -> sms_preferences::ActiveModel {
-    sms_preferences::ActiveModel {
-        user_id: Set(user_id.to_owned()),
-        battle_invitations: Set(true),
-        battle_results: Set(true),
-        battle_reminders: Set(true),
-        streak_alerts: Set(true),
-        direct_messages: Set(true),
-        achievements: Set(true),
-        consent_given_at: Set(None),
-        consent_method: Set(None),
-        consent_ip: Set(None),
-        consent_revoked_at: Set(None),
-        updated_at: Set(now),
-        quiet_start: Set(None),
-        quiet_end: Set(None),
-        snoozed_until: Set(None),
-        snoozed_types: Set(None),
-        frequency_caps: Set(None),
-        imported_at: Set(None),
-    }
 }
 
 /// The recipient of `user_id`, if the service has seen them.

@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 
-use super::{opt_outs, placeholder, recipients};
+use super::{caps::Recent, opt_outs, placeholder, recipients};
 
 /// What to read: the keys of the batch's accepted messages (a superset of what the checks need once
 /// some are blocked, which is harmless: each check looks up only its own).
@@ -27,6 +27,16 @@ pub(super) struct Keys<'a> {
     /// Numbers nobody owns whose texts a frequency or inviter cap counts (`caps::to_lock`): locked,
     /// counted by the caller.
     pub cap_numbers: BTreeSet<&'a str>,
+    /// The texts the caps count (`caps::wanted`): on SQLite read in the same statement.
+    pub caps: Option<CapsRead<'a>>,
+}
+
+/// The texts of `types` to `phones` since `since`, as the caps count them.
+#[derive(Debug, Default)]
+pub(super) struct CapsRead<'a> {
+    pub phones: BTreeSet<&'a str>,
+    pub types: BTreeSet<String>,
+    pub since: DateTime<Utc>,
 }
 
 /// What the write's checks found.
@@ -42,6 +52,8 @@ pub(super) struct Found {
     /// SQLite: the stamp the batch's rows get, one more than the largest (the writer's lock is held,
     /// so it is the next); `None` on PostgreSQL, where the column's default is the transaction's id.
     pub stamp: Option<i64>,
+    /// The texts the caps count, when read here (SQLite); the caller reads them otherwise.
+    pub recent: Option<Vec<Recent>>,
 }
 
 /// Reads what the checks need, `since` the start of the daily window.
@@ -75,6 +87,7 @@ pub(super) async fn read(
         per_user,
         per_number,
         stamp: None,
+        recent: None,
     })
 }
 
@@ -182,17 +195,28 @@ async fn read_at_once(
              AND created_at > ? AND promotional = ? AND status <> 'blocked' GROUP BY {column}"
         ));
     }
+    if let Some(part) = caps_part(keys.caps.as_ref(), &mut values) {
+        sql_parts.push(part);
+    }
     parts.extend(sql_parts.iter().map(String::as_str));
     let sql = parts.join(" UNION ALL ");
-    let mut found = Found::default();
-    for row in txn
+    let rows = txn
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Sqlite,
             sql,
             values,
         ))
-        .await?
-    {
+        .await?;
+    decode(rows, keys.caps.is_some())
+}
+
+/// The union's rows as what the checks found.
+fn decode(rows: Vec<sea_orm::QueryResult>, caps: bool) -> Result<Found, DbErr> {
+    let mut found = Found::default();
+    if caps {
+        found.recent = Some(Vec::new());
+    }
+    for row in rows {
         let kind: String = row.try_get("", "k")?;
         let value: String = row.try_get("", "v")?;
         let n: i64 = row.try_get("", "n")?;
@@ -207,12 +231,40 @@ async fn read_at_once(
             "pu" => {
                 found.per_user.insert(value, n as u32);
             }
+            "c" => {
+                let recent = super::caps::joined(&value, n != 0)
+                    .ok_or_else(|| DbErr::Custom(format!("a capped text read as '{value}'")))?;
+                found.recent.get_or_insert_with(Vec::new).push(recent);
+            }
             _ => {
                 found.per_number.insert(value, n as u32);
             }
         }
     }
     Ok(found)
+}
+
+/// SQLite: the caps' part of the union, one text a row: its fields joined by the unit separator,
+/// `digest_hold` as the count.
+fn caps_part(caps: Option<&CapsRead<'_>>, values: &mut Vec<sea_orm::Value>) -> Option<String> {
+    let caps = caps.filter(|c| !c.phones.is_empty() && !c.types.is_empty())?;
+    let since = {
+        values.push(caps.since.into());
+        "?"
+    };
+    let mut marks = |items: Vec<String>| {
+        let n = items.len();
+        values.extend(items.into_iter().map(sea_orm::Value::from));
+        vec!["?"; n].join(", ")
+    };
+    let phones = marks(caps.phones.iter().map(|p| (*p).to_owned()).collect());
+    let types = marks(caps.types.iter().cloned().collect());
+    Some(format!(
+        "SELECT 'c', to_phone || char(31) || message_type || char(31) || status || char(31) \
+         || COALESCE(inviter_id, char(30)) || char(31) || created_at, digest_hold FROM sms_log \
+         WHERE created_at > {since} AND to_phone IN ({phones}) AND message_type IN ({types}) \
+         AND status <> 'blocked'"
+    ))
 }
 
 /// What a preview reads of the write's checks for one text, as they stand (no locks).

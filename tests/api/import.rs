@@ -235,16 +235,6 @@ async fn the_old_apps_people_consent_opt_outs_and_history_come_in_once(engine: E
         "{costs}"
     );
 
-    // What the import brought decides sends: ann has consent, bob revoked it.
-    let streak =
-        |user: &str| json!({ "i": { "userId": user, "streakCount": 3, "actionLink": "/s" } });
-    const STREAK: &str =
-        "mutation($i: StreakAlertInput!) { sendStreakAlert(input: $i) { status blockedReason } }";
-    let ann = data(&app.as_service(STREAK, streak("ann")).await)["sendStreakAlert"].clone();
-    assert_eq!(ann["status"], "PENDING", "{ann}");
-    let bob = data(&app.as_service(STREAK, streak("bob")).await)["sendStreakAlert"].clone();
-    assert_eq!(bob["blockedReason"], "NO_CONSENT", "{bob}");
-
     // The same files again: nothing changes.
     let before = counts(&app).await;
     let out = sms_notify(&app, &args);
@@ -258,6 +248,16 @@ async fn the_old_apps_people_consent_opt_outs_and_history_come_in_once(engine: E
         assert!(summary.contains(line), "{line}\n{summary}");
     }
     assert_eq!(counts(&app).await, before);
+
+    // What the import brought decides sends: ann has consent, bob revoked it.
+    let streak =
+        |user: &str| json!({ "i": { "userId": user, "streakCount": 3, "actionLink": "/s" } });
+    const STREAK: &str =
+        "mutation($i: StreakAlertInput!) { sendStreakAlert(input: $i) { status blockedReason } }";
+    let ann = data(&app.as_service(STREAK, streak("ann")).await)["sendStreakAlert"].clone();
+    assert_eq!(ann["status"], "PENDING", "{ann}");
+    let bob = data(&app.as_service(STREAK, streak("bob")).await)["sendStreakAlert"].clone();
+    assert_eq!(bob["blockedReason"], "NO_CONSENT", "{bob}");
 }
 
 async fn aws_own_opt_out_list_comes_in_with_the_files(engine: Engine) {

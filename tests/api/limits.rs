@@ -143,7 +143,10 @@ async fn every_refusal_is_json_with_a_code_and_a_sentence() {
         .post(app.url("/graphql"))
         .header("content-type", "application/json")
         .header("connection", "close")
-        .body(format!(r#"{{"query": "{}"}}"#, "x".repeat(70 * 1024)))
+        .body(format!(
+            r#"{{"query": "{}"}}"#,
+            "x".repeat(sms_notify::http::MAX_BODY_BYTES + 1024)
+        ))
         .send()
         .await
         .expect("sent");

@@ -1,0 +1,146 @@
+//! People the service sees for the first time: their rows with the service's defaults (or with what
+//! the app or the old app says of them), created in groups, one statement per table.
+
+use chrono::{DateTime, Utc};
+use entity::{recipients, sms_preferences};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, sea_query::OnConflict};
+
+/// A person the app tells the service about for the first time, with what it says of them.
+#[derive(Debug, Clone, Default)]
+pub struct FirstFacts {
+    pub user_id: String,
+    pub phone: Option<String>,
+    /// The app proved the number.
+    pub verified: bool,
+    pub timezone: Option<String>,
+    pub locale: Option<String>,
+    pub signed_up_at: Option<DateTime<Utc>>,
+}
+
+/// Creates people not seen before with their facts, and default preferences: one statement each for
+/// the rows, the preferences and the proven numbers. Returns the users it created (one another
+/// writer created first is left to the caller).
+pub async fn create_many(
+    db: &impl ConnectionTrait,
+    people: &[FirstFacts],
+    now: DateTime<Utc>,
+) -> Result<std::collections::HashSet<String>, DbErr> {
+    if people.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows = people.iter().map(|p| {
+        let mut row = new_recipient(&p.user_id, now);
+        row.phone_e164 = Set(p.phone.clone());
+        row.phone_verified_at = Set(p.phone.as_ref().filter(|_| p.verified).map(|_| now));
+        row.timezone = Set(p.timezone.clone());
+        row.locale = Set(p.locale.clone());
+        row.signed_up_at = Set(p.signed_up_at);
+        row
+    });
+    let created: std::collections::HashSet<String> = recipients::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::column(recipients::Column::UserId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_with_returning(db)
+        .await?
+        .into_iter()
+        .map(|r| r.user_id)
+        .collect();
+    let mine = || people.iter().filter(|p| created.contains(&p.user_id));
+    insert_new(
+        db,
+        Vec::new(),
+        mine()
+            .map(|p| default_preferences(&p.user_id, now))
+            .collect(),
+    )
+    .await?;
+    use entity::proven_numbers::{ActiveModel, Column, Entity};
+    Entity::insert_many(mine().filter(|p| p.verified).filter_map(|p| {
+        Some(ActiveModel {
+            user_id: Set(p.user_id.clone()),
+            phone_e164: Set(p.phone.clone()?),
+            proven_at: Set(now),
+        })
+    }))
+    .on_conflict(
+        OnConflict::columns([Column::UserId, Column::PhoneE164])
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(created)
+}
+
+/// Inserts people and their preferences, one statement each; those already here are left as they are.
+pub(super) async fn insert_new(
+    db: &impl ConnectionTrait,
+    people: Vec<recipients::ActiveModel>,
+    preferences: Vec<sms_preferences::ActiveModel>,
+) -> Result<(), DbErr> {
+    recipients::Entity::insert_many(people)
+        .on_conflict(
+            OnConflict::column(recipients::Column::UserId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    sms_preferences::Entity::insert_many(preferences)
+        .on_conflict(
+            OnConflict::column(sms_preferences::Column::UserId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// A recipient first seen now: no number, the master switch off, the service's defaults.
+pub(super) fn new_recipient(user_id: &str, now: DateTime<Utc>) -> recipients::ActiveModel {
+    recipients::ActiveModel {
+        user_id: Set(user_id.to_owned()),
+        phone_e164: Set(None),
+        phone_verified_at: Set(None),
+        allow_sms: Set(false),
+        timezone: Set(None),
+        signed_up_at: Set(None),
+        sms_prompt_shown_at: Set(None),
+        sms_prompt_dismissed_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        locale: Set(None),
+        imported_at: Set(None),
+    }
+}
+
+/// A new person's preferences: every category on, no consent, no rules of their own.
+pub(super) fn default_preferences(
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> sms_preferences::ActiveModel {
+    sms_preferences::ActiveModel {
+        user_id: Set(user_id.to_owned()),
+        battle_invitations: Set(true),
+        battle_results: Set(true),
+        battle_reminders: Set(true),
+        streak_alerts: Set(true),
+        direct_messages: Set(true),
+        achievements: Set(true),
+        consent_given_at: Set(None),
+        consent_method: Set(None),
+        consent_ip: Set(None),
+        consent_revoked_at: Set(None),
+        updated_at: Set(now),
+        quiet_start: Set(None),
+        quiet_end: Set(None),
+        snoozed_until: Set(None),
+        snoozed_types: Set(None),
+        frequency_caps: Set(None),
+        imported_at: Set(None),
+    }
+}
