@@ -742,7 +742,7 @@ async fn every_refusal_writes_nothing(engine: Engine) {
         400,
     ));
     let mut huge = stop();
-    huge["Message"] = "x".repeat(70 * 1024).into();
+    huge["Message"] = "x".repeat(sms_notify::http::MAX_BODY_BYTES + 1024).into();
     cases.push(("body over the limit", huge.to_string(), 413));
     for (what, body, expected) in cases {
         assert_eq!(post(&app, body).await.0, expected, "{what}");
