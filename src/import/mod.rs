@@ -146,7 +146,7 @@ pub async fn run(
         let at = (source.size, source.bytes_read.clone());
         let progress = Progress::start(name, at, options.dry_run, *counts);
         let kind = source.kind;
-        let records = std::iter::from_fn(|| source.next_record());
+        let records = std::iter::from_fn(move || source.next_record());
         part.import(kind, records, counts, progress).await?;
     }
     if let Some((name, list)) = provider_list {
@@ -158,7 +158,7 @@ pub async fn run(
             options.dry_run,
             *counts,
         );
-        let records = list.into_iter().enumerate().map(|(i, (number, at))| {
+        let records = list.into_iter().enumerate().map(move |(i, (number, at))| {
             read.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Ok(Record {
                 line: i as u64 + 1,
@@ -184,36 +184,79 @@ struct Part<'a> {
     refused: &'a mut RefusedFiles,
 }
 
+/// What the reading thread hands the writer, in the order of the file.
+enum Chunk {
+    /// A batch of records and its rows as parsed.
+    Batch(Vec<Record>, Batch),
+    /// A record that could not be read at all.
+    Unreadable(source::Unreadable),
+}
+
+/// Reads and parses `records` on a thread of their own, a batch ahead of the writer, so reading
+/// and checking the next rows (numbers, zones, times) overlap the database writing these.
+fn read_ahead(
+    kind: Kind,
+    records: impl Iterator<Item = Result<Record, source::Unreadable>> + Send + 'static,
+    options: &Options,
+) -> (
+    tokio::sync::mpsc::Receiver<Chunk>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (size, region) = (options.batch, options.region);
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    let reader = tokio::task::spawn_blocking(move || {
+        let parsed = |records: Vec<Record>| {
+            let rows = Batch::parse(kind, &records, region);
+            Chunk::Batch(records, rows)
+        };
+        let mut batch = Vec::with_capacity(size);
+        for next in records {
+            let chunk = match next {
+                Ok(record) => {
+                    batch.push(record);
+                    if batch.len() < size {
+                        continue;
+                    }
+                    parsed(std::mem::replace(&mut batch, Vec::with_capacity(size)))
+                }
+                Err(unreadable) => Chunk::Unreadable(unreadable),
+            };
+            // The writer stopped (the database is gone): nothing more to read.
+            if tx.blocking_send(chunk).is_err() {
+                return;
+            }
+        }
+        if !batch.is_empty() {
+            let _ = tx.blocking_send(parsed(batch));
+        }
+    });
+    (rx, reader)
+}
+
 impl Part<'_> {
     /// Imports one stream of records of `kind` in batches, counting and reporting each.
     async fn import(
         &mut self,
         kind: Kind,
-        mut records: impl Iterator<Item = Result<Record, source::Unreadable>>,
+        records: impl Iterator<Item = Result<Record, source::Unreadable>> + Send + 'static,
         counts: &mut Counts,
         mut progress: Progress,
     ) -> Result<(), DbErr> {
         let report = |e: std::io::Error| DbErr::Custom(format!("the file of refused rows: {e}"));
-        let mut batch: Vec<Record> = Vec::with_capacity(self.options.batch);
-        loop {
-            let next = records.next();
-            let full = batch.len() >= self.options.batch;
-            if (next.is_none() || full) && !batch.is_empty() {
-                let taken = std::mem::take(&mut batch);
-                let outcomes =
-                    import_batch(self.db, self.shared, kind, &taken, self.options).await?;
-                for (record, (outcome, warning)) in taken.iter().zip(outcomes) {
-                    count(counts, &outcome, warning.is_some());
-                    self.refused
-                        .report(kind, record, &outcome, warning.as_deref())
-                        .map_err(report)?;
+        let (mut chunks, reader) = read_ahead(kind, records, self.options);
+        while let Some(chunk) = chunks.recv().await {
+            match chunk {
+                Chunk::Batch(records, parsed) => {
+                    let outcomes = import_batch(self.db, self.shared, &parsed).await?;
+                    for (record, (outcome, warning)) in records.iter().zip(outcomes) {
+                        count(counts, &outcome, warning.is_some());
+                        self.refused
+                            .report(kind, record, &outcome, warning.as_deref())
+                            .map_err(report)?;
+                    }
+                    progress.update(counts);
                 }
-                progress.update(counts);
-            }
-            match next {
-                None => break,
-                Some(Ok(record)) => batch.push(record),
-                Some(Err(unreadable)) => {
+                Chunk::Unreadable(unreadable) => {
                     let outcome = Outcome::Refused(unreadable.reason.clone());
                     count(counts, &outcome, false);
                     let record = Record {
@@ -226,6 +269,9 @@ impl Part<'_> {
                 }
             }
         }
+        reader
+            .await
+            .map_err(|e| DbErr::Custom(format!("reading the file failed: {e}")))?;
         progress.finish(counts);
         Ok(())
     }
@@ -248,17 +294,14 @@ fn count(counts: &mut Counts, outcome: &Outcome, warned: bool) {
 /// A row's outcome and what was noticed about it.
 type Answer = (Outcome, Option<String>);
 
-/// Parses a batch's records and writes the rows that parsed: in `shared` (a dry run), or in a
+/// Writes the rows of a batch that parsed: in `shared` (a dry run), or in a
 /// transaction of their own; when that fails, row by row, so one bad row fails alone.
 async fn import_batch(
     db: &Db,
     shared: Option<&sea_orm::DatabaseTransaction>,
-    kind: Kind,
-    records: &[Record],
-    options: &Options,
+    parsed: &Batch,
 ) -> Result<Vec<Answer>, DbErr> {
     let now = Utc::now();
-    let parsed = Batch::parse(kind, records, options.region);
     let mut answers: Vec<Answer> = parsed
         .errors
         .iter()
@@ -272,7 +315,7 @@ async fn import_batch(
     }
     let outcomes = match shared {
         Some(txn) => parsed.write(txn, now).await?,
-        None => match in_own_transaction(db, &parsed, now).await {
+        None => match in_own_transaction(db, parsed, now).await {
             Ok(outcomes) => outcomes,
             // The database is gone or busy: stop; running again later picks up from here.
             Err(e) if crate::store::unavailable(&e) => return Err(e),

@@ -100,7 +100,8 @@ pub(super) async fn insert_new(
     Ok(())
 }
 
-/// A recipient first seen now: no number, the master switch off, the service's defaults.
+/// A recipient first seen now: no number, the master switch off, the service's defaults. Columns
+/// without a value here are left to their defaults (NULL), which costs a batch no bound values.
 pub(super) fn new_recipient(user_id: &str, now: DateTime<Utc>) -> recipients::ActiveModel {
     recipients::ActiveModel {
         user_id: Set(user_id.to_owned()),
@@ -109,38 +110,21 @@ pub(super) fn new_recipient(user_id: &str, now: DateTime<Utc>) -> recipients::Ac
         allow_sms: Set(false),
         timezone: Set(None),
         signed_up_at: Set(None),
-        sms_prompt_shown_at: Set(None),
-        sms_prompt_dismissed_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
-        locale: Set(None),
-        imported_at: Set(None),
+        ..Default::default()
     }
 }
 
-/// A new person's preferences: every category on, no consent, no rules of their own.
+/// A new person's preferences: every category on (the columns' defaults), no consent, no rules of
+/// their own (NULL).
 pub(super) fn default_preferences(
     user_id: &str,
     now: DateTime<Utc>,
 ) -> sms_preferences::ActiveModel {
     sms_preferences::ActiveModel {
         user_id: Set(user_id.to_owned()),
-        battle_invitations: Set(true),
-        battle_results: Set(true),
-        battle_reminders: Set(true),
-        streak_alerts: Set(true),
-        direct_messages: Set(true),
-        achievements: Set(true),
-        consent_given_at: Set(None),
-        consent_method: Set(None),
-        consent_ip: Set(None),
-        consent_revoked_at: Set(None),
         updated_at: Set(now),
-        quiet_start: Set(None),
-        quiet_end: Set(None),
-        snoozed_until: Set(None),
-        snoozed_types: Set(None),
-        frequency_caps: Set(None),
-        imported_at: Set(None),
+        ..Default::default()
     }
 }

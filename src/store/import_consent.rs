@@ -8,14 +8,14 @@ use chrono::{DateTime, Utc};
 use entity::{consent_events, sms_preferences};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect,
     sea_query::{Expr, OnConflict},
 };
 
 use super::{
     consent::{ConsentAction, ConsentMethod},
     import::{Outcome, untouched},
-    recipients::{self, Profile},
 };
 
 /// One person's preferences and consent as the old app held them.
@@ -51,16 +51,62 @@ impl ImportedPreferences {
     }
 }
 
-/// The categories as stored, in `ImportedPreferences::categories` order.
-fn categories(p: &sms_preferences::Model) -> [bool; 6] {
-    [
-        p.battle_invitations,
-        p.battle_results,
-        p.battle_reminders,
-        p.streak_alerts,
-        p.direct_messages,
-        p.achievements,
-    ]
+/// A person here as the import compares them: their number, when the service first saw them, and
+/// their preferences (`None` where they have no row yet: the defaults).
+#[derive(Debug, Clone, FromQueryResult)]
+struct Here {
+    user_id: String,
+    phone_e164: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: Option<DateTime<Utc>>,
+    imported_at: Option<DateTime<Utc>>,
+    battle_invitations: Option<bool>,
+    battle_results: Option<bool>,
+    battle_reminders: Option<bool>,
+    streak_alerts: Option<bool>,
+    direct_messages: Option<bool>,
+    achievements: Option<bool>,
+    consent_given_at: Option<DateTime<Utc>>,
+    consent_method: Option<ConsentMethod>,
+    consent_ip: Option<String>,
+    consent_revoked_at: Option<DateTime<Utc>>,
+}
+
+/// What the import writes of a person's preferences: the category switches and the consent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Settings {
+    /// In `ImportedPreferences::categories` order.
+    categories: [bool; 6],
+    consent_given_at: Option<DateTime<Utc>>,
+    consent_method: Option<ConsentMethod>,
+    consent_ip: Option<String>,
+    consent_revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Here {
+    fn settings(&self) -> Settings {
+        let on = |v: Option<bool>| v.unwrap_or(true);
+        Settings {
+            categories: [
+                on(self.battle_invitations),
+                on(self.battle_results),
+                on(self.battle_reminders),
+                on(self.streak_alerts),
+                on(self.direct_messages),
+                on(self.achievements),
+            ],
+            consent_given_at: self.consent_given_at,
+            consent_method: self.consent_method,
+            consent_ip: self.consent_ip.clone(),
+            consent_revoked_at: self.consent_revoked_at,
+        }
+    }
+
+    /// Whether nothing here changed the preferences since the import (or since they were created).
+    fn untouched(&self) -> bool {
+        self.updated_at
+            .is_none_or(|at| untouched(at, self.imported_at, self.created_at))
+    }
 }
 
 /// Imports preferences and consent for people already here (imported first): one read of the
@@ -70,19 +116,19 @@ pub async fn preferences(
     rows: &[ImportedPreferences],
     now: DateTime<Utc>,
 ) -> Result<Vec<Outcome>, DbErr> {
-    let profiles = recipients::load_many(txn, rows.iter().map(|r| r.user_id.as_str())).await?;
+    let people = here(txn, rows.iter().map(|r| r.user_id.as_str())).await?;
     // Only a person whose preferences ever held a consent can have events here (a fresh import
     // reads none).
-    let with_history = profiles.values().filter(|p| {
-        p.preferences.consent_given_at.is_some() || p.preferences.consent_revoked_at.is_some()
-    });
-    let events = events_of(txn, with_history.map(|p| p.recipient.user_id.as_str())).await?;
+    let with_history = people
+        .values()
+        .filter(|p| p.consent_given_at.is_some() || p.consent_revoked_at.is_some());
+    let events = events_of(txn, with_history.map(|p| p.user_id.as_str())).await?;
     let mut outcomes = Vec::with_capacity(rows.len());
     let mut upserts = Vec::new();
     let mut new_events = Vec::new();
     let mut seen = HashSet::new();
     for row in rows {
-        let Some(profile) = profiles.get(&row.user_id) else {
+        let Some(person) = people.get(&row.user_id) else {
             outcomes.push(Outcome::Refused(format!(
                 "no person '{}' here: import their row of people first",
                 row.user_id
@@ -96,15 +142,22 @@ pub async fn preferences(
             continue;
         }
         let here = events.get(&row.user_id).map(Vec::as_slice).unwrap_or(&[]);
-        let added = missing_events(profile, row, here, now);
+        let added = missing_events(person, row, here, now);
         supersede_older(txn, here, &added).await?;
-        let (outcome, upsert) = decide(profile, row, here, !added.is_empty(), now);
+        let (outcome, upsert) = decide(person, row, here, !added.is_empty());
         new_events.extend(added);
-        upserts.extend(upsert);
+        upserts.extend(upsert.map(|settings| (person.user_id.as_str(), settings)));
         outcomes.push(outcome);
     }
-    if !upserts.is_empty() {
-        upsert_preferences(txn, upserts).await?;
+    // Rows here are updated in place; a person without preferences yet gets a row.
+    let (present, absent): (Vec<_>, Vec<_>) = upserts
+        .into_iter()
+        .partition(|(user_id, _)| people.get(*user_id).is_some_and(|p| p.updated_at.is_some()));
+    if !present.is_empty() {
+        update_preferences(txn, present, now).await?;
+    }
+    if !absent.is_empty() {
+        upsert_preferences(txn, absent, now).await?;
     }
     if !new_events.is_empty() {
         consent_events::Entity::insert_many(new_events)
@@ -114,28 +167,66 @@ pub async fn preferences(
     Ok(outcomes)
 }
 
-/// What becomes of one person's preferences, and the row to write when they change.
+/// The people of a batch as the import compares them, by user id: one read of the columns it
+/// compares, not of the whole rows.
+async fn here<'a>(
+    txn: &impl ConnectionTrait,
+    user_ids: impl Iterator<Item = &'a str>,
+) -> Result<HashMap<String, Here>, DbErr> {
+    use entity::recipients::{Column as R, Entity as Recipients};
+    use sms_preferences::Column as P;
+    let ids: Vec<&str> = user_ids.collect();
+    Ok(Recipients::find()
+        .select_only()
+        .columns([R::UserId, R::PhoneE164, R::CreatedAt])
+        .columns([
+            P::UpdatedAt,
+            P::ImportedAt,
+            P::BattleInvitations,
+            P::BattleResults,
+        ])
+        .columns([
+            P::BattleReminders,
+            P::StreakAlerts,
+            P::DirectMessages,
+            P::Achievements,
+        ])
+        .columns([
+            P::ConsentGivenAt,
+            P::ConsentMethod,
+            P::ConsentIp,
+            P::ConsentRevokedAt,
+        ])
+        .left_join(sms_preferences::Entity)
+        .filter(R::UserId.is_in(ids))
+        .into_model::<Here>()
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|h| (h.user_id.clone(), h))
+        .collect())
+}
+
+/// What becomes of one person's preferences, and what to write when they change.
 fn decide(
-    profile: &Profile,
+    person: &Here,
     row: &ImportedPreferences,
     here: &[consent_events::Model],
     events_added: bool,
-    now: DateTime<Utc>,
-) -> (Outcome, Option<sms_preferences::Model>) {
-    let p = &profile.preferences;
-    let free = untouched(p.updated_at, p.imported_at, profile.recipient.created_at);
-    let mut next = p.clone();
+) -> (Outcome, Option<Settings>) {
+    let current = person.settings();
+    let free = person.untouched();
+    let mut next = current.clone();
     let mut kept = Vec::new();
-    let stored = categories(p);
-    let mut switches = stored;
+    let mut switches = current.categories;
     for (i, wanted) in row.categories.iter().enumerate() {
         if let Some(w) = wanted {
             switches[i] = *w;
         }
     }
-    if switches != stored {
+    if switches != current.categories {
         if free {
-            set_categories(&mut next, switches);
+            next.categories = switches;
         } else {
             kept.push("the category switches (the person changed them here)".to_owned());
         }
@@ -145,9 +236,9 @@ fn decide(
         .filter(|e| e.imported_at.is_none())
         .map(|e| e.occurred_at)
         .max();
-    let consent_differs = (p.consent_given_at, p.consent_revoked_at)
+    let consent_differs = (current.consent_given_at, current.consent_revoked_at)
         != (row.consent_given_at, row.consent_revoked_at)
-        || (row.consent_given_at.is_some() && p.consent_method != row.consent_method);
+        || (row.consent_given_at.is_some() && current.consent_method != row.consent_method);
     if consent_differs && row.consent_changed_at().is_some() {
         match consent_here.filter(|h| Some(*h) > row.consent_changed_at()) {
             Some(newer) => kept.push(format!(
@@ -164,18 +255,14 @@ fn decide(
             }
         }
     }
-    let changed = next != *p;
-    if changed {
-        next.updated_at = now;
-        next.imported_at = Some(now);
-    }
+    let changed = next != current;
     let outcome = if !kept.is_empty() {
         Outcome::Kept(format!("newer here: {} kept", kept.join("; ")))
     } else if changed {
         // The first preferences a person gets (theirs were the defaults, without consent).
-        let first = p.consent_given_at.is_none()
-            && p.consent_revoked_at.is_none()
-            && categories(p) == [true; 6];
+        let first = current.consent_given_at.is_none()
+            && current.consent_revoked_at.is_none()
+            && current.categories == [true; 6];
         if first {
             Outcome::Imported
         } else {
@@ -189,21 +276,10 @@ fn decide(
     (outcome, changed.then_some(next))
 }
 
-fn set_categories(p: &mut sms_preferences::Model, c: [bool; 6]) {
-    [
-        p.battle_invitations,
-        p.battle_results,
-        p.battle_reminders,
-        p.streak_alerts,
-        p.direct_messages,
-        p.achievements,
-    ] = c;
-}
-
 /// The imported events a row stands for that are not here yet, chained to each other and to the
 /// person's events here by `superseded_at` (an event is superseded by the next one in time).
 fn missing_events(
-    profile: &Profile,
+    person: &Here,
     row: &ImportedPreferences,
     here: &[consent_events::Model],
     now: DateTime<Utc>,
@@ -221,10 +297,10 @@ fn missing_events(
                 .any(|e| e.imported_at.is_some() && e.action == *action && e.occurred_at == *at)
         })
         .map(|(action, at)| consent_events::ActiveModel {
-            user_id: Set(profile.recipient.user_id.clone()),
+            user_id: Set(person.user_id.clone()),
             action: Set(action),
             method: Set(method),
-            phone_e164: Set(profile.recipient.phone_e164.clone()),
+            phone_e164: Set(person.phone_e164.clone()),
             ip: Set(row
                 .consent_ip
                 .clone()
@@ -285,10 +361,60 @@ async fn events_of<'a>(
     Ok(out)
 }
 
-/// Writes changed preferences in one statement.
+/// Writes changed preferences of people with a row in one statement, the switches, the consent and
+/// the times only: `UPDATE .. FROM (VALUES ..)` (SQLite's plain `?` placeholders, which it binds
+/// faster than numbered ones).
+async fn update_preferences(
+    txn: &impl ConnectionTrait,
+    rows: Vec<(&str, Settings)>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    const PER_ROW: usize = 11;
+    let backend = txn.get_database_backend();
+    let mark = |n: usize| match backend {
+        sea_orm::DbBackend::Postgres => format!("${n}"),
+        _ => "?".to_owned(),
+    };
+    let mut values: Vec<sea_orm::Value> = vec![now.into(), Some(now).into()];
+    values.reserve(rows.len() * PER_ROW);
+    let mut groups = Vec::with_capacity(rows.len());
+    for (user_id, s) in rows {
+        let first = values.len() + 1;
+        values.push(user_id.into());
+        values.extend(s.categories.map(sea_orm::Value::from));
+        values.extend([
+            s.consent_given_at.into(),
+            s.consent_method.map(|m| m.as_str().to_owned()).into(),
+            s.consent_ip.into(),
+            s.consent_revoked_at.into(),
+        ]);
+        let marks: Vec<String> = (first..first + PER_ROW).map(mark).collect();
+        groups.push(format!("({})", marks.join(", ")));
+    }
+    let sql = format!(
+        "UPDATE sms_preferences SET updated_at = {}, imported_at = {}, \
+         battle_invitations = v.column2, battle_results = v.column3, \
+         battle_reminders = v.column4, streak_alerts = v.column5, direct_messages = v.column6, \
+         achievements = v.column7, consent_given_at = v.column8, consent_method = v.column9, \
+         consent_ip = v.column10, consent_revoked_at = v.column11 \
+         FROM (VALUES {}) AS v WHERE sms_preferences.user_id = v.column1",
+        mark(1),
+        mark(2),
+        groups.join(", ")
+    );
+    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+        backend, sql, values,
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Writes changed preferences in one statement: the switches, the consent and the times only (a
+/// person without a row gets one, the rest of it the defaults).
 async fn upsert_preferences(
     txn: &impl ConnectionTrait,
-    rows: Vec<sms_preferences::Model>,
+    rows: Vec<(&str, Settings)>,
+    now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     use sms_preferences::Column as C;
     let columns = [
@@ -305,8 +431,31 @@ async fn upsert_preferences(
         C::UpdatedAt,
         C::ImportedAt,
     ];
-    sms_preferences::Entity::insert_many(rows.into_iter().map(|m| {
-        sea_orm::ActiveModelTrait::reset_all(sea_orm::IntoActiveModel::into_active_model(m))
+    sms_preferences::Entity::insert_many(rows.into_iter().map(|(user_id, s)| {
+        let [
+            invitations,
+            results,
+            reminders,
+            streaks,
+            direct,
+            achievements,
+        ] = s.categories;
+        sms_preferences::ActiveModel {
+            user_id: Set(user_id.to_owned()),
+            battle_invitations: Set(invitations),
+            battle_results: Set(results),
+            battle_reminders: Set(reminders),
+            streak_alerts: Set(streaks),
+            direct_messages: Set(direct),
+            achievements: Set(achievements),
+            consent_given_at: Set(s.consent_given_at),
+            consent_method: Set(s.consent_method),
+            consent_ip: Set(s.consent_ip),
+            consent_revoked_at: Set(s.consent_revoked_at),
+            updated_at: Set(now),
+            imported_at: Set(Some(now)),
+            ..Default::default()
+        }
     }))
     .on_conflict(
         OnConflict::column(C::UserId)
