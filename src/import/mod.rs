@@ -134,9 +134,13 @@ pub async fn run(
     } else {
         None
     };
+    // People imported with their preferences in the same run get their row from the preferences
+    // file, not defaults rewritten a moment later; the rest get the defaults at the end.
+    let preferences_follow = sources.iter().any(|s| s.kind == Kind::Preferences);
     let mut part = Part {
         db,
         shared: shared.as_deref(),
+        preferences_follow,
         options,
         refused: &mut refused,
     };
@@ -168,6 +172,16 @@ pub async fn run(
         part.import(Kind::OptOuts, records, counts, progress)
             .await?;
     }
+    if preferences_follow {
+        match shared.as_deref() {
+            Some(txn) => store::default_preferences(txn, Utc::now()).await?,
+            None => {
+                let txn = db.write().await?;
+                store::default_preferences(&*txn, Utc::now()).await?;
+                txn.commit().await?;
+            }
+        }
+    }
     // Dropped, not committed: the dry run's writes are rolled back.
     drop(shared);
     summary.refused_files = refused
@@ -180,6 +194,8 @@ pub async fn run(
 struct Part<'a> {
     db: &'a Db,
     shared: Option<&'a sea_orm::DatabaseTransaction>,
+    /// A preferences file is part of the import: new people get their preferences row from it.
+    preferences_follow: bool,
     options: &'a Options,
     refused: &'a mut RefusedFiles,
 }
@@ -246,7 +262,8 @@ impl Part<'_> {
         let (mut chunks, reader) = read_ahead(kind, records, self.options);
         while let Some(chunk) = chunks.recv().await {
             match chunk {
-                Chunk::Batch(records, parsed) => {
+                Chunk::Batch(records, mut parsed) => {
+                    parsed.preferences_follow = self.preferences_follow;
                     let outcomes = import_batch(self.db, self.shared, &parsed).await?;
                     for (record, (outcome, warning)) in records.iter().zip(outcomes) {
                         count(counts, &outcome, warning.is_some());
@@ -362,6 +379,8 @@ struct Batch {
     warnings: Vec<Option<String>>,
     /// For each record: why it was refused before writing, if it was.
     errors: Vec<Option<String>>,
+    /// New people's preferences come from a preferences file later in the same import.
+    preferences_follow: bool,
 }
 
 enum Rows {
@@ -383,6 +402,7 @@ impl Batch {
             slots: Vec::new(),
             warnings: Vec::new(),
             errors: Vec::new(),
+            preferences_follow: false,
         };
         for (i, record) in records.iter().enumerate() {
             let v = &record.values;
@@ -428,6 +448,7 @@ impl Batch {
                 slots: vec![0],
                 warnings: vec![None],
                 errors: vec![None],
+                preferences_follow: self.preferences_follow,
             })
             .collect()
     }
@@ -438,7 +459,7 @@ impl Batch {
         now: DateTime<Utc>,
     ) -> Result<Vec<Outcome>, DbErr> {
         match &self.rows {
-            Rows::People(rows) => store::people(txn, rows, now).await,
+            Rows::People(rows) => store::people(txn, rows, now, self.preferences_follow).await,
             Rows::Preferences(rows) => store::preferences(txn, rows, now).await,
             Rows::OptOuts(rows) => store::opt_outs(txn, rows, now).await,
             Rows::History(rows) => store::history(txn, rows).await,

@@ -57,12 +57,14 @@ pub(super) fn untouched(
     imported_at == Some(updated_at) || updated_at == created_at
 }
 
-/// Imports people: new ones in one multi-row insert each for the rows and their default preferences,
-/// changed ones one by one.
+/// Imports people: new ones in one multi-row insert each for the rows and their default preferences
+/// (unless `preferences_follow`: a preferences file in the same import writes them, and
+/// `default_preferences` those it leaves out), changed ones one by one.
 pub async fn people(
     txn: &impl ConnectionTrait,
     rows: &[ImportedPerson],
     now: DateTime<Utc>,
+    preferences_follow: bool,
 ) -> Result<Vec<Outcome>, DbErr> {
     let here: HashMap<String, RecipientRow> = recipients::Entity::find()
         .filter(recipients::Column::UserId.is_in(rows.iter().map(|r| r.user_id.as_str())))
@@ -106,6 +108,7 @@ pub async fn people(
         .collect();
     let preferences = new
         .iter()
+        .filter(|_| !preferences_follow)
         .map(|row| {
             let mut prefs = super::first_seen::default_preferences(&row.user_id, now);
             prefs.imported_at = Set(Some(now));
@@ -114,6 +117,30 @@ pub async fn people(
         .collect();
     super::first_seen::insert_new(txn, people, preferences).await?;
     Ok(outcomes)
+}
+
+/// Gives every imported person still without preferences the defaults (the people a preferences file
+/// left out, or whose preferences an interrupted import had not reached): one statement, once at
+/// the end of an import, over the imported people.
+pub async fn default_preferences(
+    txn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let backend = txn.get_database_backend();
+    let sql = format!(
+        "INSERT INTO sms_preferences (user_id, updated_at, imported_at) \
+         SELECT r.user_id, {0}, {0} FROM recipients r \
+         WHERE r.imported_at IS NOT NULL \
+         AND NOT EXISTS (SELECT 1 FROM sms_preferences p WHERE p.user_id = r.user_id)",
+        super::placeholder(backend, 1)
+    );
+    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+        backend,
+        sql,
+        [now.into()],
+    ))
+    .await?;
+    Ok(())
 }
 
 /// When the number counts as proven: kept from here when it is the same number, else the import's.

@@ -181,6 +181,9 @@ async fn the_old_apps_people_consent_opt_outs_and_history_come_in_once(engine: E
         me["preferences"]["consentGivenAt"],
         "2026-01-05T10:05:00+00:00"
     );
+    // A person the preferences file left out has the default preferences all the same.
+    let cat = "SELECT COUNT(*) FROM sms_preferences WHERE user_id = 'cat' AND battle_invitations AND consent_given_at IS NULL AND imported_at IS NOT NULL";
+    assert_eq!(count(&app, cat).await, 1);
     // Consent events with their original times, marked imported.
     let events = data(
         &app.graphql_as("ops", Role::Admin, EVENTS, json!({ "u": "bob" }))
