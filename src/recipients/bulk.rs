@@ -153,8 +153,21 @@ pub async fn upsert_many(
         .map(Checked::first_facts)
         .collect();
     let created = rows::create_many(txn, &first, now).await?;
-    rows::lock_rows(txn, ids.iter().copied()).await?;
-    let mut profiles = rows::load_many(txn, ids.iter().copied()).await?;
+    // The people created here are this transaction's own; the others are held and read again.
+    let others: Vec<&str> = ids
+        .iter()
+        .copied()
+        .filter(|id| !created.contains_key(*id))
+        .collect();
+    rows::lock_rows(txn, others.iter().copied()).await?;
+    let mut profiles = rows::load_many(txn, others.iter().copied()).await?;
+    let created: std::collections::HashSet<String> = created
+        .into_iter()
+        .map(|(user_id, profile)| {
+            profiles.insert(user_id.clone(), profile);
+            user_id
+        })
+        .collect();
     let mut written = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(checked.len());
     for c in checked {

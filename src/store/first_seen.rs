@@ -1,7 +1,11 @@
 //! People the service sees for the first time: their rows with the service's defaults (or with what
 //! the app or the old app says of them), created in groups, one statement per table.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
+
+use super::recipients::Profile;
 use entity::{recipients, sms_preferences};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, sea_query::OnConflict};
 
@@ -18,13 +22,13 @@ pub struct FirstFacts {
 }
 
 /// Creates people not seen before with their facts, and default preferences: one statement each for
-/// the rows, the preferences and the proven numbers. Returns the users it created (one another
-/// writer created first is left to the caller).
+/// the rows, the preferences and the proven numbers. Returns the people it created as stored (one
+/// another writer created first is left to the caller).
 pub async fn create_many(
     db: &impl ConnectionTrait,
     people: &[FirstFacts],
     now: DateTime<Utc>,
-) -> Result<std::collections::HashSet<String>, DbErr> {
+) -> Result<HashMap<String, Profile>, DbErr> {
     if people.is_empty() {
         return Ok(Default::default());
     }
@@ -37,7 +41,7 @@ pub async fn create_many(
         row.signed_up_at = Set(p.signed_up_at);
         row
     });
-    let created: std::collections::HashSet<String> = recipients::Entity::insert_many(rows)
+    let mut created: HashMap<String, recipients::Model> = recipients::Entity::insert_many(rows)
         .on_conflict(
             OnConflict::column(recipients::Column::UserId)
                 .do_nothing()
@@ -46,17 +50,37 @@ pub async fn create_many(
         .exec_with_returning(db)
         .await?
         .into_iter()
-        .map(|r| r.user_id)
+        .map(|r| (r.user_id.clone(), r))
         .collect();
-    let mine = || people.iter().filter(|p| created.contains(&p.user_id));
-    insert_new(
-        db,
-        Vec::new(),
-        mine()
-            .map(|p| default_preferences(&p.user_id, now))
-            .collect(),
+    if created.is_empty() {
+        return Ok(Default::default());
+    }
+    // Their preferences as stored, so the caller need not read the new people again.
+    let profiles: HashMap<String, Profile> = sms_preferences::Entity::insert_many(
+        created
+            .keys()
+            .map(|user_id| default_preferences(user_id, now)),
     )
-    .await?;
+    .on_conflict(
+        OnConflict::column(sms_preferences::Column::UserId)
+            .do_nothing()
+            .to_owned(),
+    )
+    .exec_with_returning(db)
+    .await?
+    .into_iter()
+    .filter_map(|preferences| {
+        let recipient = created.remove(&preferences.user_id)?;
+        Some((
+            recipient.user_id.clone(),
+            Profile {
+                recipient,
+                preferences,
+            },
+        ))
+    })
+    .collect();
+    let mine = || people.iter().filter(|p| profiles.contains_key(&p.user_id));
     use entity::proven_numbers::{ActiveModel, Column, Entity};
     Entity::insert_many(mine().filter(|p| p.verified).filter_map(|p| {
         Some(ActiveModel {
@@ -72,7 +96,7 @@ pub async fn create_many(
     )
     .exec_without_returning(db)
     .await?;
-    Ok(created)
+    Ok(profiles)
 }
 
 /// Inserts people and their preferences, one statement each; those already here are left as they are.
