@@ -391,38 +391,7 @@ enum Rows {
 }
 
 impl Batch {
-    /// Parses a batch's records in two halves at once (reading numbers is the import's costliest
-    /// check), then joins them in the records' order.
     fn parse(kind: Kind, records: &[Record], region: country::Id) -> Self {
-        let (first, second) = records.split_at(records.len() / 2);
-        let (mut batch, rest) = std::thread::scope(|scope| {
-            let other = scope.spawn(|| Batch::parse_part(kind, first, region));
-            let rest = Batch::parse_part(kind, second, region);
-            let batch = other
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (batch, rest)
-        });
-        batch.append(rest, first.len());
-        batch
-    }
-
-    /// `other`, parsed from the records after this batch's `offset` ones, at the end of this one.
-    fn append(&mut self, other: Batch, offset: usize) {
-        match (&mut self.rows, other.rows) {
-            (Rows::People(a), Rows::People(b)) => a.extend(b),
-            (Rows::Preferences(a), Rows::Preferences(b)) => a.extend(b),
-            (Rows::OptOuts(a), Rows::OptOuts(b)) => a.extend(b),
-            (Rows::History(a), Rows::History(b)) => a.extend(b),
-            _ => unreachable!("both halves of a batch are of its kind"),
-        }
-        self.slots
-            .extend(other.slots.into_iter().map(|s| s + offset));
-        self.warnings.extend(other.warnings);
-        self.errors.extend(other.errors);
-    }
-
-    fn parse_part(kind: Kind, records: &[Record], region: country::Id) -> Self {
         let mut batch = Batch {
             rows: match kind {
                 Kind::People => Rows::People(Vec::new()),
