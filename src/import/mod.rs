@@ -174,10 +174,10 @@ pub async fn run(
     }
     if preferences_follow {
         match shared.as_deref() {
-            Some(txn) => store::default_preferences(txn, Utc::now()).await?,
+            Some(txn) => store::fill_default_preferences(txn, Utc::now()).await?,
             None => {
                 let txn = db.write().await?;
-                store::default_preferences(&*txn, Utc::now()).await?;
+                store::fill_default_preferences(&*txn, Utc::now()).await?;
                 txn.commit().await?;
             }
         }

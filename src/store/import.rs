@@ -59,7 +59,7 @@ pub(super) fn untouched(
 
 /// Imports people: new ones in one multi-row insert each for the rows and their default preferences
 /// (unless `preferences_follow`: a preferences file in the same import writes them, and
-/// `default_preferences` those it leaves out), changed ones one by one.
+/// `fill_default_preferences` those it leaves out), changed ones one by one.
 pub async fn people(
     txn: &impl ConnectionTrait,
     rows: &[ImportedPerson],
@@ -122,7 +122,7 @@ pub async fn people(
 /// Gives every imported person still without preferences the defaults (the people a preferences file
 /// left out, or whose preferences an interrupted import had not reached): one statement, once at
 /// the end of an import, over the imported people.
-pub async fn default_preferences(
+pub async fn fill_default_preferences(
     txn: &impl ConnectionTrait,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {

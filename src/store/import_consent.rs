@@ -53,23 +53,12 @@ impl ImportedPreferences {
 
 /// A person here as the import compares them: their number, when the service first saw them, and
 /// their preferences (`None` where they have no row yet: the defaults).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug)]
 struct Here {
     user_id: String,
     phone_e164: Option<String>,
     created_at: DateTime<Utc>,
-    updated_at: Option<DateTime<Utc>>,
-    imported_at: Option<DateTime<Utc>>,
-    battle_invitations: Option<bool>,
-    battle_results: Option<bool>,
-    battle_reminders: Option<bool>,
-    streak_alerts: Option<bool>,
-    direct_messages: Option<bool>,
-    achievements: Option<bool>,
-    consent_given_at: Option<DateTime<Utc>>,
-    consent_method: Option<ConsentMethod>,
-    consent_ip: Option<String>,
-    consent_revoked_at: Option<DateTime<Utc>>,
+    stored: Option<StoredPreferences>,
 }
 
 /// What the import writes of a person's preferences: the category switches and the consent.
@@ -84,28 +73,45 @@ struct Settings {
 }
 
 impl Here {
+    /// The preferences as they are, or the defaults (every category on, no consent).
     fn settings(&self) -> Settings {
-        let on = |v: Option<bool>| v.unwrap_or(true);
-        Settings {
-            categories: [
-                on(self.battle_invitations),
-                on(self.battle_results),
-                on(self.battle_reminders),
-                on(self.streak_alerts),
-                on(self.direct_messages),
-                on(self.achievements),
-            ],
-            consent_given_at: self.consent_given_at,
-            consent_method: self.consent_method,
-            consent_ip: self.consent_ip.clone(),
-            consent_revoked_at: self.consent_revoked_at,
+        match &self.stored {
+            Some(p) => Settings {
+                categories: [
+                    p.battle_invitations,
+                    p.battle_results,
+                    p.battle_reminders,
+                    p.streak_alerts,
+                    p.direct_messages,
+                    p.achievements,
+                ],
+                consent_given_at: p.consent_given_at,
+                consent_method: p.consent_method,
+                consent_ip: p.consent_ip.clone(),
+                consent_revoked_at: p.consent_revoked_at,
+            },
+            None => Settings {
+                categories: [true; 6],
+                consent_given_at: None,
+                consent_method: None,
+                consent_ip: None,
+                consent_revoked_at: None,
+            },
         }
+    }
+
+    /// Whether the person's preferences ever held a consent (only then can events be here).
+    fn had_consent(&self) -> bool {
+        self.stored
+            .as_ref()
+            .is_some_and(|p| p.consent_given_at.is_some() || p.consent_revoked_at.is_some())
     }
 
     /// Whether nothing here changed the preferences since the import (or since they were created).
     fn untouched(&self) -> bool {
-        self.updated_at
-            .is_none_or(|at| untouched(at, self.imported_at, self.created_at))
+        self.stored
+            .as_ref()
+            .is_none_or(|p| untouched(p.updated_at, p.imported_at, self.created_at))
     }
 }
 
@@ -119,9 +125,7 @@ pub async fn preferences(
     let people = here(txn, rows.iter().map(|r| r.user_id.as_str())).await?;
     // Only a person whose preferences ever held a consent can have events here (a fresh import
     // reads none).
-    let with_history = people
-        .values()
-        .filter(|p| p.consent_given_at.is_some() || p.consent_revoked_at.is_some());
+    let with_history = people.values().filter(|p| p.had_consent());
     let events = events_of(txn, with_history.map(|p| p.user_id.as_str())).await?;
     let mut outcomes = Vec::with_capacity(rows.len());
     let mut upserts = Vec::new();
@@ -152,7 +156,7 @@ pub async fn preferences(
     // Rows here are updated in place; a person without preferences yet gets a row.
     let (present, absent): (Vec<_>, Vec<_>) = upserts
         .into_iter()
-        .partition(|(user_id, _)| people.get(*user_id).is_some_and(|p| p.updated_at.is_some()));
+        .partition(|(user_id, _)| people.get(*user_id).is_some_and(|p| p.stored.is_some()));
     if !present.is_empty() {
         update_preferences(txn, present, now).await?;
     }
@@ -228,26 +232,12 @@ async fn here<'a>(
     Ok(people
         .into_iter()
         .map(|(user_id, phone_e164, created_at)| {
-            let mut here = Here {
+            let here = Here {
+                stored: stored.remove(&user_id),
+                user_id: user_id.clone(),
                 phone_e164,
                 created_at,
-                ..Default::default()
             };
-            if let Some(p) = stored.remove(&user_id) {
-                here.updated_at = Some(p.updated_at);
-                here.imported_at = p.imported_at;
-                here.battle_invitations = Some(p.battle_invitations);
-                here.battle_results = Some(p.battle_results);
-                here.battle_reminders = Some(p.battle_reminders);
-                here.streak_alerts = Some(p.streak_alerts);
-                here.direct_messages = Some(p.direct_messages);
-                here.achievements = Some(p.achievements);
-                here.consent_given_at = p.consent_given_at;
-                here.consent_method = p.consent_method;
-                here.consent_ip = p.consent_ip;
-                here.consent_revoked_at = p.consent_revoked_at;
-            }
-            here.user_id = user_id.clone();
             (user_id, here)
         })
         .collect())
