@@ -6,6 +6,7 @@ pub mod phone;
 pub mod quiet;
 pub mod text;
 pub mod texts;
+mod validity;
 #[rustfmt::skip]
 pub mod zone_data;
 pub mod zones;

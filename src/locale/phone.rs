@@ -125,7 +125,7 @@ pub fn normalize(input: &str, default_region: country::Id) -> Result<E164, Phone
         ParseError::TooLong => PhoneError::TooLong { input: owned() },
         _ => PhoneError::NotANumber { input: owned() },
     })?;
-    if !phonenumber::is_valid(&number) {
+    if !super::validity::is_valid(&number) {
         // A number that matches no region still has a calling code: name the region the reader meant.
         let code = number.code().value();
         let region = match number.country().id() {

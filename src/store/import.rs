@@ -15,6 +15,7 @@ use sea_orm::{
 
 pub use super::import_consent::{ImportedPreferences, preferences};
 use super::{
+    import_writes::NewPerson,
     opt_outs::OptOutSource,
     recipients::RecipientRow,
     rollup::{self, RollupStatus},
@@ -93,29 +94,18 @@ pub async fn people(
     if new.is_empty() {
         return Ok(outcomes);
     }
-    let people = new
+    let people: Vec<NewPerson> = new
         .iter()
-        .map(|row| {
-            let mut person = super::first_seen::new_recipient(&row.user_id, now);
-            person.phone_e164 = Set(row.phone.clone());
-            person.phone_verified_at = Set(verified_at(row, None, now));
-            person.allow_sms = Set(row.allow_sms.unwrap_or(false));
-            person.timezone = Set(row.timezone.clone());
-            person.signed_up_at = Set(row.signed_up_at);
-            person.imported_at = Set(Some(now));
-            person
+        .map(|row| NewPerson {
+            user_id: &row.user_id,
+            phone_e164: row.phone.as_deref(),
+            phone_verified_at: verified_at(row, None, now),
+            allow_sms: row.allow_sms.unwrap_or(false),
+            timezone: row.timezone.as_deref(),
+            signed_up_at: row.signed_up_at,
         })
         .collect();
-    let preferences = new
-        .iter()
-        .filter(|_| !preferences_follow)
-        .map(|row| {
-            let mut prefs = super::first_seen::default_preferences(&row.user_id, now);
-            prefs.imported_at = Set(Some(now));
-            prefs
-        })
-        .collect();
-    super::first_seen::insert_new(txn, people, preferences).await?;
+    super::import_writes::insert_people(txn, &people, now, !preferences_follow).await?;
     Ok(outcomes)
 }
 

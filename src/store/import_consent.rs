@@ -7,15 +7,14 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use entity::{consent_events, sms_preferences};
 use sea_orm::{
-    ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect,
-    sea_query::{Expr, OnConflict},
+    QuerySelect, sea_query::Expr,
 };
 
 use super::{
     consent::{ConsentAction, ConsentMethod},
     import::{Outcome, untouched},
+    import_writes::{self as writes, NewEvent, Settings},
 };
 
 /// One person's preferences and consent as the old app held them.
@@ -59,17 +58,6 @@ struct Here {
     phone_e164: Option<String>,
     created_at: DateTime<Utc>,
     stored: Option<StoredPreferences>,
-}
-
-/// What the import writes of a person's preferences: the category switches and the consent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Settings {
-    /// In `ImportedPreferences::categories` order.
-    categories: [bool; 6],
-    consent_given_at: Option<DateTime<Utc>>,
-    consent_method: Option<ConsentMethod>,
-    consent_ip: Option<String>,
-    consent_revoked_at: Option<DateTime<Utc>>,
 }
 
 impl Here {
@@ -146,7 +134,7 @@ pub async fn preferences(
             continue;
         }
         let here = events.get(&row.user_id).map(Vec::as_slice).unwrap_or(&[]);
-        let added = missing_events(person, row, here, now);
+        let added = missing_events(person, row, here);
         supersede_older(txn, here, &added).await?;
         let (outcome, upsert) = decide(person, row, here, !added.is_empty());
         new_events.extend(added);
@@ -158,15 +146,13 @@ pub async fn preferences(
         .into_iter()
         .partition(|(user_id, _)| people.get(*user_id).is_some_and(|p| p.stored.is_some()));
     if !present.is_empty() {
-        update_preferences(txn, present, now).await?;
+        writes::update_preferences(txn, present, now).await?;
     }
     if !absent.is_empty() {
-        upsert_preferences(txn, absent, now).await?;
+        writes::insert_preferences(txn, absent, now).await?;
     }
     if !new_events.is_empty() {
-        consent_events::Entity::insert_many(new_events)
-            .exec_without_returning(txn)
-            .await?;
+        writes::insert_events(txn, new_events, now).await?;
     }
     Ok(outcomes)
 }
@@ -318,8 +304,7 @@ fn missing_events(
     person: &Here,
     row: &ImportedPreferences,
     here: &[consent_events::Model],
-    now: DateTime<Utc>,
-) -> Vec<consent_events::ActiveModel> {
+) -> Vec<NewEvent> {
     let wanted = row.events();
     let mut times: Vec<DateTime<Utc>> = here.iter().map(|e| e.occurred_at).collect();
     times.extend(wanted.iter().map(|(_, at)| *at));
@@ -332,19 +317,17 @@ fn missing_events(
                 .iter()
                 .any(|e| e.imported_at.is_some() && e.action == *action && e.occurred_at == *at)
         })
-        .map(|(action, at)| consent_events::ActiveModel {
-            user_id: Set(person.user_id.clone()),
-            action: Set(action),
-            method: Set(method),
-            phone_e164: Set(person.phone_e164.clone()),
-            ip: Set(row
+        .map(|(action, at)| NewEvent {
+            user_id: person.user_id.clone(),
+            action,
+            method,
+            phone_e164: person.phone_e164.clone(),
+            ip: row
                 .consent_ip
                 .clone()
-                .filter(|_| action == ConsentAction::Given)),
-            occurred_at: Set(at),
-            superseded_at: Set(times.iter().find(|t| **t > at).copied()),
-            imported_at: Set(Some(now)),
-            ..Default::default()
+                .filter(|_| action == ConsentAction::Given),
+            occurred_at: at,
+            superseded_at: times.iter().find(|t| **t > at).copied(),
         })
         .collect()
 }
@@ -353,17 +336,14 @@ fn missing_events(
 async fn supersede_older(
     txn: &impl ConnectionTrait,
     here: &[consent_events::Model],
-    added: &[consent_events::ActiveModel],
+    added: &[NewEvent],
 ) -> Result<(), DbErr> {
     let Some(newest) = here.iter().find(|e| e.superseded_at.is_none()) else {
         return Ok(());
     };
     let next = added
         .iter()
-        .filter_map(|a| match &a.occurred_at {
-            Set(at) => Some(*at),
-            _ => None,
-        })
+        .map(|a| a.occurred_at)
         .filter(|at| *at > newest.occurred_at)
         .min();
     if let Some(at) = next {
@@ -395,112 +375,6 @@ async fn events_of<'a>(
         out.entry(event.user_id.clone()).or_default().push(event);
     }
     Ok(out)
-}
-
-/// Writes changed preferences of people with a row in one statement, the switches, the consent and
-/// the times only: `UPDATE .. FROM (VALUES ..)` (SQLite's plain `?` placeholders, which it binds
-/// faster than numbered ones).
-async fn update_preferences(
-    txn: &impl ConnectionTrait,
-    rows: Vec<(&str, Settings)>,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    const PER_ROW: usize = 11;
-    let backend = txn.get_database_backend();
-    let mark = |n: usize| match backend {
-        sea_orm::DbBackend::Postgres => format!("${n}"),
-        _ => "?".to_owned(),
-    };
-    let mut values: Vec<sea_orm::Value> = vec![now.into(), Some(now).into()];
-    values.reserve(rows.len() * PER_ROW);
-    let mut groups = Vec::with_capacity(rows.len());
-    for (user_id, s) in rows {
-        let first = values.len() + 1;
-        values.push(user_id.into());
-        values.extend(s.categories.map(sea_orm::Value::from));
-        values.extend([
-            s.consent_given_at.into(),
-            s.consent_method.map(|m| m.as_str().to_owned()).into(),
-            s.consent_ip.into(),
-            s.consent_revoked_at.into(),
-        ]);
-        let marks: Vec<String> = (first..first + PER_ROW).map(mark).collect();
-        groups.push(format!("({})", marks.join(", ")));
-    }
-    let sql = format!(
-        "UPDATE sms_preferences SET updated_at = {}, imported_at = {}, \
-         battle_invitations = v.column2, battle_results = v.column3, \
-         battle_reminders = v.column4, streak_alerts = v.column5, direct_messages = v.column6, \
-         achievements = v.column7, consent_given_at = v.column8, consent_method = v.column9, \
-         consent_ip = v.column10, consent_revoked_at = v.column11 \
-         FROM (VALUES {}) AS v WHERE sms_preferences.user_id = v.column1",
-        mark(1),
-        mark(2),
-        groups.join(", ")
-    );
-    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
-        backend, sql, values,
-    ))
-    .await?;
-    Ok(())
-}
-
-/// Writes changed preferences in one statement: the switches, the consent and the times only (a
-/// person without a row gets one, the rest of it the defaults).
-async fn upsert_preferences(
-    txn: &impl ConnectionTrait,
-    rows: Vec<(&str, Settings)>,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    use sms_preferences::Column as C;
-    let columns = [
-        C::BattleInvitations,
-        C::BattleResults,
-        C::BattleReminders,
-        C::StreakAlerts,
-        C::DirectMessages,
-        C::Achievements,
-        C::ConsentGivenAt,
-        C::ConsentMethod,
-        C::ConsentIp,
-        C::ConsentRevokedAt,
-        C::UpdatedAt,
-        C::ImportedAt,
-    ];
-    sms_preferences::Entity::insert_many(rows.into_iter().map(|(user_id, s)| {
-        let [
-            invitations,
-            results,
-            reminders,
-            streaks,
-            direct,
-            achievements,
-        ] = s.categories;
-        sms_preferences::ActiveModel {
-            user_id: Set(user_id.to_owned()),
-            battle_invitations: Set(invitations),
-            battle_results: Set(results),
-            battle_reminders: Set(reminders),
-            streak_alerts: Set(streaks),
-            direct_messages: Set(direct),
-            achievements: Set(achievements),
-            consent_given_at: Set(s.consent_given_at),
-            consent_method: Set(s.consent_method),
-            consent_ip: Set(s.consent_ip),
-            consent_revoked_at: Set(s.consent_revoked_at),
-            updated_at: Set(now),
-            imported_at: Set(Some(now)),
-            ..Default::default()
-        }
-    }))
-    .on_conflict(
-        OnConflict::column(C::UserId)
-            .update_columns(columns)
-            .to_owned(),
-    )
-    .exec_without_returning(txn)
-    .await?;
-    Ok(())
 }
 
 /// For each of `numbers`, when consent was last given here (not imported) to it: a START after an

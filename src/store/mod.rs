@@ -23,6 +23,7 @@ pub mod guard;
 pub mod history;
 pub mod import;
 mod import_consent;
+mod import_writes;
 pub mod lease;
 pub mod links;
 pub mod messages;
