@@ -11,19 +11,11 @@
 //! number is), it takes two or three. The region is found as the crate finds it (the same order, the
 //! same leading-digit patterns), from the crate's own metadata, so the answer is the same: the tests
 //! compare both on every region's example numbers and their neighbours.
-//!
-//! The crate's cache holds a lock while a pattern runs and hashes the pattern's whole text (a
-//! kilobyte for a US landline) twice per lookup. The patterns used here are compiled once per
-//! thread, as the crate compiles them (whitespace ignored), and found by the address of their text
-//! in the crate's metadata, which lives as long as the process.
-
-use std::{cell::RefCell, collections::HashMap};
 
 use phonenumber::{
     PhoneNumber,
     metadata::{DATABASE, Descriptor, Metadata},
 };
-use regex::{Regex, RegexBuilder};
 
 /// `phonenumber::is_valid(number)`.
 pub(super) fn is_valid(number: &PhoneNumber) -> bool {
@@ -51,7 +43,7 @@ pub(super) fn is_valid(number: &PhoneNumber) -> bool {
         };
         match meta.leading_digits() {
             Some(leading) => {
-                if starts(leading.as_str(), &national) {
+                if leading.find(&national).is_some_and(|m| m.start() == 0) {
                     return has_a_type(meta, &national);
                 }
             }
@@ -66,12 +58,12 @@ pub(super) fn is_valid(number: &PhoneNumber) -> bool {
 }
 
 /// Whether `national` is a number of some type in `meta`'s region (`number_type(..) != Unknown`).
-fn has_a_type(meta: &'static Metadata, national: &str) -> bool {
+fn has_a_type(meta: &Metadata, national: &str) -> bool {
     let d = meta.descriptors();
-    if !matches(d.general(), national) {
+    if !d.general().is_match(national) {
         return false;
     }
-    let types: [Option<&'static Descriptor>; 10] = [
+    let types: [Option<&Descriptor>; 10] = [
         d.fixed_line(),
         d.mobile(),
         d.toll_free(),
@@ -83,40 +75,7 @@ fn has_a_type(meta: &'static Metadata, national: &str) -> bool {
         d.uan(),
         d.voicemail(),
     ];
-    types.into_iter().flatten().any(|t| matches(t, national))
-}
-
-/// `Descriptor::is_match`: a possible length, and the national number pattern matching from the start.
-fn matches(descriptor: &'static Descriptor, national: &str) -> bool {
-    let lengths = descriptor.possible_length();
-    if !lengths.is_empty() && !lengths.contains(&(national.len() as u16)) {
-        return false;
-    }
-    starts(descriptor.national_number().as_str(), national)
-}
-
-thread_local! {
-    /// This thread's compiled patterns, by the address and length of their text in the metadata.
-    static COMPILED: RefCell<HashMap<(usize, usize), Option<Regex>>> = RefCell::default();
-}
-
-/// Whether `pattern` (a pattern of the crate's metadata) matches `text` from its start.
-fn starts(pattern: &'static str, text: &str) -> bool {
-    COMPILED.with(|compiled| {
-        let mut compiled = compiled.borrow_mut();
-        let regex = compiled
-            .entry((pattern.as_ptr() as usize, pattern.len()))
-            .or_insert_with(|| {
-                RegexBuilder::new(pattern)
-                    .ignore_whitespace(true)
-                    .build()
-                    .ok()
-            });
-        // A pattern that does not compile here did not in the crate either: it matches nothing.
-        regex
-            .as_ref()
-            .is_some_and(|r| r.find(text).is_some_and(|m| m.start() == 0))
-    })
+    types.into_iter().flatten().any(|t| t.is_match(national))
 }
 
 #[cfg(test)]
