@@ -12,7 +12,8 @@
 //!    cap of their own and the operator's counted in the write, their own quiet hours, half of them
 //!    in Spanish) against the same without, alternating for BENCH_RULES_ROUNDS (5): ratio of medians;
 //!    the one-per-call path sends BENCH_RULES_PER_CALL messages (a tenth of BENCH_MESSAGES)
-//!    (`BENCH_RULES_ONLY=1` runs this part alone).
+//!    (`BENCH_RULES_ONLY=1` runs this part alone; `BENCH_RULES=caps,quiet,spanish` names the parts
+//!    of the rules set, all by default).
 //! 4. Rate limit: SMS_RATE_LIMIT_MPS=50 for BENCH_RATE_SECONDS (20) with a full queue of one-part texts
 //!    and two worker sets (two instances on one database), then SMS_RATE_LIMIT_MPS=3 with three-part
 //!    texts (AWS's toll-free rate): achieved rate and the busiest one-second window in texts and parts.
@@ -46,7 +47,7 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 
 async fn app_on(url: &str, mps: f64, group_commit: bool, rules: bool) -> anyhow::Result<App> {
     let mut config = support::throughput_config(url);
-    if rules {
+    if rules && rule_parts().contains("caps") {
         // Counted in every write, never reached: ten a day, as the daily limit.
         config.costs.frequency_caps =
             sms_notify::recipients::caps::parse_list("streak_alert=10/24h,battle_invitation=5/24h")
@@ -213,24 +214,38 @@ async fn pipeline(
     })
 }
 
+/// The parts of people's rules the rules runs set (`BENCH_RULES`, all by default).
+fn rule_parts() -> String {
+    std::env::var("BENCH_RULES").unwrap_or_else(|_| "caps,quiet,spanish".into())
+}
+
 /// Every person with rules of their own that apply to each text and hold none back: a cap of their own
 /// (ten a day), quiet hours twelve hours from now in their zone (Los Angeles, by the area code), and
-/// every other one reading Spanish.
+/// every other one reading Spanish. `BENCH_RULES` names the parts to set (`caps,quiet,spanish`, all
+/// by default), to tell what each costs.
 async fn people_with_rules(db: &DatabaseConnection) -> anyhow::Result<()> {
     use chrono::Timelike;
+    let parts = rule_parts();
     let here =
         Utc::now().with_timezone(&chrono_tz::America::Los_Angeles) + chrono::Duration::hours(12);
     let (start, end) = (here.hour(), (here.hour() + 1) % 24);
-    db.execute_unprepared(&format!(
-        "UPDATE sms_preferences SET frequency_caps = 'streak_alert=10/24', \
-         quiet_start = '{start:02}:00', quiet_end = '{end:02}:00'"
-    ))
-    .await?;
-    db.execute_unprepared(
-        "UPDATE recipients SET locale = 'es-US' WHERE user_id LIKE '%0' OR user_id LIKE '%2' \
-         OR user_id LIKE '%4' OR user_id LIKE '%6' OR user_id LIKE '%8'",
-    )
-    .await?;
+    if parts.contains("caps") {
+        db.execute_unprepared("UPDATE sms_preferences SET frequency_caps = 'streak_alert=10/24'")
+            .await?;
+    }
+    if parts.contains("quiet") {
+        db.execute_unprepared(&format!(
+            "UPDATE sms_preferences SET quiet_start = '{start:02}:00', quiet_end = '{end:02}:00'"
+        ))
+        .await?;
+    }
+    if parts.contains("spanish") {
+        db.execute_unprepared(
+            "UPDATE recipients SET locale = 'es-US' WHERE user_id LIKE '%0' OR user_id LIKE '%2' \
+             OR user_id LIKE '%4' OR user_id LIKE '%6' OR user_id LIKE '%8'",
+        )
+        .await?;
+    }
     Ok(())
 }
 
