@@ -24,7 +24,7 @@ use std::{
 };
 
 use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
-use sms_notify::store::placeholder;
+use sms_notify::store::value_groups;
 
 fn people(dir: &Path, n: usize) -> anyhow::Result<()> {
     use std::io::Write;
@@ -74,23 +74,12 @@ async fn baseline(url: &str, n: usize) -> anyhow::Result<Duration> {
         let rows = |cols: usize,
                     values: &mut Vec<sea_orm::Value>,
                     row: &mut dyn FnMut(usize, &mut Vec<sea_orm::Value>)| {
-            let mut groups = Vec::new();
+            let first = values.len() + 1;
             for i in start..end {
-                let base = values.len();
                 row(i, values);
-                groups.push(format!(
-                    "({})",
-                    (1..=cols)
-                        // SQLite's plain `?`, as sea-query writes them (numbered ones bind slower).
-                        .map(|c| match backend {
-                            sea_orm::DbBackend::Sqlite => "?".to_owned(),
-                            _ => placeholder(backend, base + c),
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
             }
-            groups.join(", ")
+            // SQLite's plain `?`, as sea-query writes them (numbered ones bind slower).
+            value_groups(backend, first, cols, end - start)
         };
         let mut v = Vec::new();
         let sql = format!(

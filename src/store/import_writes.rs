@@ -7,7 +7,10 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 
-use super::consent::{ConsentAction, ConsentMethod};
+use super::{
+    consent::{ConsentAction, ConsentMethod},
+    value_groups,
+};
 
 /// What the import writes of a person's preferences: the category switches and the consent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,28 +62,6 @@ pub(super) struct NewEvent {
     pub superseded_at: Option<DateTime<Utc>>,
 }
 
-/// `rows` groups of `per_row` placeholders, numbered on from `first` on PostgreSQL.
-fn groups(backend: DbBackend, first: usize, per_row: usize, rows: usize) -> String {
-    let mut sql = String::with_capacity(rows * (per_row * 6 + 4));
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for col in 0..per_row {
-            if col > 0 {
-                sql.push_str(", ");
-            }
-            match backend {
-                DbBackend::Postgres => sql.push_str(&format!("${}", first + row * per_row + col)),
-                _ => sql.push('?'),
-            }
-        }
-        sql.push(')');
-    }
-    sql
-}
-
 /// Writes changed preferences of people with a row, the switches, the consent and the times only:
 /// `UPDATE .. FROM (VALUES ..)`.
 pub(super) async fn update_preferences(
@@ -109,7 +90,7 @@ pub(super) async fn update_preferences(
         "UPDATE sms_preferences SET updated_at = {now_mark}, imported_at = {imported_mark}, {} \
          FROM (VALUES {}) AS v WHERE sms_preferences.user_id = v.column1",
         set.join(", "),
-        groups(backend, 3, COLUMNS.len() + 1, count)
+        value_groups(backend, 3, COLUMNS.len() + 1, count)
     );
     txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
@@ -141,7 +122,7 @@ pub(super) async fn insert_preferences(
         "INSERT INTO sms_preferences (user_id, {}, updated_at, imported_at) VALUES {} \
          ON CONFLICT (user_id) DO UPDATE SET {}",
         COLUMNS.join(", "),
-        groups(backend, 1, per_row, count),
+        value_groups(backend, 1, per_row, count),
         updates.join(", ")
     );
     txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
@@ -174,7 +155,7 @@ pub(super) async fn insert_events(
     let sql = format!(
         "INSERT INTO consent_events (user_id, action, method, phone_e164, ip, occurred_at, \
          superseded_at, imported_at) VALUES {}",
-        groups(backend, 1, PER_ROW, count)
+        value_groups(backend, 1, PER_ROW, count)
     );
     txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
@@ -220,7 +201,7 @@ pub(super) async fn insert_people(
         "INSERT INTO recipients (user_id, phone_e164, phone_verified_at, allow_sms, timezone, \
          signed_up_at, created_at, updated_at, imported_at) VALUES {} \
          ON CONFLICT (user_id) DO NOTHING",
-        groups(backend, 1, PER_ROW, people.len())
+        value_groups(backend, 1, PER_ROW, people.len())
     );
     txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
@@ -234,7 +215,7 @@ pub(super) async fn insert_people(
     let sql = format!(
         "INSERT INTO sms_preferences (user_id, updated_at, imported_at) VALUES {} \
          ON CONFLICT (user_id) DO NOTHING",
-        groups(backend, 1, 3, people.len())
+        value_groups(backend, 1, 3, people.len())
     );
     txn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;

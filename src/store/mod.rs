@@ -105,6 +105,29 @@ pub fn placeholder(backend: DbBackend, n: usize) -> String {
     }
 }
 
+/// A multi-row `VALUES` list: `rows` groups of `per_row` bind parameters, numbered on from `first` on
+/// PostgreSQL, plain `?` on SQLite (which binds them faster than numbered ones).
+pub fn value_groups(backend: DbBackend, first: usize, per_row: usize, rows: usize) -> String {
+    let mut sql = String::with_capacity(rows * (per_row * 6 + 4));
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for col in 0..per_row {
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            match backend {
+                DbBackend::Postgres => sql.push_str(&format!("${}", first + row * per_row + col)),
+                _ => sql.push('?'),
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// The file of an SQLite URL (`sqlite://path?mode=rwc`, `sqlite:path`); `None` for an in-memory one.
 fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let rest = url
