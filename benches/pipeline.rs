@@ -10,10 +10,10 @@
 //!    each, by as many tasks, with no pipeline.
 //! 3. People's own rules: the pipeline with every person's rules applying to every text (a frequency
 //!    cap of their own and the operator's counted in the write, their own quiet hours, half of them
-//!    in Spanish) against the same without, alternating for BENCH_RULES_ROUNDS (5): ratio of medians;
-//!    the one-per-call path sends BENCH_RULES_PER_CALL messages (a tenth of BENCH_MESSAGES)
-//!    (`BENCH_RULES_ONLY=1` runs this part alone; `BENCH_RULES=caps,quiet,spanish` names the parts
-//!    of the rules set, all by default).
+//!    in Spanish) against the same without, alternating for BENCH_RULES_ROUNDS (5), which goes first
+//!    swapping each round: ratio of medians; the one-per-call path sends BENCH_RULES_PER_CALL
+//!    messages (a tenth of BENCH_MESSAGES) (`BENCH_RULES_ONLY=1` runs this part alone;
+//!    `BENCH_RULES=caps,quiet,spanish` names the parts of the rules set, all by default).
 //! 4. Rate limit: SMS_RATE_LIMIT_MPS=50 for BENCH_RATE_SECONDS (20) with a full queue of one-part texts
 //!    and two worker sets (two instances on one database), then SMS_RATE_LIMIT_MPS=3 with three-part
 //!    texts (AWS's toll-free rate): achieved rate and the busiest one-second window in texts and parts.
@@ -277,19 +277,26 @@ async fn own_rules(engines: &[&str], admin: Option<&str>, n: usize) -> anyhow::R
         for (path, messages, tasks, batch) in paths {
             let (mut off, mut on, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
             let (mut cpu_off, mut cpu_on) = (Vec::new(), Vec::new());
-            for _ in 0..rounds {
-                let without = pipeline(
-                    engine,
-                    admin,
-                    messages,
-                    tasks,
-                    workers,
-                    batch,
-                    (true, false),
-                )
-                .await?;
-                let with =
-                    pipeline(engine, admin, messages, tasks, workers, batch, (true, true)).await?;
+            for round in 0..rounds {
+                // Which goes first swaps every round: a run right after another (the page cache,
+                // the files just deleted) is not always the same side's.
+                let mut pair = Vec::with_capacity(2);
+                for rules in [round % 2 == 1, round % 2 == 0] {
+                    let run = pipeline(
+                        engine,
+                        admin,
+                        messages,
+                        tasks,
+                        workers,
+                        batch,
+                        (true, rules),
+                    )
+                    .await?;
+                    pair.push((rules, run));
+                }
+                pair.sort_by_key(|(rules, _)| *rules);
+                let [(_, without), (_, with)] =
+                    <[_; 2]>::try_from(pair).map_err(|_| anyhow::anyhow!("two runs per round"))?;
                 off.push(without.rate());
                 on.push(with.rate());
                 cpu_off.push(without.cpu_us());

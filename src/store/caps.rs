@@ -2,7 +2,8 @@
 //! (`messages::insert_batch`), where concurrent senders take their turns: on PostgreSQL the people's
 //! rows are locked first (as for the daily limit; a number with an owner is sent as theirs) and numbers
 //! nobody owns get an advisory lock each, in order; on SQLite the write lock holds everything. Then
-//! their texts of the capped types in the longest period are read in one statement and counted.
+//! their texts of the capped types in the longest period are read with the write's other checks
+//! (`write_checks`), in the same statement, and counted.
 //!
 //! A cap counts texts: a request carried by a digest is not one (its digest is), and requests held for
 //! a digest window count as the one text they will become. So where digests are on, a battle
@@ -122,7 +123,7 @@ pub(super) async fn recent(
     Ok(out)
 }
 
-/// A text as `write_checks` reads it on SQLite: `to_phone`, `message_type`, `status`, `inviter_id`
+/// A text as `write_checks` reads it: `to_phone`, `message_type`, `status`, `inviter_id`
 /// (`\u{1e}` for none) and `created_at` joined by `\u{1f}`, and whether it is held for a digest.
 pub(super) fn joined(text: &str, held: bool) -> Option<Recent> {
     let mut parts = text.split('\u{1f}');

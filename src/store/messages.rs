@@ -210,14 +210,7 @@ pub async fn insert_batch(
     .await?;
     recheck_recipients(&mut messages, &found.present);
     recheck_opt_outs(&mut messages, &found.listed);
-    let recent = match found.recent.take() {
-        Some(recent) => recent,
-        None => {
-            let (types, since) = super::caps::wanted(&messages, limits.inviter_cap, now);
-            let numbers = super::caps::numbers(&messages, limits.inviter_cap);
-            super::caps::recent(&txn, &numbers, &types, since).await?
-        }
-    };
+    let recent = found.recent.take().unwrap_or_default();
     super::caps::apply(&mut messages, recent, limits.inviter_cap, now);
     apply_daily_limits(
         &mut messages,

@@ -1,9 +1,10 @@
 //! What a batch of new messages must read inside its own write to decide (`messages::insert_batch`),
 //! read once per batch: which of its users still exist, which of its numbers are on the opt-out list,
-//! each user's and each capped number's promotions of the last 24 hours, and on SQLite the feed's
-//! next stamp. On SQLite the writer's lock is held from the transaction's start, so nothing read can
-//! change before commit, and it is all one statement; on PostgreSQL the users' rows and the numbers
-//! are locked first, in key order, and each part is its own read.
+//! each user's and each capped number's promotions of the last 24 hours, the texts the frequency caps
+//! count, and on SQLite the feed's next stamp. On SQLite the writer's lock is held from the
+//! transaction's start, so nothing read can change before commit, and it is all one statement; on
+//! PostgreSQL the users' rows and the numbers are locked first, in key order, and the rest is one
+//! statement after the locks.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -52,7 +53,7 @@ pub(super) struct Found {
     /// SQLite: the stamp the batch's rows get, one more than the largest (the writer's lock is held,
     /// so it is the next); `None` on PostgreSQL, where the column's default is the transaction's id.
     pub stamp: Option<i64>,
-    /// The texts the caps count, when read here (SQLite); the caller reads them otherwise.
+    /// The texts the caps count (`None` when the keys asked for none).
     pub recent: Option<Vec<Recent>>,
 }
 
@@ -63,32 +64,23 @@ pub(super) async fn read(
     since: DateTime<Utc>,
 ) -> Result<Found, DbErr> {
     if txn.get_database_backend() == DbBackend::Sqlite {
-        return read_at_once(txn, keys, since).await;
+        return read_at_once(txn, keys, since, true).await;
     }
     let present = if keys.users.is_empty() {
         HashSet::new()
     } else {
         recipients::lock_present(txn, keys.users.iter().copied()).await?
     };
-    let listed = opt_outs::among(txn, keys.listed.iter().copied()).await?;
     let locked: BTreeSet<&str> = keys
         .capped_numbers
         .union(&keys.cap_numbers)
         .copied()
         .collect();
     lock_numbers(txn, &locked).await?;
-    let column = sea_orm::IdenStatic::as_str(&entity::sms_log::Column::UserId);
-    let per_user = promotions_per(txn, column, &keys.limited_users, since).await?;
-    let column = sea_orm::IdenStatic::as_str(&entity::sms_log::Column::ToPhone);
-    let per_number = promotions_per(txn, column, &keys.capped_numbers, since).await?;
-    Ok(Found {
-        present,
-        listed,
-        per_user,
-        per_number,
-        stamp: None,
-        recent: None,
-    })
+    // Everything else in one statement after the locks: under READ COMMITTED its snapshot is taken
+    // when it starts, so it sees every write committed by those who held the locks before.
+    let found = read_at_once(txn, keys, since, false).await?;
+    Ok(Found { present, ..found })
 }
 
 /// Serialises decisions about `phones` until the transaction ends: an advisory lock per number on
@@ -153,31 +145,32 @@ pub(super) async fn promotions_per(
     Ok(counts)
 }
 
-/// SQLite: every part in one `UNION ALL`, each row `(k, v, n)`: `u` a user present, `o` a number on
-/// the list, `pu`/`pn` a user's or number's promotions, `s` the largest stamp.
+/// Every part in one `UNION ALL`, each row `(k, v, n)`: `o` a number on the list, `pu`/`pn` a user's
+/// or number's promotions, `c` a text the caps count, and with `whole` (SQLite, where the writer's
+/// lock is held already) `u` a user present and `s` the largest stamp. No statement when there is
+/// nothing to read.
 async fn read_at_once(
     txn: &impl ConnectionTrait,
     keys: &Keys<'_>,
     since: DateTime<Utc>,
+    whole: bool,
 ) -> Result<Found, DbErr> {
-    let mut parts =
-        vec!["SELECT 's' AS k, '' AS v, COALESCE(MAX(change_seq), 0) AS n FROM sms_log"];
-    let mut sql_parts: Vec<String> = Vec::new();
-    let mut values: Vec<sea_orm::Value> = Vec::new();
-    let list = |keys: &BTreeSet<&str>, values: &mut Vec<sea_orm::Value>| {
-        values.extend(keys.iter().map(|k| sea_orm::Value::from((*k).to_owned())));
-        vec!["?"; keys.len()].join(", ")
-    };
-    if !keys.users.is_empty() {
-        let users = list(&keys.users, &mut values);
-        sql_parts.push(format!(
-            "SELECT 'u', user_id, 0 FROM recipients WHERE user_id IN ({users})"
-        ));
+    let mut union = Union::new(txn.get_database_backend());
+    if whole {
+        union.push(
+            "SELECT 's' AS k, '' AS v, COALESCE(MAX(change_seq), 0) AS n FROM sms_log".into(),
+        );
+        if !keys.users.is_empty() {
+            let users = union.list(&keys.users);
+            union.push(format!(
+                "SELECT 'u' AS k, user_id AS v, 0 AS n FROM recipients WHERE user_id IN ({users})"
+            ));
+        }
     }
     if !keys.listed.is_empty() {
-        let numbers = list(&keys.listed, &mut values);
-        sql_parts.push(format!(
-            "SELECT 'o', phone_e164, 0 FROM opt_outs WHERE phone_e164 IN ({numbers})"
+        let numbers = union.list(&keys.listed);
+        union.push(format!(
+            "SELECT 'o' AS k, phone_e164 AS v, 0 AS n FROM opt_outs WHERE phone_e164 IN ({numbers})"
         ));
     }
     for (kind, column, keys) in [
@@ -187,27 +180,66 @@ async fn read_at_once(
         if keys.is_empty() {
             continue;
         }
-        let listed = list(keys, &mut values);
-        values.push(since.into());
-        values.push(true.into());
-        sql_parts.push(format!(
-            "SELECT '{kind}', {column}, COUNT(*) FROM sms_log WHERE {column} IN ({listed}) \
-             AND created_at > ? AND promotional = ? AND status <> 'blocked' GROUP BY {column}"
+        let listed = union.list(keys);
+        let (since, yes) = (union.bind(since.into()), union.bind(true.into()));
+        union.push(format!(
+            "SELECT '{kind}' AS k, {column} AS v, COUNT(*) AS n FROM sms_log WHERE {column} IN ({listed}) \
+             AND created_at > {since} AND promotional = {yes} AND status <> 'blocked' \
+             GROUP BY {column}"
         ));
     }
-    if let Some(part) = caps_part(keys.caps.as_ref(), &mut values) {
-        sql_parts.push(part);
+    if let Some(part) = caps_part(keys.caps.as_ref(), &mut union) {
+        union.push(part);
     }
-    parts.extend(sql_parts.iter().map(String::as_str));
-    let sql = parts.join(" UNION ALL ");
+    let caps = keys.caps.is_some();
+    if union.parts.is_empty() {
+        return decode(Vec::new(), caps);
+    }
+    let (backend, sql) = (union.backend, union.parts.join(" UNION ALL "));
     let rows = txn
-        .query_all_raw(Statement::from_sql_and_values(
-            DbBackend::Sqlite,
-            sql,
-            values,
-        ))
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, union.values))
         .await?;
-    decode(rows, keys.caps.is_some())
+    decode(rows, caps)
+}
+
+/// A `UNION ALL` being built: its parts and their bound values, numbered on PostgreSQL, plain `?` on
+/// SQLite.
+struct Union {
+    backend: DbBackend,
+    parts: Vec<String>,
+    values: Vec<sea_orm::Value>,
+}
+
+impl Union {
+    fn new(backend: DbBackend) -> Self {
+        Self {
+            backend,
+            parts: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+
+    /// Adds a part; each names its columns `k`, `v`, `n`, so whichever comes first names the union's.
+    fn push(&mut self, part: String) {
+        self.parts.push(part);
+    }
+
+    /// Binds `value`; its placeholder.
+    fn bind(&mut self, value: sea_orm::Value) -> String {
+        self.values.push(value);
+        match self.backend {
+            DbBackend::Postgres => format!("${}", self.values.len()),
+            _ => "?".to_owned(),
+        }
+    }
+
+    /// Binds each key; their placeholders, comma separated.
+    fn list<'a>(&mut self, keys: impl IntoIterator<Item = &'a &'a str>) -> String {
+        keys.into_iter()
+            .map(|k| self.bind((*k).to_owned().into()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// The union's rows as what the checks found.
@@ -244,24 +276,30 @@ fn decode(rows: Vec<sea_orm::QueryResult>, caps: bool) -> Result<Found, DbErr> {
     Ok(found)
 }
 
-/// SQLite: the caps' part of the union, one text a row: its fields joined by the unit separator,
+/// The caps' part of the union, one text a row: its fields joined by the unit separator,
 /// `digest_hold` as the count.
-fn caps_part(caps: Option<&CapsRead<'_>>, values: &mut Vec<sea_orm::Value>) -> Option<String> {
+fn caps_part(caps: Option<&CapsRead<'_>>, union: &mut Union) -> Option<String> {
     let caps = caps.filter(|c| !c.phones.is_empty() && !c.types.is_empty())?;
-    let since = {
-        values.push(caps.since.into());
-        "?"
+    let since = union.bind(caps.since.into());
+    let phones = union.list(&caps.phones);
+    let types: Vec<String> = caps
+        .types
+        .iter()
+        .map(|t| union.bind(t.clone().into()))
+        .collect();
+    let types = types.join(", ");
+    let (sep, none, at, held) = match union.backend {
+        DbBackend::Postgres => (
+            "chr(31)",
+            "chr(30)",
+            "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+            "CAST(digest_hold AS INTEGER)",
+        ),
+        _ => ("char(31)", "char(30)", "created_at", "digest_hold"),
     };
-    let mut marks = |items: Vec<String>| {
-        let n = items.len();
-        values.extend(items.into_iter().map(sea_orm::Value::from));
-        vec!["?"; n].join(", ")
-    };
-    let phones = marks(caps.phones.iter().map(|p| (*p).to_owned()).collect());
-    let types = marks(caps.types.iter().cloned().collect());
     Some(format!(
-        "SELECT 'c', to_phone || char(31) || message_type || char(31) || status || char(31) \
-         || COALESCE(inviter_id, char(30)) || char(31) || created_at, digest_hold FROM sms_log \
+        "SELECT 'c' AS k, to_phone || {sep} || message_type || {sep} || status || {sep} \
+         || COALESCE(inviter_id, {none}) || {sep} || {at} AS v, {held} AS n FROM sms_log \
          WHERE created_at > {since} AND to_phone IN ({phones}) AND message_type IN ({types}) \
          AND status <> 'blocked'"
     ))

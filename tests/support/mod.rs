@@ -45,6 +45,10 @@ pub fn engines() -> (Vec<&'static str>, Option<String>) {
     if admin.is_some() {
         engines.push("postgres");
     }
+    // `BENCH_ENGINES=postgres` (or `sqlite`) runs one of them only.
+    if let Ok(only) = std::env::var("BENCH_ENGINES") {
+        engines.retain(|e| only.split(',').any(|o| o.trim() == *e));
+    }
     (engines, admin)
 }
 
