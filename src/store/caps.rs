@@ -15,12 +15,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 use entity::sms_log::{BlockedReason, MessageType, SmsStatus};
-use sea_orm::{ConnectionTrait, DbErr, Statement};
+use sea_orm::{ConnectionTrait, DbErr};
 
-use super::{
-    messages::{NewMessage, Verdict},
-    placeholder,
-};
+use super::messages::{NewMessage, Verdict};
 use crate::recipients::caps::Cap;
 
 /// A recent text to a capped number, as the caps count it.
@@ -65,62 +62,6 @@ pub(super) fn to_lock(messages: &[NewMessage], inviter_cap: Option<Cap>) -> BTre
         .filter(|m| capped(m, inviter_cap) && m.user_id.is_none())
         .map(|m| m.to_phone.as_str())
         .collect()
-}
-
-/// The texts of the last `hours` to `phones` of `types` (not refused), in one statement.
-pub(super) async fn recent(
-    txn: &impl ConnectionTrait,
-    phones: &BTreeSet<&str>,
-    types: &BTreeSet<String>,
-    since: DateTime<Utc>,
-) -> Result<Vec<Recent>, DbErr> {
-    if phones.is_empty() || types.is_empty() {
-        return Ok(Vec::new());
-    }
-    let backend = txn.get_database_backend();
-    let mut values: Vec<sea_orm::Value> = vec![since.into()];
-    let list = |items: Vec<String>, values: &mut Vec<sea_orm::Value>| {
-        let start = values.len() + 1;
-        let marks: Vec<String> = (start..start + items.len())
-            .map(|n| placeholder(backend, n))
-            .collect();
-        values.extend(items.into_iter().map(sea_orm::Value::from));
-        marks.join(", ")
-    };
-    let phone_list = list(
-        phones.iter().map(|p| (*p).to_owned()).collect(),
-        &mut values,
-    );
-    let type_list = list(types.iter().cloned().collect(), &mut values);
-    let sql = format!(
-        "SELECT to_phone, message_type, created_at, status, digest_hold, inviter_id FROM sms_log \
-         WHERE to_phone IN ({phone_list}) AND created_at > {since} AND message_type IN ({type_list}) \
-         AND status <> 'blocked'",
-        since = placeholder(backend, 1),
-    );
-    let mut out = Vec::new();
-    for row in txn
-        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?
-    {
-        let kind: String = row.try_get("", "message_type")?;
-        let status: String = row.try_get("", "status")?;
-        let (Ok(message_type), Ok(status)) = (
-            <MessageType as sea_orm::ActiveEnum>::try_from_value(&kind),
-            <SmsStatus as sea_orm::ActiveEnum>::try_from_value(&status),
-        ) else {
-            continue;
-        };
-        out.push(Recent {
-            to_phone: row.try_get("", "to_phone")?,
-            message_type,
-            created_at: row.try_get("", "created_at")?,
-            status,
-            held: row.try_get("", "digest_hold")?,
-            inviter_id: row.try_get("", "inviter_id")?,
-        });
-    }
-    Ok(out)
 }
 
 /// A text as `write_checks` reads it: `to_phone`, `message_type`, `status`, `inviter_id`
@@ -261,6 +202,15 @@ pub async fn preview(
         return Ok(None);
     }
     let (types, since) = wanted(one, inviter_cap, now);
-    let recent = recent(db, &numbers(one, inviter_cap), &types, since).await?;
+    let keys = super::write_checks::Keys {
+        caps: Some(super::write_checks::CapsRead {
+            phones: numbers(one, inviter_cap),
+            types,
+            since,
+        }),
+        ..Default::default()
+    };
+    let found = super::write_checks::read_unlocked(db, &keys, since).await?;
+    let recent = found.recent.unwrap_or_default();
     Ok(over(message, &recent, inviter_cap, now))
 }

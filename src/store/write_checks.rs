@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 
-use super::{caps::Recent, opt_outs, placeholder, recipients};
+use super::{caps::Recent, recipients};
 
 /// What to read: the keys of the batch's accepted messages (a superset of what the checks need once
 /// some are blocked, which is harmless: each check looks up only its own).
@@ -83,6 +83,15 @@ pub(super) async fn read(
     Ok(Found { present, ..found })
 }
 
+/// What the checks would read now, as it stands (no locks, no stamp): for a preview.
+pub(super) async fn read_unlocked(
+    db: &impl ConnectionTrait,
+    keys: &Keys<'_>,
+    since: DateTime<Utc>,
+) -> Result<Found, DbErr> {
+    read_at_once(db, keys, since, false).await
+}
+
 /// Serialises decisions about `phones` until the transaction ends: an advisory lock per number on
 /// PostgreSQL, all in one statement, taken in the numbers' order (so two transactions never wait in a
 /// circle); on SQLite the write lock, which the batch's write holds from its start.
@@ -106,45 +115,6 @@ async fn lock_numbers(txn: &impl ConnectionTrait, phones: &BTreeSet<&str>) -> Re
     Ok(())
 }
 
-/// The promotions of the last 24 hours (not blocked) of each key of `column`, in one statement.
-pub(super) async fn promotions_per(
-    db: &impl ConnectionTrait,
-    column: &str,
-    keys: &BTreeSet<&str>,
-    since: DateTime<Utc>,
-) -> Result<HashMap<String, u32>, DbErr> {
-    if keys.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let backend = db.get_database_backend();
-    let param = |n: usize| placeholder(backend, n);
-    let list = (3..keys.len() + 3)
-        .map(|n| format!("({})", param(n)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "WITH k(key) AS (VALUES {list}) \
-         SELECT k.key AS key, (SELECT COUNT(*) FROM sms_log s WHERE s.{column} = k.key \
-           AND s.created_at > {since} AND s.promotional = {yes} AND s.status <> 'blocked') AS n \
-         FROM k",
-        since = param(1),
-        yes = param(2),
-    );
-    let mut values: Vec<sea_orm::Value> = vec![since.into(), true.into()];
-    values.extend(keys.iter().map(|k| (*k).to_owned().into()));
-    let mut counts = HashMap::new();
-    for row in db
-        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?
-    {
-        let n: i64 = row.try_get("", "n")?;
-        if n > 0 {
-            counts.insert(row.try_get::<String>("", "key")?, n as u32);
-        }
-    }
-    Ok(counts)
-}
-
 /// Every part in one `UNION ALL`, each row `(k, v, n)`: `o` a number on the list, `pu`/`pn` a user's
 /// or number's promotions, `c` a text the caps count, and with `whole` (SQLite, where the writer's
 /// lock is held already) `u` a user present and `s` the largest stamp. No statement when there is
@@ -163,14 +133,14 @@ async fn read_at_once(
         if !keys.users.is_empty() {
             let users = union.list(&keys.users);
             union.push(format!(
-                "SELECT 'u' AS k, user_id AS v, 0 AS n FROM recipients WHERE user_id IN ({users})"
+                "SELECT 'u' AS k, user_id AS v, CAST(0 AS BIGINT) AS n FROM recipients WHERE user_id IN ({users})"
             ));
         }
     }
     if !keys.listed.is_empty() {
         let numbers = union.list(&keys.listed);
         union.push(format!(
-            "SELECT 'o' AS k, phone_e164 AS v, 0 AS n FROM opt_outs WHERE phone_e164 IN ({numbers})"
+            "SELECT 'o' AS k, phone_e164 AS v, CAST(0 AS BIGINT) AS n FROM opt_outs WHERE phone_e164 IN ({numbers})"
         ));
     }
     for (kind, column, keys) in [
@@ -219,7 +189,9 @@ impl Union {
         }
     }
 
-    /// Adds a part; each names its columns `k`, `v`, `n`, so whichever comes first names the union's.
+    /// Adds a part; each names its columns `k`, `v`, `n` (`n` a BIGINT, as PostgreSQL's `COUNT`
+    /// is, so the union's type does not depend on which parts it has), so whichever comes first names
+    /// the union's.
     fn push(&mut self, part: String) {
         self.parts.push(part);
     }
@@ -293,7 +265,7 @@ fn caps_part(caps: Option<&CapsRead<'_>>, union: &mut Union) -> Option<String> {
             "chr(31)",
             "chr(30)",
             "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
-            "CAST(digest_hold AS INTEGER)",
+            "CAST(CAST(digest_hold AS INTEGER) AS BIGINT)",
         ),
         _ => ("char(31)", "char(30)", "created_at", "digest_hold"),
     };
@@ -323,7 +295,6 @@ pub async fn preview(
     promotional: bool,
     now: DateTime<Utc>,
 ) -> Result<PreviewChecks, DbErr> {
-    let since = now - chrono::Duration::hours(24);
     let mut checks = PreviewChecks {
         month_reserved: super::spend::reserved(db, &super::spend::month_of(now)).await?,
         ..Default::default()
@@ -331,24 +302,19 @@ pub async fn preview(
     if phone.is_empty() {
         return Ok(checks);
     }
-    checks.opted_out = !opt_outs::among(db, [phone]).await?.is_empty();
+    let mut keys = Keys {
+        listed: BTreeSet::from([phone]),
+        ..Default::default()
+    };
     if promotional {
-        let column = sea_orm::IdenStatic::as_str(&entity::sms_log::Column::ToPhone);
-        let numbers = BTreeSet::from([phone]);
-        checks.number_today = promotions_per(db, column, &numbers, since)
-            .await?
-            .get(phone)
-            .copied()
-            .unwrap_or(0);
-        if let Some(user) = user {
-            let column = sea_orm::IdenStatic::as_str(&entity::sms_log::Column::UserId);
-            let users = BTreeSet::from([user]);
-            checks.user_today = promotions_per(db, column, &users, since)
-                .await?
-                .get(user)
-                .copied()
-                .unwrap_or(0);
-        }
+        keys.capped_numbers.insert(phone);
+        keys.limited_users.extend(user);
     }
+    let found = read_unlocked(db, &keys, now - chrono::Duration::hours(24)).await?;
+    checks.opted_out = found.listed.contains(phone);
+    checks.number_today = found.per_number.get(phone).copied().unwrap_or(0);
+    checks.user_today = user
+        .and_then(|u| found.per_user.get(u).copied())
+        .unwrap_or(0);
     Ok(checks)
 }
