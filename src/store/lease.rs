@@ -175,6 +175,18 @@ pub async fn follow(
     Ok(result.rows_affected == 1)
 }
 
+/// The rows still sending, as a condition PostgreSQL's planner cannot match to the partial index of
+/// unsent rows: written as `status = 'sending'`, it implies that index's condition, and a planner whose
+/// statistics predate the queue's growth (a new database, a burst since the last analyse) scanned the
+/// whole queue through it for each batch (0.2 ms a row at 100,000 queued) instead of looking up
+/// the batch's ids.
+fn still_sending(backend: sea_orm::DbBackend) -> &'static str {
+    match backend {
+        sea_orm::DbBackend::Postgres => "CASE WHEN status = 'sending' THEN TRUE ELSE FALSE END",
+        _ => "status = 'sending'",
+    }
+}
+
 /// Records several successful sends in one statement (group commit). Returns the ids of the rows still
 /// held by this worker; the others had passed to another worker after a lease expired.
 pub async fn record_sent_many<C: ConnectionTrait + TransactionTrait>(
@@ -202,10 +214,11 @@ pub async fn record_sent_many<C: ConnectionTrait + TransactionTrait>(
         "UPDATE sms_log SET status = 'sent', sent_at = {now}, next_attempt_at = NULL, \
          sensitive_body = NULL, error_code = NULL, error_message = NULL, change_seq = {stamp}, \
          provider_message_id = CASE id{cases} END \
-         WHERE id IN ({ids}) AND status = 'sending' AND (id, attempts) IN (VALUES {held}) RETURNING id",
+         WHERE id IN ({ids}) AND {sending} AND (id, attempts) IN (VALUES {held}) RETURNING id",
         now = param(1),
         stamp = feed::stamp_sql(backend),
         ids = ids.join(", "),
+        sending = still_sending(backend),
         held = held.join(", ")
     );
     let txn = db.begin().await?;

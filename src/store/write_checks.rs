@@ -147,16 +147,10 @@ async fn read_at_once(
         ("pu", "user_id", &keys.limited_users),
         ("pn", "to_phone", &keys.capped_numbers),
     ] {
-        if keys.is_empty() {
-            continue;
+        if !keys.is_empty() {
+            let part = count_part(&mut union, (kind, column), keys, since);
+            union.push(part);
         }
-        let listed = union.list(keys);
-        let (since, yes) = (union.bind(since.into()), union.bind(true.into()));
-        union.push(format!(
-            "SELECT '{kind}' AS k, {column} AS v, COUNT(*) AS n FROM sms_log WHERE {column} IN ({listed}) \
-             AND created_at > {since} AND promotional = {yes} AND status <> 'blocked' \
-             GROUP BY {column}"
-        ));
     }
     if let Some(part) = caps_part(keys.caps.as_ref(), &mut union) {
         union.push(part);
@@ -170,6 +164,38 @@ async fn read_at_once(
         .query_all_raw(Statement::from_sql_and_values(backend, sql, union.values))
         .await?;
     decode(rows, caps)
+}
+
+/// The part counting each key's promotions since `since` (`kind` `pu` by user, `pn` by number).
+/// PostgreSQL counts each key in a subquery of its own, `column = key`: its planner then takes the
+/// `(column, created_at)` index whatever its statistics say. Given `column IN (...)` instead, the
+/// plan it keeps for the prepared statement can be the one it made when the log looked small (a new
+/// database, or one not analysed since a burst): every row since `since`, through the index on
+/// `created_at`, for each batch. That was 40 ms per batch of 100 at 100,000 rows.
+fn count_part(
+    union: &mut Union,
+    (kind, column): (&str, &str),
+    keys: &BTreeSet<&str>,
+    since: DateTime<Utc>,
+) -> String {
+    let recent = |union: &mut Union| {
+        let (since, yes) = (union.bind(since.into()), union.bind(true.into()));
+        format!("created_at > {since} AND promotional = {yes} AND status <> 'blocked'")
+    };
+    if union.backend == DbBackend::Postgres {
+        let rows = union.rows(keys);
+        let recent = recent(union);
+        return format!(
+            "SELECT '{kind}' AS k, key.column1 AS v, (SELECT COUNT(*) FROM sms_log \
+             WHERE {column} = key.column1 AND {recent}) AS n FROM (VALUES {rows}) AS key"
+        );
+    }
+    let listed = union.list(keys);
+    let recent = recent(union);
+    format!(
+        "SELECT '{kind}' AS k, {column} AS v, COUNT(*) AS n FROM sms_log WHERE {column} IN ({listed}) \
+         AND {recent} GROUP BY {column}"
+    )
 }
 
 /// A `UNION ALL` being built: its parts and their bound values, numbered on PostgreSQL, plain `?` on
@@ -203,6 +229,14 @@ impl Union {
             DbBackend::Postgres => format!("${}", self.values.len()),
             _ => "?".to_owned(),
         }
+    }
+
+    /// Binds each key; their placeholders as the rows of a `VALUES` list, `($1), ($2)`.
+    fn rows<'a>(&mut self, keys: impl IntoIterator<Item = &'a &'a str>) -> String {
+        keys.into_iter()
+            .map(|k| format!("({})", self.bind((*k).to_owned().into())))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Binds each key; their placeholders, comma separated.
@@ -253,7 +287,10 @@ fn decode(rows: Vec<sea_orm::QueryResult>, caps: bool) -> Result<Found, DbErr> {
 fn caps_part(caps: Option<&CapsRead<'_>>, union: &mut Union) -> Option<String> {
     let caps = caps.filter(|c| !c.phones.is_empty() && !c.types.is_empty())?;
     let since = union.bind(caps.since.into());
-    let phones = union.list(&caps.phones);
+    let phones = match union.backend {
+        DbBackend::Postgres => union.rows(&caps.phones),
+        _ => union.list(&caps.phones),
+    };
     let types: Vec<String> = caps
         .types
         .iter()
@@ -269,12 +306,24 @@ fn caps_part(caps: Option<&CapsRead<'_>>, union: &mut Union) -> Option<String> {
         ),
         _ => ("char(31)", "char(30)", "created_at", "digest_hold"),
     };
-    Some(format!(
-        "SELECT 'c' AS k, to_phone || {sep} || message_type || {sep} || status || {sep} \
-         || COALESCE(inviter_id, {none}) || {sep} || {at} AS v, {held} AS n FROM sms_log \
-         WHERE created_at > {since} AND to_phone IN ({phones}) AND message_type IN ({types}) \
-         AND status <> 'blocked'"
-    ))
+    let v = format!(
+        "to_phone || {sep} || message_type || {sep} || status || {sep} \
+         || COALESCE(inviter_id, {none}) || {sep} || {at} AS v, {held} AS n"
+    );
+    let types = format!("message_type IN ({types}) AND status <> 'blocked'");
+    Some(match union.backend {
+        // Each number's texts through the `(to_phone, created_at)` index (see `count_part`).
+        DbBackend::Postgres => format!(
+            "SELECT 'c' AS k, {v} FROM (VALUES {phones}) AS key CROSS JOIN LATERAL \
+             (SELECT * FROM sms_log WHERE to_phone = key.column1 AND created_at > {since} \
+             AND {types}) AS t"
+        ),
+        // Plain `?`: the text's order is the binding's.
+        _ => format!(
+            "SELECT 'c' AS k, {v} FROM sms_log \
+             WHERE created_at > {since} AND to_phone IN ({phones}) AND {types}"
+        ),
+    })
 }
 
 /// What a preview reads of the write's checks for one text, as they stand (no locks).
