@@ -315,8 +315,8 @@ fn caps_part(caps: Option<&CapsRead<'_>>, union: &mut Union) -> Option<String> {
         // Each number's texts through the `(to_phone, created_at)` index (see `count_part`).
         DbBackend::Postgres => format!(
             "SELECT 'c' AS k, {v} FROM (VALUES {phones}) AS key CROSS JOIN LATERAL \
-             (SELECT * FROM sms_log WHERE to_phone = key.column1 AND created_at > {since} \
-             AND {types}) AS t"
+             (SELECT to_phone, message_type, status, inviter_id, created_at, digest_hold FROM sms_log \
+             WHERE to_phone = key.column1 AND created_at > {since} AND {types}) AS t"
         ),
         // Plain `?`: the text's order is the binding's.
         _ => format!(
