@@ -61,6 +61,10 @@ pub struct Model {
     /// ISO country, or empty when unknown.
     #[sea_orm(primary_key, auto_increment = false)]
     pub country: String,
+    /// Which of the key's rows this is: on PostgreSQL each connection adds to its own (`rollup_add`),
+    /// so concurrent writers do not wait for each other; a report adds the stripes up.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub stripe: i16,
     pub messages: i64,
     pub segments: i64,
     pub cost_micros: i64,

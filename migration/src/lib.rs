@@ -34,6 +34,8 @@ mod m20261206_000029_every_cent;
 mod m20261206_000030_own_rules;
 mod m20261206_000031_caps_and_language;
 mod m20261206_000032_imports;
+mod m20261207_000033_rollup_stripes;
+mod m20261207_000034_partial_indexes;
 
 pub struct Migrator;
 
@@ -73,6 +75,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000030_own_rules::Migration),
             Box::new(m20261206_000031_caps_and_language::Migration),
             Box::new(m20261206_000032_imports::Migration),
+            Box::new(m20261207_000033_rollup_stripes::Migration),
+            Box::new(m20261207_000034_partial_indexes::Migration),
         ]
     }
 }

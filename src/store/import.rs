@@ -287,11 +287,7 @@ pub async fn history(
     rows: &[ImportedText],
 ) -> Result<Vec<Outcome>, DbErr> {
     let inserted = sms_log::Entity::insert_many(rows.iter().map(text_row))
-        .on_conflict(
-            OnConflict::column(sms_log::Column::DedupeKey)
-                .do_nothing()
-                .to_owned(),
-        )
+        .on_conflict(super::dedupe_key_taken())
         .exec_with_returning(txn)
         .await?;
     let new: HashSet<&str> = inserted

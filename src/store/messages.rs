@@ -9,7 +9,7 @@ use entity::sms_log::{self, BlockedReason, MessageType, SmsStatus};
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryTrait,
-    sea_query::{Expr, OnConflict},
+    sea_query::Expr,
 };
 
 use super::{
@@ -223,6 +223,21 @@ pub async fn insert_batch(
         .map(|m| std::mem::take(&mut m.links))
         .collect();
     let mut rows = insert_rows(&txn, messages, now, found.stamp).await?;
+    // The links of the texts that will go (a refused text's links would never be followed; those the
+    // budget refuses below lose theirs with their block). Written before the budget: the month's row
+    // is held from its reservation to the commit, and every other batch waits for it meanwhile.
+    let links: Vec<_> = rows
+        .iter()
+        .zip(links)
+        .filter_map(|(row, links)| {
+            let row = row.as_ref().filter(|r| r.status == SmsStatus::Pending)?;
+            Some(links.into_iter().map(move |l| (row.id, l)))
+        })
+        .flatten()
+        .collect();
+    if !links.is_empty() {
+        super::links::insert(&txn, links, now, now + limits.link_retention).await?;
+    }
     let month = spend::month_of(now);
     let standing = super::budget::reserve_budget(&txn, &mut rows, limits, &month).await?;
     if let Some(cap) = limits.code_daily_limit {
@@ -240,19 +255,6 @@ pub async fn insert_batch(
         .map(|row| (rollup_key(row, row.status.into()), measures(row)))
         .collect();
     rollup_add(&txn, rollup).await?;
-    // The links of the texts that will go (a refused text's links would never be followed).
-    let links: Vec<_> = rows
-        .iter()
-        .zip(links)
-        .filter_map(|(row, links)| {
-            let row = row.as_ref().filter(|r| r.status == SmsStatus::Pending)?;
-            Some(links.into_iter().map(move |l| (row.id, l)))
-        })
-        .flatten()
-        .collect();
-    if !links.is_empty() {
-        super::links::insert(&txn, links, now, now + limits.link_retention).await?;
-    }
     txn.commit().await?;
     Ok(Written { rows, standing })
 }
@@ -437,11 +439,7 @@ async fn insert_rows(
         let keys: Vec<Option<String>> = chunk.iter().map(|m| m.dedupe_key.clone()).collect();
         let mut insert =
             sms_log::Entity::insert_many(chunk.into_iter().map(|m| active_model(m, now, stamp)))
-                .on_conflict(
-                    OnConflict::column(sms_log::Column::DedupeKey)
-                        .do_nothing()
-                        .to_owned(),
-                );
+                .on_conflict(super::dedupe_key_taken());
         insert.query().returning_all();
         let mut inserted = sms_log::Entity::find()
             .from_raw_sql(insert.build(backend))
@@ -496,6 +494,7 @@ pub(super) async fn block_inserted(
     if ids.is_empty() {
         return Ok(());
     }
+    super::links::erase_for(txn, ids.clone()).await?;
     never_sent(feed::stamped(
         sms_log::Entity::update_many()
             .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Blocked))

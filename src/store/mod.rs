@@ -250,6 +250,17 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// A new text whose dedupe key exists already is not inserted. The key's unique index holds only the
+/// rows that have a key, so the conflict target names its condition.
+pub(crate) fn dedupe_key_taken() -> sea_orm::sea_query::OnConflict {
+    sea_orm::sea_query::OnConflict::column(entity::sms_log::Column::DedupeKey)
+        .target_and_where(sea_orm::ExprTrait::is_not_null(
+            sea_orm::sea_query::Expr::col(entity::sms_log::Column::DedupeKey),
+        ))
+        .do_nothing()
+        .to_owned()
+}
+
 /// A message row for unit tests: a sent-to-be promotion of one segment.
 #[cfg(test)]
 pub(crate) fn sample_row() -> MessageRow {

@@ -21,6 +21,9 @@ pub struct RollupKey {
     pub country: String,
 }
 
+/// How many rows a rollup key may have on PostgreSQL (one per connection's stripe).
+pub const STRIPES: i32 = 16;
+
 /// Applies rollup changes in one statement (changes to one key are added together first).
 pub async fn rollup_add(
     db: &impl ConnectionTrait,
@@ -38,6 +41,13 @@ pub async fn rollup_add(
         return Ok(());
     }
     let backend = db.get_database_backend();
+    // The connection's stripe: PostgreSQL's backend process id, so the batches being inserted and the
+    // outcomes being recorded at the same moment add to different rows (a batch adds to the rollup
+    // while it holds the month's budget row, and every other batch waits for it).
+    let stripe = match backend {
+        sea_orm::DbBackend::Postgres => format!("CAST(pg_backend_pid() % {STRIPES} AS SMALLINT)"),
+        _ => "0".to_owned(),
+    };
     let mut values: Vec<sea_orm::Value> = Vec::with_capacity(merged.len() * 8);
     let mut rows = Vec::with_capacity(merged.len());
     for (key, delta) in merged {
@@ -53,7 +63,7 @@ pub async fn rollup_add(
             delta[3].into(),
         ]);
         rows.push(format!(
-            "({})",
+            "({}, {stripe})",
             (1..=8)
                 .map(|i| placeholder(backend, base + i))
                 .collect::<Vec<_>>()
@@ -61,8 +71,9 @@ pub async fn rollup_add(
         ));
     }
     let sql = format!(
-        "INSERT INTO cost_rollup (day, message_type, status, country, messages, segments, cost_micros, priced_micros) \
-         VALUES {} ON CONFLICT (day, message_type, status, country) DO UPDATE SET \
+        "INSERT INTO cost_rollup (day, message_type, status, country, messages, segments, cost_micros, priced_micros, stripe) \
+         VALUES {} \
+         ON CONFLICT (day, message_type, status, country, stripe) DO UPDATE SET \
          messages = cost_rollup.messages + excluded.messages, \
          segments = cost_rollup.segments + excluded.segments, \
          cost_micros = cost_rollup.cost_micros + excluded.cost_micros, \

@@ -8,7 +8,10 @@ use sms_notify::store::feed;
 
 use crate::{helpers::Engine, storage_tests};
 
-storage_tests!(changes_not_yet_made_into_webhooks_survive_the_upgrade);
+storage_tests!(
+    changes_not_yet_made_into_webhooks_survive_the_upgrade,
+    the_rollup_keeps_its_totals_through_its_stripes_and_back,
+);
 
 async fn number(db: &impl ConnectionTrait, sql: &str) -> i64 {
     let row = db
@@ -19,8 +22,9 @@ async fn number(db: &impl ConnectionTrait, sql: &str) -> i64 {
     row.try_get::<i64>("", "n").expect("n")
 }
 
-async fn changes_not_yet_made_into_webhooks_survive_the_upgrade(engine: Engine) {
-    let (url, _dir) = match engine {
+/// A new database of `engine` (and the folder of a SQLite one), connected.
+async fn empty(engine: Engine) -> (sea_orm::DatabaseConnection, Option<tempfile::TempDir>) {
+    let (url, dir) = match engine {
         Engine::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
             let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
@@ -31,6 +35,11 @@ async fn changes_not_yet_made_into_webhooks_survive_the_upgrade(engine: Engine) 
     let db = sms_notify::connect(&sms_notify::Config::for_database(url).database_url)
         .await
         .expect("connects");
+    (db, dir)
+}
+
+async fn changes_not_yet_made_into_webhooks_survive_the_upgrade(engine: Engine) {
+    let (db, _dir) = empty(engine).await;
     // The schema as the third round left it: every migration before the feed's.
     migration::Migrator::up(&db, Some(26))
         .await
@@ -116,6 +125,76 @@ async fn changes_not_yet_made_into_webhooks_survive_the_upgrade(engine: Engine) 
     }
     assert_eq!(unread.len(), 1, "{unread:?}");
     assert!(unread[0].change_seq > place.seq, "{unread:?}");
+}
+
+/// The day's totals by status, from every stripe of the rollup.
+async fn rollup_totals(db: &impl ConnectionTrait) -> Vec<(String, i64, i64)> {
+    db.query_all_raw(Statement::from_string(
+        db.get_database_backend(),
+        "SELECT status, CAST(SUM(messages) AS BIGINT) AS m, CAST(SUM(cost_micros) AS BIGINT) AS c \
+         FROM cost_rollup WHERE day = '2026-12-01' GROUP BY status ORDER BY status",
+    ))
+    .await
+    .expect("the rollup")
+    .iter()
+    .map(|r| {
+        (
+            r.try_get("", "status").expect("status"),
+            r.try_get("", "m").expect("m"),
+            r.try_get("", "c").expect("c"),
+        )
+    })
+    .collect()
+}
+
+/// Migrations 33 (the rollup in stripes) and 34 (the log's partial indexes), up from the schema before
+/// them and back down again: the rollup's totals stay what they were, the dedupe key stays unique.
+async fn the_rollup_keeps_its_totals_through_its_stripes_and_back(engine: Engine) {
+    let (db, _dir) = empty(engine).await;
+    migration::Migrator::up(&db, Some(32))
+        .await
+        .expect("the schema before");
+    db.execute_unprepared(
+        "INSERT INTO cost_rollup (day, message_type, status, country, messages, segments, cost_micros, \
+         priced_micros) VALUES ('2026-12-01', 'streak_alert', 'sent', 'US', 7, 7, 70, 0), \
+         ('2026-12-01', 'streak_alert', 'pending', 'US', 2, 2, 20, 0)",
+    )
+    .await
+    .expect("the old rollup");
+    sms_notify::migrate(&db).await.expect("the upgrade");
+    let before = vec![("pending".to_owned(), 2, 20), ("sent".to_owned(), 7, 70)];
+    assert_eq!(rollup_totals(&db).await, before);
+    // Two connections' stripes of one key, as the service writes them on PostgreSQL.
+    db.execute_unprepared(
+        "INSERT INTO cost_rollup (day, message_type, status, country, stripe, messages, segments, \
+         cost_micros, priced_micros) VALUES ('2026-12-01', 'streak_alert', 'sent', 'US', 5, 1, 1, 10, 0), \
+         ('2026-12-01', 'streak_alert', 'pending', 'US', 5, -1, -1, -10, 0)",
+    )
+    .await
+    .expect("a second stripe");
+    let moved = vec![("pending".to_owned(), 1, 10), ("sent".to_owned(), 8, 80)];
+    assert_eq!(rollup_totals(&db).await, moved);
+    let text = |key: &str| {
+        format!(
+            "INSERT INTO sms_log (to_phone, message_type, promotional, priority, body, status, attempts, \
+             segments, encoding, created_at, dedupe_key) VALUES ('+12125550101', 'direct_message', false, \
+             1, 'hi', 'pending', 0, 1, 'GSM-7', CURRENT_TIMESTAMP, {key})"
+        )
+    };
+    for key in ["'once'", "NULL", "NULL"] {
+        db.execute_unprepared(&text(key)).await.expect("a text");
+    }
+    assert!(
+        db.execute_unprepared(&text("'once'")).await.is_err(),
+        "a dedupe key is still unique"
+    );
+    // Down past both and up again: the stripes are added together, and the key can be made again.
+    migration::Migrator::down(&db, Some(2))
+        .await
+        .expect("the downgrade");
+    assert_eq!(rollup_totals(&db).await, moved);
+    sms_notify::migrate(&db).await.expect("the upgrade again");
+    assert_eq!(rollup_totals(&db).await, moved);
 }
 
 fn engine_backend(engine: Engine) -> sea_orm::DbBackend {
