@@ -21,9 +21,6 @@ pub struct RollupKey {
     pub country: String,
 }
 
-/// How many rows a rollup key may have on PostgreSQL (one per connection's stripe).
-pub const STRIPES: i32 = 16;
-
 /// Applies rollup changes in one statement (changes to one key are added together first).
 pub async fn rollup_add(
     db: &impl ConnectionTrait,
@@ -41,12 +38,12 @@ pub async fn rollup_add(
         return Ok(());
     }
     let backend = db.get_database_backend();
-    // The connection's stripe: PostgreSQL's backend process id, so the batches being inserted and the
-    // outcomes being recorded at the same moment add to different rows (a batch adds to the rollup
-    // while it holds the month's budget row, and every other batch waits for it).
+    // The connection's stripe, one of 16: PostgreSQL's backend process id, so the batches being
+    // inserted and the outcomes being recorded at the same moment add to different rows (a batch adds
+    // to the rollup while it holds the month's budget row, and every other batch waits for it).
     let stripe = match backend {
-        sea_orm::DbBackend::Postgres => format!("CAST(pg_backend_pid() % {STRIPES} AS SMALLINT)"),
-        _ => "0".to_owned(),
+        sea_orm::DbBackend::Postgres => "CAST(pg_backend_pid() % 16 AS SMALLINT)",
+        _ => "0",
     };
     let mut values: Vec<sea_orm::Value> = Vec::with_capacity(merged.len() * 8);
     let mut rows = Vec::with_capacity(merged.len());

@@ -4,7 +4,7 @@
 
 use migration::MigratorTrait;
 use sea_orm::{ConnectionTrait, Statement};
-use sms_notify::store::feed;
+use sms_notify::store::{feed, rollup};
 
 use crate::{helpers::Engine, storage_tests};
 
@@ -127,24 +127,18 @@ async fn changes_not_yet_made_into_webhooks_survive_the_upgrade(engine: Engine) 
     assert!(unread[0].change_seq > place.seq, "{unread:?}");
 }
 
-/// The day's totals by status, from every stripe of the rollup.
+/// The day's totals by status as a cost report reads them (every stripe added up).
 async fn rollup_totals(db: &impl ConnectionTrait) -> Vec<(String, i64, i64)> {
-    db.query_all_raw(Statement::from_string(
-        db.get_database_backend(),
-        "SELECT status, CAST(SUM(messages) AS BIGINT) AS m, CAST(SUM(cost_micros) AS BIGINT) AS c \
-         FROM cost_rollup WHERE day = '2026-12-01' GROUP BY status ORDER BY status",
-    ))
-    .await
-    .expect("the rollup")
-    .iter()
-    .map(|r| {
-        (
-            r.try_get("", "status").expect("status"),
-            r.try_get("", "m").expect("m"),
-            r.try_get("", "c").expect("c"),
-        )
-    })
-    .collect()
+    let day = chrono::DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z")
+        .expect("a day")
+        .to_utc();
+    let grouping = (Some(rollup::Grouping::Status), None);
+    rollup::totals(db, day, day + chrono::Duration::days(1), grouping)
+        .await
+        .expect("the rollup")
+        .into_iter()
+        .map(|b| (b.key, b.messages, b.cost_micros))
+        .collect()
 }
 
 /// Migrations 33 (the rollup in stripes) and 34 (the log's partial indexes), up from the schema before
