@@ -7,6 +7,12 @@
 //! reads stays true until it commits (a deferred transaction that read first would fail at its first
 //! write once another writer committed in between). On PostgreSQL neither is needed: row locks and
 //! `SKIP LOCKED` order the writers, and `Db::write` is a plain `BEGIN`.
+//!
+//! On an SQLite file every write runs on one connection of its own, opened at the first write. A
+//! connection throws its page cache away whenever another connection wrote since its last
+//! transaction: with writes spread over the pool's eight connections, nearly every batch began by
+//! reading the log's index pages again. The writer's connection is the only one writing, so its
+//! cache (and its prepared statements) stay warm from one batch to the next.
 
 use std::sync::Arc;
 
@@ -17,7 +23,7 @@ use sea_orm::{
     ExecResult, IsolationLevel, QueryResult, SqliteTransactionMode, Statement, TransactionError,
     TransactionOptions, TransactionSession, TransactionTrait,
 };
-use tokio::sync::{Mutex, MutexGuard, OwnedMutexGuard};
+use tokio::sync::{Mutex, OnceCell, OwnedMutexGuard};
 
 /// The database: reads go straight to the pool (it is a connection); writes go through `write`.
 #[derive(Clone, Debug)]
@@ -25,6 +31,8 @@ pub struct Db {
     conn: DatabaseConnection,
     /// SQLite's writer turn, shared by every clone.
     writer: Arc<Mutex<()>>,
+    /// The connection writes run on: on an SQLite file, a pool of one of its own; otherwise `conn`.
+    writes_on: Arc<OnceCell<DatabaseConnection>>,
 }
 
 /// A write transaction holding this process's SQLite writer turn (none on PostgreSQL, and none for a
@@ -40,7 +48,24 @@ impl Db {
         Self {
             conn,
             writer: Arc::default(),
+            writes_on: Arc::default(),
         }
+    }
+
+    /// The connection writes run on (opened at the first write).
+    async fn writes_on(&self) -> &DatabaseConnection {
+        self.writes_on
+            .get_or_init(|| async {
+                match writer_connection(&self.conn).await {
+                    Ok(Some(writer)) => writer,
+                    Ok(None) => self.conn.clone(),
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot open SQLite's writer connection; writing through the pool");
+                        self.conn.clone()
+                    }
+                }
+            })
+            .await
     }
 
     /// The pool, for what needs the connection itself (migrations, metrics callbacks, closing).
@@ -69,20 +94,53 @@ impl Db {
         let turn = self.writer.clone().lock_owned().await;
         options.sqlite_transaction_mode = Some(SqliteTransactionMode::Immediate);
         Ok(Write {
-            txn: self.conn.begin_with_options(options).await?,
+            txn: self.writes_on().await.begin_with_options(options).await?,
             _turn: Some(turn),
         })
     }
 
-    /// This process's SQLite writer turn for a write of one statement outside a transaction (none on
-    /// PostgreSQL); held until dropped.
-    pub async fn turn(&self) -> Option<MutexGuard<'_, ()>> {
-        if self.sqlite() {
-            Some(self.writer.lock().await)
+    /// A write of one statement outside a transaction: run it on the answer, which holds this
+    /// process's SQLite writer turn (none on PostgreSQL) until dropped.
+    pub async fn turn(&self) -> Turn {
+        let turn = if self.sqlite() {
+            Some(self.writer.clone().lock_owned().await)
         } else {
             None
+        };
+        Turn {
+            conn: self.writes_on().await.clone(),
+            _turn: turn,
         }
     }
+}
+
+/// One statement's writer turn (`Db::turn`): statements run on it go to the writer's connection.
+pub struct Turn {
+    conn: DatabaseConnection,
+    _turn: Option<OwnedMutexGuard<()>>,
+}
+
+/// On an SQLite file, a pool of one connection with `conn`'s options, for the writes; `None` for
+/// PostgreSQL (row locks order its writers) and for an in-memory database (another connection would
+/// open another database).
+async fn writer_connection(conn: &DatabaseConnection) -> Result<Option<DatabaseConnection>, DbErr> {
+    use sea_orm::{SqlxSqliteConnector, sqlx::sqlite::SqlitePoolOptions};
+    if conn.get_database_backend() != DbBackend::Sqlite {
+        return Ok(None);
+    }
+    let options = conn.get_sqlite_connection_pool().connect_options();
+    if !options.get_filename().is_file() {
+        return Ok(None);
+    }
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_with((*options).clone())
+        .await
+        .map_err(|error| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(error.into())))?;
+    Ok(Some(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)))
 }
 
 impl Write {
@@ -133,6 +191,7 @@ macro_rules! runs_on {
 
 runs_on!(Db, conn);
 runs_on!(Write, txn);
+runs_on!(Turn, conn);
 
 /// Runs `callback` in `txn`: committed when it answers `Ok`, rolled back otherwise.
 async fn run_in<F, T, E>(txn: Write, callback: F) -> Result<T, TransactionError<E>>
