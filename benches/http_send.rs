@@ -268,6 +268,7 @@ async fn cost(engine: &str, admin: Option<&str>, n: usize) -> anyhow::Result<Cos
         ..Default::default()
     });
     let app = App::with_database(config, Arc::new(SystemClock), db, provider.clone());
+    count.writes(&app.handles.outbox.db());
     support::seed_recipients(&app.handles.db, USERS).await?;
     let now = chrono::Utc::now();
     let token = app

@@ -26,14 +26,27 @@ use sea_orm::{
 use tokio::sync::{Mutex, OnceCell, OwnedMutexGuard};
 
 /// The database: reads go straight to the pool (it is a connection); writes go through `write`.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Db {
     conn: DatabaseConnection,
     /// SQLite's writer turn, shared by every clone.
     writer: Arc<Mutex<()>>,
     /// The connection writes run on: on an SQLite file, a pool of one of its own; otherwise `conn`.
     writes_on: Arc<OnceCell<DatabaseConnection>>,
+    /// Told of every statement the writer's own connection runs (`observe_writes`).
+    observer: Arc<std::sync::OnceLock<Observer>>,
 }
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("conn", &self.conn)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What `Db::observe_writes` is told of each statement (sea-orm's metric information).
+pub type Observer = Arc<dyn Fn(&sea_orm::metric::Info<'_>) + Send + Sync>;
 
 /// A write transaction holding this process's SQLite writer turn (none on PostgreSQL, and none for a
 /// savepoint inside one) until it is committed or dropped (rolled back). Store functions take it as
@@ -49,14 +62,21 @@ impl Db {
             conn,
             writer: Arc::default(),
             writes_on: Arc::default(),
+            observer: Arc::default(),
         }
+    }
+
+    /// Tells `observer` of every statement run on the writer's own connection (SQLite), which a metric
+    /// callback set on the pool does not see; the first observer set stays.
+    pub fn observe_writes(&self, observer: Observer) {
+        let _ = self.observer.set(observer);
     }
 
     /// The connection writes run on (opened at the first write).
     async fn writes_on(&self) -> &DatabaseConnection {
         self.writes_on
             .get_or_init(|| async {
-                match writer_connection(&self.conn).await {
+                match writer_connection(&self.conn, self.observer.clone()).await {
                     Ok(Some(writer)) => writer,
                     Ok(None) => self.conn.clone(),
                     Err(error) => {
@@ -123,7 +143,10 @@ pub struct Turn {
 /// On an SQLite file, a pool of one connection with `conn`'s options, for the writes; `None` for
 /// PostgreSQL (row locks order its writers) and for an in-memory database (another connection would
 /// open another database).
-async fn writer_connection(conn: &DatabaseConnection) -> Result<Option<DatabaseConnection>, DbErr> {
+async fn writer_connection(
+    conn: &DatabaseConnection,
+    observer: Arc<std::sync::OnceLock<Observer>>,
+) -> Result<Option<DatabaseConnection>, DbErr> {
     use sea_orm::{SqlxSqliteConnector, sqlx::sqlite::SqlitePoolOptions};
     if conn.get_database_backend() != DbBackend::Sqlite {
         return Ok(None);
@@ -140,7 +163,13 @@ async fn writer_connection(conn: &DatabaseConnection) -> Result<Option<DatabaseC
         .connect_with((*options).clone())
         .await
         .map_err(|error| DbErr::Conn(sea_orm::RuntimeErr::SqlxError(error.into())))?;
-    Ok(Some(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)))
+    let mut writer = SqlxSqliteConnector::from_sqlx_sqlite_pool(pool);
+    writer.set_metric_callback(move |info| {
+        if let Some(observe) = observer.get() {
+            observe(info);
+        }
+    });
+    Ok(Some(writer))
 }
 
 impl Write {

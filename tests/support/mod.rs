@@ -121,27 +121,36 @@ pub struct StatementCount {
 }
 
 impl StatementCount {
-    /// Counts every statement `db` runs from now on.
+    /// Counts every statement `db` runs from now on; `writes` (`StatementCount::writes`) counts those
+    /// of SQLite's writer connection into the same count.
     pub fn attach(db: &mut sea_orm::DatabaseConnection) -> std::sync::Arc<Self> {
         let count = std::sync::Arc::new(Self::default());
         let counter = count.clone();
-        db.set_metric_callback(move |info| {
-            let sql = info.statement.sql.trim_start();
-            let word = sql
-                .split(|c: char| !c.is_ascii_alphabetic())
-                .next()
-                .unwrap_or_default()
-                .to_ascii_uppercase();
-            let slot = match word.as_str() {
-                "SELECT" => &counter.select,
-                "INSERT" => &counter.insert,
-                "UPDATE" => &counter.update,
-                "DELETE" => &counter.delete,
-                _ => &counter.other,
-            };
-            slot.fetch_add(1, Ordering::Relaxed);
-        });
+        db.set_metric_callback(move |info| counter.count(info));
         count
+    }
+
+    /// Counts the statements of the service's writer connection (`Db::observe_writes`) here too.
+    pub fn writes(self: &std::sync::Arc<Self>, db: &sms_notify::store::db::Db) {
+        let counter = self.clone();
+        db.observe_writes(std::sync::Arc::new(move |info| counter.count(info)));
+    }
+
+    fn count(&self, info: &sea_orm::metric::Info<'_>) {
+        let sql = info.statement.sql.trim_start();
+        let word = sql
+            .split(|c: char| !c.is_ascii_alphabetic())
+            .next()
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let slot = match word.as_str() {
+            "SELECT" => &self.select,
+            "INSERT" => &self.insert,
+            "UPDATE" => &self.update,
+            "DELETE" => &self.delete,
+            _ => &self.other,
+        };
+        slot.fetch_add(1, Ordering::Relaxed);
     }
 
     /// (select, insert, update, delete, other) so far.
