@@ -88,7 +88,8 @@ impl Db {
             .await
     }
 
-    /// The pool, for what needs the connection itself (migrations, metrics callbacks, closing).
+    /// The pool, for what needs the connection itself (migrations, closing). A metric callback set on
+    /// it does not see the writes of SQLite's writer connection: `observe_writes` does.
     pub fn connection(&self) -> &DatabaseConnection {
         &self.conn
     }
