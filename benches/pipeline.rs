@@ -96,6 +96,8 @@ struct Run {
     seconds: f64,
     /// This process's CPU time over the run (the service's work, and SQLite's own).
     cpu: f64,
+    /// Shared writes made and the batches they wrote (`outbox::writes`).
+    shared: (u64, u64),
 }
 
 impl Run {
@@ -211,6 +213,7 @@ async fn pipeline(
         messages: n as u64,
         seconds,
         cpu,
+        shared: outbox.shared_write_totals(),
     })
 }
 
@@ -388,6 +391,7 @@ async fn baseline(
         messages: n as u64,
         seconds: started.elapsed().as_secs_f64(),
         cpu: support::cpu_seconds() - cpu_before,
+        shared: (0, 0),
     })
 }
 
@@ -516,6 +520,10 @@ async fn main() -> anyhow::Result<()> {
             pipe.seconds,
             pipe.rate(),
             pipe.rate() / base.rate()
+        );
+        eprintln!(
+            "({engine}: {} writes for {} batches of 100)",
+            pipe.shared.0, pipe.shared.1
         );
         let single_n = n / 10;
         for group_commit in [false, true] {

@@ -377,7 +377,9 @@ pub async fn enqueue_many(
             .unwrap_or(chrono::Duration::days(90)),
         inviter_cap: costs.inviter_cap,
     };
-    let written = rows::insert_batch(&outbox.db, messages, limits, now).await?;
+    let shared = outbox.sms.group_commit;
+    let queue = (&outbox.db, &outbox.writes);
+    let written = super::writes::write(queue, messages, limits, now, shared).await?;
     if let Some(standing) = written.standing {
         let month = billing::month_of(now);
         billing::warn_thresholds(&outbox.db, &month, limits.monthly_limit, standing).await?;

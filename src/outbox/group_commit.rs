@@ -40,6 +40,10 @@ type Slot<A> = oneshot::Sender<Result<A, BatchFailure>>;
 /// Batches of `R` decided together into one `A` each.
 pub struct GroupCommit<R, A> {
     queue: Mutex<Queue<R, A>>,
+    /// The most one call takes, in the weight of its requests (at least one request, whatever it
+    /// weighs).
+    most: usize,
+    weight: fn(&R) -> usize,
     /// Calls made so far, and the requests they decided.
     batches: AtomicU64,
     requests: AtomicU64,
@@ -57,6 +61,8 @@ impl<R, A> Default for GroupCommit<R, A> {
                 waiting: Vec::new(),
                 flushing: false,
             }),
+            most: MAX_BATCH,
+            weight: |_| 1,
             batches: AtomicU64::new(0),
             requests: AtomicU64::new(0),
         }
@@ -64,12 +70,28 @@ impl<R, A> Default for GroupCommit<R, A> {
 }
 
 impl<R: Send + 'static, A: Send + 'static> GroupCommit<R, A> {
+    /// Calls that take requests up to a total `weight` of `most` (a batch of messages each weighing
+    /// its length), instead of `MAX_BATCH` requests.
+    pub fn weighed(most: usize, weight: fn(&R) -> usize) -> Self {
+        Self {
+            most,
+            weight,
+            ..Self::default()
+        }
+    }
+
     /// Batches flushed and requests decided by them since the start: their ratio is the mean batch.
     pub fn totals(&self) -> (u64, u64) {
         (
             self.batches.load(Ordering::Relaxed),
             self.requests.load(Ordering::Relaxed),
         )
+    }
+
+    /// Requests queued for the next call.
+    pub fn waiting(&self) -> usize {
+        let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        queue.waiting.len()
     }
 
     /// Queues `request` for the next batch and waits for its own answer. `decide` answers a batch,
@@ -149,7 +171,14 @@ impl<R: Send + 'static, A: Send + 'static> GroupCommit<R, A> {
             queue.flushing = false;
             return None;
         }
-        let take = queue.waiting.len().min(MAX_BATCH);
+        let (mut take, mut total) = (0, 0);
+        for (request, _) in &queue.waiting {
+            let weight = (self.weight)(request);
+            if take > 0 && total + weight > self.most {
+                break;
+            }
+            (take, total) = (take + 1, total + weight);
+        }
         Some(queue.waiting.drain(..take).collect())
     }
 }

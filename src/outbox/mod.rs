@@ -25,6 +25,7 @@ pub mod smart;
 mod validate;
 pub mod validity;
 pub mod worker;
+mod writes;
 
 pub use accept::{Enqueued, Origin, QuietPolicy, SendError, SendRequest, Target, Validity};
 pub use preview::{Outcome as PreviewOutcome, Preview};
@@ -64,6 +65,8 @@ pub struct Parts {
     pub(crate) group_commit: Arc<group_commit::GroupCommit<SendRequest, accept::Answer>>,
     /// Clicks on short links arriving together, recorded in one transaction.
     pub(crate) clicks: Arc<group_commit::GroupCommit<String, Option<store::links::Click>>>,
+    /// Batches waiting for the write, written together (`writes`).
+    pub(crate) writes: writes::Writes,
 }
 
 impl std::ops::Deref for Outbox {
@@ -92,6 +95,7 @@ impl Outbox {
             signals: Signals::default(),
             group_commit: Arc::default(),
             clicks: Arc::default(),
+            writes: writes::writes(),
         }))
     }
 
@@ -181,6 +185,16 @@ impl Outbox {
     /// Batches flushed and messages decided by group commit since the start.
     pub fn group_commit_totals(&self) -> (u64, u64) {
         self.group_commit.totals()
+    }
+
+    /// Shared writes made since the start (`writes`), and the batches they wrote.
+    pub fn shared_write_totals(&self) -> (u64, u64) {
+        self.writes.totals()
+    }
+
+    /// Batches waiting for the next shared write.
+    pub fn shared_writes_waiting(&self) -> usize {
+        self.writes.waiting()
     }
 
     /// Waits up to `SMS_SYNC_WAIT` for a message's first outcome (`sendAsync: false`).

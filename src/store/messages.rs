@@ -80,7 +80,7 @@ pub enum Verdict {
 }
 
 /// The limits decided in the write transaction, where concurrent senders take their turns.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
     pub user_daily_limit: u32,
     pub monthly_limit: i64,

@@ -18,7 +18,8 @@ storage_tests!(
     without_group_commit_each_send_is_its_own_transaction,
 );
 
-fn text(user: &str, body: &str) -> SendRequest {
+/// A promotional text of the service's to `user`.
+pub fn text(user: &str, body: &str) -> SendRequest {
     SendRequest::new(
         sms_notify::outbox::Origin::Service,
         Target::User(user.into()),

@@ -55,6 +55,7 @@ mod savings;
 mod scheduled;
 mod schema;
 mod sending;
+mod shared_writes;
 mod shutdown;
 mod skips;
 mod sns;
