@@ -25,7 +25,8 @@ use sea_orm::{
 };
 use tokio::sync::{Mutex, OnceCell, OwnedMutexGuard};
 
-/// The database: reads go straight to the pool (it is a connection); writes go through `write`.
+/// The database: reads go straight to the pool; a write transaction goes through `write`, and a
+/// statement that writes, sent to the `Db` itself, takes the writer's turn (`ConnectionTrait`).
 #[derive(Clone)]
 pub struct Db {
     conn: DatabaseConnection,
@@ -219,9 +220,64 @@ macro_rules! runs_on {
     };
 }
 
-runs_on!(Db, conn);
 runs_on!(Write, txn);
 runs_on!(Turn, conn);
+
+/// Reads run on the pool, side by side. On SQLite a statement that may write (anything but a
+/// `SELECT`) takes this process's writer turn and runs on the writer's connection, as `turn` does, so
+/// no write goes around the turn, whoever sends it through a `Db`: it would wait in SQLite's busy
+/// handler instead of in line, and make the writer's connection drop its page cache.
+#[async_trait::async_trait]
+impl ConnectionTrait for Db {
+    fn get_database_backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        if self.writes(&stmt.sql) {
+            return self.turn().await.execute_raw(stmt).await;
+        }
+        self.conn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        if self.writes(sql) {
+            return self.turn().await.execute_unprepared(sql).await;
+        }
+        self.conn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        if self.writes(&stmt.sql) {
+            return self.turn().await.query_one_raw(stmt).await;
+        }
+        self.conn.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        if self.writes(&stmt.sql) {
+            return self.turn().await.query_all_raw(stmt).await;
+        }
+        self.conn.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.conn.support_returning()
+    }
+}
+
+impl Db {
+    /// Whether `sql`, on SQLite, must take the writer's turn: it is not a `SELECT` (which SQLite
+    /// cannot write from). A read that begins otherwise (`WITH`, `PRAGMA`) takes the turn too, which
+    /// costs it only the wait.
+    fn writes(&self, sql: &str) -> bool {
+        let select = sql
+            .trim_start()
+            .get(..6)
+            .is_some_and(|word| word.eq_ignore_ascii_case("select"));
+        self.sqlite() && !select
+    }
+}
 
 /// Runs `callback` in `txn`: committed when it answers `Ok`, rolled back otherwise.
 async fn run_in<F, T, E>(txn: Write, callback: F) -> Result<T, TransactionError<E>>

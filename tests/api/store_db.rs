@@ -1,5 +1,6 @@
 //! The database handle (`store::db::Db`): write transactions that read before they write never fail
-//! on SQLite's one writer (each waits its turn and holds the lock from its start), and a savepoint
+//! on SQLite's one writer (each waits its turn and holds the lock from its start), a write sent to the
+//! handle itself takes the same turn, and a savepoint
 //! inside one rolls back alone, on both engines.
 
 use sea_orm::{ConnectionTrait, Statement, TransactionSession, TransactionTrait};
@@ -58,6 +59,49 @@ async fn sqlite_writers_that_read_first_all_succeed() {
         writer.await.expect("joined").expect("every writer commits");
     }
     assert_eq!(count(&db).await, 40, "no update lost");
+}
+
+/// A statement that writes, sent to the handle itself rather than inside `write`, runs on SQLite's
+/// writer connection once it has the writer's turn (it waits for a write transaction that holds it);
+/// a read sent the same way runs on the pool.
+#[tokio::test]
+async fn sqlite_writes_sent_to_the_handle_take_the_writers_turn() {
+    use std::sync::{Arc, Mutex};
+    let (_app, db) = with_counter(Engine::Sqlite).await;
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    db.observe_writes(Arc::new(move |info| {
+        if let Ok(mut log) = log.lock() {
+            log.push(info.statement.sql.clone());
+        }
+    }));
+    let update = "UPDATE db_handle_counter SET n = 5";
+    db.execute_raw(Statement::from_string(db.get_database_backend(), update))
+        .await
+        .expect("a write");
+    assert_eq!(count(&db).await, 5);
+    let on_writer = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    assert_eq!(
+        on_writer,
+        vec![update.to_owned()],
+        "the write on the writer's connection, the read not"
+    );
+    let txn = db.write().await.expect("the turn");
+    let waiting = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            db.execute_unprepared("UPDATE db_handle_counter SET n = n * 10")
+                .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished(), "the write waits for the turn");
+    txn.execute_unprepared("UPDATE db_handle_counter SET n = n + 1")
+        .await
+        .expect("inside the transaction");
+    txn.commit().await.expect("commit");
+    waiting.await.expect("joined").expect("then it runs");
+    assert_eq!(count(&db).await, 60, "after the transaction, in turn");
 }
 
 async fn a_savepoint_rolls_back_alone(engine: Engine) {
