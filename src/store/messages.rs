@@ -7,8 +7,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Duration, Utc};
 use entity::sms_log::{self, BlockedReason, MessageType, SmsStatus};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryTrait, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, sea_query::Expr,
 };
 
 use super::{
@@ -16,9 +15,6 @@ use super::{
     rollup::{RollupStatus, measures, rollup_add, rollup_key},
     spend,
 };
-
-/// Most rows one INSERT carries (19 columns each, far below both engines' parameter limits).
-const INSERT_CHUNK: usize = 200;
 
 /// A message as the outbox decided it, ready to be written.
 #[derive(Debug, Clone)]
@@ -221,7 +217,7 @@ pub async fn insert_batch(
         .iter_mut()
         .map(|m| std::mem::take(&mut m.links))
         .collect();
-    let mut rows = insert_rows(&txn, messages, now, found.stamp).await?;
+    let mut rows = super::inserted::insert_rows(&txn, messages, now, found.stamp).await?;
     // The links of the texts that will go (a refused text's links would never be followed; those the
     // budget refuses below lose theirs with their block). Written before the budget: the month's row
     // is held from its reservation to the commit, and every other batch waits for it meanwhile.
@@ -367,95 +363,6 @@ fn apply_daily_limits(
             *count += 1;
         }
     }
-}
-
-/// The row of a message as it is inserted.
-fn active_model(
-    message: NewMessage,
-    now: DateTime<Utc>,
-    stamp: Option<i64>,
-) -> sms_log::ActiveModel {
-    let (status, blocked, due, cost) = match message.verdict {
-        Verdict::Accept {
-            due_at,
-            cost_micros,
-        } => (SmsStatus::Pending, None, Some(due_at), Some(cost_micros)),
-        Verdict::Block(reason) => (SmsStatus::Blocked, Some(reason), None, None),
-    };
-    let (related_type, related_id) = message.related.unzip();
-    sms_log::ActiveModel {
-        user_id: Set(message.user_id),
-        to_phone: Set(message.to_phone),
-        country: Set(message.country),
-        message_type: Set(message.message_type),
-        promotional: Set(message.promotional),
-        priority: Set(if message.promotional { 1 } else { 0 }),
-        body: Set(message.body),
-        // A code is stored in the clear only while it waits to be sent.
-        sensitive_body: Set(message.sensitive_body.filter(|_| blocked.is_none())),
-        status: Set(status),
-        blocked_reason: Set(blocked),
-        attempts: Set(0),
-        next_attempt_at: Set(due),
-        expires_at: Set(Some(message.expires_at)),
-        retry_of: Set(message.retry_of),
-        cost_micros: Set(cost),
-        estimated_cost_micros: Set(cost),
-        segments: Set(message.segments),
-        encoding: Set(message.encoding),
-        created_at: Set(now),
-        related_object_type: Set(related_type),
-        related_object_id: Set(related_id),
-        dedupe_key: Set(message.dedupe_key),
-        quiet_hours_zone: Set(message.quiet_hours_zone),
-        trace_parent: Set(message.trace_parent),
-        smart_encoded: Set(message.smart_encoded),
-        encoding_saved: Set(message.encoding_saved),
-        links_saved: Set(message.links_saved),
-        digest_hold: Set(message.digest_hold && blocked.is_none()),
-        digest_part: Set(message.digest_part.filter(|_| message.digest_hold)),
-        locale: Set(message.locale),
-        inviter_id: Set(message.inviter_id),
-        // PostgreSQL stamps a new row itself (the column's default); see `feed`.
-        change_seq: stamp.map_or(sea_orm::ActiveValue::NotSet, Set),
-        ..Default::default()
-    }
-}
-
-/// Inserts the messages, a multi-row `INSERT ... RETURNING` per chunk; a message whose dedupe key
-/// exists already is skipped (`None` in its place).
-async fn insert_rows(
-    txn: &impl ConnectionTrait,
-    messages: Vec<NewMessage>,
-    now: DateTime<Utc>,
-    stamp: Option<i64>,
-) -> Result<Vec<Option<sms_log::Model>>, DbErr> {
-    let backend = txn.get_database_backend();
-    let mut out = Vec::with_capacity(messages.len());
-    let mut messages = messages.into_iter().peekable();
-    while messages.peek().is_some() {
-        let chunk: Vec<NewMessage> = messages.by_ref().take(INSERT_CHUNK).collect();
-        let keys: Vec<Option<String>> = chunk.iter().map(|m| m.dedupe_key.clone()).collect();
-        let mut insert =
-            sms_log::Entity::insert_many(chunk.into_iter().map(|m| active_model(m, now, stamp)))
-                .on_conflict(super::dedupe_key_taken());
-        insert.query().returning_all();
-        let mut inserted = sms_log::Entity::find()
-            .from_raw_sql(insert.build(backend))
-            .all(txn)
-            .await?;
-        // Ids grow in VALUES order: sorted by id, the rows line up with the chunk, except for skipped
-        // duplicates, recognised by their key.
-        inserted.sort_by_key(|r| r.id);
-        let mut inserted = inserted.into_iter().peekable();
-        for key in keys {
-            let matches = inserted
-                .peek()
-                .is_some_and(|row| key.is_none() || row.dedupe_key == key);
-            out.push(if matches { inserted.next() } else { None });
-        }
-    }
-    Ok(out)
 }
 
 /// What a message that will never be sent (blocked, or failed for good) no longer needs: a next

@@ -24,6 +24,7 @@ pub mod history;
 pub mod import;
 mod import_consent;
 mod import_writes;
+mod inserted;
 pub mod lease;
 pub mod links;
 pub mod messages;

@@ -17,6 +17,7 @@ use crate::{
 storage_tests!(
     batches_waiting_for_the_write_share_it_and_each_gets_its_own_rows,
     a_batch_the_database_refuses_fails_alone,
+    each_answer_is_the_row_as_the_database_holds_it,
 );
 
 /// Holds the write (SQLite's writer turn; PostgreSQL's inserts into the log) while `batches` are
@@ -170,4 +171,48 @@ async fn a_batch_the_database_refuses_fails_alone(engine: Engine) {
         .collect();
     bodies.sort();
     assert_eq!(bodies, vec![body("first"), body("kept"), body("kept too")]);
+}
+
+/// The rows a batch's write answers (built from what was inserted on SQLite, read back on PostgreSQL)
+/// are the rows the database holds, column for column: pending, blocked, a repeated key, a link.
+async fn each_answer_is_the_row_as_the_database_holds_it(engine: Engine) {
+    let app = setup(engine, |_| {}).await.0;
+    opted_in_user(&app, "ana", "(212) 555-0101").await;
+    crate::helpers::set_phone(&app, "mute", "(212) 555-0109").await;
+    let mut keyed = promotion("ana", "once");
+    keyed.dedupe_key = Some("k-once".into());
+    let first = app
+        .handles
+        .outbox
+        .enqueue_many(vec![keyed.clone()])
+        .await
+        .expect("the first write");
+    let mut with_link = promotion("ana", "Go: https://example.com/battles/42?ref=sms");
+    with_link.shorten_links = true;
+    let answers = app
+        .handles
+        .outbox
+        .enqueue_many(vec![
+            promotion("ana", "plain"),
+            keyed,
+            promotion("mute", "never asked"),
+            with_link,
+        ])
+        .await
+        .expect("the batch");
+    let rows: Vec<_> = first
+        .into_iter()
+        .chain(answers)
+        .map(|a| a.expect("an answer").row)
+        .collect();
+    assert_eq!(rows[0].id, rows[2].id, "the repeated key answers its row");
+    assert_eq!(rows[3].status, SmsStatus::Blocked);
+    for row in rows {
+        let held = entity::sms_log::Entity::find_by_id(row.id)
+            .one(&app.db)
+            .await
+            .expect("a read")
+            .expect("its row");
+        assert_eq!(row, held);
+    }
 }
