@@ -13,6 +13,7 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{DbErr, RuntimeErr};
+use tracing::Instrument as _;
 
 use super::group_commit::GroupCommit;
 use crate::store::{
@@ -54,9 +55,12 @@ pub async fn write(
         return store::messages::insert_batch(db, messages, limits, now).await;
     }
     let db = db.clone();
+    // The shared write shows in the trace of the batch that started it.
+    let span = tracing::Span::current();
     let decide = move |parts: Vec<Part>| {
         let db = db.clone();
-        async move { Ok::<_, std::convert::Infallible>(write_parts(&db, parts).await) }
+        let write = async move { Ok::<_, std::convert::Infallible>(write_parts(&db, parts).await) };
+        write.instrument(span.clone())
     };
     let part = Part {
         messages,
