@@ -377,9 +377,7 @@ pub async fn enqueue_many(
             .unwrap_or(chrono::Duration::days(90)),
         inviter_cap: costs.inviter_cap,
     };
-    let shared = outbox.sms.group_commit;
-    let queue = (&outbox.db, &outbox.writes);
-    let written = super::writes::write(queue, messages, limits, now, shared).await?;
+    let written = super::writes::write(outbox, messages, limits, now).await?;
     if let Some(standing) = written.standing {
         let month = billing::month_of(now);
         billing::warn_thresholds(&outbox.db, &month, limits.monthly_limit, standing).await?;

@@ -43,18 +43,17 @@ pub fn writes() -> Writes {
 }
 
 /// Writes `messages` (`store::messages::insert_batch`), together with the batches that wait for the
-/// write at the same time when `shared`.
+/// write at the same time when group commit is on (`SMS_GROUP_COMMIT`).
 pub async fn write(
-    (db, queue): (&Db, &Writes),
+    outbox: &super::Outbox,
     messages: Vec<NewMessage>,
     limits: Limits,
     now: DateTime<Utc>,
-    shared: bool,
 ) -> Result<Written, DbErr> {
-    if !shared || messages.is_empty() {
-        return store::messages::insert_batch(db, messages, limits, now).await;
+    if !outbox.sms.group_commit || messages.is_empty() {
+        return store::messages::insert_batch(&outbox.db, messages, limits, now).await;
     }
-    let db = db.clone();
+    let db = outbox.db.clone();
     // The shared write shows in the trace of the batch that started it.
     let span = tracing::Span::current();
     let decide = move |parts: Vec<Part>| {
@@ -69,7 +68,7 @@ pub async fn write(
     };
     // No window: a batch that finds the write idle goes at once; only those that arrive while it is
     // busy wait, and for that write only.
-    match queue.submit(part, Duration::ZERO, decide).await {
+    match outbox.writes.submit(part, Duration::ZERO, decide).await {
         Ok(answer) => answer,
         Err(failure) => Err(DbErr::Custom(failure.to_string())),
     }
@@ -77,14 +76,13 @@ pub async fn write(
 
 /// Writes `parts` in one transaction when they can share one, or one at a time: one answer per part.
 async fn write_parts(db: &Db, parts: Vec<Part>) -> Vec<Result<Written, DbErr>> {
-    let limits = parts.first().map(|p| p.limits);
-    if parts.len() < 2 || parts.iter().any(|p| Some(p.limits) != limits) {
-        return one_by_one(db, parts).await;
-    }
-    let Some(now) = parts.iter().map(|p| p.now).max() else {
-        return Vec::new();
+    let (limits, now) = match parts.as_slice() {
+        [first, _, ..] if parts.iter().all(|p| p.limits == first.limits) => {
+            let now = parts.iter().map(|p| p.now).max().unwrap_or(first.now);
+            (first.limits, now)
+        }
+        _ => return one_by_one(db, parts).await,
     };
-    let limits = parts[0].limits;
     let sizes: Vec<usize> = parts.iter().map(|p| p.messages.len()).collect();
     let all: Vec<NewMessage> = parts
         .iter()

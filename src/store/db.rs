@@ -121,9 +121,9 @@ impl Db {
         })
     }
 
-    /// A write of one statement outside a transaction: run it on the answer, which holds this
-    /// process's SQLite writer turn (none on PostgreSQL) until dropped.
-    pub async fn turn(&self) -> Turn {
+    /// A write of one statement outside a transaction (`ConnectionTrait for Db`): run it on the
+    /// answer, which holds this process's SQLite writer turn (none on PostgreSQL) until dropped.
+    async fn turn(&self) -> Turn {
         let turn = if self.sqlite() {
             Some(self.writer.clone().lock_owned().await)
         } else {
@@ -224,7 +224,7 @@ runs_on!(Write, txn);
 runs_on!(Turn, conn);
 
 /// Reads run on the pool, side by side. On SQLite a statement that may write (anything but a
-/// `SELECT`) takes this process's writer turn and runs on the writer's connection, as `turn` does, so
+/// `SELECT`) takes this process's writer turn and runs on the writer's connection (`turn`), so
 /// no write goes around the turn, whoever sends it through a `Db`: it would wait in SQLite's busy
 /// handler instead of in line, and make the writer's connection drop its page cache.
 #[async_trait::async_trait]
@@ -271,11 +271,11 @@ impl Db {
     /// cannot write from). A read that begins otherwise (`WITH`, `PRAGMA`) takes the turn too, which
     /// costs it only the wait.
     fn writes(&self, sql: &str) -> bool {
-        let select = sql
-            .trim_start()
-            .get(..6)
-            .is_some_and(|word| word.eq_ignore_ascii_case("select"));
-        self.sqlite() && !select
+        self.sqlite()
+            && !sql
+                .trim_start()
+                .get(..6)
+                .is_some_and(|word| word.eq_ignore_ascii_case("select"))
     }
 }
 

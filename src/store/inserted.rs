@@ -106,16 +106,25 @@ pub(super) async fn insert_rows(
     Ok(out)
 }
 
+/// The multi-row insert of `rows`, skipping a row whose dedupe key exists, `RETURNING` what is asked.
+fn insert(
+    txn: &impl ConnectionTrait,
+    rows: Vec<sms_log::ActiveModel>,
+    returning: sea_orm::sea_query::ReturningClause,
+) -> sea_orm::Statement {
+    let mut insert = sms_log::Entity::insert_many(rows).on_conflict(super::dedupe_key_taken());
+    insert.query().returning(returning);
+    insert.build(txn.get_database_backend())
+}
+
 /// The chunk inserted, each row read back whole, by id.
 async fn whole_rows(
     txn: &impl ConnectionTrait,
     rows: Vec<sms_log::ActiveModel>,
 ) -> Result<Vec<sms_log::Model>, DbErr> {
-    let backend = txn.get_database_backend();
-    let mut insert = sms_log::Entity::insert_many(rows).on_conflict(super::dedupe_key_taken());
-    insert.query().returning_all();
+    let all = sea_orm::sea_query::Query::returning().all();
     let mut inserted = sms_log::Entity::find()
-        .from_raw_sql(insert.build(backend))
+        .from_raw_sql(insert(txn, rows, all))
         .all(txn)
         .await?;
     inserted.sort_by_key(|r| r.id);
@@ -128,15 +137,13 @@ async fn ids_only(
     txn: &impl ConnectionTrait,
     rows: Vec<sms_log::ActiveModel>,
 ) -> Result<Vec<sms_log::Model>, DbErr> {
-    let backend = txn.get_database_backend();
-    let mut insert =
-        sms_log::Entity::insert_many(rows.clone()).on_conflict(super::dedupe_key_taken());
-    insert.query().returning(
-        sea_orm::sea_query::Query::returning()
-            .columns([sms_log::Column::Id, sms_log::Column::DedupeKey]),
-    );
+    let returning = sea_orm::sea_query::Query::returning()
+        .columns([sms_log::Column::Id, sms_log::Column::DedupeKey]);
     let mut ids = Vec::with_capacity(rows.len());
-    for row in txn.query_all_raw(insert.build(backend)).await? {
+    for row in txn
+        .query_all_raw(insert(txn, rows.clone(), returning))
+        .await?
+    {
         let key: Option<String> = row.try_get("", "dedupe_key")?;
         ids.push((row.try_get::<i64>("", "id")?, key));
     }

@@ -46,8 +46,7 @@ pub async fn claim_due(
         .limit(limit)
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
         .into_query();
-    // One statement, outside a transaction: SQLite's writer turn for it.
-    let turn = db.turn().await;
+    // One statement, outside a transaction: the `Db` takes SQLite's writer turn for it.
     let mut claimed = feed::stamped(sms_log::Entity::update_many(), db.get_database_backend())
         .col_expr(sms_log::Column::Status, Expr::value(SmsStatus::Sending))
         .col_expr(
@@ -56,7 +55,7 @@ pub async fn claim_due(
         )
         .col_expr(sms_log::Column::NextAttemptAt, Expr::value(now + lease))
         .filter(sms_log::Column::Id.in_subquery(due))
-        .exec_with_returning(&turn)
+        .exec_with_returning(db)
         .await?;
     claimed.sort_by_key(|m| (m.priority, m.id));
     Ok(claimed)

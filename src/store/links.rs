@@ -126,10 +126,10 @@ pub async fn purge_expired(db: &super::db::Db, now: DateTime<Utc>) -> Result<u64
             .filter(sms_links::Column::ExpiresAt.lte(now))
             .limit(1_000)
             .into_query();
-        let turn = db.turn().await;
+        // On SQLite the `Db` takes the writer's turn for the statement.
         Ok(sms_links::Entity::delete_many()
             .filter(sms_links::Column::Id.in_subquery(batch))
-            .exec(&turn)
+            .exec(db)
             .await?
             .rows_affected)
     })
