@@ -290,8 +290,42 @@ pub fn gsm7_alphabet() -> impl Iterator<Item = char> {
     GSM7_BASIC.chars().chain(GSM7_EXTENSION.chars())
 }
 
-/// Septets of one character in GSM-7, or `None` when it is not in GSM-7.
+/// Septets of each ASCII character in GSM-7 (0 when GSM-7 does not carry it), built from the tables
+/// above: a UTF-8 string's bytes below 0x80 are exactly its ASCII characters.
+const ASCII_SEPTETS: [u8; 128] = {
+    let mut table = [0u8; 128];
+    let (basic, extension) = (GSM7_BASIC.as_bytes(), GSM7_EXTENSION.as_bytes());
+    let mut i = 0;
+    while i < basic.len() {
+        if basic[i] < 0x80 {
+            table[basic[i] as usize] = 1;
+        }
+        i += 1;
+    }
+    let mut i = 0;
+    while i < extension.len() {
+        if extension[i] < 0x80 {
+            table[extension[i] as usize] = 2;
+        }
+        i += 1;
+    }
+    table
+};
+
+/// Septets of one character in GSM-7, or `None` when it is not in GSM-7. Every text is measured when
+/// it is rendered, so ASCII (nearly every character sent) is one table lookup, not a scan of the tables.
 fn gsm7_septets(c: char) -> Option<u32> {
+    if c.is_ascii() {
+        return match ASCII_SEPTETS[c as usize] {
+            0 => None,
+            n => Some(u32::from(n)),
+        };
+    }
+    gsm7_septets_scanned(c)
+}
+
+/// The same answer by scanning the tables.
+fn gsm7_septets_scanned(c: char) -> Option<u32> {
     if GSM7_BASIC.contains(c) {
         Some(1)
     } else if GSM7_EXTENSION.contains(c) {
@@ -305,23 +339,27 @@ fn gsm7_septets(c: char) -> Option<u32> {
 /// split into parts of 153 septets or 67 units (the rest carries the concatenation header), and a part
 /// never splits an escape pair or a surrogate pair.
 pub fn segments(body: &str) -> (Encoding, u32) {
-    let gsm: Option<Vec<u32>> = body.chars().map(gsm7_septets).collect();
-    let (encoding, units, single, part) = match gsm {
-        Some(septets) => (Encoding::Gsm7, septets, 160, 153),
-        None => (
-            Encoding::Ucs2,
-            body.chars().map(|c| c.len_utf16() as u32).collect(),
-            70,
-            67,
-        ),
+    let septets = body
+        .chars()
+        .try_fold(0u32, |sum, c| gsm7_septets(c).map(|n| sum + n));
+    let gsm = septets.is_some();
+    let (encoding, total, single, part) = match septets {
+        Some(total) => (Encoding::Gsm7, total, 160, 153),
+        None => (Encoding::Ucs2, body.encode_utf16().count() as u32, 70, 67),
     };
-    let total: u32 = units.iter().sum();
     if total <= single {
         return (encoding, 1);
     }
+    let unit = |c: char| {
+        if gsm {
+            gsm7_septets(c).unwrap_or(1)
+        } else {
+            c.len_utf16() as u32
+        }
+    };
     let mut parts = 1;
     let mut used = 0;
-    for unit in units {
+    for unit in body.chars().map(unit) {
         if used + unit > part {
             parts += 1;
             used = 0;
@@ -334,6 +372,16 @@ pub fn segments(body: &str) -> (Encoding, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ascii_table_answers_as_the_tables_do() {
+        for c in (0u32..0x3000).filter_map(char::from_u32) {
+            assert_eq!(gsm7_septets(c), gsm7_septets_scanned(c), "{c:?}");
+        }
+        assert_eq!(gsm7_septets('A'), Some(1));
+        assert_eq!(gsm7_septets('{'), Some(2));
+        assert_eq!(gsm7_septets('`'), None);
+    }
 
     fn brand() -> Brand {
         Brand {
