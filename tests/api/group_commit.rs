@@ -8,7 +8,7 @@ use sms_notify::outbox::{SendError, SendRequest, Target, catalogue::Template};
 
 use crate::{
     helpers::{Engine, TestApp, opted_in_user},
-    pipeline::setup,
+    pipeline::{row, setup, streak_alert},
     storage_tests,
 };
 
@@ -16,6 +16,7 @@ storage_tests!(
     each_caller_in_a_mixed_batch_gets_its_own_answer,
     a_database_error_fails_its_batch_only,
     without_group_commit_each_send_is_its_own_transaction,
+    a_group_of_sent_outcomes_is_written_exactly_and_only_under_its_lease,
 );
 
 /// A promotional text of the service's to `user`.
@@ -182,4 +183,47 @@ async fn without_group_commit_each_send_is_its_own_transaction(engine: Engine) {
     .await;
     assert!(answers.iter().all(|a| a.is_ok()));
     assert_eq!(app.handles.outbox.group_commit_totals(), (0, 0));
+}
+
+/// Successes recorded together, in one statement: each row gets its own provider id byte for byte
+/// (quotes, backslashes, commas and braces included), and a row whose lease passed to another worker
+/// (its attempt moved on) is left as that worker has it.
+async fn a_group_of_sent_outcomes_is_written_exactly_and_only_under_its_lease(engine: Engine) {
+    let (app, _stub) = setup(engine, |_| {}).await;
+    opted_in_user(&app, "u1", "+1 212 555 1234").await;
+    for _ in 0..3 {
+        streak_alert(&app, "u1").await;
+    }
+    let db = app.handles.outbox.db();
+    let now = crate::helpers::start_time();
+    let claimed = sms_notify::store::lease::claim_due(&db, now, chrono::Duration::seconds(60), 3)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 3);
+    // The third row's lease expired and another worker claimed it again.
+    let taken = claimed[2].id;
+    db.execute_unprepared(&format!(
+        "UPDATE sms_log SET attempts = attempts + 1 WHERE id = {taken}"
+    ))
+    .await
+    .expect("taken over");
+    let odd = r#"id-"q"\b,{x} é\"#;
+    let sent = [
+        (&claimed[0], odd.to_owned()),
+        (&claimed[1], "plain".to_owned()),
+        (&claimed[2], "late".to_owned()),
+    ];
+    let written = sms_notify::store::lease::record_sent_many(&db, &sent, now)
+        .await
+        .expect("record");
+    let expected: std::collections::HashSet<i64> = [claimed[0].id, claimed[1].id].into();
+    assert_eq!(written, expected);
+    for (r, provider_id) in [(&claimed[0], odd), (&claimed[1], "plain")] {
+        let stored = row(&app, r.id).await;
+        assert_eq!(stored.status, SmsStatus::Sent);
+        assert_eq!(stored.provider_message_id.as_deref(), Some(provider_id));
+    }
+    let other = row(&app, taken).await;
+    assert_eq!((other.status, other.attempts), (SmsStatus::Sending, 2));
+    assert_eq!(other.provider_message_id, None);
 }
