@@ -290,27 +290,23 @@ pub fn gsm7_alphabet() -> impl Iterator<Item = char> {
     GSM7_BASIC.chars().chain(GSM7_EXTENSION.chars())
 }
 
-/// Septets of each ASCII character in GSM-7 (0 when GSM-7 does not carry it), built from the tables
-/// above: a UTF-8 string's bytes below 0x80 are exactly its ASCII characters.
-const ASCII_SEPTETS: [u8; 128] = {
-    let mut table = [0u8; 128];
-    let (basic, extension) = (GSM7_BASIC.as_bytes(), GSM7_EXTENSION.as_bytes());
+/// `table` with each ASCII character of `chars` costing `septets` (a UTF-8 string's bytes below 0x80
+/// are exactly its ASCII characters).
+const fn mark(mut table: [u8; 128], chars: &str, septets: u8) -> [u8; 128] {
+    let bytes = chars.as_bytes();
     let mut i = 0;
-    while i < basic.len() {
-        if basic[i] < 0x80 {
-            table[basic[i] as usize] = 1;
-        }
-        i += 1;
-    }
-    let mut i = 0;
-    while i < extension.len() {
-        if extension[i] < 0x80 {
-            table[extension[i] as usize] = 2;
+    while i < bytes.len() {
+        if bytes[i] < 0x80 {
+            table[bytes[i] as usize] = septets;
         }
         i += 1;
     }
     table
-};
+}
+
+/// Septets of each ASCII character in GSM-7 (0 when GSM-7 does not carry it), built from the tables
+/// above.
+const ASCII_SEPTETS: [u8; 128] = mark(mark([0; 128], GSM7_BASIC, 1), GSM7_EXTENSION, 2);
 
 /// Septets of one character in GSM-7, or `None` when it is not in GSM-7. Every text is measured when
 /// it is rendered, so ASCII (nearly every character sent) is one table lookup, not a scan of the tables.
