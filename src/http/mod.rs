@@ -93,6 +93,37 @@ pub(crate) fn refusal(status: StatusCode, code: &str, message: &str) -> Response
         .into_response()
 }
 
+/// A body declared longer than the limit that is still read and dropped before its 413: a server that
+/// closes a connection with unread bytes makes the kernel answer with a reset, which can take the 413
+/// with it, so a client that sends such a body whole would see a broken connection instead of the
+/// answer. Larger bodies are cut off unread; the request timeout bounds the wait.
+const DRAINED_OVERSIZE_BYTES: u64 = 4 * MAX_BODY_BYTES as u64;
+
+/// Refuses a body whose `Content-Length` is over the limit before any handler runs, reading it first
+/// when it is not much larger (see `DRAINED_OVERSIZE_BYTES`), and closes the connection after the
+/// answer. Bodies without a declared length are held to the limit by `RequestBodyLimitLayer`.
+async fn refuse_declared_oversize(request: Request<axum::body::Body>, next: Next) -> Response {
+    use futures_util::StreamExt;
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let Some(length) = declared.filter(|n| *n > MAX_BODY_BYTES as u64) else {
+        return next.run(request).await;
+    };
+    if length <= DRAINED_OVERSIZE_BYTES {
+        let mut body = request.into_body().into_data_stream();
+        while let Some(Ok(_)) = body.next().await {}
+    }
+    let mut response = StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    response.headers_mut().insert(
+        header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
+}
+
 /// Gives the refusals made below the handlers (a body over the limit, a timed-out request, a method
 /// or path that does not exist) the same JSON shape as every other refusal.
 async fn json_refusals(request: Request<axum::body::Body>, next: Next) -> Response {
@@ -128,7 +159,12 @@ async fn json_refusals(request: Request<axum::body::Body>, next: Next) -> Respon
         StatusCode::NOT_FOUND => ("NOT_FOUND", "Nothing is served at this address.".to_owned()),
         other => ("BAD_REQUEST", format!("The request was refused ({other}).")),
     };
-    refusal(status, code, &message)
+    let close = response.headers().get(header::CONNECTION).cloned();
+    let mut answer = refusal(status, code, &message);
+    if let Some(close) = close {
+        answer.headers_mut().insert(header::CONNECTION, close);
+    }
+    answer
 }
 
 /// Every route of the API's address, with the body limit and a tracing span per request.
@@ -140,6 +176,7 @@ pub fn router(state: HttpState) -> Router {
         .merge(health::router())
         .merge(links::router())
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(refuse_declared_oversize))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,

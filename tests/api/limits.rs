@@ -136,8 +136,9 @@ async fn every_refusal_is_json_with_a_code_and_a_sentence() {
             "no Rust debug text: {message}"
         );
     }
-    // Refusals made below the handlers have the same shape. The server answers 413 without reading the
-    // rest of the body and drops the connection, so this request's connection is not pooled for the next.
+    // Refusals made below the handlers have the same shape. The server reads a body declared a little
+    // over the limit to its end, answers 413 and closes the connection, so the answer is never lost to
+    // a reset and the connection is not pooled for the next request.
     let too_big = app
         .http
         .post(app.url("/graphql"))
@@ -198,4 +199,43 @@ async fn a_document_asking_for_too_many_items_is_refused_before_it_runs() {
         .as_graphql_admin(&format!("query($n: Int) {{ {many} }}"), json!({ "n": 100 }))
         .await;
     assert_eq!(error_code(&refused), "BAD_USER_INPUT", "{refused}");
+}
+
+/// A client that sends a body over the limit whole (as most do: they write before they read) gets the
+/// 413 and its JSON. A server that answered at once and closed with the body unread would make the
+/// kernel reset the connection: the client's write fails once the buffers fill, and the answer with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_the_limit_sent_whole_gets_its_answer_not_a_reset() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::spawn(Engine::Sqlite).await;
+    // Four times the limit: more than the loopback buffers hold, so nothing here depends on timing.
+    let body = vec![b' '; 4 * sms_notify::http::MAX_BODY_BYTES];
+    let mut stream = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connected");
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        app.addr,
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("head sent");
+    stream
+        .write_all(&body)
+        .await
+        .expect("the whole body is taken, not cut off by a reset");
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server closes the connection after its answer")
+    .expect("the answer, then the server's close");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("PAYLOAD_TOO_LARGE"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
 }
