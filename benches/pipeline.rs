@@ -3,6 +3,12 @@
 //!   cargo bench --bench pipeline                       # SQLite, and PostgreSQL when BENCH_POSTGRES_URL is set
 //!   BENCH_MESSAGES=20000 BENCH_RATE_SECONDS=5 cargo bench --bench pipeline
 //!
+//! On PostgreSQL it prints the server's `fsync` and `synchronous_commit` first: the baseline waits for
+//! two commits per message, the batched path for a few per hundred, so a server that does not wait for
+//! the disk (`fsync=off`, as the test suite's throwaway one) measures CPU alone and gives the baseline
+//! more than production would. Each run's CPU per message is printed beside it: this process's, and
+//! PostgreSQL's (every `postgres` process on this machine, read from /proc) when it runs here.
+//!
 //! 1. Pipeline: producers call `outbox::enqueue` (render, policy, insert) while outbox workers claim
 //!    batches, call a no-op provider one message at a time and record each outcome. Messages per second
 //!    = messages / wall time from the first enqueue to the last recorded outcome.
@@ -96,6 +102,8 @@ struct Run {
     seconds: f64,
     /// This process's CPU time over the run (the service's work, and SQLite's own).
     cpu: f64,
+    /// The local PostgreSQL's CPU time over the run (0 on SQLite).
+    server_cpu: f64,
     /// Shared writes made and the batches they wrote (`outbox::writes`).
     shared: (u64, u64),
 }
@@ -108,6 +116,16 @@ impl Run {
     /// CPU per message, microseconds.
     fn cpu_us(&self) -> f64 {
         self.cpu * 1e6 / self.messages as f64
+    }
+
+    /// CPU per message, microseconds: this process's and PostgreSQL's (when on this machine).
+    fn costs(&self) -> String {
+        let server = self.server_cpu * 1e6 / self.messages as f64;
+        if server > 0.0 {
+            format!("{:.0} + {server:.0}", self.cpu_us())
+        } else {
+            format!("{:.0}", self.cpu_us())
+        }
     }
 }
 
@@ -131,6 +149,7 @@ async fn pipeline(
     let stop = CancellationToken::new();
     let started = Instant::now();
     let cpu_before = support::cpu_seconds();
+    let server_before = support::postgres_cpu_seconds();
     let worker_tasks: Vec<_> = (0..workers)
         .map(|w| {
             let workers = worker::Workers::new(
@@ -205,6 +224,7 @@ async fn pipeline(
     }
     let seconds = started.elapsed().as_secs_f64();
     let cpu = support::cpu_seconds() - cpu_before;
+    let server_cpu = support::postgres_cpu_seconds() - server_before;
     stop.cancel();
     for task in worker_tasks {
         task.await?;
@@ -213,6 +233,7 @@ async fn pipeline(
         messages: n as u64,
         seconds,
         cpu,
+        server_cpu,
         shared: outbox.shared_write_totals(),
     })
 }
@@ -337,6 +358,7 @@ async fn baseline(
     let body = "AllThrive: Your 7-day streak ends at midnight. Keep it alive: http://localhost:3000/streak\nReply STOP to unsubscribe.";
     let started = Instant::now();
     let cpu_before = support::cpu_seconds();
+    let server_before = support::postgres_cpu_seconds();
     let handles: Vec<_> = (0..tasks)
         .map(|t| {
             let db = db.clone();
@@ -391,6 +413,7 @@ async fn baseline(
         messages: n as u64,
         seconds: started.elapsed().as_secs_f64(),
         cpu: support::cpu_seconds() - cpu_before,
+        server_cpu: support::postgres_cpu_seconds() - server_before,
         shared: (0, 0),
     })
 }
@@ -489,20 +512,31 @@ async fn main() -> anyhow::Result<()> {
             .map(|n| n.get())
             .unwrap_or(1)
     );
+    // The baseline commits twice per message and the batched path a few times per hundred, so how
+    // long a commit waits for the disk moves the ratio: the server's settings are printed with it.
+    if let (Some(admin), true) = (admin.as_deref(), engines.contains(&"postgres")) {
+        println!(
+            "PostgreSQL: {}",
+            support::postgres::durability(admin).await?
+        );
+    }
     println!();
     if std::env::var("BENCH_RULES_ONLY").is_ok_and(|v| v == "1") {
         return own_rules(&engines, admin.as_deref(), n).await;
     }
-    println!("| engine | run | messages | seconds | messages/s | vs baseline |");
-    println!("| --- | --- | ---: | ---: | ---: | ---: |");
+    println!(
+        "| engine | run | messages | seconds | messages/s | vs baseline | CPU per message, us: this process + PostgreSQL |"
+    );
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
     for engine in &engines {
         let (producers, workers) = if *engine == "sqlite" { (4, 2) } else { (8, 4) };
         let base = baseline(engine, admin.as_deref(), n, producers).await?;
         println!(
-            "| {engine} | baseline: plain INSERT + UPDATE, {producers} tasks | {} | {:.2} | {:.0} | 1.00 |",
+            "| {engine} | baseline: plain INSERT + UPDATE, {producers} tasks | {} | {:.2} | {:.0} | 1.00 | {} |",
             base.messages,
             base.seconds,
-            base.rate()
+            base.rate(),
+            base.costs()
         );
         let pipe = pipeline(
             engine,
@@ -515,11 +549,12 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
         println!(
-            "| {engine} | pipeline: enqueue_many (batches of 100, as scans do) + claim + provider + update, {producers} producers, {workers} workers | {} | {:.2} | {:.0} | {:.2} |",
+            "| {engine} | pipeline: enqueue_many (batches of 100, as scans do) + claim + provider + update, {producers} producers, {workers} workers | {} | {:.2} | {:.0} | {:.2} | {} |",
             pipe.messages,
             pipe.seconds,
             pipe.rate(),
-            pipe.rate() / base.rate()
+            pipe.rate() / base.rate(),
+            pipe.costs()
         );
         eprintln!(
             "({engine}: {} writes for {} batches of 100)",
@@ -538,12 +573,13 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?;
             println!(
-                "| {engine} | pipeline: one message per `enqueue` call from 16 tasks (the API path), group commit {} + claim + provider + update | {} | {:.2} | {:.0} | {:.2} |",
+                "| {engine} | pipeline: one message per `enqueue` call from 16 tasks (the API path), group commit {} + claim + provider + update | {} | {:.2} | {:.0} | {:.2} | {} |",
                 if group_commit { "on" } else { "off" },
                 single.messages,
                 single.seconds,
                 single.rate(),
-                single.rate() / base.rate()
+                single.rate() / base.rate(),
+                single.costs()
             );
         }
     }

@@ -66,6 +66,36 @@ pub fn cpu_seconds() -> f64 {
     ticks / 100.0
 }
 
+/// CPU time (user and system) of every process named `postgres` on this machine so far, in seconds,
+/// with what the postmaster has collected from its ended backends (Linux). A benchmark that runs its
+/// PostgreSQL on loopback subtracts two readings to tell the server's share of a run from its own.
+pub fn postgres_cpu_seconds() -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let ticks: f64 = entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| stat.contains("(postgres)"))
+        .map(|stat| {
+            // utime, stime, cutime, cstime: the 12th to 15th fields after the command.
+            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            rest.split_whitespace()
+                .skip(11)
+                .take(4)
+                .filter_map(|v| v.parse::<f64>().ok())
+                .sum::<f64>()
+        })
+        .sum();
+    ticks / 100.0
+}
+
 /// The `p` quantile (0 to 1) of sorted durations.
 pub fn percentile(sorted: &[std::time::Duration], p: f64) -> std::time::Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;

@@ -62,6 +62,34 @@ pub async fn create_database(admin: &str, name: &str) -> Result<String, sea_orm:
     Ok(replace_database(admin, name))
 }
 
+/// How durable the server behind `admin` makes a commit, as a benchmark's figures depend on it:
+/// `fsync` and `synchronous_commit`, with "as shipped" when both are on (PostgreSQL's defaults, under
+/// which every commit waits for the WAL to reach the disk).
+pub async fn durability(admin: &str) -> Result<String, sea_orm::DbErr> {
+    let conn = Database::connect(admin).await?;
+    let mut settings = Vec::new();
+    for name in ["fsync", "synchronous_commit"] {
+        let row = conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                conn.get_database_backend(),
+                format!("SHOW {name}"),
+            ))
+            .await?;
+        let value = row
+            .and_then(|r| r.try_get::<String>("", name).ok())
+            .unwrap_or_else(|| "?".into());
+        settings.push((name, value));
+    }
+    let _ = conn.close().await;
+    let shipped = settings.iter().all(|(_, v)| v == "on");
+    let listed: Vec<String> = settings.iter().map(|(n, v)| format!("{n}={v}")).collect();
+    Ok(format!(
+        "{}{}",
+        listed.join(", "),
+        if shipped { " (as shipped)" } else { "" }
+    ))
+}
+
 pub fn replace_database(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, format!("?{q}")),
