@@ -422,12 +422,7 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "sms-notify HTTP send benchmark: {n} sendSms requests, {CLIENTS} clients, 2 cores, provider answers at once"
     );
-    if let (Some(admin), true) = (admin.as_deref(), engines.contains(&"postgres")) {
-        println!(
-            "PostgreSQL: {}",
-            support::postgres::durability(admin).await?
-        );
-    }
+    support::print_durability(&engines, admin.as_deref()).await?;
     println!();
     println!(
         "| engine | group commit | messages/s to SENT | vs group commit off | mean batch | one send on an idle service, p50 |"

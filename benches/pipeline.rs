@@ -514,12 +514,7 @@ async fn main() -> anyhow::Result<()> {
     );
     // The baseline commits twice per message and the batched path a few times per hundred, so how
     // long a commit waits for the disk moves the ratio: the server's settings are printed with it.
-    if let (Some(admin), true) = (admin.as_deref(), engines.contains(&"postgres")) {
-        println!(
-            "PostgreSQL: {}",
-            support::postgres::durability(admin).await?
-        );
-    }
+    support::print_durability(&engines, admin.as_deref()).await?;
     println!();
     if std::env::var("BENCH_RULES_ONLY").is_ok_and(|v| v == "1") {
         return own_rules(&engines, admin.as_deref(), n).await;

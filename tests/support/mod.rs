@@ -36,6 +36,15 @@ pub async fn fresh_database(
     Ok((postgres::create_database(admin, &name).await?, None))
 }
 
+/// Prints the PostgreSQL server's durability settings above a benchmark's table when it measures
+/// PostgreSQL: the baseline's commits wait on them, so no figure is read without them.
+pub async fn print_durability(engines: &[&str], admin: Option<&str>) -> anyhow::Result<()> {
+    if let (Some(admin), true) = (admin, engines.contains(&"postgres")) {
+        println!("PostgreSQL: {}", postgres::durability(admin).await?);
+    }
+    Ok(())
+}
+
 /// The engines to measure: SQLite always, PostgreSQL when `BENCH_POSTGRES_URL` gives a superuser URL.
 pub fn engines() -> (Vec<&'static str>, Option<String>) {
     let admin = std::env::var("BENCH_POSTGRES_URL")
@@ -52,18 +61,21 @@ pub fn engines() -> (Vec<&'static str>, Option<String>) {
     (engines, admin)
 }
 
+/// The sum of `count` CPU-time fields of a /proc `stat` line, from utime (the 12th field after the
+/// command's closing parenthesis: utime, stime, then the children's cutime and cstime), in clock ticks.
+fn stat_ticks(stat: &str, count: usize) -> f64 {
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    rest.split_whitespace()
+        .skip(11)
+        .take(count)
+        .filter_map(|v| v.parse::<f64>().ok())
+        .sum()
+}
+
 /// CPU time this process has used so far (user and system), in seconds (Linux).
 pub fn cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let ticks: f64 = rest
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|v| v.parse::<f64>().ok())
-        .sum();
-    ticks / 100.0
+    stat_ticks(&stat, 2) / 100.0
 }
 
 /// CPU time (user and system) of every process named `postgres` on this machine so far, in seconds,
@@ -83,15 +95,7 @@ pub fn postgres_cpu_seconds() -> f64 {
         })
         .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
         .filter(|stat| stat.contains("(postgres)"))
-        .map(|stat| {
-            // utime, stime, cutime, cstime: the 12th to 15th fields after the command.
-            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-            rest.split_whitespace()
-                .skip(11)
-                .take(4)
-                .filter_map(|v| v.parse::<f64>().ok())
-                .sum::<f64>()
-        })
+        .map(|stat| stat_ticks(&stat, 4))
         .sum();
     ticks / 100.0
 }
