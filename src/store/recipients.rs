@@ -95,17 +95,23 @@ pub async fn load_many<'a>(
     db: &impl ConnectionTrait,
     user_ids: impl IntoIterator<Item = &'a str>,
 ) -> Result<HashMap<String, Profile>, DbErr> {
-    let ids: Vec<&str> = user_ids.into_iter().collect();
+    let mut ids: Vec<&str> = user_ids.into_iter().collect();
+    ids.sort_unstable();
+    ids.dedup();
     let mut out = HashMap::with_capacity(ids.len());
     if ids.is_empty() {
         return Ok(out);
     }
-    for (recipient, preferences) in recipients::Entity::find()
-        .filter(recipients::Column::UserId.is_in(ids))
-        .find_also_related(sms_preferences::Entity)
-        .all(db)
-        .await?
-    {
+    let found = if db.get_database_backend() == DbBackend::Postgres {
+        probe_profiles(db, &ids).await?
+    } else {
+        recipients::Entity::find()
+            .filter(recipients::Column::UserId.is_in(ids))
+            .find_also_related(sms_preferences::Entity)
+            .all(db)
+            .await?
+    };
+    for (recipient, preferences) in found {
         let user_id = recipient.user_id.clone();
         let profile = match preferences {
             Some(preferences) => Profile {
@@ -186,23 +192,28 @@ pub async fn lock_row(
 }
 
 /// Of `users`, those that exist, with their rows held for the rest of the transaction: on PostgreSQL a
-/// row lock each, taken in key order in one statement; on SQLite the caller holds the write lock.
+/// row lock each, taken in key order in one statement (`locked_in_order`); on SQLite the caller holds
+/// the write lock.
 pub async fn lock_present<'a>(
     txn: &impl ConnectionTrait,
     users: impl Iterator<Item = &'a str>,
 ) -> Result<std::collections::HashSet<String>, DbErr> {
     let backend = txn.get_database_backend();
-    let users: Vec<&str> = users.collect();
-    let list = (1..=users.len())
-        .map(|n| placeholder(backend, n))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let lock = if backend == DbBackend::Postgres {
-        " ORDER BY user_id FOR UPDATE"
+    let mut users: Vec<&str> = users.collect();
+    users.sort_unstable();
+    users.dedup();
+    if users.is_empty() {
+        return Ok(Default::default());
+    }
+    let sql = if backend == DbBackend::Postgres {
+        locked_in_order(users.len())
     } else {
-        ""
+        let list = (1..=users.len())
+            .map(|n| placeholder(backend, n))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("SELECT user_id FROM recipients WHERE user_id IN ({list})")
     };
-    let sql = format!("SELECT user_id FROM recipients WHERE user_id IN ({list}){lock}");
     let values: Vec<sea_orm::Value> = users.into_iter().map(Into::into).collect();
     txn.query_all_raw(sea_orm::Statement::from_sql_and_values(
         backend, sql, values,
@@ -231,20 +242,67 @@ pub async fn lock_rows<'a>(
     if users.is_empty() {
         return Ok(());
     }
-    let list = (1..=users.len())
-        .map(|n| placeholder(backend, n))
-        .collect::<Vec<_>>()
-        .join(", ");
-    // `SELECT ... ORDER BY ... FOR UPDATE`: sea-query's lock clause cannot be ordered this way.
-    let sql = format!(
-        "SELECT user_id FROM recipients WHERE user_id IN ({list}) ORDER BY user_id FOR UPDATE"
-    );
+    let sql = locked_in_order(users.len());
     let values: Vec<sea_orm::Value> = users.into_iter().map(Into::into).collect();
     txn.execute_raw(sea_orm::Statement::from_sql_and_values(
         backend, sql, values,
     ))
     .await?;
     Ok(())
+}
+
+/// `(VALUES ($1), ($2), ...) AS k(user_id)` (PostgreSQL): keys that a statement looks up one at a
+/// time, in this order, each in a lateral subquery. Given `user_id IN (...)` instead, PostgreSQL's
+/// planner reads both tables whole and joins them by hash while they are small (it prices a scan of
+/// 10,000 people's 200 pages below 100 lookups by key): 4.5 ms for a batch of 100 people, against
+/// 1 ms for the lookups, and a lateral subquery that reads one key can only be a lookup.
+fn probed_keys(n: usize) -> String {
+    let keys = (1..=n).map(|n| format!("(${n})")).collect::<Vec<_>>();
+    format!("(VALUES {}) AS k(user_id)", keys.join(", "))
+}
+
+/// The rows of `n` users (bound in key order) locked for update one at a time in that order, so two
+/// transactions never wait for each other in a circle (PostgreSQL): those present are returned.
+fn locked_in_order(n: usize) -> String {
+    format!(
+        "SELECT r.user_id FROM {} CROSS JOIN LATERAL \
+         (SELECT user_id FROM recipients WHERE user_id = k.user_id FOR UPDATE) AS r",
+        probed_keys(n)
+    )
+}
+
+/// The profiles of `ids` (PostgreSQL), each recipient and their preferences looked up by key
+/// (`probed_keys`), with the columns named as `find_also_related` names them.
+async fn probe_profiles(
+    db: &impl ConnectionTrait,
+    ids: &[&str],
+) -> Result<Vec<(RecipientRow, Option<PreferencesRow>)>, DbErr> {
+    use sea_orm::{FromQueryResult, IdenStatic, Iterable};
+    let a = recipients::Column::iter().map(|c| format!("r.\"{0}\" AS \"A_{0}\"", c.as_str()));
+    let b = sms_preferences::Column::iter().map(|c| format!("p.\"{0}\" AS \"B_{0}\"", c.as_str()));
+    let sql = format!(
+        "SELECT {} FROM {} \
+         CROSS JOIN LATERAL (SELECT * FROM recipients WHERE user_id = k.user_id LIMIT 1) AS r \
+         LEFT JOIN LATERAL (SELECT * FROM sms_preferences WHERE user_id = k.user_id LIMIT 1) AS p \
+         ON TRUE",
+        a.chain(b).collect::<Vec<_>>().join(", "),
+        probed_keys(ids.len())
+    );
+    let values: Vec<sea_orm::Value> = ids.iter().map(|id| (*id).into()).collect();
+    db.query_all_raw(sea_orm::Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        values,
+    ))
+    .await?
+    .iter()
+    .map(|row| {
+        Ok((
+            RecipientRow::from_query_result(row, "A_")?,
+            PreferencesRow::from_query_result_optional(row, "B_")?,
+        ))
+    })
+    .collect()
 }
 
 /// Opens a transaction that holds the recipient's row for writing (created first if new), and reads

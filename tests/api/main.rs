@@ -35,6 +35,7 @@ mod leaving;
 mod limits;
 mod local_time;
 mod logs;
+mod lookups;
 mod metrics;
 mod once;
 mod operations;
