@@ -115,7 +115,11 @@ fn check(profiles: &HashMap<String, rows::Profile>, batch: &[String]) {
             // No preferences row: the defaults were written and read back.
             assert!(profile.preferences.streak_alerts, "{user}: the default");
         } else {
-            assert_eq!(profile.preferences.streak_alerts, i.is_multiple_of(2), "{user}");
+            assert_eq!(
+                profile.preferences.streak_alerts,
+                i.is_multiple_of(2),
+                "{user}"
+            );
             assert_eq!(
                 profile.preferences.updated_at,
                 start_time() + Duration::seconds(i as i64)
