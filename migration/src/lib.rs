@@ -36,6 +36,7 @@ mod m20261206_000031_caps_and_language;
 mod m20261206_000032_imports;
 mod m20261207_000033_rollup_stripes;
 mod m20261207_000034_partial_indexes;
+mod m20261207_000035_one_index_per_person;
 
 pub struct Migrator;
 
@@ -77,6 +78,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000032_imports::Migration),
             Box::new(m20261207_000033_rollup_stripes::Migration),
             Box::new(m20261207_000034_partial_indexes::Migration),
+            Box::new(m20261207_000035_one_index_per_person::Migration),
         ]
     }
 }
