@@ -231,24 +231,11 @@ pub async fn lock_rows<'a>(
     txn: &impl ConnectionTrait,
     users: impl Iterator<Item = &'a str>,
 ) -> Result<(), DbErr> {
-    let backend = txn.get_database_backend();
-    if backend != DbBackend::Postgres {
+    if txn.get_database_backend() != DbBackend::Postgres {
         // SQLite: the transaction holds the database's write lock from its start (`Db::write`).
         return Ok(());
     }
-    let mut users: Vec<&str> = users.collect();
-    users.sort_unstable();
-    users.dedup();
-    if users.is_empty() {
-        return Ok(());
-    }
-    let sql = locked_in_order(users.len());
-    let values: Vec<sea_orm::Value> = users.into_iter().map(Into::into).collect();
-    txn.execute_raw(sea_orm::Statement::from_sql_and_values(
-        backend, sql, values,
-    ))
-    .await?;
-    Ok(())
+    lock_present(txn, users).await.map(drop)
 }
 
 /// `(VALUES ($1), ($2), ...) AS k(user_id)` (PostgreSQL): keys that a statement looks up one at a
@@ -257,8 +244,10 @@ pub async fn lock_rows<'a>(
 /// 10,000 people's 200 pages below 100 lookups by key): 4.5 ms for a batch of 100 people, against
 /// 1 ms for the lookups, and a lateral subquery that reads one key can only be a lookup.
 fn probed_keys(n: usize) -> String {
-    let keys = (1..=n).map(|n| format!("(${n})")).collect::<Vec<_>>();
-    format!("(VALUES {}) AS k(user_id)", keys.join(", "))
+    format!(
+        "(VALUES {}) AS k(user_id)",
+        super::value_groups(DbBackend::Postgres, 1, 1, n)
+    )
 }
 
 /// The rows of `n` users (bound in key order) locked for update one at a time in that order, so two
